@@ -1,0 +1,1 @@
+"""Aviary's common library: settings, events, messaging, Mongo, storage, auth, observability."""

@@ -1,0 +1,156 @@
+"""Checking an annotation against its ontology and image: submissions and pre-annotations.
+
+Pure rules, shared by dispatch (submissions) and ingest (clients' pre-annotations), so both
+refuse exactly the same things with the same codes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from shapely.geometry import LinearRing
+
+from shared.errors import AppError
+from shared.shapes import (
+    Annotation,
+    BoxShape,
+    KeypointsShape,
+    Ontology,
+    OntologyClass,
+    PolygonShape,
+    PolylineShape,
+    Shape,
+    polygon_area,
+)
+
+
+@dataclass(frozen=True)
+class ShapeError:
+    index: int
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"shape": self.index, "code": self.code, "message": self.message}
+
+
+def _inside(x: float, y: float, width: int, height: int) -> bool:
+    return 0 <= x <= width and 0 <= y <= height
+
+
+def _geometry_errors(shape: Shape, cls: OntologyClass, width: int, height: int) -> list[str]:
+    """Problems with a shape's geometry, as (code: message) strings."""
+    if isinstance(shape, BoxShape):
+        x, y, w, h = shape.bbox
+        if w <= 0 or h <= 0:
+            return ["empty_box: box width and height must be > 0"]
+        if x < 0 or y < 0 or x + w > width or y + h > height:
+            return [
+                f"outside_image: box [{x:g}, {y:g}, {w:g}, {h:g}] is not inside the "
+                f"{width}x{height} image"
+            ]
+    elif isinstance(shape, PolygonShape | PolylineShape):
+        outside = [i for i, (x, y) in enumerate(shape.points) if not _inside(x, y, width, height)]
+        if outside:
+            return [f"outside_image: points {outside[:10]} are outside the {width}x{height} image"]
+        if isinstance(shape, PolygonShape) and polygon_area(shape.points) <= 0:
+            return ["degenerate_polygon: the polygon has no area"]
+        if isinstance(shape, PolygonShape) and not LinearRing(shape.points).is_simple:
+            # A bow tie has an area but no inside that exports and IoU can agree on.
+            return ["self_intersecting: the polygon's edges cross each other"]
+    elif isinstance(shape, KeypointsShape):
+        expected = len(cls.skeleton.keypoints) if cls.skeleton else 0
+        if len(shape.keypoints) != expected:
+            return [
+                f"keypoint_count: the skeleton has {expected} keypoints, got {len(shape.keypoints)}"
+            ]
+        outside = [
+            i
+            for i, (x, y, v) in enumerate(shape.keypoints)
+            if v and not _inside(x, y, width, height)
+        ]
+        if outside:
+            return [f"outside_image: keypoints {outside} are outside the {width}x{height} image"]
+    return []
+
+
+def _attribute_errors(shape: Shape, cls: OntologyClass) -> list[str]:
+    specs = {a.name: a for a in cls.attributes}
+    errors = [
+        f"unknown_attribute: {name!r} is not an attribute of {cls.name}"
+        for name in shape.attributes
+        if name not in specs
+    ]
+    for spec in cls.attributes:
+        value = shape.attributes.get(spec.name)
+        if value is None:
+            if spec.required:
+                errors.append(f"missing_attribute: {spec.name!r} is required for {cls.name}")
+        elif spec.type == "boolean" and not isinstance(value, bool):
+            errors.append(f"invalid_attribute: {spec.name!r} must be true or false")
+        elif spec.type == "enum" and value not in spec.options:
+            errors.append(f"invalid_attribute: {spec.name!r} must be one of {list(spec.options)}")
+        elif spec.type == "text" and not isinstance(value, str):
+            errors.append(f"invalid_attribute: {spec.name!r} must be text")
+    return errors
+
+
+def _numbers(shape: Shape) -> list[float]:
+    if isinstance(shape, BoxShape):
+        return list(shape.bbox)
+    if isinstance(shape, PolygonShape | PolylineShape):
+        return [c for p in shape.points for c in p]
+    if isinstance(shape, KeypointsShape):
+        return [c for k in shape.keypoints for c in k[:2]]
+    return []
+
+
+def validate_annotation(
+    annotation: Annotation, ontology: Ontology, width: int, height: int
+) -> list[ShapeError]:
+    """Every problem with a submission, each naming the shape at fault and why."""
+    errors: list[ShapeError] = []
+    for index, shape in enumerate(annotation.shapes):
+        cls = ontology.class_by_id(shape.class_id)
+        if cls is None:
+            errors.append(
+                ShapeError(index, "unknown_class", f"class {shape.class_id} is not in the ontology")
+            )
+            continue
+        if shape.kind != cls.kind:
+            errors.append(
+                ShapeError(
+                    index,
+                    "wrong_kind",
+                    f"class {cls.name} takes {cls.kind} shapes, not {shape.kind}",
+                )
+            )
+            continue
+        if not all(math.isfinite(v) for v in _numbers(shape)):
+            errors.append(ShapeError(index, "not_finite", "coordinates must be finite numbers"))
+            continue
+        for problem in _geometry_errors(shape, cls, width, height) + _attribute_errors(shape, cls):
+            code, _, message = problem.partition(": ")
+            errors.append(ShapeError(index, code, message))
+    return errors
+
+
+def require_valid_annotation(
+    annotation: Annotation,
+    ontology: Ontology,
+    width: int,
+    height: int,
+    *,
+    code: str = "invalid_annotation",
+    what: str = "shape(s)",
+) -> None:
+    """422 `code` listing every shape at fault, if any is."""
+    errors = validate_annotation(annotation, ontology, width, height)
+    if errors:
+        raise AppError(
+            code,
+            f"{len(errors)} {what} are invalid",
+            status_code=422,
+            details=[e.as_dict() for e in errors],
+        )

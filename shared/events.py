@@ -1,0 +1,304 @@
+"""Integration events: the envelope, one frozen model per event type, and the routing keys.
+
+Producers and consumers import the same models. Changes are additive only; a breaking change
+gets a new `version` and a new model.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.shapes import (
+    Annotation,
+    BoxShape,
+    ClassificationShape,
+    KeypointsShape,
+    Ontology,
+    OntologyClass,
+    PolygonShape,
+    PolylineShape,
+    Shape,
+)
+
+__all__ = [
+    "Annotation",
+    "BoxShape",
+    "ClassificationShape",
+    "KeypointsShape",
+    "Ontology",
+    "OntologyClass",
+    "PolygonShape",
+    "PolylineShape",
+    "Shape",
+]
+
+
+class RoutingKey(StrEnum):
+    """Every event type, named `<aggregate>.<past-tense verb>`; also the AMQP routing key."""
+
+    PROJECT_UPSERTED = "project.upserted"
+    ITEM_INGESTED = "item.ingested"
+    BATCH_SEALED = "batch.sealed"
+    TASK_SUBMITTED = "task.submitted"
+    TASK_REJECTED = "task.rejected"
+    ITEM_ACCEPTED = "item.accepted"
+    DELIVERY_READY = "delivery.ready"
+    IMPORT_REQUESTED = "import.requested"
+    GOLD_UPDATED = "gold.updated"
+    TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an event name
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Tolerant(BaseModel):
+    """Events ignore fields they do not know: a producer a release ahead may add fields
+    (additive changes only), and a consumer still on the old model must not dead-letter them.
+    Shapes and ontologies stay strict: they are also what clients send."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+# ----- value objects carried by events -----------------------------------------------------------
+
+
+DeliveryFormat = Literal["coco", "yolo", "voc", "jsonl"]
+
+
+class VendorShare(Frozen):
+    vendor_id: str
+    share: float = Field(gt=0, le=1)
+
+
+class ReviewPolicy(Frozen):
+    """How submissions are checked.
+
+    `auto` accepts everything, `all` sends everything to a human, `sample` sends a new
+    annotator's first `new_annotator_tasks` and then `rate` of the rest (at least
+    `raised_rate` for an annotator whose recent acceptance fell below `low_score`);
+    `consensus` waits for all overlaps of an item, accepts the merged annotation when the
+    annotators agree (`min_agreement` of shapes matched at `match_threshold`) and sends the
+    item to a human otherwise.
+    """
+
+    mode: Literal["auto", "sample", "all", "consensus"] = "all"
+    # Whose reviewers do the human review: the vendor that did the work, or the client's own.
+    reviewed_by: Literal["vendor", "client"] = "vendor"
+    rate: float = Field(default=1.0, ge=0, le=1)
+    new_annotator_tasks: int = Field(default=10, ge=0, le=10_000)
+    low_score: float = Field(default=0.8, ge=0, le=1)
+    raised_rate: float = Field(default=0.5, ge=0, le=1)
+    match_threshold: float = Field(default=0.5, gt=0, le=1)
+    min_agreement: float = Field(default=0.8, ge=0, le=1)
+    # Share of new items that also bring one gold (known-answer) task, once the project has any.
+    gold_rate: float = Field(default=0.0, ge=0, le=1)
+
+
+class ImageRef(Tolerant):
+    """What a consumer needs to know about an image without reading ingest's data."""
+
+    bucket: str
+    object_key: str
+    width: int
+    height: int
+    format: str
+    sha256: str
+    file_name: str
+
+
+# ----- event payloads ----------------------------------------------------------------------------
+
+
+class EventData(Tolerant):
+    routing_key: ClassVar[RoutingKey]
+
+
+class ProjectUpserted(EventData):
+    routing_key = RoutingKey.PROJECT_UPSERTED
+    project_id: str
+    org_id: str
+    version: int = Field(ge=1)
+    name: str
+    ontology: Ontology
+    overlap: int = Field(ge=1, le=10)
+    vendors: tuple[VendorShare, ...]
+    review: ReviewPolicy
+    reject_reasons: tuple[str, ...]
+    piece_rate: float = Field(ge=0)
+    priority: int = 0
+    deadline: datetime | None = None
+    instructions: str = ""
+    delivery_formats: tuple[DeliveryFormat, ...] = ("coco",)
+    include_images: bool = False
+    include_people: bool = False  # annotator and reviewer ids in the JSONL export
+    webhook_url: str | None = None
+    # Carried to export, which signs webhooks with it; never returned by any API.
+    webhook_secret: str | None = None
+
+
+class ItemIngested(EventData):
+    routing_key = RoutingKey.ITEM_INGESTED
+    item_id: str
+    project_id: str
+    batch_id: str
+    org_id: str
+    image: ImageRef
+    # The client's model predictions, validated against the project's ontology at upload.
+    pre_annotation: Annotation | None = None
+
+
+class ImportRequested(EventData):
+    """One URL of a client's import list, to be fetched by ingest's consumers."""
+
+    routing_key = RoutingKey.IMPORT_REQUESTED
+    import_id: str
+    url_id: str
+    batch_id: str
+    project_id: str
+    org_id: str
+
+
+class BatchSealed(EventData):
+    routing_key = RoutingKey.BATCH_SEALED
+    batch_id: str
+    project_id: str
+    org_id: str
+    item_count: int = Field(ge=0)
+
+
+class TaskSubmitted(EventData):
+    routing_key = RoutingKey.TASK_SUBMITTED
+    task_id: str
+    submission_id: str
+    item_id: str
+    project_id: str
+    batch_id: str
+    org_id: str
+    vendor_id: str
+    annotator_id: str
+    ontology_version: int
+    image: ImageRef
+    annotation: Annotation
+    rework: int = Field(ge=0)
+    seconds_worked: float = Field(ge=0)
+    gold_id: str | None = None  # a gold task: scored against its known answer, never delivered
+
+
+class TaskRejected(EventData):
+    routing_key = RoutingKey.TASK_REJECTED
+    task_id: str
+    submission_id: str
+    item_id: str
+    project_id: str
+    org_id: str
+    vendor_id: str
+    annotator_id: str
+    reviewer_id: str
+    reason: str
+    comment: str
+
+
+class ItemAccepted(EventData):
+    routing_key = RoutingKey.ITEM_ACCEPTED
+    item_id: str
+    project_id: str
+    batch_id: str
+    org_id: str
+    task_id: str
+    submission_id: str
+    annotator_id: str
+    reviewer_id: str | None
+    ontology_version: int
+    image: ImageRef
+    annotation: Annotation
+    # Consensus: every annotator whose version was merged into `annotation`.
+    contributors: tuple[str, ...] = ()
+
+
+class GoldUpdated(EventData):
+    """An item with a known answer that dispatch may mix in as a gold task (the answer stays
+    in review); `active` False takes it out of rotation."""
+
+    routing_key = RoutingKey.GOLD_UPDATED
+    gold_id: str
+    project_id: str
+    org_id: str
+    item_id: str
+    image: ImageRef
+    ontology_version: int
+    active: bool = True
+
+
+class DeliveryReady(EventData):
+    routing_key = RoutingKey.DELIVERY_READY
+    delivery_id: str
+    project_id: str
+    batch_id: str
+    org_id: str
+    bucket: str
+    object_key: str
+    sha256: str
+    size_bytes: int
+    images: int
+    annotations: int
+    kind: str = "full"  # full | partial | incremental
+
+
+class TokenRevoked(EventData):
+    """A credential no service may accept any more (tokens are verified without a lookup)."""
+
+    routing_key = RoutingKey.TOKEN_REVOKED
+    jti: str
+    org_id: str
+    expires_at: datetime
+
+
+EVENT_TYPES: dict[RoutingKey, type[EventData]] = {
+    cls.routing_key: cls
+    for cls in (
+        ProjectUpserted,
+        ItemIngested,
+        ImportRequested,
+        BatchSealed,
+        TaskSubmitted,
+        TaskRejected,
+        GoldUpdated,
+        ItemAccepted,
+        DeliveryReady,
+        TokenRevoked,
+    )
+}
+
+
+class Envelope(Tolerant):
+    """The wrapper on every message on the bus."""
+
+    event_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    type: RoutingKey
+    version: int = 1
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    org_ids: tuple[str, ...] = ()
+    correlation_id: str | None = None
+    data: dict[str, Any]
+
+    @classmethod
+    def wrap(
+        cls, data: EventData, *, org_ids: tuple[str, ...] = (), correlation_id: str | None = None
+    ) -> Envelope:
+        """Wrap a payload, taking the type from the payload's model."""
+        return cls(
+            type=data.routing_key,
+            org_ids=org_ids,
+            correlation_id=correlation_id,
+            data=data.model_dump(mode="json"),
+        )
+
+    def payload(self) -> EventData:
+        """Parse `data` with the model of this envelope's type."""
+        return EVENT_TYPES[self.type].model_validate(self.data)

@@ -1,0 +1,97 @@
+"""Building idempotent event handlers: parse the payload, apply it once, in one transaction."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from shared.batching import Batcher
+from shared.events import Envelope, EventData
+from shared.messaging import Handler
+from shared.mongo import AsyncClientSession, ServiceDatabase, utcnow
+
+E = TypeVar("E", bound=EventData)
+
+
+def apply_once(
+    database: ServiceDatabase,
+    model: type[E],
+    apply: Callable[[AsyncClientSession, E], Awaitable[None]],
+    after: Callable[[E], object] | None = None,
+) -> Handler:
+    """A handler that runs `apply` for each new event id, and `after(event)` (a function or a
+    coroutine function) once it committed."""
+
+    async def handle(envelope: Envelope) -> None:
+        event = model.model_validate(envelope.data)
+
+        async def unit(session: AsyncClientSession) -> None:
+            await apply(session, event)
+
+        applied = await database.apply_once(envelope.event_id, unit)
+        if applied and after is not None:
+            result = after(event)
+            if inspect.isawaitable(result):
+                await result
+
+    return handle
+
+
+def apply_once_in_groups(
+    database: ServiceDatabase,
+    model: type[E],
+    apply_many: Callable[[AsyncClientSession, Sequence[E]], Awaitable[None]],
+    after: Callable[[Sequence[E]], object] | None = None,
+    max_group: int = 100,
+) -> Handler:
+    """Like `apply_once`, for events that arrive fast: the events being handled at the same
+    moment (up to the consumer's prefetch) share one transaction and one bulk of processed
+    markers. A group that fails is retried one event at a time, so only the event at fault
+    is retried or dead-lettered, and a redelivered event is still applied once."""
+
+    async def apply_group(envelopes: Sequence[Envelope]) -> list[BaseException | None]:
+        ids = [e.event_id for e in envelopes]
+        seen = {
+            d["_id"]
+            for d in await database.processed.find({"_id": {"$in": ids}}, {"_id": 1}).to_list(None)
+        }
+        fresh: dict[str, E] = {}
+        for envelope in envelopes:
+            if envelope.event_id not in seen and envelope.event_id not in fresh:
+                fresh[envelope.event_id] = model.model_validate(envelope.data)
+        if not fresh:
+            return [None] * len(envelopes)
+
+        async def unit(session: AsyncClientSession) -> None:
+            now = utcnow()
+            await database.processed.insert_many(
+                [{"_id": event_id, "at": now} for event_id in fresh], session=session
+            )
+            await apply_many(session, list(fresh.values()))
+
+        try:
+            await database.transaction(unit)
+        except Exception:
+            if len(envelopes) == 1:
+                raise
+            return [await _one(e) for e in envelopes]
+        if after is not None:
+            result = after(list(fresh.values()))
+            if inspect.isawaitable(result):
+                await result
+        return [None] * len(envelopes)
+
+    async def _one(envelope: Envelope) -> BaseException | None:
+        try:
+            await apply_group([envelope])
+        except Exception as exc:
+            return exc
+        return None
+
+    batcher: Batcher[Envelope, None] = Batcher(apply_group, max_size=max_group)
+
+    async def handle(envelope: Envelope) -> None:
+        await batcher.submit(envelope)
+
+    return handle

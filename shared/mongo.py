@@ -1,0 +1,106 @@
+"""Mongo access through PyMongo's async client: one database per service, transactions, dedup."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from shared.settings import Settings
+
+__all__ = [
+    "DATABASE_DOWN",
+    "AsyncClientSession",
+    "AsyncCollection",
+    "Doc",
+    "DuplicateKeyError",
+    "ServiceDatabase",
+    "connect_mongo",
+    "utcnow",
+]
+
+T = TypeVar("T")
+# Errors meaning "the database cannot be reached right now" (as opposed to a bad request).
+DATABASE_DOWN: tuple[type[Exception], ...] = (ConnectionFailure,)
+Doc = dict[str, Any]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def connect_mongo(settings: Settings) -> AsyncMongoClient[Doc]:
+    """A client with majority writes, so an acknowledged write survives a primary failover."""
+    return AsyncMongoClient(
+        settings.mongo_url,
+        tz_aware=True,
+        w="majority",
+        serverSelectionTimeoutMS=5_000,
+        uuidRepresentation="standard",
+    )
+
+
+class ServiceDatabase:
+    """The one database a service owns, with the transaction helpers its store uses."""
+
+    def __init__(self, client: AsyncMongoClient[Doc], name: str) -> None:
+        self.client = client
+        self.db: AsyncDatabase[Doc] = client[name]
+        self.processed = self.db["processed_events"]
+
+    def __getitem__(self, collection: str) -> AsyncCollection[Doc]:
+        return self.db[collection]
+
+    async def ping(self) -> None:
+        await self.db.command("ping")
+
+    async def nudge_transactions(self) -> None:
+        """One trivial transaction. The embedded database aborts a transaction left open by a
+        killed process (after 60 s idle, as MongoDB does) only when some transaction statement
+        runs; until then plain writes to the documents it holds retry inside the server.
+        Services run this every few seconds so a crash never stalls them for longer."""
+        async with (
+            self.client.start_session() as session,
+            await session.start_transaction(),
+        ):
+            await self.processed.find_one({"_id": "-"}, {"_id": 1}, session=session)
+
+    async def transaction(self, fn: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        """Run `fn` in one transaction, retried on transient errors (write conflicts)."""
+        async with self.client.start_session() as session:
+            return await session.with_transaction(
+                fn,
+                read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern("majority"),
+            )
+
+    async def apply_once(
+        self, event_id: str, fn: Callable[[AsyncClientSession], Awaitable[None]]
+    ) -> bool:
+        """Apply an event's effects exactly once: `fn` and the processed-marker commit together.
+
+        Returns False when the event was already applied (a redelivery), True otherwise.
+        """
+        if await self.processed.find_one({"_id": event_id}, {"_id": 1}) is not None:
+            return False
+
+        async def unit(session: AsyncClientSession) -> None:
+            await self.processed.insert_one({"_id": event_id, "at": utcnow()}, session=session)
+            await fn(session)
+
+        try:
+            await self.transaction(unit)
+        except DuplicateKeyError:
+            # A concurrent replica applied the same event first; its transaction won.
+            if await self.processed.find_one({"_id": event_id}, {"_id": 1}) is not None:
+                return False
+            raise
+        return True

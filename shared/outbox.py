@@ -1,0 +1,98 @@
+"""The transactional outbox: events are saved with the state change, then relayed to the broker.
+
+A store writes its state change and `Outbox.add(...)` in one Mongo transaction. The relay
+publishes saved events with publisher confirms and only then deletes them, so a crash anywhere
+between "saved" and "published" loses nothing; at worst an event goes out twice, which the
+idempotent consumers absorb.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from shared.events import Envelope
+from shared.messaging import Broker
+from shared.mongo import AsyncClientSession, ServiceDatabase, utcnow
+from shared.observability import EVENTS_PUBLISHED, OUTBOX_BACKLOG, service_name
+
+log = logging.getLogger(__name__)
+
+BACKLOG_EVERY_S = 5.0
+
+
+class Outbox:
+    """Saves events inside the caller's transaction and relays them after commit."""
+
+    def __init__(self, database: ServiceDatabase, broker: Broker, poll_s: float = 0.5) -> None:
+        self.collection = database["outbox"]
+        self.broker = broker
+        self.poll_s = poll_s
+        self._wake = asyncio.Event()
+
+    async def add(self, session: AsyncClientSession, *envelopes: Envelope) -> None:
+        """Save events as part of the session's transaction."""
+        if envelopes:
+            await self.collection.insert_many(
+                [
+                    {
+                        "_id": e.event_id,
+                        "type": e.type.value,
+                        "correlation_id": e.correlation_id,
+                        "body": e.model_dump_json(),
+                        "at": utcnow(),
+                    }
+                    for e in envelopes
+                ],
+                session=session,
+            )
+
+    def notify(self) -> None:
+        """Call after a commit that added events: the relay publishes them at once."""
+        self._wake.set()
+
+    async def relay_once(self, limit: int = 500) -> int:
+        """Publish up to `limit` saved events; returns how many went out."""
+        docs = await self.collection.find({}).limit(limit).to_list(limit)
+        if not docs:
+            OUTBOX_BACKLOG.labels(service_name.get()).set(0)
+            return 0
+        await asyncio.gather(
+            *(
+                self.broker.publish_raw(
+                    d["type"], d["body"].encode(), d["_id"], d.get("correlation_id")
+                )
+                for d in docs
+            )
+        )
+        await self.collection.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
+        for d in docs:
+            EVENTS_PUBLISHED.labels(service_name.get(), d["type"]).inc()
+        return len(docs)
+
+    async def measure_backlog(self) -> int:
+        """Count what waits to be relayed (the gauge behind alerts on a stuck relay)."""
+        backlog = await self.collection.count_documents({})
+        OUTBOX_BACKLOG.labels(service_name.get()).set(backlog)
+        return backlog
+
+    async def run(self) -> None:
+        """Relay forever: woken by commits, polling as a safety net after crashes."""
+        measured = 0.0
+        while True:
+            self._wake.clear()  # before relaying, so a commit during the relay is not missed
+            try:
+                if time.monotonic() - measured > BACKLOG_EVERY_S:
+                    measured = time.monotonic()
+                    await self.measure_backlog()
+                while await self.relay_once():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox.relay_failed")
+                await asyncio.sleep(self.poll_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)

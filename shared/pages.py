@@ -1,0 +1,92 @@
+"""The web workspaces' plumbing: static pages per service, shared assets, CORS, a strict CSP.
+
+Pages are plain HTML and ES modules (no build step, nothing from outside): each service serves
+its own under `/ui/`, and the shared ones (API client, canvas layer, styles) under
+`/ui/common/`. Pages call the APIs with the worker's token from the browser, so every service
+allows the other services' page origins (CORS, `AVIARY_CORS_ORIGINS`). The CSP allows scripts
+from the service itself only: text from other tenants (labels, instructions, comments) is
+always set as text, and even if it were not, it could not run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.settings import Settings
+
+COMMON_DIR = Path(__file__).parent / "webui"
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: http: "
+    "https:; connect-src 'self' http: https:; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
+)
+
+
+class PageHeaders:
+    """Security headers on every page and asset under /ui/."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/ui"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"cache-control", b"no-cache"),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def origins(settings: Settings) -> list[str]:
+    if settings.cors_origins:
+        return settings.cors_origins
+    return sorted(
+        {f"{urlsplit(u).scheme}://{urlsplit(u).netloc}" for u in settings.public_urls.values()}
+    )
+
+
+def allow_page_origins(app: FastAPI, settings: Settings) -> None:
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins(settings),
+        allow_methods=["GET", "POST", "PUT", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Correlation-Id"],
+        expose_headers=["Retry-After", "X-Correlation-Id"],
+        max_age=600,
+    )
+
+
+def mount_pages(app: FastAPI, settings: Settings, pages_dir: Path, home: str) -> None:
+    """Serve `pages_dir` at /ui/, the shared assets at /ui/common/, and /ui/config.json (where
+    the pages find every service)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/ui/config.json")
+    async def config() -> dict[str, object]:
+        return {"services": settings.public_urls}
+
+    @router.get("/ui")
+    async def ui_home() -> RedirectResponse:
+        return RedirectResponse(f"/ui/{home}")
+
+    app.include_router(router)
+    app.mount("/ui/common", StaticFiles(directory=COMMON_DIR), name="ui-common")
+    app.mount("/ui", StaticFiles(directory=pages_dir), name="ui")
+    app.add_middleware(PageHeaders)

@@ -1,0 +1,45 @@
+"""The project read model every consuming service keeps from `project.upserted`."""
+
+from __future__ import annotations
+
+import time
+
+from shared.events import ProjectUpserted
+from shared.mongo import AsyncClientSession, ServiceDatabase
+
+
+class ProjectReadModel:
+    """The newest version of each project, even if versions arrive out of order."""
+
+    def __init__(self, database: ServiceDatabase) -> None:
+        self.collection = database["projects"]
+        self._cache: dict[str, tuple[float, ProjectUpserted]] = {}
+
+    async def save(self, session: AsyncClientSession, event: ProjectUpserted) -> None:
+        doc = event.model_dump(mode="json")
+        await self.collection.update_one(
+            {"_id": event.project_id, "version": {"$lt": event.version}},
+            {"$set": doc},
+            session=session,
+        )
+        await self.collection.update_one(
+            {"_id": event.project_id}, {"$setOnInsert": doc}, upsert=True, session=session
+        )
+
+    def forget(self, event: ProjectUpserted) -> None:
+        """After a new version committed: the next read goes to the database."""
+        self._cache.pop(event.project_id, None)
+
+    async def get(self, project_id: str, max_age_s: float = 0.0) -> ProjectUpserted | None:
+        """The newest version known; `max_age_s` > 0 accepts one read that long ago (hot
+        paths: a project change then takes up to that long to apply)."""
+        cached = self._cache.get(project_id)
+        if cached is not None and time.monotonic() - cached[0] < max_age_s:
+            return cached[1]
+        doc = await self.collection.find_one({"_id": project_id})
+        if doc is None:
+            return None
+        doc.pop("_id", None)
+        project = ProjectUpserted.model_validate(doc)
+        self._cache[project_id] = (time.monotonic(), project)
+        return project

@@ -1,0 +1,169 @@
+"""A service process's long-lived parts: clients opened once, consumers and background loops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any, Literal
+
+from shared.audit import AuditLog
+from shared.events import RoutingKey
+from shared.messaging import Broker, Consumer, Handler, queue_counts
+from shared.mongo import ServiceDatabase, connect_mongo
+from shared.observability import QUEUE_DEPTH
+from shared.outbox import Outbox
+from shared.settings import Settings
+from shared.storage import ObjectStorage
+
+log = logging.getLogger(__name__)
+
+ProcessRole = Literal["all", "api", "worker"]
+Hook = Callable[[], Awaitable[None]]
+BackgroundLoop = Callable[[], Coroutine[Any, Any, None]]
+
+
+class Runtime:
+    """Settings, Mongo, object storage, broker and outbox for one service process.
+
+    `role` picks what runs: `api` serves HTTP only, `worker` runs consumers and loops (HTTP
+    still answers health and metrics), `all` does both. The outbox relay runs in every role.
+    """
+
+    def __init__(self, service: str, settings: Settings, role: ProcessRole = "all") -> None:
+        self.service = service
+        self.settings = settings
+        self.role = role
+        self.mongo_client = connect_mongo(settings)
+        self.db = ServiceDatabase(self.mongo_client, settings.database_name(service))
+        self.storage = ObjectStorage(settings)
+        self.broker = Broker(settings)
+        self.outbox = Outbox(self.db, self.broker, settings.outbox_poll_s)
+        self.audit = AuditLog(self.db, service)
+        self.handlers: Mapping[RoutingKey, Handler] = {}
+        self.on_start: list[Hook] = []
+        self.on_stop: list[Hook] = []
+        self.loops: list[BackgroundLoop] = []
+        # Loops every role needs (an API replica too): e.g. learning revoked credentials.
+        self.every_role_loops: list[BackgroundLoop] = []
+        self.consumer: Consumer | None = None
+        self.started = asyncio.Event()
+        self._starting: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def configure(
+        self,
+        handlers: Mapping[RoutingKey, Handler],
+        *,
+        on_start: Sequence[Hook] = (),
+        loops: Sequence[BackgroundLoop] = (),
+        on_stop: Sequence[Hook] = (),
+    ) -> None:
+        self.handlers = handlers
+        self.on_start = list(on_start)
+        self.loops = list(loops)
+        self.on_stop.extend(on_stop)
+
+    def start_in_background(self) -> None:
+        """Start without blocking: HTTP answers (health, not ready) while dependencies come up."""
+        self._starting = asyncio.create_task(self.start(), name="start")
+
+    async def start(self) -> None:
+        """Connect (waiting for dependencies, however long), prepare storage, start consuming."""
+        await self._wait_for("mongo", self.db.ping)
+        await self._wait_for("broker", self.broker.connect)
+        for hook in self.on_start:
+            await self._wait_for(getattr(hook, "__name__", "start_hook"), hook)
+        self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox-relay"))
+        self._tasks.append(asyncio.create_task(self._nudge_transactions(), name="nudge"))
+        for loop in self.every_role_loops:
+            self._tasks.append(asyncio.create_task(loop(), name=loop.__name__))
+        if self.role in ("all", "worker"):
+            for loop in self.loops:
+                self._tasks.append(asyncio.create_task(loop(), name=loop.__name__))
+            if self.handlers:
+                self.consumer = Consumer(self.broker, self.service, self.handlers)
+                await self.consumer.start()
+                self._tasks.append(asyncio.create_task(self._measure_queues(), name="queues"))
+        self.started.set()
+        log.info("service.started", extra={"role": self.role})
+
+    async def stop(self) -> None:
+        """Stop taking work, finish in-flight messages, flush the outbox once, close clients."""
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._starting
+        if self.consumer is not None:
+            await self.consumer.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.outbox.relay_once(), 5)
+        for hook in self.on_stop:
+            with contextlib.suppress(Exception):
+                await hook()
+        await self.broker.close()
+        await self.mongo_client.close()
+        log.info("service.stopped")
+
+    async def _nudge_transactions(self, every_s: float = 10.0) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.db.nudge_transactions()
+            except Exception:
+                log.debug("transactions.nudge_failed", exc_info=True)
+
+    async def _measure_queues(self, every_s: float = 10.0) -> None:
+        """Keep the queue-depth gauges (consumer lag, dead letters) current."""
+        while True:
+            try:
+                counts = await queue_counts(self.broker, self.service)
+                QUEUE_DEPTH.labels(self.service, "main").set(counts["waiting"])
+                QUEUE_DEPTH.labels(self.service, "dead_letter").set(counts["dead_letters"])
+            except Exception:
+                log.debug("queues.measure_failed", exc_info=True)
+            await asyncio.sleep(every_s)
+
+    async def check_dependencies(self) -> dict[str, str]:
+        async def check(fn: Callable[[], Awaitable[None]]) -> str:
+            try:
+                await asyncio.wait_for(fn(), 3)
+            except Exception as exc:
+                return f"error: {type(exc).__name__}"
+            return "ok"
+
+        async def broker() -> None:
+            if not self.broker.is_connected:
+                raise ConnectionError("broker not connected")
+
+        async def storage() -> None:
+            await self.storage.ping(self.settings.images_bucket)
+
+        return {
+            "mongo": await check(self.db.ping),
+            "broker": await check(broker),
+            "storage": await check(storage),
+        }
+
+    async def _wait_for(self, what: str, probe: Callable[[], Awaitable[None]]) -> None:
+        """Retry with capped back-off until `probe` succeeds: a dependency that is down delays
+        readiness, it never crashes the process into a restart loop."""
+        delay = 0.2
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await probe()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(f"{what}.wait", extra={"attempt": attempt, "error": str(exc)[:300]})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

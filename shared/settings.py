@@ -1,0 +1,122 @@
+"""One settings object for every service, read from `AVIARY_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_PORTS: dict[str, int] = {"ingest": 8001, "dispatch": 8002, "review": 8003, "export": 8004}
+
+
+class Settings(BaseSettings):
+    """Configuration shared by all services; defaults fit the embedded stack on 127.0.0.1."""
+
+    model_config = SettingsConfigDict(env_prefix="AVIARY_", extra="ignore")
+
+    # Prefix for every exchange, queue, database and bucket: lets test runs share one broker.
+    namespace: str = Field(default="aviary", pattern=r"^[a-z][a-z0-9]{1,30}$")
+
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    mongo_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    s3_endpoint: str = "127.0.0.1:8333"
+    s3_access_key: str = "aviary"
+    s3_secret_key: SecretStr = SecretStr("aviary-local-secret")
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+
+    # Signs API tokens. The default suits the embedded stack only; deploy/ sets a real one.
+    auth_secret: SecretStr = SecretStr("aviary-local-auth-secret-change-me")
+    # The operator's bootstrap key: the one credential that can create organisations and tokens.
+    operator_key: SecretStr = SecretStr("aviary-local-operator-key")
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0 means the service's default port from SERVICE_PORTS
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # JSON request bodies above this size are refused with 413 (image uploads have their own).
+    max_json_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Per-credential request rate limit, per replica (token bucket); 0 turns it off.
+    rate_limit_per_s: float = Field(default=100.0, ge=0)
+    rate_limit_burst: int = Field(default=300, ge=1)
+
+    # Where browsers reach each service (the pages call them all) and which page origins may
+    # call the APIs from a browser (CORS). Defaults suit the embedded stack.
+    public_urls: dict[str, str] = Field(
+        default_factory=lambda: {n: f"http://127.0.0.1:{p}" for n, p in SERVICE_PORTS.items()}
+    )
+    cors_origins: list[str] = Field(default_factory=list)  # empty: the public_urls' origins
+
+    # Messaging
+    prefetch: int = Field(default=32, ge=1, le=1000)
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    retry_delays_ms: list[int] = Field(default_factory=lambda: [1_000, 5_000, 30_000, 120_000])
+    outbox_poll_s: float = Field(default=0.5, gt=0)
+
+    # Ingest
+    max_upload_bytes: int = 50 * 1024 * 1024
+    # Pillow refuses images above its own bomb limit (~89.5 MP) before ours can apply.
+    max_image_pixels: int = Field(default=80_000_000, ge=1, le=89_000_000)
+    presign_ttl_s: int = 3600
+
+    # Ingest: URL imports (fetched by ingest's consumers)
+    import_timeout_s: float = Field(default=30.0, gt=0)
+    import_max_attempts: int = Field(default=4, ge=1, le=20)
+    import_max_urls: int = Field(default=1000, ge=1, le=100_000)
+    # Private, loopback and link-local hosts are refused unless listed here (CIDRs).
+    import_allowed_networks: list[str] = Field(default_factory=list)
+
+    # Dispatch
+    lease_ttl_s: int = Field(default=300, ge=1)
+    lease_sweep_s: float = Field(default=2.0, gt=0)
+    # A rejected task waits this long for the annotator who made it before anyone may take it.
+    rework_exclusive_s: float = Field(default=600.0, ge=0)
+    # Another vendor's pending task may be taken by an idle annotator after waiting this long.
+    backlog_takeover_s: float = Field(default=60.0, ge=0)
+    # Each process re-reads what is pending this often (tasks other replicas created or freed).
+    pool_sync_s: float = Field(default=5.0, gt=0)
+    # After this many skips a task is flagged for an operator instead of offered again.
+    max_skips: int = Field(default=3, ge=1, le=100)
+    # Daily work limits when a vendor has set none: per annotator, and for the intern group.
+    default_daily_hours: float = Field(default=8.0, gt=0, le=24)
+    intern_daily_hours: float = Field(default=4.0, gt=0, le=24)
+
+    # Export: webhooks
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    webhook_retry_base_s: float = Field(default=30.0, gt=0)
+    webhook_retry_max_s: float = Field(default=3600.0, gt=0)
+    webhook_max_attempts: int = Field(default=12, ge=1, le=100)
+    webhook_concurrency: int = Field(default=16, ge=1, le=1000)
+    # Private, loopback and link-local targets are refused unless listed here (CIDRs).
+    webhook_allowed_networks: list[str] = Field(default_factory=list)
+
+    @field_validator("auth_secret", "operator_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    def service_port(self, service: str) -> int:
+        """The HTTP port of `service`: the explicit setting, else the service's default."""
+        return self.port or SERVICE_PORTS[service]
+
+    def database_name(self, service: str) -> str:
+        """Each service owns one database, named after it."""
+        return f"{self.namespace}_{service}"
+
+    @property
+    def images_bucket(self) -> str:
+        return f"{self.namespace}-images"
+
+    @property
+    def deliveries_bucket(self) -> str:
+        return f"{self.namespace}-deliveries"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

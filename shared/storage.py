@@ -1,0 +1,118 @@
+"""Object storage through the minio client (S3 API); blocking calls run in worker threads."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import timedelta
+from typing import BinaryIO
+
+from minio import Minio
+from minio.error import S3Error
+from urllib3.exceptions import HTTPError as TransportError
+
+from shared.settings import Settings
+
+__all__ = ["STORAGE_DOWN", "ObjectStorage", "S3Error"]
+
+# Errors meaning "object storage cannot be reached right now".
+STORAGE_DOWN: tuple[type[Exception], ...] = (TransportError, ConnectionError)
+
+
+class ObjectStorage:
+    """The few object operations the services need, as coroutines."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._client = Minio(
+            settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key.get_secret_value(),
+            secure=settings.s3_secure,
+            # A fixed region keeps presigning local: no round trip to ask the server.
+            region=settings.s3_region,
+        )
+
+    async def ensure_bucket(self, bucket: str) -> None:
+        def work() -> None:
+            if not self._client.bucket_exists(bucket):
+                try:
+                    self._client.make_bucket(bucket)
+                except S3Error as exc:  # another replica made it first
+                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+
+        await asyncio.to_thread(work)
+
+    async def ping(self, bucket: str) -> None:
+        await asyncio.to_thread(self._client.bucket_exists, bucket)
+
+    async def put_bytes(
+        self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> None:
+        await asyncio.to_thread(
+            self._client.put_object, bucket, key, io.BytesIO(data), len(data), content_type
+        )
+
+    async def put_stream(
+        self, bucket: str, key: str, stream: BinaryIO, size: int, content_type: str
+    ) -> None:
+        await asyncio.to_thread(self._client.put_object, bucket, key, stream, size, content_type)
+
+    async def get_bytes(self, bucket: str, key: str) -> bytes:
+        def work() -> bytes:
+            response = self._client.get_object(bucket, key)
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+
+        return await asyncio.to_thread(work)
+
+    async def exists(self, bucket: str, key: str) -> bool:
+        def work() -> bool:
+            try:
+                self._client.stat_object(bucket, key)
+            except S3Error as exc:
+                if exc.code in ("NoSuchKey", "NoSuchObject"):
+                    return False
+                raise
+            return True
+
+        return await asyncio.to_thread(work)
+
+    async def remove_bucket(self, bucket: str) -> None:
+        """Delete a bucket and everything in it (test clean-up)."""
+
+        def work() -> None:
+            if not self._client.bucket_exists(bucket):
+                return
+            for obj in self._client.list_objects(bucket, recursive=True):
+                self._client.remove_object(bucket, obj.object_name)
+            self._client.remove_bucket(bucket)
+
+        await asyncio.to_thread(work)
+
+    async def size(self, bucket: str, key: str) -> int | None:
+        """The object's size in bytes, or None if there is no such object."""
+
+        def work() -> int | None:
+            try:
+                return int(self._client.stat_object(bucket, key).size or 0)
+            except S3Error as exc:
+                if exc.code in ("NoSuchKey", "NoSuchObject"):
+                    return None
+                raise
+
+        return await asyncio.to_thread(work)
+
+    async def remove(self, bucket: str, key: str) -> None:
+        await asyncio.to_thread(self._client.remove_object, bucket, key)
+
+    def presigned_put(self, bucket: str, key: str, ttl_s: int) -> str:
+        """A short-lived URL a client PUTs bytes to, straight into storage."""
+        return self._client.presigned_put_object(bucket, key, expires=timedelta(seconds=ttl_s))
+
+    def presigned_get(self, bucket: str, key: str, ttl_s: int) -> str:
+        """A short-lived download URL, so bytes go from storage to the browser directly."""
+        return self._client.presigned_get_object(bucket, key, expires=timedelta(seconds=ttl_s))

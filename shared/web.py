@@ -1,0 +1,229 @@
+"""The HTTP side every service shares: app factory, errors, correlation ids, health, metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.audit import audit_router
+from shared.bodylimit import JsonBodyLimit
+from shared.errors import AppError, Unavailable, error_body
+from shared.events import RoutingKey, TokenRevoked
+from shared.handlers import apply_once
+from shared.idempotency import IdempotencyMiddleware, IdempotencyStore
+from shared.mongo import DATABASE_DOWN
+from shared.observability import HTTP_LATENCY, correlation_id, new_correlation_id
+from shared.pages import allow_page_origins
+from shared.ratelimit import RateLimit, RateLimiter
+from shared.revocation import Revocations
+from shared.runtime import Runtime
+from shared.storage import STORAGE_DOWN
+
+log = logging.getLogger(__name__)
+
+CORRELATION_HEADER = "x-correlation-id"
+
+
+class CorrelationAndMetrics:
+    """Pure ASGI middleware: a correlation id per request (kept if the client sent one), latency."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(CORRELATION_HEADER.encode(), b"").decode()
+        cid = incoming[:64] if incoming.isprintable() and incoming else new_correlation_id()
+        token = correlation_id.set(cid)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_header(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (CORRELATION_HEADER.encode(), cid.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_header)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            HTTP_LATENCY.labels(self.service, scope["method"], path, str(status)).observe(
+                time.perf_counter() - started
+            )
+            correlation_id.reset(token)
+
+
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"})
+
+
+class StartupGate:
+    """Until the runtime has started (dependencies up, indexes and buckets made), answer API
+    calls with 503 and Retry-After; health, readiness and metrics answer all along."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.runtime.started.is_set() or scope["path"] in OPS_PATHS:
+            await self.app(scope, receive, send)
+            return
+        body = error_body("starting", "the service is starting; retry shortly")
+        await JSONResponse(body, status_code=503, headers={"Retry-After": "2"})(
+            scope, receive, send
+        )
+
+
+HTTP_CODES = {
+    400: "invalid_body",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(_: Request, exc: AppError) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # The framework's own refusals (unknown path, wrong method, unparseable body) in the
+        # same shape as ours.
+        code = HTTP_CODES.get(exc.status_code, "bad_request")
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return JSONResponse(
+            error_body("invalid_request", "the request does not match the schema", details),
+            status_code=422,
+        )
+
+    async def dependency_down(_: Request, exc: Exception) -> JSONResponse:
+        # Nothing half-made remains (writes are transactional), so a retry is safe.
+        what = "the database" if isinstance(exc, DATABASE_DOWN) else "object storage"
+        log.warning("http.dependency_down", extra={"error": repr(exc)[:300]})
+        error = Unavailable(what)
+        return JSONResponse(
+            error_body(error.code, error.message), status_code=503, headers=error.headers
+        )
+
+    for exc_type in (*DATABASE_DOWN, *STORAGE_DOWN):
+        app.add_exception_handler(exc_type, dependency_down)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("http.unhandled_error")
+        return JSONResponse(
+            error_body("internal_error", "an unexpected error occurred; it has been logged"),
+            status_code=500,
+        )
+
+
+def _ops_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(tags=["ops"])
+
+    @router.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        """Alive: the process answers."""
+        return {"status": "ok", "service": runtime.service}
+
+    @router.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """Ready: Mongo, object storage and the broker all answer."""
+        checks = await runtime.check_dependencies()
+        checks["started"] = "ok" if runtime.started.is_set() else "starting"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not_ready", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _learn_revocations(runtime: Runtime) -> Revocations:
+    """Every service refuses revoked credentials: it consumes `token.revoked` and re-reads."""
+    revocations = Revocations(runtime.db)
+    runtime.handlers = {
+        **runtime.handlers,
+        RoutingKey.TOKEN_REVOKED: apply_once(
+            runtime.db, TokenRevoked, revocations.record, after=revocations.remember
+        ),
+    }
+    runtime.on_start.append(revocations.ensure_indexes)
+    runtime.every_role_loops.append(revocations.run)
+    return revocations
+
+
+def create_app(runtime: Runtime, routers: Sequence[APIRouter], *, title: str) -> FastAPI:
+    """A service's FastAPI app; the runtime opens its clients in the lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        runtime.start_in_background()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    app.state.settings = runtime.settings
+    app.state.runtime = runtime
+    app.state.revocations = _learn_revocations(runtime)
+    _install_error_handlers(app)
+    app.include_router(_ops_router(runtime))
+    app.include_router(audit_router())
+    runtime.on_start.append(runtime.audit.ensure_indexes)
+    for router in routers:
+        app.include_router(router)
+    # Every write with an Idempotency-Key is safe to retry. Added first, so it runs inside the
+    # correlation middleware and its own answers carry a correlation id.
+    idempotency = IdempotencyStore(runtime.db)
+    runtime.on_start.append(idempotency.ensure_indexes)
+    app.add_middleware(IdempotencyMiddleware, store=idempotency)
+    app.add_middleware(JsonBodyLimit, max_bytes=runtime.settings.max_json_bytes)
+    app.add_middleware(StartupGate, runtime=runtime)
+    settings = runtime.settings
+    if settings.rate_limit_per_s > 0:
+        # Outside idempotency and the startup gate: a flood is refused before any work.
+        limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+        app.add_middleware(RateLimit, limiter=limiter, exempt=OPS_PATHS)
+    app.add_middleware(CorrelationAndMetrics, service=runtime.service)
+    allow_page_origins(app, runtime.settings)  # outermost: preflights need no credentials
+    return app
