@@ -1,0 +1,250 @@
+"""Ingest's HTTP handlers: parse, check who may, call the store, return a schema."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, status
+
+from services.ingest import domain
+from services.ingest.schemas import (
+    BatchCreate,
+    BatchProgress,
+    BatchRead,
+    OrgCreate,
+    OrgRead,
+    ProjectCreate,
+    ProjectRead,
+    ProjectUpdate,
+    TokenCreate,
+    TokenInfo,
+    TokenRead,
+)
+from services.ingest.store import IngestStore
+from shared.auth import (
+    VENDOR_ROLES,
+    CurrentPrincipal,
+    Principal,
+    Role,
+    new_claims,
+    org_scope,
+    require_roles,
+    sign_claims,
+)
+from shared.deps import RuntimeDep, from_state
+from shared.errors import AppError
+from shared.mongo import Doc
+from shared.settings import Settings
+
+router = APIRouter(prefix="/v1")
+
+MAX_FILES_PER_REQUEST = 500
+
+
+StoreDep = Annotated[IngestStore, Depends(from_state("store"))]
+Operator = Annotated[Principal, require_roles(Role.OPERATOR)]
+Client = Annotated[Principal, require_roles(Role.CLIENT)]
+ClientOrOperator = Annotated[Principal, require_roles(Role.CLIENT, Role.OPERATOR)]
+
+
+# ----- organisations and tokens --------------------------------------------------------------
+
+
+@router.post("/orgs", status_code=status.HTTP_201_CREATED, response_model=OrgRead)
+async def create_org(body: OrgCreate, principal: Operator, store: StoreDep) -> OrgRead:
+    doc = await store.create_org(body.name, body.kind, principal)
+    return OrgRead(id=doc["_id"], **{k: doc[k] for k in ("name", "kind", "created_at")})
+
+
+@router.get("/orgs", response_model=list[OrgRead])
+async def list_orgs(_: Operator, store: StoreDep) -> list[OrgRead]:
+    return [
+        OrgRead(id=d["_id"], **{k: d[k] for k in ("name", "kind", "created_at")})
+        for d in await store.list_orgs()
+    ]
+
+
+@router.post("/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenRead)
+async def create_token(
+    body: TokenCreate, principal: CurrentPrincipal, store: StoreDep, runtime: RuntimeDep
+) -> TokenRead:
+    """The operator issues any token; a vendor admin issues its own vendor's people."""
+    if principal.role == Role.VENDOR_ADMIN:
+        if body.org_id != principal.org or body.role not in (Role.ANNOTATOR, Role.REVIEWER):
+            raise AppError(
+                "forbidden",
+                "vendor admins issue tokens for their own annotators and reviewers only",
+                status_code=403,
+            )
+    elif principal.role != Role.OPERATOR:
+        raise AppError(
+            "forbidden", "only operators and vendor admins issue tokens", status_code=403
+        )
+    if body.role == Role.OPERATOR:
+        raise AppError("forbidden", "operator tokens are not issued over the API", status_code=403)
+    org = await store.get_org(body.org_id)
+    expected_kind = "vendor" if body.role in VENDOR_ROLES else "client"
+    if body.role == Role.REVIEWER:
+        expected_kind = org["kind"]  # a client may have reviewers of its own
+    if org["kind"] != expected_kind:
+        raise AppError(
+            "role_mismatch",
+            f"role {body.role.value} needs a {expected_kind} organisation",
+            status_code=422,
+        )
+    vendor = org["_id"] if expected_kind == "vendor" else None
+    claims = new_claims(
+        sub=body.subject, org=org["_id"], role=body.role, vendor=vendor, ttl_s=body.ttl_s
+    )
+    record = await store.record_token(claims, principal)
+    return TokenRead(
+        token=sign_claims(runtime.settings, claims),
+        **token_info(record).model_dump(),
+        expires_in_s=body.ttl_s,
+    )
+
+
+def token_info(doc: Doc) -> TokenInfo:
+    return TokenInfo(id=doc["_id"], **{k: doc[k] for k in TokenInfo.model_fields if k != "id"})
+
+
+TokenAdmin = Annotated[Principal, require_roles(Role.OPERATOR, Role.CLIENT, Role.VENDOR_ADMIN)]
+
+
+@router.get("/tokens", response_model=list[TokenInfo])
+async def list_tokens(
+    principal: TokenAdmin,
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[TokenInfo]:
+    """Tokens issued for the caller's organisation (all of them for the operator), newest
+    first; their values are never stored, so never shown again."""
+    return [token_info(d) for d in await store.list_tokens(org_scope(principal), limit)]
+
+
+@router.delete("/tokens/{token_id}", response_model=TokenInfo)
+async def revoke_token(token_id: str, principal: TokenAdmin, store: StoreDep) -> TokenInfo:
+    """Revoke a token at once everywhere: every service refuses it within seconds. A client
+    revokes its own organisation's tokens; a vendor admin its annotators' and reviewers'."""
+    token = await store.get_token(org_scope(principal), token_id)
+    if principal.role == Role.VENDOR_ADMIN and token["role"] not in ("annotator", "reviewer"):
+        raise AppError(
+            "forbidden",
+            "vendor admins revoke their own annotators' and reviewers' tokens only",
+            status_code=403,
+        )
+    return token_info(await store.revoke_token(token, principal))
+
+
+# ----- projects --------------------------------------------------------------------------------
+
+
+def project_read(doc: Doc) -> ProjectRead:
+    fields = {k: v for k, v in doc.items() if k not in ("_id", "webhook_secret")}
+    return ProjectRead(id=doc["_id"], webhook_secret_set=bool(doc.get("webhook_secret")), **fields)
+
+
+def project_fields(
+    body: ProjectCreate, settings: Settings, current_secret: str | None = None
+) -> dict[str, Any]:
+    """Checked, storable project settings; the webhook secret stays if not given again."""
+    domain.check_ontology([(c.id, c.name) for c in body.ontology.classes])
+    domain.check_class_geometry(body.ontology.classes)
+    domain.check_vendor_shares([(v.vendor_id, v.share) for v in body.vendors])
+    secret = body.webhook_secret.get_secret_value() if body.webhook_secret else current_secret
+    if body.webhook_url is not None:
+        domain.refuse_unsafe_urls([str(body.webhook_url)], settings.webhook_allowed_networks)
+    if body.webhook_url is not None and secret is None:
+        raise AppError(
+            "webhook_secret_required",
+            "a webhook_url needs a webhook_secret (16+ characters) to sign deliveries with",
+            status_code=422,
+        )
+    fields = body.model_dump(mode="json", exclude={"webhook_secret", "delivery_formats"})
+    fields["delivery_formats"] = sorted(set(body.delivery_formats))
+    fields["webhook_secret"] = secret
+    return fields
+
+
+@router.post("/projects", status_code=status.HTTP_201_CREATED, response_model=ProjectRead)
+async def create_project(
+    body: ProjectCreate, principal: Client, store: StoreDep, runtime: RuntimeDep
+) -> ProjectRead:
+    fields = project_fields(body, runtime.settings)
+    return project_read(await store.create_project(principal.org, fields, principal))
+
+
+@router.put("/projects/{project_id}", response_model=ProjectRead)
+async def update_project(
+    project_id: str, body: ProjectUpdate, principal: Client, store: StoreDep, runtime: RuntimeDep
+) -> ProjectRead:
+    """Publish a new version; work already dispatched keeps the version it was made with."""
+    current = await store.get_project(principal.org, project_id)
+    fields = project_fields(body, runtime.settings, current.get("webhook_secret"))
+    return project_read(await store.update_project(current, fields, principal))
+
+
+@router.get("/projects", response_model=list[ProjectRead])
+async def list_projects(principal: ClientOrOperator, store: StoreDep) -> list[ProjectRead]:
+    return [project_read(d) for d in await store.list_projects(org_scope(principal))]
+
+
+@router.get("/projects/{project_id}", response_model=ProjectRead)
+async def get_project(project_id: str, principal: ClientOrOperator, store: StoreDep) -> ProjectRead:
+    return project_read(await store.get_project(org_scope(principal), project_id))
+
+
+# ----- batches ---------------------------------------------------------------------------------
+
+
+async def batch_read(store: IngestStore, doc: Doc) -> BatchRead:
+    counts = await store.progress(doc["_id"])
+    received = doc["item_count"] if doc["item_count"] is not None else counts["received"]
+    return BatchRead(
+        id=doc["_id"],
+        project_id=doc["project_id"],
+        org_id=doc["org_id"],
+        name=doc["name"],
+        status=doc["status"],
+        item_count=received,
+        created_at=doc["created_at"],
+        sealed_at=doc.get("sealed_at"),
+        progress=BatchProgress(
+            received=received,
+            in_labeling=max(0, received - counts["submitted"]),
+            in_review=max(0, counts["submitted"] - counts["accepted"]),
+            accepted=counts["accepted"],
+            delivered=doc.get("delivered", False),
+            deliveries=doc.get("deliveries", 0),
+        ),
+    )
+
+
+@router.post(
+    "/projects/{project_id}/batches", status_code=status.HTTP_201_CREATED, response_model=BatchRead
+)
+async def create_batch(
+    project_id: str, body: BatchCreate, principal: Client, store: StoreDep
+) -> BatchRead:
+    project = await store.get_project(principal.org, project_id)
+    return await batch_read(store, await store.create_batch(project, body.name))
+
+
+@router.get("/projects/{project_id}/batches", response_model=list[BatchRead])
+async def list_batches(
+    project_id: str, principal: ClientOrOperator, store: StoreDep
+) -> list[BatchRead]:
+    project = await store.get_project(org_scope(principal), project_id)
+    return [await batch_read(store, b) for b in await store.list_batches(project["_id"])]
+
+
+@router.get("/batches/{batch_id}", response_model=BatchRead)
+async def get_batch(batch_id: str, principal: ClientOrOperator, store: StoreDep) -> BatchRead:
+    return await batch_read(store, await store.get_batch(org_scope(principal), batch_id))
+
+
+@router.post("/batches/{batch_id}/seal", response_model=BatchRead)
+async def seal_batch(batch_id: str, principal: Client, store: StoreDep) -> BatchRead:
+    """Close the batch to uploads; `batch.sealed` carries its final item count."""
+    batch = await store.get_batch(principal.org, batch_id)
+    return await batch_read(store, await store.seal_batch(batch))

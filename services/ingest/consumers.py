@@ -1,0 +1,29 @@
+"""Ingest's event handlers: batch progress from the other services' events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from services.ingest.store import IngestStore
+from shared.events import DeliveryReady, ItemAccepted, RoutingKey, TaskSubmitted
+from shared.handlers import apply_once, apply_once_in_groups
+from shared.messaging import Handler
+from shared.mongo import AsyncClientSession
+
+
+def handlers(store: IngestStore) -> dict[RoutingKey, Handler]:
+    # Events of one moment share a transaction: concurrent ones would update the same
+    # counters and conflict.
+    async def tasks_submitted(session: AsyncClientSession, events: Sequence[TaskSubmitted]) -> None:
+        for event in events:
+            await store.mark_submitted(session, event.item_id)
+
+    async def items_accepted(session: AsyncClientSession, events: Sequence[ItemAccepted]) -> None:
+        for event in events:
+            await store.mark_accepted(session, event.item_id)
+
+    return {
+        RoutingKey.TASK_SUBMITTED: apply_once_in_groups(store.db, TaskSubmitted, tasks_submitted),
+        RoutingKey.ITEM_ACCEPTED: apply_once_in_groups(store.db, ItemAccepted, items_accepted),
+        RoutingKey.DELIVERY_READY: apply_once(store.db, DeliveryReady, store.mark_delivered),
+    }

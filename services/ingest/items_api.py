@@ -1,0 +1,313 @@
+"""Ingest's item endpoints: uploads (raw, multipart, presigned), listing, and reading items."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from services.ingest import domain
+from services.ingest.group_commit import GroupCommitter
+from services.ingest.schemas import (
+    ImportCreate,
+    ImportRead,
+    ImportUrlRead,
+    ItemPage,
+    ItemRead,
+    UploadCreate,
+    UploadReport,
+    UploadResult,
+    UploadTicket,
+)
+from services.ingest.store import IngestStore
+from services.ingest.uploads import Incoming, Ingestor, Outcome, item_read, read_limited
+from shared.auth import Principal, Role, org_scope, require_roles
+from shared.deps import RuntimeDep, from_state
+from shared.errors import AppError
+from shared.runtime import Runtime
+from shared.shapes import Annotation
+
+router = APIRouter(prefix="/v1", tags=["items"])
+
+Client = Annotated[Principal, require_roles(Role.CLIENT)]
+ClientOrOperator = Annotated[Principal, require_roles(Role.CLIENT, Role.OPERATOR)]
+StoreDep = Annotated[IngestStore, Depends(from_state("store"))]
+CommitterDep = Annotated[GroupCommitter, Depends(from_state("committer"))]
+
+MAX_FILES_PER_REQUEST = 500
+PRE_ANNOTATION_HEADER = "x-pre-annotation"
+MAX_PRE_ANNOTATIONS_BYTES = 8 * 1024 * 1024
+
+
+def parse_annotation(raw: str | bytes, where: str) -> Annotation:
+    try:
+        return Annotation.model_validate_json(raw)
+    except ValidationError as exc:
+        raise AppError(
+            "invalid_pre_annotation",
+            f"{where} is not a valid annotation",
+            status_code=422,
+            details=json.loads(exc.json(include_url=False)),
+        ) from exc
+
+
+def parse_pre_annotations(raw: str | bytes) -> dict[str, Annotation]:
+    """The multipart field `pre_annotations`: {"<file name>": {"shapes": [...]}, ...}."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise AppError(
+            "invalid_pre_annotation", "pre_annotations must be a JSON object", status_code=422
+        ) from exc
+    if not isinstance(data, dict):
+        raise AppError(
+            "invalid_pre_annotation",
+            "pre_annotations must map file names to annotations",
+            status_code=422,
+        )
+    return {
+        str(name): parse_annotation(json.dumps(value), f"pre_annotations[{name!r}]")
+        for name, value in data.items()
+    }
+
+
+async def ingestor(
+    runtime: Runtime,
+    store: IngestStore,
+    principal: Principal,
+    batch_id: str,
+    committer: GroupCommitter | None = None,
+) -> Ingestor:
+    batch = await store.recent("batch", principal.org, batch_id)
+    project = await store.recent("project", principal.org, batch["project_id"])
+    return Ingestor(runtime, store, batch, project, committer)
+
+
+def raise_if_failed(outcome: Outcome) -> ItemRead:
+    if outcome.error is not None:
+        raise outcome.error
+    assert outcome.item is not None
+    return outcome.item
+
+
+def report(outcomes: list[Outcome]) -> UploadReport:
+    results = [
+        UploadResult(
+            file_name=o.file_name,
+            item=o.item,
+            error={"code": o.error.code, "message": o.error.message} if o.error else None,
+        )
+        for o in outcomes
+    ]
+    items = [o.item for o in outcomes if o.item is not None]
+    return UploadReport(
+        accepted=sum(1 for i in items if not i.duplicate),
+        duplicates=sum(1 for i in items if i.duplicate),
+        refused=len(outcomes) - len(items),
+        results=results,
+    )
+
+
+@router.post(
+    "/batches/{batch_id}/items",
+    response_model=ItemRead | UploadReport,
+    responses={201: {"model": ItemRead}, 200: {"model": UploadReport}},
+)
+async def upload_items(
+    batch_id: str,
+    request: Request,
+    response: Response,
+    principal: Client,
+    store: StoreDep,
+    runtime: RuntimeDep,
+    committer: CommitterDep,
+    file_name: Annotated[str | None, Query(max_length=1000)] = None,
+) -> ItemRead | UploadReport:
+    """Upload one image as the raw body, or one or many as multipart/form-data files.
+
+    A raw upload may carry a pre-annotation in the `X-Pre-Annotation` header (JSON); a
+    multipart upload in a `pre_annotations` field mapping file names to annotations.
+    """
+    work = await ingestor(runtime, store, principal, batch_id, committer)
+    limit = runtime.settings.max_upload_bytes
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        return report(await work.ingest(await _multipart_files(request, limit)))
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise AppError("too_large", f"the upload exceeds {limit} bytes", status_code=413)
+    data = await read_limited(request.stream(), limit)
+    raw_pre = request.headers.get(PRE_ANNOTATION_HEADER)
+    pre = parse_annotation(raw_pre, PRE_ANNOTATION_HEADER) if raw_pre else None
+    name = file_name or request.headers.get("x-file-name", "")
+    item = raise_if_failed((await work.ingest([Incoming(name, data, pre)]))[0])
+    response.status_code = 200 if item.duplicate else 201
+    return item
+
+
+async def _multipart_files(request: Request, limit: int) -> list[Incoming]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit * 4:
+        raise AppError("too_large", "the request body is too large", status_code=413)
+    async with request.form(
+        max_files=MAX_FILES_PER_REQUEST, max_fields=10, max_part_size=MAX_PRE_ANNOTATIONS_BYTES
+    ) as form:
+        uploads = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+        if not uploads:
+            raise AppError("no_files", "the multipart body holds no files", status_code=400)
+        raw_pre = form.get("pre_annotations")
+        pre = parse_pre_annotations(raw_pre) if isinstance(raw_pre, str) else {}
+        files = []
+        for upload in uploads:
+            name = upload.filename or ""
+            if upload.size is not None and upload.size > limit:
+                # Refused on its own, never read into memory; the other files go ahead.
+                too_large = AppError(
+                    "too_large", f"the file exceeds {limit} bytes", status_code=413
+                )
+                files.append(Incoming(name, b"", None, refused=too_large))
+            else:
+                files.append(Incoming(name, await upload.read(), pre.get(name)))
+    return files
+
+
+@router.get("/batches/{batch_id}/items", response_model=ItemPage)
+async def list_items(
+    batch_id: str,
+    principal: ClientOrOperator,
+    store: StoreDep,
+    runtime: RuntimeDep,
+    after: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ItemPage:
+    """The batch's items in id order, a page at a time, each with a preview URL."""
+    await store.get_batch(org_scope(principal), batch_id)
+    docs = await store.list_items(batch_id, after, limit)
+    return ItemPage(
+        items=[item_read(d) for d in docs],
+        next_after=docs[-1]["_id"] if len(docs) == limit else None,
+    )
+
+
+@router.get("/items/{item_id}", response_model=ItemRead)
+async def get_item(
+    item_id: str, principal: ClientOrOperator, store: StoreDep, runtime: RuntimeDep
+) -> ItemRead:
+    return item_read(await store.get_item(org_scope(principal), item_id))
+
+
+@router.get(
+    "/items/{item_id}/preview",
+    status_code=307,
+    response_class=RedirectResponse,
+    responses={307: {"description": "redirect to a presigned URL of the WebP preview"}},
+)
+async def get_preview(
+    item_id: str, principal: ClientOrOperator, store: StoreDep, runtime: RuntimeDep
+) -> RedirectResponse:
+    """A 320 px WebP of the image (upright), made on first request and kept in storage."""
+    item = await store.get_item(org_scope(principal), item_id)
+    key = item.get("preview_key")
+    if key is None:
+        data = await runtime.storage.get_bytes(item["bucket"], item["object_key"])
+        preview = await asyncio.to_thread(domain.preview_of, data, domain.PREVIEW_PX)
+        key = domain.preview_key(item["org_id"], item["sha256"])
+        await runtime.storage.put_bytes(item["bucket"], key, preview, "image/webp")
+        await store.set_preview_key(item_id, key)
+    url = runtime.storage.presigned_get(item["bucket"], key, runtime.settings.presign_ttl_s)
+    return RedirectResponse(url, status_code=307)
+
+
+# ----- presigned uploads -------------------------------------------------------------------------
+
+
+@router.post("/batches/{batch_id}/uploads", status_code=201, response_model=UploadTicket)
+async def create_upload(
+    batch_id: str, body: UploadCreate, principal: Client, store: StoreDep, runtime: RuntimeDep
+) -> UploadTicket:
+    """For large volumes: PUT the bytes to `put_url` (straight into storage), then confirm."""
+    batch = await store.get_batch(principal.org, batch_id)
+    if batch["status"] != "open":
+        raise AppError("batch_sealed", "the batch is sealed; open a new batch", status_code=409)
+    pre = body.pre_annotation.model_dump(mode="json") if body.pre_annotation else None
+    upload = await store.create_upload(batch, body.file_name, f"{principal.org}/staging", pre)
+    ttl = runtime.settings.presign_ttl_s
+    url = runtime.storage.presigned_put(runtime.settings.images_bucket, upload["staging_key"], ttl)
+    return UploadTicket(
+        upload_id=upload["_id"],
+        put_url=url,
+        expires_in_s=ttl,
+        confirm_path=f"/v1/uploads/{upload['_id']}/confirm",
+    )
+
+
+@router.post("/uploads/{upload_id}/confirm", response_model=ItemRead)
+async def confirm_upload(
+    upload_id: str, response: Response, principal: Client, store: StoreDep, runtime: RuntimeDep
+) -> ItemRead:
+    """Validate the uploaded object like any upload; confirming twice gives the same item."""
+    upload = await store.get_upload(principal.org, upload_id)
+    if upload["status"] == "confirmed":
+        return item_read(await store.get_item(principal.org, upload["item_id"]))
+    bucket = runtime.settings.images_bucket
+    size = await runtime.storage.size(bucket, upload["staging_key"])
+    if size is None:
+        raise AppError("not_uploaded", "nothing was uploaded to put_url yet", status_code=409)
+    limit = runtime.settings.max_upload_bytes
+    if size > limit:
+        await runtime.storage.remove(bucket, upload["staging_key"])
+        raise AppError("too_large", f"the upload exceeds {limit} bytes", status_code=413)
+    data = await runtime.storage.get_bytes(bucket, upload["staging_key"])
+    pre = Annotation.model_validate(upload["pre_annotation"]) if upload["pre_annotation"] else None
+    work = await ingestor(runtime, store, principal, upload["batch_id"])
+    outcome = (await work.ingest([Incoming(upload["file_name"], data, pre)]))[0]
+    if outcome.error is not None:
+        await runtime.storage.remove(bucket, upload["staging_key"])
+        raise outcome.error
+    item = raise_if_failed(outcome)
+    await store.confirm_upload(upload_id, item.id)
+    await runtime.storage.remove(bucket, upload["staging_key"])
+    response.status_code = 200
+    return item
+
+
+# ----- URL imports -------------------------------------------------------------------------------
+
+
+def import_read(doc: dict[str, Any], urls: list[dict[str, Any]] | None = None) -> ImportRead:
+    return ImportRead(
+        id=doc["_id"],
+        **{k: doc[k] for k in ("batch_id", "total", "pending", "done", "failed", "created_at")},
+        urls=[ImportUrlRead.model_validate(u) for u in urls] if urls is not None else None,
+    )
+
+
+@router.post("/batches/{batch_id}/imports", status_code=202, response_model=ImportRead)
+async def create_import(
+    batch_id: str, body: ImportCreate, principal: Client, store: StoreDep, runtime: RuntimeDep
+) -> ImportRead:
+    """Import images by URL; they are fetched in the background, each with its own status."""
+    if len(body.urls) > runtime.settings.import_max_urls:
+        raise AppError(
+            "too_many_urls",
+            f"at most {runtime.settings.import_max_urls} URLs per import",
+            status_code=422,
+        )
+    batch = await store.get_batch(principal.org, batch_id)
+    if batch["status"] != "open":
+        raise AppError("batch_sealed", "the batch is sealed; open a new batch", status_code=409)
+    urls = [u.model_dump(mode="json") for u in body.urls]
+    domain.refuse_unsafe_urls([u["url"] for u in urls], runtime.settings.import_allowed_networks)
+    return import_read(await store.create_import(batch, urls))
+
+
+@router.get("/imports/{import_id}", response_model=ImportRead)
+async def get_import(import_id: str, principal: ClientOrOperator, store: StoreDep) -> ImportRead:
+    """Progress of an import and the status of every URL (done with its item, or why not)."""
+    doc = await store.get_import(org_scope(principal), import_id)
+    return import_read(doc, await store.list_import_urls(import_id))

@@ -1,0 +1,219 @@
+"""Request and response models of the ingest API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, SecretStr
+
+from shared.auth import Role
+from shared.events import DeliveryFormat, OntologyClass, ReviewPolicy, VendorShare
+from shared.shapes import Annotation
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrgCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["client", "vendor"]
+
+
+class OrgRead(BaseModel):
+    id: str
+    name: str
+    kind: Literal["client", "vendor"]
+    created_at: datetime
+
+
+class TokenCreate(Strict):
+    org_id: str
+    role: Role
+    subject: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.@:-]+$")
+    ttl_s: int = Field(default=30 * 24 * 3600, ge=60, le=365 * 24 * 3600)
+
+
+class TokenInfo(BaseModel):
+    """What is kept of an issued token: never its value."""
+
+    id: str
+    org_id: str
+    role: Role
+    subject: str
+    vendor_id: str | None
+    issued_at: datetime
+    expires_at: datetime
+    issued_by: str
+    revoked_at: datetime | None = None
+
+
+class TokenRead(TokenInfo):
+    """The answer to issuing a token: the only time its value is shown."""
+
+    token: str
+    expires_in_s: int
+
+
+class OntologyIn(Strict):
+    classes: list[OntologyClass] = Field(min_length=1, max_length=1000)
+
+
+class ProjectCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    ontology: OntologyIn
+    instructions: str = Field(default="", max_length=100_000)
+    overlap: int = Field(default=1, ge=1, le=10)
+    vendors: list[VendorShare] = Field(min_length=1, max_length=100)
+    review: ReviewPolicy = ReviewPolicy()
+    reject_reasons: list[str] = Field(
+        default_factory=lambda: ["missing object", "wrong class", "loose box"],
+        min_length=1,
+        max_length=50,
+    )
+    piece_rate: float = Field(default=0.05, ge=0, le=1000)
+    priority: int = Field(default=0, ge=0, le=100)
+    deadline: AwareDatetime | None = None
+    delivery_formats: list[DeliveryFormat] = Field(default=["coco"], min_length=1, max_length=4)
+    include_images: bool = False
+    include_people: bool = False
+    webhook_url: HttpUrl | None = None
+    webhook_secret: SecretStr | None = Field(default=None, min_length=16, max_length=200)
+
+
+class ProjectUpdate(ProjectCreate):
+    """A new version of the whole project; tasks already made keep the version they used.
+
+    Leave `webhook_secret` out to keep the current one.
+    """
+
+
+class ProjectRead(BaseModel):
+    id: str
+    org_id: str
+    name: str
+    version: int
+    ontology: OntologyIn
+    instructions: str
+    overlap: int
+    vendors: list[VendorShare]
+    review: ReviewPolicy
+    reject_reasons: list[str]
+    piece_rate: float
+    priority: int
+    deadline: datetime | None = None
+    delivery_formats: list[DeliveryFormat]
+    include_images: bool
+    include_people: bool
+    webhook_url: str | None
+    webhook_secret_set: bool  # the secret itself is write-only
+    created_at: datetime
+    updated_at: datetime
+
+
+class BatchCreate(Strict):
+    name: str = Field(default="", max_length=200)
+
+
+class BatchProgress(BaseModel):
+    """Where the batch's items are: received, labeling, review, accepted, delivered."""
+
+    received: int
+    in_labeling: int
+    in_review: int
+    accepted: int
+    delivered: bool  # the batch's full delivery is ready
+    deliveries: int  # deliveries made so far (full, partial, incremental)
+
+
+class BatchRead(BaseModel):
+    id: str
+    project_id: str
+    org_id: str
+    name: str
+    status: Literal["open", "sealed"]
+    item_count: int  # items received so far; fixed once sealed
+    progress: BatchProgress
+    created_at: datetime
+    sealed_at: datetime | None
+
+
+class ItemRead(BaseModel):
+    id: str
+    batch_id: str
+    project_id: str
+    file_name: str
+    sha256: str
+    width: int
+    height: int
+    format: str
+    size_bytes: int
+    duplicate: bool = False
+    preview_url: str | None = None
+    has_pre_annotation: bool = False
+
+
+class ItemPage(BaseModel):
+    items: list[ItemRead]
+    next_after: str | None  # pass as `after` for the next page; None at the end
+
+
+class UploadResult(BaseModel):
+    """One file of a multipart upload: the item, or why it was refused."""
+
+    file_name: str
+    item: ItemRead | None = None
+    error: dict[str, str] | None = None
+
+
+class UploadReport(BaseModel):
+    accepted: int
+    duplicates: int
+    refused: int
+    results: list[UploadResult]
+
+
+class ImportUrl(Strict):
+    url: str = Field(min_length=1, max_length=4096)
+    file_name: str | None = Field(default=None, max_length=1000)
+    pre_annotation: Annotation | None = None
+
+
+class ImportCreate(Strict):
+    urls: list[ImportUrl] = Field(min_length=1)
+
+
+class ImportUrlRead(BaseModel):
+    url: str
+    status: Literal["pending", "done", "failed"]
+    attempts: int
+    item_id: str | None
+    duplicate: bool
+    error: str | None
+    message: str | None
+
+
+class ImportRead(BaseModel):
+    id: str
+    batch_id: str
+    total: int
+    pending: int
+    done: int
+    failed: int
+    created_at: datetime
+    urls: list[ImportUrlRead] | None = None
+
+
+class UploadCreate(Strict):
+    file_name: str = Field(default="", max_length=1000)
+    pre_annotation: Annotation | None = None
+
+
+class UploadTicket(BaseModel):
+    """Where to PUT the bytes (straight into storage), then confirm the upload."""
+
+    upload_id: str
+    put_url: str
+    expires_in_s: int
+    confirm_path: str
