@@ -1,0 +1,1 @@
+"""Dispatch: tasks from ingested items, routed to vendors, leased to annotators, submitted."""

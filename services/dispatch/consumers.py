@@ -1,0 +1,32 @@
+"""Dispatch's event handlers: adapters from events to the store, then to the pool."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from services.dispatch.leasing import Dispatcher
+from services.dispatch.store import DispatchStore
+from shared.events import GoldUpdated, ItemIngested, ProjectUpserted, RoutingKey, TaskRejected
+from shared.handlers import apply_once, apply_once_in_groups
+from shared.messaging import Handler
+
+
+def handlers(store: DispatchStore, dispatcher: Dispatcher) -> dict[RoutingKey, Handler]:
+    async def offer_items(events: Sequence[ItemIngested]) -> None:
+        await dispatcher.refresh_items([e.item_id for e in events])
+
+    async def offer_rework(event: TaskRejected) -> None:
+        await dispatcher.refresh([event.task_id])
+
+    return {
+        RoutingKey.PROJECT_UPSERTED: apply_once(
+            store.db, ProjectUpserted, store.save_project, after=store.projects.forget
+        ),
+        RoutingKey.ITEM_INGESTED: apply_once_in_groups(
+            store.db, ItemIngested, store.create_tasks_many, after=offer_items
+        ),
+        RoutingKey.GOLD_UPDATED: apply_once(store.db, GoldUpdated, store.save_gold),
+        RoutingKey.TASK_REJECTED: apply_once(
+            store.db, TaskRejected, store.rework, after=offer_rework
+        ),
+    }

@@ -1,0 +1,44 @@
+"""Dispatch's pure rules: task ids, routing by vendor share, submission validation."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+
+from shared.annotation_rules import ShapeError, validate_annotation
+from shared.events import VendorShare
+
+__all__ = ["ShapeError", "route_vendor", "task_id", "validate_annotation"]
+
+
+def task_id(item_id: str, slot: int) -> str:
+    """Deterministic, so a redelivered `item.ingested` can never create a second task."""
+    return "tsk_" + hashlib.sha256(f"{item_id}:{slot}".encode()).hexdigest()[:24]
+
+
+def gold_task_id(item_id: str) -> str:
+    """The gold task an item may bring along: one id per item, so a redelivery adds none."""
+    return task_id(f"gold:{item_id}", 0)
+
+
+def unit_hash(text: str) -> float:
+    """A stable number in [0, 1) from a string."""
+    return int(hashlib.sha256(text.encode()).hexdigest()[:15], 16) / 16**15
+
+
+def route_vendor(vendors: Sequence[VendorShare], item_id: str, slot: int) -> str:
+    """Pick a vendor with probability equal to its share, stably per task."""
+    if not vendors:
+        raise ValueError("a project needs at least one vendor")
+    point = unit_hash(f"route:{item_id}:{slot}") * sum(v.share for v in vendors)
+    cumulative = 0.0
+    for vendor in vendors:
+        cumulative += vendor.share
+        if point < cumulative:
+            return vendor.vendor_id
+    return vendors[-1].vendor_id
+
+
+def submission_id() -> str:
+    return "sub_" + secrets.token_hex(12)

@@ -1,0 +1,111 @@
+"""Work limits: vendor admins set them, annotators and their admins see the day's figures."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from services.dispatch.leasing import Dispatcher
+from services.dispatch.schemas import (
+    AnnotatorLimitBody,
+    GroupLimitBody,
+    VendorLimitsView,
+    WorkToday,
+)
+from services.dispatch.store import DispatchStore
+from services.dispatch.worklimits import day_of
+from shared.auth import Principal, Role, require_roles, vendor_of
+from shared.deps import from_state
+from shared.errors import NotFound
+from shared.mongo import utcnow
+
+router = APIRouter(tags=["work limits"])
+
+Annotator = Annotated[Principal, require_roles(Role.ANNOTATOR)]
+Admin = Annotated[Principal, require_roles(Role.VENDOR_ADMIN, Role.OPERATOR)]
+StoreDep = Annotated[DispatchStore, Depends(from_state("store"))]
+DispatcherDep = Annotated[Dispatcher, Depends(from_state("dispatcher"))]
+Name = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+def own_vendor(principal: Principal, vendor_id: str) -> str:
+    """A vendor admin manages only their own vendor; others' are 404, so ids do not leak."""
+    if principal.role != Role.OPERATOR and principal.vendor != vendor_id:
+        raise NotFound("vendor")
+    return vendor_id
+
+
+async def work_today(dispatcher: Dispatcher, vendor_id: str, annotator_id: str) -> WorkToday:
+    worked = await dispatcher.worked_today(vendor_id, annotator_id)
+    limit = await dispatcher.daily_limit_s(vendor_id, annotator_id)
+    return WorkToday(
+        annotator_id=annotator_id,
+        day=day_of(utcnow()),
+        worked_s=round(worked, 1),
+        limit_s=limit,
+        remaining_s=round(max(0.0, limit - worked), 1),
+    )
+
+
+@router.get("/v1/me/work", response_model=WorkToday)
+async def my_work(principal: Annotator, dispatcher: DispatcherDep) -> WorkToday:
+    """The annotator's own day: time worked and what the limit leaves."""
+    return await work_today(dispatcher, vendor_of(principal), principal.sub)
+
+
+@router.get("/v1/vendors/{vendor_id}/work-limits", response_model=VendorLimitsView)
+async def vendor_limits(vendor_id: str, principal: Admin, store: StoreDep) -> VendorLimitsView:
+    vendor_id = own_vendor(principal, vendor_id)
+    limits = await store.vendor_limits(vendor_id)
+    settings = store.settings
+    return VendorLimitsView(
+        vendor_id=vendor_id,
+        default_daily_hours=settings.default_daily_hours,
+        intern_daily_hours=settings.intern_daily_hours,
+        groups=limits.groups,
+        members=limits.members,
+        annotators=limits.annotators,
+    )
+
+
+@router.put("/v1/vendors/{vendor_id}/work-limits/groups/{group}", response_model=VendorLimitsView)
+async def set_group_limit(
+    vendor_id: str,
+    group: Name,
+    body: GroupLimitBody,
+    principal: Admin,
+    store: StoreDep,
+    dispatcher: DispatcherDep,
+) -> VendorLimitsView:
+    """Hours per day for everyone in `group` (e.g. "intern") without a limit of their own."""
+    vendor_id = own_vendor(principal, vendor_id)
+    await store.set_limit(vendor_id, "group", group, {"daily_hours": body.daily_hours})
+    dispatcher.forget_limits(vendor_id)
+    return await vendor_limits(vendor_id, principal, store)
+
+
+@router.put(
+    "/v1/vendors/{vendor_id}/work-limits/annotators/{annotator_id}",
+    response_model=VendorLimitsView,
+)
+async def set_annotator_limit(
+    vendor_id: str,
+    annotator_id: Name,
+    body: AnnotatorLimitBody,
+    principal: Admin,
+    store: StoreDep,
+    dispatcher: DispatcherDep,
+) -> VendorLimitsView:
+    vendor_id = own_vendor(principal, vendor_id)
+    await store.set_limit(vendor_id, "annotator", annotator_id, body.model_dump())
+    dispatcher.forget_limits(vendor_id)
+    return await vendor_limits(vendor_id, principal, store)
+
+
+@router.get("/v1/vendors/{vendor_id}/annotators/{annotator_id}/work", response_model=WorkToday)
+async def annotator_work(
+    vendor_id: str, annotator_id: str, principal: Admin, dispatcher: DispatcherDep
+) -> WorkToday:
+    """The same figures the annotator sees."""
+    return await work_today(dispatcher, own_vendor(principal, vendor_id), annotator_id)

@@ -1,0 +1,227 @@
+"""The pending-task pool: which task an annotator gets next, decided in memory.
+
+The database stays the truth (a claim is a conditional write), the pool is each process's
+index of what is pending, so `next` needs no query. Entries hold the task documents as read.
+
+Order: the annotator's own rework first, then priority, deadline and age within the
+annotator's vendor, then, once a task has waited `steal_after_s`, another vendor's backlog
+from a project that allows this vendor too.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+Doc = dict[str, Any]
+# How far down another vendor's queue an idle annotator looks for backlog to take.
+STEAL_LOOKAHEAD = 64
+SortKey = tuple[int, datetime, datetime, str]
+
+
+@dataclass(frozen=True)
+class Share:
+    """This process's part of the work when several dispatch processes run: each prefers the
+    tasks that hash to it, so processes reading the same pending tasks rarely race for the
+    same one (the loser of a race costs a wasted write)."""
+
+    index: int = 0
+    count: int = 1
+
+    def mine(self, task_id: str) -> bool:
+        return self.count <= 1 or zlib.crc32(task_id.encode()) % self.count == self.index
+
+
+@dataclass(eq=False)
+class Entry:
+    """A pending task, as the pool needs it."""
+
+    doc: Doc
+    blocked: set[str] = field(default_factory=set)
+
+    @property
+    def id(self) -> str:
+        return str(self.doc["_id"])
+
+    @property
+    def vendor_id(self) -> str:
+        return str(self.doc["vendor_id"])
+
+    @property
+    def item_id(self) -> str:
+        return str(self.doc["item_id"])
+
+    @property
+    def sort_key(self) -> SortKey:
+        d = self.doc
+        return (-int(d["priority"]), d["deadline"], d["created_at"], self.id)
+
+    def reserved_for_other(self, annotator_id: str, now: datetime) -> bool:
+        """Rework waits for the annotator who made it, until `preferred_until`."""
+        preferred = self.doc.get("preferred_annotator")
+        until = self.doc.get("preferred_until")
+        return preferred not in (None, annotator_id) and until is not None and until > now
+
+    def open_to(self, annotator_id: str, now: datetime) -> bool:
+        return annotator_id not in self.blocked and not self.reserved_for_other(annotator_id, now)
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> Entry:
+        return cls(doc=doc, blocked=set(doc.get("blocked_annotators", ())))
+
+
+@dataclass
+class Pick:
+    entry: Entry
+    vendor_id: str  # the vendor the task will belong to (differs when backlog was taken over)
+
+
+QueueKey = tuple[str, bool]  # vendor, in this process's share
+
+
+class TaskPool:
+    def __init__(self) -> None:
+        self._share = Share()
+        self._clear()
+
+    def _clear(self) -> None:
+        self._entries: dict[str, Entry] = {}
+        # Per vendor, one queue for this process's share and one for the rest; entries are
+        # (sort key, insertion number, entry): the number breaks ties between a task's stale
+        # slot and its refreshed one, so entries themselves are never compared.
+        self._queues: dict[QueueKey, list[tuple[SortKey, int, Entry]]] = defaultdict(list)
+        self._counter = itertools.count()
+        self._by_item: dict[str, set[str]] = defaultdict(set)
+        self._preferred: dict[str, set[str]] = defaultdict(set)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def share(self) -> Share:
+        return self._share
+
+    @share.setter
+    def share(self, share: Share) -> None:
+        """A new split between processes: the queues are rebuilt (rare: processes come and go)."""
+        if share != self._share:
+            self._share = share
+            self.replace_all([e.doc for e in self._entries.values()])
+
+    def _push(self, entry: Entry) -> None:
+        key = (entry.vendor_id, self._share.mine(entry.id))
+        heapq.heappush(self._queues[key], (entry.sort_key, next(self._counter), entry))
+
+    def __contains__(self, task_id: str) -> bool:
+        return task_id in self._entries
+
+    def add(self, doc: Doc) -> None:
+        """Add or refresh a pending task."""
+        self.remove(str(doc["_id"]))
+        entry = Entry.from_doc(doc)
+        self._entries[entry.id] = entry
+        self._push(entry)
+        self._by_item[entry.item_id].add(entry.id)
+        if preferred := doc.get("preferred_annotator"):
+            self._preferred[preferred].add(entry.id)
+
+    def remove(self, task_id: str) -> Entry | None:
+        """Forget a task (heap slots are dropped lazily when they surface)."""
+        entry = self._entries.pop(task_id, None)
+        if entry is not None:
+            siblings = self._by_item[entry.item_id]
+            siblings.discard(task_id)
+            if not siblings:
+                del self._by_item[entry.item_id]
+            if preferred := entry.doc.get("preferred_annotator"):
+                self._preferred[preferred].discard(task_id)
+        return entry
+
+    def replace_all(self, docs: list[Doc]) -> None:
+        """Rebuild from a full read of what is pending."""
+        self._clear()
+        for doc in docs:
+            self.add(doc)
+
+    def block(self, item_id: str, annotator_id: str) -> None:
+        """Overlap: once an annotator has one copy of an item, the others go to someone else."""
+        for task_id in self._by_item.get(item_id, ()):
+            self._entries[task_id].blocked.add(annotator_id)
+
+    def take(
+        self,
+        vendor_id: str,
+        annotator_id: str,
+        now: datetime,
+        steal_after: datetime | None = None,
+    ) -> Pick | None:
+        """Remove and return the best task for this annotator, or None.
+
+        `steal_after`: tasks of other vendors created before it may be taken over, when the
+        task's project allows `vendor_id` too.
+        """
+        entry = self._own_rework(vendor_id, annotator_id) or self._best_of(
+            vendor_id, annotator_id, now
+        )
+        if entry is not None:
+            self.remove(entry.id)
+            return Pick(entry, vendor_id)
+        if steal_after is None:
+            return None
+        candidates = [
+            e
+            for (other, _), queue in self._queues.items()
+            if other != vendor_id
+            for _, _, e in heapq.nsmallest(STEAL_LOOKAHEAD, queue)
+            if self._entries.get(e.id) is e
+            and e.doc["created_at"] <= steal_after
+            and vendor_id in e.doc.get("allowed_vendors", ())
+            and e.open_to(annotator_id, now)
+        ]
+        if not candidates:
+            return None
+        entry = min(candidates, key=lambda e: e.sort_key)
+        self.remove(entry.id)
+        return Pick(entry, vendor_id)
+
+    def _own_rework(self, vendor_id: str, annotator_id: str) -> Entry | None:
+        ids = self._preferred.get(annotator_id)
+        mine = [
+            self._entries[i]
+            for i in ids or ()
+            if i in self._entries and self._entries[i].vendor_id == vendor_id
+        ]
+        return min(mine, key=lambda e: e.doc["created_at"]) if mine else None
+
+    def _best_of(self, vendor_id: str, annotator_id: str, now: datetime) -> Entry | None:
+        """The best open task of this process's share; of the others' share only when none
+        is left (those are likely being taken by their own process)."""
+        for mine in (True, False):
+            if entry := self._best_in(self._queues.get((vendor_id, mine)), annotator_id, now):
+                return entry
+        return None
+
+    def _best_in(
+        self, queue: list[tuple[SortKey, int, Entry]] | None, annotator_id: str, now: datetime
+    ) -> Entry | None:
+        if not queue:
+            return None
+        skipped: list[tuple[SortKey, int, Entry]] = []
+        found: Entry | None = None
+        while queue:
+            pair = heapq.heappop(queue)
+            entry = pair[2]
+            if self._entries.get(entry.id) is not entry:
+                continue  # removed or refreshed since it was queued
+            if entry.open_to(annotator_id, now):
+                found = entry
+                break
+            skipped.append(pair)
+        for pair in skipped:
+            heapq.heappush(queue, pair)
+        return found

@@ -1,0 +1,111 @@
+"""Request and response models of the worker API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events import Annotation, OntologyClass
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LeaseRef(Strict):
+    lease_id: str = Field(min_length=1, max_length=100)
+
+
+class SubmitBody(LeaseRef):
+    annotation: Annotation
+    # The ontology version the annotation was drawn against, if the tool says: a mismatch
+    # with the task's is refused rather than stored under the wrong class meanings.
+    ontology_version: int | None = Field(default=None, ge=1)
+
+
+class SkipReason(StrEnum):
+    UNREADABLE_IMAGE = "unreadable_image"
+    NOT_APPLICABLE = "not_applicable"
+    INAPPROPRIATE_CONTENT = "inappropriate_content"
+    OTHER = "other"
+
+
+class SkipBody(LeaseRef):
+    reason: SkipReason
+    comment: str = Field(default="", max_length=2000)
+
+
+class ReworkComment(BaseModel):
+    reviewer_id: str
+    reason: str
+    comment: str
+    at: datetime
+
+
+class ImageView(BaseModel):
+    url: str
+    width: int
+    height: int
+
+
+class TaskView(BaseModel):
+    """Everything the labeling UI needs to start: image, ontology, instructions, pay."""
+
+    id: str
+    lease_id: str
+    lease_expires_at: datetime
+    project_id: str
+    item_id: str
+    ontology_version: int
+    classes: list[OntologyClass]
+    instructions: str
+    image: ImageView
+    rework: int
+    comments: list[ReworkComment]
+    piece_rate: float
+    # The median handling time of the project so far; None before its first submission.
+    estimated_seconds: float | None = None
+    pre_annotation: Annotation | None = None  # the client's predictions, to start from
+    # For rework: what was submitted last time, to fix rather than redraw.
+    previous_annotation: Annotation | None = None
+
+
+class LeaseView(BaseModel):
+    id: str
+    lease_id: str
+    lease_expires_at: datetime
+
+
+class SubmitResult(BaseModel):
+    task_id: str
+    submission_id: str
+
+
+class WorkToday(BaseModel):
+    annotator_id: str
+    day: str
+    worked_s: float
+    limit_s: float
+    remaining_s: float
+
+
+class GroupLimitBody(Strict):
+    daily_hours: float = Field(gt=0, le=24)
+
+
+class AnnotatorLimitBody(Strict):
+    """An annotator's group (e.g. "intern") and/or own daily hours (null: the group's)."""
+
+    group: str | None = Field(default=None, min_length=1, max_length=64)
+    daily_hours: float | None = Field(default=None, gt=0, le=24)
+
+
+class VendorLimitsView(BaseModel):
+    vendor_id: str
+    default_daily_hours: float
+    intern_daily_hours: float
+    groups: dict[str, float]
+    members: dict[str, str]
+    annotators: dict[str, float]
