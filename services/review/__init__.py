@@ -1,0 +1,1 @@
+"""Review: sampling, the reviewer API, acceptance and rejection of submitted work."""

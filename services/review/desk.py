@@ -1,0 +1,111 @@
+"""The review desk: hands out review units and appeals from in-memory queues.
+
+Fed by this process's own events (new submissions and disputes, appeals, expired review
+leases) and by an indexed read of what was queued since the last read, so units queued by
+other replicas are handed out too; a full re-read now and then forgets what others took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from services.review.queue import ReviewQueue
+from services.review.store import ReviewStore
+from shared.mongo import Doc, utcnow
+
+CLAIM_ATTEMPTS = 5
+SYNC_OVERLAP = timedelta(seconds=5)
+
+
+class Desk:
+    def __init__(self, store: ReviewStore) -> None:
+        self.store = store
+        self.reviews = ReviewQueue()
+        self.appeals = ReviewQueue()
+        self._read_since: datetime | None = None
+        self._lock = asyncio.Lock()
+        # (vendor, reviewer) -> the unit last handed (or being handed) to them, not yet decided.
+        # A claim whose answer was lost (a dropped connection, the database restarting
+        # mid-call) goes to the same reviewer again instead of waiting out its lease.
+        self._open: dict[tuple[str, str], str] = {}
+
+    def offer(self, docs: Iterable[Doc]) -> None:
+        for doc in docs:
+            if doc.get("status") == "pending" and "queued_at" in doc:
+                self.reviews.add(doc)
+            else:
+                self.reviews.remove(doc["_id"])
+            appeal = doc.get("appeal") or {}
+            if appeal.get("status") == "open":
+                self.appeals.add({**doc, "queued_at": appeal["at"]})
+            else:
+                self.appeals.remove(doc["_id"])
+
+    async def refresh(self, unit_ids: Sequence[str]) -> None:
+        self.offer(await self.store.load_units(unit_ids))
+
+    async def sync(self, full: bool = False) -> None:
+        async with self._lock:
+            started = utcnow()
+            if full or self._read_since is None:
+                self.reviews.replace_all(await self.store.queued())
+                self.appeals.replace_all(await self.store.queued_appeals())
+            else:
+                for doc in await self.store.queued(self._read_since):
+                    self.reviews.add(doc)
+                for doc in await self.store.queued_appeals(self._read_since):
+                    self.appeals.add(doc)
+            self._read_since = started - SYNC_OVERLAP
+
+    async def full_sync(self) -> None:
+        await self.sync(full=True)
+
+    async def expire(self) -> int:
+        freed = await self.store.expired_reviews()
+        self.offer(freed)
+        return len(freed)
+
+    async def next_review(self, vendor_id: str, reviewer_id: str) -> Doc | None:
+        key = (vendor_id, reviewer_id)
+        held = await self._still_open(key)
+        if held is not None:
+            return held
+        for _ in range(CLAIM_ATTEMPTS):
+            entry = self.reviews.take(vendor_id)
+            if entry is None:
+                return None
+            self._open[key] = entry["_id"]
+            unit = await self.store.claim(entry["_id"], reviewer_id)
+            if unit is not None:
+                return unit
+        self._open.pop(key, None)
+        return None
+
+    def decided(self, vendor_id: str, reviewer_id: str) -> None:
+        self._open.pop((vendor_id, reviewer_id), None)
+
+    async def _still_open(self, key: tuple[str, str]) -> Doc | None:
+        unit_id = self._open.get(key)
+        if unit_id is None:
+            return None
+        unit = await self.store.held_by(unit_id, key[1])
+        if unit is None:
+            self._open.pop(key, None)
+        return unit
+
+    async def next_appeal(self, vendor_id: str, reviewer_id: str) -> Doc | None:
+        """An open appeal of this vendor that this reviewer did not reject themselves."""
+
+        def not_theirs(doc: Doc) -> bool:
+            return bool(doc["appeal"]["rejected_by"] != reviewer_id)
+
+        for _ in range(CLAIM_ATTEMPTS):
+            entry = self.appeals.take(vendor_id, not_theirs)
+            if entry is None:
+                return None
+            sub = await self.store.claim_appeal(entry["_id"], reviewer_id)
+            if sub is not None:
+                return sub
+        return None

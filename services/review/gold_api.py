@@ -1,0 +1,96 @@
+"""Gold items: a client (for its projects) or a reviewer (for projects routed to its vendor)
+marks an item with its known answer; dispatch mixes copies in at the project's `gold_rate`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.review.store import ReviewStore
+from shared.annotation_rules import require_valid_annotation
+from shared.auth import Principal, Role, require_roles
+from shared.deps import from_state
+from shared.errors import NotFound
+from shared.events import Annotation, ProjectUpserted
+from shared.mongo import Doc
+
+router = APIRouter(tags=["gold"])
+
+Curator = Annotated[Principal, require_roles(Role.CLIENT, Role.REVIEWER, Role.OPERATOR)]
+StoreDep = Annotated[ReviewStore, Depends(from_state("store"))]
+
+
+class GoldBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item_id: str = Field(min_length=1, max_length=100)
+    annotation: Annotation
+
+
+class GoldView(BaseModel):
+    id: str
+    project_id: str
+    item_id: str
+    ontology_version: int
+    annotation: Annotation
+    active: bool
+    created_by: str
+    created_at: datetime
+
+
+def gold_view(doc: Doc) -> GoldView:
+    return GoldView(
+        id=doc["_id"],
+        project_id=doc["project_id"],
+        item_id=doc["item_id"],
+        ontology_version=doc["ontology_version"],
+        annotation=Annotation.model_validate(doc["answer"]),
+        active=doc["active"],
+        created_by=doc["created_by"],
+        created_at=doc["created_at"],
+    )
+
+
+async def curated_project(
+    store: ReviewStore, principal: Principal, project_id: str
+) -> ProjectUpserted:
+    """The project, if this caller may curate its gold; 404 otherwise, so ids do not leak."""
+    project = await store.projects.get(project_id)
+    if project is None:
+        raise NotFound("project")
+    if principal.role == Role.CLIENT and project.org_id != principal.org:
+        raise NotFound("project")
+    if principal.role == Role.REVIEWER and principal.vendor not in {
+        v.vendor_id for v in project.vendors
+    }:
+        raise NotFound("project")
+    return project
+
+
+@router.post("/v1/projects/{project_id}/gold", response_model=GoldView, status_code=201)
+async def add_gold(
+    project_id: str, body: GoldBody, principal: Curator, store: StoreDep
+) -> GoldView:
+    """The item must have been labeled in the project at least once (that is how review
+    knows its image); the answer is validated like a submission."""
+    project = await curated_project(store, principal, project_id)
+    seen = await store.seen_item(project_id, body.item_id)
+    require_valid_annotation(
+        body.annotation, project.ontology, seen["image"]["width"], seen["image"]["height"]
+    )
+    return gold_view(await store.add_gold(project, seen, body.annotation, principal.sub))
+
+
+@router.get("/v1/projects/{project_id}/gold", response_model=list[GoldView])
+async def list_gold(project_id: str, principal: Curator, store: StoreDep) -> list[GoldView]:
+    await curated_project(store, principal, project_id)
+    return [gold_view(d) for d in await store.list_gold(project_id)]
+
+
+@router.delete("/v1/projects/{project_id}/gold/{gold_id}", status_code=204)
+async def retire_gold(project_id: str, gold_id: str, principal: Curator, store: StoreDep) -> None:
+    """Take a gold item out of rotation (its past scores stay)."""
+    await curated_project(store, principal, project_id)
+    await store.retire_gold(project_id, gold_id)

@@ -1,0 +1,60 @@
+"""Review's app factory: `python -m services.review [all|api|worker]`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.review import api, consumers, gold_api, quality_api
+from services.review.desk import Desk
+from services.review.store import ReviewStore
+from shared.pages import mount_pages
+from shared.runtime import Runtime
+from shared.web import create_app
+
+log = logging.getLogger(__name__)
+SYNC_S = 5.0
+FULL_SYNC_EVERY = 12  # syncs
+EXPIRE_EVERY_S = 30.0
+
+
+def build_app(runtime: Runtime) -> FastAPI:
+    store = ReviewStore(runtime)
+    desk = Desk(store)
+
+    async def keep_queues() -> None:
+        """What other replicas queued; now and then everything, forgetting what they took."""
+        rounds = 0
+        while True:
+            await asyncio.sleep(SYNC_S)
+            rounds += 1
+            try:
+                await desk.sync(full=rounds % FULL_SYNC_EVERY == 0)
+            except Exception:
+                log.warning("queue.sync_failed", exc_info=True)
+
+    async def expire_reviews() -> None:
+        """Units whose reviewer left without deciding go back in the queue."""
+        while True:
+            await asyncio.sleep(EXPIRE_EVERY_S)
+            try:
+                if freed := await desk.expire():
+                    log.info("review.lease_expired", extra={"count": freed})
+            except Exception:
+                log.warning("review.expire_failed", exc_info=True)
+
+    runtime.configure(
+        consumers.handlers(store, desk),
+        on_start=[store.ensure_indexes, desk.full_sync],
+        loops=[keep_queues, expire_reviews],
+    )
+    app = create_app(
+        runtime, [api.router, quality_api.router, gold_api.router], title="Aviary review"
+    )
+    mount_pages(app, runtime.settings, Path(__file__).parent / "ui", "review.html")
+    app.state.store = store
+    app.state.desk = desk
+    return app

@@ -1,0 +1,186 @@
+"""Scores, statements and the minimum-wage check: the same figures for workers and vendors."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from services.review import domain
+from services.review.schemas import (
+    MinimumWageBody,
+    ScoreRow,
+    Scores,
+    Statement,
+    StatementLineView,
+    WageAlert,
+)
+from services.review.store import ReviewStore
+from shared.auth import Principal, Role, require_roles
+from shared.deps import from_state
+from shared.errors import NotFound
+from shared.mongo import Doc
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["quality"])
+
+Anyone = Annotated[
+    Principal,
+    require_roles(Role.OPERATOR, Role.CLIENT, Role.VENDOR_ADMIN, Role.REVIEWER, Role.ANNOTATOR),
+]
+VendorAdmin = Annotated[Principal, require_roles(Role.VENDOR_ADMIN, Role.OPERATOR)]
+WorkerOrAdmin = Annotated[
+    Principal, require_roles(Role.ANNOTATOR, Role.VENDOR_ADMIN, Role.OPERATOR)
+]
+StoreDep = Annotated[ReviewStore, Depends(from_state("store"))]
+Since = Annotated[datetime | None, Query(description="from (inclusive), ISO 8601")]
+Until = Annotated[datetime | None, Query(description="to (exclusive), ISO 8601")]
+
+
+def window(since: datetime | None, until: datetime | None) -> Doc:
+    bounds: Doc = {}
+    if since is not None:
+        bounds["$gte"] = since
+    if until is not None:
+        bounds["$lt"] = until
+    return {"created_at": bounds} if bounds else {}
+
+
+def scope(principal: Principal) -> Doc:
+    """What a caller may count: everything (operator), its own organisation's projects
+    (client), its vendor (vendor admin, reviewer), its own work (annotator)."""
+    if principal.role == Role.OPERATOR:
+        return {}
+    if principal.role == Role.CLIENT:
+        return {"org_id": principal.org}
+    if principal.role == Role.ANNOTATOR:
+        return {"vendor_id": principal.vendor, "annotator_id": principal.sub}
+    return {"vendor_id": principal.vendor}
+
+
+def own_vendor(principal: Principal, vendor_id: str) -> str:
+    if principal.role != Role.OPERATOR and principal.vendor != vendor_id:
+        raise NotFound("vendor")
+    return vendor_id
+
+
+@router.get("/v1/scores", response_model=Scores)
+async def scores(
+    principal: Anyone,
+    store: StoreDep,
+    group_by: Literal["annotator", "vendor", "project"] = "annotator",
+    project_id: str | None = None,
+    vendor_id: str | None = None,
+    annotator_id: str | None = None,
+    since: Since = None,
+    until: Until = None,
+) -> Scores:
+    """Acceptance rate, agreement, gold accuracy, rework and throughput, per annotator,
+    vendor or project, over a time window."""
+    filters = {
+        k: v
+        for k, v in (
+            ("project_id", project_id),
+            ("vendor_id", vendor_id),
+            ("annotator_id", annotator_id),
+        )
+        if v is not None
+    }
+    # The caller's scope wins over any filter it asks for.
+    query = {**filters, **scope(principal), **window(since, until)}
+    key = {"annotator": "annotator_id", "vendor": "vendor_id", "project": "project_id"}[group_by]
+    tallies = domain.tally_by(await store.facts(query), key)
+    rows = [ScoreRow(key=k, **t.summary()) for k, t in sorted(tallies.items())]
+    return Scores(group_by=group_by, since=since, until=until, rows=rows)
+
+
+async def build_statement(
+    store: ReviewStore,
+    vendor_id: str,
+    annotator_id: str,
+    since: datetime | None,
+    until: datetime | None,
+) -> Statement:
+    facts = await store.facts(
+        {"vendor_id": vendor_id, "annotator_id": annotator_id, **window(since, until)}
+    )
+    rates = {}
+    for project_id in {f["project_id"] for f in facts}:
+        project = await store.projects.get(project_id)
+        rates[project_id] = project.piece_rate if project else 0.0
+    lines = domain.statement(facts, rates)
+    hourly = domain.effective_hourly(lines)
+    minimum = await store.minimum_wage(vendor_id)
+    return Statement(
+        annotator_id=annotator_id,
+        vendor_id=vendor_id,
+        lines=[
+            StatementLineView(**vars(line), earnings=line.earnings, hourly=line.hourly)
+            for line in lines
+        ],
+        completed=sum(line.completed for line in lines),
+        earnings=round(sum(line.earnings for line in lines), 4),
+        seconds_worked=round(sum(line.seconds_worked for line in lines), 1),
+        effective_hourly=hourly,
+        minimum_wage=minimum,
+        below_minimum_wage=minimum is not None and hourly is not None and hourly < minimum,
+    )
+
+
+@router.get("/v1/vendors/{vendor_id}/annotators/{annotator_id}/statement", response_model=Statement)
+async def statement(
+    vendor_id: str,
+    annotator_id: str,
+    principal: WorkerOrAdmin,
+    store: StoreDep,
+    since: Since = None,
+    until: Until = None,
+) -> Statement:
+    """Completed, accepted, rejected and appealed work per project and day, the piece rate,
+    time worked and the effective hourly earnings: the same page for the annotator and the
+    vendor."""
+    vendor_id = own_vendor(principal, vendor_id)
+    if principal.role == Role.ANNOTATOR and principal.sub != annotator_id:
+        raise NotFound("statement")
+    return await build_statement(store, vendor_id, annotator_id, since, until)
+
+
+@router.put("/v1/vendors/{vendor_id}/minimum-wage", status_code=204)
+async def set_minimum_wage(
+    vendor_id: str, body: MinimumWageBody, principal: VendorAdmin, store: StoreDep
+) -> None:
+    """The hourly wage below which the vendor admin is alerted about an annotator."""
+    await store.set_minimum_wage(own_vendor(principal, vendor_id), body.hourly)
+
+
+@router.get("/v1/vendors/{vendor_id}/wage-alerts", response_model=list[WageAlert])
+async def wage_alerts(
+    vendor_id: str,
+    principal: VendorAdmin,
+    store: StoreDep,
+    since: Since = None,
+    until: Until = None,
+) -> list[WageAlert]:
+    """Annotators whose effective hourly earnings in the window fall below the minimum."""
+    vendor_id = own_vendor(principal, vendor_id)
+    minimum = await store.minimum_wage(vendor_id)
+    if minimum is None:
+        return []
+    facts = await store.facts({"vendor_id": vendor_id, **window(since, until)})
+    alerts = []
+    for annotator_id in sorted({f["annotator_id"] for f in facts}):
+        sheet = await build_statement(store, vendor_id, annotator_id, since, until)
+        if sheet.below_minimum_wage and sheet.effective_hourly is not None:
+            alerts.append(
+                WageAlert(
+                    annotator_id=annotator_id,
+                    effective_hourly=sheet.effective_hourly,
+                    minimum_wage=minimum,
+                    seconds_worked=sheet.seconds_worked,
+                )
+            )
+    if alerts:
+        log.warning("wages.below_minimum", extra={"vendor": vendor_id, "count": len(alerts)})
+    return alerts

@@ -1,0 +1,147 @@
+"""Request and response models of the reviewer, appeal and quality APIs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events import Annotation, OntologyClass
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RejectBody(Strict):
+    reason: str = Field(min_length=1, max_length=200)
+    comment: str = Field(min_length=1, max_length=5000)
+
+
+class CorrectBody(Strict):
+    annotation: Annotation
+
+
+class AppealBody(Strict):
+    submission_id: str = Field(min_length=1, max_length=100)
+    comment: str = Field(min_length=1, max_length=5000)
+
+
+class AppealDecisionBody(Strict):
+    decision: Literal["uphold", "overturn"]
+    comment: str = Field(min_length=1, max_length=5000)
+
+
+class MinimumWageBody(Strict):
+    hourly: float = Field(gt=0, le=10_000)
+
+
+class ImageView(BaseModel):
+    url: str
+    width: int
+    height: int
+
+
+class OverlapView(BaseModel):
+    submission_id: str
+    annotator_id: str
+    annotation: Annotation
+    agreement: float | None
+
+
+class ReviewView(BaseModel):
+    """A submission to review, or a disputed item with every annotator's version side by
+    side (`kind` "consensus": `annotation` holds the shapes they agreed on)."""
+
+    id: str
+    kind: Literal["submission", "consensus"]
+    task_id: str
+    item_id: str
+    project_id: str
+    annotator_id: str
+    status: str
+    annotation: Annotation
+    overlaps: list[OverlapView] = []
+    agreement: float | None = None
+    classes: list[OntologyClass]
+    reject_reasons: list[str]
+    image: ImageView
+    rework: int = 0
+    lease_expires_at: datetime | None = None
+    # For an appeal: the annotator's reasons, and the rejection being appealed.
+    appeal_comment: str | None = None
+    rejection: dict[str, str] | None = None
+
+
+class DecisionResult(BaseModel):
+    id: str
+    status: str
+    credit: float | None = None
+
+
+class SubmissionView(BaseModel):
+    """What an annotator sees of their own submission: the decision and any appeal."""
+
+    id: str
+    task_id: str
+    project_id: str
+    status: str
+    outcome: str | None
+    rejection: dict[str, str] | None
+    appeal: dict[str, object] | None
+
+
+class ScoreRow(BaseModel):
+    key: str
+    submitted: int
+    accepted: int
+    rejected: int
+    corrected: int
+    appealed: int
+    overturned: int
+    rework: int
+    acceptance_rate: float | None
+    agreement: float | None
+    gold_accuracy: float | None
+    hours_worked: float
+    throughput_per_hour: float | None
+
+
+class Scores(BaseModel):
+    group_by: str
+    since: datetime | None
+    until: datetime | None
+    rows: list[ScoreRow]
+
+
+class StatementLineView(BaseModel):
+    project_id: str
+    day: str
+    completed: int
+    accepted: int
+    rejected: int
+    appealed: int
+    piece_rate: float
+    seconds_worked: float
+    earnings: float
+    hourly: float | None
+
+
+class Statement(BaseModel):
+    annotator_id: str
+    vendor_id: str
+    lines: list[StatementLineView]
+    completed: int
+    earnings: float
+    seconds_worked: float
+    effective_hourly: float | None
+    minimum_wage: float | None
+    below_minimum_wage: bool
+
+
+class WageAlert(BaseModel):
+    annotator_id: str
+    effective_hourly: float
+    minimum_wage: float
+    seconds_worked: float

@@ -1,0 +1,146 @@
+// The review desk: the submission over the image, every annotator's version when they
+// disagreed, accept / reject with a reason / correct the shapes; and the appeals queue.
+import { ImageCanvas, colorOf } from "/ui/common/canvas.js";
+import { api, clear, el, requireLogin, setupTheme, signOut, toast } from "/ui/common/common.js";
+
+const $ = (id) => document.getElementById(id);
+const me = requireLogin($("app"), ["reviewer"], "Aviary review desk: sign in");
+if (me) start();
+
+function start() {
+  setupTheme($("theme"));
+  $("signout").addEventListener("click", signOut);
+  $("who").textContent = `${me.sub} · ${me.vendor}`;
+  const state = { unit: null, appeal: false };
+  const canvas = new ImageCanvas($("canvas"), { editable: true });
+  window.aviaryCanvas = canvas; // for browser tests and the console
+  $("next-review").addEventListener("click", () => load(state, canvas, "/v1/reviews/next", false));
+  $("next-appeal").addEventListener("click", () => load(state, canvas, "/v1/appeals/next", true));
+  $("accept").addEventListener("click", () => decide(state, canvas, "accept"));
+  $("reject").addEventListener("click", () => decide(state, canvas, "reject"));
+  $("correct").addEventListener("click", () => decide(state, canvas, "correct"));
+  $("overturn").addEventListener("click", () => decideAppeal(state, canvas, "overturn"));
+  $("uphold").addEventListener("click", () => decideAppeal(state, canvas, "uphold"));
+  window.addEventListener("keydown", (e) => {
+    if (e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLSelectElement) return;
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "z") canvas.undo();
+    else if (e.key === "Delete") canvas.removeSelected();
+    else if (e.key === "Enter") canvas.finishDraft();
+    else if (e.key.toLowerCase() === "v" || e.key === "Escape") canvas.currentClass = null;
+  });
+}
+
+async function load(state, canvas, path, appeal) {
+  try {
+    const unit = await api("review", "POST", path);
+    if (unit === null) {
+      toast(appeal ? "No appeals waiting." : "Nothing to review right now.");
+      return;
+    }
+    state.unit = unit;
+    state.appeal = appeal;
+    canvas.setClasses(unit.classes);
+    canvas.currentClass = null;
+    await canvas.load(unit.image.url, unit.image.width, unit.image.height, unit.annotation.shapes);
+    $("empty").hidden = true;
+    $("decide").hidden = appeal;
+    $("appeal").hidden = !appeal;
+    $("error").textContent = "";
+    $("comment").value = "";
+    clear($("reason"), unit.reject_reasons.map((r) => el("option", { value: r }, r)));
+    clear(
+      $("meta"),
+      el("div", {}, `by ${unit.annotator_id}`),
+      el("div", {}, unit.kind === "consensus" ? `disputed: agreement ${Math.round((unit.agreement ?? 0) * 100)} %` : `rework #${unit.rework}`),
+    );
+    clear(
+      $("classes"),
+      unit.classes
+        .filter((c) => c.kind !== "classification")
+        .map((cls) =>
+          el(
+            "button",
+            { type: "button", onclick: () => (canvas.currentClass = cls) },
+            el("span", { class: "swatch", style: { background: colorOf(cls.id) } }),
+            cls.name,
+          ),
+        ),
+    );
+    if (appeal) {
+      clear(
+        $("appeal-text"),
+        unit.rejection ? el("div", { class: "comment" }, `Rejected: ${unit.rejection.reason}. ${unit.rejection.comment}`) : null,
+        el("div", { class: "instructions" }, `The annotator says: ${unit.appeal_comment || ""}`),
+      );
+    }
+    await showOverlaps(unit);
+  } catch (error) {
+    toast(error.message, "error");
+  }
+}
+
+async function showOverlaps(unit) {
+  $("overlaps-box").hidden = !unit.overlaps.length;
+  const boxes = unit.overlaps.map((o) => {
+    const c = el("canvas", { "aria-label": `version of ${o.annotator_id}` });
+    return { o, c, node: el("div", {}, el("div", { class: "muted" }, `${o.annotator_id} · agreement ${Math.round((o.agreement ?? 0) * 100)} %`), c) };
+  });
+  clear($("overlaps"), boxes.map((b) => b.node));
+  for (const { o, c } of boxes) {
+    const view = new ImageCanvas(c);
+    view.setClasses(unit.classes);
+    await view.load(unit.image.url, unit.image.width, unit.image.height, o.annotation.shapes);
+  }
+}
+
+async function decide(state, canvas, action) {
+  const unit = state.unit;
+  if (!unit) return;
+  const path = `/v1/reviews/${unit.id}/${action}`;
+  const body =
+    action === "reject"
+      ? { reason: $("reason").value, comment: $("comment").value.trim() }
+      : action === "correct"
+        ? { annotation: { shapes: canvas.shapes } }
+        : undefined;
+  if (action === "reject" && !body.comment) {
+    $("error").textContent = "Tell the annotator what to fix.";
+    return;
+  }
+  try {
+    const result = await api("review", "POST", path, body);
+    toast(`${result.status}`, "ok");
+    finish(state, canvas);
+  } catch (error) {
+    $("error").textContent = error.message;
+    if (error.code === "invalid_annotation") canvas.showErrors(error.details);
+  }
+}
+
+async function decideAppeal(state, canvas, decision) {
+  const unit = state.unit;
+  const comment = $("appeal-comment").value.trim();
+  if (!unit || !comment) {
+    toast("Give the reason for your decision.", "error");
+    return;
+  }
+  try {
+    await api("review", "POST", `/v1/appeals/${unit.id}/decide`, { decision, comment });
+    toast(`appeal ${decision === "overturn" ? "overturned" : "upheld"}`, "ok");
+    $("appeal-comment").value = "";
+    finish(state, canvas);
+  } catch (error) {
+    toast(error.message, "error");
+  }
+}
+
+function finish(state, canvas) {
+  state.unit = null;
+  $("decide").hidden = true;
+  $("appeal").hidden = true;
+  $("overlaps-box").hidden = true;
+  $("empty").hidden = false;
+  canvas.shapes = [];
+  canvas.image = null;
+  canvas.render();
+}
