@@ -1,0 +1,1 @@
+"""Aviary's four services."""

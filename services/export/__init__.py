@@ -1,0 +1,1 @@
+"""Export: the delivery read model, packaging (COCO + manifest), presigned downloads."""

@@ -1,0 +1,36 @@
+"""Export's pure rules: webhook bodies and back-off."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+
+def webhook_delay_s(attempt: int, base_s: float, max_s: float) -> float:
+    """Exponential back-off after the `attempt`-th failure (from 1), capped."""
+    return float(min(max_s, base_s * 2 ** (attempt - 1)))
+
+
+def webhook_body(
+    delivery: dict[str, Any], download_url: str, expires_in_s: int, sent_at: datetime
+) -> bytes:
+    """The JSON a client's endpoint receives when a delivery is ready."""
+    return json.dumps(
+        {
+            "event": "delivery.ready",
+            "delivery_id": delivery["_id"],
+            "kind": delivery["kind"],
+            "project_id": delivery["project_id"],
+            "batch_id": delivery["batch_id"],
+            "images": delivery.get("images"),
+            "annotations": delivery.get("annotations"),
+            "formats": (delivery.get("options") or {}).get("formats"),
+            "sha256": delivery.get("sha256"),
+            "size_bytes": delivery.get("size_bytes"),
+            "download_url": download_url,
+            "download_expires_in_s": expires_in_s,
+            "sent_at": sent_at.isoformat(),
+        },
+        separators=(",", ":"),
+    ).encode()

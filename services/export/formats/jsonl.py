@@ -1,0 +1,55 @@
+"""JSONL: `jsonl/annotations.jsonl`, one object per item with every shape of every kind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from services.export.formats.model import PackageItem, PackageSpec
+from services.export.formats.zipsink import ZipSink
+
+PATH = "jsonl/annotations.jsonl"
+_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
+class JsonlFormat:
+    """Lines go to a part file as items come; `finish` streams it into the zip."""
+
+    def __init__(self, parts: Path, spec: PackageSpec) -> None:
+        self._people = spec.include_people
+        self._names = {c.id: c.name for c in spec.ontology.classes}
+        self._path = parts / "annotations.jsonl.part"
+        self._part = self._path.open("wb", buffering=1 << 20)
+
+    def record(self, item: PackageItem) -> dict[str, Any]:
+        shapes = []
+        for shape in item.shapes:
+            entry = shape.model_dump(mode="json")
+            entry["class_name"] = self._names.get(shape.class_id)  # None: not in this ontology
+            shapes.append(entry)
+        record: dict[str, Any] = {
+            "item_id": item.item_id,
+            "file_name": item.file_name,
+            "width": item.width,
+            "height": item.height,
+            "format": item.format,
+            "ontology_version": item.ontology_version,
+            "accepted_at": item.accepted_at,
+            "shapes": shapes,
+        }
+        if self._people:
+            record["annotator_id"] = item.annotator_id
+            record["reviewer_id"] = item.reviewer_id
+        return record
+
+    def add(self, item: PackageItem) -> None:
+        self._part.write((_JSON.encode(self.record(item)) + "\n").encode())
+
+    def finish(self, sink: ZipSink) -> None:
+        self._part.close()
+        with sink.stream(PATH, self._path.stat().st_size) as out:
+            out.copy_from(self._path)
+
+    def abort(self) -> None:
+        self._part.close()

@@ -1,0 +1,195 @@
+"""The package writer: items go in one at a time and out to the zip; memory stays flat.
+
+Per-item files (images, YOLO labels, VOC XML) go into the zip as each item is added. COCO and
+JSONL, which are one file for the whole set, are appended to part files in a private folder of
+the work directory and streamed into the zip by `close`, followed by `manifest.json`. What stays
+in memory grows only by a few hundred bytes per file in the zip (zipfile's directory and the
+manifest entries) and per item id (to refuse duplicates).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from services.export.formats.coco import CocoFormat
+from services.export.formats.jsonl import JsonlFormat
+from services.export.formats.model import (
+    FORMATS,
+    ManifestEntry,
+    PackageItem,
+    PackageSpec,
+    PackageSummary,
+    image_file_name,
+)
+from services.export.formats.voc import VocFormat
+from services.export.formats.yolo import YoloFormat
+from services.export.formats.zipsink import CHUNK, ZipSink
+from shared.shapes import BoxShape, KeypointsShape, PolygonShape, PolylineShape, Shape
+
+MANIFEST = "manifest.json"
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a local file (the finished zip, say), read a chunk at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _coordinates(shape: Shape) -> list[float]:
+    if isinstance(shape, BoxShape):
+        return list(shape.bbox)
+    if isinstance(shape, PolygonShape | PolylineShape):
+        return [c for point in shape.points for c in point]
+    if isinstance(shape, KeypointsShape):
+        return [c for x, y, _v in shape.keypoints for c in (x, y)]
+    return []
+
+
+def _check_finite(item: PackageItem) -> None:
+    for index, shape in enumerate(item.shapes):
+        if not all(math.isfinite(c) for c in _coordinates(shape)):
+            raise ValueError(f"item {item.item_id}: shape {index} has a non-finite coordinate")
+
+
+class PackageWriter:
+    """Writes one delivery package to `zip_path`; part files live under `workdir` meanwhile.
+
+    Call `add` once per item, then `close` for the summary. Used as a context manager, leaving
+    the block without `close` (an error, say) discards the package and its part files.
+    """
+
+    def __init__(self, zip_path: Path, workdir: Path, spec: PackageSpec) -> None:
+        self._spec = spec
+        self._formats = tuple(f for f in FORMATS if f in spec.formats)
+        self._parts = Path(tempfile.mkdtemp(prefix="aviary-package-", dir=workdir))
+        self._zip_path = zip_path
+        self._closed = False
+        self._seen: set[str] = set()
+        self._versions: set[int] = set()
+        self._images = 0
+        self._annotations = 0
+        self._coco: CocoFormat | None = None
+        self._yolo: YoloFormat | None = None
+        self._voc: VocFormat | None = None
+        self._jsonl: JsonlFormat | None = None
+        try:
+            self._sink = ZipSink(zip_path)
+        except BaseException:
+            shutil.rmtree(self._parts, ignore_errors=True)
+            raise
+        try:
+            if "coco" in self._formats:
+                self._coco = CocoFormat(self._parts, spec)
+            if "yolo" in self._formats:
+                self._yolo = YoloFormat(self._sink, spec)
+            if "voc" in self._formats:
+                self._voc = VocFormat(self._sink, spec)
+            if "jsonl" in self._formats:
+                self._jsonl = JsonlFormat(self._parts, spec)
+        except BaseException:
+            self.abort()
+            raise
+
+    def __enter__(self) -> PackageWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._closed:
+            self.abort()
+
+    def add(self, item: PackageItem) -> None:
+        if self._closed:
+            raise RuntimeError("the package is closed")
+        if item.item_id in self._seen:
+            raise ValueError(f"item {item.item_id} was added twice")
+        _check_finite(item)
+        if self._spec.include_images and item.image_bytes is None:
+            raise ValueError(f"item {item.item_id}: the package includes images but none came")
+        self._seen.add(item.item_id)
+        self._versions.add(item.ontology_version)
+        self._images += 1
+        file_name = image_file_name(item.item_id, item.format)
+        if self._spec.include_images and item.image_bytes is not None:
+            self._sink.write_bytes(f"images/{file_name}", item.image_bytes, compress=False)
+        written: set[int] = set()
+        if self._coco is not None:
+            written.update(self._coco.add(item, file_name))
+        if self._yolo is not None:
+            written.update(self._yolo.add(item))
+        if self._voc is not None:
+            written.update(self._voc.add(item, file_name))
+        if self._jsonl is not None:
+            self._jsonl.add(item)
+            self._annotations += len(item.shapes)
+        else:
+            self._annotations += len(written)
+
+    def close(self) -> PackageSummary:
+        """Write COCO and JSONL, then manifest.json; close the zip and remove the part files."""
+        if self._closed:
+            raise RuntimeError("the package is closed")
+        try:
+            if self._coco is not None:
+                self._coco.finish(self._sink)
+            if self._jsonl is not None:
+                self._jsonl.finish(self._sink)
+            files = tuple(self._sink.entries)
+            self._write_manifest(files)
+            self._sink.close()
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+        shutil.rmtree(self._parts, ignore_errors=True)
+        return PackageSummary(images=self._images, annotations=self._annotations, files=files)
+
+    def abort(self) -> None:
+        """Give up: close what is open, remove the part files and the unfinished zip."""
+        self._closed = True
+        for part in (self._coco, self._jsonl):
+            if part is not None:
+                part.abort()
+        with contextlib.suppress(Exception):  # the zip is being thrown away
+            self._sink.close()
+        self._zip_path.unlink(missing_ok=True)
+        shutil.rmtree(self._parts, ignore_errors=True)
+
+    def _write_manifest(self, files: tuple[ManifestEntry, ...]) -> None:
+        spec = self._spec
+        head: dict[str, Any] = {
+            "delivery_id": spec.delivery_id,
+            "kind": spec.kind,
+            "project_id": spec.project_id,
+            "batch_id": spec.batch_id,
+            "project_version": spec.project_version,
+            "ontology_versions": sorted(self._versions),
+            "formats": list(self._formats),
+            "include_images": spec.include_images,
+            "counts": {"images": self._images, "annotations": self._annotations},
+        }
+        # Written entry by entry: the list of files is as long as the package.
+        opening = json.dumps(head, indent=2)[: -len("\n}")] + ',\n  "files": ['
+        with self._sink.stream(MANIFEST, 100 * len(files) + len(opening), listed=False) as out:
+            out.write(opening.encode())
+            for n, entry in enumerate(files):
+                line = json.dumps(
+                    {"path": entry.path, "sha256": entry.sha256, "bytes": entry.bytes}
+                )
+                out.write((("," if n else "") + "\n    " + line).encode())
+            out.write(("\n  ]\n}\n" if files else "]\n}\n").encode())

@@ -1,0 +1,34 @@
+"""Export's app factory: `python -m services.export [all|api|worker]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.export import api, consumers
+from services.export.builder import DeliveryBuilder
+from services.export.store import ExportStore
+from services.export.webhooks import WebhookSender
+from shared.pages import mount_pages
+from shared.runtime import Runtime
+from shared.web import create_app
+
+
+def build_app(runtime: Runtime) -> FastAPI:
+    store = ExportStore(runtime)
+    builder = DeliveryBuilder(runtime, store)
+    sender = WebhookSender(runtime, store)
+
+    async def prepare() -> None:
+        await store.ensure_indexes()
+        await runtime.storage.ensure_bucket(runtime.settings.deliveries_bucket)
+
+    runtime.configure(
+        consumers.handlers(store, builder), on_start=[prepare], loops=[builder.run, sender.run]
+    )
+    app = create_app(runtime, [api.router], title="Aviary export")
+    mount_pages(app, runtime.settings, Path(__file__).parent / "ui", "dashboard.html")
+    app.state.store = store
+    app.state.builder = builder
+    return app

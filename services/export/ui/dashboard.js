@@ -1,0 +1,190 @@
+// One dashboard: a client's projects, batches, deliveries and webhook log; the operator's and
+// vendor admins' view of the platform (queues, throughput, tasks, people at work, quality).
+import { api, clear, el, requireLogin, services, setupTheme, signOut, toast } from "/ui/common/common.js";
+
+const $ = (id) => document.getElementById(id);
+const SERVICES = ["ingest", "dispatch", "review", "export"];
+const me = requireLogin($("app"), ["client", "operator", "vendor_admin"], "Aviary dashboard: sign in");
+const previous = new Map(); // service -> {at, handled}: for events per second
+if (me) start();
+
+function start() {
+  setupTheme($("theme"));
+  $("signout").addEventListener("click", signOut);
+  $("who").textContent = `${me.sub} · ${me.role}`;
+  $("refresh").addEventListener("click", refresh);
+  $("client").hidden = !["client", "operator"].includes(me.role);
+  $("ops").hidden = !["operator", "vendor_admin"].includes(me.role);
+  refresh();
+  setInterval(refresh, 10000);
+}
+
+async function refresh() {
+  const work = [];
+  if (!$("client").hidden) work.push(showProjects(), showDeliveries());
+  if (!$("ops").hidden) work.push(showPlatform(), showQuality());
+  const results = await Promise.allSettled(work);
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) toast(failed.reason.message, "error");
+}
+
+const percent = (x) => (x === null || x === undefined ? "–" : `${Math.round(x * 100)} %`);
+
+// ----- client ----------------------------------------------------------------------------------
+
+async function showProjects() {
+  const projects = await api("ingest", "GET", "/v1/projects");
+  const rows = [];
+  for (const project of projects) {
+    const [batches, stats] = await Promise.all([
+      api("ingest", "GET", `/v1/projects/${project.id}/batches`),
+      api("dispatch", "GET", `/v1/projects/${project.id}/task-stats`).catch(() => null),
+    ]);
+    const tasks = {};
+    for (const states of Object.values(stats?.by_vendor || {})) {
+      for (const [state, n] of Object.entries(states)) tasks[state] = (tasks[state] || 0) + n;
+    }
+    const taskText = Object.entries(tasks).map(([s, n]) => `${s} ${n}`).join(", ") || "–";
+    for (const batch of batches.length ? batches : [null]) {
+      const p = batch?.progress;
+      const done = batch && batch.item_count ? p.accepted / batch.item_count : 0;
+      rows.push(
+        el(
+          "tr",
+          {},
+          el("td", {}, project.name, el("div", { class: "muted" }, `v${project.version}`)),
+          el("td", {}, batch ? `${batch.name || batch.id} (${batch.status})` : "–"),
+          el("td", {}, batch ? String(batch.item_count) : "0"),
+          el(
+            "td",
+            {},
+            batch
+              ? [
+                  el("div", { class: "progress" }, el("div", { style: { width: `${Math.round(done * 100)}%` } })),
+                  el("div", { class: "muted" }, `${p.in_labeling} labeling · ${p.in_review} review · ${p.accepted} accepted${p.delivered ? " · delivered" : ""}`),
+                ]
+              : "–",
+          ),
+          el("td", {}, taskText),
+        ),
+      );
+    }
+  }
+  clear($("projects").tBodies[0], rows);
+}
+
+async function showDeliveries() {
+  const deliveries = await api("export", "GET", "/v1/deliveries");
+  clear(
+    $("deliveries").tBodies[0],
+    deliveries.map((d) =>
+      el(
+        "tr",
+        {},
+        el("td", {}, d.id),
+        el("td", {}, d.batch_id),
+        el("td", {}, d.kind),
+        el("td", { class: d.status === "ready" ? "ok" : "" }, d.status),
+        el("td", {}, d.images ?? "–"),
+        el("td", {}, new Date(d.created_at).toLocaleString()),
+        el("td", {}, d.status === "ready" ? el("button", { type: "button", onclick: () => download(d.id) }, "Download") : ""),
+      ),
+    ),
+  );
+  const logs = await Promise.all(deliveries.slice(0, 20).map((d) => api("export", "GET", `/v1/deliveries/${d.id}/webhooks`)));
+  clear(
+    $("webhooks").tBodies[0],
+    logs.flat().map((w) => {
+      const last = w.attempts[w.attempts.length - 1];
+      return el(
+        "tr",
+        {},
+        el("td", {}, w.delivery_id),
+        el("td", {}, w.url),
+        el("td", { class: w.status === "failed" ? "error" : w.status === "delivered" ? "ok" : "" }, w.status),
+        el("td", {}, String(w.attempts.length)),
+        el("td", {}, last ? last.status_code ?? last.error ?? "–" : "–"),
+      );
+    }),
+  );
+}
+
+async function download(id) {
+  // The link is presigned and short-lived: asked for at the moment of the click.
+  const detail = await api("export", "GET", `/v1/deliveries/${id}`);
+  window.location.assign(detail.download_url);
+}
+
+// ----- platform --------------------------------------------------------------------------------
+
+function parseMetrics(text) {
+  const samples = [];
+  for (const line of text.split("\n")) {
+    const match = /^(\w+)(?:\{([^}]*)\})?\s+([-+0-9.eE]+|NaN)$/.exec(line);
+    if (!match) continue;
+    const labels = Object.fromEntries([...(match[2] || "").matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    samples.push({ name: match[1], labels, value: Number(match[3]) });
+  }
+  return samples;
+}
+
+const sum = (samples, name, where = () => true) =>
+  samples.filter((s) => s.name === name && where(s.labels)).reduce((t, s) => t + s.value, 0);
+
+async function showPlatform() {
+  const urls = await services();
+  const rows = [];
+  let tasks = [];
+  let active = 0;
+  for (const service of SERVICES) {
+    const response = await fetch(`${urls[service]}/metrics`);
+    const samples = parseMetrics(await response.text());
+    const handled = sum(samples, "aviary_events_consumed_total", (l) => l.outcome === "ok");
+    const now = Date.now();
+    const before = previous.get(service);
+    const rate = before && now > before.at ? ((handled - before.handled) * 1000) / (now - before.at) : null;
+    previous.set(service, { at: now, handled });
+    rows.push(
+      el(
+        "tr",
+        {},
+        el("td", {}, service),
+        el("td", {}, String(sum(samples, "aviary_queue_messages", (l) => l.service === service && l.queue === "main"))),
+        el("td", {}, String(sum(samples, "aviary_queue_messages", (l) => l.service === service && l.queue === "dead_letter"))),
+        el("td", {}, rate === null ? "…" : rate.toFixed(1)),
+        el("td", {}, String(sum(samples, "aviary_outbox_backlog"))),
+      ),
+    );
+    if (service === "dispatch") {
+      tasks = samples.filter((s) => s.name === "aviary_tasks");
+      active = sum(samples, "aviary_annotators_active");
+    }
+  }
+  clear($("stages").tBodies[0], rows);
+  clear(
+    $("cards"),
+    el("div", { class: "card" }, el("div", { class: "muted" }, "annotators at work"), el("div", { class: "value" }, String(active))),
+    tasks.map((t) => el("div", { class: "card" }, el("div", { class: "muted" }, `tasks ${t.labels.state}`), el("div", { class: "value" }, String(t.value)))),
+  );
+}
+
+async function showQuality() {
+  const scores = await api("review", "GET", "/v1/scores", undefined, { group_by: "vendor" });
+  clear(
+    $("quality").tBodies[0],
+    scores.rows.map((r) =>
+      el(
+        "tr",
+        {},
+        el("td", {}, r.key),
+        el("td", {}, String(r.submitted)),
+        el("td", {}, String(r.accepted)),
+        el("td", {}, String(r.rejected)),
+        el("td", {}, percent(r.acceptance_rate)),
+        el("td", {}, percent(r.agreement)),
+        el("td", {}, percent(r.gold_accuracy)),
+        el("td", {}, r.hours_worked.toFixed(1)),
+      ),
+    ),
+  );
+}
