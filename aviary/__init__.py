@@ -1,0 +1,1 @@
+"""Aviary client tools: SDK, command line and simulators."""

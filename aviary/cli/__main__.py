@@ -1,0 +1,3 @@
+from aviary.cli import main
+
+main()

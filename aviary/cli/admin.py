@@ -1,0 +1,83 @@
+"""`aviary admin`: organisations and credentials (operator; vendor admins for their people)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from aviary.cli.common import Context
+from aviary.client import AviaryError
+
+app = typer.Typer(help="Organisations and credentials.", no_args_is_help=True)
+orgs = typer.Typer(help="Client and vendor organisations (operator only).", no_args_is_help=True)
+tokens = typer.Typer(help="API tokens for people and integrations.", no_args_is_help=True)
+app.add_typer(orgs, name="org")
+app.add_typer(tokens, name="token")
+
+
+@orgs.command("create")
+def create_org(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Display name.")],
+    kind: Annotated[str, typer.Option(help="client or vendor.")] = "client",
+) -> None:
+    """Register a client company or a labeling company (vendor)."""
+    context: Context = ctx.obj
+
+    async def run() -> dict[str, object]:
+        async with context.client() as client:
+            return (await client.create_org(name, kind)).model_dump(mode="json")
+
+    try:
+        org = asyncio.run(run())
+    except AviaryError as exc:
+        context.api_error(exc)
+    context.emit(org, f"created {kind} {org['id']} ({name})")
+
+
+@orgs.command("list")
+def list_orgs(ctx: typer.Context) -> None:
+    """Every organisation on the platform."""
+    context: Context = ctx.obj
+
+    async def run() -> list[dict[str, object]]:
+        async with context.client() as client:
+            return [o.model_dump(mode="json") for o in await client.list_orgs()]
+
+    try:
+        rows = asyncio.run(run())
+    except AviaryError as exc:
+        context.api_error(exc)
+    if context.json:
+        context.emit(rows)
+        return
+    table = Table("id", "name", "kind", "created")
+    for row in rows:
+        table.add_row(str(row["id"]), str(row["name"]), str(row["kind"]), str(row["created_at"]))
+    context.console.print(table)
+
+
+@tokens.command("issue")
+def issue_token(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option(help="Organisation id.")],
+    role: Annotated[str, typer.Option(help="client, vendor_admin, annotator or reviewer.")],
+    subject: Annotated[str, typer.Option(help="Who or what the token is for.")],
+    ttl_days: Annotated[int, typer.Option(min=1, max=365)] = 30,
+) -> None:
+    """Issue a token (printed once; store it like a password)."""
+    context: Context = ctx.obj
+
+    async def run() -> dict[str, object]:
+        async with context.client() as client:
+            token = await client.issue_token(org, role, subject, ttl_days * 24 * 3600)
+            return token.model_dump(mode="json")
+
+    try:
+        token = asyncio.run(run())
+    except AviaryError as exc:
+        context.api_error(exc)
+    context.emit(token, str(token["token"]))

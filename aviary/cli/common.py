@@ -1,0 +1,86 @@
+"""What every command shares: credentials, endpoints, output (--json or Rich) and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from aviary.client import AsyncClient, AviaryError
+from aviary.client.config import Endpoints
+
+
+class Exit(IntEnum):
+    """Exit codes scripts can rely on."""
+
+    OK = 0
+    FAILED = 1  # unexpected failure (a bug, a dependency down)
+    USAGE = 2  # bad arguments (Typer's own)
+    PARTIAL = 3  # some files were refused; the rest went in
+    VERIFY_FAILED = 4  # a delivery does not match its checksums
+    API_ERROR = 5  # the API refused the request (401, 404, 409, 422 ...)
+    PROBLEMS = 6  # a simulation ended with a delivery that differs from the truth
+
+
+@dataclass
+class Context:
+    json: bool
+    token: str | None
+    endpoints: Endpoints
+    console: Console
+
+    def client(self) -> AsyncClient:
+        if not self.token:
+            self.fail(
+                Exit.USAGE,
+                "no credentials: pass --token or set AVIARY_TOKEN (operators: AVIARY_OPERATOR_KEY)",
+            )
+        return AsyncClient(self.token, self.endpoints)
+
+    def emit(self, data: Any, human: str | None = None) -> None:
+        """Print `data` as JSON with --json, else the human text (or a pretty dump)."""
+        if self.json:
+            typer.echo(json.dumps(data, default=str, indent=2))
+        elif human is not None:
+            self.console.print(human)
+        else:
+            self.console.print_json(json.dumps(data, default=str))
+
+    def fail(self, exit_code: Exit, message: str, **details: Any) -> NoReturn:
+        if self.json:
+            typer.echo(
+                json.dumps({"error": message, "exit_code": int(exit_code), **details}, default=str)
+            )
+        else:
+            Console(stderr=True).print(f"[bold red]error:[/] {message}")
+        raise typer.Exit(int(exit_code))
+
+    def api_error(self, exc: AviaryError) -> NoReturn:
+        self.fail(
+            Exit.API_ERROR,
+            f"{exc.status} {exc.code}: {exc.message}",
+            error_code=exc.code,
+            status=exc.status,
+            details=exc.details,
+        )
+
+
+def make_context(
+    json_output: bool,
+    token: str | None,
+    ingest: str | None,
+    dispatch: str | None,
+    review: str | None,
+    export: str | None,
+) -> Context:
+    env = Endpoints.from_env()
+    endpoints = Endpoints(
+        ingest or env.ingest, dispatch or env.dispatch, review or env.review, export or env.export
+    )
+    token = token or os.environ.get("AVIARY_TOKEN") or os.environ.get("AVIARY_OPERATOR_KEY")
+    return Context(json_output, token, endpoints, Console())

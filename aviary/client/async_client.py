@@ -1,0 +1,322 @@
+"""The asynchronous Python SDK: every API of the four services, over httpx.
+
+Writes carry an `Idempotency-Key`, so the client's own retries (on 429, 503 and dropped
+connections, with back-off and the server's Retry-After) never do anything twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from aviary.client.config import Endpoints
+from aviary.client.errors import AviaryError
+from aviary.client.packages import verify_package
+from services.export.schemas import DeliveryRead, WebhookRead
+from services.ingest.schemas import (
+    BatchRead,
+    ImportRead,
+    ItemRead,
+    OrgRead,
+    ProjectRead,
+    TokenRead,
+    UploadReport,
+)
+from shared.shapes import Annotation
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class AsyncClient:
+    """One credential (a token, or the operator key) against one deployment."""
+
+    def __init__(
+        self,
+        token: str,
+        endpoints: Endpoints | None = None,
+        *,
+        retries: int = 6,
+        timeout_s: float = 60.0,
+        backoff_s: float = 0.25,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.endpoints = endpoints or Endpoints.from_env()
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self._http = httpx.AsyncClient(
+            timeout=timeout_s,
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "aviary-sdk/0.1"},
+            limits=httpx.Limits(max_connections=64),
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    # ----- plumbing ----------------------------------------------------------------------------
+
+    async def request(self, method: str, service: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One call, retried with back-off on 429/503 and transport errors; errors raise."""
+        url = getattr(self.endpoints, service) + path
+        headers = dict(kwargs.pop("headers", None) or {})
+        if method in WRITE_METHODS:
+            headers.setdefault("Idempotency-Key", uuid.uuid4().hex)
+        for attempt in range(self.retries + 1):
+            try:
+                response = await self._http.request(method, url, headers=headers, **kwargs)
+            except httpx.TransportError:
+                if attempt == self.retries:
+                    raise
+                await asyncio.sleep(self._delay(attempt, None))
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < self.retries:
+                await asyncio.sleep(self._delay(attempt, response.headers.get("retry-after")))
+                continue
+            if response.status_code >= 400:
+                raise AviaryError.from_response(response)
+            return response
+        raise AssertionError("unreachable")
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after is not None:
+            try:
+                return min(60.0, float(retry_after))
+            except ValueError:
+                pass  # an HTTP date: fall back to our own back-off
+        jitter = 0.5 + random.random() / 2
+        return float(min(10.0, self.backoff_s * 2**attempt) * jitter)
+
+    async def _json(self, method: str, service: str, path: str, **kwargs: Any) -> Any:
+        response = await self.request(method, service, path, **kwargs)
+        return response.json() if response.content else None
+
+    # ----- operator ----------------------------------------------------------------------------
+
+    async def create_org(self, name: str, kind: str) -> OrgRead:
+        data = await self._json("POST", "ingest", "/v1/orgs", json={"name": name, "kind": kind})
+        return OrgRead.model_validate(data)
+
+    async def list_orgs(self) -> list[OrgRead]:
+        return [OrgRead.model_validate(o) for o in await self._json("GET", "ingest", "/v1/orgs")]
+
+    async def issue_token(
+        self, org_id: str, role: str, subject: str, ttl_s: int = 30 * 24 * 3600
+    ) -> TokenRead:
+        body = {"org_id": org_id, "role": role, "subject": subject, "ttl_s": ttl_s}
+        return TokenRead.model_validate(await self._json("POST", "ingest", "/v1/tokens", json=body))
+
+    # ----- projects and batches ----------------------------------------------------------------
+
+    async def create_project(self, **fields: Any) -> ProjectRead:
+        data = await self._json("POST", "ingest", "/v1/projects", json=fields)
+        return ProjectRead.model_validate(data)
+
+    async def update_project(self, project_id: str, **fields: Any) -> ProjectRead:
+        data = await self._json("PUT", "ingest", f"/v1/projects/{project_id}", json=fields)
+        return ProjectRead.model_validate(data)
+
+    async def get_project(self, project_id: str) -> ProjectRead:
+        return ProjectRead.model_validate(
+            await self._json("GET", "ingest", f"/v1/projects/{project_id}")
+        )
+
+    async def list_projects(self) -> list[ProjectRead]:
+        return [
+            ProjectRead.model_validate(p) for p in await self._json("GET", "ingest", "/v1/projects")
+        ]
+
+    async def create_batch(self, project_id: str, name: str = "") -> BatchRead:
+        data = await self._json(
+            "POST", "ingest", f"/v1/projects/{project_id}/batches", json={"name": name}
+        )
+        return BatchRead.model_validate(data)
+
+    async def list_batches(self, project_id: str) -> list[BatchRead]:
+        return [
+            BatchRead.model_validate(b)
+            for b in await self._json("GET", "ingest", f"/v1/projects/{project_id}/batches")
+        ]
+
+    async def get_batch(self, batch_id: str) -> BatchRead:
+        return BatchRead.model_validate(
+            await self._json("GET", "ingest", f"/v1/batches/{batch_id}")
+        )
+
+    async def seal_batch(self, batch_id: str) -> BatchRead:
+        return BatchRead.model_validate(
+            await self._json("POST", "ingest", f"/v1/batches/{batch_id}/seal")
+        )
+
+    async def items(self, batch_id: str, page_size: int = 500) -> AsyncIterator[ItemRead]:
+        """Every item of a batch, page by page."""
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": page_size}
+            if after:
+                params["after"] = after
+            page = await self._json("GET", "ingest", f"/v1/batches/{batch_id}/items", params=params)
+            for item in page["items"]:
+                yield ItemRead.model_validate(item)
+            after = page["next_after"]
+            if after is None:
+                return
+
+    # ----- uploads -----------------------------------------------------------------------------
+
+    async def upload(
+        self,
+        batch_id: str,
+        data: bytes,
+        file_name: str = "",
+        pre_annotation: Annotation | None = None,
+    ) -> ItemRead:
+        """One image as the request body; a duplicate comes back with `duplicate=True`."""
+        headers = {"content-type": "application/octet-stream"}
+        if pre_annotation is not None:
+            headers["x-pre-annotation"] = pre_annotation.model_dump_json()
+        data_json = await self._json(
+            "POST",
+            "ingest",
+            f"/v1/batches/{batch_id}/items",
+            content=data,
+            params={"file_name": file_name},
+            headers=headers,
+        )
+        return ItemRead.model_validate(data_json)
+
+    async def upload_files(self, batch_id: str, files: Sequence[tuple[str, bytes]]) -> UploadReport:
+        """Many images in one multipart request; the report says what happened to each."""
+        parts = [("files", (name, data, "application/octet-stream")) for name, data in files]
+        data = await self._json("POST", "ingest", f"/v1/batches/{batch_id}/items", files=parts)
+        return UploadReport.model_validate(data)
+
+    async def upload_paths(
+        self, batch_id: str, paths: Sequence[Path], concurrency: int = 8
+    ) -> list[ItemRead | AviaryError]:
+        """Upload files concurrently, one request each; an outcome per path, in order."""
+        limiter = asyncio.Semaphore(concurrency)
+
+        async def one(path: Path) -> ItemRead | AviaryError:
+            async with limiter:
+                try:
+                    data = await asyncio.to_thread(path.read_bytes)
+                    return await self.upload(batch_id, data, path.name)
+                except AviaryError as exc:
+                    return exc
+
+        return list(await asyncio.gather(*(one(p) for p in paths)))
+
+    async def import_urls(self, batch_id: str, urls: Sequence[str]) -> ImportRead:
+        body = {"urls": [{"url": u} for u in urls]}
+        return ImportRead.model_validate(
+            await self._json("POST", "ingest", f"/v1/batches/{batch_id}/imports", json=body)
+        )
+
+    async def get_import(self, import_id: str) -> ImportRead:
+        return ImportRead.model_validate(
+            await self._json("GET", "ingest", f"/v1/imports/{import_id}")
+        )
+
+    # ----- deliveries --------------------------------------------------------------------------
+
+    async def list_deliveries(self, project_id: str | None = None) -> list[DeliveryRead]:
+        params = {"project_id": project_id} if project_id else {}
+        return [
+            DeliveryRead.model_validate(d)
+            for d in await self._json("GET", "export", "/v1/deliveries", params=params)
+        ]
+
+    async def get_delivery(self, delivery_id: str) -> DeliveryRead:
+        return DeliveryRead.model_validate(
+            await self._json("GET", "export", f"/v1/deliveries/{delivery_id}")
+        )
+
+    async def request_delivery(
+        self,
+        batch_id: str,
+        kind: str = "partial",
+        formats: Sequence[str] | None = None,
+        include_images: bool | None = None,
+    ) -> DeliveryRead:
+        body: dict[str, Any] = {"kind": kind}
+        if formats is not None:
+            body["formats"] = list(formats)
+        if include_images is not None:
+            body["include_images"] = include_images
+        return DeliveryRead.model_validate(
+            await self._json("POST", "export", f"/v1/batches/{batch_id}/deliveries", json=body)
+        )
+
+    async def download_delivery(self, delivery_id: str, dest: Path, verify: bool = True) -> Path:
+        """Save the delivery's zip under `dest` (a folder); with `verify`, check every checksum."""
+        delivery = await self.get_delivery(delivery_id)
+        if delivery.status != "ready" or delivery.download_url is None:
+            raise AviaryError(409, "not_ready", f"delivery {delivery_id} is {delivery.status}")
+        async with httpx.AsyncClient(timeout=300) as bare:  # presigned: no credentials
+            response = await bare.get(delivery.download_url)
+            response.raise_for_status()
+        if verify:
+            verify_package(response.content, delivery.sha256)
+        path = dest / f"{delivery_id}.zip"
+
+        def save() -> None:
+            dest.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(response.content)
+
+        await asyncio.to_thread(save)
+        return path
+
+    async def delivery_webhooks(self, delivery_id: str) -> list[WebhookRead]:
+        return [
+            WebhookRead.model_validate(w)
+            for w in await self._json("GET", "export", f"/v1/deliveries/{delivery_id}/webhooks")
+        ]
+
+    async def resend_webhook(self, delivery_id: str) -> WebhookRead:
+        return WebhookRead.model_validate(
+            await self._json("POST", "export", f"/v1/deliveries/{delivery_id}/webhooks")
+        )
+
+    # ----- annotators and reviewers ------------------------------------------------------------
+
+    async def next_task(self, wait_s: float = 0) -> dict[str, Any] | None:
+        response = await self.request(
+            "POST", "dispatch", "/v1/tasks/next", params={"wait_s": wait_s}
+        )
+        return None if response.status_code == 204 else dict(response.json())
+
+    async def submit_task(self, task: dict[str, Any], shapes: list[dict[str, Any]]) -> None:
+        await self.request(
+            "POST",
+            "dispatch",
+            f"/v1/tasks/{task['id']}/submit",
+            json={"lease_id": task["lease_id"], "annotation": {"shapes": shapes}},
+        )
+
+    async def next_review(self) -> dict[str, Any] | None:
+        response = await self.request("POST", "review", "/v1/reviews/next")
+        return None if response.status_code == 204 else dict(response.json())
+
+    async def accept_review(self, review_id: str) -> None:
+        await self.request("POST", "review", f"/v1/reviews/{review_id}/accept")
+
+    async def reject_review(self, review_id: str, reason: str, comment: str) -> None:
+        await self.request(
+            "POST",
+            "review",
+            f"/v1/reviews/{review_id}/reject",
+            json={"reason": reason, "comment": comment},
+        )

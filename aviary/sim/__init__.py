@@ -1,0 +1,1 @@
+"""Simulators: synthetic scenes, simulated annotators and load generators."""

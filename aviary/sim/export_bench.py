@@ -1,0 +1,162 @@
+"""The export benchmark: package 10,000 accepted images with 50,000 boxes (COCO + YOLO).
+
+    python -m aviary.sim.export_bench seed  --namespace NS     # fill export's read model
+    python -m aviary.sim.export_bench build --namespace NS     # one build, prints JSON
+
+`build` runs in its own process so its peak RSS is the packaging's own footprint (plus the
+interpreter and libraries), measured with getrusage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import time
+
+from services.export.builder import DeliveryBuilder
+from services.export.store import ExportStore
+from shared.events import (
+    ImageRef,
+    ItemAccepted,
+    Ontology,
+    OntologyClass,
+    ProjectUpserted,
+    ReviewPolicy,
+    VendorShare,
+)
+from shared.mongo import AsyncClientSession, utcnow
+from shared.runtime import Runtime
+from shared.settings import Settings
+from shared.shapes import Annotation, BoxShape
+
+BATCH = "bat_bench"
+PROJECT = "prj_bench"
+ORG = "org_bench"
+IMAGES = 10_000
+BOXES_PER_IMAGE = 5
+
+
+def project() -> ProjectUpserted:
+    classes = tuple(
+        OntologyClass(id=i + 1, name=n)
+        for i, n in enumerate(("car", "pedestrian", "traffic_light", "truck"))
+    )
+    return ProjectUpserted(
+        project_id=PROJECT,
+        org_id=ORG,
+        version=1,
+        name="bench",
+        ontology=Ontology(classes=classes),
+        overlap=1,
+        vendors=(VendorShare(vendor_id="v", share=1.0),),
+        review=ReviewPolicy(),
+        reject_reasons=("x",),
+        piece_rate=0.0,
+        delivery_formats=("coco", "yolo"),
+    )
+
+
+def accepted(i: int, rng: random.Random) -> dict[str, object]:
+    shapes = tuple(
+        BoxShape(
+            class_id=rng.randint(1, 4),
+            bbox=(
+                rng.uniform(0, 500),
+                rng.uniform(0, 380),
+                rng.uniform(8, 120),
+                rng.uniform(8, 90),
+            ),
+        )
+        for _ in range(BOXES_PER_IMAGE)
+    )
+    event = ItemAccepted(
+        item_id=f"itm_{i:08d}",
+        project_id=PROJECT,
+        batch_id=BATCH,
+        org_id=ORG,
+        task_id=f"tsk_{i}",
+        submission_id=f"sub_{i}",
+        annotator_id="ann",
+        reviewer_id="rev",
+        ontology_version=1,
+        image=ImageRef(
+            bucket="b",
+            object_key=f"k/{i}",
+            width=640,
+            height=480,
+            format="jpeg",
+            sha256=f"{i:064x}",
+            file_name=f"street_{i:05d}.jpg",
+        ),
+        annotation=Annotation(shapes=shapes),
+    )
+    return {
+        "_id": event.item_id,
+        **event.model_dump(mode="json"),
+        "seq": i + 1,
+        "accepted_at": utcnow(),
+    }
+
+
+async def seed(settings: Settings) -> None:
+    runtime = Runtime("export", settings, "api")
+    store = ExportStore(runtime)
+    await store.ensure_indexes()
+    await runtime.storage.ensure_bucket(settings.deliveries_bucket)
+
+    async def save(session: AsyncClientSession) -> None:
+        await store.projects.save(session, project())
+
+    await runtime.db.transaction(save)
+    rng = random.Random(7)
+    for start in range(0, IMAGES, 1000):
+        await store.accepted.insert_many([accepted(i, rng) for i in range(start, start + 1000)])
+    await store.batches.insert_one(
+        {
+            "_id": BATCH,
+            "project_id": PROJECT,
+            "org_id": ORG,
+            "sealed": True,
+            "item_count": IMAGES,
+            "accepted_count": IMAGES,
+            "seq": IMAGES,
+        }
+    )
+    await runtime.mongo_client.close()
+
+
+async def build(settings: Settings) -> dict[str, float]:
+    runtime = Runtime("export", settings, "api")
+    store = ExportStore(runtime)
+    batch = await store.batches.find_one({"_id": BATCH})
+    assert batch is not None
+    options = {"formats": ["coco", "yolo"], "include_images": False, "include_people": False}
+    delivery = await store.request_delivery(batch, "partial", options)
+    started = time.perf_counter()
+    await DeliveryBuilder(runtime, store).build(delivery)
+    seconds = time.perf_counter() - started
+    done = await store.get_delivery(None, delivery["_id"])
+    await runtime.mongo_client.close()
+    if done["status"] != "ready" or done["images"] != IMAGES:
+        raise RuntimeError(f"bench delivery incomplete: {done}")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "peak_rss_mb": peak_mb, "annotations": done["annotations"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("action", choices=["seed", "build"])
+    parser.add_argument("--namespace", required=True)
+    args = parser.parse_args()
+    settings = Settings(namespace=args.namespace)
+    if args.action == "seed":
+        asyncio.run(seed(settings))
+    else:
+        print(json.dumps(asyncio.run(build(settings))))
+
+
+if __name__ == "__main__":
+    main()
