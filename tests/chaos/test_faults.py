@@ -1,0 +1,206 @@
+"""Faults in the middle of a real flow (`make chaos`): services killed, the broker, the
+database and object storage restarted or down. Each test ends with every image delivered
+exactly once and no task stuck; the counts go to var/chaos/report.json.
+
+The flow is the demo's: images pushed through ingest, annotated by simulated annotators of two
+vendors, reviewed, delivered as COCO and checked against the scenes they were drawn from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from aviary.sim.flow import Flow, FlowResult, FlowStats
+from aviary.sim.processes import ROOT, ServiceSet, isolated_settings, running
+from tests.e2e.test_slice import check_delivery, flow
+from tests.support import jpeg
+
+# Each scenario runs a whole flow with recoveries in it: minutes, not the suite's 300 s.
+pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(1500)]
+
+IMAGES = int(os.environ.get("AVIARY_CHAOS_IMAGES", "500"))
+REPORT = ROOT / "var" / "chaos" / "report.json"
+STUCK_STATES = ("pending", "leased")
+
+
+def stack(command: str) -> None:
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "stack.py"), command],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def chaos_services(stack: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceSet]:
+    """The four services on ports of their own (31001..), a namespace of their own."""
+    with running(
+        isolated_settings(lease_ttl_s=20),
+        tmp_path_factory.mktemp("chaos-logs"),
+        port_offset=23_000,
+    ) as services:
+        yield services
+
+
+@pytest.fixture(scope="module")
+def report() -> Iterator[list[dict[str, Any]]]:
+    rows: list[dict[str, Any]] = []
+    yield rows
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(json.dumps({"images_per_test": IMAGES, "tests": rows}, indent=2))
+
+
+@dataclass
+class Fault:
+    name: str
+    due: Callable[[FlowStats], bool]
+    inject: Callable[[ServiceSet, Flow], Awaitable[None]]
+
+
+def sigkill(victim: str) -> Callable[[ServiceSet, Flow], Awaitable[None]]:
+    async def inject(services: ServiceSet, _: Flow) -> None:
+        services.kill(victim)
+        await asyncio.sleep(0.5)
+        services.start(victim)
+        await asyncio.to_thread(services.wait_ready, victim, 120)
+
+    return inject
+
+
+async def restart_broker(services: ServiceSet, _: Flow) -> None:
+    await asyncio.to_thread(stack, "restart-broker")
+
+
+async def restart_database(services: ServiceSet, _: Flow) -> None:
+    await asyncio.to_thread(stack, "stop-db")
+    await asyncio.sleep(3)
+    await asyncio.to_thread(stack, "infra")
+
+
+async def storage_down_30s(services: ServiceSet, f: Flow) -> None:
+    await asyncio.to_thread(stack, "stop-s3")
+    try:
+        await asyncio.sleep(2)
+        # While it is down, an upload is refused with 503 and Retry-After, not half-stored.
+        async with httpx.AsyncClient(timeout=30) as http:
+            refused = await http.post(
+                f"{services.url('ingest')}/v1/batches/{f.batch_id}/items",
+                content=jpeg(999_999),
+                headers={
+                    "Authorization": f"Bearer {f.client_token}",
+                    "content-type": "image/jpeg",
+                },
+            )
+        assert refused.status_code == 503, refused.text
+        assert int(refused.headers["retry-after"]) > 0
+        await asyncio.sleep(28)
+    finally:
+        await asyncio.to_thread(stack, "infra")
+
+
+async def run_with_faults(
+    services: ServiceSet, tmp_path: Path, faults: list[Fault], seed: int
+) -> tuple[FlowResult, int, float]:
+    f = flow(services, tmp_path, images=IMAGES, error_rate=0.1, seed=seed)
+    f.config.timeout_s = 900
+    started = time.monotonic()
+    run = asyncio.create_task(f.run())
+    injected = 0
+    try:
+        for fault in faults:
+            while not fault.due(f.stats) and not run.done():
+                await asyncio.sleep(0.05)
+            assert not run.done(), f"the flow ended before {fault.name} could be injected"
+            await fault.inject(services, f)
+            injected += 1
+        result = await run
+    finally:
+        if not run.done():
+            run.cancel()
+        await f.close()
+    return result, injected, time.monotonic() - started
+
+
+def tally(
+    name: str, services: ServiceSet, result: FlowResult, injected: int, seconds: float
+) -> dict[str, Any]:
+    delivered = Counter(image["aviary_item_id"] for image in result.coco["images"])
+    token = services.settings.operator_key.get_secret_value()
+    stats = httpx.get(
+        f"{services.url('dispatch')}/v1/projects/{result.project_id}/task-stats",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ).json()
+    stuck = sum(
+        count
+        for states in stats["by_vendor"].values()
+        for state, count in states.items()
+        if state in STUCK_STATES
+    )
+    return {
+        "test": name,
+        "faults_injected": injected,
+        "images_in": len(result.truth),
+        "images_delivered": len(delivered),
+        "duplicates": sum(n - 1 for n in delivered.values()),
+        "lost": len(set(result.truth) - set(delivered)),
+        "tasks_stuck": stuck,
+        "seconds": round(seconds, 1),
+    }
+
+
+def check(row: dict[str, Any], result: FlowResult, tmp_path: Path) -> None:
+    assert row["duplicates"] == 0 and row["lost"] == 0, row
+    assert row["images_delivered"] == row["images_in"] == IMAGES, row
+    assert row["tasks_stuck"] == 0, row
+    check_delivery(result, tmp_path)
+
+
+N = IMAGES
+SCENARIOS: dict[str, list[Fault]] = {
+    "sigkill-each-service": [
+        Fault("kill ingest", lambda s: s.uploaded >= 0.2 * N, sigkill("ingest")),
+        Fault("kill dispatch", lambda s: s.submissions >= 0.1 * N, sigkill("dispatch")),
+        Fault("kill review", lambda s: s.submissions >= 0.25 * N, sigkill("review")),
+        Fault("kill export", lambda s: s.accepted >= 0.4 * N, sigkill("export")),
+    ],
+    "broker-restart": [
+        Fault("restart rabbitmq", lambda s: s.submissions >= 0.2 * N, restart_broker),
+    ],
+    "storage-down-30s": [
+        Fault("seaweedfs down 30 s", lambda s: s.uploaded >= 0.3 * N, storage_down_30s),
+    ],
+    # Last: the embedded database runs slower for a while after a restart.
+    "database-restart": [
+        Fault("restart secantusdb", lambda s: s.submissions >= 0.2 * N, restart_database),
+    ],
+}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+async def test_flow_survives_faults_with_every_image_delivered_once(
+    chaos_services: ServiceSet,
+    report: list[dict[str, Any]],
+    tmp_path: Path,
+    scenario: str,
+) -> None:
+    seed = 1000 + list(SCENARIOS).index(scenario)
+    result, injected, seconds = await run_with_faults(
+        chaos_services, tmp_path, SCENARIOS[scenario], seed
+    )
+    row = tally(scenario, chaos_services, result, injected, seconds)
+    report.append(row)
+    check(row, result, tmp_path)

@@ -1,0 +1,46 @@
+"""Fixtures: the embedded stack, and a namespace per test run so runs never see each other.
+
+Every integration test talks to the real RabbitMQ, SecantusDB and SeaweedFS; `make test`
+starts them (scripts/stack.py infra) and this file makes sure they are up.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from aviary.sim.processes import ROOT, ServiceSet, cleanup_namespace, isolated_settings, running
+from shared.settings import Settings
+from tests.support import Api
+
+
+@pytest.fixture(scope="session")
+def stack() -> None:
+    """The embedded infrastructure, started if it is not running (idempotent)."""
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "stack.py"), "infra"], check=True)
+
+
+@pytest.fixture
+async def settings(stack: None) -> AsyncIterator[Settings]:
+    """A fresh namespace for one test."""
+    s = isolated_settings()
+    yield s
+    await cleanup_namespace(s)
+
+
+@pytest.fixture(scope="session")
+def services(stack: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceSet]:
+    """All four services on test ports (18001..), in a namespace of their own."""
+    with running(isolated_settings(), tmp_path_factory.mktemp("service-logs")) as service_set:
+        yield service_set
+
+
+@pytest.fixture(scope="module")
+def api(services: ServiceSet) -> Iterator[Api]:
+    """Calls to the shared services as the operator, clients and workers would make them."""
+    a = Api(services)
+    yield a
+    a.http.close()

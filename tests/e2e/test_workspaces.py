@@ -1,0 +1,303 @@
+"""The web workspaces in a real browser (Debian's chromium, headless, through Playwright)
+against the four services as processes: an annotator draws a box and a polygon with the mouse
+and submits; the review desk rejects it with a reason; the annotator sees the comment and
+fixes the box; the desk accepts; the fixed box is in the COCO delivery.
+
+Screenshots of every page go to var/screenshots/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import shutil
+import time
+import zipfile
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from aviary.sim.processes import ROOT, ServiceSet
+from tests.support import Api, workspace
+
+pytestmark = pytest.mark.e2e
+
+SCREENSHOTS = ROOT / "var" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ONTOLOGY = {
+    "classes": [
+        {"id": 1, "name": "car", "kind": "bbox"},
+        {"id": 2, "name": "drivable <b>area</b>", "kind": "polygon"},
+    ]
+}
+INSTRUCTIONS = "Box every car. Outline the drivable area. <script>alert('x')</script>"
+COMMENT = "The box misses the car's front: extend it to the right."
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    assert shutil.which(CHROMIUM), "chromium is missing: `make browser` installs it"
+    async with async_playwright() as p:
+        b = await p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        await b.close()
+
+
+async def new_page(browser: Browser, url: str, token: str) -> Page:
+    page = await browser.new_page(viewport={"width": 1440, "height": 860})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("dialog", lambda d: errors.append(f"dialog: {d.message}"))  # an XSS would show here
+    page.errors = errors  # type: ignore[attr-defined]
+    await page.goto(url)
+    await page.fill("#token", token)
+    await page.click("#login button[type=submit]")
+    await page.wait_for_load_state("networkidle")
+    return page
+
+
+async def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+async def view(page: Page) -> dict[str, float]:
+    """Where image pixels are on the screen: the canvas's place, zoom and offset."""
+    return dict(
+        await page.evaluate(
+            """() => {
+                const c = window.aviaryCanvas;
+                const r = c.canvas.getBoundingClientRect();
+                return {left: r.left, top: r.top, scale: c.scale, ox: c.offset[0], oy: c.offset[1]};
+            }"""
+        )
+    )
+
+
+def screen(v: dict[str, float], x: float, y: float) -> tuple[float, float]:
+    return v["left"] + v["ox"] + x * v["scale"], v["top"] + v["oy"] + y * v["scale"]
+
+
+def image_point(v: dict[str, float], sx: float, sy: float) -> tuple[float, float]:
+    return (sx - v["left"] - v["ox"]) / v["scale"], (sy - v["top"] - v["oy"]) / v["scale"]
+
+
+async def drag(page: Page, a: tuple[float, float], b: tuple[float, float]) -> None:
+    await page.mouse.move(*a)
+    await page.mouse.down()
+    await page.mouse.move(*b, steps=8)
+    await page.mouse.up()
+
+
+async def shapes(page: Page) -> list[dict[str, Any]]:
+    return list(await page.evaluate("() => window.aviaryCanvas.shapes"))
+
+
+async def open_next_task(page: Page) -> None:
+    """Wait for the page to open a task: after a submit it long-polls for the next one by
+    itself; when that finds nothing, press "Next task" again."""
+    deadline = time.monotonic() + 60
+    while not await page.is_visible("#task-box"):
+        assert time.monotonic() < deadline, "no task opened"
+        if await page.is_visible("#next") and await page.is_enabled("#next"):
+            await page.click("#next")
+        await asyncio.sleep(0.3)
+    await page.wait_for_function("() => window.aviaryCanvas.image !== null")
+
+
+async def open_next_review(page: Page) -> None:
+    """Press "Next" on the review desk until a unit opens: the submission reaches the review
+    service as an event, a moment after the annotator's submit returns, and the desk does not
+    long-poll, so a press that comes first finds nothing ("Nothing to review right now")."""
+    deadline = time.monotonic() + 60
+    while not await page.is_visible("#decide"):
+        assert time.monotonic() < deadline, "no review unit opened"
+        await page.click("#next-review")
+        await asyncio.sleep(0.5)
+    await page.wait_for_function("() => window.aviaryCanvas.image !== null")
+
+
+def delivered_coco(api: Api, client_token: str, batch_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready = [
+            d
+            for d in api.ok("GET", "export", "/v1/deliveries", client_token)
+            if d["batch_id"] == batch_id and d["kind"] == "full" and d["status"] == "ready"
+        ]
+        if ready:
+            detail = api.ok("GET", "export", f"/v1/deliveries/{ready[0]['id']}", client_token)
+            data = httpx.get(detail["download_url"]).content
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                return dict(json.loads(zf.read("coco/annotations.json")))
+        time.sleep(0.5)
+    raise TimeoutError("no delivery")
+
+
+async def test_draw_submit_reject_fix_accept_deliver_in_the_browser(
+    services: ServiceSet, browser: Browser
+) -> None:
+    api = Api(services)
+    ws = workspace(api, images=1, ontology=ONTOLOGY, instructions=INSTRUCTIONS)
+    api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
+    label_url = f"{services.url('dispatch')}/ui/label.html"
+    review_url = f"{services.url('review')}/ui/review.html"
+
+    # The annotator draws a box and a polygon with the mouse, and submits.
+    annotator = await new_page(browser, label_url, ws.annotators[0])
+    await open_next_task(annotator)
+    instructions = await annotator.text_content("#instructions")
+    assert instructions == INSTRUCTIONS  # shown as text, never run
+    v = await view(annotator)
+    await annotator.keyboard.press("1")
+    await drag(annotator, screen(v, 100, 120), screen(v, 260, 240))
+    await annotator.keyboard.press("2")
+    for x, y in ((300, 300), (600, 310), (560, 460), (320, 450)):
+        await annotator.mouse.click(*screen(v, x, y))
+    await annotator.keyboard.press("Enter")
+    drawn = await shapes(annotator)
+    assert [s["kind"] for s in drawn] == ["bbox", "polygon"]
+    # Mouse events land on whole screen pixels: within a pixel and a half of the image.
+    box = drawn[0]["bbox"]
+    assert all(abs(a - b) <= 1.5 for a, b in zip(box, [100, 120, 160, 120], strict=True))
+    await shot(annotator, "label-drawn")
+    await annotator.click("#submit")
+    await annotator.wait_for_selector("#task-box[hidden]", state="attached")
+
+    # The review desk rejects it, with a reason from the project's list and a comment.
+    reviewer = await new_page(browser, review_url, ws.reviewer)
+    await open_next_review(reviewer)
+    assert len(await shapes(reviewer)) == 2
+    await reviewer.select_option("#reason", index=0)
+    await reviewer.fill("#comment", COMMENT)
+    await shot(reviewer, "review-desk")
+    await reviewer.click("#reject")
+    await reviewer.wait_for_selector("#decide[hidden]", state="attached")
+
+    # The annotator gets the work back with the comment and the shapes, and fixes the box.
+    await open_next_task(annotator)
+    assert COMMENT in (await annotator.text_content("#comments") or "")
+    back = await shapes(annotator)
+    assert [s["kind"] for s in back] == ["bbox", "polygon"]
+    v = await view(annotator)
+    await annotator.keyboard.press("v")  # select mode
+    await annotator.mouse.click(*screen(v, 180, 180))
+    corner = screen(v, 260, 240)
+    target = (corner[0] + 40 * v["scale"], corner[1])
+    await drag(annotator, corner, target)
+    fixed = (await shapes(annotator))[0]["bbox"]
+    expected_right = image_point(v, *target)[0]
+    assert abs(fixed[0] + fixed[2] - expected_right) <= 1.5
+    await shot(annotator, "label-rework")
+    await annotator.click("#submit")
+    await annotator.wait_for_selector("#task-box[hidden]", state="attached")
+
+    # The desk accepts the fix; the delivery holds the fixed box and the polygon.
+    await open_next_review(reviewer)
+    await reviewer.click("#accept")
+    await reviewer.wait_for_selector("#decide[hidden]", state="attached")
+    coco = delivered_coco(api, ws.client.token, ws.batch_id)
+    by_category = {a["category_id"]: a for a in coco["annotations"]}
+    assert [round(c) for c in by_category[1]["bbox"]] == [round(c) for c in fixed]
+    assert len(by_category[2]["segmentation"][0]) == 8  # four points
+
+    # The dashboard, as the client and as the operator.
+    dashboard_url = f"{services.url('export')}/ui/dashboard.html"
+    client = await new_page(browser, dashboard_url, ws.client.token)
+    await client.wait_for_selector("#deliveries tbody tr")
+    await client.wait_for_selector("#projects tbody tr")
+    assert "ready" in (await client.text_content("#deliveries") or "")
+    await shot(client, "dashboard-client")
+    operator = await new_page(browser, dashboard_url, api.operator)
+    await operator.wait_for_selector("#stages tbody tr")
+    await operator.wait_for_selector("#quality tbody tr")
+    await shot(operator, "dashboard-operator")
+
+    for page in (annotator, reviewer, client, operator):
+        assert page.errors == [], page.errors  # type: ignore[attr-defined]
+        await page.close()
+    api.http.close()
+
+
+RICH_ONTOLOGY = {
+    "classes": [
+        {
+            "id": 1,
+            "name": "car",
+            "kind": "bbox",
+            "attributes": [{"name": "occluded", "type": "boolean", "required": True}],
+        },
+        {"id": 2, "name": "lane line", "kind": "polyline"},
+        {
+            "id": 3,
+            "name": "pedestrian",
+            "kind": "keypoints",
+            "skeleton": {"keypoints": ["head", "hip", "foot"], "edges": [[1, 2], [2, 3]]},
+        },
+        {"id": 4, "name": "night", "kind": "classification"},
+    ]
+}
+
+
+async def test_every_geometry_kind_attributes_undo_and_errors_next_to_the_shape(
+    services: ServiceSet, browser: Browser
+) -> None:
+    api = Api(services)
+    ws = workspace(api, images=1, ontology=RICH_ONTOLOGY)
+    page = await new_page(browser, f"{services.url('dispatch')}/ui/label.html", ws.annotators[0])
+    await open_next_task(page)
+    v = await view(page)
+
+    # A box (whose class requires an attribute), then undo and redo it.
+    await page.keyboard.press("1")
+    await drag(page, screen(v, 40, 40), screen(v, 140, 120))
+    await page.keyboard.press("Control+z")
+    assert await shapes(page) == []
+    await page.keyboard.press("Control+y")
+    assert [s["kind"] for s in await shapes(page)] == ["bbox"]
+    # A lane line: clicks, finished with Enter.
+    await page.keyboard.press("2")
+    for x, y in ((200, 470), (260, 300), (300, 200)):
+        await page.mouse.click(*screen(v, x, y))
+    await page.keyboard.press("Enter")
+    # A pedestrian: one click per skeleton keypoint; the shape completes itself.
+    await page.keyboard.press("3")
+    for x, y in ((500, 200), (505, 260), (510, 330)):
+        await page.mouse.click(*screen(v, x, y))
+    drawn = await shapes(page)
+    assert [s["kind"] for s in drawn] == ["bbox", "polyline", "keypoints"]
+    assert [k[2] for k in drawn[2]["keypoints"]] == [2, 2, 2]
+    # The whole image: night.
+    await page.check("#image-classes input[value='4']")
+
+    # Submitting without the box's required attribute: refused, the error on that shape.
+    await page.click("#submit")
+    await page.wait_for_function("() => window.aviaryCanvas.errors.size > 0")
+    assert "occluded" in (await page.text_content("#submit-error") or "")
+    errors = await page.evaluate("() => [...window.aviaryCanvas.errors.keys()]")
+    assert errors == [0]
+    await shot(page, "label-error")
+
+    # Select the box, set the attribute, submit: accepted.
+    await page.keyboard.press("v")
+    await page.mouse.click(*screen(v, 90, 80))
+    await page.check("#attr-occluded")
+    await page.click("#submit")
+    await page.wait_for_selector("#task-box[hidden]", state="attached")
+    sub_ok = api.wait_for(
+        lambda: api.ok(
+            "GET", "dispatch", f"/v1/projects/{ws.project['id']}/task-stats", ws.client.token
+        )["by_vendor"]
+    )
+    assert any(states.get("submitted") == 1 for states in sub_ok.values())
+    assert page.errors == []  # type: ignore[attr-defined]
+    await page.close()
+    api.http.close()

@@ -1,0 +1,227 @@
+"""The `aviary` command line through Typer's runner, against the running services."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from aviary.cli import app
+from aviary.sim.processes import ROOT, ServiceSet
+from shared.settings import get_settings
+from shared.storage import ObjectStorage
+from tests.support import Api, jpeg, workspace
+
+BOX = {"class_id": 1, "bbox": [10, 10, 50, 40]}
+
+
+def endpoint_args(services: ServiceSet) -> list[str]:
+    return [f"--{n}-url={services.url(n)}" for n in ("ingest", "dispatch", "review", "export")]
+
+
+def run(services: ServiceSet, token: str, *args: str) -> tuple[int, Any]:
+    result = CliRunner().invoke(
+        app, ["--json", f"--token={token}", *endpoint_args(services), *args]
+    )
+    try:
+        output = json.loads(result.stdout)
+    except ValueError:
+        output = result.stdout
+    return result.exit_code, output
+
+
+def test_admin_creates_organisations_and_issues_working_tokens(
+    services: ServiceSet, api: Api
+) -> None:
+    code, org = run(
+        services, api.operator, "admin", "org", "create", "Acme Robotics", "--kind", "client"
+    )
+    assert code == 0 and org["kind"] == "client"
+    code, listed = run(services, api.operator, "admin", "org", "list")
+    assert code == 0 and org["id"] in {o["id"] for o in listed}
+    code, token = run(
+        services,
+        api.operator,
+        "admin",
+        "token",
+        "issue",
+        "--org",
+        org["id"],
+        "--role",
+        "client",
+        "--subject",
+        "ci",
+    )
+    assert code == 0
+    assert api.call("GET", "ingest", "/v1/projects", token["token"]).status_code == 200
+    code, refused = run(services, token["token"], "admin", "org", "list")
+    assert code == 5 and refused["status"] == 403
+
+
+def test_push_reports_each_file_and_a_rerun_skips_what_is_in(
+    services: ServiceSet, api: Api, tmp_path: Path
+) -> None:
+    ws = workspace(api, images=0)
+    (tmp_path / "day1").mkdir()
+    for i in range(3):
+        (tmp_path / "day1" / f"cam_{i}.jpg").write_bytes(jpeg(300 + i))
+    (tmp_path / "copy_of_cam_0.jpg").write_bytes(jpeg(300))
+    (tmp_path / "notes.jpg").write_bytes(b"this is not a picture")
+    code, summary = run(
+        services, ws.client.token, "push", str(tmp_path), "--project", ws.project["id"]
+    )
+    assert code == 3  # some files were refused
+    assert (summary["uploaded"], summary["duplicates"], summary["skipped"]) == (3, 1, 0)
+    assert [(r["path"], r["code"]) for r in summary["refused"]] == [("notes.jpg", "not_an_image")]
+    code, again = run(
+        services, ws.client.token, "push", str(tmp_path), "--project", ws.project["id"]
+    )
+    assert code == 3 and again["skipped"] == 4 and again["uploaded"] == 0
+    assert again["batch_id"] == summary["batch_id"]  # resumes into the same open batch
+    (tmp_path / "notes.jpg").unlink()
+    code, done = run(
+        services, ws.client.token, "push", str(tmp_path), "--project", ws.project["id"], "--seal"
+    )
+    assert code == 0 and done["sealed"]
+    batch = api.ok("GET", "ingest", f"/v1/batches/{summary['batch_id']}", ws.client.token)
+    assert batch["status"] == "sealed" and batch["item_count"] == 3
+
+
+def test_a_push_killed_midway_resumes_with_only_the_rest(
+    services: ServiceSet, api: Api, tmp_path: Path
+) -> None:
+    ws = workspace(api, images=0)
+    total = 30
+    for i in range(total):
+        (tmp_path / f"img_{i:03d}.jpg").write_bytes(jpeg(500 + i))
+    journal = tmp_path / f".aviary-push-{ws.project['id']}.jsonl"
+    env = {**os.environ, "AVIARY_TOKEN": ws.client.token}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aviary.cli",
+            *endpoint_args(services),
+            "push",
+            str(tmp_path),
+            "--project",
+            ws.project["id"],
+            "--concurrency",
+            "1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if journal.exists() and journal.read_text().count('"item_id"') >= 5:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = journal.read_text().count('"item_id"')
+    assert 5 <= before < total, "the kill must land mid-push"
+    code, summary = run(
+        services, ws.client.token, "push", str(tmp_path), "--project", ws.project["id"]
+    )
+    assert code == 0
+    assert summary["skipped"] == before
+    # Only the rest is sent; at most the one upload in flight at the kill comes back a duplicate.
+    assert summary["uploaded"] + summary["duplicates"] == total - before
+    assert summary["duplicates"] <= 1
+    batch = api.ok("GET", "ingest", f"/v1/batches/{summary['batch_id']}", ws.client.token)
+    assert batch["item_count"] == total
+
+
+def ready_delivery(api: Api, ws: Any) -> dict[str, Any]:
+    api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
+    task = api.next_task(ws.annotators[0]).json()
+    assert api.submit(ws.annotators[0], task, [BOX]).status_code == 200
+
+    def poll() -> dict[str, Any] | None:
+        for d in api.ok(
+            "GET",
+            "export",
+            "/v1/deliveries",
+            ws.client.token,
+            params={"project_id": ws.project["id"]},
+        ):
+            if d["status"] == "ready":
+                return dict(d)
+        return None
+
+    return dict(api.wait_for(poll))
+
+
+def rewrite_zip(data: bytes, name: str, change: Callable[[bytes], bytes]) -> bytes:
+    """The same package with one file's content changed (and its manifest left as it was)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for entry in src.namelist():
+            content = src.read(entry)
+            dst.writestr(entry, change(content) if entry == name else content)
+    return out.getvalue()
+
+
+def test_pull_verifies_and_a_tampered_delivery_fails(
+    services: ServiceSet, api: Api, tmp_path: Path
+) -> None:
+    ws = workspace(api, images=1, review={"mode": "auto"})
+    delivery = ready_delivery(api, ws)
+    code, pulled = run(services, ws.client.token, "pull", delivery["id"], "--out", str(tmp_path))
+    assert code == 0 and pulled["verified"]
+    code, checked = run(services, ws.client.token, "verify", pulled["path"])
+    assert code == 0 and checked["counts"]["images"] == 1
+
+    # Someone alters the package in storage: pull --verify must refuse it.
+    settings = services.settings
+    key = f"{ws.client.org_id}/{ws.project['id']}/{delivery['id']}.zip"
+    original = Path(pulled["path"]).read_bytes()
+    tampered = rewrite_zip(
+        original,
+        "coco/annotations.json",
+        lambda data: data.replace(b"[10.0,10.0,50.0,40.0]", b"[10.0,10.0,60.0,40.0]"),
+    )
+    assert b"60.0" in zipfile.ZipFile(io.BytesIO(tampered)).read("coco/annotations.json")
+    asyncio.run(ObjectStorage(settings).put_bytes(settings.deliveries_bucket, key, tampered))
+    code, failed = run(
+        services, ws.client.token, "pull", delivery["id"], "--out", str(tmp_path / "again")
+    )
+    assert code == 4 and "verification" in failed["error"]
+    local = tmp_path / "tampered.zip"
+    local.write_bytes(tampered)
+    code, _ = run(services, ws.client.token, "verify", str(local))
+    assert code == 4
+    code, missing = run(services, ws.client.token, "pull", "dlv_nope")
+    assert code == 5 and missing["status"] == 404
+
+
+def test_status_shows_progress_queue_depths_and_dead_letters(
+    services: ServiceSet, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = workspace(api, images=2)
+    monkeypatch.setenv("AVIARY_NAMESPACE", services.settings.namespace)
+    get_settings.cache_clear()
+    try:
+        code, status = run(services, ws.client.token, "status", "--project", ws.project["id"])
+    finally:
+        get_settings.cache_clear()
+    assert code == 0
+    assert [(b["batch_id"], b["received"]) for b in status["batches"]] == [(ws.batch_id, 2)]
+    assert {q["service"] for q in status["queues"]} == {"ingest", "dispatch", "review", "export"}
+    assert all(q["consumers"] >= 1 for q in status["queues"])
+    assert all("dead_letters" in q for q in status["queues"])

@@ -1,0 +1,152 @@
+"""The outbox against real SecantusDB and RabbitMQ: state and event commit or vanish together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+
+from shared.events import BatchSealed, Envelope
+from shared.handlers import apply_once_in_groups
+from shared.messaging import Broker, QueueNames
+from shared.mongo import AsyncClientSession, ServiceDatabase, connect_mongo
+from shared.outbox import Outbox
+from shared.settings import Settings
+
+
+def sealed(batch_id: str) -> Envelope:
+    return Envelope.wrap(BatchSealed(batch_id=batch_id, project_id="p", org_id="o", item_count=3))
+
+
+@pytest.fixture
+async def parts(settings: Settings) -> AsyncIterator[tuple[ServiceDatabase, Broker]]:
+    client = connect_mongo(settings)
+    broker = Broker(settings)
+    await broker.connect()
+    yield ServiceDatabase(client, settings.database_name("ingest")), broker
+    await broker.close()
+    await client.close()
+
+
+async def queued_ids(broker: Broker, settings: Settings, service: str = "export") -> list[str]:
+    """Drain a service's queue and return the event ids in it."""
+    channel = await broker.channel()
+    queue = await channel.get_queue(QueueNames(settings.namespace, service).main)
+    ids = []
+    while (message := await queue.get(fail=False, timeout=2)) is not None:
+        ids.append(Envelope.model_validate_json(message.body).event_id)
+        await message.ack()
+    await channel.close()
+    return ids
+
+
+async def test_state_and_event_commit_together(
+    parts: tuple[ServiceDatabase, Broker], settings: Settings
+) -> None:
+    db, broker = parts
+    outbox = Outbox(db, broker)
+    event = sealed("b1")
+
+    async def work(session: AsyncClientSession) -> None:
+        await db["batches"].insert_one({"_id": "b1", "status": "sealed"}, session=session)
+        await outbox.add(session, event)
+
+    await db.transaction(work)
+    assert await db["batches"].find_one({"_id": "b1"}) is not None
+    assert await outbox.relay_once() == 1
+    assert await db["outbox"].count_documents({}) == 0
+    assert await queued_ids(broker, settings) == [event.event_id]
+
+
+async def test_failed_transaction_leaves_neither_state_nor_event(
+    parts: tuple[ServiceDatabase, Broker], settings: Settings
+) -> None:
+    db, broker = parts
+    outbox = Outbox(db, broker)
+
+    async def work(session: AsyncClientSession) -> None:
+        await db["batches"].insert_one({"_id": "b2"}, session=session)
+        await outbox.add(session, sealed("b2"))
+        raise RuntimeError("crash before commit")
+
+    with pytest.raises(RuntimeError):
+        await db.transaction(work)
+    assert await db["batches"].find_one({"_id": "b2"}) is None
+    assert await db["outbox"].count_documents({}) == 0
+
+
+async def test_events_saved_before_a_crash_are_published_by_the_next_relay(
+    parts: tuple[ServiceDatabase, Broker], settings: Settings
+) -> None:
+    """Saved, then the process died before publishing: a new process's relay sends them."""
+    db, broker = parts
+    events = [sealed(f"b{i}") for i in range(5)]
+
+    async def work(session: AsyncClientSession) -> None:
+        await Outbox(db, broker).add(session, *events)
+
+    await db.transaction(work)  # no relay ran: this process "crashed" here
+    relay = Outbox(db, broker, poll_s=0.1)
+    task = asyncio.create_task(relay.run())
+    try:
+        for _ in range(50):
+            if await db["outbox"].count_documents({}) == 0:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        task.cancel()
+    assert sorted(await queued_ids(broker, settings)) == sorted(e.event_id for e in events)
+
+
+async def test_apply_once_ignores_a_redelivered_event(
+    parts: tuple[ServiceDatabase, Broker],
+) -> None:
+    db, _ = parts
+
+    async def effect(session: AsyncClientSession) -> None:
+        await db["counters"].update_one(
+            {"_id": "c"}, {"$inc": {"n": 1}}, upsert=True, session=session
+        )
+
+    assert await db.apply_once("event-1", effect) is True
+    assert await db.apply_once("event-1", effect) is False
+    results = await asyncio.gather(*(db.apply_once("event-2", effect) for _ in range(5)))
+    assert sorted(results) == [False, False, False, False, True]
+    counter = await db["counters"].find_one({"_id": "c"})
+    assert counter is not None and counter["n"] == 2
+
+
+async def test_events_applied_in_groups_are_applied_once_and_a_bad_one_fails_alone(
+    parts: tuple[ServiceDatabase, Broker],
+) -> None:
+    db, _ = parts
+    applied_groups: list[list[str]] = []
+
+    async def apply_many(session: AsyncClientSession, events: Sequence[BatchSealed]) -> None:
+        if any(e.batch_id == "poison" for e in events):
+            raise ValueError("cannot apply the poison batch")
+        applied_groups.append([e.batch_id for e in events])
+        await db["sealed"].insert_many([{"_id": e.batch_id} for e in events], session=session)
+
+    handle = apply_once_in_groups(db, BatchSealed, apply_many)
+    envelopes = [
+        Envelope.wrap(BatchSealed(batch_id=name, project_id="p", org_id="o", item_count=1))
+        for name in ("a", "b", "poison", "c")
+    ]
+    results = await asyncio.gather(
+        *(handle(e) for e in [*envelopes, envelopes[0]]), return_exceptions=True
+    )
+    # The poison event fails on its own; the group it spoiled is applied one by one.
+    assert [type(r).__name__ for r in results] == [
+        "NoneType",
+        "NoneType",
+        "ValueError",
+        "NoneType",
+        "NoneType",
+    ]
+    assert sorted(d["_id"] for d in await db["sealed"].find({}).to_list(None)) == ["a", "b", "c"]
+    # Redelivered later: nothing happens twice.
+    await handle(envelopes[1])
+    assert await db["sealed"].count_documents({}) == 3
+    assert sum(len(g) for g in applied_groups) == 3

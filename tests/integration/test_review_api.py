@@ -1,0 +1,310 @@
+"""Review and quality against running services: sampling of new annotators, corrections,
+consensus across overlaps, appeals, scores, statements and minimum-wage alerts."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.support import Api, jpeg, workspace
+
+CAR = {"class_id": 1, "bbox": [10, 10, 50, 40]}
+PERSON = {"class_id": 2, "bbox": [300, 200, 40, 90]}
+
+
+def label(api: Api, token: str, shapes: list[Any], hold_s: float = 0) -> dict[str, Any]:
+    """Lease the next task, work on it `hold_s`, submit `shapes`; returns the submit answer."""
+    task = api.next_task(token)
+    assert task.status_code == 200, task.text
+    time.sleep(hold_s)
+    response = api.submit(token, task.json(), shapes)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def review_next(api: Api, token: str, path: str = "/v1/reviews/next") -> dict[str, Any]:
+    def poll() -> dict[str, Any] | None:
+        response = api.call("POST", "review", path, token)
+        return dict(response.json()) if response.status_code == 200 else None
+
+    return dict(api.wait_for(poll))
+
+
+def my_submission(api: Api, token: str, submission_id: str) -> dict[str, Any]:
+    return dict(api.ok("GET", "review", f"/v1/submissions/{submission_id}", token))
+
+
+def wait_status(api: Api, token: str, submission_id: str, status: str) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        response = api.call("GET", "review", f"/v1/submissions/{submission_id}", token)
+        if response.status_code == 200 and response.json()["status"] == status:
+            return dict(response.json())
+        return None
+
+    return dict(api.wait_for(check))
+
+
+def test_a_new_annotators_first_tasks_are_all_reviewed_then_the_rate_applies(api: Api) -> None:
+    policy = {"mode": "sample", "rate": 0.0, "new_annotator_tasks": 2}
+    ws = workspace(api, images=3, review=policy)
+    annotator = ws.annotators[0]
+    first = [label(api, annotator, [CAR]) for _ in range(3)]
+    for expected in first[:2]:
+        review = review_next(api, ws.reviewer)
+        assert review["id"] == expected["submission_id"]
+        api.ok("POST", "review", f"/v1/reviews/{review['id']}/accept", ws.reviewer)
+    assert wait_status(api, annotator, first[2]["submission_id"], "accepted")["outcome"] == (
+        "accepted"
+    )
+    assert api.call("POST", "review", "/v1/reviews/next", ws.reviewer).status_code == 204
+
+
+def test_a_correction_becomes_final_and_credits_the_kept_shapes(api: Api) -> None:
+    ws = workspace(api)
+    done = label(api, ws.annotators[0], [CAR, PERSON])
+    review = review_next(api, ws.reviewer)
+    path = f"/v1/reviews/{review['id']}/correct"
+    bad = api.call(
+        "POST",
+        "review",
+        path,
+        ws.reviewer,
+        json={"annotation": {"shapes": [{"class_id": 7, "bbox": [1, 1, 5, 5]}]}},
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["code"] == "unknown_class"
+    result = api.ok("POST", "review", path, ws.reviewer, json={"annotation": {"shapes": [CAR]}})
+    assert result["status"] == "corrected" and result["credit"] == pytest.approx(2 / 3, abs=1e-4)
+    assert my_submission(api, ws.annotators[0], done["submission_id"])["outcome"] == "corrected"
+    again = api.call("POST", "review", path, ws.reviewer, json={"annotation": {"shapes": [CAR]}})
+    assert again.status_code == 409
+
+
+def consensus_workspace(api: Api, overlap: int) -> tuple[Any, list[str]]:
+    ws = workspace(api, overlap=overlap, review={"mode": "consensus", "min_agreement": 0.8})
+    annotators = [*ws.annotators, api.token(ws.vendor_id, "annotator", "ann-2")][:overlap]
+    return ws, annotators
+
+
+def test_agreeing_overlaps_are_merged_without_a_human(api: Api) -> None:
+    ws, annotators = consensus_workspace(api, 3)
+    jitter = [[10, 10, 50, 40], [12, 10, 50, 40], [14, 10, 50, 40]]
+    subs = [
+        label(api, a, [{"class_id": 1, "bbox": box}, PERSON])
+        for a, box in zip(annotators, jitter, strict=True)
+    ]
+    for annotator, done in zip(annotators, subs, strict=True):
+        assert wait_status(api, annotator, done["submission_id"], "accepted")
+    assert api.call("POST", "review", "/v1/reviews/next", ws.reviewer).status_code == 204
+    scores = api.ok(
+        "GET", "review", "/v1/scores", ws.client.token, params={"project_id": ws.project["id"]}
+    )
+    assert {row["key"] for row in scores["rows"]} == {"ann-0", "ann-1", "ann-2"}
+    assert all(row["agreement"] == 1.0 for row in scores["rows"])
+
+
+def test_disagreeing_overlaps_go_to_a_human_side_by_side(api: Api) -> None:
+    ws, annotators = consensus_workspace(api, 2)
+    a, b = annotators
+    sub_a = label(api, a, [CAR, PERSON])
+    sub_b = label(api, b, [CAR])
+    review = review_next(api, ws.reviewer)
+    assert review["kind"] == "consensus"
+    assert sorted(o["submission_id"] for o in review["overlaps"]) == sorted(
+        [sub_a["submission_id"], sub_b["submission_id"]]
+    )
+    assert review["annotation"]["shapes"] == [{**CAR, "kind": "bbox", "attributes": {}}]
+    reject = api.call(
+        "POST",
+        "review",
+        f"/v1/reviews/{review['id']}/reject",
+        ws.reviewer,
+        json={"reason": "loose box", "comment": "x"},
+    )
+    assert reject.status_code == 409
+    path = f"/v1/reviews/{review['id']}/correct"
+    api.ok("POST", "review", path, ws.reviewer, json={"annotation": {"shapes": [CAR, PERSON]}})
+    assert wait_status(api, a, sub_a["submission_id"], "accepted")
+    assert wait_status(api, b, sub_b["submission_id"], "corrected")
+
+
+def test_an_appeal_is_decided_by_another_reviewer_once(api: Api) -> None:
+    ws = workspace(api)
+    annotator = ws.annotators[0]
+    done = label(api, annotator, [CAR])
+    review = review_next(api, ws.reviewer)
+    body = {"reason": "loose box", "comment": "Too wide."}
+    api.ok("POST", "review", f"/v1/reviews/{review['id']}/reject", ws.reviewer, json=body)
+    rejected = wait_status(api, annotator, done["submission_id"], "rejected")
+    assert rejected["rejection"] == body
+    appeal_body = {"submission_id": done["submission_id"], "comment": "It is tight."}
+    blank = api.call(
+        "POST", "review", "/v1/appeals", annotator, json={**appeal_body, "comment": ""}
+    )
+    assert blank.status_code == 422
+    other_annotator = ws.annotators[1]
+    assert (
+        api.call("POST", "review", "/v1/appeals", other_annotator, json=appeal_body).status_code
+        == 404
+    )
+    opened = api.ok("POST", "review", "/v1/appeals", annotator, json=appeal_body)
+    assert opened["appeal"]["status"] == "open"
+    twice = api.call("POST", "review", "/v1/appeals", annotator, json=appeal_body)
+    assert twice.json()["error"]["code"] == "already_appealed"
+    # The reviewer who rejected it is never offered the appeal, nor may decide it.
+    assert api.call("POST", "review", "/v1/appeals/next", ws.reviewer).status_code == 204
+    decide = f"/v1/appeals/{done['submission_id']}/decide"
+    overturn = {"decision": "overturn", "comment": "The box is fine."}
+    assert api.call("POST", "review", decide, ws.reviewer, json=overturn).status_code == 403
+    second = api.token(ws.vendor_id, "reviewer", "rev-2")
+    assert review_next(api, second, "/v1/appeals/next")["id"] == done["submission_id"]
+    decided = api.ok("POST", "review", decide, second, json=overturn)
+    assert decided["appeal"]["status"] == "overturned"
+    mine = api.ok("GET", "review", "/v1/scores", annotator)
+    assert [(r["key"], r["appealed"], r["overturned"]) for r in mine["rows"]] == [("ann-0", 1, 1)]
+
+
+def test_reviewers_and_annotators_of_another_vendor_see_nothing(api: Api) -> None:
+    ws = workspace(api)
+    done = label(api, ws.annotators[0], [CAR])
+    review = review_next(api, ws.reviewer)
+    stranger_vendor = api.org("vendor")
+    reviewer = api.token(stranger_vendor, "reviewer", "rev")
+    annotator = api.token(stranger_vendor, "annotator", "ann-0")  # same name, other vendor
+    assert api.call("GET", "review", f"/v1/reviews/{review['id']}", reviewer).status_code == 404
+    accept = api.call("POST", "review", f"/v1/reviews/{review['id']}/accept", reviewer)
+    assert accept.status_code == 404
+    path = f"/v1/submissions/{done['submission_id']}"
+    assert api.call("GET", "review", path, annotator).status_code == 404
+    assert api.ok("GET", "review", "/v1/scores", annotator)["rows"] == []
+    assert api.ok("GET", "review", "/v1/scores", api.client().token)["rows"] == []
+
+
+def test_statements_show_pay_for_all_completed_work_and_alert_below_minimum_wage(
+    api: Api,
+) -> None:
+    ws = workspace(api, images=2, piece_rate=0.05)
+    annotator = ws.annotators[0]
+    for _ in range(2):
+        label(api, annotator, [CAR], hold_s=0.6)  # 2 x 0.6 s for 0.10: about 300 an hour
+    first = review_next(api, ws.reviewer)
+    api.ok("POST", "review", f"/v1/reviews/{first['id']}/accept", ws.reviewer)
+    second = review_next(api, ws.reviewer)
+    body = {"reason": "loose box", "comment": "Too wide."}
+    api.ok("POST", "review", f"/v1/reviews/{second['id']}/reject", ws.reviewer, json=body)
+    admin = api.token(ws.vendor_id, "vendor_admin", "boss")
+    path = f"/v1/vendors/{ws.vendor_id}/annotators/ann-0/statement"
+    sheet = api.wait_for(
+        lambda: (
+            (s := api.ok("GET", "review", path, admin))["lines"]
+            and s["lines"][0]["rejected"] == 1
+            and s
+        )
+    )
+    line = sheet["lines"][0]
+    assert (line["completed"], line["accepted"], line["rejected"]) == (2, 1, 1)
+    assert line["earnings"] == pytest.approx(0.10) and line["piece_rate"] == 0.05
+    assert api.ok("GET", "review", path, annotator) == sheet  # the worker sees the same page
+    assert api.call("GET", "review", path, ws.annotators[1]).status_code == 404
+    wage = f"/v1/vendors/{ws.vendor_id}/minimum-wage"
+    assert api.call("PUT", "review", wage, annotator, json={"hourly": 5}).status_code == 403
+    assert sheet["effective_hourly"] < 400
+    api.ok("PUT", "review", wage, admin, json={"hourly": 1000})
+    alerts = api.ok("GET", "review", f"/v1/vendors/{ws.vendor_id}/wage-alerts", admin)
+    assert [a["annotator_id"] for a in alerts] == ["ann-0"]
+    assert alerts[0]["effective_hourly"] < 1000
+    other = api.token(api.org("vendor"), "vendor_admin", "boss")
+    assert (
+        api.call("GET", "review", f"/v1/vendors/{ws.vendor_id}/wage-alerts", other).status_code
+        == 404
+    )
+
+
+def test_gold_tasks_are_mixed_in_scored_and_never_delivered(api: Api) -> None:
+    ws = workspace(api, review={"mode": "auto", "gold_rate": 1.0})
+    annotator = ws.annotators[0]
+    first = api.next_task(annotator).json()
+    assert api.submit(annotator, first, [CAR]).status_code == 200
+    gold_path = f"/v1/projects/{ws.project['id']}/gold"
+    body = {"item_id": first["item_id"], "annotation": {"shapes": [CAR]}}
+    outsider = api.client()
+    assert api.call("POST", "review", gold_path, outsider.token, json=body).status_code == 404
+    unknown = api.call("POST", "review", gold_path, ws.client.token, json={**body, "item_id": "x"})
+    assert unknown.status_code == 404
+
+    def created() -> dict[str, Any] | None:
+        response = api.call("POST", "review", gold_path, ws.client.token, json=body)
+        return dict(response.json()) if response.status_code == 201 else None
+
+    gold = api.wait_for(created)  # once review has recorded the first submission
+    bad = {**body, "annotation": {"shapes": [{"class_id": 1, "bbox": [600, 400, 100, 100]}]}}
+    assert api.call("POST", "review", gold_path, ws.client.token, json=bad).status_code == 422
+    assert api.ok("GET", "review", gold_path, ws.reviewer)[0]["id"] == gold["id"]
+    for seed in (5001, 5002):
+        assert api.upload(ws.client, ws.batch_id, jpeg(seed)).status_code == 201
+    # Each new item brings one gold task (rate 1.0): four tasks, which look alike.
+    tasks = [api.next_task(annotator, wait_s=10).json() for _ in range(4)]
+    assert len({frozenset(t) for t in tasks}) == 1
+    assert sum(t["item_id"] == first["item_id"] for t in tasks) == 2
+    for task, shapes in zip(tasks, ([CAR], [CAR], [CAR], [PERSON]), strict=True):
+        assert api.submit(annotator, task, shapes).status_code == 200
+
+    def gold_scored() -> dict[str, Any] | None:
+        rows = api.ok("GET", "review", "/v1/scores", annotator)["rows"]
+        return (
+            rows[0]
+            if rows and rows[0]["gold_accuracy"] is not None and rows[0]["submitted"] == 5
+            else None
+        )
+
+    row = api.wait_for(gold_scored)
+    gold_tasks = [t for t in tasks if t["item_id"] == first["item_id"]]
+    expected = (1.0 + (0.0 if tasks[3] in gold_tasks else 1.0)) / 2
+    assert row["gold_accuracy"] == expected
+    # Never delivered: the batch counts its own three items as accepted, nothing more.
+    progress = api.wait_for(
+        lambda: (
+            (p := api.ok("GET", "ingest", f"/v1/batches/{ws.batch_id}", ws.client.token))
+            and p["progress"]["accepted"] == 3
+            and p
+        )
+    )
+    assert progress["progress"]["received"] == 3
+    retire = api.call("DELETE", "review", f"{gold_path}/{gold['id']}", ws.client.token)
+    assert retire.status_code == 204
+    assert api.ok("GET", "review", gold_path, ws.client.token)[0]["active"] is False
+
+
+def test_a_client_can_review_its_own_project_with_its_own_reviewers(api: Api) -> None:
+    ws = workspace(api, review={"mode": "all", "reviewed_by": "client"})
+    own_reviewer = api.token(ws.client.org_id, "reviewer", "client-qa")
+    body = {"org_id": ws.client.org_id, "role": "annotator", "subject": "x"}
+    annotator = api.call("POST", "ingest", "/v1/tokens", api.operator, json=body)
+    assert annotator.json()["error"]["code"] == "role_mismatch"  # annotators are vendor people
+    other_client_reviewer = api.token(api.client().org_id, "reviewer", "client-qa")
+    done = label(api, ws.annotators[0], [CAR])
+    review = review_next(api, own_reviewer)
+    assert review["id"] == done["submission_id"]
+    # The vendor's reviewers and other clients' reviewers are not given it.
+    assert api.call("POST", "review", "/v1/reviews/next", ws.reviewer).status_code == 204
+    path = f"/v1/reviews/{review['id']}/accept"
+    assert api.call("POST", "review", path, ws.reviewer).status_code == 404
+    assert api.call("POST", "review", path, other_client_reviewer).status_code == 404
+    assert api.ok("POST", "review", path, own_reviewer)["status"] == "accepted"
+    assert wait_status(api, ws.annotators[0], done["submission_id"], "accepted")
+
+
+def test_next_hands_an_undecided_unit_back_to_its_reviewer_not_a_second_one(api: Api) -> None:
+    """A reviewer whose answer to `next` was lost (a dropped connection) asks again: they get
+    the same unit, not a second one, so the first does not wait out its review lease."""
+    ws = workspace(api, images=2)
+    label(api, ws.annotators[0], [CAR])
+    label(api, ws.annotators[0], [CAR])
+    first = review_next(api, ws.reviewer)
+    again = review_next(api, ws.reviewer)
+    assert again["id"] == first["id"]
+    api.ok("POST", "review", f"/v1/reviews/{first['id']}/accept", ws.reviewer)
+    second = review_next(api, ws.reviewer)
+    assert second["id"] != first["id"]
+    api.ok("POST", "review", f"/v1/reviews/{second['id']}/accept", ws.reviewer)

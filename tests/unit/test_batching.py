@@ -1,0 +1,52 @@
+"""Group commit: concurrent requests share one flush and each gets its own outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from shared.batching import Batcher
+
+
+async def test_concurrent_requests_share_flushes_and_get_their_own_results() -> None:
+    groups: list[list[int]] = []
+
+    async def flush(requests: Sequence[int]) -> list[int | BaseException]:
+        groups.append(list(requests))
+        await asyncio.sleep(0.01)
+        return [ValueError(f"odd {r}") if r % 2 else r * 10 for r in requests]
+
+    batcher: Batcher[int, int] = Batcher(flush, max_size=8)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(20)), return_exceptions=True)
+    assert [r for r in results if not isinstance(r, BaseException)] == list(range(0, 200, 20))
+    assert [str(r) for r in results if isinstance(r, BaseException)] == [
+        f"odd {i}" for i in range(1, 20, 2)
+    ]
+    assert sorted(r for g in groups for r in g) == list(range(20))
+    assert len(groups) == 3 and max(map(len, groups)) == 8
+
+
+async def test_a_failed_flush_fails_every_request_of_its_group_and_the_next_group_runs() -> None:
+    calls = 0
+
+    async def flush(requests: Sequence[str]) -> list[str | BaseException]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("database down")
+        return list(requests)
+
+    batcher: Batcher[str, str] = Batcher(flush)
+    first = await asyncio.gather(batcher.submit("a"), batcher.submit("b"), return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in first)
+    assert await batcher.submit("c") == "c"
+
+
+async def test_a_flush_answering_the_wrong_number_of_requests_is_an_error() -> None:
+    async def flush(requests: Sequence[int]) -> list[int | BaseException]:
+        return []
+
+    with pytest.raises(RuntimeError, match="answered 0 of 1"):
+        await Batcher(flush).submit(1)

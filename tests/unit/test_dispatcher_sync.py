@@ -1,0 +1,52 @@
+"""The dispatcher's pool reads: what is offered while a full read is in flight is kept."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from services.dispatch.leasing import Dispatcher
+from shared.settings import Settings
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def pending(task_id: str) -> dict[str, Any]:
+    return {
+        "_id": task_id,
+        "item_id": f"item-{task_id}",
+        "vendor_id": "v",
+        "priority": 0,
+        "deadline": T0,
+        "created_at": T0,
+        "status": "pending",
+    }
+
+
+class SlowReads:
+    """A stand-in for the store: a full read that waits until told to answer."""
+
+    def __init__(self) -> None:
+        self.answer = asyncio.Event()
+
+    async def load_pending(self, since: datetime | None = None) -> list[dict[str, Any]]:
+        await self.answer.wait()
+        return [pending("read")]
+
+    async def claim(self, claims: object) -> list[None]:
+        raise AssertionError("not used")
+
+    submit_many = claim
+
+
+async def test_a_task_offered_during_a_full_read_is_kept_once() -> None:
+    store = SlowReads()
+    dispatcher = Dispatcher(store, Settings())  # type: ignore[arg-type]
+    sync = asyncio.create_task(dispatcher.sync(full=True))
+    await asyncio.sleep(0)  # the read is in flight
+    dispatcher.offer([pending("new")])
+    store.answer.set()
+    await asyncio.wait_for(sync, 2)
+    assert "read" in dispatcher.pool and "new" in dispatcher.pool
+    assert len(dispatcher.pool) == 2
