@@ -1,0 +1,463 @@
+"""`make bench`: run the benchmarks, print a table, record the figures.
+
+    python scripts/bench.py                 # every benchmark
+    python scripts/bench.py --only e2e      # one of them
+
+Figures go, as one flat JSON object keyed as the issues name them, into
+var/bench/results.json (merged with earlier figures), and a dated table into
+docs/benchmarks.md. Each benchmark brings up what it needs itself, in a namespace of its own,
+and reports the median of several runs: this machine is noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from aviary.client.config import Endpoints
+from aviary.sim import dispatch_bench, ingest_bench, review_bench
+from aviary.sim.flow import FlowConfig, run_flow
+from aviary.sim.processes import (
+    ROOT,
+    ServiceSet,
+    cleanup_namespace,
+    isolated_settings,
+    settings_env,
+)
+from shared.messaging import SUBSCRIPTIONS, Broker, queue_counts
+from shared.mongo import connect_mongo
+from shared.settings import Settings
+
+RESULTS = ROOT / "var" / "bench" / "results.json"
+DOC = ROOT / "docs" / "benchmarks.md"
+
+Figures = dict[str, float]
+
+
+def ensure_infra() -> None:
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "stack.py"), "infra"], check=True)
+
+
+def e2e_once(images: int, seed: int) -> tuple[float, int]:
+    """One flow on a fresh deployment (own namespace, own service processes)."""
+    settings = isolated_settings(lease_ttl_s=300, max_attempts=5, retry_delays_ms=[500, 2000, 5000])
+    with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
+        services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
+        services.start_all()
+        try:
+            endpoints = Endpoints(
+                *(services.url(n) for n in ("ingest", "dispatch", "review", "export"))
+            )
+            config = FlowConfig(
+                images=images,
+                seed=seed,
+                error_rate=0.1,
+                deliveries_dir=Path(tmp) / "deliveries",
+                timeout_s=900,
+            )
+            key = settings.operator_key.get_secret_value()
+            result = asyncio.run(run_flow(endpoints, key, config, progress=lambda _: None))
+        finally:
+            services.stop_all()
+            asyncio.run(cleanup_namespace(settings))
+    if result.manifest["counts"]["images"] != images:
+        raise RuntimeError("the delivery is incomplete")
+    return result.seconds, result.stats.rejected
+
+
+def bench_e2e(runs: int) -> Figures:
+    """The demo flow with 200 images: push, label, review (with rework), deliver, verify."""
+    images = 200
+    seconds = []
+    for run in range(runs):
+        took, rejected = e2e_once(images, seed=1000 * run)
+        seconds.append(took)
+        print(
+            f"  e2e run {run + 1}/{runs}: {took:.1f} s ({rejected} rejections reworked)", flush=True
+        )
+    median = statistics.median(seconds)
+    return {
+        "e2e_images": images,
+        "e2e_seconds": round(median, 2),
+        "e2e_images_per_hour": round(images / median * 3600),
+    }
+
+
+def bench_export(runs: int) -> Figures:
+    """Package 10,000 accepted images with 50,000 boxes as COCO + YOLO, without image bytes."""
+    settings = isolated_settings()
+    env = settings_env(settings)
+    module = [sys.executable, "-m", "aviary.sim.export_bench"]
+    namespace = ["--namespace", settings.namespace]
+    try:
+        subprocess.run([*module, "seed", *namespace], check=True, env=env, cwd=ROOT)
+        results = []
+        for run in range(runs):
+            out = subprocess.run(
+                [*module, "build", *namespace],
+                check=True,
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+            ).stdout
+            result = json.loads(out.strip().splitlines()[-1])
+            results.append(result)
+            print(
+                f"  export run {run + 1}/{runs}: {result['seconds']:.2f} s, "
+                f"peak RSS {result['peak_rss_mb']:.0f} MB",
+                flush=True,
+            )
+    finally:
+        asyncio.run(cleanup_namespace(settings))
+    return {
+        "export_10k_seconds": round(statistics.median(r["seconds"] for r in results), 2),
+        "export_10k_peak_rss_mb": round(statistics.median(r["peak_rss_mb"] for r in results)),
+    }
+
+
+def _ingest_tenant(base: str, operator: str) -> tuple[str, str]:
+    """A client and a project on a running ingest; returns (client token, project id)."""
+    op = {"Authorization": f"Bearer {operator}"}
+    with httpx.Client(base_url=base, timeout=30) as http:
+        org = http.post("/v1/orgs", json={"name": "bench", "kind": "client"}, headers=op).json()
+        vendor = http.post("/v1/orgs", json={"name": "v", "kind": "vendor"}, headers=op).json()
+        token = http.post(
+            "/v1/tokens",
+            headers=op,
+            json={"org_id": org["id"], "role": "client", "subject": "bench"},
+        ).json()["token"]
+        project = http.post(
+            "/v1/projects",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "name": "bench",
+                "ontology": {"classes": [{"id": 1, "name": "car"}]},
+                "vendors": [{"vendor_id": vendor["id"], "share": 1.0}],
+            },
+        ).json()
+    return token, project["id"]
+
+
+def _new_batch(base: str, token: str, project_id: str) -> str:
+    with httpx.Client(base_url=base, timeout=30) as http:
+        return str(
+            http.post(
+                f"/v1/projects/{project_id}/batches",
+                json={},
+                headers={"Authorization": f"Bearer {token}"},
+            ).json()["id"]
+        )
+
+
+def bench_ingest(runs: int) -> Figures:
+    """Sustained ingest into one ingest process (the other services are not running)."""
+    settings = isolated_settings()
+    operator = settings.operator_key.get_secret_value()
+    multipart, single = [], []
+    with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
+        services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
+        try:
+            services.start("ingest")
+            services.wait_ready("ingest")
+            base = services.url("ingest")
+            token, project_id = _ingest_tenant(base, operator)
+            for run in range(runs):
+                images = ingest_bench.variants(8 * 20 * 10, seed=run)
+                batch = _new_batch(base, token, project_id)
+                multipart.append(asyncio.run(ingest_bench.push(base, token, batch, images, 20)))
+                images = ingest_bench.variants(400, seed=1000 + run)
+                single.append(asyncio.run(ingest_bench.push(base, token, batch, images, 1)))
+                print(
+                    f"  ingest run {run + 1}/{runs}: multipart {multipart[-1].per_s:.0f}/s "
+                    f"(p99 {multipart[-1].p99_ms:.0f} ms), single {single[-1].per_s:.0f}/s",
+                    flush=True,
+                )
+            # A fresh process, so its peak RSS is the refusals' alone.
+            services.kill("ingest", signal.SIGTERM)
+            services.start("ingest")
+            services.wait_ready("ingest")
+            batch = _new_batch(base, token, project_id)
+            size = settings.max_upload_bytes + (1 << 20)
+            refused = asyncio.run(
+                ingest_bench.refuse_large(
+                    "127.0.0.1", services.port("ingest"), token, batch, size, 200
+                )
+            )
+            peak = ingest_bench.peak_rss_mb(services.procs["ingest"].pid)
+            print(f"  refused {refused}/200 uploads of {size >> 20} MB; peak RSS {peak:.0f} MB")
+            if refused != 200:
+                raise RuntimeError("some oversized uploads were not refused")
+        finally:
+            services.stop_all()
+            asyncio.run(cleanup_namespace(settings))
+    per_s, p99 = ingest_bench.summarize(multipart)
+    return {
+        "ingest_images_per_s": round(per_s, 1),
+        "ingest_p99_ms": round(p99, 1),
+        "ingest_single_images_per_s": round(ingest_bench.summarize(single)[0], 1),
+        "ingest_refused_peak_rss_mb": round(peak),
+    }
+
+
+async def watch_queues(settings: Settings, stop: asyncio.Event) -> dict[str, int]:
+    """The most messages each service's queue held while a flow ran: where work piles up."""
+    broker = Broker(settings)
+    await broker.connect()
+    peak = dict.fromkeys(SUBSCRIPTIONS, 0)
+    try:
+        while not stop.is_set():
+            for service in SUBSCRIPTIONS:
+                waiting = (await queue_counts(broker, service))["waiting"]
+                peak[service] = max(peak[service], waiting)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 2)
+    finally:
+        await broker.close()
+    return peak
+
+
+def e2e_at_scale(images: int, dispatch_replicas: int) -> tuple[float, dict[str, int]]:
+    """One flow of `images` on a fresh deployment with N dispatch processes."""
+    settings = isolated_settings(lease_ttl_s=300, max_attempts=5, retry_delays_ms=[500, 2000, 5000])
+    with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
+        services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
+        services.start_all()
+        for i in range(1, dispatch_replicas):
+            services.wait_ready(services.start_replica("dispatch", i))
+        try:
+            names = ("ingest", "dispatch", "review", "export")
+            endpoints = Endpoints(*(services.url(n) for n in names))
+            config = FlowConfig(
+                images=images,
+                seed=7,
+                error_rate=0.1,
+                deliveries_dir=Path(tmp) / "out",
+                timeout_s=3600,
+                annotators_per_vendor=4,
+                dispatch_urls=tuple(
+                    f"http://127.0.0.1:{services.port('dispatch', i)}"
+                    for i in range(dispatch_replicas)
+                ),
+            )
+            key = settings.operator_key.get_secret_value()
+
+            async def run() -> tuple[float, dict[str, int]]:
+                stop = asyncio.Event()
+                watcher = asyncio.create_task(watch_queues(settings, stop))
+                result = await run_flow(endpoints, key, config, progress=lambda _: None)
+                stop.set()
+                return result.seconds, await watcher
+
+            return asyncio.run(run())
+        finally:
+            services.stop_all()
+            asyncio.run(cleanup_namespace(settings))
+
+
+def bench_scale(runs: int) -> Figures:
+    """2,000 images end to end, with 1 and then 2 dispatch processes (the busiest service)."""
+    images = 2000
+    figures: Figures = {}
+    for replicas in (1, 2):
+        seconds = []
+        for run in range(runs):
+            took, peaks = e2e_at_scale(images, replicas)
+            seconds.append(took)
+            busiest = max(peaks, key=lambda s: peaks[s])
+            print(
+                f"  r{replicas} run {run + 1}/{runs}: {took:.0f} s; peak queue depths {peaks}"
+                f" (grows most: {busiest})",
+                flush=True,
+            )
+        figures[f"e2e_2000_images_per_hour_r{replicas}"] = round(
+            images / statistics.median(seconds) * 3600
+        )
+    return figures
+
+
+def dispatch_once(replicas: int, paced_per_s: float | None = None) -> dispatch_bench.Load:
+    """One measurement on fresh dispatch processes over freshly seeded tasks."""
+    # The production timings, not the tests' short ones.
+    settings = isolated_settings(lease_ttl_s=300, lease_sweep_s=2.0, pool_sync_s=5.0)
+    annotators, seconds = 50, 10.0
+    asyncio.run(dispatch_bench.seed(settings, 12_000 if paced_per_s is None else 2_000))
+    with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
+        services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
+        try:
+            keys = ["dispatch"] + [
+                services.start_replica("dispatch", i) for i in range(1, replicas)
+            ]
+            services.start("dispatch")
+            for key in keys:
+                services.wait_ready(key)
+            if replicas > 1:
+                time.sleep(2)  # the processes learn of each other (every second) and split the work
+            urls = [f"http://127.0.0.1:{services.port('dispatch', i)}" for i in range(replicas)]
+            if paced_per_s is None:
+                return asyncio.run(dispatch_bench.saturate(urls, settings, annotators, seconds))
+            return asyncio.run(
+                dispatch_bench.paced(urls, settings, annotators, paced_per_s, seconds)
+            )
+        finally:
+            services.stop_all()
+            asyncio.run(cleanup_namespace(settings))
+
+
+def bench_dispatch(runs: int) -> Figures:
+    """50 simulated annotators leasing and submitting: throughput with 1, 2 and 3 dispatch
+    processes, and `next` latency at an offered 100 tasks/s."""
+    figures: Figures = {}
+    for replicas in (1, 2, 3):
+        rates = []
+        for run in range(runs):
+            load = dispatch_once(replicas)
+            rates.append(load.per_s)
+            print(
+                f"  dispatch r{replicas} run {run + 1}/{runs}: {load.per_s:.0f} tasks/s "
+                f"(next p50 {load.next_p(50):.0f} ms, p99 {load.next_p(99):.0f} ms, "
+                f"{load.conflicts} lost leases, {load.empty} empty polls)",
+                flush=True,
+            )
+        figures[f"dispatch_tasks_per_s_r{replicas}"] = round(statistics.median(rates), 1)
+    figures["dispatch_tasks_per_s"] = figures["dispatch_tasks_per_s_r1"]
+    p99s = []
+    for run in range(runs):
+        load = dispatch_once(1, paced_per_s=100)
+        p99s.append(load.next_p(99))
+        print(
+            f"  dispatch paced run {run + 1}/{runs}: {load.per_s:.0f} tasks/s offered 100, "
+            f"next p50 {load.next_p(50):.1f} ms, p99 {load.next_p(99):.1f} ms",
+            flush=True,
+        )
+    figures["dispatch_next_p99_ms"] = round(statistics.median(p99s), 1)
+    return figures
+
+
+def review_once(events: int) -> float:
+    """Submitted tasks per second one review process records (auto-accept)."""
+    settings = isolated_settings()
+    with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
+        services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
+        try:
+            asyncio.run(review_bench.seed(settings))
+            services.start("review")
+            services.wait_ready("review")
+            services.procs["review"].send_signal(signal.SIGSTOP)
+            asyncio.run(review_bench.publish(settings, events))
+            started = time.monotonic()
+            services.procs["review"].send_signal(signal.SIGCONT)
+            asyncio.run(wait_recorded(settings, events, timeout_s=600))
+            return events / (time.monotonic() - started)
+        finally:
+            services.procs["review"].send_signal(signal.SIGCONT)
+            services.stop_all()
+            asyncio.run(cleanup_namespace(settings))
+
+
+async def wait_recorded(settings: Settings, events: int, timeout_s: float) -> None:
+    """Until review's queue is empty and every submission is in its database (counted only
+    then: a count reads the whole collection)."""
+    broker = Broker(settings)
+    await broker.connect()
+    mongo = connect_mongo(settings)
+    submissions = mongo[settings.database_name("review")]["submissions"]
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            drained = (await queue_counts(broker, "review"))["waiting"] == 0
+            if drained and await submissions.count_documents({}) >= events:
+                return
+            await asyncio.sleep(0.05)
+        raise TimeoutError("review did not record every submission in time")
+    finally:
+        await broker.close()
+        await mongo.close()
+
+
+def bench_review(runs: int) -> Figures:
+    """Consensus of 3 x 30 boxes, and submitted tasks recorded per second by one review
+    process with auto-accept."""
+    consensus_ms = statistics.median(review_bench.consensus_ms() for _ in range(runs))
+    print(f"  consensus 3 x 30 boxes: {consensus_ms:.2f} ms (median)", flush=True)
+    rates = []
+    for run in range(runs):
+        rates.append(review_once(3000))
+        print(f"  review run {run + 1}/{runs}: {rates[-1]:.0f} submitted tasks/s", flush=True)
+    return {
+        "review_consensus_ms": round(consensus_ms, 2),
+        "review_tasks_per_s": round(statistics.median(rates), 1),
+    }
+
+
+OPT_IN = frozenset({"scale"})
+BENCHMARKS: dict[str, Callable[[int], Figures]] = {
+    "e2e": bench_e2e,
+    "ingest": bench_ingest,
+    "export": bench_export,
+    "dispatch": bench_dispatch,
+    "review": bench_review,
+    "scale": bench_scale,
+}
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def record(figures: Figures, names: list[str], runs: int) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    RESULTS.write_text(json.dumps({**previous, **figures}, indent=2, sort_keys=True) + "\n")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    rows = "\n".join(f"| `{k}` | {v:g} |" for k, v in figures.items())
+    section = (
+        f"\n## {stamp}: `make bench{' BENCH=' + names[0] if len(names) == 1 else ''}`\n\n"
+        f"Machine: {machine()}; embedded stack; median of {runs} runs.\n\n"
+        f"| figure | value |\n| --- | --- |\n{rows}\n"
+    )
+    # Keep the page's introduction (everything before the first dated section) as it is.
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    intro, sep, sections = text.partition("\n## ")
+    DOC.write_text(intro.rstrip("\n") + "\n" + section + (sep + sections if sep else ""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", choices=sorted(BENCHMARKS))
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    # The 2,000-image runs take long on this machine: run them on purpose (BENCH=scale).
+    names = [args.only] if args.only else [n for n in BENCHMARKS if n not in OPT_IN]
+    ensure_infra()
+    figures: Figures = {}
+    for name in names:
+        print(f"bench {name} ...", flush=True)
+        started = time.monotonic()
+        figures.update(BENCHMARKS[name](args.runs))
+        print(f"bench {name} done in {time.monotonic() - started:.0f} s", flush=True)
+    width = max(map(len, figures))
+    print("\n" + "\n".join(f"{k:<{width}}  {v:g}" for k, v in figures.items()))
+    record(figures, names, args.runs)
+    print(f"\nwritten: {RESULTS.relative_to(ROOT)}, {DOC.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
