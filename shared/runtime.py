@@ -130,10 +130,13 @@ class Runtime:
                 log.debug("queues.measure_failed", exc_info=True)
             await asyncio.sleep(every_s)
 
-    async def check_dependencies(self) -> dict[str, str]:
+    async def check_dependencies(self, timeout_s: float = 2.0) -> dict[str, str]:
+        """Probe every dependency at once, each for at most `timeout_s`: a probe of a database
+        that is down must answer "not ready" quickly, not outlast the prober's own timeout."""
+
         async def check(fn: Callable[[], Awaitable[None]]) -> str:
             try:
-                await asyncio.wait_for(fn(), 3)
+                await asyncio.wait_for(fn(), timeout_s)
             except Exception as exc:
                 return f"error: {type(exc).__name__}"
             return "ok"
@@ -145,11 +148,10 @@ class Runtime:
         async def storage() -> None:
             await self.storage.ping(self.settings.images_bucket)
 
-        return {
-            "mongo": await check(self.db.ping),
-            "broker": await check(broker),
-            "storage": await check(storage),
-        }
+        mongo_state, broker_state, storage_state = await asyncio.gather(
+            check(self.db.ping), check(broker), check(storage)
+        )
+        return {"mongo": mongo_state, "broker": broker_state, "storage": storage_state}
 
     async def _wait_for(self, what: str, probe: Callable[[], Awaitable[None]]) -> None:
         """Retry with capped back-off until `probe` succeeds: a dependency that is down delays

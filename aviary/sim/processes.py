@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from shared.messaging import delete_topology
 from shared.mongo import connect_mongo
 from shared.settings import SERVICE_PORTS, Settings
@@ -54,31 +56,20 @@ def isolated_settings(**overrides: object) -> Settings:
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes a service process use `settings`."""
-    names = (
-        "namespace",
-        "retry_delays_ms",
-        "max_attempts",
-        "outbox_poll_s",
-        "lease_ttl_s",
-        "lease_sweep_s",
-        "rework_exclusive_s",
-        "backlog_takeover_s",
-        "pool_sync_s",
-        "max_skips",
-        "webhook_retry_base_s",
-        "webhook_retry_max_s",
-        "webhook_max_attempts",
-        "webhook_timeout_s",
-        "webhook_allowed_networks",
-        "import_allowed_networks",
-        "import_timeout_s",
-    )
-    values = {
-        f"AVIARY_{name.upper()}": json.dumps(value) if isinstance(value, list) else str(value)
-        for name in names
-        for value in [getattr(settings, name)]
-    }
+    """The environment that makes a service process use `settings`: every field, connection
+    URLs included (a test pointing a service at a closed port must not reach the real one).
+    The port and public URLs are left to the caller, which knows where each process listens."""
+    values: dict[str, str] = {}
+    for name, value in settings.model_dump(exclude={"host", "port", "public_urls"}).items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, list | dict):
+            text = json.dumps(value)
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = str(value)
+        values[f"AVIARY_{name.upper()}"] = text
     return {**os.environ, **values}
 
 

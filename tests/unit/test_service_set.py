@@ -1,4 +1,5 @@
-"""ServiceSet refuses to start a process on a port another process already answers on."""
+"""ServiceSet refuses to start a process on a port another process already answers on, and
+hands its processes every setting through the environment."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aviary.sim.processes import ServiceSet, port_in_use
+from aviary.sim.processes import ServiceSet, isolated_settings, port_in_use, settings_env
 from shared.settings import Settings
 
 
@@ -22,3 +23,23 @@ def test_a_taken_port_is_refused_before_anything_is_spawned(tmp_path: Path) -> N
             services.start("dispatch")
         assert services.procs == {}
     assert not port_in_use(taken)
+
+
+def test_the_environment_carries_every_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    wanted = isolated_settings(
+        mongo_url="mongodb://127.0.0.1:27123/?directConnection=true",
+        amqp_url="amqp://guest:guest@127.0.0.1:5999/",
+        s3_secure=True,
+        auth_secret="a-different-auth-secret",
+        cors_origins=["http://labels.example"],
+    )
+    env = settings_env(wanted)
+    for name in list(env):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    seen = Settings()
+    assert seen.model_dump(exclude={"auth_secret", "operator_key", "s3_secret_key"}) == (
+        wanted.model_dump(exclude={"auth_secret", "operator_key", "s3_secret_key"})
+    )
+    assert seen.auth_secret.get_secret_value() == "a-different-auth-secret"
