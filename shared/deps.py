@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from shared.runtime import Runtime
 
@@ -28,3 +28,7 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+# How long a `next` call may wait for work to appear (long-poll), in seconds.
+WaitS = Annotated[float, Query(ge=0, le=30, description="seconds to wait for work (long-poll)")]

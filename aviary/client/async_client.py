@@ -306,8 +306,10 @@ class AsyncClient:
             json={"lease_id": task["lease_id"], "annotation": {"shapes": shapes}},
         )
 
-    async def next_review(self) -> dict[str, Any] | None:
-        response = await self.request("POST", "review", "/v1/reviews/next")
+    async def next_review(self, wait_s: float = 0) -> dict[str, Any] | None:
+        response = await self.request(
+            "POST", "review", "/v1/reviews/next", params={"wait_s": wait_s}
+        )
         return None if response.status_code == 204 else dict(response.json())
 
     async def accept_review(self, review_id: str) -> None:

@@ -257,9 +257,10 @@ class Flow:
 
     async def reviewer(self, token: str) -> None:
         while not self._done.is_set():
-            response = await self._call("POST", f"{self.ep.review}/v1/reviews/next", token)
+            response = await self._call(
+                "POST", f"{self.ep.review}/v1/reviews/next", token, params={"wait_s": 1}
+            )
             if response.status_code == 204:
-                await asyncio.sleep(0.3)
                 continue
             if response.status_code != 200:
                 raise RuntimeError(f"review next -> {response.status_code}: {response.text}")

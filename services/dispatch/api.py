@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from services.dispatch.leasing import Dispatcher
 from services.dispatch.schemas import (
@@ -20,7 +20,7 @@ from services.dispatch.schemas import (
 from services.dispatch.store import DispatchStore
 from shared.annotation_rules import require_valid_annotation
 from shared.auth import Principal, Role, require_roles, vendor_of
-from shared.deps import RuntimeDep, from_state
+from shared.deps import RuntimeDep, WaitS, from_state
 from shared.errors import Conflict
 from shared.mongo import Doc
 from shared.runtime import Runtime
@@ -69,7 +69,7 @@ async def next_task(
     store: StoreDep,
     dispatcher: DispatcherDep,
     runtime: RuntimeDep,
-    wait_s: Annotated[float, Query(ge=0, le=30)] = 0,
+    wait_s: WaitS = 0,
 ) -> TaskView | Response:
     """Lease the next task, waiting up to `wait_s` seconds for one to appear.
 

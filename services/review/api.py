@@ -22,7 +22,7 @@ from services.review.schemas import (
 from services.review.store import ReviewStore
 from shared.annotation_rules import require_valid_annotation
 from shared.auth import Principal, Role, require_roles, vendor_of
-from shared.deps import RuntimeDep, from_state
+from shared.deps import RuntimeDep, WaitS, from_state
 from shared.errors import AppError, Conflict
 from shared.events import Annotation
 from shared.mongo import Doc
@@ -81,10 +81,11 @@ async def review_view(store: ReviewStore, runtime: Runtime, unit: Doc) -> Review
 
 @router.post("/v1/reviews/next", response_model=ReviewView, responses=NO_CONTENT)
 async def next_review(
-    principal: Reviewer, store: StoreDep, desk: DeskDep, runtime: RuntimeDep
+    principal: Reviewer, store: StoreDep, desk: DeskDep, runtime: RuntimeDep, wait_s: WaitS = 0
 ) -> ReviewView | Response:
-    """The oldest submission or disputed item of the reviewer's vendor."""
-    unit = await desk.next_review(vendor_of(principal), principal.sub)
+    """The oldest submission or disputed item of the reviewer's vendor, waiting up to `wait_s`
+    seconds for one to arrive (204 when none did)."""
+    unit = await desk.next_review(vendor_of(principal), principal.sub, wait_s)
     if unit is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return await review_view(store, runtime, unit)
@@ -191,10 +192,11 @@ async def appeal(
 
 @router.post("/v1/appeals/next", response_model=ReviewView, responses=NO_CONTENT)
 async def next_appeal(
-    principal: Reviewer, store: StoreDep, desk: DeskDep, runtime: RuntimeDep
+    principal: Reviewer, store: StoreDep, desk: DeskDep, runtime: RuntimeDep, wait_s: WaitS = 0
 ) -> ReviewView | Response:
-    """The oldest open appeal of the vendor that this reviewer did not reject."""
-    sub = await desk.next_appeal(vendor_of(principal), principal.sub)
+    """The oldest open appeal of the vendor that this reviewer did not reject, waiting up to
+    `wait_s` seconds for one (204 when none came)."""
+    sub = await desk.next_appeal(vendor_of(principal), principal.sub, wait_s)
     if sub is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return await review_view(store, runtime, sub)

@@ -3,12 +3,16 @@
 Fed by this process's own events (new submissions and disputes, appeals, expired review
 leases) and by an indexed read of what was queued since the last read, so units queued by
 other replicas are handed out too; a full re-read now and then forgets what others took.
+A `next` may wait (long-poll) for a unit: news in the queues wakes it, and a miss reads what
+other replicas queued at most once a second.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from services.review.queue import ReviewQueue
@@ -17,6 +21,8 @@ from shared.mongo import Doc, utcnow
 
 CLAIM_ATTEMPTS = 5
 SYNC_OVERLAP = timedelta(seconds=5)
+# A waiting `next` that finds nothing reads what other replicas queued at most this often.
+MISS_SYNC_S = 1.0
 
 
 class Desk:
@@ -30,18 +36,30 @@ class Desk:
         # A claim whose answer was lost (a dropped connection, the database restarting
         # mid-call) goes to the same reviewer again instead of waiting out its lease.
         self._open: dict[tuple[str, str], str] = {}
+        self._changed = asyncio.Event()
+        self._synced_at = 0.0
 
     def offer(self, docs: Iterable[Doc]) -> None:
+        added = False
         for doc in docs:
             if doc.get("status") == "pending" and "queued_at" in doc:
                 self.reviews.add(doc)
+                added = True
             else:
                 self.reviews.remove(doc["_id"])
             appeal = doc.get("appeal") or {}
             if appeal.get("status") == "open":
                 self.appeals.add({**doc, "queued_at": appeal["at"]})
+                added = True
             else:
                 self.appeals.remove(doc["_id"])
+        if added:
+            self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        """Waiting `next` calls wait on the current event; a fresh one for the next news."""
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     async def refresh(self, unit_ids: Sequence[str]) -> None:
         self.offer(await self.store.load_units(unit_ids))
@@ -58,6 +76,8 @@ class Desk:
                 for doc in await self.store.queued_appeals(self._read_since):
                     self.appeals.add(doc)
             self._read_since = started - SYNC_OVERLAP
+            self._synced_at = time.monotonic()
+        self._wake_waiters()
 
     async def full_sync(self) -> None:
         await self.sync(full=True)
@@ -67,7 +87,29 @@ class Desk:
         self.offer(freed)
         return len(freed)
 
-    async def next_review(self, vendor_id: str, reviewer_id: str) -> Doc | None:
+    async def _waiting(
+        self, attempt: Callable[[], Awaitable[Doc | None]], wait_s: float
+    ) -> Doc | None:
+        """`attempt` now, and again on news, until it finds something or `wait_s` passes."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            changed = self._changed
+            found = await attempt()
+            if found is not None:
+                return found
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if time.monotonic() - self._synced_at >= MISS_SYNC_S and not self._lock.locked():
+                await self.sync()  # wakes `changed`: the next attempt sees what it read
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=min(remaining, MISS_SYNC_S))
+
+    async def next_review(self, vendor_id: str, reviewer_id: str, wait_s: float = 0) -> Doc | None:
+        """The oldest unit of the vendor, waiting up to `wait_s` for one to be queued."""
+        return await self._waiting(lambda: self._next_review_now(vendor_id, reviewer_id), wait_s)
+
+    async def _next_review_now(self, vendor_id: str, reviewer_id: str) -> Doc | None:
         key = (vendor_id, reviewer_id)
         held = await self._still_open(key)
         if held is not None:
@@ -95,9 +137,12 @@ class Desk:
             self._open.pop(key, None)
         return unit
 
-    async def next_appeal(self, vendor_id: str, reviewer_id: str) -> Doc | None:
-        """An open appeal of this vendor that this reviewer did not reject themselves."""
+    async def next_appeal(self, vendor_id: str, reviewer_id: str, wait_s: float = 0) -> Doc | None:
+        """An open appeal of this vendor that this reviewer did not reject themselves, waiting
+        up to `wait_s` for one."""
+        return await self._waiting(lambda: self._next_appeal_now(vendor_id, reviewer_id), wait_s)
 
+    async def _next_appeal_now(self, vendor_id: str, reviewer_id: str) -> Doc | None:
         def not_theirs(doc: Doc) -> bool:
             return bool(doc["appeal"]["rejected_by"] != reviewer_id)
 

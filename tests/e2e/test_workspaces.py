@@ -114,14 +114,11 @@ async def open_next_task(page: Page) -> None:
 
 
 async def open_next_review(page: Page) -> None:
-    """Press "Next" on the review desk until a unit opens: the submission reaches the review
-    service as an event, a moment after the annotator's submit returns, and the desk does not
-    long-poll, so a press that comes first finds nothing ("Nothing to review right now")."""
-    deadline = time.monotonic() + 60
-    while not await page.is_visible("#decide"):
-        assert time.monotonic() < deadline, "no review unit opened"
-        await page.click("#next-review")
-        await asyncio.sleep(0.5)
+    """One press of "Next review", right after the annotator's submit returned: the desk waits
+    (long-polls) for the submission, which reaches the review service a moment later as an
+    event, and opens it."""
+    await page.click("#next-review")
+    await page.wait_for_selector("#decide:not([hidden])", timeout=30_000)
     await page.wait_for_function("() => window.aviaryCanvas.image !== null")
 
 

@@ -4,6 +4,7 @@ consensus across overlaps, appeals, scores, statements and minimum-wage alerts."
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -308,3 +309,39 @@ def test_next_hands_an_undecided_unit_back_to_its_reviewer_not_a_second_one(api:
     second = review_next(api, ws.reviewer)
     assert second["id"] != first["id"]
     api.ok("POST", "review", f"/v1/reviews/{second['id']}/accept", ws.reviewer)
+
+
+def test_next_review_waits_for_a_submission_that_arrives_while_it_waits(api: Api) -> None:
+    ws = workspace(api)
+    with ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        waiting = pool.submit(
+            api.call, "POST", "review", "/v1/reviews/next", ws.reviewer, params={"wait_s": 20}
+        )
+        time.sleep(1.5)
+        assert not waiting.done(), "with nothing queued, the call waits"
+        done = label(api, ws.annotators[0], [CAR])
+        response = waiting.result(timeout=25)
+        elapsed = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == done["submission_id"]
+    assert elapsed < 15, f"the unit came {elapsed:.1f} s after the call, not when it arrived"
+
+
+def test_next_review_with_nothing_queued_answers_204_after_the_wait(api: Api) -> None:
+    ws = workspace(api)
+    started = time.monotonic()
+    response = api.call("POST", "review", "/v1/reviews/next", ws.reviewer, params={"wait_s": 1.5})
+    assert response.status_code == 204
+    assert 1.4 <= time.monotonic() - started < 10
+    response = api.call("POST", "review", "/v1/appeals/next", ws.reviewer, params={"wait_s": 1})
+    assert response.status_code == 204
+
+
+@pytest.mark.parametrize("wait_s", ["-1", "31", "soon"])
+def test_next_review_refuses_a_bad_wait(api: Api, wait_s: str) -> None:
+    ws = workspace(api)
+    for path in ("/v1/reviews/next", "/v1/appeals/next"):
+        response = api.call("POST", "review", path, ws.reviewer, params={"wait_s": wait_s})
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "invalid_request"

@@ -31,8 +31,14 @@ function start() {
 }
 
 async function load(state, canvas, path, appeal) {
+  // The call waits up to 20 s for work to arrive: a submission reaches the desk a moment
+  // after the annotator's submit returns.
+  const button = $(appeal ? "next-appeal" : "next-review");
+  const label = button.textContent;
+  button.disabled = true;
+  button.textContent = "Looking for work…";
   try {
-    const unit = await api("review", "POST", path);
+    const unit = await api("review", "POST", path, undefined, { wait_s: 20 });
     if (unit === null) {
       toast(appeal ? "No appeals waiting." : "Nothing to review right now.");
       return;
@@ -76,6 +82,9 @@ async function load(state, canvas, path, appeal) {
     await showOverlaps(unit);
   } catch (error) {
     toast(error.message, "error");
+  } finally {
+    button.disabled = false;
+    button.textContent = label;
   }
 }
 
