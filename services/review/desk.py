@@ -129,9 +129,12 @@ class Desk:
         self._open.pop((vendor_id, reviewer_id), None)
 
     async def _still_open(self, key: tuple[str, str]) -> Doc | None:
+        """The unit this reviewer holds and has not decided. This process remembers what it
+        handed out; what another process (or this one before a restart) handed out is in the
+        database, looked up through the reviewer's index."""
         unit_id = self._open.get(key)
         if unit_id is None:
-            return None
+            return await self.store.held_by_reviewer(*key)
         unit = await self.store.held_by(unit_id, key[1])
         if unit is None:
             self._open.pop(key, None)

@@ -101,6 +101,9 @@ class ReviewStore:
         await self.submissions.create_index([("vendor_id", 1), ("created_at", 1)])
         await self.submissions.create_index([("project_id", 1), ("created_at", 1)])
         await self.disputes.create_index([("status", 1), ("queued_at", 1)])
+        # A reviewer's unit in review, found again after a restart (see `held_by_reviewer`).
+        await self.submissions.create_index([("lease.reviewer_id", 1)])
+        await self.disputes.create_index([("lease.reviewer_id", 1)])
         await self.submissions.create_index([("item_id", 1)])
         await self.gold.create_index([("project_id", 1)])
 
@@ -467,6 +470,22 @@ class ReviewStore:
             }
         )
         return unit
+
+    async def held_by_reviewer(self, vendor_id: str, reviewer_id: str) -> Doc | None:
+        """A unit of this vendor that `reviewer_id` holds in review now, if any: the claim's
+        answer may have been lost (a restart, a dropped connection) with the unit taken."""
+        for collection in (self.submissions, self.disputes):
+            docs = await collection.find(
+                {
+                    "lease.reviewer_id": reviewer_id,
+                    "status": "in_review",
+                    "lease.expires_at": {"$gt": utcnow()},
+                }
+            ).to_list(None)
+            for doc in docs:
+                if queue_of(doc) == vendor_id:
+                    return dict(doc)
+        return None
 
     async def get_unit(self, vendor_id: str, unit_id: str) -> Doc:
         doc: Doc | None = await self._collection_of(unit_id).find_one({"_id": unit_id})

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from aviary.sim.processes import ServiceSet
 from tests.support import Api, jpeg, workspace
 
 CAR = {"class_id": 1, "bbox": [10, 10, 50, 40]}
@@ -309,6 +310,31 @@ def test_next_hands_an_undecided_unit_back_to_its_reviewer_not_a_second_one(api:
     second = review_next(api, ws.reviewer)
     assert second["id"] != first["id"]
     api.ok("POST", "review", f"/v1/reviews/{second['id']}/accept", ws.reviewer)
+
+
+def test_after_a_restart_next_still_hands_back_the_reviewers_undecided_unit(
+    api: Api, services: ServiceSet
+) -> None:
+    """The review process that handed out the unit is killed before the reviewer saw it (the
+    answer lost with the process): the restarted one finds the unit through the database."""
+    ws = workspace(api, images=2)
+    label(api, ws.annotators[0], [CAR])
+    done = label(api, ws.annotators[0], [CAR])
+    first = review_next(api, ws.reviewer)
+    # Both submissions recorded first: a kill mid-transaction would hold the second one up
+    # until the database aborts the dead process's transaction (about a minute).
+    wait_status(api, ws.annotators[0], done["submission_id"], "pending")
+    services.kill("review")
+    services.start("review")
+    services.wait_ready("review")
+    again = review_next(api, ws.reviewer)
+    assert again["id"] == first["id"]
+    api.ok("POST", "review", f"/v1/reviews/{first['id']}/accept", ws.reviewer)
+    second = review_next(api, ws.reviewer)
+    assert second["id"] != first["id"]
+    api.ok("POST", "review", f"/v1/reviews/{second['id']}/accept", ws.reviewer)
+    other_vendor = workspace(api)
+    assert api.call("POST", "review", "/v1/reviews/next", other_vendor.reviewer).status_code == 204
 
 
 def test_next_review_waits_for_a_submission_that_arrives_while_it_waits(api: Api) -> None:

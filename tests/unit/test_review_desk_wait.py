@@ -37,6 +37,9 @@ class QueuedUnits:
     async def held_by(self, unit_id: str, reviewer_id: str) -> Doc | None:
         return None
 
+    async def held_by_reviewer(self, vendor_id: str, reviewer_id: str) -> Doc | None:
+        return None
+
 
 def unit(unit_id: str) -> Doc:
     return {"_id": unit_id, "vendor_id": VENDOR, "status": "pending", "queued_at": utcnow()}
