@@ -9,6 +9,7 @@ Screenshots of every page go to var/screenshots/.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import shutil
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from aviary.sim.processes import ROOT, ServiceSet
 from tests.support import Api, workspace
@@ -108,7 +110,10 @@ async def open_next_task(page: Page) -> None:
     while not await page.is_visible("#task-box"):
         assert time.monotonic() < deadline, "no task opened"
         if await page.is_visible("#next") and await page.is_enabled("#next"):
-            await page.click("#next")
+            # The page may start its own long-poll between the check and the click, which
+            # disables the button: give up the click quickly and look again.
+            with contextlib.suppress(PlaywrightTimeout):
+                await page.click("#next", timeout=1_000)
         await asyncio.sleep(0.3)
     await page.wait_for_function("() => window.aviaryCanvas.image !== null")
 
