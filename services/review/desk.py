@@ -106,14 +106,15 @@ class Desk:
                 await asyncio.wait_for(changed.wait(), timeout=min(remaining, MISS_SYNC_S))
 
     async def next_review(self, vendor_id: str, reviewer_id: str, wait_s: float = 0) -> Doc | None:
-        """The oldest unit of the vendor, waiting up to `wait_s` for one to be queued."""
-        return await self._waiting(lambda: self._next_review_now(vendor_id, reviewer_id), wait_s)
-
-    async def _next_review_now(self, vendor_id: str, reviewer_id: str) -> Doc | None:
-        key = (vendor_id, reviewer_id)
-        held = await self._still_open(key)
+        """The unit this reviewer holds undecided, else the oldest unit of the vendor, waiting
+        up to `wait_s` for one to be queued."""
+        held = await self._still_open((vendor_id, reviewer_id))
         if held is not None:
-            return held
+            return held  # looked up once per call: the waiting below only claims
+        return await self._waiting(lambda: self._claim_review(vendor_id, reviewer_id), wait_s)
+
+    async def _claim_review(self, vendor_id: str, reviewer_id: str) -> Doc | None:
+        key = (vendor_id, reviewer_id)
         for _ in range(CLAIM_ATTEMPTS):
             entry = self.reviews.take(vendor_id)
             if entry is None:
