@@ -12,7 +12,6 @@ task is harmless: the claim is decided by the database, and the loser takes the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -33,6 +32,7 @@ from services.dispatch.worklimits import (
 from shared.batching import Batcher
 from shared.errors import AppError
 from shared.events import Annotation
+from shared.longpoll import Waiters
 from shared.mongo import Doc, utcnow
 from shared.settings import Settings
 
@@ -61,7 +61,7 @@ class Dispatcher:
         self.defaults = Defaults(settings.default_daily_hours, settings.intern_daily_hours)
         self.pool = TaskPool()
         self.replica_id = secrets.token_hex(8)
-        self._changed = asyncio.Event()
+        self.waiters = Waiters()
         self._claims: Batcher[Claim, Doc | None] = Batcher(
             store.claim, max_size=100, gather_s=GATHER_S
         )
@@ -95,12 +95,7 @@ class Dispatcher:
             else:
                 self.pool.remove(doc["_id"])
         if added:
-            self._wake_waiters()
-
-    def _wake_waiters(self) -> None:
-        """Long-polling `next` calls wait on the current event; a fresh one for the next news."""
-        self._changed.set()
-        self._changed = asyncio.Event()
+            self.waiters.wake()
 
     async def refresh(self, task_ids: Iterable[str]) -> None:
         self.offer(await self.store.load_tasks(list(task_ids)))
@@ -129,7 +124,7 @@ class Dispatcher:
                     offered, self._offered_during_sync = self._offered_during_sync, None
                 self.pool.replace_all([d for d in pending if d["_id"] not in self._claiming])
                 self.offer(offered)
-                self._wake_waiters()
+                self.waiters.wake()
             else:
                 self.offer(await self.store.load_pending(since=self._read_since))
             self._read_since = started - SYNC_OVERLAP
@@ -167,19 +162,10 @@ class Dispatcher:
     async def lease(self, vendor_id: str, annotator_id: str, wait_s: float) -> Doc | None:
         """The best task for this annotator, waiting up to `wait_s` for one to appear."""
         await self.check_limit(vendor_id, annotator_id)
-        deadline = time.monotonic() + wait_s
-        while True:
-            changed = self._changed
-            task = await self._try_lease(vendor_id, annotator_id)
-            if task is not None:
-                return task
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            # A read that finds new tasks sets `changed`, and the wait returns at once.
-            await self._sync_after_miss()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=min(remaining, MISS_SYNC_S))
+        # A miss reads what became pending (rate-limited); news it finds ends the wait at once.
+        return await self.waiters.poll(
+            lambda: self._try_lease(vendor_id, annotator_id), wait_s, self._sync_after_miss
+        )
 
     async def _try_lease(self, vendor_id: str, annotator_id: str) -> Doc | None:
         for _ in range(CLAIM_ATTEMPTS):

@@ -10,13 +10,13 @@ other replicas queued at most once a second.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from services.review.queue import ReviewQueue
 from services.review.store import ReviewStore
+from shared.longpoll import Waiters
 from shared.mongo import Doc, utcnow
 
 CLAIM_ATTEMPTS = 5
@@ -36,7 +36,7 @@ class Desk:
         # A claim whose answer was lost (a dropped connection, the database restarting
         # mid-call) goes to the same reviewer again instead of waiting out its lease.
         self._open: dict[tuple[str, str], str] = {}
-        self._changed = asyncio.Event()
+        self.waiters = Waiters()
         self._synced_at = 0.0
 
     def offer(self, docs: Iterable[Doc]) -> None:
@@ -54,12 +54,7 @@ class Desk:
             else:
                 self.appeals.remove(doc["_id"])
         if added:
-            self._wake_waiters()
-
-    def _wake_waiters(self) -> None:
-        """Waiting `next` calls wait on the current event; a fresh one for the next news."""
-        self._changed.set()
-        self._changed = asyncio.Event()
+            self.waiters.wake()
 
     async def refresh(self, unit_ids: Sequence[str]) -> None:
         self.offer(await self.store.load_units(unit_ids))
@@ -77,7 +72,7 @@ class Desk:
                     self.appeals.add(doc)
             self._read_since = started - SYNC_OVERLAP
             self._synced_at = time.monotonic()
-        self._wake_waiters()
+        self.waiters.wake()
 
     async def full_sync(self) -> None:
         await self.sync(full=True)
@@ -87,23 +82,9 @@ class Desk:
         self.offer(freed)
         return len(freed)
 
-    async def _waiting(
-        self, attempt: Callable[[], Awaitable[Doc | None]], wait_s: float
-    ) -> Doc | None:
-        """`attempt` now, and again on news, until it finds something or `wait_s` passes."""
-        deadline = time.monotonic() + wait_s
-        while True:
-            changed = self._changed
-            found = await attempt()
-            if found is not None:
-                return found
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            if time.monotonic() - self._synced_at >= MISS_SYNC_S and not self._lock.locked():
-                await self.sync()  # wakes `changed`: the next attempt sees what it read
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=min(remaining, MISS_SYNC_S))
+    async def _sync_after_miss(self) -> None:
+        if time.monotonic() - self._synced_at >= MISS_SYNC_S and not self._lock.locked():
+            await self.sync()  # wakes the waiters: their next attempt sees what it read
 
     async def next_review(self, vendor_id: str, reviewer_id: str, wait_s: float = 0) -> Doc | None:
         """The unit this reviewer holds undecided, else the oldest unit of the vendor, waiting
@@ -111,7 +92,9 @@ class Desk:
         held = await self._still_open((vendor_id, reviewer_id))
         if held is not None:
             return held  # looked up once per call: the waiting below only claims
-        return await self._waiting(lambda: self._claim_review(vendor_id, reviewer_id), wait_s)
+        return await self.waiters.poll(
+            lambda: self._claim_review(vendor_id, reviewer_id), wait_s, self._sync_after_miss
+        )
 
     async def _claim_review(self, vendor_id: str, reviewer_id: str) -> Doc | None:
         key = (vendor_id, reviewer_id)
@@ -144,7 +127,9 @@ class Desk:
     async def next_appeal(self, vendor_id: str, reviewer_id: str, wait_s: float = 0) -> Doc | None:
         """An open appeal of this vendor that this reviewer did not reject themselves, waiting
         up to `wait_s` for one."""
-        return await self._waiting(lambda: self._next_appeal_now(vendor_id, reviewer_id), wait_s)
+        return await self.waiters.poll(
+            lambda: self._next_appeal_now(vendor_id, reviewer_id), wait_s, self._sync_after_miss
+        )
 
     async def _next_appeal_now(self, vendor_id: str, reviewer_id: str) -> Doc | None:
         def not_theirs(doc: Doc) -> bool:
