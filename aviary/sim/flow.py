@@ -225,17 +225,21 @@ class Flow:
 
     # ----- labeling and review -----------------------------------------------------------------
 
+    async def _next_work(self, url: str, token: str) -> dict[str, Any] | None:
+        """A long-poll for the next task or review (1 s, so the loops see `_done` soon)."""
+        response = await self._call("POST", url, token, params={"wait_s": 1})
+        if response.status_code == 204:
+            return None
+        if response.status_code != 200:
+            raise RuntimeError(f"{url} -> {response.status_code}: {response.text}")
+        return dict(response.json())
+
     async def annotator(self, token: str, dispatch: str | None = None) -> None:
         dispatch = dispatch or self.ep.dispatch
         while not self._done.is_set():
-            response = await self._call(
-                "POST", f"{dispatch}/v1/tasks/next", token, params={"wait_s": 1}
-            )
-            if response.status_code == 204:
+            task = await self._next_work(f"{dispatch}/v1/tasks/next", token)
+            if task is None:
                 continue
-            if response.status_code != 200:
-                raise RuntimeError(f"next -> {response.status_code}: {response.text}")
-            task = response.json()
             scene = self.truth[task["item_id"]]
             shapes = truth_shapes(scene)
             wrong = task["rework"] == 0 and wrong_on_purpose(scene, self.config)
@@ -257,14 +261,9 @@ class Flow:
 
     async def reviewer(self, token: str) -> None:
         while not self._done.is_set():
-            response = await self._call(
-                "POST", f"{self.ep.review}/v1/reviews/next", token, params={"wait_s": 1}
-            )
-            if response.status_code == 204:
+            review = await self._next_work(f"{self.ep.review}/v1/reviews/next", token)
+            if review is None:
                 continue
-            if response.status_code != 200:
-                raise RuntimeError(f"review next -> {response.status_code}: {response.text}")
-            review = response.json()
             scene = self.truth[review["item_id"]]
             url = f"{self.ep.review}/v1/reviews/{review['id']}"
             if shapes_match(review["annotation"]["shapes"], scene):
