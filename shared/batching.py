@@ -20,30 +20,53 @@ Flush = Callable[[Sequence[T]], Awaitable[Sequence[R | BaseException]]]
 
 
 class Batcher(Generic[T, R]):
-    def __init__(self, flush: Flush[T, R], max_size: int = 100, gather_s: float = 0.001) -> None:
+    """`in_flight` flushes may run at once: while one group waits on the database, the next
+    gathers and goes, so a slow round trip does not hold every request behind it. Use 1 when
+    groups must not overlap (their writes would conflict)."""
+
+    def __init__(
+        self,
+        flush: Flush[T, R],
+        max_size: int = 100,
+        gather_s: float = 0.001,
+        in_flight: int = 1,
+    ) -> None:
         self.flush = flush
         self.max_size = max_size
         self.gather_s = gather_s
+        self.in_flight = in_flight
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._flushers: set[asyncio.Task[None]] = set()
+        self._gathering = False
 
     async def submit(self, request: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((request, future))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._drain())
+        self._start_flusher()
         return await future
+
+    def _start_flusher(self) -> None:
+        """A new flusher, unless one is gathering already or enough are running."""
+        if self._gathering or len(self._flushers) >= self.in_flight or not self._queue:
+            return
+        self._gathering = True
+        task = asyncio.create_task(self._drain())
+        self._flushers.add(task)
+        task.add_done_callback(self._flusher_done)
+
+    def _flusher_done(self, task: asyncio.Task[None]) -> None:
+        self._flushers.discard(task)
+        self._start_flusher()  # arrived while the last group was finishing
 
     async def _drain(self) -> None:
         try:
             await asyncio.sleep(self.gather_s)  # let concurrent requests join
-            while self._queue:
-                group, self._queue = self._queue[: self.max_size], self._queue[self.max_size :]
-                await self._run(group)
         finally:
-            self._flusher = None
-            if self._queue:  # arrived while the last group was finishing
-                self._flusher = asyncio.create_task(self._drain())
+            self._gathering = False
+        while self._queue:
+            group, self._queue = self._queue[: self.max_size], self._queue[self.max_size :]
+            self._start_flusher()  # the next group may gather while this one is written
+            await self._run(group)
 
     async def _run(self, group: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:

@@ -73,12 +73,18 @@ class ServiceDatabase:
         ):
             await self.processed.find_one({"_id": "-"}, {"_id": 1}, session=session)
 
-    async def transaction(self, fn: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-        """Run `fn` in one transaction, retried on transient errors (write conflicts)."""
-        async with self.client.start_session() as session:
+    async def transaction(
+        self, fn: Callable[[AsyncClientSession], Awaitable[T]], *, reads: bool = True
+    ) -> T:
+        """Run `fn` in one transaction, retried on transient errors (write conflicts).
+
+        `reads=False` for a transaction that only writes: it then sends no read concern (not
+        even a causal one on a retry), which the cross-collection `bulkWrite` command needs
+        on the embedded database."""
+        async with self.client.start_session(causal_consistency=reads) as session:
             return await session.with_transaction(
                 fn,
-                read_concern=ReadConcern("snapshot"),
+                read_concern=ReadConcern("snapshot") if reads else None,
                 write_concern=WriteConcern("majority"),
             )
 

@@ -4,6 +4,10 @@ A store writes its state change and `Outbox.add(...)` in one Mongo transaction. 
 publishes saved events with publisher confirms and only then deletes them, so a crash anywhere
 between "saved" and "published" loses nothing; at worst an event goes out twice, which the
 idempotent consumers absorb.
+
+The events of one `add` are saved as one document: a transaction that commits fifty
+submissions writes one outbox document, not fifty (on the embedded database each document
+written costs about as much as its bytes many times over).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import time
 
 from shared.events import Envelope
 from shared.messaging import Broker
-from shared.mongo import AsyncClientSession, ServiceDatabase, utcnow
+from shared.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
 from shared.observability import EVENTS_PUBLISHED, OUTBOX_BACKLOG, service_name
 
 log = logging.getLogger(__name__)
@@ -33,47 +37,55 @@ class Outbox:
         self._wake = asyncio.Event()
 
     async def add(self, session: AsyncClientSession, *envelopes: Envelope) -> None:
-        """Save events as part of the session's transaction."""
+        """Save events as part of the session's transaction (one document for all of them)."""
         if envelopes:
-            await self.collection.insert_many(
-                [
-                    {
-                        "_id": e.event_id,
-                        "type": e.type.value,
-                        "correlation_id": e.correlation_id,
-                        "body": e.model_dump_json(),
-                        "at": utcnow(),
-                    }
-                    for e in envelopes
-                ],
-                session=session,
-            )
+            await self.collection.insert_one(self.document(*envelopes), session=session)
+
+    @staticmethod
+    def document(*envelopes: Envelope) -> Doc:
+        """The outbox document holding these events, for a caller that writes it itself
+        (together with other documents, in one command of its transaction)."""
+        return {
+            "_id": envelopes[0].event_id,
+            "events": [
+                {
+                    "id": e.event_id,
+                    "type": e.type.value,
+                    "correlation_id": e.correlation_id,
+                    "body": e.model_dump_json(),
+                }
+                for e in envelopes
+            ],
+            "at": utcnow(),
+        }
 
     def notify(self) -> None:
         """Call after a commit that added events: the relay publishes them at once."""
         self._wake.set()
 
-    async def relay_once(self, limit: int = 500) -> int:
-        """Publish up to `limit` saved events; returns how many went out."""
+    async def relay_once(self, limit: int = 100) -> int:
+        """Publish the events of up to `limit` saved documents; returns how many went out."""
         docs = await self.collection.find({}).limit(limit).to_list(limit)
         if not docs:
             OUTBOX_BACKLOG.labels(service_name.get()).set(0)
             return 0
+        events = [e for d in docs for e in _events_of(d)]
         await asyncio.gather(
             *(
                 self.broker.publish_raw(
-                    d["type"], d["body"].encode(), d["_id"], d.get("correlation_id")
+                    e["type"], e["body"].encode(), e["id"], e.get("correlation_id")
                 )
-                for d in docs
+                for e in events
             )
         )
         await self.collection.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
-        for d in docs:
-            EVENTS_PUBLISHED.labels(service_name.get(), d["type"]).inc()
-        return len(docs)
+        for e in events:
+            EVENTS_PUBLISHED.labels(service_name.get(), e["type"]).inc()
+        return len(events)
 
     async def measure_backlog(self) -> int:
-        """Count what waits to be relayed (the gauge behind alerts on a stuck relay)."""
+        """Count the documents waiting to be relayed (the gauge behind alerts on a stuck
+        relay)."""
         backlog = await self.collection.count_documents({})
         OUTBOX_BACKLOG.labels(service_name.get()).set(backlog)
         return backlog
@@ -96,3 +108,10 @@ class Outbox:
                 await asyncio.sleep(self.poll_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
+
+
+def _events_of(doc: Doc) -> list[Doc]:
+    """The events of an outbox document: packed, or one per document as saved before."""
+    if "events" in doc:
+        return list(doc["events"])
+    return [{"id": doc["_id"], **{k: doc.get(k) for k in ("type", "correlation_id", "body")}}]

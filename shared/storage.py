@@ -11,6 +11,7 @@ from minio import Minio
 from minio.error import S3Error
 from urllib3.exceptions import HTTPError as TransportError
 
+from shared.presign import Presigner, path_style
 from shared.settings import Settings
 
 __all__ = ["STORAGE_DOWN", "ObjectStorage", "S3Error"]
@@ -30,6 +31,17 @@ class ObjectStorage:
             secure=settings.s3_secure,
             # A fixed region keeps presigning local: no round trip to ask the server.
             region=settings.s3_region,
+        )
+        self._presigner = (
+            Presigner(
+                settings.s3_endpoint,
+                settings.s3_secure,
+                settings.s3_access_key,
+                settings.s3_secret_key.get_secret_value(),
+                settings.s3_region,
+            )
+            if path_style(settings.s3_endpoint)
+            else None
         )
 
     async def ensure_bucket(self, bucket: str) -> None:
@@ -115,4 +127,6 @@ class ObjectStorage:
 
     def presigned_get(self, bucket: str, key: str, ttl_s: int) -> str:
         """A short-lived download URL, so bytes go from storage to the browser directly."""
+        if self._presigner is not None:
+            return self._presigner.get(bucket, key, ttl_s)
         return self._client.presigned_get_object(bucket, key, expires=timedelta(seconds=ttl_s))

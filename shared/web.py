@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -202,16 +203,25 @@ def create_app(runtime: Runtime, routers: Sequence[APIRouter], *, title: str) ->
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    switch = runtime.settings.otel
+    telemetry: TelemetryConfig = {
+        "tracing": switch,
+        "metrics": switch,
+        "logs": switch,
+        "operation_spans": switch,
+    }
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan, telemetry=telemetry)
     app.state.settings = runtime.settings
     app.state.runtime = runtime
     app.state.revocations = _learn_revocations(runtime)
     _install_error_handlers(app)
+    # The service's own routes first: every request is matched against the routes in order,
+    # and the hot ones (a worker's next and submit) should not walk past the ops routes.
+    for router in routers:
+        app.include_router(router)
     app.include_router(_ops_router(runtime))
     app.include_router(audit_router())
     runtime.on_start.append(runtime.audit.ensure_indexes)
-    for router in routers:
-        app.include_router(router)
     # Every write with an Idempotency-Key is safe to retry. Added first, so it runs inside the
     # correlation middleware and its own answers carry a correlation id.
     idempotency = IdempotencyStore(runtime.db)

@@ -50,3 +50,30 @@ async def test_a_flush_answering_the_wrong_number_of_requests_is_an_error() -> N
 
     with pytest.raises(RuntimeError, match="answered 0 of 1"):
         await Batcher(flush).submit(1)
+
+
+async def test_groups_overlap_up_to_in_flight_and_each_request_is_answered_once() -> None:
+    running = 0
+    most = 0
+    groups: list[list[int]] = []
+
+    async def flush(requests: Sequence[int]) -> list[int | BaseException]:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        groups.append(list(requests))
+        await asyncio.sleep(0.02)
+        running -= 1
+        return [r + 1 for r in requests]
+
+    batcher: Batcher[int, int] = Batcher(flush, max_size=5, gather_s=0.001, in_flight=3)
+
+    async def later(i: int) -> int:
+        await asyncio.sleep(0.004 * (i // 5))  # requests keep arriving while groups run
+        return await batcher.submit(i)
+
+    results = await asyncio.gather(*(later(i) for i in range(40)))
+    assert results == [i + 1 for i in range(40)]
+    assert sorted(r for g in groups for r in g) == list(range(40))
+    assert most == 3  # never more than in_flight at once, and it did overlap
+    assert max(map(len, groups)) <= 5
