@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
-from services.dispatch.leasing import Dispatcher
+from services.dispatch.leasing import Dispatcher, Leased
 from services.dispatch.schemas import (
     ImageView,
     LeaseRef,
@@ -19,31 +20,52 @@ from services.dispatch.schemas import (
 )
 from services.dispatch.store import DispatchStore
 from shared.annotation_rules import require_valid_annotation
-from shared.auth import Principal, Role, require_roles, vendor_of
-from shared.deps import RuntimeDep, WaitS, from_state
+from shared.auth import Role, authorize, vendor_of
+from shared.deps import WaitS
 from shared.errors import Conflict
-from shared.mongo import Doc
+from shared.leanroute import LeanRoute
 from shared.runtime import Runtime
 
-router = APIRouter(prefix="/v1/tasks", tags=["worker"])
-
-Annotator = Annotated[Principal, require_roles(Role.ANNOTATOR)]
-StoreDep = Annotated[DispatchStore, Depends(from_state("store"))]
-DispatcherDep = Annotated[Dispatcher, Depends(from_state("dispatcher"))]
+# Served by lean handlers: these routes run hundreds of times a second (shared/leanroute.py).
+router = APIRouter(prefix="/v1/tasks", tags=["worker"], route_class=LeanRoute)
+ANNOTATORS = frozenset({Role.ANNOTATOR})
 
 
-async def task_view(
-    store: DispatchStore, dispatcher: Dispatcher, runtime: Runtime, task: Doc
-) -> TaskView:
-    project = await store.get_project_version(task["project_id"], task["ontology_version"])
+@dataclass(frozen=True)
+class Worker:
+    """An annotator's call: who is calling, for which vendor, and what serves it. One
+    dependency for the hot routes: each one costs the framework a resolution pass."""
+
+    annotator_id: str
+    vendor_id: str
+    dispatcher: Dispatcher
+    store: DispatchStore
+    runtime: Runtime
+
+    async def held(self, task_id: str, body: LeaseRef) -> Leased:
+        return await self.dispatcher.held(self.vendor_id, self.annotator_id, task_id, body.lease_id)
+
+
+async def worker(request: Request) -> Worker:
+    principal = await authorize(request, ANNOTATORS)
+    state = request.app.state
+    return Worker(principal.sub, vendor_of(principal), state.dispatcher, state.store, state.runtime)
+
+
+WorkerDep = Annotated[Worker, Depends(worker)]
+
+
+async def task_view(call: Worker, leased: Leased) -> TaskView:
+    task, lease = leased.task, leased.lease
+    project = await call.store.get_project_version(task["project_id"], task["ontology_version"])
     image = task["image"]
-    url = runtime.storage.presigned_get(
-        image["bucket"], image["object_key"], runtime.settings.presign_ttl_s
+    url = call.runtime.storage.presigned_get(
+        image["bucket"], image["object_key"], call.runtime.settings.presign_ttl_s
     )
     return TaskView(
         id=task["_id"],
-        lease_id=task["lease"]["id"],
-        lease_expires_at=task["lease"]["expires_at"],
+        lease_id=lease.id,
+        lease_expires_at=lease.expires_at,
         project_id=task["project_id"],
         item_id=task["item_id"],
         ontology_version=task["ontology_version"],
@@ -51,9 +73,9 @@ async def task_view(
         instructions=project.instructions,
         image=ImageView(url=url, width=image["width"], height=image["height"]),
         rework=task["rework"],
-        comments=[ReworkComment.model_validate(c) for c in task["comments"]],
+        comments=[ReworkComment.model_validate(c) for c in task.get("comments", [])],
         piece_rate=project.piece_rate,
-        estimated_seconds=await dispatcher.estimated_seconds(task["project_id"]),
+        estimated_seconds=await call.dispatcher.estimated_seconds(task["project_id"]),
         pre_annotation=task.get("pre_annotation"),
         previous_annotation=task.get("last_annotation") if task["rework"] else None,
     )
@@ -64,72 +86,54 @@ async def task_view(
     response_model=TaskView,
     responses={204: {"description": "no task available within the wait"}},
 )
-async def next_task(
-    principal: Annotator,
-    store: StoreDep,
-    dispatcher: DispatcherDep,
-    runtime: RuntimeDep,
-    wait_s: WaitS = 0,
-) -> TaskView | Response:
+async def next_task(call: WorkerDep, wait_s: WaitS = 0) -> TaskView | Response:
     """Lease the next task, waiting up to `wait_s` seconds for one to appear.
 
     429 `daily_limit_reached` once the annotator's work limit for the day is used up."""
-    task = await dispatcher.lease(vendor_of(principal), principal.sub, wait_s)
-    if task is None:
+    leased = await call.dispatcher.lease(call.vendor_id, call.annotator_id, wait_s)
+    if leased is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    return await task_view(store, dispatcher, runtime, task)
+    return await task_view(call, leased)
 
 
 @router.post("/{task_id}/heartbeat", response_model=LeaseView)
-async def heartbeat(
-    task_id: str, body: LeaseRef, principal: Annotator, store: StoreDep, dispatcher: DispatcherDep
-) -> LeaseView:
-    await dispatcher.held_task(vendor_of(principal), principal.sub, task_id)
-    task = await store.heartbeat(task_id, principal.sub, body.lease_id)
-    return LeaseView(
-        id=task["_id"], lease_id=task["lease"]["id"], lease_expires_at=task["lease"]["expires_at"]
-    )
+async def heartbeat(task_id: str, body: LeaseRef, call: WorkerDep) -> LeaseView:
+    """Extend the lease. The answer's `lease_id` is the one to use from now on (it changes
+    when a lease that had expired, and that nobody took meanwhile, is taken again)."""
+    lease = await call.dispatcher.heartbeat(await call.held(task_id, body))
+    return LeaseView(id=task_id, lease_id=lease.id, lease_expires_at=lease.expires_at)
 
 
 @router.post("/{task_id}/release", status_code=status.HTTP_204_NO_CONTENT)
-async def release(
-    task_id: str, body: LeaseRef, principal: Annotator, store: StoreDep, dispatcher: DispatcherDep
-) -> None:
+async def release(task_id: str, body: LeaseRef, call: WorkerDep) -> None:
     """Hand the task back to the pool; the time held counts as worked."""
-    task = await dispatcher.held_task(vendor_of(principal), principal.sub, task_id)
-    await dispatcher.give_back(task, principal.sub, body.lease_id)
+    await call.dispatcher.give_back(await call.held(task_id, body))
 
 
 @router.post("/{task_id}/skip", status_code=status.HTTP_204_NO_CONTENT)
-async def skip(
-    task_id: str, body: SkipBody, principal: Annotator, store: StoreDep, dispatcher: DispatcherDep
-) -> None:
+async def skip(task_id: str, body: SkipBody, call: WorkerDep) -> None:
     """Pass on a task with a reason; it goes to someone else (after several skips, to an
     operator)."""
-    task = await dispatcher.held_task(vendor_of(principal), principal.sub, task_id)
-    await dispatcher.give_back(
-        task,
-        principal.sub,
-        body.lease_id,
+    await call.dispatcher.give_back(
+        await call.held(task_id, body),
         skip={"reason": body.reason.value, "comment": body.comment},
     )
 
 
 @router.post("/{task_id}/submit", response_model=SubmitResult)
-async def submit(
-    task_id: str, body: SubmitBody, principal: Annotator, store: StoreDep, dispatcher: DispatcherDep
-) -> SubmitResult:
+async def submit(task_id: str, body: SubmitBody, call: WorkerDep) -> SubmitResult:
     """Submit the annotation; it is checked against the task's ontology version and image."""
-    task = await dispatcher.held_task(vendor_of(principal), principal.sub, task_id)
+    leased = await call.held(task_id, body)
+    task = leased.task
     version = task["ontology_version"]
     if body.ontology_version is not None and body.ontology_version != version:
         raise Conflict(
             "ontology_version_mismatch",
             f"the task uses ontology version {version}, not {body.ontology_version}",
         )
-    project = await store.get_project_version(task["project_id"], version)
+    project = await call.store.get_project_version(task["project_id"], version)
     require_valid_annotation(
         body.annotation, project.ontology, task["image"]["width"], task["image"]["height"]
     )
-    submission_id = await dispatcher.submit(task, principal.sub, body.lease_id, body.annotation)
+    submission_id = await call.dispatcher.submit(leased, body.annotation)
     return SubmitResult(task_id=task_id, submission_id=submission_id)

@@ -9,11 +9,15 @@ from services.dispatch.store import DispatchStore
 from shared.events import GoldUpdated, ItemIngested, ProjectUpserted, RoutingKey, TaskRejected
 from shared.handlers import apply_once, apply_once_in_groups
 from shared.messaging import Handler
+from shared.mongo import AsyncClientSession
 
 
 def handlers(store: DispatchStore, dispatcher: Dispatcher) -> dict[RoutingKey, Handler]:
+    async def create_tasks(session: AsyncClientSession, events: Sequence[ItemIngested]) -> None:
+        dispatcher.remember_created(await store.create_tasks_many(session, events))
+
     async def offer_items(events: Sequence[ItemIngested]) -> None:
-        await dispatcher.refresh_items([e.item_id for e in events])
+        await dispatcher.offer_created([e.item_id for e in events])
 
     async def offer_rework(event: TaskRejected) -> None:
         await dispatcher.refresh([event.task_id])
@@ -23,7 +27,7 @@ def handlers(store: DispatchStore, dispatcher: Dispatcher) -> dict[RoutingKey, H
             store.db, ProjectUpserted, store.save_project, after=store.projects.forget
         ),
         RoutingKey.ITEM_INGESTED: apply_once_in_groups(
-            store.db, ItemIngested, store.create_tasks_many, after=offer_items
+            store.db, ItemIngested, create_tasks, after=offer_items
         ),
         RoutingKey.GOLD_UPDATED: apply_once(store.db, GoldUpdated, store.save_gold),
         RoutingKey.TASK_REJECTED: apply_once(

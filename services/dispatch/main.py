@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.dispatch import api, consumers, limits_api, stats_api
+from services.dispatch.claim_store import ClaimChain
 from services.dispatch.leasing import Dispatcher
 from services.dispatch.store import DispatchStore
 from shared.observability import ANNOTATORS_ACTIVE, LEASES_EXPIRED, TASKS_BY_STATE
@@ -17,16 +18,20 @@ from shared.runtime import Runtime
 from shared.web import create_app
 
 log = logging.getLogger(__name__)
-FULL_SYNC_EVERY = 12  # pool syncs
+# A full re-read of the pending tasks this often: a safety net (stale pool entries are dropped
+# when their claim meets a taken slot, and incremental reads see what became pending).
+FULL_SYNC_EVERY = 120  # pool syncs
 WORK_CLOCK_FLUSH_S = 2.0
-SHARE_EVERY_S = 1.0
+BEAT_EVERY_S = 1.0
+ADOPT_EVERY = 2  # beats
+COMPACT_EVERY = 5  # beats
 # Counting reads every task: often enough for a dashboard, rare enough not to stall leases.
 COUNT_EVERY_S = 60.0
 
 
 def build_app(runtime: Runtime) -> FastAPI:
     store = DispatchStore(runtime)
-    dispatcher = Dispatcher(store, runtime.settings)
+    dispatcher = Dispatcher(store, ClaimChain(runtime), runtime.settings)
 
     async def lease_sweeper() -> None:
         """Abandoned tasks go back to the pool within TTL + one sweep interval."""
@@ -36,22 +41,17 @@ def build_app(runtime: Runtime) -> FastAPI:
                 if expired:
                     LEASES_EXPIRED.inc(expired)
                     log.info("lease.expired", extra={"count": expired})
+                await dispatcher.trim_journal()
             except Exception:
                 log.exception("lease.sweep_failed")
             await asyncio.sleep(runtime.settings.lease_sweep_s)
 
     async def count_tasks() -> None:
-        """Tasks by state, for the dashboard: the backlog every minute, the done ones (a read
-        of most of the collection) every ten."""
+        """Tasks by state and people at work, for the dashboard."""
         await asyncio.sleep(COUNT_EVERY_S / 4)  # not in the rush of a start
-        rounds = 0
         while True:
-            states = ["pending", "leased", "flagged"]
-            if rounds % 10 == 0:
-                states.append("submitted")
-            rounds += 1
             try:
-                for state, n in (await store.count_by_state(states)).items():
+                for state, n in (await store.count_by_state()).items():
                     TASKS_BY_STATE.labels(state).set(n)
                 ANNOTATORS_ACTIVE.set(await store.annotators_holding_leases())
             except Exception:
@@ -60,7 +60,7 @@ def build_app(runtime: Runtime) -> FastAPI:
 
     async def pool_sync() -> None:
         """Offer what other processes created or freed (their own events reach only them);
-        now and then re-read everything, forgetting what others took."""
+        now and then re-read everything."""
         rounds = 0
         while True:
             await asyncio.sleep(runtime.settings.pool_sync_s)
@@ -78,21 +78,35 @@ def build_app(runtime: Runtime) -> FastAPI:
             except Exception:
                 log.warning("work_clock.flush_failed", exc_info=True)
 
-    async def keep_share() -> None:
-        """Say this process is alive and learn how many others are: which tasks it prefers."""
+    async def keep_alive() -> None:
+        """Say this process is alive (and learn its share); take over the leases of
+        processes that went silent; the first process also takes done tasks off the open
+        lists."""
+        beats = 0
         while True:
-            await asyncio.sleep(SHARE_EVERY_S)
+            await asyncio.sleep(BEAT_EVERY_S)
+            beats += 1
             try:
-                await dispatcher.update_share()
+                await dispatcher.beat()
+                if beats % ADOPT_EVERY == 0:
+                    await dispatcher.adopt_silent()
+                # One process takes done tasks off the open lists.
+                if beats % COMPACT_EVERY == 0 and dispatcher.pool.share.index == 0:
+                    await dispatcher.chain.compact()
             except Exception:
-                log.debug("share.update_failed", exc_info=True)
+                log.warning("replica.beat_failed", exc_info=True)
+
+    async def take_over_silent() -> None:
+        await dispatcher.adopt_silent()
 
     runtime.configure(
         consumers.handlers(store, dispatcher),
-        on_start=[store.ensure_indexes, dispatcher.update_share, dispatcher.full_sync],
-        loops=[lease_sweeper, count_tasks, pool_sync, flush_work_clock, keep_share],
+        on_start=[store.ensure_indexes, dispatcher.beat, take_over_silent, dispatcher.full_sync],
+        loops=[count_tasks],
         on_stop=[dispatcher.clock.flush, dispatcher.leave],
     )
+    # Every process that hands out leases answers for them, an API-only replica too.
+    runtime.every_role_loops.extend([lease_sweeper, pool_sync, flush_work_clock, keep_alive])
     app = create_app(
         runtime, [api.router, limits_api.router, stats_api.router], title="Aviary dispatch"
     )

@@ -42,7 +42,7 @@ class SlowReads:
 
 async def test_a_task_offered_during_a_full_read_is_kept_once() -> None:
     store = SlowReads()
-    dispatcher = Dispatcher(store, Settings())  # type: ignore[arg-type]
+    dispatcher = Dispatcher(store, store, Settings())  # type: ignore[arg-type]
     sync = asyncio.create_task(dispatcher.sync(full=True))
     await asyncio.sleep(0)  # the read is in flight
     dispatcher.offer([pending("new")])
