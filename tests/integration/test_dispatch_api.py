@@ -215,3 +215,28 @@ def test_higher_priority_projects_are_served_first(api: Api) -> None:
     time.sleep(api.services.settings.pool_sync_s + 0.5)
     assert lease(api, annotator)["project_id"] == high["id"]
     assert lease(api, annotator)["project_id"] == low["id"]
+
+
+def test_a_heartbeat_after_expiry_takes_the_task_again_unless_someone_else_did(api: Api) -> None:
+    ttl = api.services.settings.lease_ttl_s
+
+    def heartbeat(token: str, task: dict[str, Any]) -> Any:
+        path = f"/v1/tasks/{task['id']}/heartbeat"
+        return api.call("POST", "dispatch", path, token, json={"lease_id": task["lease_id"]})
+
+    ws = workspace(api)
+    a, b = ws.annotators
+    task = lease(api, a)
+    time.sleep(ttl + 1.5)  # expired, and the sweeper put it back in the pool
+    beat = heartbeat(a, task)
+    assert beat.status_code == 200, beat.text
+    assert beat.json()["lease_id"] != task["lease_id"]  # the same lease, in a new slot
+    assert api.next_task(b, wait_s=0.5).status_code == 204  # a holds it again
+    assert api.submit(a, task, [BOX]).status_code == 200  # and the old lease id still works
+
+    ws = workspace(api)
+    a, b = ws.annotators
+    task = lease(api, a)
+    assert lease(api, b, wait_s=ttl + 3)["id"] == task["id"]  # expired and taken by b
+    refused = heartbeat(a, task)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "lease_lost"

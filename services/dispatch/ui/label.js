@@ -103,7 +103,9 @@ async function heartbeat(state) {
   const task = state.task;
   if (!task) return;
   try {
-    await api("dispatch", "POST", `/v1/tasks/${task.id}/heartbeat`, { lease_id: task.lease_id });
+    const lease = await api("dispatch", "POST", `/v1/tasks/${task.id}/heartbeat`, { lease_id: task.lease_id });
+    // A lease that had expired and that nobody took is taken again under a new id.
+    if (lease && lease.lease_id) task.lease_id = lease.lease_id;
   } catch (error) {
     if (error.status === 409) {
       stopHeartbeat(state);
