@@ -71,8 +71,25 @@ def new_nonce() -> str:
     return secrets.token_hex(8)
 
 
+class SlotRef:
+    """Something that names one claim slot of a task: its key, and the key of the slot a
+    closing record of it takes."""
+
+    task_id: str
+    round: int
+    slot: int
+
+    @property
+    def key(self) -> str:
+        return slot_key(self.task_id, self.round, self.slot)
+
+    @property
+    def next_key(self) -> str:
+        return slot_key(self.task_id, self.round, self.slot + 1)
+
+
 @dataclass(frozen=True)
-class Lease:
+class Lease(SlotRef):
     """A lease as the chain records it."""
 
     task_id: str
@@ -98,15 +115,6 @@ class Lease:
             started_at=now,
             expires_at=now + timedelta(seconds=ttl_s),
         )
-
-    @property
-    def key(self) -> str:
-        return slot_key(self.task_id, self.round, self.slot)
-
-    @property
-    def next_key(self) -> str:
-        """The slot a closing record of this lease takes."""
-        return slot_key(self.task_id, self.round, self.slot + 1)
 
     @property
     def id(self) -> str:
@@ -204,21 +212,13 @@ def journal_doc(replica_id: str, number: int, leases: Sequence[Tracked], at: dat
 
 
 @dataclass(frozen=True)
-class Tracked:
+class Tracked(SlotRef):
     """A lease some process must free if it is abandoned: where it is, and until when."""
 
     task_id: str
     round: int
     slot: int
     expires_at: datetime
-
-    @property
-    def key(self) -> str:
-        return slot_key(self.task_id, self.round, self.slot)
-
-    @property
-    def next_key(self) -> str:
-        return slot_key(self.task_id, self.round, self.slot + 1)
 
 
 def journal_entries(doc: Doc) -> list[Tracked]:

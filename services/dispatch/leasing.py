@@ -16,6 +16,7 @@ over (`adopt_silent`) and frees those nobody comes back to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -29,7 +30,7 @@ from services.dispatch import domain
 from services.dispatch.claim_store import ClaimChain, Closed, LeaseLost, closing_update
 from services.dispatch.claims import Closing, Lease, Tracked
 from services.dispatch.leasebook import Held, LeaseBook, granted
-from services.dispatch.pool import Share, TaskPool
+from services.dispatch.pool import SeenStates, Share, TaskPool
 from services.dispatch.store import DispatchStore, needs_full_read
 from services.dispatch.worklimits import (
     Defaults,
@@ -61,17 +62,21 @@ MAX_OVERLAP = 10
 # How long a claim or submit waits for others to share its write: each write costs the
 # embedded database several milliseconds however few documents it holds.
 GATHER_S = 0.005
-IN_FLIGHT = 2  # group commits per kind on their way at once
-GROUP_MAX = 100
+IN_FLIGHT = 3  # group commits per kind on their way at once
+GROUP_MAX = 25
 # A process not heard from for this long no longer counts in the shares...
 REPLICA_ALIVE_S = 5.0
 # ... and after this long another takes over its leases.
 REPLICA_SILENT_S = 10.0
+# A takeover not finished this long after it was won (its process died too) is up for grabs.
+ADOPTION_S = 30.0
 # Slots a lookup of someone else's lease reads past the one its id names (re-leases by
 # heartbeat move a lease forward; more than a few in a row does not happen).
 FOLLOW_SLOTS = 3
 # Tasks created by this process, kept until offered (in case the offer never comes).
 CREATED_KEPT = 10_000
+# Task states remembered as seen, so a pool read skips them (one forgotten is read again).
+SEEN_KEPT = 200_000
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,7 @@ class Dispatcher:
         self._claiming: set[str] = set()
         self._offered_during_sync: list[Doc] | None = None
         self._created: dict[str, list[Doc]] = {}
+        self._seen = SeenStates(SEEN_KEPT)
         self._journal_next = 0
         self._journal_writing: set[int] = set()
         self._journal_dropped_below = 0
@@ -133,6 +139,7 @@ class Dispatcher:
         """Tasks that may be pending now; anything else is dropped from the pool."""
         added = False
         for doc in docs:
+            self._seen.note(doc)
             if self._offered_during_sync is not None:
                 self._offered_during_sync.append(doc)
             if doc["status"] == "pending":
@@ -185,6 +192,7 @@ class Dispatcher:
                 finally:
                     # What was offered while reading may be newer than what was read.
                     offered, self._offered_during_sync = self._offered_during_sync, None
+                self._seen.note_all(pending)
                 self.pool.replace_all(
                     [
                         d
@@ -195,9 +203,12 @@ class Dispatcher:
                 self.offer(offered)
                 self.waiters.wake()
             else:
-                self.offer(await self.store.load_pending(since=self._read_since))
+                self.offer(await self.store.load_changed(self._read_since, self._seen_as_is))
             self._read_since = started - SYNC_OVERLAP
             self._synced_at = time.monotonic()
+
+    def _seen_as_is(self, stamp: Doc) -> bool:
+        return stamp["_id"] in self._claiming or stamp["_id"] in self.book or self._seen.saw(stamp)
 
     async def full_sync(self) -> None:
         await self.sync(full=True)
@@ -231,26 +242,39 @@ class Dispatcher:
                 continue
             silent = await self.store.replica(replica_id)
             if silent is None or not await self.store.adopt(
-                replica_id, self.replica_id, REPLICA_SILENT_S
+                replica_id, self.replica_id, REPLICA_SILENT_S, ADOPTION_S
             ):
                 continue  # gone, or another process won it
-            docs = await self.chain.read_journal(
-                replica_id, silent.get("journals", []), int(silent.get("journal_next", 0))
-            )
-            latest: dict[str, Tracked] = {}
-            for entry in (e for d in docs for e in chain.journal_entries(d)):
-                known = latest.get(entry.task_id)
-                if known is None or (entry.round, entry.slot) > (known.round, known.slot):
-                    latest[entry.task_id] = entry
-            if latest:
-                number = await self._journal(list(latest.values()))
-                for entry in latest.values():
-                    self.book.add(Held(entry, number))
-            await self.chain.drop_journal([d["_id"] for d in docs])
-            await self.store.forget_replica(replica_id)
-            adopted += len(latest)
-            log.info("replica.adopted", extra={"replica": replica_id, "leases": len(latest)})
+            try:
+                taken = await self._take_over(replica_id, silent)
+            except Exception:
+                # Let another process (or this one, next beat) try again at once.
+                with contextlib.suppress(Exception):
+                    await self.store.give_up_adoption(replica_id, self.replica_id)
+                raise
+            adopted += taken
+            log.info("replica.adopted", extra={"replica": replica_id, "leases": taken})
         return adopted
+
+    async def _take_over(self, replica_id: str, silent: Doc) -> int:
+        """List a silent process's latest leases in this process's journal and answer for
+        them; then forget that process. Done twice (a takeover cut short and retried), it
+        only tracks some leases twice, and a lease is freed once whoever frees it first."""
+        docs = await self.chain.read_journal(
+            replica_id, silent.get("journals", []), int(silent.get("journal_next", 0))
+        )
+        latest: dict[str, Tracked] = {}
+        for entry in (e for d in docs for e in chain.journal_entries(d)):
+            known = latest.get(entry.task_id)
+            if known is None or (entry.round, entry.slot) > (known.round, known.slot):
+                latest[entry.task_id] = entry
+        if latest:
+            number = await self._journal(list(latest.values()))
+            for entry in latest.values():
+                self.book.add(Held(entry, number))
+        await self.chain.drop_journal([d["_id"] for d in docs])
+        await self.store.forget_replica(replica_id)
+        return len(latest)
 
     async def leave(self) -> None:
         """A graceful stop: another process takes over this one's leases at once."""

@@ -14,6 +14,7 @@ import heapq
 import itertools
 import zlib
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -55,6 +56,12 @@ class Entry:
     @property
     def item_id(self) -> str:
         return str(self.doc["item_id"])
+
+    @property
+    def is_copy(self) -> bool:
+        """One of its item's overlap copies, which go to different annotators. A gold task
+        is not: the same known item may come back to an annotator as often as it is mixed in."""
+        return "gold_id" not in self.doc
 
     @property
     def sort_key(self) -> SortKey:
@@ -126,7 +133,8 @@ class TaskPool:
         entry = Entry.from_doc(doc)
         self._entries[entry.id] = entry
         self._push(entry)
-        self._by_item[entry.item_id].add(entry.id)
+        if entry.is_copy:
+            self._by_item[entry.item_id].add(entry.id)
         if preferred := doc.get("preferred_annotator"):
             self._preferred[preferred].add(entry.id)
 
@@ -134,10 +142,11 @@ class TaskPool:
         """Forget a task (heap slots are dropped lazily when they surface)."""
         entry = self._entries.pop(task_id, None)
         if entry is not None:
-            siblings = self._by_item[entry.item_id]
-            siblings.discard(task_id)
-            if not siblings:
-                del self._by_item[entry.item_id]
+            if entry.is_copy:
+                siblings = self._by_item[entry.item_id]
+                siblings.discard(task_id)
+                if not siblings:
+                    del self._by_item[entry.item_id]
             if preferred := entry.doc.get("preferred_annotator"):
                 self._preferred[preferred].discard(task_id)
         return entry
@@ -149,7 +158,8 @@ class TaskPool:
             self.add(doc)
 
     def block(self, item_id: str, annotator_id: str) -> None:
-        """Overlap: once an annotator has one copy of an item, the others go to someone else."""
+        """Overlap: once an annotator has one copy of an item, the others go to someone else
+        (gold tasks of the item are not copies)."""
         for task_id in self._by_item.get(item_id, ()):
             self._entries[task_id].blocked.add(annotator_id)
 
@@ -225,3 +235,36 @@ class TaskPool:
         for pair in skipped:
             heapq.heappush(queue, pair)
         return found
+
+
+class SeenStates:
+    """When each of the last `kept` tasks a pool met became pending (`pending_since`
+    changes with every change the pool cares about), so a read of what changed skips
+    the tasks already seen as they are. A forgotten one is only read again."""
+
+    def __init__(self, kept: int) -> None:
+        self.kept = kept
+        self._since: dict[str, datetime] = {}
+
+    def note(self, doc: Doc) -> None:
+        since = doc.get("pending_since")
+        if since is None:
+            return
+        task_id = str(doc["_id"])
+        self._since.pop(task_id, None)  # to the young end
+        self._since[task_id] = _to_ms(since)
+        if len(self._since) > self.kept:
+            del self._since[next(iter(self._since))]
+
+    def note_all(self, docs: Iterable[Doc]) -> None:
+        for doc in docs:
+            self.note(doc)
+
+    def saw(self, stamp: Doc) -> bool:
+        since = stamp.get("pending_since")
+        return since is not None and self._since.get(str(stamp["_id"])) == _to_ms(since)
+
+
+def _to_ms(at: datetime) -> datetime:
+    """As the database keeps it: to the millisecond, below dropped."""
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)

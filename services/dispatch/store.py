@@ -6,7 +6,7 @@ and what the chain does not need on its hot path."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from pymongo import UpdateOne
@@ -26,6 +26,9 @@ PROJECT_CACHE_S = 5.0
 # What the pool leaves out of the tasks it keeps: the parts a `next` answer rarely needs.
 # A task that has them (`needs_full_read`) is read again once leased.
 HEAVY_FIELDS = {"pre_annotation": 0, "comments": 0, "last_annotation": 0, "skips": 0}
+# What tells whether a pool has seen a task in its present state (`pending_since` changes
+# with every change the pool cares about).
+STAMP_FIELDS = {"_id": 1, "pending_since": 1, "group": 1}
 HANDLING_KEPT = 200  # recent handling times per project, for the estimate
 
 
@@ -246,29 +249,46 @@ class DispatchStore:
             entries.update(group.get("open", []))
         return entries - await self._done_entries()
 
-    async def load_pending(self, since: datetime | None = None) -> list[Doc]:
-        """The open tasks, or those of them that became pending after `since`, without the
-        parts the pool leaves out. Leased tasks are among them (a claim of one meets its
-        taken slot)."""
-        if since is not None:
-            query: Doc = {"status": "pending", "pending_since": {"$gt": since}}
-            changed = await self.tasks.find(query, HEAVY_FIELDS).to_list(None)
-            if not changed:
-                return []
-            wanted = await self.open_entries({t.get("group", "") for t in changed})
-            return [t for t in changed if chain.open_entry(t["_id"], t.get("rework", 0)) in wanted]
+    async def load_pending(self) -> list[Doc]:
+        """The open tasks, without the parts the pool leaves out. Leased tasks are among
+        them (a claim of one meets its taken slot)."""
         groups: dict[str, set[str]] = {}
         async for group in self.groups.find({}, {"open": 1}):
             groups[group["_id"]] = set(group.get("open", []))
         wanted = set().union(*groups.values()) - await self._done_entries() if groups else set()
-        # Through the group index: on the embedded database a long `_id: {$in}` costs about
-        # a millisecond a task, an index read a tenth of that.
         names = [g for g, entries in groups.items() if entries & wanted]
+        return [t for t in await self._pending_in(names) if _open_round(t) in wanted]
+
+    async def load_changed(self, since: datetime, known: Callable[[Doc], bool]) -> list[Doc]:
+        """The open tasks that became pending after `since`, less those `known` says the
+        caller has seen in that state: a first read of their stamps alone (the embedded
+        database spends half as long on it), then the rest of the few that are new."""
+        query: Doc = {"status": "pending", "pending_since": {"$gt": since}}
+        stamps = await self.tasks.find(query, STAMP_FIELDS).to_list(None)
+        fresh = {s["_id"]: s.get("group", "") for s in stamps if not known(s)}
+        if not fresh:
+            return []
+        if len(fresh) <= READ_CHUNK:
+            changed = await self.tasks.find({"_id": {"$in": list(fresh)}}, HEAVY_FIELDS).to_list(
+                None
+            )
+        else:  # tasks are made and freed in runs of neighbours, who share groups
+            in_groups = await self._pending_in(sorted(set(fresh.values())))
+            changed = [t for t in in_groups if t["_id"] in fresh]
+        wanted = await self.open_entries({t.get("group", "") for t in changed})
+        return [t for t in changed if _open_round(t) in wanted]
+
+    async def _pending_in(self, groups: Sequence[str]) -> list[Doc]:
+        """The pending tasks of some groups. Through the group index: on the embedded
+        database a long `_id: {$in}` costs about a millisecond a task, an index read a tenth
+        of that."""
         tasks: list[Doc] = []
-        for start in range(0, len(names), GROUP_READ_CHUNK):
-            chunk = {"group": {"$in": names[start : start + GROUP_READ_CHUNK]}, "status": "pending"}
-            tasks.extend(await self.tasks.find(chunk, HEAVY_FIELDS).to_list(None))
-        return [t for t in tasks if chain.open_entry(t["_id"], t.get("rework", 0)) in wanted]
+        for start in range(0, len(groups), GROUP_READ_CHUNK):
+            chunk = {"group": {"$in": list(groups[start : start + GROUP_READ_CHUNK])}}
+            tasks.extend(
+                await self.tasks.find({**chunk, "status": "pending"}, HEAVY_FIELDS).to_list(None)
+            )
+        return tasks
 
     async def _done_entries(self) -> set[str]:
         return {
@@ -406,14 +426,29 @@ class DispatchStore:
         docs = await self.replicas.find({"seen_at": {"$lt": before}}, {"_id": 1}).to_list(None)
         return [d["_id"] for d in docs]
 
-    async def adopt(self, replica_id: str, adopter_id: str, silent_s: float) -> bool:
-        """Take over a silent process's leases; True for the one process that wins."""
-        before = utcnow() - timedelta(seconds=silent_s)
+    async def adopt(
+        self, replica_id: str, adopter_id: str, silent_s: float, adoption_s: float
+    ) -> bool:
+        """Take over a silent process's leases; True for the one process that wins. A
+        takeover not finished within `adoption_s` (the adopter died too) is up for grabs."""
+        now = utcnow()
         won = await self.replicas.update_one(
-            {"_id": replica_id, "seen_at": {"$lt": before}, "adopted_by": None},
-            {"$set": {"adopted_by": adopter_id}},
+            {
+                "_id": replica_id,
+                "seen_at": {"$lt": now - timedelta(seconds=silent_s)},
+                "$or": [
+                    {"adopted_by": None},
+                    {"adopted_at": {"$lt": now - timedelta(seconds=adoption_s)}},
+                ],
+            },
+            {"$set": {"adopted_by": adopter_id, "adopted_at": now}},
         )
         return won.modified_count == 1
+
+    async def give_up_adoption(self, replica_id: str, adopter_id: str) -> None:
+        await self.replicas.update_one(
+            {"_id": replica_id, "adopted_by": adopter_id}, {"$set": {"adopted_by": None}}
+        )
 
     async def forget_replica(self, replica_id: str) -> None:
         await self.replicas.delete_one({"_id": replica_id})
@@ -483,6 +518,10 @@ REPLICA_REPORT_S = 10.0
 READ_CHUNK = 50
 GROUP_READ_CHUNK = 20  # groups (of up to GROUP_SIZE tasks) per read
 GROUP_SIZE = 50  # tasks per open list
+
+
+def _open_round(task: Doc) -> str:
+    return chain.open_entry(task["_id"], task.get("rework", 0))
 
 
 def _field(name: str) -> str:

@@ -26,7 +26,12 @@ def task_stats(api: Api, token: str, project_id: str) -> dict[str, dict[str, int
 
 def wait_for_tasks(api: Api, token: str, project_id: str, n: int) -> dict[str, dict[str, int]]:
     def enough() -> dict[str, dict[str, int]] | None:
-        stats = task_stats(api, token, project_id)
+        path = f"/v1/projects/{project_id}/task-stats"
+        response = api.call("GET", "dispatch", path, token)
+        if response.status_code == 404:  # dispatch has not heard of the project yet
+            return None
+        assert response.status_code == 200, response.text
+        stats = dict(response.json()["by_vendor"])
         return stats if sum(sum(s.values()) for s in stats.values()) >= n else None
 
     return dict(api.wait_for(enough, timeout=60))

@@ -30,7 +30,7 @@ class SlowReads:
     def __init__(self) -> None:
         self.answer = asyncio.Event()
 
-    async def load_pending(self, since: datetime | None = None) -> list[dict[str, Any]]:
+    async def load_pending(self) -> list[dict[str, Any]]:
         await self.answer.wait()
         return [pending("read")]
 

@@ -85,6 +85,20 @@ def test_overlap_blocks_the_other_copies_for_the_same_annotator() -> None:
     assert second is not None and second.entry.id != first.entry.id
 
 
+def test_gold_tasks_of_an_item_are_not_its_copies_and_each_can_reach_the_same_annotator() -> None:
+    pool = TaskPool()
+    pool.add(task("copy", item="x"))
+    pool.add(task("gold-1", item="x", gold_id="g", age_s=2))
+    pool.add(task("gold-2", item="x", gold_id="g", age_s=1))
+    assert pool.take("v1", "a", T0).entry.id == "gold-1"  # type: ignore[union-attr]
+    pool.block("x", "a")
+    # The next gold task of the known item still comes; the item's real copy does not.
+    assert take_all(pool) == ["gold-2"]
+    assert "copy" in pool
+    pool.remove("gold-2")  # removing a gold task leaves the copies' index alone
+    assert pool.take("v1", "b", T0).entry.id == "copy"  # type: ignore[union-attr]
+
+
 def test_blocked_annotators_from_the_database_are_respected() -> None:
     pool = TaskPool()
     pool.add(task("t", blocked_annotators=["a"]))
