@@ -98,7 +98,7 @@ def test_services_start_only_after_healthy_infrastructure() -> None:
 
 def test_mongo_runs_an_initiated_replica_set() -> None:
     mongo = service("mongo")
-    assert mongo["image"].startswith("mongo:7")
+    assert mongo["image"].startswith("mongo:8")  # dispatch submits with a client bulkWrite
     command = mongo["command"]
     assert command[command.index("--replSet") + 1] == "rs0"
     assert "--bind_ip_all" in command
