@@ -296,7 +296,7 @@ def dispatch_once(replicas: int, paced_per_s: float | None = None) -> dispatch_b
     # The production timings, not the tests' short ones.
     settings = isolated_settings(lease_ttl_s=300, lease_sweep_s=2.0, pool_sync_s=5.0)
     annotators, seconds = 50, 10.0
-    asyncio.run(dispatch_bench.seed(settings, 12_000 if paced_per_s is None else 2_000))
+    asyncio.run(dispatch_bench.seed(settings, 20_000 if paced_per_s is None else 2_000))
     with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
         services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
         try:
@@ -306,8 +306,10 @@ def dispatch_once(replicas: int, paced_per_s: float | None = None) -> dispatch_b
             services.start("dispatch")
             for key in keys:
                 services.wait_ready(key)
-            if replicas > 1:
-                time.sleep(2)  # the processes learn of each other (every second) and split the work
+            # Settled: the processes know of each other (they beat every second) and have
+            # made their first pool read, which re-reads the tasks of the seconds before the
+            # start (all those just seeded; a burst of new tasks costs the same at any time).
+            time.sleep(settings.pool_sync_s + 1)
             urls = [f"http://127.0.0.1:{services.port('dispatch', i)}" for i in range(replicas)]
             if paced_per_s is None:
                 return asyncio.run(dispatch_bench.saturate(urls, settings, annotators, seconds))
