@@ -91,24 +91,29 @@ async def restart_database(services: ServiceSet, _: Flow) -> None:
 
 
 async def storage_down_30s(services: ServiceSet, f: Flow) -> None:
-    await asyncio.to_thread(stack, "stop-s3")
-    try:
-        await asyncio.sleep(2)
-        # While it is down, an upload is refused with 503 and Retry-After, not half-stored.
-        async with httpx.AsyncClient(timeout=30) as http:
+    ingest = f"{services.url('ingest')}/v1"
+    auth = {"Authorization": f"Bearer {f.client_token}"}
+    async with httpx.AsyncClient(timeout=30, headers=auth) as http:
+        # A batch of its own: the flow's may be sealed by now (its uploads are quick).
+        opened = await http.post(f"{ingest}/projects/{f.project_id}/batches", json={})
+        assert opened.status_code == 201, opened.text
+        probe = opened.json()["id"]
+        await asyncio.to_thread(stack, "stop-s3")
+        try:
+            await asyncio.sleep(2)
+            # While it is down, an upload is refused with 503 and Retry-After, not half-stored.
             refused = await http.post(
-                f"{services.url('ingest')}/v1/batches/{f.batch_id}/items",
+                f"{ingest}/batches/{probe}/items",
                 content=jpeg(999_999),
-                headers={
-                    "Authorization": f"Bearer {f.client_token}",
-                    "content-type": "image/jpeg",
-                },
+                headers={"content-type": "image/jpeg"},
             )
-        assert refused.status_code == 503, refused.text
-        assert int(refused.headers["retry-after"]) > 0
-        await asyncio.sleep(28)
-    finally:
-        await asyncio.to_thread(stack, "infra")
+            assert refused.status_code == 503, refused.text
+            assert int(refused.headers["retry-after"]) > 0
+            await asyncio.sleep(28)
+        finally:
+            await asyncio.to_thread(stack, "infra")
+        batch = (await http.get(f"{ingest}/batches/{probe}")).json()
+        assert batch["item_count"] == 0, batch
 
 
 async def run_with_faults(
