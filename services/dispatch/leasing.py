@@ -142,8 +142,8 @@ class Dispatcher:
             if self._offered_during_sync is not None:
                 self._offered_during_sync.append(doc)
             if doc["status"] == "pending":
-                if doc["_id"] in self._claiming or doc["_id"] in self.book:
-                    continue  # this process holds it, or is taking it right now
+                if self._held_here(doc["_id"]):
+                    continue
                 self.pool.add(doc)
                 added = True
             else:
@@ -192,13 +192,7 @@ class Dispatcher:
                     # What was offered while reading may be newer than what was read.
                     offered, self._offered_during_sync = self._offered_during_sync, None
                 self._seen.note_all(pending)
-                self.pool.replace_all(
-                    [
-                        d
-                        for d in pending
-                        if d["_id"] not in self._claiming and d["_id"] not in self.book
-                    ]
-                )
+                self.pool.replace_all([d for d in pending if not self._held_here(d["_id"])])
                 self.offer(offered)
                 self.waiters.wake()
             else:
@@ -206,8 +200,12 @@ class Dispatcher:
             self._read_since = started - SYNC_OVERLAP
             self._synced_at = time.monotonic()
 
+    def _held_here(self, task_id: str) -> bool:
+        """This process holds the task, or is taking it right now."""
+        return task_id in self._claiming or task_id in self.book
+
     def _seen_as_is(self, stamp: Doc) -> bool:
-        return stamp["_id"] in self._claiming or stamp["_id"] in self.book or self._seen.saw(stamp)
+        return self._held_here(stamp["_id"]) or self._seen.saw(stamp)
 
     async def full_sync(self) -> None:
         await self.sync(full=True)
