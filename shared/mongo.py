@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ __all__ = [
     "DuplicateKeyError",
     "ServiceDatabase",
     "connect_mongo",
+    "modify_by_id",
     "utcnow",
 ]
 
@@ -110,3 +111,35 @@ class ServiceDatabase:
                 return False
             raise
         return True
+
+
+async def modify_by_id(
+    collection: AsyncCollection[Doc],
+    doc_id: Any,
+    update: Mapping[str, Any],
+    *,
+    session: AsyncClientSession,
+    when: Callable[[Doc], bool] | None = None,
+    upsert: bool = False,
+    new: bool = True,
+) -> Doc | None:
+    """`find_one_and_update` of one document by `_id`, inside the caller's transaction.
+
+    Returns the document after the update (`new`) or before it, or None when it is missing
+    (and not upserted) or `when(document)` is false. Every step is a point lookup by `_id`.
+    SecantusDB answers findAndModify, and any filter with a top-level `$and` or `$or`, by
+    scanning the whole collection, so its cost grew with the data. In a transaction the read,
+    the test and the write are as atomic as findAndModify: the snapshot hides later commits,
+    and a concurrent writer of the same document conflicts, so one of the two retries.
+    """
+    if not session.in_transaction:
+        raise RuntimeError("modify_by_id needs a transaction")
+    before = await collection.find_one({"_id": doc_id}, session=session)
+    if before is None and not upsert:
+        return None
+    if before is not None and when is not None and not when(before):
+        return None
+    await collection.update_one({"_id": doc_id}, update, upsert=upsert, session=session)
+    if not new:
+        return before
+    return await collection.find_one({"_id": doc_id}, session=session)

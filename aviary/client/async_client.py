@@ -225,9 +225,11 @@ class AsyncClient:
             await self._json("POST", "ingest", f"/v1/batches/{batch_id}/imports", json=body)
         )
 
-    async def get_import(self, import_id: str) -> ImportRead:
+    async def get_import(self, import_id: str, urls: bool = True) -> ImportRead:
+        """The import's counts and, unless `urls=False` (to poll progress), every URL's status."""
+        params = {"urls": "true" if urls else "false"}
         return ImportRead.model_validate(
-            await self._json("GET", "ingest", f"/v1/imports/{import_id}")
+            await self._json("GET", "ingest", f"/v1/imports/{import_id}", params=params)
         )
 
     # ----- deliveries --------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-from pymongo import InsertOne, ReturnDocument, UpdateOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.errors import (
     BulkWriteError,
     ClientBulkWriteException,
@@ -29,7 +29,7 @@ from services.dispatch import claims as chain
 from services.dispatch.claims import Closing, Lease, Tracked
 from shared.errors import Conflict
 from shared.events import Envelope
-from shared.mongo import AsyncClientSession, AsyncCollection, Doc, utcnow
+from shared.mongo import AsyncClientSession, AsyncCollection, Doc, modify_by_id, utcnow
 from shared.observability import TRANSACTION_RETRIES
 from shared.outbox import Outbox
 from shared.runtime import Runtime
@@ -241,11 +241,12 @@ class ClaimChain:
                 await self.claims.insert_one(record, session=session)
             except DuplicateKeyError as error:
                 raise LeaseLost() from error
-            task: Doc | None = await self.tasks.find_one_and_update(
-                {"_id": lease.task_id, "rework": lease.round},
+            task = await modify_by_id(
+                self.tasks,
+                lease.task_id,
                 update,
-                return_document=ReturnDocument.AFTER,
                 session=session,
+                when=lambda doc: doc.get("rework") == lease.round,
             )
             if task is None:
                 raise LeaseLost()

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
-
 from shared.errors import NotFound
 from shared.events import BatchSealed, DeliveryReady, Envelope, ItemAccepted, ProjectUpserted
-from shared.mongo import AsyncClientSession, Doc, utcnow
+from shared.mongo import AsyncClientSession, Doc, modify_by_id, utcnow
 from shared.observability import correlation_id
 from shared.projects import ProjectReadModel
 from shared.runtime import Runtime
@@ -77,23 +75,31 @@ class ExportStore:
     async def accept_items(
         self, session: AsyncClientSession, events: Sequence[ItemAccepted]
     ) -> None:
-        for event in events:
-            await self.accept_item(session, event)
+        """Keep the newest accepted annotation per item, numbered by its batch's sequence.
 
-    async def accept_item(self, session: AsyncClientSession, event: ItemAccepted) -> None:
-        """Keep the newest accepted annotation per item, numbered by the batch's sequence.
-
-        The sequence number and the item commit together, so a delivery that read the
-        batch's sequence N sees every item numbered up to N: incremental deliveries neither
-        skip nor repeat.
+        The items of one batch in this group share one number, taken in the transaction that
+        saves them, so a delivery that read the batch's sequence N sees every item numbered
+        up to N: incremental deliveries neither skip nor repeat. Reads and writes go by `_id`
+        (one `$in` per batch), so the cost of an event stays flat as the batch grows.
         """
-        batch = await self.batches.find_one_and_update(
-            {"_id": event.batch_id},
+        by_batch: dict[str, dict[str, ItemAccepted]] = {}
+        for event in events:  # the later event for an item wins, as it would one by one
+            by_batch.setdefault(event.batch_id, {})[event.item_id] = event
+        for batch_id, latest in by_batch.items():
+            await self._accept_into_batch(session, batch_id, latest)
+
+    async def _accept_into_batch(
+        self, session: AsyncClientSession, batch_id: str, latest: dict[str, ItemAccepted]
+    ) -> None:
+        first = next(iter(latest.values()))
+        batch = await modify_by_id(
+            self.batches,
+            batch_id,
             {
                 "$inc": {"seq": 1},
                 "$setOnInsert": {
-                    "project_id": event.project_id,
-                    "org_id": event.org_id,
+                    "project_id": first.project_id,
+                    "org_id": first.org_id,
                     "sealed": False,
                     "item_count": None,
                     "accepted_count": 0,
@@ -101,26 +107,30 @@ class ExportStore:
             },
             upsert=True,
             session=session,
-            return_document=ReturnDocument.AFTER,
         )
         assert batch is not None
-        result = await self.accepted.update_one(
-            {"_id": event.item_id},
-            {
-                "$set": {
-                    **event.model_dump(mode="json"),
-                    "seq": batch["seq"],
-                    "accepted_at": utcnow(),
-                }
-            },
-            upsert=True,
-            session=session,
-        )
-        if result.upserted_id is not None:
+        now = utcnow()
+        fields = {
+            item_id: {**event.model_dump(mode="json"), "seq": batch["seq"], "accepted_at": now}
+            for item_id, event in latest.items()
+        }
+        known = {
+            doc["_id"]
+            for doc in await self.accepted.find(
+                {"_id": {"$in": list(fields)}}, {"_id": 1}, session=session
+            ).to_list(None)
+        }
+        fresh = [{"_id": item_id, **doc} for item_id, doc in fields.items() if item_id not in known]
+        if fresh:
+            await self.accepted.insert_many(fresh, session=session)
             await self.batches.update_one(
-                {"_id": event.batch_id}, {"$inc": {"accepted_count": 1}}, session=session
+                {"_id": batch_id}, {"$inc": {"accepted_count": len(fresh)}}, session=session
             )
-        await self._request_full_delivery_if_complete(session, event.batch_id)
+        for item_id in known:
+            await self.accepted.update_one(
+                {"_id": item_id}, {"$set": fields[item_id]}, session=session
+            )
+        await self._request_full_delivery_if_complete(session, batch_id)
 
     async def _request_full_delivery_if_complete(
         self, session: AsyncClientSession, batch_id: str
@@ -184,14 +194,36 @@ class ExportStore:
     async def claim_pending(self) -> Doc | None:
         """Claim a delivery to build; a claim left by a crashed builder expires."""
         now = utcnow()
-        return await self.deliveries.find_one_and_update(
-            {
-                "status": "pending",
-                "$or": [{"claimed_until": None}, {"claimed_until": {"$lt": now}}],
-            },
-            {"$set": {"claimed_until": now + timedelta(seconds=BUILD_CLAIM_S)}},
-            return_document=ReturnDocument.AFTER,
-        )
+
+        def claimable(doc: Doc) -> bool:
+            return doc["status"] == "pending" and (
+                doc.get("claimed_until") is None or doc["claimed_until"] < now
+            )
+
+        pending = await self.deliveries.find(
+            {"status": "pending"}, {"status": 1, "claimed_until": 1}
+        ).to_list(None)
+        for candidate in filter(claimable, pending):
+            claimed = await self._modify(
+                self.deliveries,
+                candidate["_id"],
+                {"$set": {"claimed_until": now + timedelta(seconds=BUILD_CLAIM_S)}},
+                claimable,
+            )
+            if claimed is not None:
+                return claimed
+        return None
+
+    async def _modify(
+        self, collection: Any, doc_id: str, update: Doc, when: Callable[[Doc], bool]
+    ) -> Doc | None:
+        """One document updated if `when(document)` still holds, in a transaction of its own
+        (two builders or webhook senders may race for it: one wins)."""
+
+        async def work(session: AsyncClientSession) -> Doc | None:
+            return await modify_by_id(collection, doc_id, update, session=session, when=when)
+
+        return await self.db.transaction(work)
 
     async def release_claim(self, delivery_id: str) -> None:
         await self.deliveries.update_one({"_id": delivery_id}, {"$set": {"claimed_until": None}})
@@ -277,11 +309,23 @@ class ExportStore:
     async def claim_due_webhook(self, hold_s: float) -> Doc | None:
         """Take one due webhook, holding it for the length of an attempt."""
         now = utcnow()
-        return await self.webhooks.find_one_and_update(
-            {"status": "pending", "next_attempt_at": {"$lte": now}},
-            {"$set": {"next_attempt_at": now + timedelta(seconds=hold_s)}},
-            return_document=ReturnDocument.AFTER,
-        )
+
+        def due(doc: Doc) -> bool:
+            return bool(doc["status"] == "pending" and doc["next_attempt_at"] <= now)
+
+        candidates = await self.webhooks.find(
+            {"status": "pending", "next_attempt_at": {"$lte": now}}, {"_id": 1}
+        ).to_list(100)
+        for candidate in candidates:
+            hook = await self._modify(
+                self.webhooks,
+                candidate["_id"],
+                {"$set": {"next_attempt_at": now + timedelta(seconds=hold_s)}},
+                due,
+            )
+            if hook is not None:
+                return hook
+        return None
 
     async def record_attempt(
         self, webhook_id: str, attempt: Doc, status: str, next_attempt_at: datetime | None

@@ -15,12 +15,10 @@ def handlers(store: IngestStore) -> dict[RoutingKey, Handler]:
     # Events of one moment share a transaction: concurrent ones would update the same
     # counters and conflict.
     async def tasks_submitted(session: AsyncClientSession, events: Sequence[TaskSubmitted]) -> None:
-        for event in events:
-            await store.mark_submitted(session, event.item_id)
+        await store.mark_submitted(session, [event.item_id for event in events])
 
     async def items_accepted(session: AsyncClientSession, events: Sequence[ItemAccepted]) -> None:
-        for event in events:
-            await store.mark_accepted(session, event.item_id)
+        await store.mark_accepted(session, [event.item_id for event in events])
 
     return {
         RoutingKey.TASK_SUBMITTED: apply_once_in_groups(store.db, TaskSubmitted, tasks_submitted),

@@ -1,35 +1,51 @@
-"""URL imports: a client lists image URLs; ingest's consumers fetch each one safely.
+"""URL imports: a client lists image URLs; ingest's consumers fetch them safely, many at a time.
 
 Each URL is a record with its own status (pending, done, failed), attempts and error, and an
 `import.requested` event saved with it. The consumer fetches through the SSRF-safe fetcher,
 retries what may succeed later (timeouts, 5xx) through the broker's back-off, and then records
 the outcome once: a redelivered event for a finished URL changes nothing.
+
+The events handled at the same moment (up to the consumer's prefetch) form one group: their
+records are read in one query, fetched concurrently, stored as one upload per batch (through
+the upload path's group commit), and their outcomes recorded in one transaction. One by one,
+each URL cost about fifteen database round trips, and every outcome updated the same import
+record, so concurrent URLs conflicted and retried.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 
 import httpx
 
 from services.ingest.fetcher import FetchError, FetchLimits, fetch
-from services.ingest.store import IngestStore
+from services.ingest.group_commit import GroupCommitter
+from services.ingest.store import ImportOutcome, IngestStore
 from services.ingest.uploads import Incoming, Ingestor
+from shared.batching import Batcher
 from shared.errors import AppError, RetryLater
 from shared.events import Envelope, ImportRequested
+from shared.mongo import Doc
 from shared.runtime import Runtime
 from shared.shapes import Annotation
 from shared.urlsafety import parse_networks
 
 log = logging.getLogger(__name__)
 
+GROUP_MAX = 64
+
 
 class UrlImporter:
-    """Fetches one imported URL per event and turns it into an item."""
+    """Fetches imported URLs and turns them into items."""
 
-    def __init__(self, runtime: Runtime, store: IngestStore) -> None:
+    def __init__(
+        self, runtime: Runtime, store: IngestStore, committer: GroupCommitter | None = None
+    ) -> None:
         self.runtime = runtime
         self.store = store
+        self.committer = committer
         settings = runtime.settings
         self.max_attempts = min(settings.import_max_attempts, settings.max_attempts)
         self.limits = FetchLimits(
@@ -39,11 +55,19 @@ class UrlImporter:
             allowed_networks=tuple(parse_networks(settings.import_allowed_networks)),
         )
         self._client: httpx.AsyncClient | None = None
+        # Two groups in flight: one fetches while the other is written.
+        self._groups: Batcher[Envelope, None] = Batcher(
+            self._import_group, max_size=GROUP_MAX, in_flight=2
+        )
 
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
             # No proxies or credentials from the environment: we connect to checked addresses.
-            self._client = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+            self._client = httpx.AsyncClient(
+                trust_env=False,
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=GROUP_MAX * 2),
+            )
         return self._client
 
     async def close(self) -> None:
@@ -51,40 +75,85 @@ class UrlImporter:
             await self._client.aclose()
 
     async def handle(self, envelope: Envelope) -> None:
-        event = ImportRequested.model_validate(envelope.data)
-        url = await self.store.get_import_url(event.url_id)
-        if url is None or url["status"] != "pending":
-            return  # already finished: a redelivery
-        attempts = await self.store.count_import_attempt(event.url_id)
+        """Import the event's URL with the others arriving now; raises this URL's own error
+        (the broker retries or dead-letters that event alone)."""
+        await self._groups.submit(envelope)
+
+    async def _import_group(self, envelopes: Sequence[Envelope]) -> list[BaseException | None]:
+        events: dict[str, ImportRequested] = {}
+        for envelope in envelopes:
+            event = ImportRequested.model_validate(envelope.data)
+            events.setdefault(event.url_id, event)
+        urls = await self.store.get_import_urls(list(events))
+        # A URL already finished is a redelivery: nothing to do.
+        pending = {url_id: url for url_id, url in urls.items() if url["status"] == "pending"}
+        errors: dict[str, BaseException] = {}
+        if pending:
+            await self.store.count_import_attempts(list(pending))
+            fetched = await asyncio.gather(
+                *(fetch(self.client(), url["url"], self.limits) for url in pending.values()),
+                return_exceptions=True,
+            )
+            finished: list[ImportOutcome] = []
+            per_batch: dict[tuple[str, str], list[tuple[Doc, bytes]]] = {}
+            for (url_id, url), result in zip(pending.items(), fetched, strict=True):
+                if isinstance(result, FetchError):
+                    if result.retryable and url["attempts"] + 1 < self.max_attempts:
+                        errors[url_id] = RetryLater(f"{result.code}: {result.message}")
+                    else:
+                        finished.append(failed(url, result.code, result.message))
+                elif isinstance(result, BaseException):
+                    errors[url_id] = result
+                else:
+                    event = events[url_id]
+                    per_batch.setdefault((event.batch_id, event.project_id), []).append(
+                        (url, result)
+                    )
+            for (batch_id, project_id), downloads in per_batch.items():
+                try:
+                    finished += await self._store(batch_id, project_id, downloads)
+                except Exception as exc:  # storage or database down: retried by the broker
+                    errors.update((url["_id"], exc) for url, _ in downloads)
+            if finished:
+                await self.store.finish_import_urls(finished)
+        return [
+            errors.get(ImportRequested.model_validate(envelope.data).url_id)
+            for envelope in envelopes
+        ]
+
+    async def _store(
+        self, batch_id: str, project_id: str, downloads: list[tuple[Doc, bytes]]
+    ) -> list[ImportOutcome]:
+        """The downloaded images of one batch as one upload: validated, stored, recorded."""
+        batch = await self.store.get_batch(None, batch_id)
+        project = await self.store.get_project(None, project_id)
+        incoming = [
+            Incoming(
+                url.get("file_name") or url["url"].rsplit("/", 1)[-1],
+                data,
+                Annotation.model_validate(url["pre_annotation"])
+                if url.get("pre_annotation")
+                else None,
+            )
+            for url, data in downloads
+        ]
+        ingestor = Ingestor(self.runtime, self.store, batch, project, self.committer)
         try:
-            data = await fetch(self.client(), url["url"], self.limits)
-        except FetchError as exc:
-            if exc.retryable and attempts < self.max_attempts:
-                raise RetryLater(f"{exc.code}: {exc.message}") from exc
-            await self.store.finish_import_url(url, "failed", error=exc.code, message=exc.message)
-            return
-        batch = await self.store.get_batch(None, event.batch_id)
-        project = await self.store.get_project(None, event.project_id)
-        pre = url.get("pre_annotation")
-        incoming = Incoming(
-            url.get("file_name") or url["url"].rsplit("/", 1)[-1],
-            data,
-            Annotation.model_validate(pre) if pre else None,
-        )
-        ingestor = Ingestor(self.runtime, self.store, batch, project)
-        try:
-            outcome = (await ingestor.ingest([incoming]))[0]
+            outcomes = await ingestor.ingest(incoming)
         except AppError as exc:
             if exc.status_code >= 500:
-                raise  # storage or database down: retried through the broker
-            await self.store.finish_import_url(url, "failed", error=exc.code, message=exc.message)
-            return
-        if outcome.error is not None:
-            await self.store.finish_import_url(
-                url, "failed", error=outcome.error.code, message=outcome.error.message
-            )
-        else:
-            assert outcome.item is not None
-            await self.store.finish_import_url(
-                url, "done", item_id=outcome.item.id, duplicate=outcome.item.duplicate
-            )
+                raise
+            return [failed(url, exc.code, exc.message) for url, _ in downloads]
+        finished = []
+        for (url, _), outcome in zip(downloads, outcomes, strict=True):
+            if outcome.error is not None:
+                finished.append(failed(url, outcome.error.code, outcome.error.message))
+            else:
+                assert outcome.item is not None
+                item = {"item_id": outcome.item.id, "duplicate": outcome.item.duplicate}
+                finished.append(ImportOutcome(url, "done", item))
+        return finished
+
+
+def failed(url: Doc, code: str, message: str) -> ImportOutcome:
+    return ImportOutcome(url, "failed", {"error": code, "message": message})

@@ -307,7 +307,12 @@ async def create_import(
 
 
 @router.get("/imports/{import_id}", response_model=ImportRead)
-async def get_import(import_id: str, principal: ClientOrOperator, store: StoreDep) -> ImportRead:
+async def get_import(
+    import_id: str,
+    principal: ClientOrOperator,
+    store: StoreDep,
+    urls: Annotated[bool, Query(description="false: the counts alone, to poll progress")] = True,
+) -> ImportRead:
     """Progress of an import and the status of every URL (done with its item, or why not)."""
     doc = await store.get_import(org_scope(principal), import_id)
-    return import_read(doc, await store.list_import_urls(import_id))
+    return import_read(doc, await store.list_import_urls(import_id) if urls else None)

@@ -20,11 +20,12 @@ def build_app(runtime: Runtime) -> FastAPI:
         await store.ensure_indexes()
         await runtime.storage.ensure_bucket(runtime.settings.images_bucket)
 
-    importer = UrlImporter(runtime, store)
+    committer = GroupCommitter(store)
+    importer = UrlImporter(runtime, store, committer)
     handlers = {**consumers.handlers(store), RoutingKey.IMPORT_REQUESTED: importer.handle}
     runtime.configure(handlers, on_start=[prepare])
     runtime.on_stop.append(importer.close)
     app = create_app(runtime, [api.router, items_api.router], title="Aviary ingest")
     app.state.store = store
-    app.state.committer = GroupCommitter(store)
+    app.state.committer = committer
     return app

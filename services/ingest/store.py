@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.auth import Principal
@@ -23,13 +26,22 @@ from shared.events import (
     ProjectUpserted,
     TokenRevoked,
 )
-from shared.mongo import AsyncClientSession, Doc, utcnow
+from shared.mongo import AsyncClientSession, Doc, modify_by_id, utcnow
 from shared.observability import correlation_id
 from shared.runtime import Runtime
 
 CACHE_S = 2.0
 DUPLICATE_KEY = 11000
 COUNTER_SHARDS = 8  # uploads to one batch spread their counting over this many documents
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """How fetching one imported URL ended: `done` (with the item) or `failed` (with why)."""
+
+    url: Doc
+    status: str
+    fields: Doc
 
 
 def new_id(prefix: str) -> str:
@@ -160,11 +172,12 @@ class IngestStore:
 
         async def work(session: AsyncClientSession) -> None:
             nonlocal revoked
-            revoked = await self.tokens.find_one_and_update(
-                {"_id": token["_id"], "revoked_at": None},
+            revoked = await modify_by_id(
+                self.tokens,
+                token["_id"],
                 {"$set": {"revoked_at": utcnow(), "revoked_by": actor.sub}},
                 session=session,
-                return_document=ReturnDocument.AFTER,
+                when=lambda doc: doc.get("revoked_at") is None,
             )
             if revoked is None:  # revoked concurrently: that transaction published it
                 return
@@ -214,11 +227,11 @@ class IngestStore:
 
         async def work(session: AsyncClientSession) -> None:
             nonlocal updated
-            updated = await self.projects.find_one_and_update(
-                {"_id": current["_id"]},
+            updated = await modify_by_id(
+                self.projects,
+                current["_id"],
                 {"$set": {**fields, "updated_at": utcnow()}, "$inc": {"version": 1}},
                 session=session,
-                return_document=ReturnDocument.AFTER,
             )
             assert updated is not None
             await self.outbox.add(
@@ -313,11 +326,12 @@ class IngestStore:
 
         async def work(session: AsyncClientSession) -> None:
             nonlocal sealed
-            sealed = await self.batches.find_one_and_update(
-                {"_id": batch["_id"], "status": "open"},
+            sealed = await modify_by_id(
+                self.batches,
+                batch["_id"],
                 {"$set": {"status": "sealed", "sealed_at": utcnow()}},
                 session=session,
-                return_document=ReturnDocument.AFTER,
+                when=lambda doc: doc["status"] == "open",
             )
             if sealed is None:
                 return
@@ -333,12 +347,12 @@ class IngestStore:
             # seal: one of the two transactions retries, so no item slips in uncounted.
             received = 0
             for shard in range(COUNTER_SHARDS):
-                doc = await self.counters.find_one_and_update(
-                    {"_id": f"{batch['_id']}:{shard}"},
+                doc = await modify_by_id(
+                    self.counters,
+                    f"{batch['_id']}:{shard}",
                     {"$set": {"sealed": True}, "$setOnInsert": self._counter_defaults(batch)},
                     upsert=True,
                     session=session,
-                    return_document=ReturnDocument.AFTER,
                 )
                 received += int(doc.get("received", 0)) if doc else 0
             await self.batches.update_one(
@@ -522,28 +536,49 @@ class IngestStore:
     async def list_import_urls(self, import_id: str) -> list[Doc]:
         return await self.import_urls.find({"import_id": import_id}).sort("_id", 1).to_list(100_000)
 
-    async def get_import_url(self, url_id: str) -> Doc | None:
-        return await self.import_urls.find_one({"_id": url_id})
+    async def get_import_urls(self, url_ids: Sequence[str]) -> dict[str, Doc]:
+        docs = await self.import_urls.find({"_id": {"$in": list(url_ids)}}).to_list(None)
+        return {doc["_id"]: doc for doc in docs}
 
-    async def count_import_attempt(self, url_id: str) -> int:
-        doc = await self.import_urls.find_one_and_update(
-            {"_id": url_id}, {"$inc": {"attempts": 1}}, return_document=ReturnDocument.AFTER
+    async def count_import_attempts(self, url_ids: Sequence[str]) -> None:
+        """One more attempt for each of these URLs, in one write."""
+        await self.import_urls.update_many(
+            {"_id": {"$in": list(url_ids)}}, {"$inc": {"attempts": 1}}
         )
-        return int(doc["attempts"]) if doc else 0
 
-    async def finish_import_url(self, url: Doc, status: str, **outcome: Any) -> None:
-        """Record a URL's outcome once, and count it on its import."""
+    async def finish_import_urls(self, outcomes: Sequence[ImportOutcome]) -> None:
+        """Record each URL's outcome once and count them on their imports, in one transaction.
+
+        A URL finished meanwhile (a redelivered event) is left as it is and not counted again.
+        """
+        first = {outcome.url["_id"]: outcome for outcome in reversed(outcomes)}
 
         async def work(session: AsyncClientSession) -> None:
-            result = await self.import_urls.update_one(
-                {"_id": url["_id"], "status": "pending"},
-                {"$set": {"status": status, **outcome, "finished_at": utcnow()}},
+            still = await self.import_urls.find(
+                {"_id": {"$in": list(first)}, "status": "pending"}, {"_id": 1}, session=session
+            ).to_list(None)
+            finishing = [first[doc["_id"]] for doc in still]
+            if not finishing:
+                return
+            now = utcnow()
+            await self.import_urls.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": o.url["_id"]},
+                        {"$set": {"status": o.status, **o.fields, "finished_at": now}},
+                    )
+                    for o in finishing
+                ],
+                ordered=False,
                 session=session,
             )
-            if result.modified_count:
+            per_import: dict[str, Counter[str]] = {}
+            for o in finishing:
+                per_import.setdefault(o.url["import_id"], Counter())[o.status] += 1
+            for import_id, counts in sorted(per_import.items()):
                 await self.imports.update_one(
-                    {"_id": url["import_id"]},
-                    {"$inc": {"pending": -1, status: 1}},
+                    {"_id": import_id},
+                    {"$inc": {"pending": -counts.total(), **counts}},
                     session=session,
                 )
 
@@ -551,25 +586,43 @@ class IngestStore:
 
     # ----- read model fed by events --------------------------------------------------------
 
-    async def _count_once(self, session: AsyncClientSession, item_id: str, flag: str) -> None:
-        """Set an item's progress flag once and count it in one of its batch's shards."""
-        item = await self.items.find_one_and_update(
-            {"_id": item_id, flag: {"$ne": True}}, {"$set": {flag: True}}, session=session
+    async def _count_once(
+        self, session: AsyncClientSession, item_ids: Sequence[str], flag: str
+    ) -> None:
+        """Set the items' progress flag once and count them in their batches' shards.
+
+        Reads and writes by `_id` only (one `$in` each), and one counter write per shard
+        touched, whatever the number of items: the cost of an event stays flat as a
+        project's items grow.
+        """
+        fresh = await self.items.find(
+            {"_id": {"$in": list(item_ids)}, flag: {"$ne": True}},
+            {"batch_id": 1, "sha256": 1},
+            session=session,
+        ).to_list(None)
+        if not fresh:
+            return
+        await self.items.update_many(
+            {"_id": {"$in": [item["_id"] for item in fresh]}},
+            {"$set": {flag: True}},
+            session=session,
         )
-        if item is not None:
-            shard = int(item["sha256"][:4], 16) % COUNTER_SHARDS
+        per_shard = Counter(
+            (item["batch_id"], int(item["sha256"][:4], 16) % COUNTER_SHARDS) for item in fresh
+        )
+        for (batch_id, shard), n in sorted(per_shard.items()):
             await self.counters.update_one(
-                {"_id": f"{item['batch_id']}:{shard}"},
-                {"$inc": {flag: 1}, "$setOnInsert": {"batch_id": item["batch_id"]}},
+                {"_id": f"{batch_id}:{shard}"},
+                {"$inc": {flag: n}, "$setOnInsert": {"batch_id": batch_id}},
                 upsert=True,
                 session=session,
             )
 
-    async def mark_submitted(self, session: AsyncClientSession, item_id: str) -> None:
-        await self._count_once(session, item_id, "submitted")
+    async def mark_submitted(self, session: AsyncClientSession, item_ids: Sequence[str]) -> None:
+        await self._count_once(session, item_ids, "submitted")
 
-    async def mark_accepted(self, session: AsyncClientSession, item_id: str) -> None:
-        await self._count_once(session, item_id, "accepted")
+    async def mark_accepted(self, session: AsyncClientSession, item_ids: Sequence[str]) -> None:
+        await self._count_once(session, item_ids, "accepted")
 
     async def mark_delivered(self, session: AsyncClientSession, event: DeliveryReady) -> None:
         update: Doc = {"$inc": {"deliveries": 1}}

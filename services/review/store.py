@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,7 +32,7 @@ from shared.events import (
     TaskRejected,
     TaskSubmitted,
 )
-from shared.mongo import AsyncClientSession, Doc, utcnow
+from shared.mongo import AsyncClientSession, Doc, modify_by_id, utcnow
 from shared.observability import correlation_id
 from shared.projects import ProjectReadModel
 from shared.runtime import Runtime
@@ -273,11 +273,12 @@ class ReviewStore:
 
     async def retire_gold(self, project_id: str, gold_id: str) -> None:
         async def work(session: AsyncClientSession) -> None:
-            gold = await self.gold.find_one_and_update(
-                {"_id": gold_id, "project_id": project_id},
+            gold = await modify_by_id(
+                self.gold,
+                gold_id,
                 {"$set": {"active": False}},
-                return_document=True,
                 session=session,
+                when=lambda doc: doc["project_id"] == project_id,
             )
             if gold is None:
                 raise NotFound("gold item")
@@ -291,11 +292,11 @@ class ReviewStore:
         self, session: AsyncClientSession, project: ProjectUpserted, doc: Doc
     ) -> None:
         """Once every overlap of the item is in: merge when they agree, else a dispute."""
-        waiting = await self.overlaps.find_one_and_update(
-            {"_id": doc["item_id"]},
+        waiting = await modify_by_id(
+            self.overlaps,
+            doc["item_id"],
             {"$addToSet": {"submission_ids": doc["_id"]}},
             upsert=True,
-            return_document=True,
             session=session,
         )
         assert waiting is not None  # upserted
@@ -400,18 +401,15 @@ class ReviewStore:
         return found
 
     async def _update_returning(
-        self, collection: Any, query: Doc, update: Doc, projection: Doc | None = None
+        self, collection: Any, doc_id: str, update: Doc, when: Callable[[Doc], bool]
     ) -> Doc | None:
-        """One conditional update, returning the document after it, in a transaction: on the
-        embedded database a plain write meeting a transaction left open by a killed process
-        retries inside the server and can deadlock it; in a transaction it fails fast and the
-        driver retries (see dispatch's store)."""
+        """Update one document if `when(document)` holds, returning it after the update, in a
+        transaction: on the embedded database a plain write meeting a transaction left open
+        by a killed process retries inside the server and can deadlock it; in a transaction
+        it fails fast and the driver retries (see dispatch's store)."""
 
         async def work(session: AsyncClientSession) -> Doc | None:
-            doc: Doc | None = await collection.find_one_and_update(
-                query, update, projection, return_document=True, session=session
-            )
-            return doc
+            return await modify_by_id(collection, doc_id, update, session=session, when=when)
 
         return await self.db.transaction(work)
 
@@ -421,15 +419,16 @@ class ReviewStore:
     async def claim(self, unit_id: str, reviewer_id: str) -> Doc | None:
         """Take a unit for review (or retake one whose review lease ran out)."""
         now = utcnow()
+
+        def free(unit: Doc) -> bool:
+            return bool(
+                unit["status"] == "pending"
+                or (unit["status"] == "in_review" and unit["lease"]["expires_at"] < now)
+            )
+
         return await self._update_returning(
             self._collection_of(unit_id),
-            {
-                "_id": unit_id,
-                "$or": [
-                    {"status": "pending"},
-                    {"status": "in_review", "lease.expires_at": {"$lt": now}},
-                ],
-            },
+            unit_id,
             {
                 "$set": {
                     "status": "in_review",
@@ -439,6 +438,7 @@ class ReviewStore:
                     },
                 }
             },
+            free,
         )
 
     async def expired_reviews(self) -> list[Doc]:
@@ -449,11 +449,15 @@ class ReviewStore:
             docs = await collection.find({"status": "in_review"}, {"lease": 1}).to_list(None)
             for doc in docs:
                 if doc["lease"]["expires_at"] < now:
+
+                    def still_held(unit: Doc, held: Doc = doc["lease"]) -> bool:
+                        return bool(unit["status"] == "in_review" and unit["lease"] == held)
+
                     result = await self._update_returning(
                         collection,
-                        {"_id": doc["_id"], "status": "in_review", "lease": doc["lease"]},
+                        doc["_id"],
                         {"$set": {"status": "pending", "lease": None, "queued_at": now}},
-                        QUEUE_FIELDS,
+                        still_held,
                     )
                     if result is not None:
                         freed.append(result)
@@ -629,8 +633,9 @@ class ReviewStore:
         }
         done = await self._update_returning(
             self.submissions,
-            {"_id": sub["_id"], "appeal": None},
+            sub["_id"],
             {"$set": {"appeal": appeal, "appeal_status": "open", "appeal_queued_at": now}},
+            lambda doc: doc.get("appeal") is None,
         )
         if done is None:
             raise Conflict("already_appealed", "a rejection can be appealed once")
@@ -646,8 +651,12 @@ class ReviewStore:
     async def claim_appeal(self, sub_id: str, reviewer_id: str) -> Doc | None:
         return await self._update_returning(
             self.submissions,
-            {"_id": sub_id, "appeal_status": "open", "appeal.rejected_by": {"$ne": reviewer_id}},
+            sub_id,
             {"$set": {"appeal_status": "in_review", "appeal.reviewer_id": reviewer_id}},
+            lambda doc: (
+                doc.get("appeal_status") == "open"
+                and doc["appeal"].get("rejected_by") != reviewer_id
+            ),
         )
 
     async def decide_appeal(self, sub: Doc, reviewer_id: str, overturn: bool, comment: str) -> None:

@@ -1,0 +1,368 @@
+"""The hot paths' database cost does not grow with the data.
+
+Each test times one hot-path store operation with 1,000 documents in the collections it works
+on, then again with 50,000, and bounds the ratio. A collection scan costs about fifty times
+more at the larger size: the embedded database answered findAndModify that way, so counting
+one accepted task cost a scan of every item of the project. A lookup by index costs about the
+same at both sizes. The bound leaves room for this machine's noise, not for a scan.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from aviary.sim import review_bench
+from services.dispatch.claim_store import ClaimChain, Closed
+from services.dispatch.claims import Lease
+from services.export.store import ExportStore
+from services.ingest.store import ImportOutcome, IngestStore
+from services.review.store import ReviewStore
+from shared.events import Envelope, ItemAccepted, ItemIngested, TaskSubmitted
+from shared.handlers import apply_once_in_groups
+from shared.mongo import AsyncClientSession, AsyncCollection, Doc, utcnow
+from shared.runtime import Runtime
+from shared.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+SMALL, LARGE = 1_000, 50_000
+BOUND = 3.0
+REPS = 7
+GROUP = 20  # events handled together, as a consumer's group would be
+
+Op = Callable[[int], Awaitable[Any]]
+
+
+async def median_ms(op: Op, first: int) -> float:
+    """Median wall time of `op(first)`, `op(first + 1)`, ...: each round on fresh documents."""
+    await op(first)  # warm: connections, plans, the driver's session pool
+    times = []
+    for i in range(first + 1, first + 1 + REPS):
+        started = time.perf_counter()
+        await op(i)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+async def fill(
+    collection: AsyncCollection[Doc], make: Callable[[int], Doc], start: int, stop: int
+) -> None:
+    for chunk in range(start, stop, 5_000):
+        docs = [make(i) for i in range(chunk, min(stop, chunk + 5_000))]
+        await collection.insert_many(docs, ordered=False)
+
+
+async def growth(seed: Callable[[int, int], Awaitable[None]], op: Op) -> float:
+    """Cost at LARGE documents over cost at SMALL; rounds 0.. at SMALL, 100.. at LARGE."""
+    await seed(0, SMALL)
+    small = await median_ms(op, 0)
+    await seed(SMALL, LARGE)
+    large = await median_ms(op, 100)
+    print(f"{small:.2f} ms at {SMALL:,}, {large:.2f} ms at {LARGE:,}")
+    return large / small
+
+
+@pytest.fixture
+async def runtime_of(settings: Settings) -> AsyncIterator[Callable[[str], Runtime]]:
+    made: list[Runtime] = []
+
+    def make(service: str) -> Runtime:
+        made.append(Runtime(service, settings, "api"))
+        return made[-1]
+
+    yield make
+    for runtime in made:
+        await runtime.mongo_client.close()
+
+
+def item_doc(i: int) -> Doc:
+    return {
+        "_id": f"itm_{i:08d}",
+        "batch_id": "bat_growth",
+        "project_id": "prj_growth",
+        "org_id": "org_growth",
+        "sha256": f"{i:064x}",
+        "status": "stored",
+        "created_at": utcnow(),
+    }
+
+
+def ingested(i: int) -> ItemIngested:
+    image = review_bench.submitted(i).data["image"]
+    return ItemIngested(
+        item_id=f"itm_new_{i:08d}",
+        project_id="prj_growth",
+        batch_id="bat_growth",
+        org_id="org_growth",
+        image=image,
+    )
+
+
+def submitted(i: int) -> TaskSubmitted:
+    return TaskSubmitted.model_validate(review_bench.submitted(i).data)
+
+
+def accepted(i: int) -> ItemAccepted:
+    event = submitted(i)
+    return ItemAccepted(
+        **event.model_dump(include=set(ItemAccepted.model_fields) - {"reviewer_id"}),
+        reviewer_id=None,
+    )
+
+
+async def in_transaction(
+    runtime: Runtime, work: Callable[[AsyncClientSession], Awaitable[Any]]
+) -> Any:
+    return await runtime.db.transaction(work)
+
+
+def group(round_: int) -> range:
+    return range(round_ * GROUP, (round_ + 1) * GROUP)
+
+
+# ----- ingest ----------------------------------------------------------------------------------
+
+
+async def test_counting_submitted_and_accepted_items_does_not_grow_with_the_items(
+    runtime_of: Callable[[str], Runtime],
+) -> None:
+    runtime = runtime_of("ingest")
+    store = IngestStore(runtime)
+    await store.ensure_indexes()
+
+    async def count(round_: int) -> None:
+        ids = [f"itm_{i:08d}" for i in group(round_ % 40)]
+        flag = store.mark_submitted if round_ < 100 else store.mark_accepted
+        await in_transaction(runtime, lambda s: flag(s, ids))
+
+    async def seed(start: int, stop: int) -> None:
+        await fill(store.items, item_doc, start, stop)
+
+    assert await growth(seed, count) < BOUND
+    shards = await store.progress("bat_growth")
+    assert shards["submitted"] == GROUP * (REPS + 1)
+    assert shards["accepted"] == GROUP * (REPS + 1)
+
+
+async def test_recording_uploads_does_not_grow_with_the_items(
+    runtime_of: Callable[[str], Runtime],
+) -> None:
+    runtime = runtime_of("ingest")
+    store = IngestStore(runtime)
+    await store.ensure_indexes()
+    batch = {
+        "_id": "bat_growth",
+        "project_id": "prj_growth",
+        "org_id": "org_growth",
+        "status": "open",
+    }
+    await store.batches.insert_one(batch)
+
+    async def upload(round_: int) -> None:
+        events = [ingested(i) for i in group(round_)]
+        known = await store.find_items([e.item_id for e in events])
+        assert not known
+        await store.add_items(
+            batch,
+            [
+                ({**item_doc(i), "_id": e.item_id}, e)
+                for i, e in zip(group(round_), events, strict=True)
+            ],
+        )
+
+    async def seed(start: int, stop: int) -> None:
+        await fill(store.items, item_doc, start, stop)
+
+    assert await growth(seed, upload) < BOUND
+
+
+async def test_url_import_outcomes_do_not_grow_with_the_urls(
+    runtime_of: Callable[[str], Runtime],
+) -> None:
+    runtime = runtime_of("ingest")
+    store = IngestStore(runtime)
+    await store.ensure_indexes()
+    await store.imports.insert_one({"_id": "imp_growth", "pending": LARGE, "done": 0})
+
+    def url_doc(i: int) -> Doc:
+        return {
+            "_id": f"url_{i:08d}",
+            "import_id": "imp_growth",
+            "status": "pending",
+            "attempts": 0,
+        }
+
+    async def finish(round_: int) -> None:
+        ids = [f"url_{i:08d}" for i in group(round_ % 40)]
+        urls = await store.get_import_urls(ids)
+        await store.count_import_attempts(ids)
+        outcomes = [ImportOutcome(url, "done", {"item_id": "itm_x"}) for url in urls.values()]
+        await store.finish_import_urls(outcomes)
+
+    async def seed(start: int, stop: int) -> None:
+        await fill(store.import_urls, url_doc, start, stop)
+
+    assert await growth(seed, finish) < BOUND
+    counted = await store.imports.find_one({"_id": "imp_growth"})
+    assert counted is not None
+    assert counted["done"] == 2 * GROUP * (REPS + 1)
+    assert counted["pending"] == LARGE - 2 * GROUP * (REPS + 1)
+
+
+# ----- review ----------------------------------------------------------------------------------
+
+
+async def test_receiving_submissions_does_not_grow_with_the_submissions(
+    settings: Settings, runtime_of: Callable[[str], Runtime]
+) -> None:
+    await review_bench.seed(settings)  # the auto-accept project
+    runtime = runtime_of("review")
+    store = ReviewStore(runtime)
+    await store.ensure_indexes()
+
+    def old(i: int) -> Doc:
+        return {
+            "_id": f"sub_old_{i:08d}",
+            **submitted(i).model_dump(mode="json", exclude={"submission_id"}),
+            "status": "accepted",
+            "created_at": utcnow(),
+            "lease": None,
+            "appeal": None,
+        }
+
+    async def receive(round_: int) -> None:
+        events = [submitted(i) for i in group(round_)]
+        await in_transaction(runtime, lambda s: store.receive_many(s, events))
+
+    async def seed(start: int, stop: int) -> None:
+        await fill(store.submissions, old, start, stop)
+
+    assert await growth(seed, receive) < BOUND
+    mine = await store.submissions.count_documents({"_id": {"$regex": "^sub_0"}})
+    assert mine == 2 * GROUP * (REPS + 1)
+
+
+async def test_claiming_a_review_does_not_grow_with_the_submissions(
+    runtime_of: Callable[[str], Runtime],
+) -> None:
+    runtime = runtime_of("review")
+    store = ReviewStore(runtime)
+    await store.ensure_indexes()
+
+    def pending(i: int) -> Doc:
+        return {"_id": f"sub_{i:08d}", "status": "pending", "lease": None, "vendor_id": "v"}
+
+    async def claim(round_: int) -> None:
+        assert await store.claim(f"sub_{round_:08d}", "reviewer") is not None
+        assert await store.claim(f"sub_{round_:08d}", "another") is None  # held now
+
+    async def seed(start: int, stop: int) -> None:
+        await fill(store.submissions, pending, start, stop)
+
+    assert await growth(seed, claim) < BOUND
+
+
+# ----- export ----------------------------------------------------------------------------------
+
+
+async def test_accepting_items_into_the_read_model_does_not_grow_with_the_batch(
+    runtime_of: Callable[[str], Runtime],
+) -> None:
+    runtime = runtime_of("export")
+    store = ExportStore(runtime)
+    await store.ensure_indexes()
+
+    def old(i: int) -> Doc:
+        return {"_id": f"itm_old_{i:08d}", "batch_id": "bat_bench", "seq": 1}
+
+    async def accept(round_: int) -> None:
+        events = [accepted(i) for i in group(round_)]
+        await in_transaction(runtime, lambda s: store.accept_items(s, events))
+
+    async def seed(start: int, stop: int) -> None:
+        await fill(store.accepted, old, start, stop)
+
+    assert await growth(seed, accept) < BOUND
+    batch = await store.batches.find_one({"_id": "bat_bench"})
+    assert batch is not None
+    assert batch["accepted_count"] == GROUP * 2 * (REPS + 1)
+    assert batch["seq"] == 2 * (REPS + 1)
+
+
+# ----- dispatch --------------------------------------------------------------------------------
+
+
+async def test_leasing_and_submitting_do_not_grow_with_the_claims(
+    runtime_of: Callable[[str], Runtime],
+) -> None:
+    runtime = runtime_of("dispatch")
+    chain = ClaimChain(runtime)
+    now = utcnow()
+
+    def lease(i: int) -> Lease:
+        task = {"_id": f"tsk_{i:08d}", "rework": 0, "next_slot": 0}
+        return Lease.new(task, f"ann-{i % 8}", "ven", now, ttl_s=300)
+
+    def old_claim(i: int) -> Doc:
+        return {"_id": f"tsk_old_{i:08d}/0/0", "kind": "lease", "at": now}
+
+    async def lease_and_submit(round_: int) -> None:
+        leases = [lease(i) for i in group(round_)]
+        assert all(await chain.insert_leases(leases, "replica", {"_id": f"jrn_{round_}"}))
+        closed = [
+            Closed(
+                lease=le,
+                record={
+                    "_id": le.next_key,
+                    "kind": "submitted",
+                    "submission_id": f"sub_{le.task_id}",
+                },
+                group="grp",
+                event=Envelope.wrap(submitted(i), org_ids=("org",)),
+            )
+            for i, le in zip(group(round_), leases, strict=True)
+        ]
+        outcomes = await chain.submit_many(closed)
+        assert all(isinstance(o, str) for o in outcomes)
+
+    async def seed(start: int, stop: int) -> None:
+        await fill(chain.claims, old_claim, start, stop)
+
+    assert await growth(seed, lease_and_submit) < BOUND
+
+
+# ----- every consumer --------------------------------------------------------------------------
+
+
+async def test_recognising_a_redelivered_event_does_not_grow_with_the_events_seen(
+    runtime_of: Callable[[str], Runtime],
+) -> None:
+    runtime = runtime_of("export")
+    applied: list[str] = []
+
+    async def apply_many(session: AsyncClientSession, events: Any) -> None:
+        applied.extend(e.item_id for e in events)
+
+    handle = apply_once_in_groups(runtime.db, ItemAccepted, apply_many)
+
+    async def deliver(round_: int) -> None:
+        envelope = Envelope.wrap(accepted(round_), org_ids=("org",))
+        await handle(envelope)
+        await handle(envelope)  # a redelivery: recognised, not applied again
+
+    async def seed(start: int, stop: int) -> None:
+        await fill(
+            runtime.db.processed,
+            lambda i: {"_id": f"evt_old_{i:08d}", "at": utcnow() - timedelta(days=1)},
+            start,
+            stop,
+        )
+
+    assert await growth(seed, deliver) < BOUND
+    assert len(applied) == len(set(applied)) == 2 * (REPS + 1)
