@@ -26,11 +26,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
 from aviary.client.config import Endpoints
-from aviary.sim import dispatch_bench, ingest_bench, review_bench
+from aviary.sim import dispatch_bench, import_bench, ingest_bench, pipeline_bench, review_bench
+from aviary.sim.cpu import CpuMeter, listener_pids
 from aviary.sim.flow import FlowConfig, run_flow
 from aviary.sim.processes import (
     ROOT,
@@ -407,6 +409,107 @@ def bench_review(runs: int) -> Figures:
     }
 
 
+def infra_pids() -> dict[str, list[int]]:
+    """The embedded stack's server processes: what a service's work costs beyond itself."""
+    run = ROOT / "var" / "run"
+    amqp = urlsplit(Settings().amqp_url).port or 5672
+    return {
+        "database": [int((run / "secantusdb.pid").read_text().split()[0])],
+        "storage": [int((run / "seaweedfs.pid").read_text().split()[0])],
+        "broker": listener_pids(amqp),
+    }
+
+
+def pipeline_once(images: int, seed: int) -> tuple[pipeline_bench.PipelineRun, dict[str, float]]:
+    """One accept-pipeline run on fresh services; returns it and CPU-ms per task per process."""
+    settings = isolated_settings(lease_ttl_s=300, max_attempts=5, retry_delays_ms=[500, 2000, 5000])
+    with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
+        services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
+        services.start_all()
+        try:
+            key = settings.operator_key.get_secret_value()
+            ingest, dispatch = services.url("ingest"), services.url("dispatch")
+            tenant = asyncio.run(pipeline_bench.onboard(ingest, key))
+            batch = asyncio.run(pipeline_bench.push_batch(ingest, tenant, images, seed))
+            # Let dispatch take in the batch's items before the clock starts.
+            time.sleep(2)
+            meter = CpuMeter(
+                {name: [proc.pid] for name, proc in services.procs.items()} | infra_pids()
+            )
+            meter.start()
+            run = asyncio.run(
+                pipeline_bench.label_until_accepted(ingest, dispatch, tenant, batch, images)
+            )
+            cpu = meter.stop()
+        finally:
+            services.stop_all()
+            asyncio.run(cleanup_namespace(settings))
+    return run, {name: seconds * 1000 / images for name, seconds in cpu.items()}
+
+
+def bench_pipeline(runs: int) -> Figures:
+    """8 annotators label a batch (review mode auto), timed until the client sees it accepted."""
+    images = 1000
+    rates, submits, costs = [], [], []
+    for run in range(runs):
+        result, cpu = pipeline_once(images, seed=run)
+        rates.append(result.accepted_per_s)
+        submits.append(result.submit_per_s)
+        costs.append(cpu)
+        shares = ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+        print(
+            f"  pipeline run {run + 1}/{runs}: submitted {result.submit_per_s:.0f}/s, "
+            f"accepted {result.accepted_per_s:.0f}/s; CPU-ms per task: {shares}",
+            flush=True,
+        )
+    figures: Figures = {
+        "accept_pipeline_tasks_per_s": round(statistics.median(rates), 1),
+        "accept_pipeline_submit_per_s": round(statistics.median(submits), 1),
+    }
+    for name in costs[0]:
+        figures[f"accept_pipeline_cpu_ms_per_task_{name}"] = round(
+            statistics.median(c[name] for c in costs), 2
+        )
+    return figures
+
+
+def bench_url_import(runs: int) -> Figures:
+    """2,000 image URLs on a local server: one import, fetched, validated and stored by one
+    ingest process (the other services are not running)."""
+    images = 2000
+    settings = isolated_settings()
+    operator = settings.operator_key.get_secret_value()
+    rates = []
+    with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
+        services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
+        try:
+            services.start("ingest")
+            services.wait_ready("ingest")
+            base = services.url("ingest")
+            token, project_id = _ingest_tenant(base, operator)
+            for run in range(runs):
+                folder = Path(tmp) / f"images-{run}"
+                with import_bench.image_server(folder, images, seed=run, port=28_900) as origin:
+                    batch = _new_batch(base, token, project_id)
+                    cpu = CpuMeter({"ingest": [services.procs["ingest"].pid]} | infra_pids())
+                    cpu.start()
+                    seconds = asyncio.run(
+                        import_bench.run_import(base, token, batch, origin, images)
+                    )
+                    used = cpu.stop()
+                rates.append(images / seconds)
+                shares = ", ".join(f"{k} {v:.0f} s" for k, v in used.items())
+                print(
+                    f"  url import run {run + 1}/{runs}: {rates[-1]:.0f} images/s "
+                    f"({seconds:.1f} s; CPU {shares})",
+                    flush=True,
+                )
+        finally:
+            services.stop_all()
+            asyncio.run(cleanup_namespace(settings))
+    return {"url_import_images_per_s": round(statistics.median(rates), 1)}
+
+
 OPT_IN = frozenset({"scale"})
 BENCHMARKS: dict[str, Callable[[int], Figures]] = {
     "e2e": bench_e2e,
@@ -415,6 +518,8 @@ BENCHMARKS: dict[str, Callable[[int], Figures]] = {
     "dispatch": bench_dispatch,
     "review": bench_review,
     "scale": bench_scale,
+    "pipeline": bench_pipeline,
+    "url_import": bench_url_import,
 }
 
 
