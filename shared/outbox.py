@@ -25,6 +25,7 @@ from shared.observability import EVENTS_PUBLISHED, OUTBOX_BACKLOG, service_name
 log = logging.getLogger(__name__)
 
 BACKLOG_EVERY_S = 5.0
+RELAY_PAGE = 100  # outbox documents read and published at a time
 
 
 class Outbox:
@@ -63,8 +64,9 @@ class Outbox:
         """Call after a commit that added events: the relay publishes them at once."""
         self._wake.set()
 
-    async def relay_once(self, limit: int = 100) -> int:
-        """Publish the events of up to `limit` saved documents; returns how many went out."""
+    async def relay_once(self, limit: int = RELAY_PAGE) -> int:
+        """Publish the events of up to `limit` saved documents; returns how many documents
+        went out (fewer than `limit`: the outbox was emptied)."""
         docs = await self.collection.find({}).limit(limit).to_list(limit)
         if not docs:
             OUTBOX_BACKLOG.labels(service_name.get()).set(0)
@@ -81,7 +83,7 @@ class Outbox:
         await self.collection.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
         for e in events:
             EVENTS_PUBLISHED.labels(service_name.get(), e["type"]).inc()
-        return len(events)
+        return len(docs)
 
     async def measure_backlog(self) -> int:
         """Count the documents waiting to be relayed (the gauge behind alerts on a stuck
@@ -99,7 +101,8 @@ class Outbox:
                 if time.monotonic() - measured > BACKLOG_EVERY_S:
                     measured = time.monotonic()
                     await self.measure_backlog()
-                while await self.relay_once():
+                # A short page emptied the outbox: no second read to find it empty.
+                while await self.relay_once() == RELAY_PAGE:
                     pass
             except asyncio.CancelledError:
                 raise

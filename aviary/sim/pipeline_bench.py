@@ -21,6 +21,7 @@ from aviary.sim.loadclient import Connection
 
 ANNOTATORS = 8
 BOX = {"class_id": 1, "bbox": [10, 10, 50, 40]}
+POLL_S = 0.2  # how often the client reads the batch's progress
 
 
 @dataclass
@@ -144,5 +145,5 @@ async def label_until_accepted(
         while await accepted(http, batch_id) < tasks:
             if time.monotonic() > deadline:
                 raise TimeoutError("the batch was not accepted within 15 minutes")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(POLL_S)
     return PipelineRun(tasks, submitted_at - first_submit, time.monotonic() - first_submit)

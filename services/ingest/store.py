@@ -591,9 +591,9 @@ class IngestStore:
     ) -> None:
         """Set the items' progress flag once and count them in their batches' shards.
 
-        Reads and writes by `_id` only (one `$in` each), and one counter write per shard
-        touched, whatever the number of items: the cost of an event stays flat as a
-        project's items grow.
+        Reads and writes by `_id` only (one `$in` each), and one counter write per batch,
+        whatever the number of items: the cost of an event stays flat as a project's items
+        grow.
         """
         fresh = await self.items.find(
             {"_id": {"$in": list(item_ids)}, flag: {"$ne": True}},
@@ -607,12 +607,12 @@ class IngestStore:
             {"$set": {flag: True}},
             session=session,
         )
-        per_shard = Counter(
-            (item["batch_id"], int(item["sha256"][:4], 16) % COUNTER_SHARDS) for item in fresh
-        )
-        for (batch_id, shard), n in sorted(per_shard.items()):
+        # One shard per batch and group, picked at random: concurrent groups (and replicas)
+        # rarely write the same shard, and the progress read sums them all.
+        per_batch = Counter(item["batch_id"] for item in fresh)
+        for batch_id, n in sorted(per_batch.items()):
             await self.counters.update_one(
-                {"_id": f"{batch_id}:{shard}"},
+                {"_id": f"{batch_id}:{secrets.randbelow(COUNTER_SHARDS)}"},
                 {"$inc": {flag: n}, "$setOnInsert": {"batch_id": batch_id}},
                 upsert=True,
                 session=session,
