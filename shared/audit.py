@@ -76,6 +76,14 @@ class AuditLog:
         doc = self.entry(action, target, orgs=orgs, details=details, actor=actor)
         await self.collection.insert_one(doc, session=session)
 
+    async def oldest(self, before: datetime, limit: int) -> list[Doc]:
+        """The oldest entries written before `before`, oldest first (to archive them)."""
+        return await self.collection.find({"at": {"$lt": before}}).sort("at", 1).to_list(limit)
+
+    async def forget(self, entry_ids: list[str]) -> None:
+        """Delete entries (once archived)."""
+        await self.collection.delete_many({"_id": {"$in": entry_ids}})
+
     async def query(
         self, org_id: str | None, action: str | None, before: datetime | None, limit: int
     ) -> list[Doc]:

@@ -15,6 +15,7 @@ from shared.messaging import Broker, Consumer, Handler, queue_counts
 from shared.mongo import ServiceDatabase, connect_mongo
 from shared.observability import QUEUE_DEPTH
 from shared.outbox import Outbox
+from shared.retention import AuditArchiver, apply_expiries, expiries
 from shared.settings import Settings
 from shared.storage import ObjectStorage
 
@@ -74,6 +75,7 @@ class Runtime:
         """Connect (waiting for dependencies, however long), prepare storage, start consuming."""
         await self._wait_for("mongo", self.db.ping)
         await self._wait_for("broker", self.broker.connect)
+        await self._wait_for("retention", self._prepare_retention)
         for hook in self.on_start:
             await self._wait_for(getattr(hook, "__name__", "start_hook"), hook)
         self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox-relay"))
@@ -81,7 +83,7 @@ class Runtime:
         for loop in self.every_role_loops:
             self._tasks.append(asyncio.create_task(loop(), name=loop.__name__))
         if self.role in ("all", "worker"):
-            for loop in self.loops:
+            for loop in [*self.loops, self._archive_audit]:
                 self._tasks.append(asyncio.create_task(loop(), name=loop.__name__))
             if self.handlers:
                 self.consumer = Consumer(self.broker, self.service, self.handlers)
@@ -115,6 +117,24 @@ class Runtime:
         await self.broker.close()
         await self.mongo_client.close()
         log.info("service.stopped")
+
+    async def _prepare_retention(self) -> None:
+        """TTL indexes for what only keeps the machinery safe, and the audit archive's bucket."""
+        await apply_expiries(self.db, expiries(self.service, self.settings))
+        await self.storage.ensure_bucket(self.settings.audit_bucket)
+
+    async def _archive_audit(self) -> None:
+        archiver = AuditArchiver(
+            self.audit, self.storage, self.settings.audit_bucket, self.settings
+        )
+        while True:
+            try:
+                await archiver.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("audit.archive_failed")
+            await asyncio.sleep(self.settings.retention_sweep_s)
 
     async def _nudge_transactions(self, every_s: float = 10.0) -> None:
         while True:

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     retry_delays_ms: list[int] = Field(default_factory=lambda: [1_000, 5_000, 30_000, 120_000])
     outbox_poll_s: float = Field(default=0.5, gt=0)
 
+    # Retention of what only keeps the machinery safe (shared/retention.py says why each).
+    processed_events_retention_s: int = Field(default=7 * 86_400, ge=3600)
+    claims_retention_s: int = Field(default=30 * 86_400, ge=3600)
+    audit_db_retention_s: int = Field(default=90 * 86_400, ge=3600)
+    audit_archive_retention_s: int = Field(default=2 * 365 * 86_400, ge=86_400)
+    retention_sweep_s: float = Field(default=3600.0, gt=0)
+
     # Ingest
     max_upload_bytes: int = 50 * 1024 * 1024
     # Pillow refuses images above its own bomb limit (~89.5 MP) before ours can apply.
@@ -121,6 +128,11 @@ class Settings(BaseSettings):
     @property
     def deliveries_bucket(self) -> str:
         return f"{self.namespace}-deliveries"
+
+    @property
+    def audit_bucket(self) -> str:
+        """Where audit entries go once they leave the database (shared/retention.py)."""
+        return f"{self.namespace}-audit"
 
 
 @lru_cache(maxsize=1)

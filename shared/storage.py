@@ -121,6 +121,15 @@ class ObjectStorage:
     async def remove(self, bucket: str, key: str) -> None:
         await asyncio.to_thread(self._client.remove_object, bucket, key)
 
+    async def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        """The keys under `prefix`, in key order."""
+
+        def work() -> list[str]:
+            objects = self._client.list_objects(bucket, prefix=prefix, recursive=True)
+            return sorted(str(obj.object_name) for obj in objects)
+
+        return await asyncio.to_thread(work)
+
     def presigned_put(self, bucket: str, key: str, ttl_s: int) -> str:
         """A short-lived URL a client PUTs bytes to, straight into storage."""
         return self._client.presigned_put_object(bucket, key, expires=timedelta(seconds=ttl_s))

@@ -83,7 +83,7 @@ async def cleanup_namespace(settings: Settings) -> None:
     finally:
         await client.close()
     storage = ObjectStorage(settings)
-    for bucket in (settings.images_bucket, settings.deliveries_bucket):
+    for bucket in (settings.images_bucket, settings.deliveries_bucket, settings.audit_bucket):
         await storage.remove_bucket(bucket)
 
 

@@ -1,0 +1,114 @@
+"""Retention: how long the records that only keep the machinery safe are kept, in one place.
+
+Business data (items, submissions, deliveries) stays until a client deletes it. The records
+below exist only so that a crash, a redelivery or a stale view cannot lose or double work;
+each is cheap, but kept forever they would outgrow the data they protect:
+
+- `processed_events` (every consumer): the ids of events already applied, so a redelivery
+  changes nothing. The broker redelivers within its retry schedule (minutes); a dead-lettered
+  event was never applied, so replaying it later needs no marker. Kept 7 days.
+- dispatch's `claims`: lease slots (`expires_at`), the records that closed them and the
+  leasing processes' journals (`at`). A slot matters while a process may still hold a view of
+  the task that names it: seconds (pools are re-read every `pool_sync_s`), or a lease's life.
+  Kept 30 days past the lease's end.
+- The audit log: entries move to object storage (gzipped JSON lines under
+  `audit/<service>/`) after 90 days and the archives are deleted after two years.
+
+Idempotency records expire by their own TTL index (`shared/idempotency.py`, 24 hours), and the
+outbox deletes what it has published. The database removes expired documents itself through
+TTL indexes (MongoDB and the embedded database both sweep about once a minute), so no
+service process has to be alive for them to go.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from shared.audit import AuditLog
+from shared.mongo import Doc, ServiceDatabase, ensure_ttl_index, utcnow
+from shared.settings import Settings
+from shared.storage import ObjectStorage
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """Documents of `collection` go `seconds` after the date in `field`."""
+
+    collection: str
+    field: str
+    seconds: int
+
+
+def expiries(service: str, settings: Settings) -> list[Expiry]:
+    kept = [Expiry("processed_events", "at", settings.processed_events_retention_s)]
+    if service == "dispatch":
+        kept += [
+            Expiry("claims", "expires_at", settings.claims_retention_s),
+            Expiry("claims", "at", settings.claims_retention_s),
+        ]
+    return kept
+
+
+async def apply_expiries(db: ServiceDatabase, kept: Sequence[Expiry]) -> None:
+    for expiry in kept:
+        await ensure_ttl_index(db[expiry.collection], expiry.field, expiry.seconds)
+
+
+def archive_key(service: str, first: Doc) -> str:
+    """One archive per page, named by its first entry: a page written again after a crash
+    (before its entries were deleted) lands on the same key."""
+    stamp = first["at"].astimezone(UTC).strftime("%Y/%m/%d/%H%M%S")
+    return f"audit/{service}/{stamp}-{first['_id']}.jsonl.gz"
+
+
+def archive_time(key: str) -> datetime | None:
+    """When an archive's first entry was written, read back from its key."""
+    try:
+        year, month, day, rest = key.split("/")[2:6]
+        return datetime.strptime(f"{year}{month}{day}{rest[:6]}", "%Y%m%d%H%M%S").replace(
+            tzinfo=UTC
+        )
+    except ValueError:
+        return None
+
+
+class AuditArchiver:
+    """Moves old audit entries into object storage and deletes archives past their time."""
+
+    def __init__(self, audit: AuditLog, storage: ObjectStorage, bucket: str, settings: Settings):
+        self.audit = audit
+        self.storage = storage
+        self.bucket = bucket
+        self.keep_in_db = timedelta(seconds=settings.audit_db_retention_s)
+        self.keep_archives = timedelta(seconds=settings.audit_archive_retention_s)
+
+    async def sweep(self, now: datetime | None = None) -> tuple[int, int]:
+        """(entries archived, archives deleted)."""
+        now = now or utcnow()
+        moved = 0
+        while page := await self.audit.oldest(now - self.keep_in_db, ARCHIVE_PAGE):
+            body = "".join(json.dumps(entry, default=str) + "\n" for entry in page)
+            key = archive_key(self.audit.service, page[0])
+            await self.storage.put_bytes(
+                self.bucket, key, gzip.compress(body.encode()), "application/gzip"
+            )
+            await self.audit.forget([entry["_id"] for entry in page])
+            moved += len(page)
+        deleted = 0
+        for key in await self.storage.list_keys(self.bucket, f"audit/{self.audit.service}/"):
+            written = archive_time(key)
+            if written is not None and written < now - self.keep_archives:
+                await self.storage.remove(self.bucket, key)
+                deleted += 1
+        if moved or deleted:
+            log.info("audit.archived", extra={"entries": moved, "archives_deleted": deleted})
+        return moved, deleted

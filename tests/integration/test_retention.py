@@ -1,0 +1,115 @@
+"""Retention: what only keeps the machinery safe expires, the audit log moves to archives."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from shared.audit import AuditLog
+from shared.mongo import ServiceDatabase, connect_mongo, utcnow
+from shared.retention import AuditArchiver, apply_expiries, archive_time, expiries
+from shared.settings import Settings
+from shared.storage import ObjectStorage
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[ServiceDatabase]:
+    client = connect_mongo(settings)
+    yield ServiceDatabase(client, settings.database_name("dispatch"))
+    await client.close()
+
+
+async def ttl_of(db: ServiceDatabase, collection: str) -> dict[str, int]:
+    indexes = await db[collection].index_information()
+    return {
+        str(info["key"][0][0]): int(info["expireAfterSeconds"])
+        for info in indexes.values()
+        if "expireAfterSeconds" in info
+    }
+
+
+async def test_markers_and_claims_expire_after_their_retention(
+    settings: Settings, db: ServiceDatabase
+) -> None:
+    await apply_expiries(db, expiries("dispatch", settings))
+    assert await ttl_of(db, "processed_events") == {"at": 7 * 86_400}
+    assert await ttl_of(db, "claims") == {"expires_at": 30 * 86_400, "at": 30 * 86_400}
+
+    # A changed retention updates the index in place (services restart with new settings).
+    shorter = settings.model_copy(update={"claims_retention_s": 86_400})
+    await apply_expiries(db, expiries("dispatch", shorter))
+    assert await ttl_of(db, "claims") == {"expires_at": 86_400, "at": 86_400}
+
+
+async def test_only_dispatch_keeps_claims(settings: Settings) -> None:
+    for service in ("ingest", "review", "export"):
+        assert {e.collection for e in expiries(service, settings)} == {"processed_events"}
+
+
+async def test_old_audit_entries_move_to_archives_and_old_archives_go(
+    settings: Settings, db: ServiceDatabase
+) -> None:
+    audit = AuditLog(db, "dispatch")
+    storage = ObjectStorage(settings)
+    await storage.ensure_bucket(settings.audit_bucket)
+    now = utcnow()
+    old = [
+        {**audit.entry("limit.set", f"v{i}"), "at": now - timedelta(days=200 + i)} for i in range(5)
+    ]
+    recent = {**audit.entry("limit.set", "recent"), "at": now - timedelta(days=1)}
+    await audit.collection.insert_many([*old, recent])
+    ancient_key = "audit/dispatch/2020/01/01/000000-aud_ancient.jsonl.gz"
+    await storage.put_bytes(settings.audit_bucket, ancient_key, gzip.compress(b"{}\n"))
+
+    archiver = AuditArchiver(audit, storage, settings.audit_bucket, settings)
+    assert await archiver.sweep(now) == (5, 1)
+
+    left = await audit.collection.find({}).to_list(None)
+    assert [e["_id"] for e in left] == [recent["_id"]]
+    keys = await storage.list_keys(settings.audit_bucket, "audit/dispatch/")
+    assert len(keys) == 1 and ancient_key not in keys
+    archived = gzip.decompress(await storage.get_bytes(settings.audit_bucket, keys[0]))
+    lines = [json.loads(line) for line in archived.decode().splitlines()]
+    # Oldest first, every field kept.
+    assert [e["_id"] for e in lines] == [e["_id"] for e in reversed(old)]
+    assert {e["target"] for e in lines} == {f"v{i}" for i in range(5)}
+
+    assert await archiver.sweep(now) == (0, 0)  # nothing left to move
+
+
+async def test_an_archive_written_again_after_a_crash_replaces_the_first(
+    settings: Settings, db: ServiceDatabase
+) -> None:
+    """A sweep killed between writing an archive and deleting its entries writes the same
+    page again under the same key: one archive, no entry twice."""
+    audit = AuditLog(db, "dispatch")
+    storage = ObjectStorage(settings)
+    await storage.ensure_bucket(settings.audit_bucket)
+    now = utcnow()
+    entry = {**audit.entry("limit.set", "v"), "at": now - timedelta(days=100)}
+    await audit.collection.insert_one(entry)
+
+    forget = audit.forget
+
+    async def crash(entry_ids: list[str]) -> None:
+        raise RuntimeError("killed")
+
+    audit.forget = crash  # type: ignore[method-assign]
+    archiver = AuditArchiver(audit, storage, settings.audit_bucket, settings)
+    with pytest.raises(RuntimeError):
+        await archiver.sweep(now)
+    audit.forget = forget  # type: ignore[method-assign]
+    assert await archiver.sweep(now) == (1, 0)
+
+    keys = await storage.list_keys(settings.audit_bucket, "audit/dispatch/")
+    assert len(keys) == 1
+    archived = gzip.decompress(await storage.get_bytes(settings.audit_bucket, keys[0]))
+    assert len(archived.decode().splitlines()) == 1
+    written = archive_time(keys[0])
+    assert written is not None and abs(written - entry["at"]) < timedelta(seconds=1)
