@@ -55,9 +55,40 @@ def ensure_infra() -> None:
     subprocess.run([sys.executable, str(ROOT / "scripts" / "stack.py"), "infra"], check=True)
 
 
-def e2e_once(images: int, seed: int) -> tuple[float, int]:
-    """One flow on a fresh deployment (own namespace, own service processes)."""
-    settings = isolated_settings(lease_ttl_s=300, max_attempts=5, retry_delays_ms=[500, 2000, 5000])
+def infra_pids() -> dict[str, list[int]]:
+    """The embedded stack's server processes (those listening where the settings point):
+    what a service's work costs beyond itself."""
+    settings = Settings()
+    mongo = urlsplit(settings.mongo_url.split(",")[0]).port or 27017
+    return {
+        "database": listener_pids(mongo),
+        "storage": [int((ROOT / "var" / "run" / "seaweedfs.pid").read_text().split()[0])],
+        "broker": listener_pids(urlsplit(settings.amqp_url).port or 5672),
+    }
+
+
+def production_timings() -> Settings:
+    """A fresh namespace with the production timings (lease sweeps, pool reads, outbox
+    polls), not the tests' short ones: their background reads are part of the cost."""
+    defaults = Settings()
+    timings = (
+        "lease_ttl_s",
+        "lease_sweep_s",
+        "pool_sync_s",
+        "outbox_poll_s",
+        "backlog_takeover_s",
+        "rework_exclusive_s",
+        "max_attempts",
+        "retry_delays_ms",
+    )
+    return isolated_settings(**{name: getattr(defaults, name) for name in timings})
+
+
+def e2e_once(images: int, seed: int) -> tuple[float, int, dict[str, float], dict[str, float]]:
+    """One flow on a fresh deployment (own namespace, own service processes): its seconds,
+    rejections, CPU-ms per delivered image of each server process, and the services' peak
+    memory (MB)."""
+    settings = production_timings()
     with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
         services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
         services.start_all()
@@ -73,31 +104,55 @@ def e2e_once(images: int, seed: int) -> tuple[float, int]:
                 timeout_s=900,
             )
             key = settings.operator_key.get_secret_value()
+            meter = CpuMeter(
+                {name: [proc.pid] for name, proc in services.procs.items()} | infra_pids()
+            )
+            meter.start()
             result = asyncio.run(run_flow(endpoints, key, config, progress=lambda _: None))
+            cpu = meter.stop()
+            memory = {
+                name: peak for name, peak in meter.peak_rss_mb().items() if name in services.procs
+            }
         finally:
             services.stop_all()
             asyncio.run(cleanup_namespace(settings))
-    if result.manifest["counts"]["images"] != images:
+    delivered = result.manifest["counts"]["images"]
+    if delivered != images:
         raise RuntimeError("the delivery is incomplete")
-    return result.seconds, result.stats.rejected
+    per_image = {name: seconds * 1000 / delivered for name, seconds in cpu.items()}
+    return result.seconds, result.stats.rejected, per_image, memory
 
 
 def bench_e2e(runs: int) -> Figures:
-    """The demo flow with 200 images: push, label, review (with rework), deliver, verify."""
+    """The demo flow with 200 images: push, label, review (with rework), deliver, verify; and
+    what one delivered image costs the platform's processes (simulated people excluded)."""
     images = 200
-    seconds = []
+    seconds, costs, memories = [], [], []
     for run in range(runs):
-        took, rejected = e2e_once(images, seed=1000 * run)
+        took, rejected, per_image, memory = e2e_once(images, seed=1000 * run)
         seconds.append(took)
+        costs.append(per_image)
+        memories.append(memory)
+        shares = ", ".join(f"{k} {v:.1f}" for k, v in per_image.items())
         print(
-            f"  e2e run {run + 1}/{runs}: {took:.1f} s ({rejected} rejections reworked)", flush=True
+            f"  e2e run {run + 1}/{runs}: {took:.1f} s ({rejected} rejections reworked); "
+            f"CPU-ms per image {sum(per_image.values()):.1f}: {shares}",
+            flush=True,
         )
     median = statistics.median(seconds)
-    return {
+    figures: Figures = {
         "e2e_images": images,
         "e2e_seconds": round(median, 2),
         "e2e_images_per_hour": round(images / median * 3600),
+        "platform_cpu_ms_per_image": round(statistics.median(sum(c.values()) for c in costs), 1),
     }
+    for name in costs[0]:
+        figures[f"platform_cpu_ms_per_image_{name}"] = round(
+            statistics.median(c[name] for c in costs), 1
+        )
+    for name in memories[0]:
+        figures[f"peak_rss_mb_{name}"] = round(statistics.median(m[name] for m in memories))
+    return figures
 
 
 def bench_export(runs: int) -> Figures:
@@ -407,35 +462,6 @@ def bench_review(runs: int) -> Figures:
         "review_consensus_ms": round(consensus_ms, 2),
         "review_tasks_per_s": round(statistics.median(rates), 1),
     }
-
-
-def infra_pids() -> dict[str, list[int]]:
-    """The embedded stack's server processes (those listening where the settings point):
-    what a service's work costs beyond itself."""
-    settings = Settings()
-    mongo = urlsplit(settings.mongo_url.split(",")[0]).port or 27017
-    return {
-        "database": listener_pids(mongo),
-        "storage": [int((ROOT / "var" / "run" / "seaweedfs.pid").read_text().split()[0])],
-        "broker": listener_pids(urlsplit(settings.amqp_url).port or 5672),
-    }
-
-
-def production_timings() -> Settings:
-    """A fresh namespace with the production timings (lease sweeps, pool reads, outbox
-    polls), not the tests' short ones: their background reads are part of the cost."""
-    defaults = Settings()
-    timings = (
-        "lease_ttl_s",
-        "lease_sweep_s",
-        "pool_sync_s",
-        "outbox_poll_s",
-        "backlog_takeover_s",
-        "rework_exclusive_s",
-        "max_attempts",
-        "retry_delays_ms",
-    )
-    return isolated_settings(**{name: getattr(defaults, name) for name in timings})
 
 
 def pipeline_once(images: int, seed: int) -> tuple[pipeline_bench.PipelineRun, dict[str, float]]:

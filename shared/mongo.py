@@ -136,6 +136,13 @@ async def modify_by_id(
     """
     if not session.in_transaction:
         raise RuntimeError("modify_by_id needs a transaction")
+    if when is None and new:  # nothing to test first: write, then read what was written
+        result = await collection.update_one(
+            {"_id": doc_id}, update, upsert=upsert, session=session
+        )
+        if result.matched_count == 0 and result.upserted_id is None:
+            return None
+        return await collection.find_one({"_id": doc_id}, session=session)
     before = await collection.find_one({"_id": doc_id}, session=session)
     if before is None and not upsert:
         return None

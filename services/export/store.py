@@ -56,8 +56,9 @@ class ExportStore:
     # ----- events in -----------------------------------------------------------------------
 
     async def seal_batch(self, session: AsyncClientSession, event: BatchSealed) -> None:
-        await self.batches.update_one(
-            {"_id": event.batch_id},
+        batch = await modify_by_id(
+            self.batches,
+            event.batch_id,
             {
                 "$set": {"sealed": True, "item_count": event.item_count},
                 "$setOnInsert": {
@@ -70,7 +71,8 @@ class ExportStore:
             upsert=True,
             session=session,
         )
-        await self._request_full_delivery_if_complete(session, event.batch_id)
+        assert batch is not None  # upserted
+        await self._request_full_delivery_if_complete(session, batch)
 
     async def accept_items(
         self, session: AsyncClientSession, events: Sequence[ItemAccepted]
@@ -92,17 +94,23 @@ class ExportStore:
         self, session: AsyncClientSession, batch_id: str, latest: dict[str, ItemAccepted]
     ) -> None:
         first = next(iter(latest.values()))
+        known = {
+            doc["_id"]
+            for doc in await self.accepted.find(
+                {"_id": {"$in": list(latest)}}, {"_id": 1}, session=session
+            ).to_list(None)
+        }
+        fresh = [item_id for item_id in latest if item_id not in known]
         batch = await modify_by_id(
             self.batches,
             batch_id,
             {
-                "$inc": {"seq": 1},
+                "$inc": {"seq": 1, "accepted_count": len(fresh)},
                 "$setOnInsert": {
                     "project_id": first.project_id,
                     "org_id": first.org_id,
                     "sealed": False,
                     "item_count": None,
-                    "accepted_count": 0,
                 },
             },
             upsert=True,
@@ -114,36 +122,28 @@ class ExportStore:
             item_id: {**event.model_dump(mode="json"), "seq": batch["seq"], "accepted_at": now}
             for item_id, event in latest.items()
         }
-        known = {
-            doc["_id"]
-            for doc in await self.accepted.find(
-                {"_id": {"$in": list(fields)}}, {"_id": 1}, session=session
-            ).to_list(None)
-        }
-        fresh = [{"_id": item_id, **doc} for item_id, doc in fields.items() if item_id not in known]
         if fresh:
-            await self.accepted.insert_many(fresh, session=session)
-            await self.batches.update_one(
-                {"_id": batch_id}, {"$inc": {"accepted_count": len(fresh)}}, session=session
+            await self.accepted.insert_many(
+                [{"_id": item_id, **fields[item_id]} for item_id in fresh], session=session
             )
         for item_id in known:
             await self.accepted.update_one(
                 {"_id": item_id}, {"$set": fields[item_id]}, session=session
             )
-        await self._request_full_delivery_if_complete(session, batch_id)
+        await self._request_full_delivery_if_complete(session, batch)
 
     async def _request_full_delivery_if_complete(
-        self, session: AsyncClientSession, batch_id: str
+        self, session: AsyncClientSession, batch: Doc
     ) -> None:
-        batch = await self.batches.find_one({"_id": batch_id}, session=session)
-        if batch is None or not batch.get("sealed"):
+        """`batch` as this transaction left it."""
+        if not batch.get("sealed"):
             return
         if batch["accepted_count"] < batch["item_count"]:
             return
         project = await self.projects.get(batch["project_id"])
         options = delivery_options(project, {}) if project is not None else None
         await self.deliveries.update_one(
-            {"_id": full_delivery_id(batch_id)},
+            {"_id": full_delivery_id(batch["_id"])},
             {"$setOnInsert": self._new_delivery(batch, "full", options)},
             upsert=True,
             session=session,
