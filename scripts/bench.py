@@ -31,7 +31,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from aviary.client.config import Endpoints
-from aviary.sim import dispatch_bench, import_bench, ingest_bench, pipeline_bench, review_bench
+from aviary.sim import (
+    dispatch_bench,
+    growth_bench,
+    import_bench,
+    ingest_bench,
+    pipeline_bench,
+    review_bench,
+)
 from aviary.sim.cpu import CpuMeter, listener_pids
 from aviary.sim.flow import FlowConfig, run_flow
 from aviary.sim.processes import (
@@ -44,6 +51,7 @@ from aviary.sim.processes import (
 from shared.messaging import SUBSCRIPTIONS, Broker, queue_counts
 from shared.mongo import connect_mongo
 from shared.settings import Settings
+from shared.storage import ObjectStorage
 
 RESULTS = ROOT / "var" / "bench" / "results.json"
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -86,8 +94,8 @@ def production_timings() -> Settings:
 
 def e2e_once(images: int, seed: int) -> tuple[float, int, dict[str, float], dict[str, float]]:
     """One flow on a fresh deployment (own namespace, own service processes): its seconds,
-    rejections, CPU-ms per delivered image of each server process, and the services' peak
-    memory (MB)."""
+    rejections, CPU-ms per delivered image of each server process, and its footprint: each
+    service's peak memory (MB) and what one image leaves in each database and bucket (KB)."""
     settings = production_timings()
     with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
         services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
@@ -110,9 +118,12 @@ def e2e_once(images: int, seed: int) -> tuple[float, int, dict[str, float], dict
             meter.start()
             result = asyncio.run(run_flow(endpoints, key, config, progress=lambda _: None))
             cpu = meter.stop()
-            memory = {
-                name: peak for name, peak in meter.peak_rss_mb().items() if name in services.procs
+            footprint = {
+                f"peak_rss_mb_{name}": peak
+                for name, peak in meter.peak_rss_mb().items()
+                if name in services.procs
             }
+            stored = asyncio.run(storage_used(settings))
         finally:
             services.stop_all()
             asyncio.run(cleanup_namespace(settings))
@@ -120,19 +131,39 @@ def e2e_once(images: int, seed: int) -> tuple[float, int, dict[str, float], dict
     if delivered != images:
         raise RuntimeError("the delivery is incomplete")
     per_image = {name: seconds * 1000 / delivered for name, seconds in cpu.items()}
-    return result.seconds, result.stats.rejected, per_image, memory
+    footprint |= {f"kb_per_image_{name}": size / 1024 / delivered for name, size in stored.items()}
+    return result.seconds, result.stats.rejected, per_image, footprint
+
+
+async def storage_used(settings: Settings) -> dict[str, float]:
+    """Bytes a namespace holds: each service's database (data and indexes) and each bucket."""
+    client = connect_mongo(settings)
+    used: dict[str, float] = {}
+    try:
+        for service in ("ingest", "dispatch", "review", "export"):
+            stats = await client[settings.database_name(service)].command("dbStats")
+            used[f"db_{service}"] = float(stats["dataSize"] + stats["indexSize"])
+    finally:
+        await client.close()
+    storage = ObjectStorage(settings)
+    for name, bucket in (
+        ("images", settings.images_bucket),
+        ("deliveries", settings.deliveries_bucket),
+    ):
+        used[f"objects_{name}"] = float((await storage.usage(bucket))[1])
+    return used
 
 
 def bench_e2e(runs: int) -> Figures:
     """The demo flow with 200 images: push, label, review (with rework), deliver, verify; and
     what one delivered image costs the platform's processes (simulated people excluded)."""
     images = 200
-    seconds, costs, memories = [], [], []
+    seconds, costs, footprints = [], [], []
     for run in range(runs):
-        took, rejected, per_image, memory = e2e_once(images, seed=1000 * run)
+        took, rejected, per_image, footprint = e2e_once(images, seed=1000 * run)
         seconds.append(took)
         costs.append(per_image)
-        memories.append(memory)
+        footprints.append(footprint)
         shares = ", ".join(f"{k} {v:.1f}" for k, v in per_image.items())
         print(
             f"  e2e run {run + 1}/{runs}: {took:.1f} s ({rejected} rejections reworked); "
@@ -150,8 +181,8 @@ def bench_e2e(runs: int) -> Figures:
         figures[f"platform_cpu_ms_per_image_{name}"] = round(
             statistics.median(c[name] for c in costs), 1
         )
-    for name in memories[0]:
-        figures[f"peak_rss_mb_{name}"] = round(statistics.median(m[name] for m in memories))
+    for name in footprints[0]:
+        figures[name] = round(statistics.median(f[name] for f in footprints), 1)
     return figures
 
 
@@ -348,12 +379,16 @@ def bench_scale(runs: int) -> Figures:
     return figures
 
 
-def dispatch_once(replicas: int, paced_per_s: float | None = None) -> dispatch_bench.Load:
-    """One measurement on fresh dispatch processes over freshly seeded tasks."""
+def dispatch_once(
+    replicas: int, paced_per_s: float | None = None, tasks: int | None = None, windows: int = 1
+) -> list[dispatch_bench.Load]:
+    """`windows` measurements on fresh dispatch processes over `tasks` freshly seeded ones."""
     # The production timings, not the tests' short ones.
     settings = isolated_settings(lease_ttl_s=300, lease_sweep_s=2.0, pool_sync_s=5.0)
     annotators, seconds = 50, 10.0
-    asyncio.run(dispatch_bench.seed(settings, 20_000 if paced_per_s is None else 2_000))
+    if tasks is None:
+        tasks = 20_000 if paced_per_s is None else 2_000
+    asyncio.run(dispatch_bench.seed(settings, tasks))
     with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
         services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
         try:
@@ -369,10 +404,12 @@ def dispatch_once(replicas: int, paced_per_s: float | None = None) -> dispatch_b
             time.sleep(settings.pool_sync_s + 1)
             urls = [f"http://127.0.0.1:{services.port('dispatch', i)}" for i in range(replicas)]
             if paced_per_s is None:
-                return asyncio.run(dispatch_bench.saturate(urls, settings, annotators, seconds))
-            return asyncio.run(
-                dispatch_bench.paced(urls, settings, annotators, paced_per_s, seconds)
-            )
+                load = dispatch_bench.saturate(urls, settings, annotators, seconds)
+                return [asyncio.run(load)]
+            return [
+                asyncio.run(dispatch_bench.paced(urls, settings, annotators, paced_per_s, seconds))
+                for _ in range(windows)
+            ]
         finally:
             services.stop_all()
             asyncio.run(cleanup_namespace(settings))
@@ -385,7 +422,7 @@ def bench_dispatch(runs: int) -> Figures:
     for replicas in (1, 2, 3):
         rates = []
         for run in range(runs):
-            load = dispatch_once(replicas)
+            (load,) = dispatch_once(replicas)
             rates.append(load.per_s)
             print(
                 f"  dispatch r{replicas} run {run + 1}/{runs}: {load.per_s:.0f} tasks/s "
@@ -397,7 +434,7 @@ def bench_dispatch(runs: int) -> Figures:
     figures["dispatch_tasks_per_s"] = figures["dispatch_tasks_per_s_r1"]
     p99s = []
     for run in range(runs):
-        load = dispatch_once(1, paced_per_s=100)
+        (load,) = dispatch_once(1, paced_per_s=100)
         p99s.append(load.next_p(99))
         print(
             f"  dispatch paced run {run + 1}/{runs}: {load.per_s:.0f} tasks/s offered 100, "
@@ -464,39 +501,46 @@ def bench_review(runs: int) -> Figures:
     }
 
 
-def pipeline_once(images: int, seed: int) -> tuple[pipeline_bench.PipelineRun, dict[str, float]]:
-    """One accept-pipeline run on fresh services; returns it and CPU-ms per task per process."""
+def pipeline_runs(
+    images: int, runs: int, history: int = 0
+) -> list[tuple[pipeline_bench.PipelineRun, dict[str, float]]]:
+    """`runs` accept-pipeline measurements (a new client and batch each) on fresh services,
+    in a namespace that has seen `history` items before; each with CPU-ms per task per
+    process."""
     settings = production_timings()
+    if history:
+        asyncio.run(growth_bench.seed_history(settings, history))
+    results = []
     with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
         services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
         services.start_all()
         try:
             key = settings.operator_key.get_secret_value()
             ingest, dispatch = services.url("ingest"), services.url("dispatch")
-            tenant = asyncio.run(pipeline_bench.onboard(ingest, key))
-            batch = asyncio.run(pipeline_bench.push_batch(ingest, tenant, images, seed))
-            # Let dispatch take in the batch's items before the clock starts.
-            time.sleep(2)
-            meter = CpuMeter(
-                {name: [proc.pid] for name, proc in services.procs.items()} | infra_pids()
-            )
-            meter.start()
-            run = asyncio.run(
-                pipeline_bench.label_until_accepted(ingest, dispatch, tenant, batch, images)
-            )
-            cpu = meter.stop()
+            for run in range(runs):
+                tenant = asyncio.run(pipeline_bench.onboard(ingest, key))
+                batch = asyncio.run(pipeline_bench.push_batch(ingest, tenant, images, run))
+                # Let dispatch take in the batch's items before the clock starts.
+                time.sleep(2)
+                meter = CpuMeter(
+                    {name: [proc.pid] for name, proc in services.procs.items()} | infra_pids()
+                )
+                meter.start()
+                result = asyncio.run(
+                    pipeline_bench.label_until_accepted(ingest, dispatch, tenant, batch, images)
+                )
+                cpu = meter.stop()
+                results.append((result, {n: s * 1000 / images for n, s in cpu.items()}))
         finally:
             services.stop_all()
             asyncio.run(cleanup_namespace(settings))
-    return run, {name: seconds * 1000 / images for name, seconds in cpu.items()}
+    return results
 
 
 def bench_pipeline(runs: int) -> Figures:
     """8 annotators label a batch (review mode auto), timed until the client sees it accepted."""
-    images = 1000
     rates, submits, costs = [], [], []
-    for run in range(runs):
-        result, cpu = pipeline_once(images, seed=run)
+    for run, (result, cpu) in enumerate(pipeline_runs(1000, runs)):
         rates.append(result.accepted_per_s)
         submits.append(result.submit_per_s)
         costs.append(cpu)
@@ -554,7 +598,65 @@ def bench_url_import(runs: int) -> Figures:
     return {"url_import_images_per_s": round(statistics.median(rates), 1)}
 
 
-OPT_IN = frozenset({"scale"})
+SMALL_HISTORY, LARGE_HISTORY = 10_000, 200_000
+
+
+def ingest_rate_with_history(history: int, runs: int) -> float:
+    """Multipart uploads per second into a project that already holds `history` items."""
+    settings = production_timings()
+    operator = settings.operator_key.get_secret_value()
+    rates = []
+    with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
+        services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
+        try:
+            services.start("ingest")
+            services.wait_ready("ingest")
+            base = services.url("ingest")
+            token, project_id = _ingest_tenant(base, operator)
+            asyncio.run(growth_bench.seed_history(settings, history, project_id))
+            for run in range(runs):
+                images = ingest_bench.variants(1600, seed=run)
+                batch = _new_batch(base, token, project_id)
+                rates.append(asyncio.run(ingest_bench.push(base, token, batch, images, 20)).per_s)
+        finally:
+            services.stop_all()
+            asyncio.run(cleanup_namespace(settings))
+    return statistics.median(rates)
+
+
+def bench_growth(runs: int) -> Figures:
+    """The same work with 10,000 and with 200,000 of everything already there: next-task
+    latency (open tasks), the accept pipeline and ingest (items seen before)."""
+    figures: Figures = {}
+    p99: dict[int, float] = {}
+    for tasks in (SMALL_HISTORY, LARGE_HISTORY):
+        loads = dispatch_once(1, paced_per_s=100, tasks=tasks, windows=runs)
+        p99[tasks] = statistics.median(load.next_p(99) for load in loads)
+        print(f"  next p99 with {tasks:,} open tasks: {p99[tasks]:.1f} ms", flush=True)
+    accept: dict[int, float] = {}
+    ingest: dict[int, float] = {}
+    for history in (SMALL_HISTORY, LARGE_HISTORY):
+        rates = [run.accepted_per_s for run, _ in pipeline_runs(1000, runs, history)]
+        accept[history] = statistics.median(rates)
+        print(
+            f"  accept pipeline after {history:,} items: {accept[history]:.1f} tasks/s", flush=True
+        )
+        ingest[history] = ingest_rate_with_history(history, runs)
+        print(f"  ingest into a project of {history:,} items: {ingest[history]:.0f}/s", flush=True)
+    for name, values in (
+        ("next_p99_ms", p99),
+        ("accept_tasks_per_s", accept),
+        ("ingest_images_per_s", ingest),
+    ):
+        figures[f"growth_{name}_10k"] = round(values[SMALL_HISTORY], 1)
+        figures[f"growth_{name}_200k"] = round(values[LARGE_HISTORY], 1)
+    figures["next_p99_growth_ratio"] = round(p99[LARGE_HISTORY] / p99[SMALL_HISTORY], 2)
+    figures["accept_growth_ratio"] = round(accept[LARGE_HISTORY] / accept[SMALL_HISTORY], 2)
+    figures["ingest_growth_ratio"] = round(ingest[LARGE_HISTORY] / ingest[SMALL_HISTORY], 2)
+    return figures
+
+
+OPT_IN = frozenset({"scale", "growth"})
 BENCHMARKS: dict[str, Callable[[int], Figures]] = {
     "e2e": bench_e2e,
     "ingest": bench_ingest,
@@ -564,6 +666,7 @@ BENCHMARKS: dict[str, Callable[[int], Figures]] = {
     "scale": bench_scale,
     "pipeline": bench_pipeline,
     "url_import": bench_url_import,
+    "growth": bench_growth,
 }
 
 

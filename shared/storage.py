@@ -121,6 +121,17 @@ class ObjectStorage:
     async def remove(self, bucket: str, key: str) -> None:
         await asyncio.to_thread(self._client.remove_object, bucket, key)
 
+    async def usage(self, bucket: str) -> tuple[int, int]:
+        """(objects, bytes) in a bucket (capacity reports; walks the whole listing)."""
+
+        def work() -> tuple[int, int]:
+            if not self._client.bucket_exists(bucket):
+                return 0, 0
+            sizes = [obj.size or 0 for obj in self._client.list_objects(bucket, recursive=True)]
+            return len(sizes), sum(sizes)
+
+        return await asyncio.to_thread(work)
+
     async def list_keys(self, bucket: str, prefix: str) -> list[str]:
         """The keys under `prefix`, in key order."""
 
