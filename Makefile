@@ -4,6 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 BENCH  ?=
+# CLUSTER=1: the clustered stack of scripts/cluster.py (three RabbitMQ nodes, SeaweedFS with
+# three volume servers, two processes per service) instead of the single-node one.
+CLUSTER ?=
+STACK  := scripts/$(if $(CLUSTER),cluster,stack).py
 
 .PHONY: install up infra down status demo test chaos browser bench lint fmt typecheck clean
 
@@ -15,17 +19,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-up: install          ## RabbitMQ, SecantusDB, SeaweedFS and the four services
-	$(BIN)/python scripts/stack.py up
+up: install          ## RabbitMQ, SecantusDB, SeaweedFS and the four services (CLUSTER=1: clustered)
+	$(BIN)/python $(STACK) up
 
 infra: install       ## only the infrastructure (what the tests need)
-	$(BIN)/python scripts/stack.py infra
+	$(BIN)/python $(STACK) infra
 
-down:                ## stop what `make up` started
-	$(BIN)/python scripts/stack.py down
+down:                ## stop what `make up` started (CLUSTER=1: what `make up CLUSTER=1` started)
+	$(BIN)/python $(STACK) down
 
 status:
-	$(BIN)/python scripts/stack.py status
+	$(BIN)/python $(STACK) status
 
 demo: up             ## the main job: pushed images to a verified delivery
 	$(BIN)/aviary simulate --images 50
@@ -37,7 +41,7 @@ test: infra browser  ## the test suite (unit, integration, end-to-end, browser)
 	$(BIN)/python -m pytest
 
 chaos: infra         ## faults in long flows (AVIARY_CHAOS_IMAGES=500); report in var/chaos/
-	$(BIN)/python -m pytest -m chaos tests/chaos
+	$(BIN)/python -m pytest -m chaos $(if $(CLUSTER),tests/chaos/test_cluster.py,tests/chaos)
 
 bench: infra         ## all benchmarks, or one: make bench BENCH=e2e
 	$(BIN)/python scripts/bench.py $(if $(BENCH),--only $(BENCH))
@@ -54,5 +58,7 @@ fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-clean: down
+clean:               ## stop both stacks, remove var/
+	$(BIN)/python scripts/stack.py down
+	$(BIN)/python scripts/cluster.py down
 	rm -rf var

@@ -45,7 +45,7 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def wait_until(what: str, check: object, timeout: float = 60.0) -> None:
+def wait_until(what: str, check: object, timeout: float = 60.0, logs: Path = LOGS) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -54,15 +54,15 @@ def wait_until(what: str, check: object, timeout: float = 60.0) -> None:
         except Exception:  # noqa: S110 - not up yet
             pass
         time.sleep(0.3)
-    raise SystemExit(f"{what} did not become healthy in {timeout:.0f}s; see {LOGS}/")
+    raise SystemExit(f"{what} did not become healthy in {timeout:.0f}s; see {logs}/")
 
 
-def pidfile(name: str) -> Path:
-    return RUN / f"{name}.pid"
+def pidfile(name: str, run: Path = RUN) -> Path:
+    return run / f"{name}.pid"
 
 
-def running(name: str) -> int | None:
-    path = pidfile(name)
+def running(name: str, run: Path = RUN) -> int | None:
+    path = pidfile(name, run)
     if not path.exists():
         return None
     pid = int(path.read_text().split()[0])
@@ -74,25 +74,32 @@ def running(name: str) -> int | None:
     return pid
 
 
-def spawn(name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> None:
-    LOGS.mkdir(parents=True, exist_ok=True)
-    RUN.mkdir(parents=True, exist_ok=True)
-    log = (LOGS / f"{name}.log").open("ab")
+def spawn(
+    name: str,
+    argv: list[str],
+    extra_env: dict[str, str] | None = None,
+    run: Path = RUN,
+    logs: Path = LOGS,
+    cwd: Path = ROOT,
+) -> None:
+    logs.mkdir(parents=True, exist_ok=True)
+    run.mkdir(parents=True, exist_ok=True)
+    log = (logs / f"{name}.log").open("ab")
     proc = subprocess.Popen(
         argv,
-        cwd=ROOT,
+        cwd=cwd,
         env={**env(), **(extra_env or {})},
         stdout=log,
         stderr=log,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
-    pidfile(name).write_text(str(proc.pid))
+    pidfile(name, run).write_text(str(proc.pid))
 
 
-def amqp_ready() -> bool:
+def amqp_ready(port: int = 5672) -> bool:
     # A broker accepting TCP may still be booting; the AMQP greeting says it is really up.
-    with socket.create_connection(("127.0.0.1", 5672), timeout=2) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
         s.sendall(b"AMQP\x00\x00\x09\x01")
         return s.recv(8)[:1] == b"\x01"
 
@@ -175,17 +182,20 @@ def service_ready(port: int) -> bool:
 REPLICA_PORT_STEP = 10  # replica i of a service listens on its port + 10 * i
 
 
-def replicas() -> dict[str, int]:
+def replicas(default: int = 1) -> dict[str, int]:
     """Processes per service, from INGEST_REPLICAS, DISPATCH_REPLICAS, ... (default 1)."""
-    return {name: max(1, int(os.environ.get(f"{name.upper()}_REPLICAS", "1"))) for name in SERVICES}
+    return {
+        name: max(1, int(os.environ.get(f"{name.upper()}_REPLICAS", str(default))))
+        for name in SERVICES
+    }
 
 
-def instances() -> list[tuple[str, str, int]]:
+def instances(default: int = 1) -> list[tuple[str, str, int]]:
     """(process name, service, port) for every replica to run."""
     return [
         (name if i == 0 else f"{name}-{i}", name, port + REPLICA_PORT_STEP * i)
         for name, port in SERVICES.items()
-        for i in range(replicas()[name])
+        for i in range(replicas(default)[name])
     ]
 
 
@@ -206,8 +216,8 @@ def infra() -> None:
     seaweedfs()
 
 
-def stop(name: str, timeout: float = 15.0) -> None:
-    pid = running(name)
+def stop(name: str, timeout: float = 15.0, run: Path = RUN) -> None:
+    pid = running(name, run)
     if pid is None:
         return
     print(f"stopping {name} (pid {pid})")
@@ -221,7 +231,7 @@ def stop(name: str, timeout: float = 15.0) -> None:
         time.sleep(0.2)
     else:
         os.killpg(pid, signal.SIGKILL)
-    pidfile(name).unlink(missing_ok=True)
+    pidfile(name, run).unlink(missing_ok=True)
 
 
 def started_service_processes() -> list[str]:

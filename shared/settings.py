@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SERVICE_PORTS: dict[str, int] = {"ingest": 8001, "dispatch": 8002, "review": 8003, "export": 8004}
 
@@ -19,6 +21,13 @@ class Settings(BaseSettings):
     namespace: str = Field(default="aviary", pattern=r"^[a-z][a-z0-9]{1,30}$")
 
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # The nodes of a RabbitMQ cluster, when clients should fail over between them themselves
+    # (no load balancer in front): each process connects to one and, when that node goes
+    # away, to the next. A JSON list or comma-separated URLs; empty means `amqp_url` alone.
+    amqp_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Members of each quorum queue when it is first declared (`x-quorum-initial-group-size`);
+    # 0 leaves it to the broker, as on the single-node embedded stack.
+    quorum_group_size: int = Field(default=0, ge=0, le=9)
     # The embedded single-node database has no failover for a retryable write to survive, and
     # it scans its whole record of recent retryable writes on each one (about 40 % of its time
     # under load): the embedded default leaves them off. Production URLs keep them on.
@@ -106,12 +115,27 @@ class Settings(BaseSettings):
     # Private, loopback and link-local targets are refused unless listed here (CIDRs).
     webhook_allowed_networks: list[str] = Field(default_factory=list)
 
+    @field_validator("amqp_urls", mode="before")
+    @classmethod
+    def _url_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [url.strip() for url in text.split(",") if url.strip()]
+        return value
+
     @field_validator("auth_secret", "operator_key")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters")
         return value
+
+    @property
+    def broker_urls(self) -> list[str]:
+        """Every RabbitMQ node to try, in the configured order (at least one)."""
+        return list(self.amqp_urls) or [self.amqp_url]
 
     def service_port(self, service: str) -> int:
         """The HTTP port of `service`: the explicit setting, else the service's default."""

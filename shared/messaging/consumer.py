@@ -42,6 +42,12 @@ class Consumer:
         self._idle.set()
 
     async def start(self) -> None:
+        await self._attach()
+        # After a failover to another node (a cluster), consume there; the messages this
+        # consumer held unacked on the lost node are redelivered to someone.
+        self.broker.on_reconnect(self._attach)
+
+    async def _attach(self) -> None:
         self._channel = await self.broker.channel()
         await self._channel.set_qos(prefetch_count=self.broker.settings.prefetch)
         self._queue = await self._channel.get_queue(self.names.main)
@@ -49,6 +55,7 @@ class Consumer:
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Take no new messages, let in-flight ones finish, then close (unacked are redelivered)."""
+        self.broker.remove_reconnect_hook(self._attach)
         if self._queue is not None and self._tag is not None:
             await self._queue.cancel(self._tag)
             self._tag = None

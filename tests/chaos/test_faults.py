@@ -9,7 +9,6 @@ vendors, reviewed, delivered as COCO and checked against the scenes they were dr
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -32,7 +31,6 @@ from tests.support import jpeg
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 IMAGES = int(os.environ.get("AVIARY_CHAOS_IMAGES", "500"))
-REPORT = ROOT / "var" / "chaos" / "report.json"
 STUCK_STATES = ("pending", "leased")
 
 
@@ -53,14 +51,6 @@ def chaos_services(stack: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
         port_offset=23_000,
     ) as services:
         yield services
-
-
-@pytest.fixture(scope="module")
-def report() -> Iterator[list[dict[str, Any]]]:
-    rows: list[dict[str, Any]] = []
-    yield rows
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(json.dumps({"images_per_test": IMAGES, "tests": rows}, indent=2))
 
 
 @dataclass
@@ -117,9 +107,9 @@ async def storage_down_30s(services: ServiceSet, f: Flow) -> None:
 
 
 async def run_with_faults(
-    services: ServiceSet, tmp_path: Path, faults: list[Fault], seed: int
+    services: ServiceSet, tmp_path: Path, faults: list[Fault], seed: int, images: int = IMAGES
 ) -> tuple[FlowResult, int, float]:
-    f = flow(services, tmp_path, images=IMAGES, error_rate=0.1, seed=seed)
+    f = flow(services, tmp_path, images=images, error_rate=0.1, seed=seed)
     f.config.timeout_s = 900
     started = time.monotonic()
     run = asyncio.create_task(f.run())
@@ -167,9 +157,9 @@ def tally(
     }
 
 
-def check(row: dict[str, Any], result: FlowResult, tmp_path: Path) -> None:
+def check(row: dict[str, Any], result: FlowResult, tmp_path: Path, images: int = IMAGES) -> None:
     assert row["duplicates"] == 0 and row["lost"] == 0, row
-    assert row["images_delivered"] == row["images_in"] == IMAGES, row
+    assert row["images_delivered"] == row["images_in"] == images, row
     assert row["tasks_stuck"] == 0, row
     check_delivery(result, tmp_path)
 
