@@ -26,6 +26,10 @@ from shared.settings import SERVICE_PORTS, Settings
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 INFRA = ("rabbitmq", "mongo", "minio")
+# The clustered shape (as deploy/k8s/backing and `make up CLUSTER=1`): nodes of each.
+RABBITMQ_NODES = ("rabbitmq", "rabbitmq-2", "rabbitmq-3")
+MONGO_MEMBERS = ("mongo", "mongo-2", "mongo-3")
+MINIO_NODES = ("minio", "minio-2", "minio-3", "minio-4")
 SECRET_NAME = re.compile(r"(SECRET|PASSWORD|PASS|KEY|TOKEN|USER)$")
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}, ${NAME?message}, ${NAME:+x}
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?[^}]*\}")
@@ -96,17 +100,89 @@ def test_services_start_only_after_healthy_infrastructure() -> None:
             assert depends_on[dep]["condition"] == "service_healthy", (name, dep)
 
 
-def test_mongo_runs_an_initiated_replica_set() -> None:
+def test_mongo_runs_an_initiated_three_member_replica_set() -> None:
+    for name in MONGO_MEMBERS:
+        member = service(name)
+        assert member["image"].startswith("mongo:8")  # dispatch submits with a client bulkWrite
+        command = member["command"]
+        assert command[command.index("--replSet") + 1] == "rs0"
+        assert "--bind_ip_all" in command
+        assert member["healthcheck"]["test"], name
     mongo = service("mongo")
-    assert mongo["image"].startswith("mongo:8")  # dispatch submits with a client bulkWrite
-    command = mongo["command"]
-    assert command[command.index("--replSet") + 1] == "rs0"
-    assert "--bind_ip_all" in command
+    # The first member initiates the set once the others answer.
+    for other in MONGO_MEMBERS[1:]:
+        assert mongo["depends_on"][other]["condition"] == "service_healthy"
     probe = " ".join(mongo["healthcheck"]["test"])
-    assert "rs.initiate(" in probe and "'rs0'" in probe and "isWritablePrimary" in probe
-    for name in SERVICE_PORTS:
+    assert "rs.initiate(" in probe and "'rs0'" in probe and "db.hello().primary" in probe
+    for name in MONGO_MEMBERS:
+        assert f"host: '{name}:27017'" in probe, name
+    hosts = ",".join(f"{name}:27017" for name in MONGO_MEMBERS)
+    for name in aviary_containers():
         url = environment(service(name))["AVIARY_MONGO_URL"]
-        assert url == "mongodb://mongo:27017/?replicaSet=rs0", name
+        assert url == f"mongodb://{hosts}/?replicaSet=rs0", name
+
+
+def aviary_containers() -> list[str]:
+    """Every container of the four services (two of each)."""
+    return [n for n in compose()["services"] if n.removesuffix("-2") in SERVICE_PORTS]
+
+
+def test_rabbitmq_runs_three_clustered_nodes_and_services_know_them_all() -> None:
+    conf = (DEPLOY / "rabbitmq" / "cluster.conf").read_text(encoding="utf-8")
+    listed = re.findall(
+        r"^cluster_formation\.classic_config\.nodes\.\d+ = rabbit@(\S+)$", conf, re.M
+    )
+    assert listed == list(RABBITMQ_NODES)
+    assert "cluster_formation.peer_discovery_backend = classic_config" in conf
+    assert "cluster_partition_handling = pause_minority" in conf
+    data_volumes = set()
+    for name in RABBITMQ_NODES:
+        node = service(name)
+        assert node["image"] == service("rabbitmq")["image"]
+        assert node["hostname"] == name  # the node is rabbit@<hostname>
+        env = environment(node)
+        assert re.fullmatch(REQUIRED_VAR, env["RABBITMQ_ERLANG_COOKIE"]), name
+        mounts = {v.split(":")[1]: v.split(":")[0] for v in node["volumes"]}
+        assert mounts["/etc/rabbitmq/conf.d/20-cluster.conf"] == "./rabbitmq/cluster.conf"
+        data_volumes.add(mounts["/var/lib/rabbitmq"])
+        if name != "rabbitmq":  # they join the first node once it is up
+            assert node["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    assert len(data_volumes) == len(RABBITMQ_NODES)
+    for name in aviary_containers():
+        env = environment(service(name))
+        urls = env["AVIARY_AMQP_URLS"].split(",")
+        assert [u.split("@", 1)[1] for u in urls] == [f"{n}:5672/" for n in RABBITMQ_NODES]
+        assert env["AVIARY_QUORUM_GROUP_SIZE"] == str(len(RABBITMQ_NODES))
+        for peer in RABBITMQ_NODES:
+            assert service(name)["depends_on"][peer]["condition"] == "service_healthy"
+
+
+def test_minio_runs_distributed_on_four_nodes() -> None:
+    data_volumes = set()
+    for i, name in enumerate(MINIO_NODES, 1):
+        node = service(name)
+        assert node["image"] == service("minio")["image"]
+        # Every node lists the four drives: minio-1 .. minio-4.
+        assert node["command"][:2] == [
+            "server",
+            f"http://minio-{{1...{len(MINIO_NODES)}}}:9000/data",
+        ]
+        hostnames = {name, *node.get("networks", {}).get("default", {}).get("aliases", [])}
+        assert f"minio-{i}" in hostnames, name
+        (volume,) = node["volumes"]
+        source, target = volume.split(":")
+        assert target == "/data"
+        data_volumes.add(source)
+    assert len(data_volumes) == len(MINIO_NODES)
+
+
+def test_two_containers_of_each_service() -> None:
+    for name, port in SERVICE_PORTS.items():
+        first, second = service(name), service(f"{name}-2")
+        assert second["command"] == first["command"]
+        assert environment(second) == environment(first)
+        assert environment(second)["AVIARY_PORT"] == str(port)
+        assert second["ports"] == [f"127.0.0.1:{port + 10}:{port}"]
 
 
 def test_ports_are_published_on_loopback_only() -> None:
@@ -132,9 +208,10 @@ def test_no_secret_has_a_literal_default() -> None:
         for key, value in environment(svc).items():
             if SECRET_NAME.search(key):
                 assert re.fullmatch(REQUIRED_VAR, value), (name, key, value)
-            if "://" in value and "@" in value:  # credentials inside a URL
-                userinfo = value.split("://", 1)[1].rsplit("@", 1)[0]
-                assert re.fullmatch(f"{REQUIRED_VAR}:{REQUIRED_VAR}", userinfo), (name, key)
+            for url in value.split(","):  # one URL, or a list of them
+                if "://" in url and "@" in url:  # credentials inside a URL
+                    userinfo = url.split("://", 1)[1].rsplit("@", 1)[0]
+                    assert re.fullmatch(f"{REQUIRED_VAR}:{REQUIRED_VAR}", userinfo), (name, key)
     for name in SERVICE_PORTS:
         env = environment(service(name))
         assert env["AVIARY_AUTH_SECRET"].startswith("${AVIARY_AUTH_SECRET:?")
@@ -152,12 +229,15 @@ def test_service_environment_names_real_settings() -> None:
 
 def test_data_lives_in_named_volumes() -> None:
     declared = set(compose()["volumes"])
-    for name in INFRA:
+    for name in (*RABBITMQ_NODES, *MONGO_MEMBERS, *MINIO_NODES):
         volumes = service(name)["volumes"]
         assert volumes, name
         for volume in volumes:
             source = volume.split(":", 1)[0] if isinstance(volume, str) else volume["source"]
-            assert source in declared, (name, volume)
+            if source.startswith("./"):  # a configuration file from deploy/, read-only
+                assert volume.endswith(":ro") and (DEPLOY / source).is_file(), (name, volume)
+            else:
+                assert source in declared, (name, volume)
 
 
 def test_dockerfile_is_multi_stage_non_root_with_a_healthcheck() -> None:

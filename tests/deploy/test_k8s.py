@@ -7,7 +7,8 @@ When a `kubectl` binary is on PATH, `render` is also compared with `kubectl kust
 
 Rendered objects are validated against the Kubernetes JSON schemas that the `kubernetes-validate`
 package ships (offline; strict, so an unknown or misspelt field fails). KEDA's CRDs
-(ScaledObject, TriggerAuthentication) have no schema there and are checked by hand.
+(ScaledObject, TriggerAuthentication) and the operators' (RabbitmqCluster, MongoDBCommunity, in
+backing/) have no schema there and are checked by hand.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import kubernetes_validate  # type: ignore[import-untyped]
 import kubernetes_validate.utils  # type: ignore[import-untyped]
@@ -35,9 +37,13 @@ K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
 LAYERS = ("base", "overlays/production", "overlays/local")
 OVERLAYS = ("overlays/production", "overlays/local")
+# What Aviary runs on, clustered (RabbitMQ, MongoDB, MinIO); production includes it.
+BACKING = "backing"
 # The oldest Kubernetes minor these manifests are validated against (schemas ship up to 1.37).
 KUBERNETES_VERSION = "1.30"
-CRD_KINDS = frozenset({"ScaledObject", "TriggerAuthentication"})
+CRD_KINDS = frozenset(
+    {"ScaledObject", "TriggerAuthentication", "RabbitmqCluster", "MongoDBCommunity"}
+)
 SECRET_NAME = "aviary-secrets"
 CONFIG_NAME = "aviary-config"
 # Settings that carry credentials (SecretStr) or may embed them (URLs with user:password).
@@ -214,6 +220,12 @@ def secret_example() -> Obj:
     return secret
 
 
+def of_aviary(obj: Obj) -> bool:
+    """An object of Aviary's own services (not of what they run on, in backing/)."""
+    labels = obj["metadata"].get("labels", {})
+    return labels.get("app.kubernetes.io/component") in ("api", "worker")
+
+
 def deployments_of(objects: list[Obj], role: str) -> dict[str, Obj]:
     """service name -> its Deployment of `role` (api or worker)."""
     found = {}
@@ -238,7 +250,7 @@ def cached_schemas(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("cached_schemas")
-@pytest.mark.parametrize("layer", LAYERS)
+@pytest.mark.parametrize("layer", [*LAYERS, BACKING])
 def test_every_object_is_valid_against_the_kubernetes_schemas(layer: str) -> None:
     objects = render(layer)
     assert objects
@@ -382,7 +394,7 @@ def test_every_deployment_runs_as_non_root_on_a_read_only_root(layer: str) -> No
 @pytest.mark.parametrize("layer", LAYERS)
 def test_every_deployment_has_one_pod_disruption_budget(layer: str) -> None:
     objects = render(layer)
-    budgets = of_kind(objects, "PodDisruptionBudget").values()
+    budgets = [b for b in of_kind(objects, "PodDisruptionBudget").values() if of_aviary(b)]
     for name, deployment in of_kind(objects, "Deployment").items():
         matching = [
             b for b in budgets if selects_pods(b["spec"]["selector"]["matchLabels"], deployment)
@@ -404,7 +416,7 @@ def test_every_deployment_has_one_pod_disruption_budget(layer: str) -> None:
 def test_every_api_deployment_has_a_cpu_autoscaler_and_a_service(layer: str) -> None:
     objects = render(layer)
     hpas = list(of_kind(objects, "HorizontalPodAutoscaler").values())
-    services = of_kind(objects, "Service")
+    services = {n: s for n, s in of_kind(objects, "Service").items() if of_aviary(s)}
     workers = deployments_of(objects, "worker")
     for name, deployment in deployments_of(objects, "api").items():
         deployment_name = deployment["metadata"]["name"]
@@ -533,6 +545,120 @@ def test_production_runs_at_least_three_api_pods_and_two_workers() -> None:
         assert hpa["spec"]["minReplicas"] >= 3
     for obj in of_kind(objects, "ScaledObject").values():
         assert obj["spec"]["minReplicaCount"] >= 2
+
+
+# ---- what Aviary runs on, clustered (backing/, part of production) ---------------------------
+
+
+def secret_url(key: str) -> Any:
+    return urlsplit(secret_example()["stringData"][key])
+
+
+def one_per_node(affinity: Obj, labels: dict[str, str]) -> None:
+    """Pods with `labels` never share a Kubernetes node (a node lost takes one member)."""
+    (term,) = affinity["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"] == labels
+
+
+def one_at_a_time(objects: list[Obj], labels: dict[str, str]) -> None:
+    """A PodDisruptionBudget lets a drain take one of these pods at a time."""
+    budgets = [
+        b
+        for b in of_kind(objects, "PodDisruptionBudget").values()
+        if b["spec"]["selector"]["matchLabels"] == labels
+    ]
+    assert len(budgets) == 1, labels
+    assert budgets[0]["spec"]["maxUnavailable"] == 1
+
+
+def test_production_includes_the_clustered_backing_services_and_local_does_not() -> None:
+    def names(layer: str) -> set[tuple[str, str]]:
+        return {(o["kind"], o["metadata"]["name"]) for o in render(layer)}
+
+    backing = names(BACKING)
+    assert {("RabbitmqCluster", "rabbitmq"), ("MongoDBCommunity", "mongo")} <= backing
+    assert ("StatefulSet", "minio") in backing
+    assert backing <= names("overlays/production")
+    assert not backing & names("overlays/local")
+
+
+def test_rabbitmq_is_a_three_node_cluster_behind_the_amqp_url() -> None:
+    objects = render("overlays/production")
+    (cluster,) = of_kind(objects, "RabbitmqCluster").values()
+    assert cluster["apiVersion"] == "rabbitmq.com/v1beta1"
+    name, spec = cluster["metadata"]["name"], cluster["spec"]
+    assert spec["replicas"] == 3
+    assert spec["image"].startswith("rabbitmq:3.13")  # the version of deploy/compose.yaml
+    assert "cluster_partition_handling = pause_minority" in spec["rabbitmq"]["additionalConfig"]
+    assert set(spec["resources"]) == {"requests", "limits"}
+    # The operator labels the pods app.kubernetes.io/name=<cluster>.
+    one_per_node(spec["affinity"], {"app.kubernetes.io/name": name})
+    one_at_a_time(objects, {"app.kubernetes.io/name": name})
+    # The operator's client Service is named after the cluster: the services' AMQP URL.
+    assert secret_url("AVIARY_AMQP_URL").hostname == name
+    assert secret_url("AVIARY_AMQP_URL").port == 5672
+    # Every quorum queue gets a member on each node.
+    settings = Settings.model_validate(
+        {k.removeprefix("AVIARY_").lower(): v for k, v in config_data(objects).items()}
+    )
+    assert settings.quorum_group_size == spec["replicas"]
+
+
+def test_mongo_is_a_three_member_replica_set_with_a_user_of_aviarys_databases_only() -> None:
+    objects = render("overlays/production")
+    (mongo,) = of_kind(objects, "MongoDBCommunity").values()
+    assert mongo["apiVersion"] == "mongodbcommunity.mongodb.com/v1"
+    name, spec = mongo["metadata"]["name"], mongo["spec"]
+    assert spec["members"] == 3 and spec["type"] == "ReplicaSet"
+    assert int(spec["version"].split(".")[0]) >= 8  # dispatch's client bulkWrite
+    assert spec["security"]["authentication"]["modes"] == ["SCRAM"]
+    (user,) = spec["users"]
+    namespace = Settings(namespace=config_data(objects)["AVIARY_NAMESPACE"])
+    assert {(r["name"], r["db"]) for r in user["roles"]} == {
+        ("readWrite", namespace.database_name(service)) for service in SERVICE_PORTS
+    }
+    # The operator names the pods <name>-N, their headless Service <name>-svc, the replica set
+    # <name>, and labels the pods app=<name>-svc.
+    url = secret_url("AVIARY_MONGO_URL")
+    assert url.username == user["name"]
+    hosts = url.netloc.rsplit("@", 1)[1].split(",")
+    assert hosts == [f"{name}-{i}.{name}-svc:27017" for i in range(spec["members"])]
+    assert parse_qs(url.query) == {"replicaSet": [name], "authSource": [user["db"]]}
+    pods = {"app": f"{name}-svc"}
+    one_per_node(spec["statefulSet"]["spec"]["template"]["spec"]["affinity"], pods)
+    one_at_a_time(objects, pods)
+
+
+def test_minio_runs_distributed_on_four_nodes_behind_the_s3_endpoint() -> None:
+    objects = render("overlays/production")
+    minio = of_kind(objects, "StatefulSet")["minio"]
+    spec = minio["spec"]
+    assert spec["replicas"] == 4
+    assert spec["podManagementPolicy"] == "Parallel"  # the nodes wait for each other
+    pods = spec["selector"]["matchLabels"]
+    assert pods.items() <= spec["template"]["metadata"]["labels"].items()
+    services = of_kind(objects, "Service")
+    headless = services[spec["serviceName"]]
+    assert headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["publishNotReadyAddresses"] is True
+    assert headless["spec"]["selector"] == pods
+    # `minio server` lists every node's drive: minio-0 .. minio-3 of the headless Service.
+    (container,) = pod_spec(minio)["containers"]
+    args = container["args"]
+    assert args[:2] == [
+        "server",
+        f"http://minio-{{0...{spec['replicas'] - 1}}}.{spec['serviceName']}:9000/data",
+    ]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts["/data"] in {t["metadata"]["name"] for t in spec["volumeClaimTemplates"]}
+    assert container["envFrom"] == [{"secretRef": {"name": "aviary-minio"}}]
+    one_per_node(pod_spec(minio)["affinity"], pods)
+    one_at_a_time(objects, pods)
+    # The base configuration's endpoint is this Service.
+    host, port = config_data(render("base"))["AVIARY_S3_ENDPOINT"].split(":")
+    assert services[host]["spec"]["selector"] == pods
+    assert int(port) in {p["port"] for p in services[host]["spec"]["ports"]}
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on PATH")
