@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -50,7 +51,7 @@ from aviary.sim.processes import (
 )
 from shared.messaging import SUBSCRIPTIONS, Broker, queue_counts
 from shared.mongo import connect_mongo
-from shared.settings import Settings
+from shared.settings import SERVICE_PORTS, Settings
 from shared.storage import ObjectStorage
 
 RESULTS = ROOT / "var" / "bench" / "results.json"
@@ -115,9 +116,11 @@ def e2e_once(images: int, seed: int) -> tuple[float, int, dict[str, float], dict
             meter = CpuMeter(
                 {name: [proc.pid] for name, proc in services.procs.items()} | infra_pids()
             )
+            ops_before = asyncio.run(database_ops(settings))
             meter.start()
             result = asyncio.run(run_flow(endpoints, key, config, progress=lambda _: None))
             cpu = meter.stop()
+            ops = asyncio.run(database_ops(settings)) - ops_before
             footprint = {
                 f"peak_rss_mb_{name}": peak
                 for name, peak in meter.peak_rss_mb().items()
@@ -132,7 +135,18 @@ def e2e_once(images: int, seed: int) -> tuple[float, int, dict[str, float], dict
         raise RuntimeError("the delivery is incomplete")
     per_image = {name: seconds * 1000 / delivered for name, seconds in cpu.items()}
     footprint |= {f"kb_per_image_{name}": size / 1024 / delivered for name, size in stored.items()}
+    footprint["db_ops_per_image"] = ops / delivered
     return result.seconds, result.stats.rejected, per_image, footprint
+
+
+async def database_ops(settings: Settings) -> int:
+    """Operations the database server has answered so far (all clients: run alone)."""
+    client = connect_mongo(settings)
+    try:
+        counters = (await client.admin.command("serverStatus"))["opcounters"]
+    finally:
+        await client.close()
+    return sum(int(v) for v in counters.values())
 
 
 async def storage_used(settings: Settings) -> dict[str, float]:
@@ -320,14 +334,20 @@ async def watch_queues(settings: Settings, stop: asyncio.Event) -> dict[str, int
     return peak
 
 
-def e2e_at_scale(images: int, dispatch_replicas: int) -> tuple[float, dict[str, int]]:
-    """One flow of `images` on a fresh deployment with N dispatch processes."""
-    settings = isolated_settings(lease_ttl_s=300, max_attempts=5, retry_delays_ms=[500, 2000, 5000])
+def e2e_at_scale(
+    images: int, dispatch_replicas: int, stack: dict[str, Any] | None = None, replicas: int = 1
+) -> tuple[float, dict[str, int]]:
+    """One flow of `images` on a fresh deployment with N dispatch processes (`replicas`
+    processes of every other service), on the stack the `stack` settings point at."""
+    settings = isolated_settings(
+        lease_ttl_s=300, max_attempts=5, retry_delays_ms=[500, 2000, 5000], **(stack or {})
+    )
     with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
         services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
         services.start_all()
-        for i in range(1, dispatch_replicas):
-            services.wait_ready(services.start_replica("dispatch", i))
+        for name in SERVICE_PORTS:
+            for i in range(1, dispatch_replicas if name == "dispatch" else replicas):
+                services.wait_ready(services.start_replica(name, i), 120)
         try:
             names = ("ingest", "dispatch", "review", "export")
             endpoints = Endpoints(*(services.url(n) for n in names))
@@ -656,7 +676,57 @@ def bench_growth(runs: int) -> Figures:
     return figures
 
 
-OPT_IN = frozenset({"scale", "growth"})
+CLUSTER = ROOT / "scripts" / "cluster.py"
+
+
+def cluster(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(CLUSTER), *args], check=True, capture_output=True, text=True
+    )
+    return done.stdout
+
+
+def bench_cluster(runs: int) -> Figures:
+    """The 2,000-image flow on the clustered stack (three broker nodes, three volume servers,
+    two processes per service) beside the same flow on the single-node stack; then the
+    node-fault chaos scenario on the cluster (a broker node killed, another restarted, a
+    volume server killed), whose lost and duplicated images are the figures."""
+    images = 2000
+    single = [e2e_at_scale(images, 1)[0] for _ in range(runs)]
+    print(f"  single node: {statistics.median(single):.0f} s for {images} images", flush=True)
+    urls = json.loads(cluster("urls"))
+    cluster("infra")
+    try:
+        stack = {
+            "amqp_urls": urls["amqp"],
+            "quorum_group_size": len(urls["amqp"]),
+            "s3_endpoint": urls["s3"],
+        }
+        clustered = [e2e_at_scale(images, 2, stack, replicas=2)[0] for _ in range(runs)]
+        print(f"  cluster: {statistics.median(clustered):.0f} s for {images} images", flush=True)
+    finally:
+        if not urls["running"]:
+            cluster("down")
+    env = {**os.environ, "AVIARY_CHAOS_IMAGES": "200"}
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-m", "chaos", "tests/chaos/test_cluster.py"],
+        check=True,
+        cwd=ROOT,
+        env=env,
+    )
+    report = json.loads((ROOT / "var" / "chaos" / "report.json").read_text())
+    (row,) = [t for t in report["tests"] if t["test"] == "cluster-node-faults"]
+    return {
+        "cluster_images_per_hour": round(images / statistics.median(clustered) * 3600),
+        "single_node_images_per_hour": round(images / statistics.median(single) * 3600),
+        "cluster_node_kill_images": row["images_in"],
+        "cluster_node_kill_lost": row["lost"],
+        "cluster_node_kill_duplicated": row["duplicates"],
+        "cluster_node_kill_stuck": row["tasks_stuck"],
+    }
+
+
+OPT_IN = frozenset({"scale", "growth", "cluster"})
 BENCHMARKS: dict[str, Callable[[int], Figures]] = {
     "e2e": bench_e2e,
     "ingest": bench_ingest,
@@ -667,6 +737,7 @@ BENCHMARKS: dict[str, Callable[[int], Figures]] = {
     "pipeline": bench_pipeline,
     "url_import": bench_url_import,
     "growth": bench_growth,
+    "cluster": bench_cluster,
 }
 
 

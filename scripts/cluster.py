@@ -533,6 +533,15 @@ def main() -> None:
         "status": status,
         "env": env,
         "connections": lambda: print(json.dumps(connections())),
+        "urls": lambda: print(
+            json.dumps(
+                {
+                    "amqp": amqp_urls(),
+                    "s3": f"127.0.0.1:{S3_PORT}",
+                    "running": stack.port_open(NODES[0].amqp_port),
+                }
+            )
+        ),
         "kill-rabbit": lambda: kill_node(node(args[0])),
         "stop-rabbit": lambda: stop_node(node(args[0])),
         "start-rabbit": lambda: start_and_rejoin(node(args[0])),

@@ -10,7 +10,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -24,13 +24,12 @@ __all__ = [
     "DuplicateKeyError",
     "ServiceDatabase",
     "connect_mongo",
-    "ensure_ttl_index",
+    "delete_older",
     "modify_by_id",
     "utcnow",
 ]
 
 T = TypeVar("T")
-INDEX_OPTIONS_CONFLICT = (85, 86)
 # Errors meaning "the database cannot be reached right now" (as opposed to a bad request).
 DATABASE_DOWN: tuple[type[Exception], ...] = (ConnectionFailure,)
 Doc = dict[str, Any]
@@ -154,15 +153,19 @@ async def modify_by_id(
     return await collection.find_one({"_id": doc_id}, session=session)
 
 
-async def ensure_ttl_index(collection: AsyncCollection[Doc], field: str, seconds: int) -> None:
-    """A TTL index on `field` (documents go `seconds` after that date); a changed retention
-    updates the existing index in place."""
-    name = f"{field}_retention"
-    try:
-        await collection.create_index(field, name=name, expireAfterSeconds=seconds)
-    except OperationFailure as exc:
-        if exc.code not in INDEX_OPTIONS_CONFLICT:
-            raise
-        await collection.database.command(
-            "collMod", collection.name, index={"name": name, "expireAfterSeconds": seconds}
-        )
+async def delete_older(
+    collection: AsyncCollection[Doc], field: str, cutoff: datetime, page: int = 1000
+) -> int:
+    """Delete the documents whose `field` is before `cutoff`, a page at a time, through an
+    index on `field`; returns how many went."""
+    deleted = 0
+    while True:
+        ids = [
+            doc["_id"]
+            for doc in await collection.find({field: {"$lt": cutoff}}, {"_id": 1})
+            .limit(page)
+            .to_list(page)
+        ]
+        if not ids:
+            return deleted
+        deleted += (await collection.delete_many({"_id": {"$in": ids}})).deleted_count

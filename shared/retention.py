@@ -15,9 +15,13 @@ each is cheap, but kept forever they would outgrow the data they protect:
   `audit/<service>/`) after 90 days and the archives are deleted after two years.
 
 Idempotency records expire by their own TTL index (`shared/idempotency.py`, 24 hours), and the
-outbox deletes what it has published. The database removes expired documents itself through
-TTL indexes (MongoDB and the embedded database both sweep about once a minute), so no
-service process has to be alive for them to go.
+outbox deletes what it has published.
+
+Expired markers and claims are deleted by a sweep of each service's worker (every
+`retention_sweep_s`), a page at a time through an index on the date, not by TTL indexes: the
+embedded database's TTL monitor decodes every document of a TTL-indexed collection once a
+minute under its global lock, which at 200,000 claims stalled every request for seconds. The
+sweep's cost follows what has expired, not what is kept (tests/integration/test_growth.py).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shared.audit import AuditLog
-from shared.mongo import Doc, ServiceDatabase, ensure_ttl_index, utcnow
+from shared.mongo import Doc, ServiceDatabase, delete_older, utcnow
 from shared.settings import Settings
 from shared.storage import ObjectStorage
 
@@ -58,9 +62,20 @@ def expiries(service: str, settings: Settings) -> list[Expiry]:
     return kept
 
 
-async def apply_expiries(db: ServiceDatabase, kept: Sequence[Expiry]) -> None:
+async def prepare_expiries(db: ServiceDatabase, kept: Sequence[Expiry]) -> None:
+    """The date indexes the sweep reads through (sparse: a claim has one of the two dates)."""
     for expiry in kept:
-        await ensure_ttl_index(db[expiry.collection], expiry.field, expiry.seconds)
+        await db[expiry.collection].create_index(expiry.field, sparse=True)
+
+
+async def sweep_expired(db: ServiceDatabase, kept: Sequence[Expiry], now: datetime) -> int:
+    """Delete what has outlived its retention, a page at a time; returns how many."""
+    deleted = 0
+    for expiry in kept:
+        deleted += await delete_older(
+            db[expiry.collection], expiry.field, now - timedelta(seconds=expiry.seconds)
+        )
+    return deleted
 
 
 def archive_key(service: str, first: Doc) -> str:

@@ -12,10 +12,10 @@ from typing import Any, Literal
 from shared.audit import AuditLog
 from shared.events import RoutingKey
 from shared.messaging import Broker, Consumer, Handler, queue_counts
-from shared.mongo import ServiceDatabase, connect_mongo
+from shared.mongo import ServiceDatabase, connect_mongo, utcnow
 from shared.observability import QUEUE_DEPTH
 from shared.outbox import Outbox
-from shared.retention import AuditArchiver, apply_expiries, expiries
+from shared.retention import AuditArchiver, expiries, prepare_expiries, sweep_expired
 from shared.settings import Settings
 from shared.storage import ObjectStorage
 
@@ -83,7 +83,7 @@ class Runtime:
         for loop in self.every_role_loops:
             self._tasks.append(asyncio.create_task(loop(), name=loop.__name__))
         if self.role in ("all", "worker"):
-            for loop in [*self.loops, self._archive_audit]:
+            for loop in [*self.loops, self._sweep_retention]:
                 self._tasks.append(asyncio.create_task(loop(), name=loop.__name__))
             if self.handlers:
                 self.consumer = Consumer(self.broker, self.service, self.handlers)
@@ -119,21 +119,26 @@ class Runtime:
         log.info("service.stopped")
 
     async def _prepare_retention(self) -> None:
-        """TTL indexes for what only keeps the machinery safe, and the audit archive's bucket."""
-        await apply_expiries(self.db, expiries(self.service, self.settings))
+        """The indexes the retention sweep reads through, and the audit archive's bucket."""
+        await prepare_expiries(self.db, expiries(self.service, self.settings))
         await self.storage.ensure_bucket(self.settings.audit_bucket)
 
-    async def _archive_audit(self) -> None:
+    async def _sweep_retention(self) -> None:
+        """Delete what has outlived its retention; move old audit entries to archives."""
+        kept = expiries(self.service, self.settings)
         archiver = AuditArchiver(
             self.audit, self.storage, self.settings.audit_bucket, self.settings
         )
         while True:
             try:
+                deleted = await sweep_expired(self.db, kept, utcnow())
+                if deleted:
+                    log.info("retention.swept", extra={"deleted": deleted})
                 await archiver.sweep()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("audit.archive_failed")
+                log.exception("retention.sweep_failed")
             await asyncio.sleep(self.settings.retention_sweep_s)
 
     async def _nudge_transactions(self, every_s: float = 10.0) -> None:

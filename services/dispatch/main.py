@@ -51,7 +51,8 @@ def build_app(runtime: Runtime) -> FastAPI:
         await asyncio.sleep(COUNT_EVERY_S / 4)  # not in the rush of a start
         while True:
             try:
-                for state, n in (await store.count_by_state()).items():
+                counts = await store.count_by_state(pending=len(dispatcher.pool))
+                for state, n in counts.items():
                     TASKS_BY_STATE.labels(state).set(n)
                 ANNOTATORS_ACTIVE.set(await store.annotators_holding_leases())
             except Exception:
@@ -101,7 +102,13 @@ def build_app(runtime: Runtime) -> FastAPI:
 
     runtime.configure(
         consumers.handlers(store, dispatcher),
-        on_start=[store.ensure_indexes, dispatcher.beat, take_over_silent, dispatcher.full_sync],
+        on_start=[
+            store.ensure_indexes,
+            store.count_existing_tasks,
+            dispatcher.beat,
+            take_over_silent,
+            dispatcher.full_sync,
+        ],
         loops=[count_tasks],
         on_stop=[dispatcher.clock.flush, dispatcher.leave],
     )

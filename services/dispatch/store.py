@@ -58,6 +58,7 @@ class DispatchStore:
         self.claims = runtime.db["claims"]
         self.groups = runtime.db["task_groups"]
         self.done = runtime.db["done"]
+        self.counts = runtime.db["task_counts"]
 
     async def ensure_indexes(self) -> None:
         # What the pool reads (tasks that became pending since the last read) and the counts
@@ -126,6 +127,13 @@ class DispatchStore:
             groups.append({"_id": group, "open": entries, "at": utcnow()})
         await self.tasks.insert_many(docs, session=session)
         await self.groups.insert_many(groups, session=session)
+        # Counted as made, in one of a few shards (concurrent creators rarely share one).
+        await self.counts.update_one(
+            {"_id": f"tasks:{secrets.randbelow(COUNT_SHARDS)}"},
+            {"$inc": {"n": len(docs)}},
+            upsert=True,
+            session=session,
+        )
         return docs
 
     def _gold_task(self, event: ItemIngested, project: ProjectUpserted, golds: list[Doc]) -> Doc:
@@ -361,21 +369,29 @@ class DispatchStore:
             leased.update([d["_id"] async for d in found])
         return leased
 
-    async def count_by_state(self) -> dict[str, int]:
-        """Tasks in each state: open ones from the open lists, of which `leased` as the live
-        processes report, flagged through the status index, and the rest submitted (from
-        the collection's size, which costs no scan)."""
-        open_entries = await self.open_entries()
+    async def count_by_state(self, pending: int) -> dict[str, int]:
+        """Tasks in each state, at a cost that does not grow with them: `pending` as the
+        caller's pool holds them, `leased` as the live processes report, flagged through
+        the status index, and the rest submitted (from the counts kept at creation). Reading
+        the open lists or the collection's size read every task on the embedded database,
+        a stall of seconds at 200,000 tasks."""
         live = await self.live_replica_docs(REPLICA_REPORT_S)
         leased = sum(int(d.get("leases", 0)) for d in live)
         flagged = await self.tasks.count_documents({"status": "flagged"})
-        total = await self.tasks.estimated_document_count()
+        total = sum([int(d["n"]) async for d in self.counts.find({})])
         return {
-            "pending": max(0, len(open_entries) - leased),
+            "pending": pending,
             "leased": leased,
             "flagged": flagged,
-            "submitted": max(0, total - len(open_entries) - flagged),
+            "submitted": max(0, total - pending - leased - flagged),
         }
+
+    async def count_existing_tasks(self) -> None:
+        """Start the creation counts of a deployment whose tasks predate them (once)."""
+        if await self.counts.find_one({}) is None and (n := await self.tasks.count_documents({})):
+            await self.counts.update_one(
+                {"_id": "tasks:0"}, {"$setOnInsert": {"n": n}}, upsert=True
+            )
 
     async def annotators_holding_leases(self) -> int:
         """How many people are working right now (the dashboard's "annotators active")."""
@@ -518,6 +534,7 @@ REPLICA_REPORT_S = 10.0
 READ_CHUNK = 50
 GROUP_READ_CHUNK = 20  # groups (of up to GROUP_SIZE tasks) per read
 GROUP_SIZE = 50  # tasks per open list
+COUNT_SHARDS = 8  # documents the count of tasks made is spread over
 
 
 def _open_round(task: Doc) -> str:

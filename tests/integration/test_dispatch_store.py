@@ -90,3 +90,18 @@ async def test_a_takeover_cut_short_by_the_adopters_death_is_won_again_later(
 async def test_a_process_that_speaks_again_is_not_taken_over(store: DispatchStore) -> None:
     await store.beat("slow", 0, [], [], 0)
     assert not await store.adopt("slow", "a", silent_s=10, adoption_s=30)
+
+
+async def test_tasks_are_counted_by_state_without_reading_them(store: DispatchStore) -> None:
+    assert await store.count_by_state(pending=100) == {
+        "pending": 100,
+        "leased": 0,
+        "flagged": 0,
+        "submitted": TASKS - 100,
+    }
+    # A deployment whose tasks predate the counts gets them once, at start.
+    await store.counts.delete_many({})
+    await store.count_existing_tasks()
+    await store.count_existing_tasks()
+    assert (await store.count_by_state(pending=TASKS))["submitted"] == 0
+    assert sum([d["n"] async for d in store.counts.find({})]) == TASKS

@@ -26,6 +26,7 @@ from services.review.store import ReviewStore
 from shared.events import Envelope, ItemAccepted, ItemIngested, TaskSubmitted
 from shared.handlers import apply_once_in_groups
 from shared.mongo import AsyncClientSession, AsyncCollection, Doc, utcnow
+from shared.retention import expiries, prepare_expiries, sweep_expired
 from shared.runtime import Runtime
 from shared.settings import Settings
 
@@ -366,3 +367,29 @@ async def test_recognising_a_redelivered_event_does_not_grow_with_the_events_see
 
     assert await growth(seed, deliver) < BOUND
     assert len(applied) == len(set(applied)) == 2 * (REPS + 1)
+
+
+async def test_the_retention_sweep_does_not_grow_with_what_is_kept(
+    settings: Settings, runtime_of: Callable[[str], Runtime]
+) -> None:
+    runtime = runtime_of("dispatch")
+    kept = expiries("dispatch", settings)
+    await prepare_expiries(runtime.db, kept)
+    now = utcnow()
+
+    def young_claim(i: int) -> Doc:
+        return {"_id": f"tsk_{i:08d}/0/1", "kind": "submitted", "at": now - timedelta(days=1)}
+
+    async def sweep(round_: int) -> None:
+        expired = [
+            {"_id": f"old_{round_}_{i}/0/1", "kind": "submitted", "at": now - timedelta(days=60)}
+            for i in range(GROUP)
+        ]
+        await runtime.db["claims"].insert_many(expired)
+        assert await sweep_expired(runtime.db, kept, now) == GROUP
+
+    async def seed(start: int, stop: int) -> None:
+        await fill(runtime.db["claims"], young_claim, start, stop)
+
+    assert await growth(seed, sweep) < BOUND
+    assert await runtime.db["claims"].count_documents({}) == LARGE

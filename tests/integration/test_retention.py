@@ -11,7 +11,13 @@ import pytest
 
 from shared.audit import AuditLog
 from shared.mongo import ServiceDatabase, connect_mongo, utcnow
-from shared.retention import AuditArchiver, apply_expiries, archive_time, expiries
+from shared.retention import (
+    AuditArchiver,
+    archive_time,
+    expiries,
+    prepare_expiries,
+    sweep_expired,
+)
 from shared.settings import Settings
 from shared.storage import ObjectStorage
 
@@ -25,26 +31,41 @@ async def db(settings: Settings) -> AsyncIterator[ServiceDatabase]:
     await client.close()
 
 
-async def ttl_of(db: ServiceDatabase, collection: str) -> dict[str, int]:
-    indexes = await db[collection].index_information()
-    return {
-        str(info["key"][0][0]): int(info["expireAfterSeconds"])
-        for info in indexes.values()
-        if "expireAfterSeconds" in info
-    }
-
-
-async def test_markers_and_claims_expire_after_their_retention(
+async def test_markers_and_claims_past_their_retention_are_swept(
     settings: Settings, db: ServiceDatabase
 ) -> None:
-    await apply_expiries(db, expiries("dispatch", settings))
-    assert await ttl_of(db, "processed_events") == {"at": 7 * 86_400}
-    assert await ttl_of(db, "claims") == {"expires_at": 30 * 86_400, "at": 30 * 86_400}
+    kept = expiries("dispatch", settings)
+    await prepare_expiries(db, kept)
+    now = utcnow()
+    old, young = now - timedelta(days=31), now - timedelta(days=6)
+    await db["claims"].insert_many(
+        [
+            {"_id": "t1/0/0", "kind": "lease", "expires_at": old},
+            {"_id": "t1/0/1", "kind": "submitted", "at": old},
+            {"_id": "j/replica/000000000001", "kind": "journal", "at": old},
+            {"_id": "t2/0/0", "kind": "lease", "expires_at": young},
+            {"_id": "t2/0/1", "kind": "submitted", "at": young},
+        ]
+    )
+    await db.processed.insert_many(
+        [{"_id": "evt_old", "at": now - timedelta(days=8)}, {"_id": "evt_new", "at": young}]
+    )
 
-    # A changed retention updates the index in place (services restart with new settings).
-    shorter = settings.model_copy(update={"claims_retention_s": 86_400})
-    await apply_expiries(db, expiries("dispatch", shorter))
-    assert await ttl_of(db, "claims") == {"expires_at": 86_400, "at": 86_400}
+    assert await sweep_expired(db, kept, now) == 4
+    assert {d["_id"] for d in await db["claims"].find({}).to_list(None)} == {"t2/0/0", "t2/0/1"}
+    assert {d["_id"] for d in await db.processed.find({}).to_list(None)} == {"evt_new"}
+    assert await sweep_expired(db, kept, now) == 0  # nothing left to sweep
+
+
+async def test_the_sweep_pages_through_many_expired_documents(
+    settings: Settings, db: ServiceDatabase
+) -> None:
+    kept = expiries("ingest", settings)
+    await prepare_expiries(db, kept)
+    old = utcnow() - timedelta(days=30)
+    await db.processed.insert_many([{"_id": f"evt_{i}", "at": old} for i in range(2500)])
+    assert await sweep_expired(db, kept, utcnow()) == 2500
+    assert await db.processed.count_documents({}) == 0
 
 
 async def test_only_dispatch_keeps_claims(settings: Settings) -> None:
