@@ -13,6 +13,7 @@ import pytest
 from aviary.sim.processes import ROOT
 
 REPORT = ROOT / "var" / "chaos" / "report.json"
+_WRITTEN: list[bool] = []  # the report was written by this session (not left by an older one)
 
 
 @pytest.fixture(scope="session")
@@ -28,10 +29,11 @@ def report() -> Iterator[list[dict[str, Any]]]:
             {"images_per_test": sizes[0] if len(sizes) == 1 else sizes, "tests": rows}, indent=2
         )
     )
+    _WRITTEN.append(True)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not REPORT.exists():
+    if not _WRITTEN:
         return
     report = json.loads(REPORT.read_text())
     sizes = report["images_per_test"]
