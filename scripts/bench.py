@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -267,47 +267,52 @@ def _new_batch(base: str, token: str, project_id: str) -> str:
         )
 
 
-def bench_ingest(runs: int) -> Figures:
-    """Sustained ingest into one ingest process (the other services are not running)."""
-    settings = isolated_settings()
-    operator = settings.operator_key.get_secret_value()
-    multipart, single = [], []
+@contextlib.contextmanager
+def ingest_alone(settings: Settings) -> Iterator[tuple[ServiceSet, str, str, str]]:
+    """One ingest process (the other services are not running) with a client and a project:
+    (the processes, ingest's URL, the client's token, the project id)."""
     with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
         services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
         try:
             services.start("ingest")
             services.wait_ready("ingest")
             base = services.url("ingest")
-            token, project_id = _ingest_tenant(base, operator)
-            for run in range(runs):
-                images = ingest_bench.variants(8 * 20 * 10, seed=run)
-                batch = _new_batch(base, token, project_id)
-                multipart.append(asyncio.run(ingest_bench.push(base, token, batch, images, 20)))
-                images = ingest_bench.variants(400, seed=1000 + run)
-                single.append(asyncio.run(ingest_bench.push(base, token, batch, images, 1)))
-                print(
-                    f"  ingest run {run + 1}/{runs}: multipart {multipart[-1].per_s:.0f}/s "
-                    f"(p99 {multipart[-1].p99_ms:.0f} ms), single {single[-1].per_s:.0f}/s",
-                    flush=True,
-                )
-            # A fresh process, so its peak RSS is the refusals' alone.
-            services.kill("ingest", signal.SIGTERM)
-            services.start("ingest")
-            services.wait_ready("ingest")
-            batch = _new_batch(base, token, project_id)
-            size = settings.max_upload_bytes + (1 << 20)
-            refused = asyncio.run(
-                ingest_bench.refuse_large(
-                    "127.0.0.1", services.port("ingest"), token, batch, size, 200
-                )
-            )
-            peak = ingest_bench.peak_rss_mb(services.procs["ingest"].pid)
-            print(f"  refused {refused}/200 uploads of {size >> 20} MB; peak RSS {peak:.0f} MB")
-            if refused != 200:
-                raise RuntimeError("some oversized uploads were not refused")
+            token, project_id = _ingest_tenant(base, settings.operator_key.get_secret_value())
+            yield services, base, token, project_id
         finally:
             services.stop_all()
             asyncio.run(cleanup_namespace(settings))
+
+
+def bench_ingest(runs: int) -> Figures:
+    """Sustained ingest into one ingest process (the other services are not running)."""
+    settings = isolated_settings()
+    multipart, single = [], []
+    with ingest_alone(settings) as (services, base, token, project_id):
+        for run in range(runs):
+            images = ingest_bench.variants(8 * 20 * 10, seed=run)
+            batch = _new_batch(base, token, project_id)
+            multipart.append(asyncio.run(ingest_bench.push(base, token, batch, images, 20)))
+            images = ingest_bench.variants(400, seed=1000 + run)
+            single.append(asyncio.run(ingest_bench.push(base, token, batch, images, 1)))
+            print(
+                f"  ingest run {run + 1}/{runs}: multipart {multipart[-1].per_s:.0f}/s "
+                f"(p99 {multipart[-1].p99_ms:.0f} ms), single {single[-1].per_s:.0f}/s",
+                flush=True,
+            )
+        # A fresh process, so its peak RSS is the refusals' alone.
+        services.kill("ingest", signal.SIGTERM)
+        services.start("ingest")
+        services.wait_ready("ingest")
+        batch = _new_batch(base, token, project_id)
+        size = settings.max_upload_bytes + (1 << 20)
+        refused = asyncio.run(
+            ingest_bench.refuse_large("127.0.0.1", services.port("ingest"), token, batch, size, 200)
+        )
+        peak = ingest_bench.peak_rss_mb(services.procs["ingest"].pid)
+        print(f"  refused {refused}/200 uploads of {size >> 20} MB; peak RSS {peak:.0f} MB")
+        if refused != 200:
+            raise RuntimeError("some oversized uploads were not refused")
     per_s, p99 = ingest_bench.summarize(multipart)
     return {
         "ingest_images_per_s": round(per_s, 1),
@@ -585,36 +590,26 @@ def bench_url_import(runs: int) -> Figures:
     """2,000 image URLs on a local server: one import, fetched, validated and stored by one
     ingest process (the other services are not running)."""
     images = 2000
-    settings = isolated_settings()
-    operator = settings.operator_key.get_secret_value()
     rates = []
-    with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
-        services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
-        try:
-            services.start("ingest")
-            services.wait_ready("ingest")
-            base = services.url("ingest")
-            token, project_id = _ingest_tenant(base, operator)
-            for run in range(runs):
-                folder = Path(tmp) / f"images-{run}"
-                with import_bench.image_server(folder, images, seed=run, port=28_900) as origin:
-                    batch = _new_batch(base, token, project_id)
-                    cpu = CpuMeter({"ingest": [services.procs["ingest"].pid]} | infra_pids())
-                    cpu.start()
-                    seconds = asyncio.run(
-                        import_bench.run_import(base, token, batch, origin, images)
-                    )
-                    used = cpu.stop()
-                rates.append(images / seconds)
-                shares = ", ".join(f"{k} {v:.0f} s" for k, v in used.items())
-                print(
-                    f"  url import run {run + 1}/{runs}: {rates[-1]:.0f} images/s "
-                    f"({seconds:.1f} s; CPU {shares})",
-                    flush=True,
-                )
-        finally:
-            services.stop_all()
-            asyncio.run(cleanup_namespace(settings))
+    with (
+        ingest_alone(isolated_settings()) as (services, base, token, project_id),
+        tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp,
+    ):
+        for run in range(runs):
+            folder = Path(tmp) / f"images-{run}"
+            with import_bench.image_server(folder, images, seed=run, port=28_900) as origin:
+                batch = _new_batch(base, token, project_id)
+                cpu = CpuMeter({"ingest": [services.procs["ingest"].pid]} | infra_pids())
+                cpu.start()
+                seconds = asyncio.run(import_bench.run_import(base, token, batch, origin, images))
+                used = cpu.stop()
+            rates.append(images / seconds)
+            shares = ", ".join(f"{k} {v:.0f} s" for k, v in used.items())
+            print(
+                f"  url import run {run + 1}/{runs}: {rates[-1]:.0f} images/s "
+                f"({seconds:.1f} s; CPU {shares})",
+                flush=True,
+            )
     return {"url_import_images_per_s": round(statistics.median(rates), 1)}
 
 
@@ -624,23 +619,13 @@ SMALL_HISTORY, LARGE_HISTORY = 10_000, 200_000
 def ingest_rate_with_history(history: int, runs: int) -> float:
     """Multipart uploads per second into a project that already holds `history` items."""
     settings = production_timings()
-    operator = settings.operator_key.get_secret_value()
     rates = []
-    with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
-        services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
-        try:
-            services.start("ingest")
-            services.wait_ready("ingest")
-            base = services.url("ingest")
-            token, project_id = _ingest_tenant(base, operator)
-            asyncio.run(growth_bench.seed_history(settings, history, project_id))
-            for run in range(runs):
-                images = ingest_bench.variants(1600, seed=run)
-                batch = _new_batch(base, token, project_id)
-                rates.append(asyncio.run(ingest_bench.push(base, token, batch, images, 20)).per_s)
-        finally:
-            services.stop_all()
-            asyncio.run(cleanup_namespace(settings))
+    with ingest_alone(settings) as (_, base, token, project_id):
+        asyncio.run(growth_bench.seed_history(settings, history, project_id))
+        for run in range(runs):
+            images = ingest_bench.variants(1600, seed=run)
+            batch = _new_batch(base, token, project_id)
+            rates.append(asyncio.run(ingest_bench.push(base, token, batch, images, 20)).per_s)
     return statistics.median(rates)
 
 
