@@ -13,11 +13,6 @@ from shared.mongo import AsyncClientSession, ServiceDatabase, utcnow
 
 E = TypeVar("E", bound=EventData)
 
-# How long a group waits for more events to join before it is written. Each transaction
-# costs about as much as its statements, whatever they carry, so fuller groups cost less per
-# event; an event consumer can wait a few milliseconds, a person is not waiting on it.
-GROUP_GATHER_S = 0.02
-
 
 def apply_once(
     database: ServiceDatabase,
@@ -94,9 +89,7 @@ def apply_once_in_groups(
             return exc
         return None
 
-    batcher: Batcher[Envelope, None] = Batcher(
-        apply_group, max_size=max_group, gather_s=GROUP_GATHER_S
-    )
+    batcher: Batcher[Envelope, None] = Batcher(apply_group, max_size=max_group)
 
     async def handle(envelope: Envelope) -> None:
         await batcher.submit(envelope)

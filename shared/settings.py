@@ -73,7 +73,10 @@ class Settings(BaseSettings):
 
     # Retention of what only keeps the machinery safe (shared/retention.py says why each).
     processed_events_retention_s: int = Field(default=7 * 86_400, ge=3600)
-    claims_retention_s: int = Field(default=30 * 86_400, ge=3600)
+    # 0 keeps dispatch's claims: sweeping them needs a date index on the collection every
+    # lease and submit writes, which costs the embedded database a fifth of its lease rate.
+    # The production manifests set 30 days (MongoDB pays little for that index).
+    claims_retention_s: int = Field(default=0, ge=0)
     audit_db_retention_s: int = Field(default=90 * 86_400, ge=3600)
     audit_archive_retention_s: int = Field(default=2 * 365 * 86_400, ge=86_400)
     retention_sweep_s: float = Field(default=3600.0, gt=0)

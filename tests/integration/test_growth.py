@@ -373,7 +373,7 @@ async def test_the_retention_sweep_does_not_grow_with_what_is_kept(
     settings: Settings, runtime_of: Callable[[str], Runtime]
 ) -> None:
     runtime = runtime_of("dispatch")
-    kept = expiries("dispatch", settings)
+    kept = expiries("dispatch", settings.model_copy(update={"claims_retention_s": 30 * 86_400}))
     await prepare_expiries(runtime.db, kept)
     now = utcnow()
 

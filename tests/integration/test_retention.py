@@ -34,7 +34,7 @@ async def db(settings: Settings) -> AsyncIterator[ServiceDatabase]:
 async def test_markers_and_claims_past_their_retention_are_swept(
     settings: Settings, db: ServiceDatabase
 ) -> None:
-    kept = expiries("dispatch", settings)
+    kept = expiries("dispatch", settings.model_copy(update={"claims_retention_s": 30 * 86_400}))
     await prepare_expiries(db, kept)
     now = utcnow()
     old, young = now - timedelta(days=31), now - timedelta(days=6)
@@ -68,9 +68,15 @@ async def test_the_sweep_pages_through_many_expired_documents(
     assert await db.processed.count_documents({}) == 0
 
 
-async def test_only_dispatch_keeps_claims(settings: Settings) -> None:
+async def test_claims_are_swept_only_by_dispatch_and_where_retention_is_set(
+    settings: Settings,
+) -> None:
+    swept = settings.model_copy(update={"claims_retention_s": 86_400})
     for service in ("ingest", "review", "export"):
-        assert {e.collection for e in expiries(service, settings)} == {"processed_events"}
+        assert {e.collection for e in expiries(service, swept)} == {"processed_events"}
+    assert {e.collection for e in expiries("dispatch", swept)} == {"processed_events", "claims"}
+    # The embedded default keeps them: no date index on the collection every lease writes.
+    assert {e.collection for e in expiries("dispatch", settings)} == {"processed_events"}
 
 
 async def test_old_audit_entries_move_to_archives_and_old_archives_go(
