@@ -107,8 +107,11 @@ async def seed_history(settings: Settings, n: int, project_id: str = OLD_PROJECT
             lambda i: {"_id": f"itm_old_{i:08d}", "batch_id": OLD_BATCH, "seq": i // 20},
             n,
         )
+        # The counts a deployment of this history would have kept (dispatch/store.py).
+        await dispatch["task_counts"].insert_one({"_id": "tasks:0", "n": n})
         for service in ("ingest", "dispatch", "review", "export"):
             markers = client[settings.database_name(service)]["processed_events"]
+            await markers.create_index("at", sparse=True)  # as the retention sweep has it
             await fill(markers, lambda i: {"_id": f"evt_old_{i:08d}", "at": then}, n)
     finally:
         await client.close()
