@@ -538,8 +538,8 @@ def pipeline_runs(
     results = []
     with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
         services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
-        services.start_all()
         try:
+            services.start_all()  # inside: a process that never got ready is stopped too
             key = settings.operator_key.get_secret_value()
             ingest, dispatch = services.url("ingest"), services.url("dispatch")
             for run in range(runs):
