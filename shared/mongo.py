@@ -90,6 +90,23 @@ class ServiceDatabase:
                 write_concern=WriteConcern("majority"),
             )
 
+    async def modify(
+        self,
+        collection: AsyncCollection[Doc],
+        doc_id: Any,
+        update: Mapping[str, Any],
+        when: Callable[[Doc], bool],
+    ) -> Doc | None:
+        """`modify_by_id` in a transaction of its own: of two processes racing for one
+        document (a claim), one wins. On the embedded database a plain conditional write
+        meeting a transaction left open by a killed process retries inside the server; in a
+        transaction it fails fast and the driver retries."""
+
+        async def work(session: AsyncClientSession) -> Doc | None:
+            return await modify_by_id(collection, doc_id, update, session=session, when=when)
+
+        return await self.transaction(work)
+
     async def apply_once(
         self, event_id: str, fn: Callable[[AsyncClientSession], Awaitable[None]]
     ) -> bool:

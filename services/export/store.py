@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -204,7 +204,7 @@ class ExportStore:
             {"status": "pending"}, {"status": 1, "claimed_until": 1}
         ).to_list(None)
         for candidate in filter(claimable, pending):
-            claimed = await self._modify(
+            claimed = await self.db.modify(
                 self.deliveries,
                 candidate["_id"],
                 {"$set": {"claimed_until": now + timedelta(seconds=BUILD_CLAIM_S)}},
@@ -213,17 +213,6 @@ class ExportStore:
             if claimed is not None:
                 return claimed
         return None
-
-    async def _modify(
-        self, collection: Any, doc_id: str, update: Doc, when: Callable[[Doc], bool]
-    ) -> Doc | None:
-        """One document updated if `when(document)` still holds, in a transaction of its own
-        (two builders or webhook senders may race for it: one wins)."""
-
-        async def work(session: AsyncClientSession) -> Doc | None:
-            return await modify_by_id(collection, doc_id, update, session=session, when=when)
-
-        return await self.db.transaction(work)
 
     async def release_claim(self, delivery_id: str) -> None:
         await self.deliveries.update_one({"_id": delivery_id}, {"$set": {"claimed_until": None}})
@@ -317,7 +306,7 @@ class ExportStore:
             {"status": "pending", "next_attempt_at": {"$lte": now}}, {"_id": 1}
         ).to_list(100)
         for candidate in candidates:
-            hook = await self._modify(
+            hook = await self.db.modify(
                 self.webhooks,
                 candidate["_id"],
                 {"$set": {"next_attempt_at": now + timedelta(seconds=hold_s)}},

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -400,19 +400,6 @@ class ReviewStore:
             found += await self.disputes.find({"_id": {"$in": cns}}).to_list(None)
         return found
 
-    async def _update_returning(
-        self, collection: Any, doc_id: str, update: Doc, when: Callable[[Doc], bool]
-    ) -> Doc | None:
-        """Update one document if `when(document)` holds, returning it after the update, in a
-        transaction: on the embedded database a plain write meeting a transaction left open
-        by a killed process retries inside the server and can deadlock it; in a transaction
-        it fails fast and the driver retries (see dispatch's store)."""
-
-        async def work(session: AsyncClientSession) -> Doc | None:
-            return await modify_by_id(collection, doc_id, update, session=session, when=when)
-
-        return await self.db.transaction(work)
-
     def _collection_of(self, unit_id: str) -> Any:
         return self.disputes if unit_id.startswith("cns_") else self.submissions
 
@@ -426,7 +413,7 @@ class ReviewStore:
                 or (unit["status"] == "in_review" and unit["lease"]["expires_at"] < now)
             )
 
-        return await self._update_returning(
+        return await self.db.modify(
             self._collection_of(unit_id),
             unit_id,
             {
@@ -453,7 +440,7 @@ class ReviewStore:
                     def still_held(unit: Doc, held: Doc = doc["lease"]) -> bool:
                         return bool(unit["status"] == "in_review" and unit["lease"] == held)
 
-                    result = await self._update_returning(
+                    result = await self.db.modify(
                         collection,
                         doc["_id"],
                         {"$set": {"status": "pending", "lease": None, "queued_at": now}},
@@ -631,7 +618,7 @@ class ReviewStore:
             "at": now,
             "rejected_by": sub["reviewer_id"],
         }
-        done = await self._update_returning(
+        done = await self.db.modify(
             self.submissions,
             sub["_id"],
             {"$set": {"appeal": appeal, "appeal_status": "open", "appeal_queued_at": now}},
@@ -649,7 +636,7 @@ class ReviewStore:
         return doc
 
     async def claim_appeal(self, sub_id: str, reviewer_id: str) -> Doc | None:
-        return await self._update_returning(
+        return await self.db.modify(
             self.submissions,
             sub_id,
             {"$set": {"appeal_status": "in_review", "appeal.reviewer_id": reviewer_id}},
