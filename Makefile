@@ -9,12 +9,16 @@ BENCH  ?=
 CLUSTER ?=
 STACK  := scripts/$(if $(CLUSTER),cluster,stack).py
 
-.PHONY: install up infra down status demo test chaos browser bench lint fmt typecheck clean
+.PHONY: install up infra down status demo test chaos browser bench lint fmt typecheck dist clean
 
-$(STAMP): pyproject.toml
+# Three distributions, installed editable: aviary-client (client/: contracts, SDK, CLI),
+# aviary-server (the services) and aviary-devkit (devkit/: simulators, benchmarks, test tools;
+# never published).
+$(STAMP): pyproject.toml client/pyproject.toml devkit/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip uninstall -q -y aviary 2>/dev/null || true
+	$(BIN)/python -m pip install -q -e ./client -e . -e ./devkit
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,7 +36,7 @@ status:
 	$(BIN)/python $(STACK) status
 
 demo: up             ## the main job: pushed images to a verified delivery
-	$(BIN)/aviary simulate --images 50
+	$(BIN)/aviary-sim --images 50
 
 browser:             ## Debian's chromium, for the browser tests
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
@@ -57,6 +61,9 @@ typecheck: install
 fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+dist: install        ## the two wheels in dist/, and the image where buildah can build it
+	$(BIN)/python scripts/dist.py
 
 clean:               ## stop both stacks, remove var/
 	$(BIN)/python scripts/stack.py down

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from aviary.client.config import Endpoints
-from aviary.sim import (
+from aviary_devkit.bench import (
     dispatch_bench,
     growth_bench,
     import_bench,
@@ -40,15 +40,15 @@ from aviary.sim import (
     pipeline_bench,
     review_bench,
 )
-from aviary.sim.cpu import CpuMeter, listener_pids
-from aviary.sim.flow import FlowConfig, run_flow
-from aviary.sim.processes import (
+from aviary_devkit.bench.cpu import CpuMeter, listener_pids
+from aviary_devkit.processes import (
     ROOT,
     ServiceSet,
     cleanup_namespace,
     isolated_settings,
     settings_env,
 )
+from aviary_devkit.sim.flow import FlowConfig, run_flow
 from shared.messaging import SUBSCRIPTIONS, Broker, queue_counts
 from shared.mongo import connect_mongo
 from shared.settings import SERVICE_PORTS, Settings
@@ -204,7 +204,7 @@ def bench_export(runs: int) -> Figures:
     """Package 10,000 accepted images with 50,000 boxes as COCO + YOLO, without image bytes."""
     settings = isolated_settings()
     env = settings_env(settings)
-    module = [sys.executable, "-m", "aviary.sim.export_bench"]
+    module = [sys.executable, "-m", "aviary_devkit.bench.export_bench"]
     namespace = ["--namespace", settings.namespace]
     try:
         subprocess.run([*module, "seed", *namespace], check=True, env=env, cwd=ROOT)

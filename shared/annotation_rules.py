@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 from shapely.geometry import LinearRing
 
-from shared.errors import AppError
-from shared.shapes import (
+from aviary.contracts.shapes import (
     Annotation,
     BoxShape,
     KeypointsShape,
@@ -23,6 +22,7 @@ from shared.shapes import (
     Shape,
     polygon_area,
 )
+from shared.errors import AppError
 
 
 @dataclass(frozen=True)

@@ -14,25 +14,17 @@ import json
 import time
 import uuid
 from contextvars import ContextVar
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from aviary.contracts.roles import Role as Role  # the services name it here too
 from shared.errors import AppError
 from shared.settings import Settings
 
 TOKEN_PREFIX = "av1"  # noqa: S105 - a format tag, not a secret
 PLATFORM_ORG = "platform"
-
-
-class Role(StrEnum):
-    OPERATOR = "operator"
-    CLIENT = "client"
-    VENDOR_ADMIN = "vendor_admin"
-    ANNOTATOR = "annotator"
-    REVIEWER = "reviewer"
 
 
 VENDOR_ROLES = frozenset({Role.VENDOR_ADMIN, Role.ANNOTATOR, Role.REVIEWER})

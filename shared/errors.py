@@ -66,3 +66,7 @@ class RetryLater(Exception):
 
 class PermanentFailure(Exception):
     """Raised by an event handler for an event that can never succeed: dead-letter it at once."""
+
+
+class StartupError(Exception):
+    """The process cannot serve as configured or installed: it says why and exits (code 78)."""

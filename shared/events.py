@@ -9,11 +9,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.shapes import (
+from aviary.contracts.projects import DeliveryFormat, ReviewPolicy, VendorShare
+from aviary.contracts.shapes import (
     Annotation,
     BoxShape,
     ClassificationShape,
@@ -29,12 +30,15 @@ __all__ = [
     "Annotation",
     "BoxShape",
     "ClassificationShape",
+    "DeliveryFormat",
     "KeypointsShape",
     "Ontology",
     "OntologyClass",
     "PolygonShape",
     "PolylineShape",
+    "ReviewPolicy",
     "Shape",
+    "VendorShare",
 ]
 
 
@@ -53,10 +57,6 @@ class RoutingKey(StrEnum):
     TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an event name
 
 
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 class Tolerant(BaseModel):
     """Events ignore fields they do not know: a producer a release ahead may add fields
     (additive changes only), and a consumer still on the old model must not dead-letter them.
@@ -66,38 +66,6 @@ class Tolerant(BaseModel):
 
 
 # ----- value objects carried by events -----------------------------------------------------------
-
-
-DeliveryFormat = Literal["coco", "yolo", "voc", "jsonl"]
-
-
-class VendorShare(Frozen):
-    vendor_id: str
-    share: float = Field(gt=0, le=1)
-
-
-class ReviewPolicy(Frozen):
-    """How submissions are checked.
-
-    `auto` accepts everything, `all` sends everything to a human, `sample` sends a new
-    annotator's first `new_annotator_tasks` and then `rate` of the rest (at least
-    `raised_rate` for an annotator whose recent acceptance fell below `low_score`);
-    `consensus` waits for all overlaps of an item, accepts the merged annotation when the
-    annotators agree (`min_agreement` of shapes matched at `match_threshold`) and sends the
-    item to a human otherwise.
-    """
-
-    mode: Literal["auto", "sample", "all", "consensus"] = "all"
-    # Whose reviewers do the human review: the vendor that did the work, or the client's own.
-    reviewed_by: Literal["vendor", "client"] = "vendor"
-    rate: float = Field(default=1.0, ge=0, le=1)
-    new_annotator_tasks: int = Field(default=10, ge=0, le=10_000)
-    low_score: float = Field(default=0.8, ge=0, le=1)
-    raised_rate: float = Field(default=0.5, ge=0, le=1)
-    match_threshold: float = Field(default=0.5, gt=0, le=1)
-    min_agreement: float = Field(default=0.8, ge=0, le=1)
-    # Share of new items that also bring one gold (known-answer) task, once the project has any.
-    gold_rate: float = Field(default=0.0, ge=0, le=1)
 
 
 class ImageRef(Tolerant):

@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.errors import StartupError
 from shared.settings import Settings
 
 COMMON_DIR = Path(__file__).parent / "webui"
@@ -76,6 +77,14 @@ def allow_page_origins(app: FastAPI, settings: Settings) -> None:
 def mount_pages(app: FastAPI, settings: Settings, pages_dir: Path, home: str) -> None:
     """Serve `pages_dir` at /ui/, the shared assets at /ui/common/, and /ui/config.json (where
     the pages find every service)."""
+    for folder in (COMMON_DIR, pages_dir):
+        if not any(folder.glob("*.*")):
+            raise StartupError(
+                f"web assets missing: {folder} is absent or empty; the installed package is "
+                "incomplete (build the wheel with `make dist`, which carries them)"
+            )
+    if not (pages_dir / home).is_file():
+        raise StartupError(f"web assets missing: {pages_dir / home}")
     router = APIRouter(include_in_schema=False)
 
     @router.get("/ui/config.json")

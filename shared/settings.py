@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SERVICE_PORTS: dict[str, int] = {"ingest": 8001, "dispatch": 8002, "review": 8003, "export": 8004}
+
+# Credentials that only the embedded stack may use: they are in this file for anyone to read.
+LOCAL_SECRETS = {
+    "auth_secret": "aviary-local-auth-secret-change-me",
+    "operator_key": "aviary-local-operator-key",
+    "s3_secret_key": "aviary-local-secret",
+}
+# In production a signing secret or the operator key must be at least this long.
+PRODUCTION_SECRET_CHARS = 32
 
 
 class Settings(BaseSettings):
     """Configuration shared by all services; defaults fit the embedded stack on 127.0.0.1."""
 
     model_config = SettingsConfigDict(env_prefix="AVIARY_", extra="ignore")
+
+    # `production` refuses the built-in credentials and short secrets (the process exits at
+    # start); `development` keeps the embedded stack's defaults for `make demo` and the tests.
+    env: Literal["development", "production"] = "development"
 
     # Prefix for every exchange, queue, database and bucket: lets test runs share one broker.
     namespace: str = Field(default="aviary", pattern=r"^[a-z][a-z0-9]{1,30}$")
@@ -34,14 +47,14 @@ class Settings(BaseSettings):
     mongo_url: str = "mongodb://127.0.0.1:27017/?directConnection=true&retryWrites=false"
     s3_endpoint: str = "127.0.0.1:8333"
     s3_access_key: str = "aviary"
-    s3_secret_key: SecretStr = SecretStr("aviary-local-secret")
+    s3_secret_key: SecretStr = SecretStr(LOCAL_SECRETS["s3_secret_key"])
     s3_secure: bool = False
     s3_region: str = "us-east-1"
 
     # Signs API tokens. The default suits the embedded stack only; deploy/ sets a real one.
-    auth_secret: SecretStr = SecretStr("aviary-local-auth-secret-change-me")
+    auth_secret: SecretStr = SecretStr(LOCAL_SECRETS["auth_secret"])
     # The operator's bootstrap key: the one credential that can create organisations and tokens.
-    operator_key: SecretStr = SecretStr("aviary-local-operator-key")
+    operator_key: SecretStr = SecretStr(LOCAL_SECRETS["operator_key"])
 
     host: str = "127.0.0.1"
     port: int = 0  # 0 means the service's default port from SERVICE_PORTS
@@ -135,6 +148,28 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 16 characters")
         return value
 
+    @model_validator(mode="after")
+    def _safe_in_production(self) -> Self:
+        if self.env != "production":
+            return self
+        problems = []
+        for name in LOCAL_SECRETS:
+            value = getattr(self, name).get_secret_value()
+            if value == LOCAL_SECRETS[name] or "change-me" in value.lower():
+                problems.append(f"AVIARY_{name.upper()} is a built-in or example value")
+        for name in ("auth_secret", "operator_key"):
+            if len(getattr(self, name).get_secret_value()) < PRODUCTION_SECRET_CHARS:
+                problems.append(
+                    f"AVIARY_{name.upper()} is shorter than {PRODUCTION_SECRET_CHARS} characters"
+                )
+        if problems:
+            raise ValueError(
+                "unsafe for AVIARY_ENV=production: "
+                + "; ".join(problems)
+                + " (generate secrets with `openssl rand -hex 32`)"
+            )
+        return self
+
     @property
     def broker_urls(self) -> list[str]:
         """Every RabbitMQ node to try, in the configured order (at least one)."""
@@ -160,6 +195,16 @@ class Settings(BaseSettings):
     def audit_bucket(self) -> str:
         """Where audit entries go once they leave the database (shared/retention.py)."""
         return f"{self.namespace}-audit"
+
+
+def describe_invalid(error: ValidationError) -> str:
+    """One line per refused setting, named as the environment variable that sets it."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        where = ".".join(str(part) for part in problem["loc"])
+        name = f"AVIARY_{where.upper()}: " if where else ""
+        lines.append(f"{name}{problem['msg'].removeprefix('Value error, ')}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
 
 
 @lru_cache(maxsize=1)

@@ -25,6 +25,7 @@ from shared.mongo import DATABASE_DOWN
 from shared.observability import HTTP_LATENCY, correlation_id, new_correlation_id
 from shared.pages import allow_page_origins
 from shared.ratelimit import RateLimit, RateLimiter
+from shared.release import server_version
 from shared.revocation import Revocations
 from shared.runtime import Runtime
 from shared.storage import STORAGE_DOWN
@@ -158,7 +159,7 @@ def _ops_router(runtime: Runtime) -> APIRouter:
     @router.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         """Alive: the process answers."""
-        return {"status": "ok", "service": runtime.service}
+        return {"status": "ok", "service": runtime.service, "version": server_version()}
 
     @router.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
@@ -167,7 +168,12 @@ def _ops_router(runtime: Runtime) -> APIRouter:
         checks["started"] = "ok" if runtime.started.is_set() else "starting"
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse(
-            {"status": "ready" if ok else "not_ready", "checks": checks},
+            {
+                "status": "ready" if ok else "not_ready",
+                "service": runtime.service,
+                "version": server_version(),
+                "checks": checks,
+            },
             status_code=200 if ok else 503,
         )
 

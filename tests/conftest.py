@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from aviary.sim.processes import ROOT, ServiceSet, cleanup_namespace, isolated_settings, running
+from aviary_devkit.processes import ROOT, ServiceSet, cleanup_namespace, isolated_settings, running
 from shared.settings import Settings
 from tests.support import Api
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from aviary.sim.processes import ServiceSet
-from aviary.sim.scenes import generate_scene
+from aviary_devkit.processes import ServiceSet
+from aviary_devkit.sim.scenes import generate_scene
 from shared.settings import Settings
 
 

@@ -7,8 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
-from services.dispatch.leasing import Dispatcher, Leased
-from services.dispatch.schemas import (
+from aviary.contracts.dispatch import (
     ImageView,
     LeaseRef,
     LeaseView,
@@ -18,6 +17,7 @@ from services.dispatch.schemas import (
     SubmitResult,
     TaskView,
 )
+from services.dispatch.leasing import Dispatcher, Leased
 from services.dispatch.store import DispatchStore
 from shared.annotation_rules import require_valid_annotation
 from shared.auth import Role, authorize, vendor_of

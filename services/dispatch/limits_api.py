@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from services.dispatch.leasing import Dispatcher
-from services.dispatch.schemas import (
+from aviary.contracts.dispatch import (
     AnnotatorLimitBody,
     GroupLimitBody,
     VendorLimitsView,
     WorkToday,
 )
+from services.dispatch.leasing import Dispatcher
 from services.dispatch.store import DispatchStore
 from services.dispatch.worklimits import day_of
 from shared.auth import Principal, Role, require_roles, vendor_of

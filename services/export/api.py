@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import RedirectResponse
 
+from aviary.contracts.export import DeliveryRead, DeliveryRequest, WebhookRead
 from services.export.builder import DeliveryBuilder
-from services.export.schemas import DeliveryRead, DeliveryRequest, WebhookRead
 from services.export.store import ExportStore, delivery_options
 from shared.auth import Principal, Role, org_scope, require_roles
 from shared.deps import RuntimeDep, from_state

@@ -9,13 +9,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from aviary.contracts.shapes import Annotation
 from services.export.formats import PackageItem, PackageSpec, PackageSummary, PackageWriter
 from services.export.formats.package import sha256_file
 from services.export.store import ExportStore, delivery_options
 from shared.events import DeliveryReady, ProjectUpserted
 from shared.mongo import Doc
 from shared.runtime import Runtime
-from shared.shapes import Annotation
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from datetime import timedelta
 
 import httpx
 
+from aviary.contracts.webhooks import SIGNATURE_HEADER, sign
 from services.export.domain import webhook_body, webhook_delay_s
 from services.export.store import ExportStore
 from shared.mongo import Doc, utcnow
 from shared.runtime import Runtime
 from shared.urlsafety import UnsafeUrl, check_url, parse_networks
-from shared.webhooks import SIGNATURE_HEADER, sign
 
 log = logging.getLogger(__name__)
 

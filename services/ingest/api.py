@@ -6,8 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
 
-from services.ingest import domain
-from services.ingest.schemas import (
+from aviary.contracts.ingest import (
     BatchCreate,
     BatchProgress,
     BatchRead,
@@ -20,6 +19,7 @@ from services.ingest.schemas import (
     TokenInfo,
     TokenRead,
 )
+from services.ingest import domain
 from services.ingest.store import IngestStore
 from shared.auth import (
     VENDOR_ROLES,

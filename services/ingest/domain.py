@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from PIL import Image, UnidentifiedImageError
 
+from aviary.contracts.shapes import OntologyClass
 from shared.errors import AppError
-from shared.shapes import OntologyClass
 from shared.urlsafety import UnsafeUrl, parse_networks, refuse_inward_literal
 
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})

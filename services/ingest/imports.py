@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import httpx
 
+from aviary.contracts.shapes import Annotation
 from services.ingest.fetcher import FetchError, FetchLimits, fetch
 from services.ingest.group_commit import GroupCommitter
 from services.ingest.store import ImportOutcome, IngestStore
@@ -29,7 +30,6 @@ from shared.errors import AppError, RetryLater
 from shared.events import Envelope, ImportRequested
 from shared.mongo import Doc
 from shared.runtime import Runtime
-from shared.shapes import Annotation
 from shared.urlsafety import parse_networks
 
 log = logging.getLogger(__name__)

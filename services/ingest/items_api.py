@@ -11,9 +11,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from services.ingest import domain
-from services.ingest.group_commit import GroupCommitter
-from services.ingest.schemas import (
+from aviary.contracts.ingest import (
     ImportCreate,
     ImportRead,
     ImportUrlRead,
@@ -24,13 +22,15 @@ from services.ingest.schemas import (
     UploadResult,
     UploadTicket,
 )
+from aviary.contracts.shapes import Annotation
+from services.ingest import domain
+from services.ingest.group_commit import GroupCommitter
 from services.ingest.store import IngestStore
 from services.ingest.uploads import Incoming, Ingestor, Outcome, item_read, read_limited
 from shared.auth import Principal, Role, org_scope, require_roles
 from shared.deps import RuntimeDep, from_state
 from shared.errors import AppError
 from shared.runtime import Runtime
-from shared.shapes import Annotation
 
 router = APIRouter(prefix="/v1", tags=["items"])
 

@@ -7,16 +7,16 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from aviary.contracts.ingest import ItemRead
+from aviary.contracts.shapes import Annotation
 from services.ingest import domain
 from services.ingest.group_commit import GroupCommitter
-from services.ingest.schemas import ItemRead
 from services.ingest.store import IngestStore
 from shared.annotation_rules import require_valid_annotation
 from shared.errors import AppError
 from shared.events import ImageRef, ItemIngested, Ontology
 from shared.mongo import Doc, DuplicateKeyError, utcnow
 from shared.runtime import Runtime
-from shared.shapes import Annotation
 
 STORE_CONCURRENCY = 8
 

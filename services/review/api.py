@@ -6,9 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response, status
 
-from services.review import domain
-from services.review.desk import Desk
-from services.review.schemas import (
+from aviary.contracts.review import (
     AppealBody,
     AppealDecisionBody,
     CorrectBody,
@@ -19,6 +17,8 @@ from services.review.schemas import (
     ReviewView,
     SubmissionView,
 )
+from services.review import domain
+from services.review.desk import Desk
 from services.review.store import ReviewStore
 from shared.annotation_rules import require_valid_annotation
 from shared.auth import Principal, Role, require_roles, vendor_of

@@ -20,8 +20,7 @@ import numpy as np
 from shapely.geometry import LineString, Point, Polygon
 from shapely.validation import make_valid
 
-from shared.geometry import iou as box_iou
-from shared.shapes import (
+from aviary.contracts.shapes import (
     Annotation,
     BoxShape,
     KeypointsShape,
@@ -29,6 +28,7 @@ from shared.shapes import (
     PolylineShape,
     Shape,
 )
+from shared.geometry import iou as box_iou
 
 # Distances are judged against this share of the image diagonal (polylines, keypoints).
 DISTANCE_TOLERANCE = 0.02

@@ -8,8 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from services.review import domain
-from services.review.schemas import (
+from aviary.contracts.review import (
     MinimumWageBody,
     ScoreRow,
     Scores,
@@ -17,6 +16,7 @@ from services.review.schemas import (
     StatementLineView,
     WageAlert,
 )
+from services.review import domain
 from services.review.store import ReviewStore
 from shared.auth import Principal, Role, require_roles
 from shared.deps import from_state

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aviary.sim.processes import ROOT
+from aviary_devkit.processes import ROOT
 
 REPORT = ROOT / "var" / "chaos" / "report.json"
 _WRITTEN: list[bool] = []  # the report was written by this session (not left by an older one)

@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from aviary.sim.flow import Flow
-from aviary.sim.processes import ROOT, ServiceSet, isolated_settings, running
+from aviary_devkit.processes import ROOT, ServiceSet, isolated_settings, running
+from aviary_devkit.sim.flow import Flow
 from shared.settings import SERVICE_PORTS
 from shared.storage import ObjectStorage
 from tests.chaos.test_faults import Fault, check, run_with_faults, tally

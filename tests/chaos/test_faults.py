@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from aviary.sim.flow import Flow, FlowResult, FlowStats
-from aviary.sim.processes import ROOT, ServiceSet, isolated_settings, running
+from aviary_devkit.processes import ROOT, ServiceSet, isolated_settings, running
+from aviary_devkit.sim.flow import Flow, FlowResult, FlowStats
 from tests.e2e.test_slice import check_delivery, flow
 from tests.support import jpeg
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from aviary.sim.scenes import generate_scene
+from aviary_devkit.sim.scenes import generate_scene
 
 
 @dataclass(frozen=True)

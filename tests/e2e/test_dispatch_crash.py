@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from aviary.sim import dispatch_bench
-from aviary.sim.processes import ServiceSet, cleanup_namespace, isolated_settings
+from aviary_devkit.bench import dispatch_bench
+from aviary_devkit.processes import ServiceSet, cleanup_namespace, isolated_settings
 from services.dispatch.leasing import REPLICA_SILENT_S
 from shared.auth import Role, issue_token
 from shared.events import Envelope

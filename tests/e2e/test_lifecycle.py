@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from aviary.sim.processes import ServiceSet, cleanup_namespace, isolated_settings
+from aviary_devkit.processes import ServiceSet, cleanup_namespace, isolated_settings
 from shared.settings import Settings
 from tests.e2e.test_slice import check_delivery, flow
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from aviary.client.config import Endpoints
-from aviary.sim.checks import coco_problems
-from aviary.sim.flow import Flow, FlowConfig, FlowResult, wrong_on_purpose
-from aviary.sim.processes import ServiceSet
-from aviary.sim.scenes import generate_scenes
+from aviary_devkit.processes import ServiceSet
+from aviary_devkit.sim.checks import coco_problems
+from aviary_devkit.sim.flow import Flow, FlowConfig, FlowResult, wrong_on_purpose
+from aviary_devkit.sim.scenes import generate_scenes
 
 pytestmark = pytest.mark.e2e
 

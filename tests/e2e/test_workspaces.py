@@ -23,7 +23,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from aviary.sim.processes import ROOT, ServiceSet
+from aviary_devkit.processes import ROOT, ServiceSet
 from tests.support import Api, workspace
 
 pytestmark = pytest.mark.e2e

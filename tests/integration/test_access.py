@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from aviary.sim.processes import ServiceSet
+from aviary_devkit.processes import ServiceSet
 from shared.auth import Role, issue_token
 from shared.runtime import Runtime
 from shared.settings import Settings

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from aviary.sim.processes import ServiceSet
+from aviary_devkit.processes import ServiceSet
 from tests.integration.test_access import ACCESS
 from tests.support import Api, workspace
 

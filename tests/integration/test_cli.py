@@ -12,6 +12,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ import pytest
 from typer.testing import CliRunner
 
 from aviary.cli import app
-from aviary.sim.processes import ROOT, ServiceSet
+from aviary_devkit.processes import ROOT, ServiceSet
+from shared.opscli import app as ops_app
 from shared.settings import get_settings
 from shared.storage import ObjectStorage
 from tests.support import Api, jpeg, workspace
@@ -210,18 +212,68 @@ def test_pull_verifies_and_a_tampered_delivery_fails(
     assert code == 5 and missing["status"] == 404
 
 
-def test_status_shows_progress_queue_depths_and_dead_letters(
-    services: ServiceSet, api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_status_shows_each_batchs_progress(services: ServiceSet, api: Api) -> None:
     ws = workspace(api, images=2)
+    code, status = run(services, ws.client.token, "status", "--project", ws.project["id"])
+    assert code == 0
+    assert [(b["batch_id"], b["received"]) for b in status["batches"]] == [(ws.batch_id, 2)]
+
+
+def test_status_without_credentials_is_a_usage_error(
+    services: ServiceSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AVIARY_TOKEN", raising=False)
+    monkeypatch.delenv("AVIARY_OPERATOR_KEY", raising=False)
+    result = CliRunner().invoke(app, ["--json", *endpoint_args(services), "status"])
+    assert result.exit_code == 2
+    assert "no credentials" in json.loads(result.stdout)["error"]
+
+
+def test_version_is_the_installed_distributions() -> None:
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"aviary {version('aviary-client')}"
+
+
+def ops(services: ServiceSet, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, Any]:
+    """`aviary-ops` in the services' namespace (it reads the services' own settings)."""
     monkeypatch.setenv("AVIARY_NAMESPACE", services.settings.namespace)
     get_settings.cache_clear()
     try:
-        code, status = run(services, ws.client.token, "status", "--project", ws.project["id"])
+        result = CliRunner().invoke(ops_app, ["--json", *args])
     finally:
         get_settings.cache_clear()
+    try:
+        return result.exit_code, json.loads(result.stdout)
+    except ValueError:
+        return result.exit_code, result.stdout
+
+
+def test_ops_shows_queue_depths_consumers_and_dead_letters(
+    services: ServiceSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, status = ops(services, monkeypatch, "queues")
     assert code == 0
-    assert [(b["batch_id"], b["received"]) for b in status["batches"]] == [(ws.batch_id, 2)]
     assert {q["service"] for q in status["queues"]} == {"ingest", "dispatch", "review", "export"}
     assert all(q["consumers"] >= 1 for q in status["queues"])
-    assert all("dead_letters" in q for q in status["queues"])
+    assert all(q["dead_letters"] == 0 for q in status["queues"])
+
+
+def test_ops_replays_dead_letters_and_refuses_unknown_services(
+    services: ServiceSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, replayed = ops(services, monkeypatch, "dlq", "replay", "export")
+    assert (code, replayed) == (0, {"service": "export", "replayed": 0})
+    code, refused = ops(services, monkeypatch, "dlq", "replay", "billing")
+    assert code == 2 and "unknown service" in refused["error"]
+
+
+def test_ops_says_when_the_broker_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AVIARY_AMQP_URL", "amqp://guest:guest@127.0.0.1:1/")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(ops_app, ["--json", "queues"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert "broker not reachable" in json.loads(result.stdout)["error"]

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from aviary.sim.processes import ServiceSet
+from aviary_devkit.processes import ServiceSet
 from shared.events import Envelope
 from shared.messaging import Broker
 from shared.messaging.topology import exchange_name

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from aviary.sim import dispatch_bench
+from aviary_devkit.bench import dispatch_bench
 from services.dispatch.claims import open_entry
 from services.dispatch.pool import SeenStates
 from services.dispatch.store import READ_CHUNK, DispatchStore

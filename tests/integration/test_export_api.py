@@ -8,7 +8,7 @@ import json
 import zipfile
 from typing import Any
 
-from shared.webhooks import SIGNATURE_HEADER, verify_signature
+from aviary.contracts.webhooks import SIGNATURE_HEADER, verify_signature
 from tests.support import Api, Receiver, Workspace, jpeg, workspace
 
 SECRET = "whsec-0123456789abcdef"

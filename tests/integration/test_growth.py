@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from aviary.sim import review_bench
+from aviary_devkit.bench import review_bench
 from services.dispatch.claim_store import ClaimChain, Closed
 from services.dispatch.claims import Lease
 from services.export.store import ExportStore

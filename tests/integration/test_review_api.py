@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aviary.sim.processes import ServiceSet
+from aviary_devkit.processes import ServiceSet
 from tests.support import Api, jpeg, workspace
 
 CAR = {"class_id": 1, "bbox": [10, 10, 50, 40]}

@@ -8,7 +8,7 @@ import pytest
 
 from aviary.client import AviaryError, Client, verify_file
 from aviary.client.config import Endpoints
-from aviary.sim.processes import ServiceSet
+from aviary_devkit.processes import ServiceSet
 from tests.support import Api, jpeg, workspace
 
 

@@ -6,6 +6,14 @@ import random
 
 import pytest
 
+from aviary.contracts.shapes import (
+    Annotation,
+    BoxShape,
+    ClassificationShape,
+    KeypointsShape,
+    PolygonShape,
+    PolylineShape,
+)
 from services.review.consensus import (
     consensus,
     keypoints_similarity,
@@ -14,14 +22,6 @@ from services.review.consensus import (
     polyline_similarity,
 )
 from shared.geometry import Box, iou
-from shared.shapes import (
-    Annotation,
-    BoxShape,
-    ClassificationShape,
-    KeypointsShape,
-    PolygonShape,
-    PolylineShape,
-)
 
 W, H = 1000, 1000
 DIAGONAL = (W**2 + H**2) ** 0.5

@@ -20,16 +20,7 @@ from pycocotools import mask
 from pycocotools.coco import COCO
 from pydantic import TypeAdapter
 
-from services.export.formats import (
-    MANIFEST,
-    PackageItem,
-    PackageSpec,
-    PackageSummary,
-    PackageWriter,
-)
-from services.export.formats.text import fixed6, one_line, xml_text, yaml_quoted
-from services.export.formats.voc import pixel
-from shared.shapes import (
+from aviary.contracts.shapes import (
     AttributeSpec,
     BoxShape,
     ClassificationShape,
@@ -41,6 +32,15 @@ from shared.shapes import (
     Shape,
     Skeleton,
 )
+from services.export.formats import (
+    MANIFEST,
+    PackageItem,
+    PackageSpec,
+    PackageSummary,
+    PackageWriter,
+)
+from services.export.formats.text import fixed6, one_line, xml_text, yaml_quoted
+from services.export.formats.voc import pixel
 
 NASTY = '<car & "bus">'
 WEIRD = 'line\nbreak\x01: "x" # 🚗'

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from pycocotools.coco import COCO
 
+from aviary.contracts.shapes import BoxShape, Ontology, OntologyClass, PolylineShape, Shape
 from services.export.formats import (
     MANIFEST,
     PackageItem,
@@ -27,7 +28,6 @@ from services.export.formats import (
     image_file_name,
     sha256_file,
 )
-from shared.shapes import BoxShape, Ontology, OntologyClass, PolylineShape, Shape
 
 ONTOLOGY = Ontology(
     classes=(

@@ -1,4 +1,4 @@
-"""Tests for the synthetic street-scene generator (aviary.sim.scenes)."""
+"""Tests for the synthetic street-scene generator (aviary_devkit.sim.scenes)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import itertools
 import pytest
 from PIL import Image
 
-from aviary.sim.scenes import (
+from aviary_devkit.sim.scenes import (
     CLASSES,
     Scene,
     TrueBox,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aviary.sim.processes import ServiceSet, isolated_settings, port_in_use, settings_env
+from aviary_devkit.processes import ServiceSet, isolated_settings, port_in_use, settings_env
 from shared.settings import Settings
 
 

@@ -12,9 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from services.export.formats.model import PackageItem, PackageSpec
-from services.export.formats.zipsink import ZipSink
-from shared.shapes import (
+from aviary.contracts.shapes import (
     BoxShape,
     KeypointsShape,
     OntologyClass,
@@ -22,6 +20,8 @@ from shared.shapes import (
     bounds,
     polygon_area,
 )
+from services.export.formats.model import PackageItem, PackageSpec
+from services.export.formats.zipsink import ZipSink
 
 PATH = "coco/annotations.json"
 COCO_KINDS = ("bbox", "polygon", "keypoints")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from shared.shapes import Ontology, Shape
+from aviary.contracts.shapes import Ontology, Shape
 
 FORMATS = ("coco", "yolo", "voc", "jsonl")
 KINDS = ("full", "partial", "incremental")

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from aviary.contracts.shapes import BoxShape, KeypointsShape, PolygonShape, PolylineShape, Shape
 from services.export.formats.coco import CocoFormat
 from services.export.formats.jsonl import JsonlFormat
 from services.export.formats.model import (
@@ -32,7 +33,6 @@ from services.export.formats.model import (
 from services.export.formats.voc import VocFormat
 from services.export.formats.yolo import YoloFormat
 from services.export.formats.zipsink import CHUNK, ZipSink
-from shared.shapes import BoxShape, KeypointsShape, PolygonShape, PolylineShape, Shape
 
 MANIFEST = "manifest.json"
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 
+from aviary.contracts.shapes import BoxShape, PolygonShape, bounds
 from services.export.formats.model import PackageItem, PackageSpec
 from services.export.formats.text import one_line, xml_text
 from services.export.formats.zipsink import ZipSink
-from shared.shapes import BoxShape, PolygonShape, bounds
 
 VOC_KINDS = ("bbox", "polygon")
 

@@ -8,10 +8,10 @@ classes are only appended. Coordinates are divided by the item's displayed width
 
 from __future__ import annotations
 
+from aviary.contracts.shapes import BoxShape, PolygonShape
 from services.export.formats.model import PackageItem, PackageSpec
 from services.export.formats.text import fixed6, one_line, yaml_quoted
 from services.export.formats.zipsink import ZipSink
-from shared.shapes import BoxShape, PolygonShape
 
 DETECT = "yolo"
 SEGMENT = "yolo-seg"

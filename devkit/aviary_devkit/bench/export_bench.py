@@ -1,7 +1,7 @@
 """The export benchmark: package 10,000 accepted images with 50,000 boxes (COCO + YOLO).
 
-    python -m aviary.sim.export_bench seed  --namespace NS     # fill export's read model
-    python -m aviary.sim.export_bench build --namespace NS     # one build, prints JSON
+    python -m aviary_devkit.bench.export_bench seed  --namespace NS     # fill export's read model
+    python -m aviary_devkit.bench.export_bench build --namespace NS     # one build, prints JSON
 
 `build` runs in its own process so its peak RSS is the packaging's own footprint (plus the
 interpreter and libraries), measured with getrusage.
@@ -16,6 +16,7 @@ import random
 import resource
 import time
 
+from aviary.contracts.shapes import Annotation, BoxShape
 from services.export.builder import DeliveryBuilder
 from services.export.store import ExportStore
 from shared.events import (
@@ -30,7 +31,6 @@ from shared.events import (
 from shared.mongo import AsyncClientSession, utcnow
 from shared.runtime import Runtime
 from shared.settings import Settings
-from shared.shapes import Annotation, BoxShape
 
 BATCH = "bat_bench"
 PROJECT = "prj_bench"

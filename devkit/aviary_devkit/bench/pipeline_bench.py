@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from aviary.sim import ingest_bench
-from aviary.sim.loadclient import Connection
+from aviary_devkit.bench import ingest_bench
+from aviary_devkit.sim.loadclient import Connection
 
 ANNOTATORS = 8
 BOX = {"class_id": 1, "bbox": [10, 10, 50, 40]}

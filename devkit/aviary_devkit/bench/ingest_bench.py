@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from aviary.sim.scenes import generate_scenes
+from aviary_devkit.sim.scenes import generate_scenes
 
 CLIENTS = 8
 FILES_PER_REQUEST = 20

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events import DeliveryFormat
+from aviary.contracts.projects import DeliveryFormat
 
 
 class DeliveryRequest(BaseModel):

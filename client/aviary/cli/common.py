@@ -24,7 +24,6 @@ class Exit(IntEnum):
     PARTIAL = 3  # some files were refused; the rest went in
     VERIFY_FAILED = 4  # a delivery does not match its checksums
     API_ERROR = 5  # the API refused the request (401, 404, 409, 422 ...)
-    PROBLEMS = 6  # a simulation ended with a delivery that differs from the truth
 
 
 @dataclass

@@ -18,8 +18,8 @@ import httpx
 from aviary.client.config import Endpoints
 from aviary.client.errors import AviaryError
 from aviary.client.packages import verify_package
-from services.export.schemas import DeliveryRead, WebhookRead
-from services.ingest.schemas import (
+from aviary.contracts.export import DeliveryRead, WebhookRead
+from aviary.contracts.ingest import (
     BatchRead,
     ImportRead,
     ItemRead,
@@ -28,7 +28,7 @@ from services.ingest.schemas import (
     TokenRead,
     UploadReport,
 )
-from shared.shapes import Annotation
+from aviary.contracts.shapes import Annotation
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events import Annotation, OntologyClass
+from aviary.contracts.shapes import Annotation, OntologyClass
 
 
 class Strict(BaseModel):

@@ -15,6 +15,7 @@ import random
 import statistics
 import time
 
+from aviary.contracts.shapes import Annotation, BoxShape
 from services.review.consensus import consensus
 from shared.events import (
     Envelope,
@@ -31,7 +32,6 @@ from shared.mongo import AsyncClientSession
 from shared.projects import ProjectReadModel
 from shared.runtime import Runtime
 from shared.settings import Settings
-from shared.shapes import Annotation, BoxShape
 
 PROJECT = "prj_review_bench"
 VENDOR = "ven_bench"

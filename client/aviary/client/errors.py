@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
+
+from aviary.contracts.errors import ErrorBody
 
 
 class AviaryError(Exception):
@@ -18,10 +21,10 @@ class AviaryError(Exception):
     @classmethod
     def from_response(cls, response: httpx.Response) -> AviaryError:
         try:
-            error = response.json()["error"]
-            return cls(response.status_code, error["code"], error["message"], error.get("details"))
-        except (ValueError, KeyError, TypeError):
+            error = ErrorBody.model_validate_json(response.content).error
+        except ValidationError:
             return cls(response.status_code, "http_error", response.text[:500] or "no body")
+        return cls(response.status_code, error.code, error.message, error.details)
 
 
 class VerificationError(Exception):

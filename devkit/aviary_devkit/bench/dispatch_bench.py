@@ -15,7 +15,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-from aviary.sim.loadclient import Connection
+from aviary_devkit.sim.loadclient import Connection
 from services.dispatch.store import DispatchStore
 from shared.auth import Role, issue_token
 from shared.events import (

@@ -1,4 +1,4 @@
-"""`aviary simulate`: the load generator behind `make demo` and `make bench`.
+"""`aviary-sim`: the whole backbone driven by simulated people (`make demo`).
 
 Onboards a client and two vendors, pushes generated street scenes with known boxes, lets
 simulated annotators (right or wrong on purpose) and reviewers work, waits for the delivery,
@@ -16,10 +16,13 @@ from typing import Annotated, Any
 
 import typer
 
-from aviary.cli.common import Context, Exit
-from aviary.sim.checks import coco_problems
-from aviary.sim.flow import FlowConfig, FlowResult, run_flow
+from aviary.cli.common import Context, make_context
+from aviary_devkit.sim.checks import coco_problems
+from aviary_devkit.sim.flow import FlowConfig, FlowResult, run_flow
 from shared.settings import get_settings
+
+# Exit code when the delivery differs from the truth (the CLI's own codes end at 5).
+PROBLEMS = 6
 
 
 def report(result: FlowResult, problems: list[str]) -> str:
@@ -51,7 +54,6 @@ def report(result: FlowResult, problems: list[str]) -> str:
 
 
 def simulate(
-    ctx: typer.Context,
     images: Annotated[int, typer.Option(min=1, max=100_000, help="Street scenes to push.")] = 50,
     accuracy: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of first attempts that are right.")
@@ -63,12 +65,17 @@ def simulate(
         "var/deliveries"
     ),
     timeout_s: Annotated[float, typer.Option(min=1)] = 1800,
+    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    token: Annotated[
+        str | None, typer.Option(help="Operator key (default: $AVIARY_OPERATOR_KEY).")
+    ] = None,
 ) -> None:
     """Run the whole backbone end to end with simulated people, and check the delivery.
 
-    Needs the operator key (AVIARY_OPERATOR_KEY, or --token) to create the organisations.
+    Needs the operator key (AVIARY_OPERATOR_KEY, or --token) to create the organisations;
+    the services' URLs come from AVIARY_INGEST_URL and its siblings.
     """
-    context: Context = ctx.obj
+    context: Context = make_context(json_output, token, None, None, None, None)
     key = context.token or get_settings().operator_key.get_secret_value()
     config = FlowConfig(
         images=images,
@@ -100,4 +107,16 @@ def simulate(
     }
     context.emit(summary, report(result, problems))
     if problems:
-        raise typer.Exit(int(Exit.PROBLEMS))
+        raise typer.Exit(PROBLEMS)
+
+
+app = typer.Typer(name="aviary-sim", add_completion=False, pretty_exceptions_enable=False)
+app.command()(simulate)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

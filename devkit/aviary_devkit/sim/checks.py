@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from aviary.sim.flow import CLASS_IDS, FlowResult
+from aviary_devkit.sim.flow import CLASS_IDS, FlowResult
 
 
 def coco_problems(result: FlowResult, coco_path: Path | None = None) -> list[str]:

@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
-from shared.auth import Role
-from shared.events import DeliveryFormat, OntologyClass, ReviewPolicy, VendorShare
-from shared.shapes import Annotation
+from aviary.contracts.projects import DeliveryFormat, ReviewPolicy, VendorShare
+from aviary.contracts.roles import Role
+from aviary.contracts.shapes import Annotation, OntologyClass
 
 
 class Strict(BaseModel):

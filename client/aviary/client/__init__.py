@@ -11,7 +11,7 @@ from aviary.client.config import Endpoints
 from aviary.client.errors import AviaryError, VerificationError
 from aviary.client.packages import verify_file, verify_package
 from aviary.client.sync_client import Client
-from shared.webhooks import verify_signature as verify_webhook
+from aviary.contracts.webhooks import verify_signature as verify_webhook
 
 __all__ = [
     "AsyncClient",

@@ -1,8 +1,9 @@
-"""`aviary`: the command line for client integrations and ops people.
+"""`aviary`: the command line for client integrations, vendor admins and operators.
 
 Every command takes `--json` for scripts and exits with a code that means something
 (see `aviary.cli.common.Exit`). Credentials: `--token` or `AVIARY_TOKEN`; endpoints:
 `AVIARY_INGEST_URL`, `AVIARY_DISPATCH_URL`, `AVIARY_REVIEW_URL`, `AVIARY_EXPORT_URL`.
+It speaks HTTP only; `aviary-ops` (shipped with the services) talks to the broker.
 """
 
 from __future__ import annotations
@@ -11,15 +12,22 @@ from typing import Annotated
 
 import typer
 
-from aviary.cli import admin, deliveries, push, simulate, status
+from aviary import __version__
+from aviary.cli import admin, deliveries, push, status
 from aviary.cli.common import make_context
 
 app = typer.Typer(
     name="aviary",
-    help="Push images, follow progress, pull deliveries, administer and simulate Aviary.",
+    help="Push images, follow progress, pull deliveries and administer Aviary.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"aviary {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -31,6 +39,12 @@ def main_options(
     dispatch_url: Annotated[str | None, typer.Option(help="Dispatch base URL.")] = None,
     review_url: Annotated[str | None, typer.Option(help="Review base URL.")] = None,
     export_url: Annotated[str | None, typer.Option(help="Export base URL.")] = None,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Aviary: the data-labeling backbone, from the terminal."""
     ctx.obj = make_context(json_output, token, ingest_url, dispatch_url, review_url, export_url)
@@ -40,9 +54,7 @@ app.command("push")(push.push)
 app.command("pull")(deliveries.pull)
 app.command("verify")(deliveries.verify)
 app.command("status")(status.status)
-app.command("simulate")(simulate.simulate)
 app.add_typer(admin.app, name="admin")
-app.add_typer(status.dlq_app, name="dlq")
 
 
 def main() -> None:

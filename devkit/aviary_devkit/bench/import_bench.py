@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from aviary.sim import ingest_bench
-from aviary.sim.processes import port_in_use
+from aviary_devkit.bench import ingest_bench
+from aviary_devkit.processes import port_in_use
 
 IMPORT_LIMIT = 1000
 

@@ -1,1 +1,0 @@
-"""Aviary client tools: SDK, command line and simulators."""
