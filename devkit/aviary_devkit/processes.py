@@ -99,6 +99,10 @@ class ServiceSet:
     settings: Settings
     log_dir: Path
     port_offset: int = 10_000
+    # The interpreter and working directory: an installed server's venv is started from a
+    # folder outside the checkout, so that `-m services.x` finds the installed package.
+    python: Path = Path(sys.executable)
+    cwd: Path = ROOT
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def port(self, name: str, replica: int = 0) -> int:
@@ -120,8 +124,8 @@ class ServiceSet:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with (self.log_dir / f"{key}.log").open("ab") as log:
             self.procs[key] = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", f"services.{name}"],
-                cwd=ROOT,
+                [str(self.python), "-m", f"services.{name}"],
+                cwd=self.cwd,
                 env=env,
                 stdout=log,
                 stderr=log,
