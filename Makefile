@@ -9,7 +9,7 @@ BENCH  ?=
 CLUSTER ?=
 STACK  := scripts/$(if $(CLUSTER),cluster,stack).py
 
-.PHONY: install up infra down status demo test chaos browser bench lint fmt typecheck dist clean
+.PHONY: install up infra down status demo test chaos browser bench lint fmt typecheck dist image-check clean
 
 # Three distributions, installed editable: aviary-client (client/: contracts, SDK, CLI),
 # aviary-server (the services) and aviary-devkit (devkit/: simulators, benchmarks, test tools;
@@ -62,8 +62,11 @@ fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-dist: install        ## the two wheels in dist/, and the image where buildah can build it
-	$(BIN)/python scripts/dist.py
+dist: install        ## the two wheels in dist/ and the image (Debian's buildah, no registry)
+	$(BIN)/python scripts/dist.py all
+
+image-check: infra   ## start one container of the image `make dist` built, on the embedded stack
+	$(BIN)/python scripts/dist.py check
 
 clean:               ## stop both stacks, remove var/
 	$(BIN)/python scripts/stack.py down
