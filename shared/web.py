@@ -216,7 +216,7 @@ def create_app(runtime: Runtime, routers: Sequence[APIRouter], *, title: str) ->
         "logs": switch,
         "operation_spans": switch,
     }
-    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan, telemetry=telemetry)
+    app = FastAPI(title=title, version=server_version(), lifespan=lifespan, telemetry=telemetry)
     app.state.settings = runtime.settings
     app.state.runtime = runtime
     app.state.revocations = _learn_revocations(runtime)

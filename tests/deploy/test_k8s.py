@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -27,7 +28,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import kubernetes_validate.utils  # type: ignore[import-untyped]
 import pytest
 import yaml
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from shared.messaging.topology import SUBSCRIPTIONS, QueueNames
 from shared.settings import SERVICE_PORTS, Settings
@@ -504,6 +505,12 @@ def test_the_secret_template_is_not_a_resource_and_names_every_secret_setting() 
     assert all("CHANGE-ME" in value for value in data.values()), "placeholders only"
 
 
+def filled_in(values: dict[str, str]) -> dict[str, str]:
+    """Settings as an operator fills in the Secret: the placeholders replaced, real secrets."""
+    filled = {k: v.replace("CHANGE-ME", "s3cr3t") for k, v in values.items()}
+    return filled | {"auth_secret": "a" * 64, "operator_key": "b" * 64, "s3_secret_key": "c" * 40}
+
+
 @pytest.mark.parametrize("layer", LAYERS)
 def test_config_and_secret_keys_are_real_settings(layer: str) -> None:
     objects = render(layer)
@@ -516,9 +523,16 @@ def test_config_and_secret_keys_are_real_settings(layer: str) -> None:
     for key in {*config, *secret, *env_names}:
         assert key.startswith("AVIARY_"), key
         assert key.removeprefix("AVIARY_").lower() in Settings.model_fields, key
-    # Together they make valid settings (types, ranges, the 16-character secrets).
     values = {k.removeprefix("AVIARY_").lower(): v for k, v in {**config, **secret}.items()}
-    settings = Settings.model_validate(values)
+    # The manifests run in production, which refuses the example's placeholders...
+    assert config["AVIARY_ENV"] == "production"
+    with pytest.raises(ValidationError) as refused:
+        Settings.model_validate(values)
+    for name in ("AUTH_SECRET", "OPERATOR_KEY", "S3_SECRET_KEY"):
+        assert f"AVIARY_{name} is a built-in or example value" in str(refused.value)
+    # ...and, filled in as the template says, they make valid settings.
+    settings = Settings.model_validate(filled_in(values))
+    assert settings.env == "production"
     assert settings.host == "0.0.0.0"
     assert settings.namespace == config["AVIARY_NAMESPACE"]
 
@@ -527,7 +541,7 @@ def test_images() -> None:
     for layer, expected in (
         ("base", "aviary:local"),
         ("overlays/local", "aviary:local"),
-        ("overlays/production", "registry.example.com/aviary/aviary:0.1.0"),
+        ("overlays/production", f"registry.example.com/aviary/aviary:{version('aviary-server')}"),
     ):
         for name, deployment in of_kind(render(layer), "Deployment").items():
             assert only_container(deployment)["image"] == expected, (layer, name)
@@ -600,7 +614,7 @@ def test_rabbitmq_is_a_three_node_cluster_behind_the_amqp_url() -> None:
     assert secret_url("AVIARY_AMQP_URL").port == 5672
     # Every quorum queue gets a member on each node.
     settings = Settings.model_validate(
-        {k.removeprefix("AVIARY_").lower(): v for k, v in config_data(objects).items()}
+        filled_in({k.removeprefix("AVIARY_").lower(): v for k, v in config_data(objects).items()})
     )
     assert settings.quorum_group_size == spec["replicas"]
 

@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator
 import pytest
 from typer.testing import CliRunner
 
-from aviary.cli import app
 from aviary_devkit.processes import ServiceSet
 from services.ingest.store import project_event
 from shared.events import Envelope, ImageRef, ItemIngested
 from shared.messaging import Broker, QueueNames, queue_counts
 from shared.messaging.retry import ATTEMPT_HEADER
+from shared.opscli import app
 from shared.settings import get_settings
 from tests.support import Api, workspace
 
