@@ -6,12 +6,18 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_args
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import BaseModel, ValidationError
 
+from aviary.client import AsyncClient, AviaryError
+from aviary.client.config import Endpoints
 from aviary.contracts.errors import ErrorBody
+from aviary.contracts.ingest import ProjectRead
 from aviary.contracts.roles import Role as ContractRole
 from shared.auth import Role
 from shared.errors import StartupError, error_body
@@ -68,3 +74,67 @@ def test_missing_pages_refuse_the_start_naming_the_folder(tmp_path: Path) -> Non
     with TestClient(app) as http:
         page = http.get("/ui/home.html")
     assert page.status_code == 200 and page.text == "<!doctype html>"
+
+
+def strict_models_within(model: type[BaseModel]) -> set[str]:
+    """Models held by `model`'s fields, however nested, that forbid unknown fields."""
+    seen: set[type[BaseModel]] = set()
+    stack: list[object] = [model]
+    while stack:
+        candidate = stack.pop()
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            if candidate not in seen:
+                seen.add(candidate)
+                stack.extend(field.annotation for field in candidate.model_fields.values())
+        else:
+            stack.extend(get_args(candidate))
+    return {m.__name__ for m in seen if m.model_config.get("extra") == "forbid"}
+
+
+NEWER_PROJECT = {
+    "id": "prj_1",
+    "org_id": "org_1",
+    "name": "streets",
+    "version": 3,
+    "ontology": {
+        "classes": [{"id": 1, "name": "car", "kind": "bbox", "colour": "#f00"}],
+        "hierarchy": [],
+    },
+    "instructions": "",
+    "overlap": 1,
+    "vendors": [{"vendor_id": "org_v", "share": 1.0, "tier": "gold"}],
+    "review": {"mode": "all", "escalation": "lead"},
+    "reject_reasons": [],
+    "piece_rate": 0.1,
+    "priority": 0,
+    "delivery_formats": ["coco"],
+    "include_images": False,
+    "include_people": False,
+    "webhook_url": None,
+    "webhook_secret_set": False,
+    "created_at": "2026-12-04T10:00:00Z",
+    "updated_at": "2026-12-04T10:00:00Z",
+    "region": "eu",
+}
+
+
+async def test_an_sdk_reads_an_answer_of_a_newer_server_that_added_fields() -> None:
+    # The premise: the project's answer holds models that forbid unknown fields (they are
+    # also request bodies), so plain validation would refuse a newer server's answer.
+    assert {"OntologyIn", "OntologyClass"} <= strict_models_within(ProjectRead)
+    with pytest.raises(ValidationError):
+        ProjectRead.model_validate(NEWER_PROJECT)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/projects/prj_1":
+            return httpx.Response(200, json=NEWER_PROJECT)
+        return httpx.Response(404, json={"error": {"code": "not_found", "message": "no", "at": 1}})
+
+    transport = httpx.MockTransport(answer)
+    async with AsyncClient("t", Endpoints(), transport=transport) as client:
+        project = await client.get_project("prj_1")
+        with pytest.raises(AviaryError) as refused:
+            await client.get_project("prj_2")
+    assert project.ontology.classes[0].name == "car"
+    assert project.vendors[0].share == 1.0 and project.review.mode == "all"
+    assert refused.value.code == "not_found"

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from aviary.client.answers import read_answer
 from aviary.client.config import Endpoints
 from aviary.client.errors import AviaryError
 from aviary.client.packages import verify_package
@@ -107,57 +108,55 @@ class AsyncClient:
 
     async def create_org(self, name: str, kind: str) -> OrgRead:
         data = await self._json("POST", "ingest", "/v1/orgs", json={"name": name, "kind": kind})
-        return OrgRead.model_validate(data)
+        return read_answer(OrgRead, data)
 
     async def list_orgs(self) -> list[OrgRead]:
-        return [OrgRead.model_validate(o) for o in await self._json("GET", "ingest", "/v1/orgs")]
+        return [read_answer(OrgRead, o) for o in await self._json("GET", "ingest", "/v1/orgs")]
 
     async def issue_token(
         self, org_id: str, role: str, subject: str, ttl_s: int = 30 * 24 * 3600
     ) -> TokenRead:
         body = {"org_id": org_id, "role": role, "subject": subject, "ttl_s": ttl_s}
-        return TokenRead.model_validate(await self._json("POST", "ingest", "/v1/tokens", json=body))
+        return read_answer(TokenRead, await self._json("POST", "ingest", "/v1/tokens", json=body))
 
     # ----- projects and batches ----------------------------------------------------------------
 
     async def create_project(self, **fields: Any) -> ProjectRead:
         data = await self._json("POST", "ingest", "/v1/projects", json=fields)
-        return ProjectRead.model_validate(data)
+        return read_answer(ProjectRead, data)
 
     async def update_project(self, project_id: str, **fields: Any) -> ProjectRead:
         data = await self._json("PUT", "ingest", f"/v1/projects/{project_id}", json=fields)
-        return ProjectRead.model_validate(data)
+        return read_answer(ProjectRead, data)
 
     async def get_project(self, project_id: str) -> ProjectRead:
-        return ProjectRead.model_validate(
-            await self._json("GET", "ingest", f"/v1/projects/{project_id}")
+        return read_answer(
+            ProjectRead, await self._json("GET", "ingest", f"/v1/projects/{project_id}")
         )
 
     async def list_projects(self) -> list[ProjectRead]:
         return [
-            ProjectRead.model_validate(p) for p in await self._json("GET", "ingest", "/v1/projects")
+            read_answer(ProjectRead, p) for p in await self._json("GET", "ingest", "/v1/projects")
         ]
 
     async def create_batch(self, project_id: str, name: str = "") -> BatchRead:
         data = await self._json(
             "POST", "ingest", f"/v1/projects/{project_id}/batches", json={"name": name}
         )
-        return BatchRead.model_validate(data)
+        return read_answer(BatchRead, data)
 
     async def list_batches(self, project_id: str) -> list[BatchRead]:
         return [
-            BatchRead.model_validate(b)
+            read_answer(BatchRead, b)
             for b in await self._json("GET", "ingest", f"/v1/projects/{project_id}/batches")
         ]
 
     async def get_batch(self, batch_id: str) -> BatchRead:
-        return BatchRead.model_validate(
-            await self._json("GET", "ingest", f"/v1/batches/{batch_id}")
-        )
+        return read_answer(BatchRead, await self._json("GET", "ingest", f"/v1/batches/{batch_id}"))
 
     async def seal_batch(self, batch_id: str) -> BatchRead:
-        return BatchRead.model_validate(
-            await self._json("POST", "ingest", f"/v1/batches/{batch_id}/seal")
+        return read_answer(
+            BatchRead, await self._json("POST", "ingest", f"/v1/batches/{batch_id}/seal")
         )
 
     async def items(self, batch_id: str, page_size: int = 500) -> AsyncIterator[ItemRead]:
@@ -169,7 +168,7 @@ class AsyncClient:
                 params["after"] = after
             page = await self._json("GET", "ingest", f"/v1/batches/{batch_id}/items", params=params)
             for item in page["items"]:
-                yield ItemRead.model_validate(item)
+                yield read_answer(ItemRead, item)
             after = page["next_after"]
             if after is None:
                 return
@@ -195,13 +194,13 @@ class AsyncClient:
             params={"file_name": file_name},
             headers=headers,
         )
-        return ItemRead.model_validate(data_json)
+        return read_answer(ItemRead, data_json)
 
     async def upload_files(self, batch_id: str, files: Sequence[tuple[str, bytes]]) -> UploadReport:
         """Many images in one multipart request; the report says what happened to each."""
         parts = [("files", (name, data, "application/octet-stream")) for name, data in files]
         data = await self._json("POST", "ingest", f"/v1/batches/{batch_id}/items", files=parts)
-        return UploadReport.model_validate(data)
+        return read_answer(UploadReport, data)
 
     async def upload_paths(
         self, batch_id: str, paths: Sequence[Path], concurrency: int = 8
@@ -221,15 +220,16 @@ class AsyncClient:
 
     async def import_urls(self, batch_id: str, urls: Sequence[str]) -> ImportRead:
         body = {"urls": [{"url": u} for u in urls]}
-        return ImportRead.model_validate(
-            await self._json("POST", "ingest", f"/v1/batches/{batch_id}/imports", json=body)
+        return read_answer(
+            ImportRead,
+            await self._json("POST", "ingest", f"/v1/batches/{batch_id}/imports", json=body),
         )
 
     async def get_import(self, import_id: str, urls: bool = True) -> ImportRead:
         """The import's counts and, unless `urls=False` (to poll progress), every URL's status."""
         params = {"urls": "true" if urls else "false"}
-        return ImportRead.model_validate(
-            await self._json("GET", "ingest", f"/v1/imports/{import_id}", params=params)
+        return read_answer(
+            ImportRead, await self._json("GET", "ingest", f"/v1/imports/{import_id}", params=params)
         )
 
     # ----- deliveries --------------------------------------------------------------------------
@@ -237,13 +237,13 @@ class AsyncClient:
     async def list_deliveries(self, project_id: str | None = None) -> list[DeliveryRead]:
         params = {"project_id": project_id} if project_id else {}
         return [
-            DeliveryRead.model_validate(d)
+            read_answer(DeliveryRead, d)
             for d in await self._json("GET", "export", "/v1/deliveries", params=params)
         ]
 
     async def get_delivery(self, delivery_id: str) -> DeliveryRead:
-        return DeliveryRead.model_validate(
-            await self._json("GET", "export", f"/v1/deliveries/{delivery_id}")
+        return read_answer(
+            DeliveryRead, await self._json("GET", "export", f"/v1/deliveries/{delivery_id}")
         )
 
     async def request_delivery(
@@ -258,8 +258,9 @@ class AsyncClient:
             body["formats"] = list(formats)
         if include_images is not None:
             body["include_images"] = include_images
-        return DeliveryRead.model_validate(
-            await self._json("POST", "export", f"/v1/batches/{batch_id}/deliveries", json=body)
+        return read_answer(
+            DeliveryRead,
+            await self._json("POST", "export", f"/v1/batches/{batch_id}/deliveries", json=body),
         )
 
     async def download_delivery(self, delivery_id: str, dest: Path, verify: bool = True) -> Path:
@@ -283,13 +284,14 @@ class AsyncClient:
 
     async def delivery_webhooks(self, delivery_id: str) -> list[WebhookRead]:
         return [
-            WebhookRead.model_validate(w)
+            read_answer(WebhookRead, w)
             for w in await self._json("GET", "export", f"/v1/deliveries/{delivery_id}/webhooks")
         ]
 
     async def resend_webhook(self, delivery_id: str) -> WebhookRead:
-        return WebhookRead.model_validate(
-            await self._json("POST", "export", f"/v1/deliveries/{delivery_id}/webhooks")
+        return read_answer(
+            WebhookRead,
+            await self._json("POST", "export", f"/v1/deliveries/{delivery_id}/webhooks"),
         )
 
     # ----- annotators and reviewers ------------------------------------------------------------

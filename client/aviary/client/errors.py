@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from aviary.client.answers import read_answer_json
 from aviary.contracts.errors import ErrorBody
 
 
@@ -21,7 +22,7 @@ class AviaryError(Exception):
     @classmethod
     def from_response(cls, response: httpx.Response) -> AviaryError:
         try:
-            error = ErrorBody.model_validate_json(response.content).error
+            error = read_answer_json(ErrorBody, response.content).error
         except ValidationError:
             return cls(response.status_code, "http_error", response.text[:500] or "no body")
         return cls(response.status_code, error.code, error.message, error.details)
