@@ -57,3 +57,8 @@ def test_production_deploys_the_image_of_this_release() -> None:
     )
     (image,) = overlay["images"]
     assert image["newTag"] == VERSION
+
+
+def test_the_dockerfile_labels_images_with_this_release() -> None:
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert re.findall(r"^ARG VERSION=(\S+)$", dockerfile, re.MULTILINE) == [VERSION]
