@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from aviary.cli.common import Context, Exit, make_context
+from aviary.cli.common import Context, Exit, JsonFlag, make_context, version_flag
 from shared.messaging import SUBSCRIPTIONS, Broker, queue_counts, replay_dead_letters
 from shared.release import server_version
 from shared.settings import Settings, describe_invalid, get_settings
@@ -27,22 +27,11 @@ app = typer.Typer(
 )
 
 
-def show_version(value: bool) -> None:
-    if value:
-        typer.echo(f"aviary-server {server_version()}")
-        raise typer.Exit()
-
-
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    _version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=show_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
+    json_output: JsonFlag = False,
+    _version: Annotated[bool, version_flag(f"aviary-server {server_version()}")] = False,
 ) -> None:
     """Aviary's operator commands."""
     ctx.obj = make_context(json_output, None, None, None, None, None)

@@ -179,9 +179,18 @@ class ServiceSet:
 
 
 @contextmanager
-def running(settings: Settings, log_dir: Path, port_offset: int = 10_000) -> Iterator[ServiceSet]:
-    """The four services started and ready; afterwards stopped and their namespace dropped."""
-    services = ServiceSet(settings, log_dir, port_offset=port_offset)
+def running(
+    settings: Settings,
+    log_dir: Path,
+    port_offset: int = 10_000,
+    python: Path | None = None,
+    cwd: Path = ROOT,
+) -> Iterator[ServiceSet]:
+    """The four services started and ready; afterwards stopped and their namespace dropped.
+    `python` and `cwd`: another interpreter (an installed package) run from another folder."""
+    services = ServiceSet(
+        settings, log_dir, port_offset=port_offset, python=python or Path(sys.executable), cwd=cwd
+    )
     try:
         services.start_all()
         yield services

@@ -6,7 +6,6 @@ client integration would use it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -27,13 +26,7 @@ from aviary_devkit.dist import (
     requirement_name,
     wheel_requirements,
 )
-from aviary_devkit.processes import (
-    ROOT,
-    ServiceSet,
-    cleanup_namespace,
-    isolated_settings,
-    settings_env,
-)
+from aviary_devkit.processes import ROOT, ServiceSet, isolated_settings, running, settings_env
 from tests.support import jpeg
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -70,19 +63,17 @@ def installed(
 ) -> Iterator[ServiceSet]:
     """The four services, run by the installed package from a folder outside the checkout."""
     outside = tmp_path_factory.mktemp("installed-run")
-    services = ServiceSet(
-        isolated_settings(),
-        outside / "logs",
-        port_offset=27_000,
-        python=server_python,
-        cwd=outside,
-    )
-    try:
-        services.start_all()
+    with running(
+        isolated_settings(), outside / "logs", port_offset=27_000, python=server_python, cwd=outside
+    ) as services:
         yield services
-    finally:
-        services.stop_all()
-        asyncio.run(cleanup_namespace(services.settings))
+
+
+def python_prints(python: Path, cwd: Path, code: str) -> str:
+    """What `code` prints when run by `python` (an installed package) from `cwd`."""
+    return subprocess.run(
+        [str(python), "-c", code], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def get(url: str) -> tuple[int, str, bytes]:
@@ -107,13 +98,7 @@ def test_installed_services_are_ready_report_their_version_and_serve_every_page(
     installed: ServiceSet, server_python: Path
 ) -> None:
     # The processes run the installed package, not the checkout.
-    where = subprocess.run(
-        [str(server_python), "-c", "import services, shared; print(services.__file__)"],
-        cwd=installed.cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    where = python_prints(server_python, installed.cwd, "import services; print(services.__file__)")
     assert "site-packages" in where and str(ROOT) not in where
     for service in SERVICES:
         status, _, body = get(f"{installed.url(service)}/readyz")
@@ -213,13 +198,9 @@ def test_production_refuses_built_in_and_short_secrets(
 def test_a_server_missing_its_pages_says_so_at_start(
     installed: ServiceSet, server_python: Path
 ) -> None:
-    site = subprocess.run(
-        [str(server_python), "-c", "import shared; print(shared.__file__.rsplit('/', 1)[0])"],
-        cwd=installed.cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    site = python_prints(
+        server_python, installed.cwd, "import shared; print(shared.__file__.rsplit('/', 1)[0])"
+    )
     webui = Path(site) / "webui"
     webui.rename(webui.with_name("webui-hidden"))
     try:

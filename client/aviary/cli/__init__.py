@@ -14,7 +14,7 @@ import typer
 
 from aviary import __version__
 from aviary.cli import admin, deliveries, push, status
-from aviary.cli.common import make_context
+from aviary.cli.common import JsonFlag, make_context, version_flag
 
 app = typer.Typer(
     name="aviary",
@@ -24,27 +24,16 @@ app = typer.Typer(
 )
 
 
-def show_version(value: bool) -> None:
-    if value:
-        typer.echo(f"aviary {__version__}")
-        raise typer.Exit()
-
-
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    json_output: JsonFlag = False,
     token: Annotated[str | None, typer.Option(help="API token (default: $AVIARY_TOKEN).")] = None,
     ingest_url: Annotated[str | None, typer.Option(help="Ingest base URL.")] = None,
     dispatch_url: Annotated[str | None, typer.Option(help="Dispatch base URL.")] = None,
     review_url: Annotated[str | None, typer.Option(help="Review base URL.")] = None,
     export_url: Annotated[str | None, typer.Option(help="Export base URL.")] = None,
-    _version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=show_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
+    _version: Annotated[bool, version_flag(f"aviary {__version__}")] = False,
 ) -> None:
     """Aviary: the data-labeling backbone, from the terminal."""
     ctx.obj = make_context(json_output, token, ingest_url, dispatch_url, review_url, export_url)

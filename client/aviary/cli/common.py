@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -24,6 +24,22 @@ class Exit(IntEnum):
     PARTIAL = 3  # some files were refused; the rest went in
     VERIFY_FAILED = 4  # a delivery does not match its checksums
     API_ERROR = 5  # the API refused the request (401, 404, 409, 422 ...)
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def version_flag(line: str) -> Any:
+    """A `--version` option that prints `line` and exits before anything else runs."""
+
+    def show(value: bool) -> None:
+        if value:
+            typer.echo(line)
+            raise typer.Exit()
+
+    return typer.Option(
+        "--version", callback=show, is_eager=True, help="Print the version and exit."
+    )
 
 
 @dataclass
