@@ -11,7 +11,6 @@ from typing import get_args
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from pydantic import BaseModel, ValidationError
 
 from aviary.client import AsyncClient, AviaryError
@@ -62,7 +61,7 @@ def test_the_services_roles_are_the_contracts_roles() -> None:
     assert Role is ContractRole
 
 
-def test_missing_pages_refuse_the_start_naming_the_folder(tmp_path: Path) -> None:
+async def test_missing_pages_refuse_the_start_naming_the_folder(tmp_path: Path) -> None:
     app, settings = FastAPI(), Settings()
     with pytest.raises(StartupError, match=f"web assets missing: {tmp_path}"):
         mount_pages(app, settings, tmp_path, "home.html")
@@ -71,8 +70,9 @@ def test_missing_pages_refuse_the_start_naming_the_folder(tmp_path: Path) -> Non
         mount_pages(app, settings, tmp_path, "home.html")
     (tmp_path / "home.html").write_text("<!doctype html>")
     mount_pages(app, settings, tmp_path, "home.html")
-    with TestClient(app) as http:
-        page = http.get("/ui/home.html")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://dispatch") as http:
+        page = await http.get("/ui/home.html")
     assert page.status_code == 200 and page.text == "<!doctype html>"
 
 
