@@ -50,9 +50,9 @@ from aviary_devkit.processes import (
 )
 from aviary_devkit.sim.flow import FlowConfig, run_flow
 from shared.messaging import SUBSCRIPTIONS, Broker, queue_counts
-from shared.mongo import connect_mongo
 from shared.settings import SERVICE_PORTS, Settings
-from shared.storage import ObjectStorage
+from shared.store.mongo import connect_mongo
+from shared.store.storage import ObjectStorage
 
 RESULTS = ROOT / "var" / "bench" / "results.json"
 DOC = ROOT / "docs" / "benchmarks.md"

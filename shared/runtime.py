@@ -9,15 +9,15 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, Literal
 
-from shared.audit import AuditLog
 from shared.events import RoutingKey
 from shared.messaging import Broker, Consumer, Handler, queue_counts
-from shared.mongo import ServiceDatabase, connect_mongo, utcnow
+from shared.messaging.outbox import Outbox
 from shared.observability import QUEUE_DEPTH
-from shared.outbox import Outbox
-from shared.retention import AuditArchiver, expiries, prepare_expiries, sweep_expired
+from shared.security.audit import AuditLog
 from shared.settings import Settings
-from shared.storage import ObjectStorage
+from shared.store.mongo import ServiceDatabase, connect_mongo, utcnow
+from shared.store.retention import AuditArchiver, expiries, prepare_expiries, sweep_expired
+from shared.store.storage import ObjectStorage
 
 log = logging.getLogger(__name__)
 

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     retry_delays_ms: list[int] = Field(default_factory=lambda: [1_000, 5_000, 30_000, 120_000])
     outbox_poll_s: float = Field(default=0.5, gt=0)
 
-    # Retention of what only keeps the machinery safe (shared/retention.py says why each).
+    # Retention of what only keeps the machinery safe (shared/store/retention.py says why each).
     processed_events_retention_s: int = Field(default=7 * 86_400, ge=3600)
     # 0 keeps dispatch's claims: sweeping them needs a date index on the collection every
     # lease and submit writes, which costs the embedded database a fifth of its lease rate.
@@ -193,7 +193,7 @@ class Settings(BaseSettings):
 
     @property
     def audit_bucket(self) -> str:
-        """Where audit entries go once they leave the database (shared/retention.py)."""
+        """Where audit entries go once they leave the database (shared/store/retention.py)."""
         return f"{self.namespace}-audit"
 
 

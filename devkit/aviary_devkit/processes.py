@@ -24,9 +24,9 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from shared.messaging import delete_topology
-from shared.mongo import connect_mongo
 from shared.settings import SERVICE_PORTS, Settings
-from shared.storage import ObjectStorage
+from shared.store.mongo import connect_mongo
+from shared.store.storage import ObjectStorage
 
 ROOT = Path(__file__).resolve().parents[2]
 

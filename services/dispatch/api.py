@@ -19,14 +19,14 @@ from aviary.contracts.dispatch import (
 )
 from services.dispatch.leasing import Dispatcher, Leased
 from services.dispatch.store import DispatchStore
-from shared.annotation_rules import require_valid_annotation
-from shared.auth import Role, authorize, vendor_of
-from shared.deps import WaitS
+from shared.domain.annotation_rules import require_valid_annotation
 from shared.errors import Conflict
-from shared.leanroute import LeanRoute
 from shared.runtime import Runtime
+from shared.security.auth import Role, authorize, vendor_of
+from shared.web.deps import WaitS
+from shared.web.leanroute import LeanRoute
 
-# Served by lean handlers: these routes run hundreds of times a second (shared/leanroute.py).
+# Served by lean handlers: these routes run hundreds of times a second (shared/web/leanroute.py).
 router = APIRouter(prefix="/v1/tasks", tags=["worker"], route_class=LeanRoute)
 ANNOTATORS = frozenset({Role.ANNOTATOR})
 

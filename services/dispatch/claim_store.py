@@ -29,10 +29,10 @@ from services.dispatch import claims as chain
 from services.dispatch.claims import Closing, Lease, Tracked
 from shared.errors import Conflict
 from shared.events import Envelope
-from shared.mongo import AsyncClientSession, AsyncCollection, Doc, modify_by_id, utcnow
+from shared.messaging.outbox import Outbox
 from shared.observability import TRANSACTION_RETRIES
-from shared.outbox import Outbox
 from shared.runtime import Runtime
+from shared.store.mongo import AsyncClientSession, AsyncCollection, Doc, modify_by_id, utcnow
 
 DUPLICATE_KEY = 11000
 TRANSIENT = "TransientTransactionError"

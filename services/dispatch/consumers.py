@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from services.dispatch.leasing import Dispatcher
 from services.dispatch.store import DispatchStore
 from shared.events import GoldUpdated, ItemIngested, ProjectUpserted, RoutingKey, TaskRejected
-from shared.handlers import apply_once, apply_once_in_groups
 from shared.messaging import Handler
-from shared.mongo import AsyncClientSession
+from shared.messaging.handlers import apply_once, apply_once_in_groups
+from shared.store.mongo import AsyncClientSession
 
 
 def handlers(store: DispatchStore, dispatcher: Dispatcher) -> dict[RoutingKey, Handler]:

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 
-from shared.annotation_rules import ShapeError, validate_annotation
+from shared.domain.annotation_rules import ShapeError, validate_annotation
 from shared.events import VendorShare
 
 __all__ = ["ShapeError", "route_vendor", "task_id", "validate_annotation"]

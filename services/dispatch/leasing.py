@@ -40,13 +40,13 @@ from services.dispatch.worklimits import (
     seconds_to_next_day,
     worked_seconds,
 )
-from shared.batching import Batcher
 from shared.errors import AppError, NotFound
 from shared.events import Annotation, Envelope, TaskSubmitted
-from shared.longpoll import Waiters
-from shared.mongo import Doc, utcnow
 from shared.observability import correlation_id
 from shared.settings import Settings
+from shared.store.batching import Batcher
+from shared.store.mongo import Doc, utcnow
+from shared.web.longpoll import Waiters
 
 log = logging.getLogger(__name__)
 

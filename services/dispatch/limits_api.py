@@ -15,10 +15,10 @@ from aviary.contracts.dispatch import (
 from services.dispatch.leasing import Dispatcher
 from services.dispatch.store import DispatchStore
 from services.dispatch.worklimits import day_of
-from shared.auth import Principal, Role, require_roles, vendor_of
-from shared.deps import from_state
 from shared.errors import NotFound
-from shared.mongo import utcnow
+from shared.security.auth import Principal, Role, require_roles, vendor_of
+from shared.store.mongo import utcnow
+from shared.web.deps import from_state
 
 router = APIRouter(tags=["work limits"])
 

@@ -13,9 +13,9 @@ from services.dispatch.claim_store import ClaimChain
 from services.dispatch.leasing import Dispatcher
 from services.dispatch.store import DispatchStore
 from shared.observability import ANNOTATORS_ACTIVE, LEASES_EXPIRED, TASKS_BY_STATE
-from shared.pages import mount_pages
 from shared.runtime import Runtime
-from shared.web import create_app
+from shared.web.app import create_app
+from shared.web.pages import mount_pages
 
 log = logging.getLogger(__name__)
 # A full re-read of the pending tasks this often: a safety net (stale pool entries are dropped

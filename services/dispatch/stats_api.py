@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from services.dispatch.store import DispatchStore
-from shared.auth import Principal, Role, require_roles
-from shared.deps import from_state
 from shared.errors import NotFound
+from shared.security.auth import Principal, Role, require_roles
+from shared.web.deps import from_state
 
 router = APIRouter(tags=["progress"])
 

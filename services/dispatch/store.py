@@ -14,11 +14,11 @@ from pymongo import UpdateOne
 from services.dispatch import claims as chain
 from services.dispatch import domain
 from services.dispatch.worklimits import VendorLimits
+from shared.domain.projects import ProjectReadModel
 from shared.errors import NotFound, RetryLater
 from shared.events import GoldUpdated, ItemIngested, ProjectUpserted, TaskRejected
-from shared.mongo import AsyncClientSession, Doc, utcnow
-from shared.projects import ProjectReadModel
 from shared.runtime import Runtime
+from shared.store.mongo import AsyncClientSession, Doc, utcnow
 
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
 VERSION_CACHE_SIZE = 1000

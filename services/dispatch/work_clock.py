@@ -9,7 +9,7 @@ from collections import defaultdict
 
 from services.dispatch.store import DispatchStore
 from services.dispatch.worklimits import day_of
-from shared.mongo import utcnow
+from shared.store.mongo import utcnow
 
 # How long a read of what the other processes added counts as fresh.
 WORKED_TTL_S = 5.0

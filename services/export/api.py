@@ -10,11 +10,11 @@ from fastapi.responses import RedirectResponse
 from aviary.contracts.export import DeliveryRead, DeliveryRequest, WebhookRead
 from services.export.builder import DeliveryBuilder
 from services.export.store import ExportStore, delivery_options
-from shared.auth import Principal, Role, org_scope, require_roles
-from shared.deps import RuntimeDep, from_state
 from shared.errors import AppError
-from shared.mongo import Doc
 from shared.runtime import Runtime
+from shared.security.auth import Principal, Role, org_scope, require_roles
+from shared.store.mongo import Doc
+from shared.web.deps import RuntimeDep, from_state
 
 router = APIRouter(prefix="/v1", tags=["deliveries"])
 

@@ -14,8 +14,8 @@ from services.export.formats import PackageItem, PackageSpec, PackageSummary, Pa
 from services.export.formats.package import sha256_file
 from services.export.store import ExportStore, delivery_options
 from shared.events import DeliveryReady, ProjectUpserted
-from shared.mongo import Doc
 from shared.runtime import Runtime
+from shared.store.mongo import Doc
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from services.export.builder import DeliveryBuilder
 from services.export.store import ExportStore
 from shared.events import BatchSealed, ItemAccepted, ProjectUpserted, RoutingKey
-from shared.handlers import apply_once, apply_once_in_groups
 from shared.messaging import Handler
+from shared.messaging.handlers import apply_once, apply_once_in_groups
 
 
 def handlers(store: ExportStore, builder: DeliveryBuilder) -> dict[RoutingKey, Handler]:

@@ -10,9 +10,9 @@ from services.export import api, consumers
 from services.export.builder import DeliveryBuilder
 from services.export.store import ExportStore
 from services.export.webhooks import WebhookSender
-from shared.pages import mount_pages
 from shared.runtime import Runtime
-from shared.web import create_app
+from shared.web.app import create_app
+from shared.web.pages import mount_pages
 
 
 def build_app(runtime: Runtime) -> FastAPI:

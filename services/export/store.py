@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.domain.projects import ProjectReadModel
 from shared.errors import NotFound
 from shared.events import BatchSealed, DeliveryReady, Envelope, ItemAccepted, ProjectUpserted
-from shared.mongo import AsyncClientSession, Doc, modify_by_id, utcnow
 from shared.observability import correlation_id
-from shared.projects import ProjectReadModel
 from shared.runtime import Runtime
+from shared.store.mongo import AsyncClientSession, Doc, modify_by_id, utcnow
 
 BUILD_CLAIM_S = 300
 

@@ -17,9 +17,9 @@ import httpx
 from aviary.contracts.webhooks import SIGNATURE_HEADER, sign
 from services.export.domain import webhook_body, webhook_delay_s
 from services.export.store import ExportStore
-from shared.mongo import Doc, utcnow
 from shared.runtime import Runtime
-from shared.urlsafety import UnsafeUrl, check_url, parse_networks
+from shared.security.urlsafety import UnsafeUrl, check_url, parse_networks
+from shared.store.mongo import Doc, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from aviary.contracts.ingest import (
 )
 from services.ingest import domain
 from services.ingest.store import IngestStore
-from shared.auth import (
+from shared.errors import AppError
+from shared.security.auth import (
     VENDOR_ROLES,
     CurrentPrincipal,
     Principal,
@@ -31,10 +32,9 @@ from shared.auth import (
     require_roles,
     sign_claims,
 )
-from shared.deps import RuntimeDep, from_state
-from shared.errors import AppError
-from shared.mongo import Doc
 from shared.settings import Settings
+from shared.store.mongo import Doc
+from shared.web.deps import RuntimeDep, from_state
 
 router = APIRouter(prefix="/v1")
 

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from services.ingest.store import IngestStore
 from shared.events import DeliveryReady, ItemAccepted, RoutingKey, TaskSubmitted
-from shared.handlers import apply_once, apply_once_in_groups
 from shared.messaging import Handler
-from shared.mongo import AsyncClientSession
+from shared.messaging.handlers import apply_once, apply_once_in_groups
+from shared.store.mongo import AsyncClientSession
 
 
 def handlers(store: IngestStore) -> dict[RoutingKey, Handler]:

@@ -13,7 +13,7 @@ from PIL import Image, UnidentifiedImageError
 
 from aviary.contracts.shapes import OntologyClass
 from shared.errors import AppError
-from shared.urlsafety import UnsafeUrl, parse_networks, refuse_inward_literal
+from shared.security.urlsafety import UnsafeUrl, parse_networks, refuse_inward_literal
 
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
 # Pillow names a JPEG with a multi-picture segment (phone HDR gain maps, depth maps) "MPO";

@@ -5,7 +5,7 @@ Every request, the first and each redirect hop, goes through the same steps:
 1. parse the URL (httpx's parser): http/https only, a host, no userinfo, no IPv6 zone id;
 2. refuse localhost names outright, resolve the host (getaddrinfo, which also normalises numeric
    tricks such as ``2130706433`` or ``0x7f000001``) and refuse when ANY address is inward
-   (`shared.urlsafety.check_target`) unless `FetchLimits.allowed_networks` contains it;
+   (`shared.security.urlsafety.check_target`) unless `FetchLimits.allowed_networks` contains it;
 3. connect to a checked address, never to the name: the request URL carries the IP, the
    ``Host`` header the original host, and for https the original name goes to TLS as SNI and
    for certificate checking through httpcore's ``sni_hostname`` request extension. A DNS answer
@@ -21,7 +21,7 @@ to the client-chosen host. Use a client made for fetching: ``trust_env=False`` a
 proxy would do the connecting), HTTP/1.1.
 
 Name resolution can be replaced with the keyword argument ``resolve`` (tests use it to make
-made-up names resolve); the default is `shared.urlsafety.resolve_host`.
+made-up names resolve); the default is `shared.security.urlsafety.resolve_host`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from shared.urlsafety import (
+from shared.security.urlsafety import (
     IPAddress,
     IPNetwork,
     UnsafeUrl,

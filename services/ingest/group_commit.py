@@ -13,7 +13,7 @@ from collections import defaultdict
 
 from services.ingest.store import IngestStore
 from shared.events import ItemIngested
-from shared.mongo import Doc, DuplicateKeyError
+from shared.store.mongo import Doc, DuplicateKeyError
 
 Records = list[tuple[Doc, ItemIngested]]
 

@@ -25,12 +25,12 @@ from services.ingest.fetcher import FetchError, FetchLimits, fetch
 from services.ingest.group_commit import GroupCommitter
 from services.ingest.store import ImportOutcome, IngestStore
 from services.ingest.uploads import Incoming, Ingestor
-from shared.batching import Batcher
 from shared.errors import AppError, RetryLater
 from shared.events import Envelope, ImportRequested
-from shared.mongo import Doc
 from shared.runtime import Runtime
-from shared.urlsafety import parse_networks
+from shared.security.urlsafety import parse_networks
+from shared.store.batching import Batcher
+from shared.store.mongo import Doc
 
 log = logging.getLogger(__name__)
 

@@ -27,10 +27,10 @@ from services.ingest import domain
 from services.ingest.group_commit import GroupCommitter
 from services.ingest.store import IngestStore
 from services.ingest.uploads import Incoming, Ingestor, Outcome, item_read, read_limited
-from shared.auth import Principal, Role, org_scope, require_roles
-from shared.deps import RuntimeDep, from_state
 from shared.errors import AppError
 from shared.runtime import Runtime
+from shared.security.auth import Principal, Role, org_scope, require_roles
+from shared.web.deps import RuntimeDep, from_state
 
 router = APIRouter(prefix="/v1", tags=["items"])
 

@@ -10,7 +10,7 @@ from services.ingest.imports import UrlImporter
 from services.ingest.store import IngestStore
 from shared.events import RoutingKey
 from shared.runtime import Runtime
-from shared.web import create_app
+from shared.web.app import create_app
 
 
 def build_app(runtime: Runtime) -> FastAPI:

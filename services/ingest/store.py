@@ -13,7 +13,6 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from shared.auth import Principal
 from shared.errors import AppError, Conflict, NotFound
 from shared.events import (
     BatchSealed,
@@ -26,9 +25,10 @@ from shared.events import (
     ProjectUpserted,
     TokenRevoked,
 )
-from shared.mongo import AsyncClientSession, Doc, modify_by_id, utcnow
 from shared.observability import correlation_id
 from shared.runtime import Runtime
+from shared.security.auth import Principal
+from shared.store.mongo import AsyncClientSession, Doc, modify_by_id, utcnow
 
 CACHE_S = 2.0
 DUPLICATE_KEY = 11000

@@ -12,11 +12,11 @@ from aviary.contracts.shapes import Annotation
 from services.ingest import domain
 from services.ingest.group_commit import GroupCommitter
 from services.ingest.store import IngestStore
-from shared.annotation_rules import require_valid_annotation
+from shared.domain.annotation_rules import require_valid_annotation
 from shared.errors import AppError
 from shared.events import ImageRef, ItemIngested, Ontology
-from shared.mongo import Doc, DuplicateKeyError, utcnow
 from shared.runtime import Runtime
+from shared.store.mongo import Doc, DuplicateKeyError, utcnow
 
 STORE_CONCURRENCY = 8
 

@@ -20,13 +20,13 @@ from aviary.contracts.review import (
 from services.review import domain
 from services.review.desk import Desk
 from services.review.store import ReviewStore
-from shared.annotation_rules import require_valid_annotation
-from shared.auth import Principal, Role, require_roles, vendor_of
-from shared.deps import RuntimeDep, WaitS, from_state
+from shared.domain.annotation_rules import require_valid_annotation
 from shared.errors import AppError, Conflict
 from shared.events import Annotation
-from shared.mongo import Doc
 from shared.runtime import Runtime
+from shared.security.auth import Principal, Role, require_roles, vendor_of
+from shared.store.mongo import Doc
+from shared.web.deps import RuntimeDep, WaitS, from_state
 
 router = APIRouter(tags=["reviewer"])
 

@@ -28,7 +28,7 @@ from aviary.contracts.shapes import (
     PolylineShape,
     Shape,
 )
-from shared.geometry import iou as box_iou
+from shared.domain.geometry import iou as box_iou
 
 # Distances are judged against this share of the image diagonal (polylines, keypoints).
 DISTANCE_TOLERANCE = 0.02

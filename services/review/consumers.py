@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from services.review.desk import Desk
 from services.review.store import ReviewStore
 from shared.events import ProjectUpserted, RoutingKey, TaskSubmitted
-from shared.handlers import apply_once, apply_once_in_groups
 from shared.messaging import Handler
+from shared.messaging.handlers import apply_once, apply_once_in_groups
 
 
 def handlers(store: ReviewStore, desk: Desk) -> dict[RoutingKey, Handler]:

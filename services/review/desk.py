@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 from services.review.queue import ReviewQueue
 from services.review.store import ReviewStore
-from shared.longpoll import Waiters
-from shared.mongo import Doc, utcnow
+from shared.store.mongo import Doc, utcnow
+from shared.web.longpoll import Waiters
 
 CLAIM_ATTEMPTS = 5
 SYNC_OVERLAP = timedelta(seconds=5)

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.review.store import ReviewStore
-from shared.annotation_rules import require_valid_annotation
-from shared.auth import Principal, Role, require_roles
-from shared.deps import from_state
+from shared.domain.annotation_rules import require_valid_annotation
 from shared.errors import NotFound
 from shared.events import Annotation, ProjectUpserted
-from shared.mongo import Doc
+from shared.security.auth import Principal, Role, require_roles
+from shared.store.mongo import Doc
+from shared.web.deps import from_state
 
 router = APIRouter(tags=["gold"])
 

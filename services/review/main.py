@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from services.review import api, consumers, gold_api, quality_api
 from services.review.desk import Desk
 from services.review.store import ReviewStore
-from shared.pages import mount_pages
 from shared.runtime import Runtime
-from shared.web import create_app
+from shared.web.app import create_app
+from shared.web.pages import mount_pages
 
 log = logging.getLogger(__name__)
 SYNC_S = 5.0

@@ -18,10 +18,10 @@ from aviary.contracts.review import (
 )
 from services.review import domain
 from services.review.store import ReviewStore
-from shared.auth import Principal, Role, require_roles
-from shared.deps import from_state
 from shared.errors import NotFound
-from shared.mongo import Doc
+from shared.security.auth import Principal, Role, require_roles
+from shared.store.mongo import Doc
+from shared.web.deps import from_state
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["quality"])

@@ -21,6 +21,7 @@ from pymongo import UpdateOne
 
 from services.review import domain
 from services.review.consensus import Consensus, consensus, match_score
+from shared.domain.projects import ProjectReadModel
 from shared.errors import Conflict, NotFound, RetryLater
 from shared.events import (
     Annotation,
@@ -32,10 +33,9 @@ from shared.events import (
     TaskRejected,
     TaskSubmitted,
 )
-from shared.mongo import AsyncClientSession, Doc, modify_by_id, utcnow
 from shared.observability import correlation_id
-from shared.projects import ProjectReadModel
 from shared.runtime import Runtime
+from shared.store.mongo import AsyncClientSession, Doc, modify_by_id, utcnow
 
 REVIEW_LEASE_S = 600
 PROJECT_CACHE_S = 5.0

@@ -27,7 +27,7 @@ import pytest
 from aviary_devkit.processes import ROOT, ServiceSet, isolated_settings, running
 from aviary_devkit.sim.flow import Flow
 from shared.settings import SERVICE_PORTS
-from shared.storage import ObjectStorage
+from shared.store.storage import ObjectStorage
 from tests.chaos.test_faults import Fault, check, run_with_faults, tally
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(1500)]

@@ -22,9 +22,9 @@ import pytest
 from aviary_devkit.bench import dispatch_bench
 from aviary_devkit.processes import ServiceSet, cleanup_namespace, isolated_settings
 from services.dispatch.leasing import REPLICA_SILENT_S
-from shared.auth import Role, issue_token
 from shared.events import Envelope
 from shared.messaging import Broker, QueueNames
+from shared.security.auth import Role, issue_token
 from shared.settings import Settings
 
 pytestmark = pytest.mark.e2e

@@ -20,8 +20,8 @@ import pytest
 from pydantic import SecretStr
 
 from aviary_devkit.processes import ServiceSet
-from shared.auth import Role, issue_token
 from shared.runtime import Runtime
+from shared.security.auth import Role, issue_token
 from shared.settings import Settings
 from tests.support import Api, Workspace, workspace
 

@@ -23,7 +23,7 @@ from aviary.cli import app
 from aviary_devkit.processes import ROOT, ServiceSet
 from shared.opscli import app as ops_app
 from shared.settings import get_settings
-from shared.storage import ObjectStorage
+from shared.store.storage import ObjectStorage
 from tests.support import Api, jpeg, workspace
 
 BOX = {"class_id": 1, "bbox": [10, 10, 50, 40]}

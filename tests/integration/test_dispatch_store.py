@@ -12,9 +12,9 @@ from aviary_devkit.bench import dispatch_bench
 from services.dispatch.claims import open_entry
 from services.dispatch.pool import SeenStates
 from services.dispatch.store import READ_CHUNK, DispatchStore
-from shared.mongo import utcnow
 from shared.runtime import Runtime
 from shared.settings import Settings
+from shared.store.mongo import utcnow
 
 TASKS = 3 * READ_CHUNK  # enough to read through the groups, not id by id
 

@@ -24,11 +24,11 @@ from services.export.store import ExportStore
 from services.ingest.store import ImportOutcome, IngestStore
 from services.review.store import ReviewStore
 from shared.events import Envelope, ItemAccepted, ItemIngested, TaskSubmitted
-from shared.handlers import apply_once_in_groups
-from shared.mongo import AsyncClientSession, AsyncCollection, Doc, utcnow
-from shared.retention import expiries, prepare_expiries, sweep_expired
+from shared.messaging.handlers import apply_once_in_groups
 from shared.runtime import Runtime
 from shared.settings import Settings
+from shared.store.mongo import AsyncClientSession, AsyncCollection, Doc, utcnow
+from shared.store.retention import expiries, prepare_expiries, sweep_expired
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.idempotency import MAX_STORED_BODY, IdempotencyMiddleware, IdempotencyStore
-from shared.mongo import ServiceDatabase, connect_mongo, utcnow
 from shared.settings import Settings
+from shared.store.mongo import ServiceDatabase, connect_mongo, utcnow
+from shared.web.idempotency import MAX_STORED_BODY, IdempotencyMiddleware, IdempotencyStore
 
 BIG = 5 * 1024 * 1024
 CHUNK = 64 * 1024

@@ -334,7 +334,7 @@ def test_items_have_small_previews(api: Api) -> None:
 
 async def test_storage_outage_answers_503_and_stores_nothing(settings: Settings) -> None:
     """The real ingest app, real Mongo and broker, object storage unreachable mid-run."""
-    from shared.storage import ObjectStorage
+    from shared.store.storage import ObjectStorage
 
     async with ingest_in_process(settings) as http:
         runtime = http.runtime  # type: ignore[attr-defined]

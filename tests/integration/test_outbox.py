@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from shared.events import BatchSealed, Envelope
-from shared.handlers import apply_once_in_groups
 from shared.messaging import Broker, QueueNames
-from shared.mongo import AsyncClientSession, ServiceDatabase, connect_mongo
-from shared.outbox import Outbox
+from shared.messaging.handlers import apply_once_in_groups
+from shared.messaging.outbox import Outbox
 from shared.settings import Settings
+from shared.store.mongo import AsyncClientSession, ServiceDatabase, connect_mongo
 
 
 def sealed(batch_id: str) -> Envelope:

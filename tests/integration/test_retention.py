@@ -9,17 +9,17 @@ from datetime import timedelta
 
 import pytest
 
-from shared.audit import AuditLog
-from shared.mongo import ServiceDatabase, connect_mongo, utcnow
-from shared.retention import (
+from shared.security.audit import AuditLog
+from shared.settings import Settings
+from shared.store.mongo import ServiceDatabase, connect_mongo, utcnow
+from shared.store.retention import (
     AuditArchiver,
     archive_time,
     expiries,
     prepare_expiries,
     sweep_expired,
 )
-from shared.settings import Settings
-from shared.storage import ObjectStorage
+from shared.store.storage import ObjectStorage
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Unit tests for signed API tokens (shared/auth.py)."""
+"""Unit tests for signed API tokens (shared/security/auth.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import time
 import pytest
 from pydantic import SecretStr
 
-from shared import auth
-from shared.auth import PLATFORM_ORG, Principal, Role, issue_token, verify_token
 from shared.errors import AppError
+from shared.security import auth
+from shared.security.auth import PLATFORM_ORG, Principal, Role, issue_token, verify_token
 from shared.settings import Settings
 
 SETTINGS = Settings(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from shared.batching import Batcher
+from shared.store.batching import Batcher
 
 
 async def test_concurrent_requests_share_flushes_and_get_their_own_results() -> None:

@@ -21,7 +21,7 @@ from services.review.consensus import (
     polygon_iou,
     polyline_similarity,
 )
-from shared.geometry import Box, iou
+from shared.domain.geometry import Box, iou
 
 W, H = 1000, 1000
 DIAGONAL = (W**2 + H**2) ** 0.5

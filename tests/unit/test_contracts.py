@@ -18,10 +18,10 @@ from aviary.client.config import Endpoints
 from aviary.contracts.errors import ErrorBody
 from aviary.contracts.ingest import ProjectRead
 from aviary.contracts.roles import Role as ContractRole
-from shared.auth import Role
 from shared.errors import StartupError, error_body
-from shared.pages import mount_pages
+from shared.security.auth import Role
 from shared.settings import Settings
+from shared.web.pages import mount_pages
 
 SERVER_MODULES = ("fastapi", "starlette", "pymongo", "motor", "aio_pika", "minio", "PIL", "numpy")
 OUR_SERVER_PACKAGES = ("shared", "services", "aviary_devkit")

@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from services.ingest.fetcher import FetchError, FetchLimits, Resolver, fetch
-from shared.urlsafety import (
+from shared.security.urlsafety import (
     IPAddress,
     UnsafeUrl,
     check_target,

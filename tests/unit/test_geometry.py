@@ -1,10 +1,10 @@
-"""Unit tests for shared/geometry.py: IoU and greedy class-aware box matching."""
+"""Unit tests for shared/domain/geometry.py: IoU and greedy class-aware box matching."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.geometry import Box, iou, match_boxes
+from shared.domain.geometry import Box, iou, match_boxes
 
 
 def test_identical_boxes() -> None:

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import AppError
-from shared.leanroute import LeanRoute
-from shared.web import _install_error_handlers
+from shared.web.app import _install_error_handlers
+from shared.web.leanroute import LeanRoute
 
 
 class Shape(BaseModel):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from minio import Minio
 
-from shared.presign import Presigner, path_style
+from shared.store.presign import Presigner, path_style
 
 KEYS = [
     "org_a/sha256/ab/abcdef.jpg",

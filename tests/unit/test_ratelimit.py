@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.ratelimit import RateLimiter, caller_key
+from shared.security.ratelimit import RateLimiter, caller_key
 
 
 class Clock:

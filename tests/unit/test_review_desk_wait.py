@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from services.review.desk import Desk
 from services.review.store import ReviewStore
-from shared.mongo import Doc, utcnow
+from shared.store.mongo import Doc, utcnow
 
 VENDOR = "ven_a"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.urlsafety import (
+from shared.security.urlsafety import (
     UnsafeUrl,
     check_url,
     literal_addresses,

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 from aviary_devkit.sim.loadclient import Connection
 from services.dispatch.store import DispatchStore
-from shared.auth import Role, issue_token
 from shared.events import (
     ImageRef,
     ItemIngested,
@@ -27,9 +26,10 @@ from shared.events import (
     ReviewPolicy,
     VendorShare,
 )
-from shared.mongo import AsyncClientSession
 from shared.runtime import Runtime
+from shared.security.auth import Role, issue_token
 from shared.settings import Settings
+from shared.store.mongo import AsyncClientSession
 
 PROJECT = "prj_dispatch_bench"
 ORG = "org_bench"

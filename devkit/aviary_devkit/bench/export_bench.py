@@ -28,9 +28,9 @@ from shared.events import (
     ReviewPolicy,
     VendorShare,
 )
-from shared.mongo import AsyncClientSession, utcnow
 from shared.runtime import Runtime
 from shared.settings import Settings
+from shared.store.mongo import AsyncClientSession, utcnow
 
 BATCH = "bat_bench"
 PROJECT = "prj_bench"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from shared.mongo import AsyncCollection, Doc, connect_mongo, utcnow
 from shared.settings import Settings
+from shared.store.mongo import AsyncCollection, Doc, connect_mongo, utcnow
 
 CHUNK = 5_000
 OLD_PROJECT, OLD_BATCH, OLD_ORG, OLD_VENDOR = "prj_old", "bat_old", "org_old", "ven_old"

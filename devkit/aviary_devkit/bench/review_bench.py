@@ -17,6 +17,7 @@ import time
 
 from aviary.contracts.shapes import Annotation, BoxShape
 from services.review.consensus import consensus
+from shared.domain.projects import ProjectReadModel
 from shared.events import (
     Envelope,
     ImageRef,
@@ -28,10 +29,9 @@ from shared.events import (
     VendorShare,
 )
 from shared.messaging import Broker
-from shared.mongo import AsyncClientSession
-from shared.projects import ProjectReadModel
 from shared.runtime import Runtime
 from shared.settings import Settings
+from shared.store.mongo import AsyncClientSession
 
 PROJECT = "prj_review_bench"
 VENDOR = "ven_bench"

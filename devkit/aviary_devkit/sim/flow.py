@@ -25,7 +25,7 @@ import httpx
 from aviary.client import packages as client_packages
 from aviary.client.config import Endpoints
 from aviary_devkit.sim.scenes import CLASSES, Scene, generate_scenes
-from shared.geometry import Box, match_boxes
+from shared.domain.geometry import Box, match_boxes
 
 CLASS_IDS = {name: i + 1 for i, name in enumerate(CLASSES)}
 MATCH_IOU = 0.9

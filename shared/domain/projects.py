@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from shared.events import ProjectUpserted
-from shared.mongo import AsyncClientSession, ServiceDatabase
+from shared.store.mongo import AsyncClientSession, ServiceDatabase
 
 
 class ProjectReadModel:

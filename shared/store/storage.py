@@ -11,8 +11,8 @@ from minio import Minio
 from minio.error import S3Error
 from urllib3.exceptions import HTTPError as TransportError
 
-from shared.presign import Presigner, path_style
 from shared.settings import Settings
+from shared.store.presign import Presigner, path_style
 
 __all__ = ["STORAGE_DOWN", "ObjectStorage", "S3Error"]
 

@@ -15,7 +15,7 @@ each is cheap, but kept forever they would outgrow the data they protect:
 - The audit log: entries move to object storage (gzipped JSON lines under
   `audit/<service>/`) after 90 days and the archives are deleted after two years.
 
-Idempotency records expire by their own TTL index (`shared/idempotency.py`, 24 hours), and the
+Idempotency records expire by their own TTL index (`shared/web/idempotency.py`, 24 hours), and the
 outbox deletes what it has published.
 
 Expired markers and claims are deleted by a sweep of each service's worker (every
@@ -34,10 +34,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from shared.audit import AuditLog
-from shared.mongo import Doc, ServiceDatabase, delete_older, utcnow
+from shared.security.audit import AuditLog
 from shared.settings import Settings
-from shared.storage import ObjectStorage
+from shared.store.mongo import Doc, ServiceDatabase, delete_older, utcnow
+from shared.store.storage import ObjectStorage
 
 log = logging.getLogger(__name__)
 

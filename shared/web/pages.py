@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.errors import StartupError
 from shared.settings import Settings
 
-COMMON_DIR = Path(__file__).parent / "webui"
+COMMON_DIR = Path(__file__).parent.parent / "webui"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: http: "
     "https:; connect-src 'self' http: https:; frame-ancestors 'none'; base-uri 'none'; "

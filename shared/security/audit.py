@@ -17,9 +17,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from shared.auth import PLATFORM_ORG, Principal, Role, current_principal, require_roles
-from shared.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
 from shared.observability import correlation_id
+from shared.security.auth import PLATFORM_ORG, Principal, Role, current_principal, require_roles
+from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
 
 
 class AuditLog:

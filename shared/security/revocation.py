@@ -14,7 +14,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from shared.events import TokenRevoked
-from shared.mongo import AsyncClientSession, ServiceDatabase, utcnow
+from shared.store.mongo import AsyncClientSession, ServiceDatabase, utcnow
 
 log = logging.getLogger(__name__)
 

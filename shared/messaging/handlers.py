@@ -6,10 +6,10 @@ import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from shared.batching import Batcher
 from shared.events import Envelope, EventData
 from shared.messaging import Handler
-from shared.mongo import AsyncClientSession, ServiceDatabase, utcnow
+from shared.store.batching import Batcher
+from shared.store.mongo import AsyncClientSession, ServiceDatabase, utcnow
 
 E = TypeVar("E", bound=EventData)
 

@@ -19,8 +19,8 @@ import time
 
 from shared.events import Envelope
 from shared.messaging import Broker
-from shared.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
 from shared.observability import EVENTS_PUBLISHED, OUTBOX_BACKLOG, service_name
+from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
 
 log = logging.getLogger(__name__)
 

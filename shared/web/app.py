@@ -15,20 +15,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.audit import audit_router
-from shared.bodylimit import JsonBodyLimit
 from shared.errors import AppError, Unavailable, error_body
 from shared.events import RoutingKey, TokenRevoked
-from shared.handlers import apply_once
-from shared.idempotency import IdempotencyMiddleware, IdempotencyStore
-from shared.mongo import DATABASE_DOWN
+from shared.messaging.handlers import apply_once
 from shared.observability import HTTP_LATENCY, correlation_id, new_correlation_id
-from shared.pages import allow_page_origins
-from shared.ratelimit import RateLimit, RateLimiter
 from shared.release import server_version
-from shared.revocation import Revocations
 from shared.runtime import Runtime
-from shared.storage import STORAGE_DOWN
+from shared.security.audit import audit_router
+from shared.security.ratelimit import RateLimit, RateLimiter
+from shared.security.revocation import Revocations
+from shared.store.mongo import DATABASE_DOWN
+from shared.store.storage import STORAGE_DOWN
+from shared.web.bodylimit import JsonBodyLimit
+from shared.web.idempotency import IdempotencyMiddleware, IdempotencyStore
+from shared.web.pages import allow_page_origins
 
 log = logging.getLogger(__name__)
 

@@ -60,7 +60,7 @@ from datetime import UTC, datetime, timedelta
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import Unavailable, error_body
-from shared.mongo import DATABASE_DOWN, Doc, DuplicateKeyError, ServiceDatabase, utcnow
+from shared.store.mongo import DATABASE_DOWN, Doc, DuplicateKeyError, ServiceDatabase, utcnow
 
 __all__ = [
     "IDEMPOTENCY_HEADER",

@@ -1,0 +1,1 @@
+"""Where state lives: MongoDB, object storage, presigned URLs, group commit, retention."""
