@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from shared.store.batching import Batcher
+from shared.store.batching import Batcher, KeyedBatcher
 
 
 async def test_concurrent_requests_share_flushes_and_get_their_own_results() -> None:
@@ -77,3 +77,38 @@ async def test_groups_overlap_up_to_in_flight_and_each_request_is_answered_once(
     assert sorted(r for g in groups for r in g) == list(range(40))
     assert most == 3  # never more than in_flight at once, and it did overlap
     assert max(map(len, groups)) <= 5
+
+
+async def test_groups_are_sized_by_weight_and_a_heavy_request_goes_alone() -> None:
+    groups: list[list[list[int]]] = []
+
+    async def flush(requests: Sequence[list[int]]) -> list[int | BaseException]:
+        groups.append(list(requests))
+        return [len(r) for r in requests]
+
+    batcher: Batcher[list[int], int] = Batcher(flush, max_size=10, weight=len)
+    sizes = [4, 4, 4, 12, 3, 3]
+    results = await asyncio.gather(*(batcher.submit([0] * n) for n in sizes))
+    assert results == sizes
+    assert [[len(r) for r in g] for g in groups] == [[4, 4], [4], [12], [3, 3]]
+
+
+async def test_keys_never_share_a_group_and_an_idle_key_leaves_nothing_behind() -> None:
+    groups: list[tuple[str, ...]] = []
+
+    async def flush(requests: Sequence[str]) -> list[str | BaseException]:
+        groups.append(tuple(requests))
+        await asyncio.sleep(0.005)
+        return [r.upper() for r in requests]
+
+    keyed: KeyedBatcher[str, str, str] = KeyedBatcher(lambda _: Batcher(flush, max_size=100))
+    calls = [("a", "a1"), ("b", "b1"), ("a", "a2"), ("b", "b2"), ("a", "a3")]
+    results = await asyncio.gather(*(keyed.submit(key, request) for key, request in calls))
+    assert results == ["A1", "B1", "A2", "B2", "A3"]
+    assert sorted(groups) == [("a1", "a2", "a3"), ("b1", "b2")]
+    await asyncio.sleep(0)  # the flushers' done callbacks
+    assert len(keyed) == 0
+    # A key used again after going idle gets a fresh batcher and still works.
+    assert await keyed.submit("a", "a4") == "A4"
+    await asyncio.sleep(0)
+    assert len(keyed) == 0
