@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared.heaps import Queued, pop_first
+
 Doc = dict[str, Any]
 # How far down another vendor's queue an idle annotator looks for backlog to take.
 STEAL_LOOKAHEAD = 64
@@ -101,7 +103,7 @@ class TaskPool:
         # Per vendor, one queue for this process's share and one for the rest; entries are
         # (sort key, insertion number, entry): the number breaks ties between a task's stale
         # slot and its refreshed one, so entries themselves are never compared.
-        self._queues: dict[QueueKey, list[tuple[SortKey, int, Entry]]] = defaultdict(list)
+        self._queues: dict[QueueKey, list[Queued[Entry]]] = defaultdict(list)
         self._counter = itertools.count()
         self._by_item: dict[str, set[str]] = defaultdict(set)
         self._preferred: dict[str, set[str]] = defaultdict(set)
@@ -217,24 +219,15 @@ class TaskPool:
         return None
 
     def _best_in(
-        self, queue: list[tuple[SortKey, int, Entry]] | None, annotator_id: str, now: datetime
+        self, queue: list[Queued[Entry]] | None, annotator_id: str, now: datetime
     ) -> Entry | None:
         if not queue:
             return None
-        skipped: list[tuple[SortKey, int, Entry]] = []
-        found: Entry | None = None
-        while queue:
-            pair = heapq.heappop(queue)
-            entry = pair[2]
-            if self._entries.get(entry.id) is not entry:
-                continue  # removed or refreshed since it was queued
-            if entry.open_to(annotator_id, now):
-                found = entry
-                break
-            skipped.append(pair)
-        for pair in skipped:
-            heapq.heappush(queue, pair)
-        return found
+        return pop_first(
+            queue,
+            lambda entry: self._entries.get(entry.id) is entry,  # else removed or refreshed
+            lambda entry: entry.open_to(annotator_id, now),
+        )
 
 
 class SeenStates:

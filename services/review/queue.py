@@ -11,8 +11,9 @@ import heapq
 import itertools
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
+
+from shared.heaps import Queued, pop_first
 
 Doc = dict[str, Any]
 
@@ -23,7 +24,7 @@ class ReviewQueue:
 
     def _clear(self) -> None:
         self._docs: dict[str, Doc] = {}
-        self._heaps: dict[str, list[tuple[datetime, int, str]]] = defaultdict(list)
+        self._heaps: dict[str, list[Queued[Doc]]] = defaultdict(list)
         self._counter = itertools.count()
 
     def __len__(self) -> int:
@@ -37,7 +38,7 @@ class ReviewQueue:
         reviewers see it, when not the vendor's)."""
         self._docs[doc["_id"]] = doc
         owner = doc.get("queue") or doc["vendor_id"]
-        heapq.heappush(self._heaps[owner], (doc["queued_at"], next(self._counter), doc["_id"]))
+        heapq.heappush(self._heaps[owner], (doc["queued_at"], next(self._counter), doc))
 
     def remove(self, unit_id: str) -> None:
         self._docs.pop(unit_id, None)
@@ -52,18 +53,8 @@ class ReviewQueue:
         heap = self._heaps.get(vendor_id)
         if not heap:
             return None
-        skipped: list[tuple[datetime, int, str]] = []
-        found: Doc | None = None
-        while heap:
-            entry = heapq.heappop(heap)
-            doc = self._docs.get(entry[2])
-            if doc is None or doc["queued_at"] != entry[0]:
-                continue  # removed, or queued again later
-            if allowed(doc):
-                found = doc
-                del self._docs[entry[2]]
-                break
-            skipped.append(entry)
-        for entry in skipped:
-            heapq.heappush(heap, entry)
+        # A doc removed, or queued again since (a new doc under its id), is stale.
+        found = pop_first(heap, lambda doc: self._docs.get(doc["_id"]) is doc, allowed)
+        if found is not None:
+            del self._docs[found["_id"]]
         return found
