@@ -17,8 +17,10 @@ LOCAL_SECRETS = {
     "operator_key": "aviary-local-operator-key",
     "s3_secret_key": "aviary-local-secret",
 }
-# In production a signing secret or the operator key must be at least this long.
+# In production the operator key must be at least this long.
 PRODUCTION_SECRET_CHARS = 32
+# A token signing key, in every environment: HS256 wants 32 bytes (RFC 7518, section 3.2).
+SIGNING_KEY_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -51,8 +53,13 @@ class Settings(BaseSettings):
     s3_secure: bool = False
     s3_region: str = "us-east-1"
 
-    # Signs API tokens. The default suits the embedded stack only; deploy/ sets a real one.
+    # Signs API tokens (JWT, HS256) under the key id `auth_key_id`. The default suits the
+    # embedded stack only; deploy/ sets a real one. To rotate: move the current secret into
+    # `auth_retired_secrets` under its key id, set a new secret and key id, and drop the
+    # retired one once its tokens have expired (ADR 0007).
     auth_secret: SecretStr = SecretStr(LOCAL_SECRETS["auth_secret"])
+    auth_key_id: str = Field(default="k1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    auth_retired_secrets: dict[str, SecretStr] = {}
     # The operator's bootstrap key: the one credential that can create organisations and tokens.
     operator_key: SecretStr = SecretStr(LOCAL_SECRETS["operator_key"])
 
@@ -141,7 +148,22 @@ class Settings(BaseSettings):
             return [url.strip() for url in text.split(",") if url.strip()]
         return value
 
-    @field_validator("auth_secret", "operator_key")
+    @field_validator("auth_secret")
+    @classmethod
+    def _signing_key(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < SIGNING_KEY_CHARS:
+            raise ValueError(f"must be at least {SIGNING_KEY_CHARS} characters (an HS256 key)")
+        return value
+
+    @field_validator("auth_retired_secrets")
+    @classmethod
+    def _signing_keys(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for kid, secret in value.items():
+            if len(secret.get_secret_value()) < SIGNING_KEY_CHARS:
+                raise ValueError(f"{kid}: must be at least {SIGNING_KEY_CHARS} characters")
+        return value
+
+    @field_validator("operator_key")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value()) < 16:
@@ -157,11 +179,10 @@ class Settings(BaseSettings):
             value = getattr(self, name).get_secret_value()
             if value == LOCAL_SECRETS[name] or "change-me" in value.lower():
                 problems.append(f"AVIARY_{name.upper()} is a built-in or example value")
-        for name in ("auth_secret", "operator_key"):
-            if len(getattr(self, name).get_secret_value()) < PRODUCTION_SECRET_CHARS:
-                problems.append(
-                    f"AVIARY_{name.upper()} is shorter than {PRODUCTION_SECRET_CHARS} characters"
-                )
+        if len(self.operator_key.get_secret_value()) < PRODUCTION_SECRET_CHARS:
+            problems.append(
+                f"AVIARY_OPERATOR_KEY is shorter than {PRODUCTION_SECRET_CHARS} characters"
+            )
         if problems:
             raise ValueError(
                 "unsafe for AVIARY_ENV=production: "

@@ -1,8 +1,12 @@
 """Signed API tokens carrying organisation, role and vendor; checked on every endpoint.
 
-A token is `av1.<claims>.<signature>`: base64url JSON claims and an HMAC-SHA256 over them with
-the platform's auth secret. Every service verifies tokens on its own, without a lookup, which
-keeps services independent. The operator also has a bootstrap key from settings.
+A token is a standard JWT (RFC 7519, HS256, PyJWT), so any JWT library can read its claims:
+`sub`, `org`, `role`, `vendor`, `exp`, `jti`, `iss`. Its header names the signing key (`kid`):
+`AVIARY_AUTH_SECRET` signs as `AVIARY_AUTH_KEY_ID`, and `AVIARY_AUTH_RETIRED_SECRETS` keeps
+earlier keys verifying until their tokens expire, so the secret can rotate without signing
+everyone out. Tokens of the earlier format (`av1.<claims>.<hmac>`) are still accepted until
+they expire. Every service verifies tokens on its own, without a lookup, which keeps services
+independent (ADR 0003). The operator also has a bootstrap key from settings.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import uuid
 from contextvars import ContextVar
 from typing import Annotated
 
+import jwt
 from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -23,7 +28,9 @@ from aviary.contracts.roles import Role as Role  # the services name it here too
 from shared.errors import AppError
 from shared.settings import Settings
 
-TOKEN_PREFIX = "av1"  # noqa: S105 - a format tag, not a secret
+LEGACY_PREFIX = "av1"  # tokens of the earlier format: accepted until they expire
+ALGORITHM = "HS256"
+ISSUER = "aviary"
 PLATFORM_ORG = "platform"
 
 
@@ -74,8 +81,19 @@ def new_claims(
 
 
 def sign_claims(settings: Settings, claims: Principal) -> str:
-    payload = _b64(claims.model_dump_json().encode())
-    return f"{TOKEN_PREFIX}.{payload}.{_sign(settings.auth_secret.get_secret_value(), payload)}"
+    payload = claims.model_dump(mode="json", exclude_none=True) | {"iss": ISSUER}
+    return jwt.encode(
+        payload,
+        settings.auth_secret.get_secret_value(),
+        algorithm=ALGORITHM,
+        headers={"kid": settings.auth_key_id},
+    )
+
+
+def verification_keys(settings: Settings) -> dict[str, str]:
+    """The keys tokens may be signed with, by `kid`: the current one and the retired ones."""
+    keys = {kid: secret.get_secret_value() for kid, secret in settings.auth_retired_secrets.items()}
+    return keys | {settings.auth_key_id: settings.auth_secret.get_secret_value()}
 
 
 def issue_token(
@@ -99,16 +117,16 @@ def _unauthorized(message: str) -> AppError:
     )
 
 
-# Tokens already verified, by (secret, token): an HMAC, a JSON decode and a model per request
-# add up at hundreds of requests a second. A hit is still checked for expiry (and, by the
-# caller, revocation); the cache never holds a token that failed its check.
-_VERIFIED: dict[tuple[str, str], Principal] = {}
+# Tokens already verified, by (the keys that may sign, token): an HMAC, a JSON decode and a
+# model per request add up at hundreds of requests a second. A hit is still checked for
+# expiry (and, by the caller, revocation); the cache never holds a token that failed its check.
+_VERIFIED: dict[tuple[tuple[tuple[str, str], ...], str], Principal] = {}
 _VERIFIED_KEPT = 10_000
 
 
 def verify_token(settings: Settings, token: str) -> Principal:
     """The principal a token names, or 401 if it is malformed, forged or expired."""
-    cache_key = (settings.auth_secret.get_secret_value(), token)
+    cache_key = (tuple(verification_keys(settings).items()), token)
     principal = _VERIFIED.get(cache_key)
     if principal is None:
         principal = _verify(settings, token)
@@ -123,19 +141,57 @@ def verify_token(settings: Settings, token: str) -> Principal:
 def _verify(settings: Settings, token: str) -> Principal:
     if hmac.compare_digest(token.encode(), settings.operator_key.get_secret_value().encode()):
         return Principal(sub="operator", org=PLATFORM_ORG, role=Role.OPERATOR, exp=2**62)
+    if token.startswith(f"{LEGACY_PREFIX}."):
+        return _verify_legacy(settings, token)
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.InvalidTokenError as exc:
+        raise _unauthorized("malformed token") from exc
+    key = verification_keys(settings).get(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise _unauthorized("token signed with an unknown key")
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],  # never the header's choice: no `none`, no key confusion
+            issuer=ISSUER,
+            options={"require": ["exp", "sub", "jti", "iss"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise _unauthorized("token expired") from exc
+    except jwt.InvalidSignatureError as exc:
+        raise _unauthorized("invalid token signature") from exc
+    except jwt.InvalidTokenError as exc:
+        raise _unauthorized("malformed token") from exc
+    return _principal(claims)
+
+
+def _verify_legacy(settings: Settings, token: str) -> Principal:
+    """`av1.<claims>.<hmac>`, signed with the current secret or a retired one."""
     parts = token.split(".")
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+    if len(parts) != 3:
         raise _unauthorized("malformed token")
-    expected = _sign(settings.auth_secret.get_secret_value(), parts[1])
-    if not hmac.compare_digest(expected.encode(), parts[2].encode()):
+    if not any(
+        hmac.compare_digest(_sign(key, parts[1]).encode(), parts[2].encode())
+        for key in verification_keys(settings).values()
+    ):
         raise _unauthorized("invalid token signature")
     try:
-        principal = Principal.model_validate(json.loads(_unb64(parts[1])))
-    except (ValueError, ValidationError) as exc:
+        claims = json.loads(_unb64(parts[1]))
+    except ValueError as exc:
         raise _unauthorized("malformed token claims") from exc
+    principal = _principal(claims)
     if principal.exp < time.time():
         raise _unauthorized("token expired")
     return principal
+
+
+def _principal(claims: object) -> Principal:
+    try:
+        return Principal.model_validate(claims)
+    except ValidationError as exc:
+        raise _unauthorized("malformed token claims") from exc
 
 
 async def authenticate(request: Request) -> Principal:

@@ -155,7 +155,7 @@ def world(services: ServiceSet) -> Iterator[World]:
     api.ok("DELETE", "ingest", f"/v1/tokens/{revoked['id']}", api.operator)
     expired = issue_token(settings, sub="old", org=ws.client.org_id, role=Role.CLIENT, ttl_s=-5)
     forged = issue_token(
-        settings.model_copy(update={"auth_secret": SecretStr("another-secret-of-enough-length")}),
+        settings.model_copy(update={"auth_secret": SecretStr("another-secret-for-hs256-" * 2)}),
         sub="mallory",
         org=ws.client.org_id,
         role=Role.CLIENT,

@@ -34,15 +34,19 @@ def test_an_example_placeholder_is_refused(name: str) -> None:
         Settings.model_validate({"env": "production", **values})
 
 
-@pytest.mark.parametrize("name", ["auth_secret", "operator_key"])
-def test_a_signing_secret_needs_32_characters_in_production(name: str) -> None:
-    with pytest.raises(ValidationError, match=f"AVIARY_{name.upper()} is shorter than 32"):
-        Settings.model_validate({"env": "production", **STRONG, name: "x" * 31})
-    assert (
-        Settings.model_validate({"env": "production", **STRONG, name: "x" * 32}).env == "production"
-    )
+def test_the_operator_key_needs_32_characters_in_production() -> None:
+    with pytest.raises(ValidationError, match="AVIARY_OPERATOR_KEY is shorter than 32"):
+        Settings.model_validate({"env": "production", **STRONG, "operator_key": "x" * 31})
+    assert Settings.model_validate({"env": "production", **STRONG, "operator_key": "x" * 32})
     # Development keeps its own, lower floor.
-    assert Settings.model_validate({"env": "development", name: "x" * 16}).env == "development"
+    assert Settings.model_validate({"env": "development", "operator_key": "x" * 16})
+
+
+@pytest.mark.parametrize("env", ["development", "production"])
+def test_the_token_signing_key_needs_32_characters_everywhere(env: str) -> None:
+    with pytest.raises(ValidationError, match="at least 32 characters"):
+        Settings.model_validate({**STRONG, "env": env, "auth_secret": "x" * 31})
+    assert Settings.model_validate({**STRONG, "env": env, "auth_secret": "x" * 32})
 
 
 def test_an_unknown_environment_is_refused() -> None:
@@ -55,7 +59,10 @@ def test_a_field_error_is_named_as_its_environment_variable() -> None:
     with pytest.raises(ValidationError) as refused:
         Settings.model_validate({"auth_secret": "short"})
     lines = describe_invalid(refused.value).splitlines()
-    assert lines == ["invalid settings:", "  AVIARY_AUTH_SECRET: must be at least 16 characters"]
+    assert lines == [
+        "invalid settings:",
+        "  AVIARY_AUTH_SECRET: must be at least 32 characters (an HS256 key)",
+    ]
 
 
 def test_a_service_refuses_to_start_with_exit_78_and_the_reason(

@@ -30,7 +30,7 @@ def test_the_environment_carries_every_setting(monkeypatch: pytest.MonkeyPatch) 
         mongo_url="mongodb://127.0.0.1:27123/?directConnection=true",
         amqp_url="amqp://guest:guest@127.0.0.1:5999/",
         s3_secure=True,
-        auth_secret="a-different-auth-secret",
+        auth_secret="a-different-auth-secret-of-32-chars",
         cors_origins=["http://labels.example"],
     )
     env = settings_env(wanted)
@@ -42,4 +42,4 @@ def test_the_environment_carries_every_setting(monkeypatch: pytest.MonkeyPatch) 
     assert seen.model_dump(exclude={"auth_secret", "operator_key", "s3_secret_key"}) == (
         wanted.model_dump(exclude={"auth_secret", "operator_key", "s3_secret_key"})
     )
-    assert seen.auth_secret.get_secret_value() == "a-different-auth-secret"
+    assert seen.auth_secret.get_secret_value() == "a-different-auth-secret-of-32-chars"
