@@ -1,4 +1,9 @@
-"""A service process's long-lived parts: clients opened once, consumers and background loops."""
+"""A service process's long-lived parts: clients opened once, consumers and background loops.
+
+What a service starts is one value, `Startup`, that its main.py writes top to bottom and
+`shared.web.app.create_app` completes with what every service runs; `Runtime.start` runs it in
+the order it reads.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from shared.events import RoutingKey
@@ -26,6 +32,24 @@ Hook = Callable[[], Awaitable[None]]
 BackgroundLoop = Callable[[], Coroutine[Any, Any, None]]
 
 
+@dataclass(frozen=True)
+class Startup:
+    """A service's start-up and shutdown, in order.
+
+    Start: wait for Mongo, the broker and retention's indexes, then run `steps` one after
+    another (each retried until it succeeds), start the outbox relay and `every_role_loops`;
+    in roles `worker` and `all` also `worker_loops`, the retention sweep and a consumer of
+    `handlers`. Stop: stop consuming and the loops, flush the outbox, run `stop_steps`, close.
+    """
+
+    handlers: Mapping[RoutingKey, Handler] = field(default_factory=dict)
+    steps: Sequence[Hook] = ()
+    worker_loops: Sequence[BackgroundLoop] = ()
+    # Loops every role needs (an API replica too): e.g. learning revoked credentials.
+    every_role_loops: Sequence[BackgroundLoop] = ()
+    stop_steps: Sequence[Hook] = ()
+
+
 class Runtime:
     """Settings, Mongo, object storage, broker and outbox for one service process.
 
@@ -43,50 +67,34 @@ class Runtime:
         self.broker = Broker(settings)
         self.outbox = Outbox(self.db, self.broker, settings.outbox_poll_s)
         self.audit = AuditLog(self.db, service)
-        self.handlers: Mapping[RoutingKey, Handler] = {}
-        self.on_start: list[Hook] = []
-        self.on_stop: list[Hook] = []
-        self.loops: list[BackgroundLoop] = []
-        # Loops every role needs (an API replica too): e.g. learning revoked credentials.
-        self.every_role_loops: list[BackgroundLoop] = []
+        self.startup = Startup()
         self.consumer: Consumer | None = None
         self.started = asyncio.Event()
         self._starting: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
-    def configure(
-        self,
-        handlers: Mapping[RoutingKey, Handler],
-        *,
-        on_start: Sequence[Hook] = (),
-        loops: Sequence[BackgroundLoop] = (),
-        on_stop: Sequence[Hook] = (),
-    ) -> None:
-        self.handlers = handlers
-        self.on_start = list(on_start)
-        self.loops = list(loops)
-        self.on_stop.extend(on_stop)
-
-    def start_in_background(self) -> None:
+    def start_in_background(self, startup: Startup) -> None:
         """Start without blocking: HTTP answers (health, not ready) while dependencies come up."""
-        self._starting = asyncio.create_task(self.start(), name="start")
+        self.startup = startup
+        self._starting = asyncio.create_task(self.start(startup), name="start")
 
-    async def start(self) -> None:
+    async def start(self, startup: Startup) -> None:
         """Connect (waiting for dependencies, however long), prepare storage, start consuming."""
+        self.startup = startup
         await self._wait_for("mongo", self.db.ping)
         await self._wait_for("broker", self.broker.connect)
         await self._wait_for("retention", self._prepare_retention)
-        for hook in self.on_start:
-            await self._wait_for(getattr(hook, "__name__", "start_hook"), hook)
+        for step in startup.steps:
+            await self._wait_for(getattr(step, "__name__", "start_step"), step)
         self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox-relay"))
         self._tasks.append(asyncio.create_task(self._nudge_transactions(), name="nudge"))
-        for loop in self.every_role_loops:
+        for loop in startup.every_role_loops:
             self._tasks.append(asyncio.create_task(loop(), name=loop.__name__))
         if self.role in ("all", "worker"):
-            for loop in [*self.loops, self._sweep_retention]:
+            for loop in [*startup.worker_loops, self._sweep_retention]:
                 self._tasks.append(asyncio.create_task(loop(), name=loop.__name__))
-            if self.handlers:
-                self.consumer = Consumer(self.broker, self.service, self.handlers)
+            if startup.handlers:
+                self.consumer = Consumer(self.broker, self.service, startup.handlers)
                 await self.consumer.start()
                 self._tasks.append(asyncio.create_task(self._measure_queues(), name="queues"))
         # What start-up loaded (a pool of pending tasks, caches) lives as long as the process:
@@ -111,9 +119,9 @@ class Runtime:
                 await task
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.outbox.relay_once(), 5)
-        for hook in self.on_stop:
+        for step in self.startup.stop_steps:
             with contextlib.suppress(Exception):
-                await hook()
+                await step()
         await self.broker.close()
         await self.mongo_client.close()
         log.info("service.stopped")

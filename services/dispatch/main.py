@@ -13,7 +13,7 @@ from services.dispatch.claim_store import ClaimChain
 from services.dispatch.leasing import Dispatcher
 from services.dispatch.store import DispatchStore
 from shared.observability import ANNOTATORS_ACTIVE, LEASES_EXPIRED, TASKS_BY_STATE
-from shared.runtime import Runtime
+from shared.runtime import Runtime, Startup
 from shared.web.app import create_app
 from shared.web.pages import mount_pages
 
@@ -100,22 +100,22 @@ def build_app(runtime: Runtime) -> FastAPI:
     async def take_over_silent() -> None:
         await dispatcher.adopt_silent()
 
-    runtime.configure(
-        consumers.handlers(store, dispatcher),
-        on_start=[
+    startup = Startup(
+        handlers=consumers.handlers(store, dispatcher),
+        steps=[
             store.ensure_indexes,
             store.count_existing_tasks,
             dispatcher.beat,
             take_over_silent,
             dispatcher.full_sync,
         ],
-        loops=[count_tasks],
-        on_stop=[dispatcher.clock.flush, dispatcher.leave],
+        worker_loops=[count_tasks],
+        # Every process that hands out leases answers for them, an API-only replica too.
+        every_role_loops=[lease_sweeper, pool_sync, flush_work_clock, keep_alive],
+        stop_steps=[dispatcher.clock.flush, dispatcher.leave],
     )
-    # Every process that hands out leases answers for them, an API-only replica too.
-    runtime.every_role_loops.extend([lease_sweeper, pool_sync, flush_work_clock, keep_alive])
     app = create_app(
-        runtime, [api.router, limits_api.router, stats_api.router], title="Aviary dispatch"
+        runtime, startup, [api.router, limits_api.router, stats_api.router], title="Aviary dispatch"
     )
     mount_pages(app, runtime.settings, Path(__file__).parent / "ui", "label.html")
     app.state.store = store

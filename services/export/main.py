@@ -10,7 +10,7 @@ from services.export import api, consumers
 from services.export.builder import DeliveryBuilder
 from services.export.store import ExportStore
 from services.export.webhooks import WebhookSender
-from shared.runtime import Runtime
+from shared.runtime import Runtime, Startup
 from shared.web.app import create_app
 from shared.web.pages import mount_pages
 
@@ -24,10 +24,12 @@ def build_app(runtime: Runtime) -> FastAPI:
         await store.ensure_indexes()
         await runtime.storage.ensure_bucket(runtime.settings.deliveries_bucket)
 
-    runtime.configure(
-        consumers.handlers(store, builder), on_start=[prepare], loops=[builder.run, sender.run]
+    startup = Startup(
+        handlers=consumers.handlers(store, builder),
+        steps=[prepare],
+        worker_loops=[builder.run, sender.run],
     )
-    app = create_app(runtime, [api.router], title="Aviary export")
+    app = create_app(runtime, startup, [api.router], title="Aviary export")
     mount_pages(app, runtime.settings, Path(__file__).parent / "ui", "dashboard.html")
     app.state.store = store
     app.state.builder = builder

@@ -9,7 +9,7 @@ from services.ingest.group_commit import GroupCommitter
 from services.ingest.imports import UrlImporter
 from services.ingest.store import IngestStore
 from shared.events import RoutingKey
-from shared.runtime import Runtime
+from shared.runtime import Runtime, Startup
 from shared.web.app import create_app
 
 
@@ -22,10 +22,12 @@ def build_app(runtime: Runtime) -> FastAPI:
 
     committer = GroupCommitter(store)
     importer = UrlImporter(runtime, store, committer)
-    handlers = {**consumers.handlers(store), RoutingKey.IMPORT_REQUESTED: importer.handle}
-    runtime.configure(handlers, on_start=[prepare])
-    runtime.on_stop.append(importer.close)
-    app = create_app(runtime, [api.router, items_api.router], title="Aviary ingest")
+    startup = Startup(
+        handlers={**consumers.handlers(store), RoutingKey.IMPORT_REQUESTED: importer.handle},
+        steps=[prepare],
+        stop_steps=[importer.close],
+    )
+    app = create_app(runtime, startup, [api.router, items_api.router], title="Aviary ingest")
     app.state.store = store
     app.state.committer = committer
     return app

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from services.review import api, consumers, gold_api, quality_api
 from services.review.desk import Desk
 from services.review.store import ReviewStore
-from shared.runtime import Runtime
+from shared.runtime import Runtime, Startup
 from shared.web.app import create_app
 from shared.web.pages import mount_pages
 
@@ -46,13 +46,13 @@ def build_app(runtime: Runtime) -> FastAPI:
             except Exception:
                 log.warning("review.expire_failed", exc_info=True)
 
-    runtime.configure(
-        consumers.handlers(store, desk),
-        on_start=[store.ensure_indexes, desk.full_sync],
-        loops=[keep_queues, expire_reviews],
+    startup = Startup(
+        handlers=consumers.handlers(store, desk),
+        steps=[store.ensure_indexes, desk.full_sync],
+        worker_loops=[keep_queues, expire_reviews],
     )
     app = create_app(
-        runtime, [api.router, quality_api.router, gold_api.router], title="Aviary review"
+        runtime, startup, [api.router, quality_api.router, gold_api.router], title="Aviary review"
     )
     mount_pages(app, runtime.settings, Path(__file__).parent / "ui", "review.html")
     app.state.store = store

@@ -20,7 +20,7 @@ from shared.events import RoutingKey, TokenRevoked
 from shared.messaging.handlers import apply_once
 from shared.observability import HTTP_LATENCY, correlation_id, new_correlation_id
 from shared.release import server_version
-from shared.runtime import Runtime
+from shared.runtime import Runtime, Startup
 from shared.security.audit import audit_router
 from shared.security.ratelimit import RateLimit, RateLimiter
 from shared.security.revocation import Revocations
@@ -184,26 +184,44 @@ def _ops_router(runtime: Runtime) -> APIRouter:
     return router
 
 
-def _learn_revocations(runtime: Runtime) -> Revocations:
-    """Every service refuses revoked credentials: it consumes `token.revoked` and re-reads."""
+def with_common_parts(
+    runtime: Runtime,
+    own: Startup,
+    *,
+    revocations: Revocations,
+    idempotency: IdempotencyStore,
+) -> Startup:
+    """A service's own start-up, followed by what every service runs: it refuses revoked
+    credentials (consumes `token.revoked`, and re-reads the list in every role), and prepares
+    the indexes of its audit log and of its stored idempotent answers."""
+    learn_revocation = apply_once(
+        runtime.db, TokenRevoked, revocations.record, after=revocations.remember
+    )
+    return Startup(
+        handlers={**own.handlers, RoutingKey.TOKEN_REVOKED: learn_revocation},
+        steps=[
+            *own.steps,
+            revocations.ensure_indexes,
+            runtime.audit.ensure_indexes,
+            idempotency.ensure_indexes,
+        ],
+        worker_loops=own.worker_loops,
+        every_role_loops=[*own.every_role_loops, revocations.run],
+        stop_steps=own.stop_steps,
+    )
+
+
+def create_app(
+    runtime: Runtime, startup: Startup, routers: Sequence[APIRouter], *, title: str
+) -> FastAPI:
+    """A service's FastAPI app; in its lifespan the runtime runs `startup` with the common parts."""
     revocations = Revocations(runtime.db)
-    runtime.handlers = {
-        **runtime.handlers,
-        RoutingKey.TOKEN_REVOKED: apply_once(
-            runtime.db, TokenRevoked, revocations.record, after=revocations.remember
-        ),
-    }
-    runtime.on_start.append(revocations.ensure_indexes)
-    runtime.every_role_loops.append(revocations.run)
-    return revocations
-
-
-def create_app(runtime: Runtime, routers: Sequence[APIRouter], *, title: str) -> FastAPI:
-    """A service's FastAPI app; the runtime opens its clients in the lifespan."""
+    idempotency = IdempotencyStore(runtime.db)
+    whole = with_common_parts(runtime, startup, revocations=revocations, idempotency=idempotency)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        runtime.start_in_background()
+        runtime.start_in_background(whole)
         try:
             yield
         finally:
@@ -219,7 +237,7 @@ def create_app(runtime: Runtime, routers: Sequence[APIRouter], *, title: str) ->
     app = FastAPI(title=title, version=server_version(), lifespan=lifespan, telemetry=telemetry)
     app.state.settings = runtime.settings
     app.state.runtime = runtime
-    app.state.revocations = _learn_revocations(runtime)
+    app.state.revocations = revocations
     _install_error_handlers(app)
     # The service's own routes first: every request is matched against the routes in order,
     # and the hot ones (a worker's next and submit) should not walk past the ops routes.
@@ -227,11 +245,8 @@ def create_app(runtime: Runtime, routers: Sequence[APIRouter], *, title: str) ->
         app.include_router(router)
     app.include_router(_ops_router(runtime))
     app.include_router(audit_router())
-    runtime.on_start.append(runtime.audit.ensure_indexes)
     # Every write with an Idempotency-Key is safe to retry. Added first, so it runs inside the
     # correlation middleware and its own answers carry a correlation id.
-    idempotency = IdempotencyStore(runtime.db)
-    runtime.on_start.append(idempotency.ensure_indexes)
     app.add_middleware(IdempotencyMiddleware, store=idempotency)
     app.add_middleware(JsonBodyLimit, max_bytes=runtime.settings.max_json_bytes)
     app.add_middleware(StartupGate, runtime=runtime)
