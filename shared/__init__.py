@@ -8,6 +8,6 @@
 - messaging/: RabbitMQ topology, publishing, consuming, retries, the outbox, idempotent handlers.
 - store/: MongoDB, object storage, presigned URLs, group commit, retention.
 - security/: tokens, revocation, rate limits, outbound URL checks, the audit log.
-- web/: the app factory, dependencies, body limits, idempotency keys, fast routes, pages.
-- webui/: the pages' shared JavaScript and CSS (package data).
+- web/: the app factory, dependencies, body limits, idempotency keys, fast routes, pages (which
+  are served from the top-level web/ folder).
 """

@@ -21,6 +21,8 @@ PROJECTS = {"aviary-client": ROOT / "client", "aviary-server": ROOT}
 SERVER_LIBRARIES = frozenset(
     {"fastapi", "starlette", "uvicorn", "pymongo", "motor", "aio-pika", "aiormq", "minio"}
 )
+# What a page is made of (web/'s type checking files are not shipped).
+WEB_SUFFIXES = frozenset({".html", ".js", ".css"})
 
 
 @dataclass(frozen=True)
@@ -75,16 +77,21 @@ def requirement_name(requirement: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
-def missing_assets(wheel: Path) -> list[str]:
-    """The checkout's web pages and assets that the server wheel does not carry."""
-    files = wheel_files(wheel)
-    wanted = [
-        path.relative_to(ROOT).as_posix()
-        for folder in (ROOT / "shared" / "webui", *sorted((ROOT / "services").glob("*/ui")))
-        for path in sorted(folder.iterdir())
-        if path.is_file()
+def web_assets() -> list[Path]:
+    """The checkout's web pages and their assets: web/<folder>/*.{html,js,css}."""
+    return [
+        path
+        for path in sorted((ROOT / "web").glob("*/*"))
+        if path.suffix in WEB_SUFFIXES and path.parent.name != "node_modules" and path.is_file()
     ]
-    return [path for path in wanted if path not in files]
+
+
+def missing_assets(wheel: Path) -> list[str]:
+    """The checkout's web pages and assets that the server wheel does not carry (web/ is the
+    package `aviary_web` there)."""
+    files = wheel_files(wheel)
+    wanted = [f"aviary_web/{path.relative_to(ROOT / 'web').as_posix()}" for path in web_assets()]
+    return [path for path in ["aviary_web/__init__.py", *wanted] if path not in files]
 
 
 def fresh_venv(where: Path, *wheels: Path) -> Path:

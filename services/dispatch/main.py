@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -117,7 +116,7 @@ def build_app(runtime: Runtime) -> FastAPI:
     app = create_app(
         runtime, startup, [api.router, limits_api.router, stats_api.router], title="Aviary dispatch"
     )
-    mount_pages(app, runtime.settings, Path(__file__).parent / "ui", "label.html")
+    mount_pages(app, runtime.settings, "label")
     app.state.store = store
     app.state.dispatcher = dispatcher
     return app

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI
 
 from services.export import api, consumers
@@ -30,7 +28,7 @@ def build_app(runtime: Runtime) -> FastAPI:
         worker_loops=[builder.run, sender.run],
     )
     app = create_app(runtime, startup, [api.router], title="Aviary export")
-    mount_pages(app, runtime.settings, Path(__file__).parent / "ui", "dashboard.html")
+    mount_pages(app, runtime.settings, "dashboard")
     app.state.store = store
     app.state.builder = builder
     return app

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -54,7 +53,7 @@ def build_app(runtime: Runtime) -> FastAPI:
     app = create_app(
         runtime, startup, [api.router, quality_api.router, gold_api.router], title="Aviary review"
     )
-    mount_pages(app, runtime.settings, Path(__file__).parent / "ui", "review.html")
+    mount_pages(app, runtime.settings, "review")
     app.state.store = store
     app.state.desk = desk
     return app

@@ -1,15 +1,17 @@
 """The web workspaces' plumbing: static pages per service, shared assets, CORS, a strict CSP.
 
-Pages are plain HTML and ES modules (no build step, nothing from outside): each service serves
-its own under `/ui/`, and the shared ones (API client, canvas layer, styles) under
-`/ui/common/`. Pages call the APIs with the worker's token from the browser, so every service
-allows the other services' page origins (CORS, `AVIARY_CORS_ORIGINS`). The CSP allows scripts
-from the service itself only: text from other tenants (labels, instructions, comments) is
-always set as text, and even if it were not, it could not run.
+Pages are plain HTML and ES modules (no build step, nothing from outside), all in the top-level
+`web/` folder, installed as the package `aviary_web`: each service serves its own page's folder
+(`web/<page>/`) under `/ui/`, and the shared assets (`web/common/`: API client, canvas layer,
+styles) under `/ui/common/`. Pages call the APIs with the worker's token from the browser, so
+every service allows the other services' page origins (CORS, `AVIARY_CORS_ORIGINS`). The CSP
+allows scripts from the service itself only: text from other tenants (labels, instructions,
+comments) is always set as text, and even if it were not, it could not run.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,7 +24,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.errors import StartupError
 from shared.settings import Settings
 
-COMMON_DIR = Path(__file__).parent.parent / "webui"
+# The pages' package: web/ in the checkout (mapped by setup.py), its copy in an installed wheel.
+WEB_PACKAGE = "aviary_web"
+COMMON = "common"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: http: "
     "https:; connect-src 'self' http: https:; frame-ancestors 'none'; base-uri 'none'; "
@@ -74,10 +78,24 @@ def allow_page_origins(app: FastAPI, settings: Settings) -> None:
     )
 
 
-def mount_pages(app: FastAPI, settings: Settings, pages_dir: Path, home: str) -> None:
-    """Serve `pages_dir` at /ui/, the shared assets at /ui/common/, and /ui/config.json (where
-    the pages find every service)."""
-    for folder in (COMMON_DIR, pages_dir):
+def web_root() -> Path:
+    """The folder holding every page: where the package `aviary_web` is installed."""
+    spec = importlib.util.find_spec(WEB_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise StartupError(
+            f"web assets missing: the package {WEB_PACKAGE} is not installed; the installation "
+            "is incomplete (`make install` in a checkout, or the wheel `make dist` builds)"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def mount_pages(app: FastAPI, settings: Settings, page: str, web: Path | None = None) -> None:
+    """Serve the page's folder `<web>/<page>/` at /ui/ (/ui itself leads to `<page>.html`), the
+    shared assets `<web>/common/` at /ui/common/, and /ui/config.json (where the pages find
+    every service). `web` is the installed pages' folder unless given."""
+    root = web if web is not None else web_root()
+    pages_dir, common_dir, home = root / page, root / COMMON, f"{page}.html"
+    for folder in (common_dir, pages_dir):
         if not any(folder.glob("*.*")):
             raise StartupError(
                 f"web assets missing: {folder} is absent or empty; the installed package is "
@@ -96,6 +114,6 @@ def mount_pages(app: FastAPI, settings: Settings, pages_dir: Path, home: str) ->
         return RedirectResponse(f"/ui/{home}")
 
     app.include_router(router)
-    app.mount("/ui/common", StaticFiles(directory=COMMON_DIR), name="ui-common")
+    app.mount("/ui/common", StaticFiles(directory=common_dir), name="ui-common")
     app.mount("/ui", StaticFiles(directory=pages_dir), name="ui")
     app.add_middleware(PageHeaders)

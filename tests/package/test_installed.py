@@ -24,6 +24,7 @@ from aviary_devkit.dist import (
     fresh_venv,
     missing_assets,
     requirement_name,
+    web_assets,
     wheel_requirements,
 )
 from aviary_devkit.processes import ROOT, ServiceSet, isolated_settings, running, settings_env
@@ -34,12 +35,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 HERE = Path(__file__).parent
 SERVICES = ("ingest", "dispatch", "review", "export")
 VERSION = version("aviary-server")
-# Every page and shared asset the services serve, as the checkout has them.
+# Every page and shared asset the services serve, as the checkout has them (web/<folder>/).
 PAGES = {
-    service: sorted(p.name for p in (ROOT / "services" / service / "ui").iterdir())
-    for service in ("dispatch", "review", "export")
+    service: sorted(p.name for p in web_assets() if p.parent.name == folder)
+    for service, folder in (("dispatch", "label"), ("review", "review"), ("export", "dashboard"))
 }
-COMMON = sorted(p.name for p in (ROOT / "shared" / "webui").iterdir())
+COMMON = sorted(p.name for p in web_assets() if p.parent.name == "common")
 
 
 @pytest.fixture(scope="module")
@@ -198,15 +199,15 @@ def test_production_refuses_built_in_and_short_secrets(
 def test_a_server_missing_its_pages_says_so_at_start(
     installed: ServiceSet, server_python: Path
 ) -> None:
-    site = python_prints(
-        server_python, installed.cwd, "import shared; print(shared.__file__.rsplit('/', 1)[0])"
-    )
-    webui = Path(site) / "webui"
-    webui.rename(webui.with_name("webui-hidden"))
+    code = "import aviary_web; print(aviary_web.__file__.rsplit('/', 1)[0])"
+    web = python_prints(server_python, installed.cwd, code)
+    assert "site-packages" in web and str(ROOT) not in web
+    common = Path(web) / "common"
+    common.rename(common.with_name("common-hidden"))
     try:
         env = {**settings_env(installed.settings), "AVIARY_PORT": "19998"}
         refused = start_refused(server_python, installed.cwd, env, "dispatch")
     finally:
-        webui.with_name("webui-hidden").rename(webui)
-    assert "web assets missing" in refused and "webui" in refused
+        common.with_name("common-hidden").rename(common)
+    assert "web assets missing" in refused and "aviary_web/common" in refused
     assert "Traceback" not in refused

@@ -21,10 +21,11 @@ from aviary.contracts.roles import Role as ContractRole
 from shared.errors import StartupError, error_body
 from shared.security.auth import Role
 from shared.settings import Settings
-from shared.web.pages import mount_pages
+from shared.web.pages import mount_pages, web_root
 
 SERVER_MODULES = ("fastapi", "starlette", "pymongo", "motor", "aio_pika", "minio", "PIL", "numpy")
 OUR_SERVER_PACKAGES = ("shared", "services", "aviary_devkit")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("module", ["aviary.contracts", "aviary.client", "aviary.cli"])
@@ -63,17 +64,29 @@ def test_the_services_roles_are_the_contracts_roles() -> None:
 
 async def test_missing_pages_refuse_the_start_naming_the_folder(tmp_path: Path) -> None:
     app, settings = FastAPI(), Settings()
-    with pytest.raises(StartupError, match=f"web assets missing: {tmp_path}"):
-        mount_pages(app, settings, tmp_path, "home.html")
-    (tmp_path / "other.html").write_text("<!doctype html>")
+    with pytest.raises(StartupError, match=f"web assets missing: {tmp_path / 'common'}"):
+        mount_pages(app, settings, "home", web=tmp_path)
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "style.css").write_text("body {}")
+    with pytest.raises(StartupError, match=f"web assets missing: {tmp_path / 'home'}"):
+        mount_pages(app, settings, "home", web=tmp_path)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "other.html").write_text("<!doctype html>")
     with pytest.raises(StartupError, match=r"home\.html"):
-        mount_pages(app, settings, tmp_path, "home.html")
-    (tmp_path / "home.html").write_text("<!doctype html>")
-    mount_pages(app, settings, tmp_path, "home.html")
+        mount_pages(app, settings, "home", web=tmp_path)
+    (tmp_path / "home" / "home.html").write_text("<!doctype html>")
+    mount_pages(app, settings, "home", web=tmp_path)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://dispatch") as http:
         page = await http.get("/ui/home.html")
+        style = await http.get("/ui/common/style.css")
     assert page.status_code == 200 and page.text == "<!doctype html>"
+    assert style.status_code == 200 and style.text == "body {}"
+
+
+def test_the_installed_pages_are_the_checkouts_web_folder() -> None:
+    # An editable install maps the package aviary_web onto web/, so edits are served as made.
+    assert web_root() == ROOT / "web"
 
 
 def strict_models_within(model: type[BaseModel]) -> set[str]:
