@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# The pages' type checker (TypeScript, from web/package-lock.json); npm ci empties node_modules,
+# so the stamp inside it goes with it.
+WEB_STAMP := web/node_modules/.installed-stamp
 BENCH  ?=
 # CLUSTER=1: the clustered stack of scripts/cluster.py (three RabbitMQ nodes, SeaweedFS with
 # three volume servers, two processes per service) instead of the single-node one.
@@ -14,14 +17,19 @@ STACK  := scripts/$(if $(CLUSTER),cluster,stack).py
 # Three distributions, installed editable: aviary-client (client/: contracts, SDK, CLI),
 # aviary-server (the services) and aviary-devkit (devkit/: simulators, benchmarks, test tools;
 # never published).
-$(STAMP): pyproject.toml client/pyproject.toml devkit/pyproject.toml
+$(STAMP): pyproject.toml setup.py client/pyproject.toml devkit/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip uninstall -q -y aviary 2>/dev/null || true
 	$(BIN)/python -m pip install -q -e ./client -e . -e ./devkit
 	touch $(STAMP)
 
-install: $(STAMP)
+# The pages need no build: TypeScript only checks them (`make lint`).
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
+
+install: $(STAMP) $(WEB_STAMP)
 
 up: install          ## RabbitMQ, SecantusDB, SeaweedFS and the four services (CLUSTER=1: clustered)
 	$(BIN)/python $(STACK) up
@@ -50,13 +58,15 @@ chaos: infra         ## faults in long flows (AVIARY_CHAOS_IMAGES=500); report i
 bench: infra         ## all benchmarks, or one: make bench BENCH=e2e
 	$(BIN)/python scripts/bench.py $(if $(BENCH),--only $(BENCH))
 
-lint: install
+lint: install          ## ruff and mypy (Python), tsc (the pages' JavaScript, web/)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	web/node_modules/.bin/tsc -p web
 
 typecheck: install
 	$(BIN)/mypy .
+	web/node_modules/.bin/tsc -p web
 
 fmt: install
 	$(BIN)/ruff format .

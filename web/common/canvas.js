@@ -1,20 +1,64 @@
+// @ts-check
 // The canvas layer: an image with pan and zoom, the shapes of an annotation drawn over it,
 // and (when editable) tools to draw and edit every geometry kind. Shapes use the API's
 // format: {kind: "bbox", class_id, bbox: [x, y, w, h]}, {kind: "polygon" | "polyline",
 // points: [[x, y], ...]}, {kind: "keypoints", keypoints: [[x, y, v], ...]},
 // {kind: "classification"}; all in image pixels.
 
+/** @typedef {[number, number]} Point */
+/** A keypoint with its visibility as in COCO: 0 not labeled, 1 hidden, 2 visible. @typedef {[number, number, 0 | 1 | 2]} Keypoint */
+/** @typedef {Record<string, string | boolean>} Attributes */
+/** @typedef {{ kind: "bbox", class_id: number, bbox: [number, number, number, number], attributes?: Attributes }} BoxShape */
+/** @typedef {{ kind: "polygon" | "polyline", class_id: number, points: Point[], attributes?: Attributes }} LineShape */
+/** @typedef {{ kind: "keypoints", class_id: number, keypoints: Keypoint[], attributes?: Attributes }} KeypointsShape */
+/** @typedef {{ kind: "classification", class_id: number, attributes?: Attributes }} ClassificationShape */
+/** @typedef {BoxShape | LineShape | KeypointsShape | ClassificationShape} Shape */
+/** @typedef {{ shapes: Shape[] }} Annotation */
+/** @typedef {{ keypoints: string[], edges: [number, number][] }} Skeleton */
+/** @typedef {{ name: string, type: "enum" | "boolean" | "text", options: string[], required: boolean }} AttributeSpec */
+/**
+ * A class of the project's ontology.
+ * @typedef {{ id: number, name: string, kind: Shape["kind"], skeleton?: Skeleton | null,
+ *   attributes?: AttributeSpec[] }} OntologyClass
+ */
+/** What the API says is wrong with one shape of a submission. @typedef {{ shape: number, code: string, message: string }} ShapeError */
+/**
+ * The shape being drawn: a box between two corners, the points of a line so far, keypoints.
+ * @typedef {{ kind: "bbox", class_id: number, start: Point, end: Point }
+ *   | { kind: "polygon" | "polyline", class_id: number, points: Point[] }
+ *   | { kind: "keypoints", class_id: number, keypoints: Keypoint[] }} Draft
+ */
+/** @typedef {{ kind: "pan", from: Point, offset: Point } | { kind: "handle", handle: number } | { kind: "box" }} Drag */
+/**
+ * @typedef {object} CanvasOptions
+ * @property {boolean} [editable] whether the tools draw and edit (else the canvas only shows)
+ * @property {(shapes: Shape[]) => void} [onChange] after each edit
+ * @property {(index: number) => void} [onSelect] a shape's index, or -1 for none
+ */
+
 const PALETTE = ["#4cc9f0", "#f72585", "#b5e48c", "#ffb703", "#9d4edd", "#06d6a0", "#ef476f", "#ffd166"];
 const HANDLE = 6; // screen pixels
 
+/**
+ * @param {number} classId
+ * @returns {string}
+ */
 export function colorOf(classId) {
   return PALETTE[(classId - 1) % PALETTE.length];
 }
 
+/**
+ * @param {readonly number[]} a
+ * @param {readonly number[]} b
+ */
 function dist2(a, b) {
   return (a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2;
 }
 
+/**
+ * @param {Point} p
+ * @param {Point[]} points
+ */
 function insidePolygon(p, points) {
   let inside = false;
   for (let i = 0, j = points.length - 1; i < points.length; j = i++) {
@@ -25,6 +69,12 @@ function insidePolygon(p, points) {
   return inside;
 }
 
+/**
+ * @param {Point} p
+ * @param {Point} a
+ * @param {Point} b
+ * @param {number} tolerance
+ */
 function nearSegment(p, a, b, tolerance) {
   const [dx, dy] = [b[0] - a[0], b[1] - a[1]];
   const length2 = dx * dx + dy * dy || 1;
@@ -32,46 +82,88 @@ function nearSegment(p, a, b, tolerance) {
   return dist2(p, [a[0] + t * dx, a[1] + t * dy]) <= tolerance * tolerance;
 }
 
-// The editable points of a shape, as references [array, index] so dragging can move them.
+// The editable points of a shape: a box's corners, the visible keypoints, a line's points.
+/**
+ * @param {Shape} shape
+ * @returns {Point[]}
+ */
 function handles(shape) {
   if (shape.kind === "bbox") {
     const [x, y, w, h] = shape.bbox;
     return [[x, y], [x + w, y], [x + w, y + h], [x, y + h]];
   }
   if (shape.kind === "keypoints") return shape.keypoints.filter((k) => k[2] > 0).map((k) => [k[0], k[1]]);
-  return shape.points || [];
+  return ("points" in shape && shape.points) || [];
+}
+
+/**
+ * @param {string} url
+ * @returns {Promise<HTMLImageElement>}
+ */
+function loadImage(url) {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    img.onload = () => resolve(img);
+    img.onerror = () => reject(new Error("the image could not be loaded"));
+    img.src = url;
+  });
 }
 
 export class ImageCanvas {
+  /**
+   * @param {HTMLCanvasElement} canvas
+   * @param {CanvasOptions} [options]
+   */
   constructor(canvas, { editable = false, onChange = () => {}, onSelect = () => {} } = {}) {
+    const ctx = canvas.getContext("2d");
+    if (!ctx) throw new Error("this browser draws no 2D canvas");
     this.canvas = canvas;
-    this.ctx = canvas.getContext("2d");
+    this.ctx = ctx;
     this.editable = editable;
     this.onChange = onChange;
     this.onSelect = onSelect;
+    /** @type {HTMLImageElement | null} */
     this.image = null;
     this.width = 0;
     this.height = 0;
     this.scale = 1;
+    /** @type {Point} */
     this.offset = [0, 0];
+    /** @type {Shape[]} */
     this.shapes = [];
+    /** @type {Map<number, OntologyClass>} */
     this.classes = new Map();
+    /** @type {OntologyClass | null} */
     this.currentClass = null;
     this.selected = -1;
+    /** @type {Draft | null} */
     this.draft = null; // the shape being drawn
-    this.drag = null; // {kind: "pan" | "handle" | "box", ...}
+    /** @type {Drag | null} */
+    this.drag = null;
+    /** @type {Point | null} */
+    this.hover = null; // where the pointer is while a line is drawn
+    /** @type {Map<number, string>} */
     this.errors = new Map(); // shape index -> message from the API
+    /** @type {string[]} */
     this.undoStack = [];
+    /** @type {string[]} */
     this.redoStack = [];
     this.spaceDown = false;
     this.listen();
     new ResizeObserver(() => this.resize()).observe(canvas);
   }
 
+  /** @param {OntologyClass[]} classes */
   setClasses(classes) {
     this.classes = new Map(classes.map((c) => [c.id, c]));
   }
 
+  /**
+   * @param {string} url
+   * @param {number} width
+   * @param {number} height
+   * @param {Shape[]} [shapes]
+   */
   async load(url, width, height, shapes = []) {
     this.width = width;
     this.height = height;
@@ -81,12 +173,7 @@ export class ImageCanvas {
     this.errors.clear();
     this.undoStack = [];
     this.redoStack = [];
-    this.image = await new Promise((resolve, reject) => {
-      const img = new Image();
-      img.onload = () => resolve(img);
-      img.onerror = () => reject(new Error("the image could not be loaded"));
-      img.src = url;
-    });
+    this.image = await loadImage(url);
     this.fit();
   }
 
@@ -107,6 +194,10 @@ export class ImageCanvas {
     this.render();
   }
 
+  /**
+   * @param {number} factor
+   * @param {Point} around
+   */
   zoom(factor, around) {
     const before = this.toImage(around);
     this.scale = Math.min(40, Math.max(0.05, this.scale * factor));
@@ -114,19 +205,35 @@ export class ImageCanvas {
     this.render();
   }
 
+  /**
+   * @param {Point} screen
+   * @returns {Point}
+   */
   toImage([sx, sy]) {
     return [(sx - this.offset[0]) / this.scale, (sy - this.offset[1]) / this.scale];
   }
 
+  /**
+   * @param {readonly number[]} point
+   * @returns {Point}
+   */
   toScreen([x, y]) {
     return [x * this.scale + this.offset[0], y * this.scale + this.offset[1]];
   }
 
+  /**
+   * @param {MouseEvent} event
+   * @returns {Point}
+   */
   screenPoint(event) {
     const rect = this.canvas.getBoundingClientRect();
     return [event.clientX - rect.left, event.clientY - rect.top];
   }
 
+  /**
+   * @param {Point} point
+   * @returns {Point}
+   */
   clamp([x, y]) {
     return [Math.min(this.width, Math.max(0, x)), Math.min(this.height, Math.max(0, y))];
   }
@@ -146,21 +253,24 @@ export class ImageCanvas {
   }
 
   undo() {
-    if (!this.undoStack.length) return;
+    const before = this.undoStack.pop();
+    if (before === undefined) return;
     this.redoStack.push(JSON.stringify(this.shapes));
-    this.shapes = JSON.parse(this.undoStack.pop());
+    this.shapes = JSON.parse(before);
     this.select(-1);
     this.changed();
   }
 
   redo() {
-    if (!this.redoStack.length) return;
+    const after = this.redoStack.pop();
+    if (after === undefined) return;
     this.undoStack.push(JSON.stringify(this.shapes));
-    this.shapes = JSON.parse(this.redoStack.pop());
+    this.shapes = JSON.parse(after);
     this.select(-1);
     this.changed();
   }
 
+  /** @param {Shape} shape */
   add(shape) {
     this.snapshot();
     this.shapes.push(shape);
@@ -176,6 +286,11 @@ export class ImageCanvas {
     this.changed();
   }
 
+  /**
+   * @param {number} index
+   * @param {string} name
+   * @param {string | boolean | undefined} value "" or undefined: none
+   */
   setAttribute(index, name, value) {
     this.snapshot();
     const attributes = { ...(this.shapes[index].attributes || {}) };
@@ -185,17 +300,23 @@ export class ImageCanvas {
     this.changed();
   }
 
+  /** @param {number} index */
   select(index) {
     this.selected = index;
     this.render();
     this.onSelect(index);
   }
 
+  /** @param {ShapeError[] | null | undefined} details */
   showErrors(details) {
     this.errors = new Map((details || []).map((d) => [d.shape, d.message || d.code]));
     this.render();
   }
 
+  /**
+   * @param {Point} point
+   * @returns {number} the index of the topmost shape at `point`, or -1
+   */
   hit(point) {
     const tolerance = HANDLE / this.scale;
     for (let i = this.shapes.length - 1; i >= 0; i--) {
@@ -214,12 +335,21 @@ export class ImageCanvas {
     return -1;
   }
 
+  /**
+   * @param {Point} point
+   * @returns {number} the index of the selected shape's handle at `point`, or -1
+   */
   handleAt(point) {
     if (this.selected < 0) return -1;
     const tolerance = (HANDLE * 1.5) / this.scale;
     return handles(this.shapes[this.selected]).findIndex((h) => dist2(point, h) <= tolerance * tolerance);
   }
 
+  /**
+   * @param {number} index
+   * @param {number} handle
+   * @param {Point} point
+   */
   moveHandle(index, handle, [x, y]) {
     const s = this.shapes[index];
     if (s.kind === "bbox") {
@@ -227,16 +357,19 @@ export class ImageCanvas {
       const opposite = corners[(handle + 2) % 4];
       s.bbox = [Math.min(x, opposite[0]), Math.min(y, opposite[1]), Math.abs(x - opposite[0]), Math.abs(y - opposite[1])];
     } else if (s.kind === "keypoints") {
-      const visible = s.keypoints.map((k, i) => [k, i]).filter(([k]) => k[2] > 0);
-      const [kp] = visible[handle];
+      const kp = s.keypoints.filter((k) => k[2] > 0)[handle];
       kp[0] = x;
       kp[1] = y;
-    } else {
+    } else if ("points" in s) {
       s.points[handle] = [x, y];
     }
   }
 
   // Start or continue drawing with the current class's kind.
+  /**
+   * @param {Point} point
+   * @returns {boolean} whether the point went to a drawing
+   */
   drawAt(point) {
     const cls = this.currentClass;
     if (!cls || cls.kind === "classification") return false;
@@ -247,13 +380,13 @@ export class ImageCanvas {
     }
     if (cls.kind === "keypoints") {
       const names = cls.skeleton?.keypoints || [];
-      if (!this.draft) this.draft = { kind: "keypoints", class_id: cls.id, keypoints: [] };
+      if (this.draft?.kind !== "keypoints") this.draft = { kind: "keypoints", class_id: cls.id, keypoints: [] };
       this.draft.keypoints.push([point[0], point[1], 2]);
       if (this.draft.keypoints.length === names.length) this.finishDraft();
       this.render();
       return true;
     }
-    if (!this.draft) this.draft = { kind: cls.kind, class_id: cls.id, points: [] };
+    if (!this.draft || !("points" in this.draft)) this.draft = { kind: cls.kind, class_id: cls.id, points: [] };
     this.draft.points.push(point);
     this.render();
     return true;
@@ -288,10 +421,10 @@ export class ImageCanvas {
     }, { passive: false });
     c.addEventListener("mousedown", (e) => this.mouseDown(e));
     window.addEventListener("mousemove", (e) => this.mouseMove(e));
-    window.addEventListener("mouseup", (e) => this.mouseUp(e));
+    window.addEventListener("mouseup", () => this.mouseUp());
     c.addEventListener("dblclick", (e) => {
       e.preventDefault();
-      if (this.draft && this.draft.points) {
+      if (this.draft && "points" in this.draft) {
         this.draft.points.pop(); // the second click of the double-click added a point
         this.finishDraft();
       }
@@ -300,6 +433,7 @@ export class ImageCanvas {
     window.addEventListener("keyup", (e) => { if (e.code === "Space") this.spaceDown = false; });
   }
 
+  /** @param {MouseEvent} e */
   mouseDown(e) {
     const screen = this.screenPoint(e);
     if (e.button === 1 || e.button === 2 || this.spaceDown) {
@@ -322,6 +456,7 @@ export class ImageCanvas {
     if (!this.currentClass || e.altKey || !this.drawAt(point)) this.select(this.hit(point));
   }
 
+  /** @param {MouseEvent} e */
   mouseMove(e) {
     if (!this.drag && !this.draft) return;
     const screen = this.screenPoint(e);
@@ -335,7 +470,7 @@ export class ImageCanvas {
       this.moveHandle(this.selected, this.drag.handle, point);
       this.render();
     } else if (this.drag?.kind === "box") {
-      this.draft.end = point;
+      if (this.draft?.kind === "bbox") this.draft.end = point;
       this.render();
     } else if (this.draft) {
       this.hover = point;
@@ -347,9 +482,10 @@ export class ImageCanvas {
     const drag = this.drag;
     this.drag = null;
     if (drag?.kind === "handle") this.changed();
-    if (drag?.kind === "box" && this.draft) {
+    if (drag?.kind === "box" && this.draft?.kind === "bbox") {
       const { start, end, class_id } = this.draft;
       this.draft = null;
+      /** @type {BoxShape["bbox"]} */
       const bbox = [Math.min(start[0], end[0]), Math.min(start[1], end[1]), Math.abs(end[0] - start[0]), Math.abs(end[1] - start[1])];
       if (bbox[2] * this.scale >= 3 && bbox[3] * this.scale >= 3) this.add({ kind: "bbox", class_id, bbox, attributes: {} });
       else this.render();
@@ -371,6 +507,10 @@ export class ImageCanvas {
     if (this.draft) this.drawDraft();
   }
 
+  /**
+   * @param {(readonly number[])[]} points
+   * @param {boolean} close
+   */
   path(points, close) {
     const ctx = this.ctx;
     ctx.beginPath();
@@ -382,12 +522,18 @@ export class ImageCanvas {
     if (close) ctx.closePath();
   }
 
+  /**
+   * @param {Shape} shape
+   * @param {boolean} selected
+   * @param {string | undefined} error the API's complaint about this shape
+   */
   drawShape(shape, selected, error) {
     const ctx = this.ctx;
     const color = error ? "#ff4d4d" : colorOf(shape.class_id);
     ctx.lineWidth = selected ? 3 : 2;
     ctx.strokeStyle = color;
     ctx.fillStyle = color + "33";
+    /** @type {Point | null} */
     let anchor = null;
     if (shape.kind === "bbox") {
       const [x, y, w, h] = shape.bbox;
@@ -430,6 +576,11 @@ export class ImageCanvas {
     if (anchor) this.label(anchor, error ? `${label}: ${error}` : label, color);
   }
 
+  /**
+   * @param {Point} anchor
+   * @param {string} text
+   * @param {string} color
+   */
   label([x, y], text, color) {
     const ctx = this.ctx;
     ctx.font = "12px system-ui, sans-serif";
@@ -443,16 +594,17 @@ export class ImageCanvas {
   drawDraft() {
     const ctx = this.ctx;
     const d = this.draft;
+    if (!d) return;
     ctx.setLineDash([6, 4]);
     ctx.strokeStyle = colorOf(d.class_id);
     ctx.lineWidth = 2;
     if (d.kind === "bbox") {
       const [a, b] = [this.toScreen(d.start), this.toScreen(d.end)];
       ctx.strokeRect(Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.abs(b[0] - a[0]), Math.abs(b[1] - a[1]));
-    } else if (d.points) {
+    } else if ("points" in d) {
       this.path(this.hover ? [...d.points, this.hover] : d.points, false);
       ctx.stroke();
-    } else if (d.keypoints) {
+    } else if ("keypoints" in d) {
       for (const k of d.keypoints) {
         const [x, y] = this.toScreen(k);
         ctx.strokeRect(x - 3, y - 3, 6, 6);

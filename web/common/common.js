@@ -1,9 +1,32 @@
+// @ts-check
 // What every page shares: the worker's token, calls to the services, safe DOM building,
 // the theme. Text from other tenants is only ever set as text (never parsed as HTML).
+
+/**
+ * What a token says of its holder (`claims`); the services check it, the pages only read it.
+ * @typedef {{ sub: string, org: string, role: string, vendor?: string | null, exp: number }} Claims
+ */
+/**
+ * What `el` and `clear` put in an element: nodes, and text (false, null and undefined: nothing).
+ * @typedef {Node | string | number | boolean | null | undefined} Child
+ */
+/**
+ * `el`'s attributes: `on<event>` listeners, `dataset` and `style` objects, plain values.
+ * @typedef {string | number | boolean | null | undefined | EventListener
+ *   | Record<string, string | number> | Partial<CSSStyleDeclaration>} AttributeValue
+ */
+/**
+ * Review's figures by annotator or vendor (GET /v1/scores), which two pages show.
+ * @typedef {{ key: string, submitted: number, accepted: number, rejected: number, rework: number,
+ *   acceptance_rate: number | null, agreement: number | null, gold_accuracy: number | null,
+ *   hours_worked: number }} ScoreRow
+ * @typedef {{ rows: ScoreRow[] }} Scores
+ */
 
 const TOKEN_KEY = "aviary.token";
 const THEME_KEY = "aviary.theme";
 
+/** @returns {string | null} */
 export function token() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
@@ -15,6 +38,10 @@ export function signOut() {
 
 // The claims of a token are not secret (only its signature is checked by the services).
 // Anything else is taken for the operator's key, which the services will judge.
+/**
+ * @param {string | null} [value]
+ * @returns {Claims | null}
+ */
 export function claims(value = token()) {
   if (!value) return null;
   // A token (a JWT, or an earlier `av1.` one) has three dot-separated parts; the key has none.
@@ -27,34 +54,67 @@ export function claims(value = token()) {
   }
 }
 
+/** @type {Record<string, string> | null} */
 let config = null;
 
+/**
+ * Each service's public URL, by name (from /ui/config.json, asked once).
+ * @returns {Promise<Record<string, string>>}
+ */
 export async function services() {
   if (config === null) {
     const response = await fetch("/ui/config.json");
-    config = (await response.json()).services;
+    /** @type {{ services: Record<string, string> }} */
+    const answer = await response.json();
+    config = answer.services;
   }
   return config;
 }
 
 export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {unknown} body the answer's JSON: `{error: {code, message, details}}` from a service
+   */
   constructor(status, body) {
-    const error = (body && body.error) || {};
+    const answer = /** @type {{ error?: { message?: string, code?: string, details?: unknown } } | null} */ (body);
+    /** @type {{ message?: string, code?: string, details?: unknown }} */
+    const error = (answer && answer.error) || {};
     super(error.message || `HTTP ${status}`);
     this.status = status;
     this.code = error.code || "http_error";
     this.details = error.details || null;
+    /** @type {string | null} */
     this.retryAfter = null;
   }
 }
 
-// One API call to `service` ("ingest", "dispatch", "review", "export").
+/**
+ * What went wrong, in words for the page: an error's message.
+ * @param {unknown} error
+ * @returns {string}
+ */
+export function messageOf(error) {
+  return error instanceof Error ? error.message : String(error);
+}
+
+// One API call to `service` ("ingest", "dispatch", "review", "export"). The answer is the
+// service's JSON (null for 204): callers name its type, as the API's contracts define it.
+/**
+ * @param {string} service
+ * @param {"GET" | "POST" | "PUT" | "DELETE"} method
+ * @param {string} path
+ * @param {unknown} [body]
+ * @param {Record<string, string | number | null | undefined>} [params]
+ * @returns {Promise<unknown>}
+ */
 export async function api(service, method, path, body, params) {
   const base = (await services())[service];
   const url = new URL(base + path);
   for (const [key, value] of Object.entries(params || {})) {
-    if (value !== undefined && value !== null) url.searchParams.set(key, value);
+    if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
   }
+  /** @type {Record<string, string>} */
   const headers = { Authorization: `Bearer ${token()}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
@@ -74,11 +134,18 @@ export async function api(service, method, path, body, params) {
 
 // el("div", {class: "x", onclick: fn, style: {width: "10%"}}, "text", child...): children
 // strings become text nodes.
+/**
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, AttributeValue>} [attrs]
+ * @param {...(Child | Child[])} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue;
-    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), /** @type {EventListener} */ (value));
     else if (key === "dataset") Object.assign(node.dataset, value);
     else if (key === "style") Object.assign(node.style, value); // CSSOM: allowed by the CSP
     else node.setAttribute(key, value === true ? "" : String(value));
@@ -90,11 +157,32 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/**
+ * Replace what `node` holds by `children` (null and undefined: nothing).
+ * @param {Element} node
+ * @param {...(Node | string | null | undefined | (Node | string | null | undefined)[])} children
+ */
 export function clear(node, ...children) {
   node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined));
 }
 
+/**
+ * The page's element `id`, which its HTML has, as a `kind` (an HTMLElement unless given): a
+ * missing or different element is a bug of the page, named here rather than met later as null.
+ * @template {HTMLElement} [T=HTMLElement]
+ * @param {string} id
+ * @param {{ new (): T, prototype: T }} [kind]
+ * @returns {T}
+ */
+export function byId(id, kind) {
+  const node = document.getElementById(id);
+  if (!(node instanceof (kind || HTMLElement))) throw new Error(`the page has no ${kind?.name || "element"} #${id}`);
+  return /** @type {T} */ (node);
+}
+
+/** @param {HTMLElement | null} button */
 export function setupTheme(button) {
+  /** @param {string} theme */
   const apply = (theme) => {
     document.documentElement.dataset.theme = theme;
     localStorage.setItem(THEME_KEY, theme);
@@ -106,6 +194,12 @@ export function setupTheme(button) {
 }
 
 // Ask for a token until one is given; `roles` are the roles this page is for.
+/**
+ * @param {HTMLElement} root
+ * @param {string[]} roles
+ * @param {string} title
+ * @returns {Claims | null} the signed-in worker's claims; null while the sign-in form shows
+ */
 export function requireLogin(root, roles, title) {
   const current = claims();
   if (current && roles.includes(current.role) && current.exp * 1000 > Date.now()) {
@@ -143,6 +237,7 @@ export function requireLogin(root, roles, title) {
   return null;
 }
 
+/** @param {number} total seconds, shown as m:ss or h:mm:ss */
 export function formatSeconds(total) {
   const s = Math.max(0, Math.floor(total));
   const h = Math.floor(s / 3600);
@@ -151,6 +246,10 @@ export function formatSeconds(total) {
   return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }
 
+/**
+ * @param {string} text
+ * @param {"info" | "ok" | "error"} [kind]
+ */
 export function toast(text, kind = "info") {
   const box = document.getElementById("toasts") || document.body.appendChild(el("div", { id: "toasts" }));
   const item = el("div", { class: `toast ${kind}`, role: "status" }, text);

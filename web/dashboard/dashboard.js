@@ -1,14 +1,47 @@
+// @ts-check
 // One dashboard: a client's projects, batches, deliveries and webhook log; the operator's and
 // vendor admins' view of the platform (queues, throughput, tasks, people at work, quality).
-import { api, clear, el, requireLogin, services, setupTheme, signOut, toast } from "/ui/common/common.js";
+import { api, byId as $, clear, el, requireLogin, services, setupTheme, signOut, toast } from "/ui/common/common.js";
 
-const $ = (id) => document.getElementById(id);
+/** @typedef {import("/ui/common/common.js").Claims} Claims */
+/** @typedef {import("/ui/common/common.js").Scores} Scores */
+/** @typedef {{ id: string, name: string, version: number }} Project */
+/**
+ * @typedef {object} Batch
+ * @property {string} id
+ * @property {string} name
+ * @property {"open" | "sealed"} status
+ * @property {number} item_count
+ * @property {{ in_labeling: number, in_review: number, accepted: number, delivered: boolean }} progress
+ */
+/** Tasks by vendor, then by state. @typedef {{ by_vendor: Record<string, Record<string, number>> }} TaskStats */
+/**
+ * @typedef {object} Delivery
+ * @property {string} id
+ * @property {string} batch_id
+ * @property {"full" | "partial" | "incremental"} kind
+ * @property {"pending" | "ready"} status
+ * @property {number | null} [images]
+ * @property {string} created_at
+ * @property {string | null} [download_url] presigned, short-lived: in a delivery asked for by id
+ */
+/**
+ * @typedef {object} Webhook
+ * @property {string} delivery_id
+ * @property {string} url
+ * @property {"pending" | "delivered" | "failed"} status
+ * @property {{ status_code: number | null, error: string | null }[]} attempts
+ */
+/** One sample of a service's Prometheus metrics. @typedef {{ name: string, labels: Record<string, string>, value: number }} Sample */
+
 const SERVICES = ["ingest", "dispatch", "review", "export"];
 const me = requireLogin($("app"), ["client", "operator", "vendor_admin"], "Aviary dashboard: sign in");
+/** @type {Map<string, { at: number, handled: number }>} */
 const previous = new Map(); // service -> {at, handled}: for events per second
-if (me) start();
+if (me) start(me);
 
-function start() {
+/** @param {Claims} me */
+function start(me) {
   setupTheme($("theme"));
   $("signout").addEventListener("click", signOut);
   $("who").textContent = `${me.sub} · ${me.role}`;
@@ -20,6 +53,7 @@ function start() {
 }
 
 async function refresh() {
+  /** @type {Promise<void>[]} */
   const work = [];
   if (!$("client").hidden) work.push(showProjects(), showDeliveries());
   if (!$("ops").hidden) work.push(showPlatform(), showQuality());
@@ -28,26 +62,29 @@ async function refresh() {
   if (failed) toast(failed.reason.message, "error");
 }
 
+/** @param {number | null | undefined} x */
 const percent = (x) => (x === null || x === undefined ? "–" : `${Math.round(x * 100)} %`);
 
 // ----- client ----------------------------------------------------------------------------------
 
 async function showProjects() {
-  const projects = await api("ingest", "GET", "/v1/projects");
+  const projects = /** @type {Project[]} */ (await api("ingest", "GET", "/v1/projects"));
   const rows = [];
   for (const project of projects) {
-    const [batches, stats] = await Promise.all([
-      api("ingest", "GET", `/v1/projects/${project.id}/batches`),
-      api("dispatch", "GET", `/v1/projects/${project.id}/task-stats`).catch(() => null),
-    ]);
+    const [batches, stats] = /** @type {[Batch[], TaskStats | null]} */ (
+      await Promise.all([
+        api("ingest", "GET", `/v1/projects/${project.id}/batches`),
+        api("dispatch", "GET", `/v1/projects/${project.id}/task-stats`).catch(() => null),
+      ])
+    );
+    /** @type {Record<string, number>} */
     const tasks = {};
     for (const states of Object.values(stats?.by_vendor || {})) {
       for (const [state, n] of Object.entries(states)) tasks[state] = (tasks[state] || 0) + n;
     }
     const taskText = Object.entries(tasks).map(([s, n]) => `${s} ${n}`).join(", ") || "–";
     for (const batch of batches.length ? batches : [null]) {
-      const p = batch?.progress;
-      const done = batch && batch.item_count ? p.accepted / batch.item_count : 0;
+      const done = batch && batch.item_count ? batch.progress.accepted / batch.item_count : 0;
       rows.push(
         el(
           "tr",
@@ -61,7 +98,7 @@ async function showProjects() {
             batch
               ? [
                   el("div", { class: "progress" }, el("div", { style: { width: `${Math.round(done * 100)}%` } })),
-                  el("div", { class: "muted" }, `${p.in_labeling} labeling · ${p.in_review} review · ${p.accepted} accepted${p.delivered ? " · delivered" : ""}`),
+                  el("div", { class: "muted" }, progressText(batch.progress)),
                 ]
               : "–",
           ),
@@ -70,13 +107,18 @@ async function showProjects() {
       );
     }
   }
-  clear($("projects").tBodies[0], rows);
+  clear($("projects", HTMLTableElement).tBodies[0], rows);
+}
+
+/** @param {Batch["progress"]} p */
+function progressText(p) {
+  return `${p.in_labeling} labeling · ${p.in_review} review · ${p.accepted} accepted${p.delivered ? " · delivered" : ""}`;
 }
 
 async function showDeliveries() {
-  const deliveries = await api("export", "GET", "/v1/deliveries");
+  const deliveries = /** @type {Delivery[]} */ (await api("export", "GET", "/v1/deliveries"));
   clear(
-    $("deliveries").tBodies[0],
+    $("deliveries", HTMLTableElement).tBodies[0],
     deliveries.map((d) =>
       el(
         "tr",
@@ -91,9 +133,9 @@ async function showDeliveries() {
       ),
     ),
   );
-  const logs = await Promise.all(deliveries.slice(0, 20).map((d) => api("export", "GET", `/v1/deliveries/${d.id}/webhooks`)));
+  const logs = /** @type {Webhook[][]} */ (await Promise.all(deliveries.slice(0, 20).map((d) => api("export", "GET", `/v1/deliveries/${d.id}/webhooks`))));
   clear(
-    $("webhooks").tBodies[0],
+    $("webhooks", HTMLTableElement).tBodies[0],
     logs.flat().map((w) => {
       const last = w.attempts[w.attempts.length - 1];
       return el(
@@ -109,14 +151,19 @@ async function showDeliveries() {
   );
 }
 
+/** @param {string} id a ready delivery's */
 async function download(id) {
   // The link is presigned and short-lived: asked for at the moment of the click.
-  const detail = await api("export", "GET", `/v1/deliveries/${id}`);
+  const detail = /** @type {Delivery & { download_url: string }} */ (await api("export", "GET", `/v1/deliveries/${id}`));
   window.location.assign(detail.download_url);
 }
 
 // ----- platform --------------------------------------------------------------------------------
 
+/**
+ * @param {string} text Prometheus' text format
+ * @returns {Sample[]}
+ */
 function parseMetrics(text) {
   const samples = [];
   for (const line of text.split("\n")) {
@@ -128,12 +175,18 @@ function parseMetrics(text) {
   return samples;
 }
 
+/**
+ * @param {Sample[]} samples
+ * @param {string} name
+ * @param {(labels: Record<string, string>) => boolean} [where]
+ */
 const sum = (samples, name, where = () => true) =>
   samples.filter((s) => s.name === name && where(s.labels)).reduce((t, s) => t + s.value, 0);
 
 async function showPlatform() {
   const urls = await services();
   const rows = [];
+  /** @type {Sample[]} */
   let tasks = [];
   let active = 0;
   for (const service of SERVICES) {
@@ -160,7 +213,7 @@ async function showPlatform() {
       active = sum(samples, "aviary_annotators_active");
     }
   }
-  clear($("stages").tBodies[0], rows);
+  clear($("stages", HTMLTableElement).tBodies[0], rows);
   clear(
     $("cards"),
     el("div", { class: "card" }, el("div", { class: "muted" }, "annotators at work"), el("div", { class: "value" }, String(active))),
@@ -169,9 +222,9 @@ async function showPlatform() {
 }
 
 async function showQuality() {
-  const scores = await api("review", "GET", "/v1/scores", undefined, { group_by: "vendor" });
+  const scores = /** @type {Scores} */ (await api("review", "GET", "/v1/scores", undefined, { group_by: "vendor" }));
   clear(
-    $("quality").tBodies[0],
+    $("quality", HTMLTableElement).tBodies[0],
     scores.rows.map((r) =>
       el(
         "tr",

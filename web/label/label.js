@@ -1,38 +1,74 @@
+// @ts-check
 // The annotator's workspace: next task, draw and edit, submit or skip, with the day's figures.
 import { ImageCanvas, colorOf } from "/ui/common/canvas.js";
-import { api, clear, el, formatSeconds, requireLogin, setupTheme, signOut, toast } from "/ui/common/common.js";
+import { ApiError, api, byId as $, clear, el, formatSeconds, messageOf, requireLogin, setupTheme, signOut, toast } from "/ui/common/common.js";
 
-const $ = (id) => document.getElementById(id);
+/** @typedef {import("/ui/common/canvas.js").Annotation} Annotation */
+/** @typedef {import("/ui/common/canvas.js").OntologyClass} OntologyClass */
+/** @typedef {import("/ui/common/canvas.js").ShapeError} ShapeError */
+/** @typedef {import("/ui/common/common.js").Claims} Claims */
+/** @typedef {import("/ui/common/common.js").Scores} Scores */
+/**
+ * A leased task, as dispatch gives it (POST /v1/tasks/next).
+ * @typedef {object} Task
+ * @property {string} id
+ * @property {string} lease_id
+ * @property {string} lease_expires_at
+ * @property {number} ontology_version
+ * @property {OntologyClass[]} classes
+ * @property {string} instructions
+ * @property {{ url: string, width: number, height: number }} image
+ * @property {number} rework
+ * @property {{ reason: string, comment: string, at: string }[]} comments the reviewers' words
+ * @property {number} piece_rate
+ * @property {number | null} [estimated_seconds]
+ * @property {Annotation | null} [pre_annotation] the client's predictions, to start from
+ * @property {Annotation | null} [previous_annotation] this annotator's, when it comes back
+ */
+/** @typedef {{ lease_id: string }} Lease */
+/** @typedef {{ worked_s: number, limit_s: number }} WorkToday */
+/** @typedef {{ completed: number, earnings: number }} Statement */
+/**
+ * @typedef {object} State
+ * @property {Task | null} task the task open, if any
+ * @property {number} openedAt
+ * @property {number} workingSince the current stretch of continuous work
+ * @property {number | null} heartbeat
+ */
+
 const BREAK_KEY = "aviary.breakMinutes";
 
 const me = requireLogin($("app"), ["annotator"], "Aviary labeling: sign in");
-if (me) start();
+if (me) start(me);
 
-function start() {
+/** @param {Claims} me */
+function start(me) {
   setupTheme($("theme"));
   $("signout").addEventListener("click", signOut);
   $("who").textContent = `${me.sub} · ${me.vendor}`;
+  /** @type {State} */
   const state = {
     task: null,
     openedAt: 0,
     workingSince: Date.now(), // the current stretch of continuous work
     heartbeat: null,
   };
-  const canvas = new ImageCanvas($("canvas"), {
+  const canvas = new ImageCanvas($("canvas", HTMLCanvasElement), {
     editable: true,
     onSelect: (index) => showAttributes(canvas, index),
     onChange: () => showAttributes(canvas, canvas.selected),
   });
-  window.aviaryCanvas = canvas; // for browser tests and the console
+  Object.assign(window, { aviaryCanvas: canvas }); // for browser tests and the console
 
   $("next").addEventListener("click", () => next(state, canvas));
   $("submit").addEventListener("click", () => submit(state, canvas));
-  $("skip").addEventListener("click", () => $("skip-dialog").showModal());
+  $("skip").addEventListener("click", () => $("skip-dialog", HTMLDialogElement).showModal());
   $("skip-form").addEventListener("submit", (event) => {
-    if (event.submitter?.value === "skip") skip(state, canvas);
+    if (event.submitter instanceof HTMLButtonElement && event.submitter.value === "skip") skip(state, canvas);
   });
-  $("break-minutes").value = localStorage.getItem(BREAK_KEY) || "50";
-  $("break-minutes").addEventListener("change", (e) => localStorage.setItem(BREAK_KEY, e.target.value));
+  const breakMinutes = $("break-minutes", HTMLInputElement);
+  breakMinutes.value = localStorage.getItem(BREAK_KEY) || "50";
+  breakMinutes.addEventListener("change", () => localStorage.setItem(BREAK_KEY, breakMinutes.value));
   $("break-ok").addEventListener("click", () => {
     state.workingSince = Date.now();
     $("break").classList.remove("shown");
@@ -40,32 +76,37 @@ function start() {
   window.addEventListener("keydown", (e) => keys(e, state, canvas));
   setInterval(() => tick(state), 1000);
   refreshWork();
-  refreshStatement();
+  refreshStatement(me);
 }
 
 // ----- tasks ---------------------------------------------------------------------------------
 
+/**
+ * @param {State} state
+ * @param {ImageCanvas} canvas
+ */
 async function next(state, canvas) {
   stopHeartbeat(state);
   state.task = null;
   $("task-box").hidden = true;
   $("empty").hidden = false;
-  $("next").disabled = true;
+  $("next", HTMLButtonElement).disabled = true;
   $("next").textContent = "Looking for work…";
   try {
-    const task = await api("dispatch", "POST", "/v1/tasks/next", undefined, { wait_s: 20 });
+    const task = /** @type {Task | null} */ (await api("dispatch", "POST", "/v1/tasks/next", undefined, { wait_s: 20 }));
     if (task === null) {
       showEmpty("No work right now. Try again in a moment.");
       return;
     }
     await open(state, canvas, task);
   } catch (error) {
-    showEmpty(error.code === "daily_limit_reached" ? "You reached today's work limit. See you tomorrow!" : error.message);
+    showEmpty(error instanceof ApiError && error.code === "daily_limit_reached" ? "You reached today's work limit. See you tomorrow!" : messageOf(error));
   } finally {
-    $("next").disabled = false;
+    $("next", HTMLButtonElement).disabled = false;
   }
 }
 
+/** @param {string} message */
 function showEmpty(message) {
   $("empty").hidden = false;
   $("next").textContent = "Next task";
@@ -73,6 +114,11 @@ function showEmpty(message) {
   if (message) toast(message);
 }
 
+/**
+ * @param {State} state
+ * @param {ImageCanvas} canvas
+ * @param {Task} task
+ */
 async function open(state, canvas, task) {
   state.task = task;
   state.openedAt = Date.now();
@@ -94,45 +140,57 @@ async function open(state, canvas, task) {
   state.heartbeat = setInterval(() => heartbeat(state), heartbeatEvery(task));
 }
 
+/** @param {Task} task */
 function heartbeatEvery(task) {
   const left = new Date(task.lease_expires_at).getTime() - Date.now();
   return Math.max(5000, Math.min(60000, left / 3));
 }
 
+/** @param {State} state */
 async function heartbeat(state) {
   const task = state.task;
   if (!task) return;
   try {
-    const lease = await api("dispatch", "POST", `/v1/tasks/${task.id}/heartbeat`, { lease_id: task.lease_id });
+    const lease = /** @type {Lease | null} */ (await api("dispatch", "POST", `/v1/tasks/${task.id}/heartbeat`, { lease_id: task.lease_id }));
     // A lease that had expired and that nobody took is taken again under a new id.
     if (lease && lease.lease_id) task.lease_id = lease.lease_id;
   } catch (error) {
-    if (error.status === 409) {
+    if (error instanceof ApiError && error.status === 409) {
       stopHeartbeat(state);
       $("submit-error").textContent = "This task's lease expired and it went to someone else.";
     }
   }
 }
 
+/** @param {State} state */
 function stopHeartbeat(state) {
-  clearInterval(state.heartbeat);
+  clearInterval(state.heartbeat ?? undefined);
   state.heartbeat = null;
 }
 
+/**
+ * @param {ImageCanvas} canvas
+ * @returns {Annotation} the shapes drawn and the whole-image classes ticked
+ */
 function annotation(canvas) {
-  const imageLevel = [...document.querySelectorAll("#image-classes input:checked")].map((box) => ({
-    kind: "classification",
+  const ticked = /** @type {NodeListOf<HTMLInputElement>} */ (document.querySelectorAll("#image-classes input:checked"));
+  const imageLevel = [...ticked].map((box) => ({
+    kind: /** @type {const} */ ("classification"),
     class_id: Number(box.value),
     attributes: {},
   }));
   return { shapes: [...canvas.shapes, ...imageLevel] };
 }
 
+/**
+ * @param {State} state
+ * @param {ImageCanvas} canvas
+ */
 async function submit(state, canvas) {
   const task = state.task;
   if (!task) return;
   canvas.finishDraft();
-  $("submit").disabled = true;
+  $("submit", HTMLButtonElement).disabled = true;
   try {
     await api("dispatch", "POST", `/v1/tasks/${task.id}/submit`, {
       lease_id: task.lease_id,
@@ -144,36 +202,42 @@ async function submit(state, canvas) {
     refreshWork();
     await next(state, canvas);
   } catch (error) {
-    $("submit-error").textContent = error.message;
-    if (error.code === "invalid_annotation") {
-      canvas.showErrors(error.details);
-      const list = (error.details || []).map((d) => `shape ${d.shape + 1}: ${d.message}`);
+    $("submit-error").textContent = messageOf(error);
+    if (error instanceof ApiError && error.code === "invalid_annotation") {
+      const details = /** @type {ShapeError[] | null} */ (error.details);
+      canvas.showErrors(details);
+      const list = (details || []).map((d) => `shape ${d.shape + 1}: ${d.message}`);
       $("submit-error").textContent = `${error.message}: ${list.join("; ")}`;
     }
   } finally {
-    $("submit").disabled = false;
+    $("submit", HTMLButtonElement).disabled = false;
   }
 }
 
+/**
+ * @param {State} state
+ * @param {ImageCanvas} canvas
+ */
 async function skip(state, canvas) {
   const task = state.task;
   if (!task) return;
   try {
     await api("dispatch", "POST", `/v1/tasks/${task.id}/skip`, {
       lease_id: task.lease_id,
-      reason: $("skip-reason").value,
-      comment: $("skip-comment").value,
+      reason: $("skip-reason", HTMLSelectElement).value,
+      comment: $("skip-comment", HTMLTextAreaElement).value,
     });
-    $("skip-comment").value = "";
+    $("skip-comment", HTMLTextAreaElement).value = "";
     state.task = null;
     await next(state, canvas);
   } catch (error) {
-    toast(error.message, "error");
+    toast(messageOf(error), "error");
   }
 }
 
 // ----- panels --------------------------------------------------------------------------------
 
+/** @param {Task["comments"]} comments */
 function showComments(comments) {
   $("comments-box").hidden = !comments.length;
   clear(
@@ -184,6 +248,11 @@ function showComments(comments) {
   );
 }
 
+/**
+ * @param {Task} task
+ * @param {ImageCanvas} canvas
+ * @param {Set<number>} imageLevel the whole-image classes to tick
+ */
 function showClasses(task, canvas, imageLevel) {
   const drawable = task.classes.filter((c) => c.kind !== "classification");
   const buttons = drawable.map((cls, i) =>
@@ -207,14 +276,22 @@ function showClasses(task, canvas, imageLevel) {
   choose(canvas, drawable[0] || null);
 }
 
+/**
+ * @param {ImageCanvas} canvas
+ * @param {OntologyClass | null} cls null: select mode
+ */
 function choose(canvas, cls) {
   canvas.cancelDraft();
   canvas.currentClass = cls;
-  for (const button of document.querySelectorAll("#classes button")) {
+  for (const button of /** @type {NodeListOf<HTMLButtonElement>} */ (document.querySelectorAll("#classes button"))) {
     button.classList.toggle("active", cls !== null && Number(button.dataset.classId) === cls.id);
   }
 }
 
+/**
+ * @param {ImageCanvas} canvas
+ * @param {number} index the selected shape's, or -1
+ */
 function showAttributes(canvas, index) {
   const shape = canvas.shapes[index];
   $("attributes-box").hidden = !shape;
@@ -225,14 +302,17 @@ function showAttributes(canvas, index) {
     const id = `attr-${spec.name}`;
     let input;
     if (spec.type === "boolean") {
-      input = el("input", { id, type: "checkbox", checked: value === true });
-      input.addEventListener("change", () => canvas.setAttribute(index, spec.name, input.checked));
+      const box = el("input", { id, type: "checkbox", checked: value === true });
+      box.addEventListener("change", () => canvas.setAttribute(index, spec.name, box.checked));
+      input = box;
     } else if (spec.type === "enum") {
-      input = el("select", { id }, el("option", { value: "" }, "–"), spec.options.map((o) => el("option", { value: o, selected: o === value }, o)));
-      input.addEventListener("change", () => canvas.setAttribute(index, spec.name, input.value));
+      const select = el("select", { id }, el("option", { value: "" }, "–"), spec.options.map((o) => el("option", { value: o, selected: o === value }, o)));
+      select.addEventListener("change", () => canvas.setAttribute(index, spec.name, select.value));
+      input = select;
     } else {
-      input = el("input", { id, value: value ?? "" });
-      input.addEventListener("change", () => canvas.setAttribute(index, spec.name, input.value));
+      const text = el("input", { id, value: value ?? "" });
+      text.addEventListener("change", () => canvas.setAttribute(index, spec.name, text.value));
+      input = text;
     }
     return el("div", { class: "field" }, el("label", { for: id }, spec.name + (spec.required ? " *" : "")), input);
   });
@@ -246,7 +326,7 @@ function showAttributes(canvas, index) {
 
 async function refreshWork() {
   try {
-    const work = await api("dispatch", "GET", "/v1/me/work");
+    const work = /** @type {WorkToday} */ (await api("dispatch", "GET", "/v1/me/work"));
     $("worked").textContent = formatSeconds(work.worked_s);
     $("limit").textContent = formatSeconds(work.limit_s);
   } catch {
@@ -254,10 +334,11 @@ async function refreshWork() {
   }
 }
 
-async function refreshStatement() {
+/** @param {Claims} me */
+async function refreshStatement(me) {
   try {
-    const sheet = await api("review", "GET", `/v1/vendors/${me.vendor}/annotators/${me.sub}/statement`);
-    const scores = await api("review", "GET", "/v1/scores", undefined, { group_by: "annotator" });
+    const sheet = /** @type {Statement} */ (await api("review", "GET", `/v1/vendors/${me.vendor}/annotators/${me.sub}/statement`));
+    const scores = /** @type {Scores} */ (await api("review", "GET", "/v1/scores", undefined, { group_by: "annotator" }));
     const mine = scores.rows.find((r) => r.key === me.sub);
     clear(
       $("statement"),
@@ -269,6 +350,7 @@ async function refreshStatement() {
   }
 }
 
+/** @param {State} state */
 function tick(state) {
   $("timer").textContent = state.task ? formatSeconds((Date.now() - state.openedAt) / 1000) : "–";
   const minutes = Number(localStorage.getItem(BREAK_KEY) || 50);
@@ -279,6 +361,11 @@ function tick(state) {
   }
 }
 
+/**
+ * @param {KeyboardEvent} e
+ * @param {State} state
+ * @param {ImageCanvas} canvas
+ */
 function keys(e, state, canvas) {
   if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLSelectElement) return;
   const ctrl = e.ctrlKey || e.metaKey;

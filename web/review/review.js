@@ -1,19 +1,46 @@
+// @ts-check
 // The review desk: the submission over the image, every annotator's version when they
 // disagreed, accept / reject with a reason / correct the shapes; and the appeals queue.
 import { ImageCanvas, colorOf } from "/ui/common/canvas.js";
-import { api, clear, el, requireLogin, setupTheme, signOut, toast } from "/ui/common/common.js";
+import { ApiError, api, byId as $, clear, el, messageOf, requireLogin, setupTheme, signOut, toast } from "/ui/common/common.js";
 
-const $ = (id) => document.getElementById(id);
+/** @typedef {import("/ui/common/canvas.js").Annotation} Annotation */
+/** @typedef {import("/ui/common/canvas.js").OntologyClass} OntologyClass */
+/** @typedef {import("/ui/common/canvas.js").ShapeError} ShapeError */
+/** @typedef {import("/ui/common/common.js").Claims} Claims */
+/**
+ * A submission or a consensus dispute to review, or an appeal (POST /v1/reviews/next,
+ * /v1/appeals/next).
+ * @typedef {object} ReviewUnit
+ * @property {string} id
+ * @property {"submission" | "consensus"} kind
+ * @property {string} annotator_id
+ * @property {Annotation} annotation
+ * @property {{ annotator_id: string, annotation: Annotation, agreement: number | null }[]} overlaps
+ *   every annotator's version, when they disagreed
+ * @property {number | null} agreement
+ * @property {OntologyClass[]} classes
+ * @property {string[]} reject_reasons
+ * @property {{ url: string, width: number, height: number }} image
+ * @property {number} rework
+ * @property {string | null} [appeal_comment]
+ * @property {{ reason: string, comment: string } | null} [rejection]
+ */
+/** @typedef {{ status: string }} DecisionResult */
+/** @typedef {{ unit: ReviewUnit | null, appeal: boolean }} State */
+
 const me = requireLogin($("app"), ["reviewer"], "Aviary review desk: sign in");
-if (me) start();
+if (me) start(me);
 
-function start() {
+/** @param {Claims} me */
+function start(me) {
   setupTheme($("theme"));
   $("signout").addEventListener("click", signOut);
   $("who").textContent = `${me.sub} · ${me.vendor}`;
+  /** @type {State} */
   const state = { unit: null, appeal: false };
-  const canvas = new ImageCanvas($("canvas"), { editable: true });
-  window.aviaryCanvas = canvas; // for browser tests and the console
+  const canvas = new ImageCanvas($("canvas", HTMLCanvasElement), { editable: true });
+  Object.assign(window, { aviaryCanvas: canvas }); // for browser tests and the console
   $("next-review").addEventListener("click", () => load(state, canvas, "/v1/reviews/next", false));
   $("next-appeal").addEventListener("click", () => load(state, canvas, "/v1/appeals/next", true));
   $("accept").addEventListener("click", () => decide(state, canvas, "accept"));
@@ -30,15 +57,21 @@ function start() {
   });
 }
 
+/**
+ * @param {State} state
+ * @param {ImageCanvas} canvas
+ * @param {string} path
+ * @param {boolean} appeal
+ */
 async function load(state, canvas, path, appeal) {
   // The call waits up to 20 s for work to arrive: a submission reaches the desk a moment
   // after the annotator's submit returns.
-  const button = $(appeal ? "next-appeal" : "next-review");
+  const button = $(appeal ? "next-appeal" : "next-review", HTMLButtonElement);
   const label = button.textContent;
   button.disabled = true;
   button.textContent = "Looking for work…";
   try {
-    const unit = await api("review", "POST", path, undefined, { wait_s: 20 });
+    const unit = /** @type {ReviewUnit | null} */ (await api("review", "POST", path, undefined, { wait_s: 20 }));
     if (unit === null) {
       toast(appeal ? "No appeals waiting." : "Nothing to review right now.");
       return;
@@ -52,7 +85,7 @@ async function load(state, canvas, path, appeal) {
     $("decide").hidden = appeal;
     $("appeal").hidden = !appeal;
     $("error").textContent = "";
-    $("comment").value = "";
+    $("comment", HTMLTextAreaElement).value = "";
     clear($("reason"), unit.reject_reasons.map((r) => el("option", { value: r }, r)));
     clear(
       $("meta"),
@@ -81,13 +114,14 @@ async function load(state, canvas, path, appeal) {
     }
     await showOverlaps(unit);
   } catch (error) {
-    toast(error.message, "error");
+    toast(messageOf(error), "error");
   } finally {
     button.disabled = false;
     button.textContent = label;
   }
 }
 
+/** @param {ReviewUnit} unit */
 async function showOverlaps(unit) {
   $("overlaps-box").hidden = !unit.overlaps.length;
   const boxes = unit.overlaps.map((o) => {
@@ -102,33 +136,44 @@ async function showOverlaps(unit) {
   }
 }
 
+/**
+ * @param {State} state
+ * @param {ImageCanvas} canvas
+ * @param {"accept" | "reject" | "correct"} action
+ */
 async function decide(state, canvas, action) {
   const unit = state.unit;
   if (!unit) return;
   const path = `/v1/reviews/${unit.id}/${action}`;
-  const body =
-    action === "reject"
-      ? { reason: $("reason").value, comment: $("comment").value.trim() }
-      : action === "correct"
-        ? { annotation: { shapes: canvas.shapes } }
-        : undefined;
-  if (action === "reject" && !body.comment) {
+  const comment = $("comment", HTMLTextAreaElement).value.trim();
+  if (action === "reject" && !comment) {
     $("error").textContent = "Tell the annotator what to fix.";
     return;
   }
+  const body =
+    action === "reject"
+      ? { reason: $("reason", HTMLSelectElement).value, comment }
+      : action === "correct"
+        ? { annotation: { shapes: canvas.shapes } }
+        : undefined;
   try {
-    const result = await api("review", "POST", path, body);
+    const result = /** @type {DecisionResult} */ (await api("review", "POST", path, body));
     toast(`${result.status}`, "ok");
     finish(state, canvas);
   } catch (error) {
-    $("error").textContent = error.message;
-    if (error.code === "invalid_annotation") canvas.showErrors(error.details);
+    $("error").textContent = messageOf(error);
+    if (error instanceof ApiError && error.code === "invalid_annotation") canvas.showErrors(/** @type {ShapeError[] | null} */ (error.details));
   }
 }
 
+/**
+ * @param {State} state
+ * @param {ImageCanvas} canvas
+ * @param {"overturn" | "uphold"} decision
+ */
 async function decideAppeal(state, canvas, decision) {
   const unit = state.unit;
-  const comment = $("appeal-comment").value.trim();
+  const comment = $("appeal-comment", HTMLTextAreaElement).value.trim();
   if (!unit || !comment) {
     toast("Give the reason for your decision.", "error");
     return;
@@ -136,13 +181,17 @@ async function decideAppeal(state, canvas, decision) {
   try {
     await api("review", "POST", `/v1/appeals/${unit.id}/decide`, { decision, comment });
     toast(`appeal ${decision === "overturn" ? "overturned" : "upheld"}`, "ok");
-    $("appeal-comment").value = "";
+    $("appeal-comment", HTMLTextAreaElement).value = "";
     finish(state, canvas);
   } catch (error) {
-    toast(error.message, "error");
+    toast(messageOf(error), "error");
   }
 }
 
+/**
+ * @param {State} state
+ * @param {ImageCanvas} canvas
+ */
 function finish(state, canvas) {
   state.unit = null;
   $("decide").hidden = true;
