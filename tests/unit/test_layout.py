@@ -49,3 +49,15 @@ def test_the_architecture_map_names_every_module_of_shared_where_it_lives() -> N
         assert re.search(rf"\b{re.escape(module.name)}\b", entries.get(folder, "")), (
             f"{module.relative_to(ROOT)} is not on the map under {folder}/"
         )
+
+
+def test_the_map_names_each_folder_of_the_pages() -> None:
+    web = map_entries().get("web", "")
+    folders = [
+        p.name
+        for p in (ROOT / "web").iterdir()
+        if p.is_dir() and p.name not in {"node_modules", "__pycache__"}
+    ]
+    assert folders
+    for folder in folders:
+        assert re.search(rf"\b{folder}/", web), f"web/{folder}/ is not on the map"
