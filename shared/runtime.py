@@ -32,6 +32,22 @@ Hook = Callable[[], Awaitable[None]]
 BackgroundLoop = Callable[[], Coroutine[Any, Any, None]]
 
 
+def every(seconds: float, step: Hook, *, name: str) -> BackgroundLoop:
+    """A background loop running `step` every `seconds`; a failed round is logged as
+    `<name>.failed` and the next one runs on time."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await step()
+            except Exception:
+                log.warning(f"{name}.failed", exc_info=True)
+
+    loop.__name__ = name
+    return loop
+
+
 @dataclass(frozen=True)
 class Startup:
     """A service's start-up and shutdown, in order.

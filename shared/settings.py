@@ -93,10 +93,10 @@ class Settings(BaseSettings):
 
     # Retention of what only keeps the machinery safe (shared/store/retention.py says why each).
     processed_events_retention_s: int = Field(default=7 * 86_400, ge=3600)
-    # 0 keeps dispatch's claims: sweeping them needs a date index on the collection every
-    # lease and submit writes, which costs the embedded database a fifth of its lease rate.
-    # The production manifests set 30 days (MongoDB pays little for that index).
-    claims_retention_s: int = Field(default=0, ge=0)
+    # Dispatch's slot records and item marks, past their lease's end: a slot matters while a
+    # view of its task may name it (seconds), a submission's record until its review (a
+    # rejection reads it back), a mark while its item's copies are open.
+    claims_retention_s: int = Field(default=30 * 86_400, ge=86_400)
     audit_db_retention_s: int = Field(default=90 * 86_400, ge=3600)
     audit_archive_retention_s: int = Field(default=2 * 365 * 86_400, ge=86_400)
     retention_sweep_s: float = Field(default=3600.0, gt=0)
@@ -116,13 +116,37 @@ class Settings(BaseSettings):
 
     # Dispatch
     lease_ttl_s: int = Field(default=300, ge=1)
+    # How soon an abandoned lease's task is offered again after its expiry, at most; each
+    # sweep reads at most `lease_sweep_page` records (the rest wait for the next one).
     lease_sweep_s: float = Field(default=2.0, gt=0)
+    lease_sweep_page: int = Field(default=2000, ge=10)
+    # How many picks one `next` tries when other requests or processes keep winning them.
+    lease_attempts: int = Field(default=5, ge=1, le=50)
+    # Concurrent leases (and submits) share one write: each costs the embedded database
+    # several milliseconds however few documents it holds. Up to `dispatch_group_max` per
+    # write, gathered for `dispatch_group_wait_s`, `dispatch_groups_in_flight` writes at once.
+    dispatch_group_max: int = Field(default=25, ge=1, le=1000)
+    dispatch_group_wait_s: float = Field(default=0.005, ge=0, le=1)
+    dispatch_groups_in_flight: int = Field(default=3, ge=1, le=32)
+    # A dispatch process not heard from for this long no longer counts in the pool shares.
+    replica_alive_s: float = Field(default=5.0, gt=0)
+    # Vendors' work limits are read again after this long (a change through the API is seen
+    # at once by the process that made it).
+    limits_cache_s: float = Field(default=10.0, ge=0)
+    # Time worked is added to the database this often (a crash loses at most this window).
+    work_flush_s: float = Field(default=2.0, gt=0)
+    # Tasks by state for the dashboard's gauges: often enough for a dashboard, rare enough not
+    # to stall leases.
+    task_count_s: float = Field(default=60.0, gt=0)
     # A rejected task waits this long for the annotator who made it before anyone may take it.
     rework_exclusive_s: float = Field(default=600.0, ge=0)
     # Another vendor's pending task may be taken by an idle annotator after waiting this long.
     backlog_takeover_s: float = Field(default=60.0, ge=0)
     # Each process re-reads what is pending this often (tasks other replicas created or freed).
     pool_sync_s: float = Field(default=5.0, gt=0)
+    # Every this many syncs, a full re-read: a safety net (stale entries are dropped when their
+    # lease meets a taken slot, and the syncs between see what became pending).
+    pool_full_sync_every: int = Field(default=120, ge=1)
     # After this many skips a task is flagged for an operator instead of offered again.
     max_skips: int = Field(default=3, ge=1, le=100)
     # Daily work limits when a vendor has set none: per annotator, and for the intern group.

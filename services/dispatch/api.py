@@ -17,11 +17,10 @@ from aviary.contracts.dispatch import (
     SubmitResult,
     TaskView,
 )
-from services.dispatch.leasing import Dispatcher, Leased
-from services.dispatch.store import DispatchStore
+from services.dispatch.deps import DispatchParts, get_parts
+from services.dispatch.leases import LeasedTask
 from shared.domain.annotation_rules import require_valid_annotation
 from shared.errors import Conflict
-from shared.runtime import Runtime
 from shared.security.auth import Role, authorize, vendor_of
 from shared.web.deps import WaitS
 from shared.web.leanroute import LeanRoute
@@ -38,29 +37,30 @@ class Worker:
 
     annotator_id: str
     vendor_id: str
-    dispatcher: Dispatcher
-    store: DispatchStore
-    runtime: Runtime
+    parts: DispatchParts
 
-    async def held(self, task_id: str, body: LeaseRef) -> Leased:
-        return await self.dispatcher.held(self.vendor_id, self.annotator_id, task_id, body.lease_id)
+    async def held(self, task_id: str, body: LeaseRef) -> LeasedTask:
+        return await self.parts.leases.held(
+            self.vendor_id, self.annotator_id, task_id, body.lease_id
+        )
 
 
 async def worker(request: Request) -> Worker:
     principal = await authorize(request, ANNOTATORS)
-    state = request.app.state
-    return Worker(principal.sub, vendor_of(principal), state.dispatcher, state.store, state.runtime)
+    return Worker(principal.sub, vendor_of(principal), await get_parts(request))
 
 
 WorkerDep = Annotated[Worker, Depends(worker)]
 
 
-async def task_view(call: Worker, leased: Leased) -> TaskView:
+async def task_view(call: Worker, leased: LeasedTask) -> TaskView:
     task, lease = leased.task, leased.lease
-    project = await call.store.get_project_version(task["project_id"], task["ontology_version"])
+    project = await call.parts.tasks.get_project_version(
+        task["project_id"], task["ontology_version"]
+    )
     image = task["image"]
-    url = call.runtime.storage.presigned_get(
-        image["bucket"], image["object_key"], call.runtime.settings.presign_ttl_s
+    url = call.parts.runtime.storage.presigned_get(
+        image["bucket"], image["object_key"], call.parts.runtime.settings.presign_ttl_s
     )
     return TaskView(
         id=task["_id"],
@@ -75,7 +75,7 @@ async def task_view(call: Worker, leased: Leased) -> TaskView:
         rework=task["rework"],
         comments=[ReworkComment.model_validate(c) for c in task.get("comments", [])],
         piece_rate=project.piece_rate,
-        estimated_seconds=await call.dispatcher.estimated_seconds(task["project_id"]),
+        estimated_seconds=await call.parts.work.estimated_seconds(task["project_id"]),
         pre_annotation=task.get("pre_annotation"),
         previous_annotation=task.get("last_annotation") if task["rework"] else None,
     )
@@ -90,7 +90,7 @@ async def next_task(call: WorkerDep, wait_s: WaitS = 0) -> TaskView | Response:
     """Lease the next task, waiting up to `wait_s` seconds for one to appear.
 
     429 `daily_limit_reached` once the annotator's work limit for the day is used up."""
-    leased = await call.dispatcher.lease(call.vendor_id, call.annotator_id, wait_s)
+    leased = await call.parts.dispatcher.lease(call.vendor_id, call.annotator_id, wait_s)
     if leased is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return await task_view(call, leased)
@@ -100,21 +100,21 @@ async def next_task(call: WorkerDep, wait_s: WaitS = 0) -> TaskView | Response:
 async def heartbeat(task_id: str, body: LeaseRef, call: WorkerDep) -> LeaseView:
     """Extend the lease. The answer's `lease_id` is the one to use from now on (it changes
     when a lease that had expired, and that nobody took meanwhile, is taken again)."""
-    lease = await call.dispatcher.heartbeat(await call.held(task_id, body))
+    lease = await call.parts.leases.heartbeat(await call.held(task_id, body))
     return LeaseView(id=task_id, lease_id=lease.id, lease_expires_at=lease.expires_at)
 
 
 @router.post("/{task_id}/release", status_code=status.HTTP_204_NO_CONTENT)
 async def release(task_id: str, body: LeaseRef, call: WorkerDep) -> None:
     """Hand the task back to the pool; the time held counts as worked."""
-    await call.dispatcher.give_back(await call.held(task_id, body))
+    await call.parts.dispatcher.give_back(await call.held(task_id, body))
 
 
 @router.post("/{task_id}/skip", status_code=status.HTTP_204_NO_CONTENT)
 async def skip(task_id: str, body: SkipBody, call: WorkerDep) -> None:
     """Pass on a task with a reason; it goes to someone else (after several skips, to an
     operator)."""
-    await call.dispatcher.give_back(
+    await call.parts.dispatcher.give_back(
         await call.held(task_id, body),
         skip={"reason": body.reason.value, "comment": body.comment},
     )
@@ -131,9 +131,9 @@ async def submit(task_id: str, body: SubmitBody, call: WorkerDep) -> SubmitResul
             "ontology_version_mismatch",
             f"the task uses ontology version {version}, not {body.ontology_version}",
         )
-    project = await call.store.get_project_version(task["project_id"], version)
+    project = await call.parts.tasks.get_project_version(task["project_id"], version)
     require_valid_annotation(
         body.annotation, project.ontology, task["image"]["width"], task["image"]["height"]
     )
-    submission_id = await call.dispatcher.submit(leased, body.annotation)
+    submission_id = await call.parts.dispatcher.submit(leased, body.annotation)
     return SubmitResult(task_id=task_id, submission_id=submission_id)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.dispatch.leasing import Dispatcher
-from services.dispatch.store import DispatchStore
+from services.dispatch.dispatcher import Dispatcher
+from services.dispatch.store import TaskStore
 from shared.events import GoldUpdated, ItemIngested, ProjectUpserted, RoutingKey, TaskRejected
 from shared.messaging import Handler
 from shared.messaging.handlers import apply_once, apply_once_in_groups
 from shared.store.mongo import AsyncClientSession
 
 
-def handlers(store: DispatchStore, dispatcher: Dispatcher) -> dict[RoutingKey, Handler]:
+def handlers(store: TaskStore, dispatcher: Dispatcher) -> dict[RoutingKey, Handler]:
     async def create_tasks(session: AsyncClientSession, events: Sequence[ItemIngested]) -> None:
         dispatcher.remember_created(await store.create_tasks_many(session, events))
 

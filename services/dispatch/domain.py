@@ -1,13 +1,19 @@
-"""Dispatch's pure rules: task ids, routing by vendor share, submission validation."""
+"""Dispatch's pure rules: task ids, routing by vendor share, submission validation, the
+event a submission publishes."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from shared.domain.annotation_rules import ShapeError, validate_annotation
-from shared.events import VendorShare
+from shared.events import Annotation, Envelope, TaskSubmitted, VendorShare
+from shared.observability import correlation_id
+
+if TYPE_CHECKING:  # the leases package uses this module
+    from services.dispatch.leases.slots import Doc, Lease
 
 __all__ = ["ShapeError", "route_vendor", "task_id", "validate_annotation"]
 
@@ -42,3 +48,29 @@ def route_vendor(vendors: Sequence[VendorShare], item_id: str, slot: int) -> str
 
 def submission_id() -> str:
     return "sub_" + secrets.token_hex(12)
+
+
+def submitted_event(
+    task: Doc, lease: Lease, submission_id: str, annotation: Annotation, seconds: float
+) -> Envelope:
+    submitted = TaskSubmitted(
+        task_id=task["_id"],
+        submission_id=submission_id,
+        item_id=task["item_id"],
+        project_id=task["project_id"],
+        batch_id=task["batch_id"],
+        org_id=task["org_id"],
+        vendor_id=lease.vendor_id,
+        annotator_id=lease.annotator_id,
+        ontology_version=task["ontology_version"],
+        image=task["image"],
+        annotation=annotation,
+        rework=lease.round,
+        seconds_worked=seconds,
+        gold_id=task.get("gold_id"),
+    )
+    return Envelope.wrap(
+        submitted,
+        org_ids=(task["org_id"], lease.vendor_id),
+        correlation_id=correlation_id.get(),
+    )

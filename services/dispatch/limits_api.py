@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 
 from aviary.contracts.dispatch import (
     AnnotatorLimitBody,
@@ -12,20 +12,17 @@ from aviary.contracts.dispatch import (
     VendorLimitsView,
     WorkToday,
 )
-from services.dispatch.leasing import Dispatcher
-from services.dispatch.store import DispatchStore
+from services.dispatch.deps import WorkDep, WorkStoreDep
+from services.dispatch.work import WorkClock
 from services.dispatch.worklimits import day_of
 from shared.errors import NotFound
 from shared.security.auth import Principal, Role, require_roles, vendor_of
 from shared.store.mongo import utcnow
-from shared.web.deps import from_state
 
 router = APIRouter(tags=["work limits"])
 
 Annotator = Annotated[Principal, require_roles(Role.ANNOTATOR)]
 Admin = Annotated[Principal, require_roles(Role.VENDOR_ADMIN, Role.OPERATOR)]
-StoreDep = Annotated[DispatchStore, Depends(from_state("store"))]
-DispatcherDep = Annotated[Dispatcher, Depends(from_state("dispatcher"))]
 Name = Annotated[str, Path(min_length=1, max_length=128)]
 
 
@@ -36,9 +33,9 @@ def own_vendor(principal: Principal, vendor_id: str) -> str:
     return vendor_id
 
 
-async def work_today(dispatcher: Dispatcher, vendor_id: str, annotator_id: str) -> WorkToday:
-    worked = await dispatcher.worked_today(vendor_id, annotator_id)
-    limit = await dispatcher.daily_limit_s(vendor_id, annotator_id)
+async def work_today(work: WorkClock, vendor_id: str, annotator_id: str) -> WorkToday:
+    worked = await work.worked_today(vendor_id, annotator_id)
+    limit = await work.daily_limit_s(vendor_id, annotator_id)
     return WorkToday(
         annotator_id=annotator_id,
         day=day_of(utcnow()),
@@ -49,16 +46,18 @@ async def work_today(dispatcher: Dispatcher, vendor_id: str, annotator_id: str) 
 
 
 @router.get("/v1/me/work", response_model=WorkToday)
-async def my_work(principal: Annotator, dispatcher: DispatcherDep) -> WorkToday:
+async def my_work(principal: Annotator, work: WorkDep) -> WorkToday:
     """The annotator's own day: time worked and what the limit leaves."""
-    return await work_today(dispatcher, vendor_of(principal), principal.sub)
+    return await work_today(work, vendor_of(principal), principal.sub)
 
 
 @router.get("/v1/vendors/{vendor_id}/work-limits", response_model=VendorLimitsView)
-async def vendor_limits(vendor_id: str, principal: Admin, store: StoreDep) -> VendorLimitsView:
+async def vendor_limits(
+    vendor_id: str, principal: Admin, store: WorkStoreDep, work: WorkDep
+) -> VendorLimitsView:
     vendor_id = own_vendor(principal, vendor_id)
     limits = await store.vendor_limits(vendor_id)
-    settings = store.settings
+    settings = work.settings
     return VendorLimitsView(
         vendor_id=vendor_id,
         default_daily_hours=settings.default_daily_hours,
@@ -75,14 +74,14 @@ async def set_group_limit(
     group: Name,
     body: GroupLimitBody,
     principal: Admin,
-    store: StoreDep,
-    dispatcher: DispatcherDep,
+    store: WorkStoreDep,
+    work: WorkDep,
 ) -> VendorLimitsView:
     """Hours per day for everyone in `group` (e.g. "intern") without a limit of their own."""
     vendor_id = own_vendor(principal, vendor_id)
     await store.set_limit(vendor_id, "group", group, {"daily_hours": body.daily_hours})
-    dispatcher.forget_limits(vendor_id)
-    return await vendor_limits(vendor_id, principal, store)
+    work.forget_limits(vendor_id)
+    return await vendor_limits(vendor_id, principal, store, work)
 
 
 @router.put(
@@ -94,18 +93,18 @@ async def set_annotator_limit(
     annotator_id: Name,
     body: AnnotatorLimitBody,
     principal: Admin,
-    store: StoreDep,
-    dispatcher: DispatcherDep,
+    store: WorkStoreDep,
+    work: WorkDep,
 ) -> VendorLimitsView:
     vendor_id = own_vendor(principal, vendor_id)
     await store.set_limit(vendor_id, "annotator", annotator_id, body.model_dump())
-    dispatcher.forget_limits(vendor_id)
-    return await vendor_limits(vendor_id, principal, store)
+    work.forget_limits(vendor_id)
+    return await vendor_limits(vendor_id, principal, store, work)
 
 
 @router.get("/v1/vendors/{vendor_id}/annotators/{annotator_id}/work", response_model=WorkToday)
 async def annotator_work(
-    vendor_id: str, annotator_id: str, principal: Admin, dispatcher: DispatcherDep
+    vendor_id: str, annotator_id: str, principal: Admin, work: WorkDep
 ) -> WorkToday:
     """The same figures the annotator sees."""
-    return await work_today(dispatcher, own_vendor(principal, vendor_id), annotator_id)
+    return await work_today(work, own_vendor(principal, vendor_id), annotator_id)

@@ -7,11 +7,11 @@ each is cheap, but kept forever they would outgrow the data they protect:
 - `processed_events` (every consumer): the ids of events already applied, so a redelivery
   changes nothing. The broker redelivers within its retry schedule (minutes); a dead-lettered
   event was never applied, so replaying it later needs no marker. Kept 7 days.
-- dispatch's `claims`: lease slots (`expires_at`), the records that closed them and the
-  leasing processes' journals (`at`). A slot matters while a process may still hold a view of
-  the task that names it: seconds (pools are re-read every `pool_sync_s`), or a lease's life.
-  Kept 30 days past the lease's end in production (`claims_retention_s`); the embedded stack
-  keeps them, since the date index the sweep needs costs its lease path a fifth of its rate.
+- dispatch's `claims` (slot records, by their lease's `expires_at`) and `item_marks` (`at`):
+  a slot matters while a view of its task may name it (seconds, or a lease's life), a
+  submission's record until its review (a rejection reads it back), a mark while its item's
+  copies are open. Kept 30 days (`claims_retention_s`). The date index on `claims` is the one
+  the lease sweep reads too (ADR 0008), so retention costs the lease path nothing more.
 - The audit log: entries move to object storage (gzipped JSON lines under
   `audit/<service>/`) after 90 days and the archives are deleted after two years.
 
@@ -55,16 +55,16 @@ class Expiry:
 
 def expiries(service: str, settings: Settings) -> list[Expiry]:
     kept = [Expiry("processed_events", "at", settings.processed_events_retention_s)]
-    if service == "dispatch" and settings.claims_retention_s:
+    if service == "dispatch":
         kept += [
             Expiry("claims", "expires_at", settings.claims_retention_s),
-            Expiry("claims", "at", settings.claims_retention_s),
+            Expiry("item_marks", "at", settings.claims_retention_s),
         ]
     return kept
 
 
 async def prepare_expiries(db: ServiceDatabase, kept: Sequence[Expiry]) -> None:
-    """The date indexes the sweep reads through (sparse: a claim has one of the two dates)."""
+    """The date indexes the sweep reads through (sparse: not every document has the date)."""
     for expiry in kept:
         await db[expiry.collection].create_index(expiry.field, sparse=True)
 

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from aviary_devkit.bench import review_bench
-from services.dispatch.claim_store import ClaimChain, Closed
-from services.dispatch.claims import Lease
+from services.dispatch.deps import DispatchParts
+from services.dispatch.leases.repository import Submission
+from services.dispatch.leases.slots import Lease
 from services.export.store import ExportStore
 from services.ingest.store import ImportOutcome, IngestStore
 from services.review.store import ReviewStore
@@ -300,10 +301,11 @@ async def test_accepting_items_into_the_read_model_does_not_grow_with_the_batch(
 
 
 async def test_leasing_and_submitting_do_not_grow_with_the_claims(
-    runtime_of: Callable[[str], Runtime],
+    runtime_of: Callable[[str], Runtime], settings: Settings
 ) -> None:
     runtime = runtime_of("dispatch")
-    chain = ClaimChain(runtime)
+    await prepare_expiries(runtime.db, expiries("dispatch", settings))  # the sweep's index too
+    slots = DispatchParts.build(runtime).leases.slots
     now = utcnow()
 
     def lease(i: int) -> Lease:
@@ -311,13 +313,13 @@ async def test_leasing_and_submitting_do_not_grow_with_the_claims(
         return Lease.new(task, f"ann-{i % 8}", "ven", now, ttl_s=300)
 
     def old_claim(i: int) -> Doc:
-        return {"_id": f"tsk_old_{i:08d}/0/0", "kind": "lease", "at": now}
+        return {"_id": f"tsk_old_{i:08d}/0/0", "kind": "lease", "expires_at": now}
 
     async def lease_and_submit(round_: int) -> None:
         leases = [lease(i) for i in group(round_)]
-        assert all(await chain.insert_leases(leases, "replica", {"_id": f"jrn_{round_}"}))
-        closed = [
-            Closed(
+        assert all(await slots.insert_leases(leases))
+        submissions = [
+            Submission(
                 lease=le,
                 record={
                     "_id": le.next_key,
@@ -329,13 +331,42 @@ async def test_leasing_and_submitting_do_not_grow_with_the_claims(
             )
             for i, le in zip(group(round_), leases, strict=True)
         ]
-        outcomes = await chain.submit_many(closed)
+        outcomes = await slots.submit_many(submissions)
         assert all(isinstance(o, str) for o in outcomes)
 
     async def seed(start: int, stop: int) -> None:
-        await fill(chain.claims, old_claim, start, stop)
+        await fill(slots.claims, old_claim, start, stop)
 
     assert await growth(seed, lease_and_submit) < BOUND
+
+
+async def test_sweeping_expired_leases_does_not_grow_with_the_records_kept(
+    runtime_of: Callable[[str], Runtime], settings: Settings
+) -> None:
+    runtime = runtime_of("dispatch")
+    await prepare_expiries(runtime.db, expiries("dispatch", settings))
+    leases = DispatchParts.build(runtime).leases
+    start = utcnow()
+
+    def kept(i: int) -> Doc:  # leases of the past, already swept
+        at = start - timedelta(days=1, seconds=i)
+        return {"_id": f"tsk_old_{i:08d}/0/0", "kind": "lease", "expires_at": at}
+
+    async def seed(first: int, stop: int) -> None:
+        await fill(leases.slots.claims, kept, first, stop)
+        await leases.slots.mark_swept(start)
+
+    async def sweep(round_: int) -> None:
+        # GROUP leases expiring in this round's second, then a sweep past them.
+        at = start + timedelta(seconds=round_)
+        docs = [
+            {**Lease.new({"_id": f"tsk_{i:08d}"}, "ann", "ven", at, 0).to_doc()}
+            for i in group(round_)
+        ]
+        await leases.slots.claims.insert_many(docs)
+        await leases.sweep(at + timedelta(milliseconds=500))
+
+    assert await growth(seed, sweep) < BOUND
 
 
 # ----- every consumer --------------------------------------------------------------------------

@@ -31,7 +31,7 @@ async def db(settings: Settings) -> AsyncIterator[ServiceDatabase]:
     await client.close()
 
 
-async def test_markers_and_claims_past_their_retention_are_swept(
+async def test_markers_slot_records_and_item_marks_past_their_retention_are_swept(
     settings: Settings, db: ServiceDatabase
 ) -> None:
     kept = expiries("dispatch", settings.model_copy(update={"claims_retention_s": 30 * 86_400}))
@@ -41,11 +41,13 @@ async def test_markers_and_claims_past_their_retention_are_swept(
     await db["claims"].insert_many(
         [
             {"_id": "t1/0/0", "kind": "lease", "expires_at": old},
-            {"_id": "t1/0/1", "kind": "submitted", "at": old},
-            {"_id": "j/replica/000000000001", "kind": "journal", "at": old},
+            {"_id": "t1/0/1", "kind": "submitted", "at": old, "expires_at": old},
             {"_id": "t2/0/0", "kind": "lease", "expires_at": young},
-            {"_id": "t2/0/1", "kind": "submitted", "at": young},
+            {"_id": "t2/0/1", "kind": "submitted", "at": young, "expires_at": young},
         ]
+    )
+    await db["item_marks"].insert_many(
+        [{"_id": "itm_1/ann", "at": old}, {"_id": "itm_2/ann", "at": young}]
     )
     await db.processed.insert_many(
         [{"_id": "evt_old", "at": now - timedelta(days=8)}, {"_id": "evt_new", "at": young}]
@@ -53,6 +55,7 @@ async def test_markers_and_claims_past_their_retention_are_swept(
 
     assert await sweep_expired(db, kept, now) == 4
     assert {d["_id"] for d in await db["claims"].find({}).to_list(None)} == {"t2/0/0", "t2/0/1"}
+    assert {d["_id"] for d in await db["item_marks"].find({}).to_list(None)} == {"itm_2/ann"}
     assert {d["_id"] for d in await db.processed.find({}).to_list(None)} == {"evt_new"}
     assert await sweep_expired(db, kept, now) == 0  # nothing left to sweep
 
@@ -68,15 +71,15 @@ async def test_the_sweep_pages_through_many_expired_documents(
     assert await db.processed.count_documents({}) == 0
 
 
-async def test_claims_are_swept_only_by_dispatch_and_where_retention_is_set(
+async def test_slot_records_and_marks_are_swept_by_dispatch_on_every_stack(
     settings: Settings,
 ) -> None:
-    swept = settings.model_copy(update={"claims_retention_s": 86_400})
     for service in ("ingest", "review", "export"):
-        assert {e.collection for e in expiries(service, swept)} == {"processed_events"}
-    assert {e.collection for e in expiries("dispatch", swept)} == {"processed_events", "claims"}
-    # The embedded default keeps them: no date index on the collection every lease writes.
-    assert {e.collection for e in expiries("dispatch", settings)} == {"processed_events"}
+        assert {e.collection for e in expiries(service, settings)} == {"processed_events"}
+    kept = {(e.collection, e.field) for e in expiries("dispatch", settings)}
+    assert kept == {("processed_events", "at"), ("claims", "expires_at"), ("item_marks", "at")}
+    with pytest.raises(ValueError):  # kept forever is not an option
+        Settings(claims_retention_s=0)
 
 
 async def test_old_audit_entries_move_to_archives_and_old_archives_go(

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from aviary_devkit.sim.loadclient import Connection
-from services.dispatch.store import DispatchStore
+from services.dispatch.deps import DispatchParts
 from shared.events import (
     ImageRef,
     ItemIngested,
@@ -74,7 +74,7 @@ def ingested(i: int) -> ItemIngested:
 async def seed(settings: Settings, tasks: int) -> None:
     """Create `tasks` pending tasks with dispatch's own handler code, in big transactions."""
     runtime = Runtime("dispatch", settings, "api")
-    store = DispatchStore(runtime)
+    store = DispatchParts.build(runtime).tasks
     await store.ensure_indexes()
 
     async def save(session: AsyncClientSession) -> None:

@@ -1,29 +1,25 @@
-"""The claim chain: who may work on a task, decided by unique keys, not by updates.
+"""Slots: who may work on a task, decided by unique keys, not by updates (ADR 0006, 0008).
 
-Each round of a task (its `rework` count) has numbered claim slots, `<task>/<round>/<slot>`.
-A slot is taken by exactly one insert, either a lease (someone works on the task) or a record
-that closes the lease before it (the holder submitted, released or skipped). Hence:
+Each round of a task (its `rework` count) has numbered slots, `<task>/<round>/<slot>`. A slot
+is taken by exactly one insert into `claims`: a lease (someone works on the task) or the
+record that ends the lease before it (its holder submitted, released or skipped). Hence:
 
 - two `next` calls that pick the same task race for the same slot, and one insert wins;
-- a holder submits by closing the slot after its own lease, which fails once somebody has
-  leased that slot (the lease expired and the task went to someone else), and once it
-  succeeds nobody can lease the task again in this round;
-- a stale view of a task always names a slot that is taken: every change of who may take a
-  task (expiry, release, skip, rework) moves the task's `next_slot` on.
+- a holder submits by ending its lease in the slot after it, which fails once somebody has
+  leased that slot (the lease expired and the task went on), and once it succeeds nobody can
+  lease the task again in this round;
+- a stale view of a task always names a taken slot: every change of who may take a task
+  (expiry, release, skip, rework) moves the task's `next_slot` on.
 
-On the embedded database an insert of a new key costs a fraction of a conditional update
-(no query plan, no read, no diff of the old document), so the hot path (lease, submit) writes
-no task document at all. Which tasks are still open lives in one document per group of tasks
-created together (`task_groups`, entries `<task>:<round>`): a submit group inserts one `done`
-record naming its tasks, and a background pass takes them off their groups' open lists (one
-write per group, not per task). This module holds the pure part: keys, lease ids, records.
+Every record carries the lease's `expires_at`, so the sweep that frees abandoned leases reads
+one date range (an index) and finds each lease beside the record that ended it. This module
+is the pure part: keys, lease ids, records.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -34,7 +30,7 @@ Doc = dict[str, Any]
 _LEASE_ID = re.compile(r"^(\d{1,6})\.(\d{1,6})\.([0-9a-f]{16})$")
 
 
-class Closing(StrEnum):
+class LeaseEnd(StrEnum):
     """How a lease ended, as recorded in the slot after it."""
 
     SUBMITTED = "submitted"
@@ -47,12 +43,8 @@ def slot_key(task_id: str, round_: int, slot: int) -> str:
 
 
 def open_entry(task_id: str, round_: int) -> str:
-    """A task's round on its group's open list."""
+    """A task's round on its group's open list (`open_lists.py`)."""
     return f"{task_id}:{round_}"
-
-
-def entry_task(entry: str) -> str:
-    return entry.rpartition(":")[0]
 
 
 def lease_id(round_: int, slot: int, nonce: str) -> str:
@@ -67,30 +59,9 @@ def parse_lease_id(text: str) -> tuple[int, int, str] | None:
     return int(match[1]), int(match[2]), match[3]
 
 
-def new_nonce() -> str:
-    return secrets.token_hex(8)
-
-
-class SlotRef:
-    """Something that names one claim slot of a task: its key, and the key of the slot a
-    closing record of it takes."""
-
-    task_id: str
-    round: int
-    slot: int
-
-    @property
-    def key(self) -> str:
-        return slot_key(self.task_id, self.round, self.slot)
-
-    @property
-    def next_key(self) -> str:
-        return slot_key(self.task_id, self.round, self.slot + 1)
-
-
 @dataclass(frozen=True)
-class Lease(SlotRef):
-    """A lease as the chain records it."""
+class Lease:
+    """One annotator's hold on one slot of a task, until `expires_at`."""
 
     task_id: str
     round: int
@@ -109,7 +80,7 @@ class Lease(SlotRef):
             task_id=str(task["_id"]),
             round=int(task.get("rework", 0)),
             slot=int(task.get("next_slot", 0)),
-            nonce=new_nonce(),
+            nonce=secrets.token_hex(8),
             annotator_id=annotator_id,
             vendor_id=vendor_id,
             started_at=now,
@@ -121,14 +92,19 @@ class Lease(SlotRef):
         return lease_id(self.round, self.slot, self.nonce)
 
     @property
-    def tracked(self) -> Tracked:
-        return Tracked(self.task_id, self.round, self.slot, self.expires_at)
+    def key(self) -> str:
+        return slot_key(self.task_id, self.round, self.slot)
+
+    @property
+    def next_key(self) -> str:
+        """The slot the record that ends this lease takes."""
+        return slot_key(self.task_id, self.round, self.slot + 1)
 
     def moved_to(self, slot: int, expires_at: datetime) -> Lease:
         """The same lease taken again in a later slot (a heartbeat after it was freed)."""
         return replace(self, slot=slot, expires_at=expires_at)
 
-    def to_doc(self, replica_id: str) -> Doc:
+    def to_doc(self) -> Doc:
         return {
             "_id": self.key,
             "kind": "lease",
@@ -140,7 +116,6 @@ class Lease(SlotRef):
             "vendor_id": self.vendor_id,
             "started_at": self.started_at,
             "expires_at": self.expires_at,
-            "replica": replica_id,
         }
 
     @classmethod
@@ -157,11 +132,19 @@ class Lease(SlotRef):
         )
 
 
-def closing_doc(lease: Lease, kind: Closing, at: datetime, **details: Any) -> Doc:
+@dataclass(frozen=True)
+class LeasedTask:
+    """A task and the lease on it that a worker call acts on."""
+
+    task: Doc
+    lease: Lease
+
+
+def ending_doc(lease: Lease, end: LeaseEnd, at: datetime, **details: Any) -> Doc:
     """The record that ends `lease`, in the slot after it."""
     return {
         "_id": lease.next_key,
-        "kind": kind.value,
+        "kind": end.value,
         "task_id": lease.task_id,
         "round": lease.round,
         "slot": lease.slot + 1,
@@ -170,6 +153,7 @@ def closing_doc(lease: Lease, kind: Closing, at: datetime, **details: Any) -> Do
         "annotator_id": lease.annotator_id,
         "vendor_id": lease.vendor_id,
         "at": at,
+        "expires_at": lease.expires_at,  # beside its lease in the sweep's date range
         **details,
     }
 
@@ -189,37 +173,15 @@ def follow(start: Doc, later: dict[int, Doc]) -> Doc:
         current = nxt
 
 
-# ----- the journal: which leases a process granted, for whoever takes over its leases ---------
-
-
-def journal_key(replica_id: str, number: int) -> str:
-    return f"j/{replica_id}/{number:012d}"
-
-
-def journal_keys(replica_id: str, numbers: Iterable[int]) -> list[str]:
-    """Journal documents are read and deleted by their exact keys: on the embedded database
-    a range over `_id` reads the whole collection."""
-    return [journal_key(replica_id, n) for n in numbers]
-
-
-def journal_doc(replica_id: str, number: int, leases: Sequence[Tracked], at: datetime) -> Doc:
-    return {
-        "_id": journal_key(replica_id, number),
-        "kind": "journal",
-        "at": at,
-        "leases": [[t.task_id, t.round, t.slot, t.expires_at] for t in leases],
-    }
-
-
-@dataclass(frozen=True)
-class Tracked(SlotRef):
-    """A lease some process must free if it is abandoned: where it is, and until when."""
-
-    task_id: str
-    round: int
-    slot: int
-    expires_at: datetime
-
-
-def journal_entries(doc: Doc) -> list[Tracked]:
-    return [Tracked(t, int(r), int(s), e) for t, r, s, e in doc.get("leases", [])]
+def abandoned(records: list[Doc], now: datetime) -> list[Doc]:
+    """Of the records whose `expires_at` fell in one range, the leases past their expiry with
+    nothing in the slot after them among `records` (ended or renewed ones have). Those the
+    range cut off from their next record are checked again by key."""
+    taken = {slot_key(r["task_id"], int(r["round"]), int(r["slot"])) for r in records}
+    return [
+        r
+        for r in records
+        if is_lease(r)
+        and r["expires_at"] <= now
+        and slot_key(r["task_id"], int(r["round"]), int(r["slot"]) + 1) not in taken
+    ]

@@ -1,14 +1,22 @@
-"""Time worked per annotator and day, and the projects' handling times, counted in memory and
-written in bulk."""
+"""How much each annotator may work and has worked today, and how long a project's tasks take:
+counted in memory, written in bulk, limits read through a short cache."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 
-from services.dispatch.store import DispatchStore
-from services.dispatch.worklimits import day_of
+from services.dispatch.work_store import HANDLING_KEPT, WorkStore
+from services.dispatch.worklimits import (
+    Defaults,
+    VendorLimits,
+    day_of,
+    median,
+    seconds_to_next_day,
+)
+from shared.errors import AppError
+from shared.settings import Settings
 from shared.store.mongo import utcnow
 
 # How long a read of what the other processes added counts as fresh.
@@ -23,8 +31,12 @@ class WorkClock:
     `WORKED_TTL_S` to see what other replicas added. A crash loses at most the last flush
     interval of this counter. The projects' handling times ride along."""
 
-    def __init__(self, store: DispatchStore) -> None:
+    def __init__(self, store: WorkStore, settings: Settings) -> None:
         self.store = store
+        self.settings = settings
+        self.defaults = Defaults(settings.default_daily_hours, settings.intern_daily_hours)
+        self._limits: dict[str, tuple[float, VendorLimits]] = {}
+        self._recent: dict[str, deque[float]] = {}  # project -> latest handling times
         self._unflushed: dict[WorkKey, float] = defaultdict(float)
         self._read: dict[tuple[str, str], tuple[float, dict[str, float]]] = {}
         self._handled: dict[str, list[float]] = defaultdict(list)
@@ -35,6 +47,42 @@ class WorkClock:
 
     def handled(self, project_id: str, seconds: float) -> None:
         self._handled[project_id].append(seconds)
+        self._recent.setdefault(project_id, deque(maxlen=HANDLING_KEPT)).append(seconds)
+
+    async def estimated_seconds(self, project_id: str) -> float | None:
+        """The median handling time of the project's recent submissions."""
+        if project_id not in self._recent:
+            recent = await self.store.recent_handling_times(project_id)
+            self._recent.setdefault(project_id, deque(recent, maxlen=HANDLING_KEPT))
+        return median(list(self._recent[project_id]))
+
+    async def limits_for(self, vendor_id: str) -> VendorLimits:
+        cached = self._limits.get(vendor_id)
+        if cached is None or time.monotonic() - cached[0] > self.settings.limits_cache_s:
+            cached = (time.monotonic(), await self.store.vendor_limits(vendor_id))
+            self._limits[vendor_id] = cached
+        return cached[1]
+
+    def forget_limits(self, vendor_id: str) -> None:
+        self._limits.pop(vendor_id, None)
+
+    async def daily_limit_s(self, vendor_id: str, annotator_id: str) -> float:
+        limits = await self.limits_for(vendor_id)
+        return limits.daily_hours(annotator_id, self.defaults) * 3600
+
+    async def check_limit(self, vendor_id: str, annotator_id: str) -> None:
+        """429 `daily_limit_reached` once the annotator's hours for the day are used up."""
+        limit_s = await self.daily_limit_s(vendor_id, annotator_id)
+        worked_s = await self.worked_today(vendor_id, annotator_id)
+        if worked_s >= limit_s:
+            raise AppError(
+                "daily_limit_reached",
+                f"today's work limit of {limit_s / 3600:g} h is reached; "
+                "new tasks are offered again tomorrow (UTC)",
+                status_code=429,
+                details={"limit_s": limit_s, "worked_s": round(worked_s, 1)},
+                headers={"Retry-After": str(seconds_to_next_day(utcnow()))},
+            )
 
     async def worked_today(self, vendor_id: str, annotator_id: str) -> float:
         day = day_of(utcnow())

@@ -1,20 +1,17 @@
-"""The claim chain in the database: collection `claims` (leases, closing records, journals),
-`item_marks` (who has had a copy of an item), `task_groups` and `done` (which tasks are still
-open), and the task changes each transition needs.
+"""Slots in the database: collection `claims` (leases and the records that end them),
+`item_marks` (who has had a copy of an item), and the task changes each transition needs.
 
-Leases, journals and item marks are inserted without a transaction: an insert of a new key
-needs none, and duplicates come back one by one (`ordered=False`), so one lost race does not
-spoil the group. Submits, releases, skips, heartbeats and frees run in transactions, so the
-closing record, the task's new state and the outbox event commit together.
+Leases and item marks are inserted without a transaction: an insert of a new key needs none,
+and duplicates come back one by one (`ordered=False`), so one lost race does not spoil the
+group. Submits, releases, skips, heartbeats and frees run in transactions, so the record,
+the task's new state and the outbox event commit together.
 """
 
 from __future__ import annotations
 
-import secrets
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from pymongo import InsertOne, UpdateOne
@@ -25,24 +22,24 @@ from pymongo.errors import (
     PyMongoError,
 )
 
-from services.dispatch import claims as chain
-from services.dispatch.claims import Closing, Lease, Tracked
+from services.dispatch.leases.open_lists import OpenLists
+from services.dispatch.leases.slots import Lease, LeaseEnd, slot_key
 from shared.errors import Conflict
 from shared.events import Envelope
 from shared.messaging.outbox import Outbox
 from shared.observability import TRANSACTION_RETRIES
-from shared.runtime import Runtime
-from shared.store.mongo import AsyncClientSession, AsyncCollection, Doc, modify_by_id, utcnow
+from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, modify_by_id, utcnow
 
 DUPLICATE_KEY = 11000
 TRANSIENT = "TransientTransactionError"
-JOURNAL_CHUNK = 50  # journal keys per read
-# Documents per background delete: each delete statement holds up the database's other work
-# (a claim waiting behind it) for about half a millisecond a document.
-DELETE_CHUNK = 10
+# Ids per `$in` read: the embedded database matches each document against the whole list,
+# so long lists cost more per id (about 0.3 ms an id at 50, 1 ms at 500).
+READ_CHUNK = 50
 # An item mark whose lease never got written (its process died in between) stops blocking
 # the annotator after this long.
 ORPHAN_MARK_S = 30.0
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SWEEP_FIELDS = {"task_id": 1, "round": 1, "slot": 1, "kind": 1, "nonce": 1, "expires_at": 1}
 
 
 class LeaseLost(Conflict):
@@ -51,12 +48,12 @@ class LeaseLost(Conflict):
 
 
 class _Taken(Exception):
-    """A closing record met a taken slot: the transaction is aborted."""
+    """An ending record met a taken slot: the transaction is aborted."""
 
 
 @dataclass(frozen=True)
-class Closed:
-    """A submission on its way into the chain: its record, its task's group, its event."""
+class Submission:
+    """A submit on its way in: the record that ends the lease, the task's group, its event."""
 
     lease: Lease
     record: Doc
@@ -72,34 +69,22 @@ def _duplicates(error: BulkWriteError) -> set[int]:
     return {int(e["index"]) for e in errors}
 
 
-def _is_duplicate(error: Exception) -> bool:
-    if isinstance(error, DuplicateKeyError):
-        return True
-    if isinstance(error, BulkWriteError):
-        return any(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", []))
-    return False
-
-
-class ClaimChain:
-    def __init__(self, runtime: Runtime) -> None:
-        self.db = runtime.db
-        self.outbox: Outbox = runtime.outbox
-        self.claims = runtime.db["claims"]
-        self.marks = runtime.db["item_marks"]
-        self.tasks = runtime.db["tasks"]
-        self.groups = runtime.db["task_groups"]
-        self.done = runtime.db["done"]
+class SlotRepository:
+    def __init__(self, db: ServiceDatabase, outbox: Outbox, open_lists: OpenLists) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.open_lists = open_lists
+        self.claims = db["claims"]
+        self.marks = db["item_marks"]
+        self.tasks = db["tasks"]
+        self.sweeps = db["sweeps"]
 
     # ----- leases --------------------------------------------------------------------------
 
-    async def insert_leases(
-        self, leases: Sequence[Lease], replica_id: str, journal: Doc
-    ) -> list[bool]:
-        """Take each lease's slot; True where this insert won it. The journal document goes in
-        the same write, so a process taking over after a crash finds every lease."""
-        docs = [lease.to_doc(replica_id) for lease in leases]
+    async def insert_leases(self, leases: Sequence[Lease]) -> list[bool]:
+        """Take each lease's slot; True where this insert won it."""
         try:
-            await self.claims.insert_many([*docs, journal], ordered=False)
+            await self.claims.insert_many([le.to_doc() for le in leases], ordered=False)
         except BulkWriteError as error:
             lost = _duplicates(error)
             return [i not in lost for i in range(len(leases))]
@@ -146,7 +131,7 @@ class ClaimChain:
         old = [m for m in marks if m["at"] < now - timedelta(seconds=ORPHAN_MARK_S)]
         if not old:
             return set()
-        found = {d["_id"] for d in await self.read([m["lease"] for m in old])}
+        found = await self.read_map([m["lease"] for m in old])
         return {m["_id"] for m in old if m["lease"] not in found}
 
     async def unmark(self, marks: Sequence[tuple[Lease, str]]) -> None:
@@ -154,7 +139,7 @@ class ClaimChain:
         for lease, item in marks:
             await self.marks.delete_one({"_id": f"{item}/{lease.annotator_id}", "lease": lease.key})
 
-    async def take_over(self, leases: Sequence[Lease]) -> None:
+    async def reassign(self, leases: Sequence[Lease]) -> None:
         """Backlog taken over by another vendor: the task now belongs to the vendor doing it."""
 
         async def work(session: AsyncClientSession) -> None:
@@ -169,25 +154,38 @@ class ClaimChain:
         if leases:
             await self.db.transaction(work)
 
-    async def read(self, keys: Sequence[str]) -> list[Doc]:
-        if not keys:
-            return []
-        return await self.claims.find({"_id": {"$in": list(keys)}}).to_list(None)
-
     async def read_map(self, keys: Sequence[str]) -> dict[str, Doc]:
-        return {d["_id"]: d for d in await self.read(keys)}
+        found: dict[str, Doc] = {}
+        for start in range(0, len(keys), READ_CHUNK):
+            chunk = list(keys[start : start + READ_CHUNK])
+            found.update({d["_id"]: d async for d in self.claims.find({"_id": {"$in": chunk}})})
+        return found
 
-    # ----- closing a lease -----------------------------------------------------------------
+    async def submission(
+        self,
+        session: AsyncClientSession,
+        task_id: str,
+        round_: int,
+        next_slot: int,
+        submission_id: str,
+    ) -> Doc | None:
+        """The record of a round's submission, if it is that round's (a rejection may name an
+        older one)."""
+        keys = [slot_key(task_id, round_, s) for s in range(next_slot + 2)]
+        records = await self.claims.find({"_id": {"$in": keys}}, session=session).to_list(None)
+        return next((r for r in records if r.get("submission_id") == submission_id), None)
 
-    async def submit_many(self, closed: Sequence[Closed]) -> list[str | BaseException]:
-        """Commit many submissions in one transaction: their closing records, the tasks'
-        status and their `task.submitted` events. When a slot was taken meanwhile (the lease
-        was lost), fall back to one at a time so only that request sees the 409."""
+    # ----- ending a lease ------------------------------------------------------------------
+
+    async def submit_many(self, submissions: Sequence[Submission]) -> list[str | BaseException]:
+        """Commit many submissions in one transaction: their records, one `done` record and
+        their `task.submitted` events. When a slot was taken meanwhile (the lease was lost),
+        fall back to one at a time so only that request sees the 409."""
         try:
-            await self.db.transaction(partial(self._submit, closed), reads=False)
+            await self.db.transaction(partial(self._submit, submissions), reads=False)
         except _Taken:
             outcomes: list[str | BaseException] = []
-            for one in closed:
+            for one in submissions:
                 try:
                     await self.db.transaction(partial(self._submit, [one]), reads=False)
                 except _Taken:
@@ -197,23 +195,19 @@ class ClaimChain:
             self.outbox.notify()
             return outcomes
         self.outbox.notify()
-        return [c.record["submission_id"] for c in closed]
+        return [s.record["submission_id"] for s in submissions]
 
-    async def _submit(self, closed: Sequence[Closed], session: AsyncClientSession) -> None:
-        """The closing records, the group's `done` record (which open-list entries to take
-        off, see compact()) and the outbox document, in one command."""
-        done = {
-            "_id": secrets.token_hex(12),
-            "entries": [
-                [c.group, chain.open_entry(c.lease.task_id, c.lease.round)] for c in closed
-            ],
-            "at": utcnow(),
-        }
+    async def _submit(self, submissions: Sequence[Submission], session: AsyncClientSession) -> None:
+        """The records, the `done` record and the outbox document, in one command."""
+        done = self.open_lists.done_record(
+            (s.group, s.lease.task_id, s.lease.round) for s in submissions
+        )
         writes = [
-            *(InsertOne(c.record, namespace=self._ns("claims")) for c in closed),
+            *(InsertOne(s.record, namespace=self._ns("claims")) for s in submissions),
             InsertOne(done, namespace=self._ns("done")),
             InsertOne(
-                self.outbox.document(*(c.event for c in closed)), namespace=self._ns("outbox")
+                self.outbox.document(*(s.event for s in submissions)),
+                namespace=self._ns("outbox"),
             ),
         ]
         try:
@@ -233,8 +227,8 @@ class ClaimChain:
     async def give_back(
         self, lease: Lease, record: Doc, update: Doc, max_skips: int, group: str
     ) -> Doc:
-        """Release or skip: the closing record and the task's return to the pool commit
-        together; a task skipped `max_skips` times is flagged for an operator instead."""
+        """Release or skip: the record and the task's return to the pool commit together; a
+        task skipped `max_skips` times is flagged for an operator instead."""
 
         async def work(session: AsyncClientSession) -> Doc:
             try:
@@ -250,21 +244,17 @@ class ClaimChain:
             )
             if task is None:
                 raise LeaseLost()
-            if record["kind"] == Closing.SKIPPED and len(task.get("skips", [])) >= max_skips:
+            if record["kind"] == LeaseEnd.SKIPPED and len(task.get("skips", [])) >= max_skips:
                 await self.tasks.update_one(
                     {"_id": lease.task_id}, {"$set": {"status": "flagged"}}, session=session
                 )
-                await self.groups.update_one(
-                    {"_id": group},
-                    {"$pull": {"open": chain.open_entry(lease.task_id, lease.round)}},
-                    session=session,
-                )
+                await self.open_lists.close(session, group, lease.task_id, lease.round)
                 task["status"] = "flagged"
             return task
 
         return await self.db.transaction(work)
 
-    async def heartbeat(self, lease: Lease, expires_at: datetime, replica_id: str) -> Lease:
+    async def heartbeat(self, lease: Lease, expires_at: datetime) -> Lease:
         """Extend a lease. If it expired and went back to the pool but nobody took it, the
         holder takes it again in the next slot (same nonce, so the old lease id still works)."""
 
@@ -281,7 +271,7 @@ class ClaimChain:
                 moved = lease.moved_to(lease.slot + 1, expires_at)
                 try:
                     await self.claims.insert_one(
-                        {**moved.to_doc(replica_id), "renews": lease.slot}, session=session
+                        {**moved.to_doc(), "renews": lease.slot}, session=session
                     )
                 except DuplicateKeyError as error:
                     raise LeaseLost() from error
@@ -295,23 +285,40 @@ class ClaimChain:
 
         return await self.db.transaction(work)
 
-    async def free(self, expired: Sequence[Tracked], now: datetime) -> list[Doc]:
-        """Abandoned leases: their tasks go back to the pool (the next slot opens). Returns
-        the tasks now pending again."""
+    # ----- the sweep -----------------------------------------------------------------------
+
+    async def expiring(self, after: datetime, until: datetime, limit: int) -> list[Doc]:
+        """Records whose lease expires in (after, until], oldest first, at most `limit` (0: all):
+        a read of the date index, whatever the number of records kept."""
+        query = {"expires_at": {"$gt": after, "$lte": until}}
+        cursor = self.claims.find(query, SWEEP_FIELDS).sort("expires_at", 1).limit(limit)
+        return await cursor.to_list(None)
+
+    async def swept_until(self) -> datetime:
+        """Where the last sweep of any process stopped (the start of time before the first)."""
+        doc = await self.sweeps.find_one({"_id": "leases"})
+        return doc["until"] if doc else EPOCH
+
+    async def mark_swept(self, until: datetime) -> None:
+        await self.sweeps.update_one({"_id": "leases"}, {"$max": {"until": until}}, upsert=True)
+
+    async def free(self, expired: Sequence[Doc], now: datetime) -> list[Doc]:
+        """Abandoned leases (their records): their tasks go back to the pool (the next slot
+        opens), unless they moved on meanwhile. Returns the tasks this call freed."""
 
         async def work(session: AsyncClientSession) -> None:
             await self.tasks.bulk_write(
                 [
                     UpdateOne(
                         {
-                            "_id": t.task_id,
-                            "rework": t.round,
+                            "_id": r["task_id"],
+                            "rework": r["round"],
                             "status": "pending",
-                            "next_slot": {"$lte": t.slot},
+                            "next_slot": {"$lte": r["slot"]},
                         },
-                        {"$set": {"next_slot": t.slot + 1, "pending_since": now}},
+                        {"$set": {"next_slot": r["slot"] + 1, "pending_since": now}},
                     )
-                    for t in expired
+                    for r in expired
                 ],
                 ordered=False,
                 session=session,
@@ -320,80 +327,22 @@ class ClaimChain:
         if not expired:
             return []
         await self.db.transaction(work)
-        ids = [t.task_id for t in expired]
-        return await self.tasks.find({"_id": {"$in": ids}, "status": "pending"}).to_list(None)
-
-    # ----- which tasks are open ------------------------------------------------------------
-
-    async def compact(self) -> int:
-        """Take the tasks of `done` records off their groups' open lists (a group left with
-        none is deleted), then the records. Idempotent: a crash halfway is redone."""
-        records = await self.done.find({}).limit(500).to_list(None)
-        if not records:
-            return 0
-        by_group: dict[str, list[str]] = defaultdict(list)
-        for record in records:
-            for group, entry in record["entries"]:
-                by_group[group].append(entry)
-        for group, entries in by_group.items():
-            await self.db.transaction(partial(self._close_entries, group, entries))
-        await self._delete_in_chunks(self.done, [r["_id"] for r in records])
-        return sum(len(e) for e in by_group.values())
-
-    async def _close_entries(
-        self, group: str, entries: list[str], session: AsyncClientSession
-    ) -> None:
-        """The group's list without `entries`: written whole (cheaper than a `$pull`, which
-        the embedded database matches entry by entry), or the group deleted when none is left.
-        A concurrent change of the same group (a rework) conflicts, and the transaction is
-        retried."""
-        doc = await self.groups.find_one({"_id": group}, session=session)
-        if doc is None:
-            return
-        closing = set(entries)
-        left = [e for e in doc.get("open", []) if e not in closing]
-        if not left:
-            await self.groups.delete_one({"_id": group}, session=session)
-        elif len(left) < len(doc.get("open", [])):
-            await self.groups.update_one({"_id": group}, {"$set": {"open": left}}, session=session)
-
-    # ----- journals ------------------------------------------------------------------------
-
-    async def write_journal(self, doc: Doc) -> None:
-        await self.claims.insert_one(doc)
-
-    async def read_journal(self, replica_id: str, known: Sequence[int], after: int) -> list[Doc]:
-        """A process's journal documents: the numbers it last said it still needed, and the
-        ones it wrote since (consecutive from `after`, read a chunk at a time)."""
-        docs = await self._journal_docs(chain.journal_keys(replica_id, known))
-        start = after
-        while chunk := await self._journal_docs(
-            chain.journal_keys(replica_id, range(start, start + JOURNAL_CHUNK))
-        ):
-            docs.extend(chunk)
-            start += JOURNAL_CHUNK
-        return docs
-
-    async def _journal_docs(self, keys: list[str]) -> list[Doc]:
-        return await self.claims.find({"_id": {"$in": keys}}).to_list(None) if keys else []
-
-    async def drop_journal(self, keys: Sequence[str]) -> None:
-        await self._delete_in_chunks(self.claims, keys)
-
-    @staticmethod
-    async def _delete_in_chunks(collection: AsyncCollection[Doc], ids: Sequence[str]) -> None:
-        for start in range(0, len(ids), DELETE_CHUNK):
-            await collection.delete_many({"_id": {"$in": list(ids[start : start + DELETE_CHUNK])}})
+        ids = list({r["task_id"] for r in expired})
+        # Those this call moved on carry its time (to the millisecond, as stored), not the
+        # time of another sweep that freed them first.
+        stamp = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        found = await self.tasks.find({"_id": {"$in": ids}, "status": "pending"}).to_list(None)
+        return [t for t in found if t.get("pending_since") == stamp]
 
 
-def closing_update(kind: Closing, lease: Lease, now: datetime, skip: Doc | None) -> Doc:
-    """The task's change when its holder gives it back: the slot after the closing record
-    opens, and other processes' pool reads see it (`pending_since`)."""
+def giving_back(end: LeaseEnd, lease: Lease, now: datetime, skip: Doc | None) -> Doc:
+    """The task's change when its holder gives it back: the slot after the record opens,
+    and other processes' pool reads see it (`pending_since`)."""
     update: Doc = {
         "$max": {"next_slot": lease.slot + 2},
         "$set": {"pending_since": now},
     }
-    if kind is Closing.SKIPPED and skip is not None:
+    if end is LeaseEnd.SKIPPED and skip is not None:
         update["$push"] = {"skips": {**skip, "annotator_id": lease.annotator_id, "at": now}}
         update["$addToSet"] = {"blocked_annotators": lease.annotator_id}
     return update
