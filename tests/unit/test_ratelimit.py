@@ -1,10 +1,14 @@
-"""The token bucket behind per-credential rate limits (a fake clock; pure logic)."""
+"""Per-credential rate limits: the token bucket (a fake clock) and the middleware that answers
+429 with Retry-After (an app in process, no network)."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
+from starlette.responses import PlainTextResponse
+from starlette.types import Receive, Scope, Send
 
-from shared.security.ratelimit import RateLimiter, caller_key
+from shared.security.ratelimit import RateLimit, RateLimiter, caller_key
 
 
 class Clock:
@@ -55,3 +59,45 @@ def test_caller_key_never_holds_the_token_and_falls_back_to_the_address() -> Non
     key = caller_key(scope)
     assert key.startswith("key:") and "secret" not in key
     assert caller_key({"headers": [], "client": ("10.0.0.1", 5)}) == "addr:10.0.0.1"
+
+
+def test_the_same_token_is_one_key_and_another_token_is_another() -> None:
+    def scope(token: bytes) -> dict[str, object]:
+        return {"headers": [(b"authorization", b"Bearer " + token)], "client": ("10.0.0.1", 5)}
+
+    assert caller_key(scope(b"one")) == caller_key(scope(b"one"))
+    assert caller_key(scope(b"one")) != caller_key(scope(b"two"))
+
+
+def _limited_app(limiter: RateLimiter) -> httpx.AsyncClient:
+    async def ok(scope: Scope, receive: Receive, send: Send) -> None:
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    app = RateLimit(ok, limiter=limiter, exempt=frozenset({"/healthz"}))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc")
+
+
+async def test_over_the_limit_answers_429_with_our_error_body_and_retry_after() -> None:
+    clock = Clock()
+    mine = {"Authorization": "Bearer av1.mine"}
+    async with _limited_app(RateLimiter(rate=0.4, burst=2, clock=clock)) as http:
+        assert [(await http.get("/v1/x", headers=mine)).status_code for _ in range(2)] == [200] * 2
+        refused = await http.get("/v1/x", headers=mine)
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "rate_limited"
+        assert refused.headers["retry-after"] == "3"  # 2.5 s until a token, rounded up
+        # Another credential has its own bucket; the exempt paths are never counted.
+        other = {"Authorization": "Bearer av1.other"}
+        assert (await http.get("/v1/x", headers=other)).status_code == 200
+        assert (await http.get("/healthz", headers=mine)).status_code == 200
+        assert (await http.get("/ui/page.js", headers=mine)).status_code == 200
+        clock.now += 2.5
+        assert (await http.get("/v1/x", headers=mine)).status_code == 200
+
+
+async def test_retry_after_is_at_least_one_second() -> None:
+    clock = Clock()
+    async with _limited_app(RateLimiter(rate=100, burst=1, clock=clock)) as http:
+        assert (await http.get("/v1/x")).status_code == 200
+        refused = await http.get("/v1/x")  # a token in 10 ms: still "1", never "0"
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
