@@ -3,7 +3,7 @@
     consensus_ms()                        consensus of 3 overlaps x 30 boxes, in process
     seed(settings) / publish(settings, n) an auto-accept project; n `task.submitted` events
 
-The throughput run (scripts/bench.py) pauses one review process, queues the events, resumes
+The throughput run (figures/review.py) pauses one review process, queues the events, resumes
 it and times until its queue is empty: events are acknowledged only after their transaction
 committed, so an empty queue means every submission is recorded and its `item.accepted` saved.
 """
