@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Response, status
 
 from aviary.contracts.review import (
     AppealBody,
@@ -18,32 +18,48 @@ from aviary.contracts.review import (
     SubmissionView,
 )
 from services.review import domain
-from services.review.desk import Desk
-from services.review.store import ReviewStore
+from services.review.deps import (
+    AppealsDep,
+    DecisionsDep,
+    DeskDep,
+    ProjectsDep,
+    SubmissionsDep,
+    UnitsDep,
+)
+from services.review.repositories import SubmissionRepository
+from services.review.repositories.units import is_dispute
 from shared.domain.annotation_rules import require_valid_annotation
-from shared.errors import AppError, Conflict
-from shared.events import Annotation
+from shared.domain.projects import ProjectReadModel
+from shared.errors import AppError, Conflict, NotFound
+from shared.events import Annotation, ProjectUpserted
 from shared.runtime import Runtime
 from shared.security.auth import Principal, Role, require_roles, vendor_of
 from shared.store.mongo import Doc
-from shared.web.deps import RuntimeDep, WaitS, from_state
+from shared.web.deps import RuntimeDep, WaitS
 
 router = APIRouter(tags=["reviewer"])
 
 Reviewer = Annotated[Principal, require_roles(Role.REVIEWER)]
 Annotator = Annotated[Principal, require_roles(Role.ANNOTATOR)]
-StoreDep = Annotated[ReviewStore, Depends(from_state("store"))]
-DeskDep = Annotated[Desk, Depends(from_state("desk"))]
 NO_CONTENT: dict[int | str, dict[str, Any]] = {204: {"description": "nothing waiting"}}
 
 
-async def review_view(store: ReviewStore, runtime: Runtime, unit: Doc) -> ReviewView:
-    project = await store.project(unit["project_id"])
+async def known_project(projects: ProjectReadModel, project_id: str) -> ProjectUpserted:
+    project = await projects.get(project_id)
+    if project is None:
+        raise NotFound("project")
+    return project
+
+
+async def review_view(
+    projects: ProjectReadModel, submissions: SubmissionRepository, runtime: Runtime, unit: Doc
+) -> ReviewView:
+    project = await known_project(projects, unit["project_id"])
     image = unit["image"]
     url = runtime.storage.presigned_get(
         image["bucket"], image["object_key"], runtime.settings.presign_ttl_s
     )
-    dispute = unit["_id"].startswith("cns_")
+    dispute = is_dispute(unit["_id"])
     overlaps = (
         [
             OverlapView(
@@ -52,7 +68,7 @@ async def review_view(store: ReviewStore, runtime: Runtime, unit: Doc) -> Review
                 annotation=Annotation.model_validate(m["annotation"]),
                 agreement=m.get("agreement"),
             )
-            for m in await store.members(unit)
+            for m in await submissions.members(unit["member_ids"])
         ]
         if dispute
         else []
@@ -81,68 +97,91 @@ async def review_view(store: ReviewStore, runtime: Runtime, unit: Doc) -> Review
 
 @router.post("/v1/reviews/next", response_model=ReviewView, responses=NO_CONTENT)
 async def next_review(
-    principal: Reviewer, store: StoreDep, desk: DeskDep, runtime: RuntimeDep, wait_s: WaitS = 0
+    principal: Reviewer,
+    projects: ProjectsDep,
+    submissions: SubmissionsDep,
+    desk: DeskDep,
+    runtime: RuntimeDep,
+    wait_s: WaitS = 0,
 ) -> ReviewView | Response:
     """The oldest submission or disputed item of the reviewer's vendor, waiting up to `wait_s`
     seconds for one to arrive (204 when none did)."""
     unit = await desk.next_review(vendor_of(principal), principal.sub, wait_s)
     if unit is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    return await review_view(store, runtime, unit)
+    return await review_view(projects, submissions, runtime, unit)
 
 
 @router.get("/v1/reviews/{unit_id}", response_model=ReviewView)
 async def get_review(
-    unit_id: str, principal: Reviewer, store: StoreDep, runtime: RuntimeDep
+    unit_id: str,
+    principal: Reviewer,
+    units: UnitsDep,
+    projects: ProjectsDep,
+    submissions: SubmissionsDep,
+    runtime: RuntimeDep,
 ) -> ReviewView:
-    return await review_view(store, runtime, await store.get_unit(vendor_of(principal), unit_id))
+    unit = await units.get(vendor_of(principal), unit_id)
+    return await review_view(projects, submissions, runtime, unit)
 
 
 @router.post("/v1/reviews/{unit_id}/accept", response_model=DecisionResult)
 async def accept(
-    unit_id: str, principal: Reviewer, store: StoreDep, desk: DeskDep
+    unit_id: str, principal: Reviewer, units: UnitsDep, decisions: DecisionsDep, desk: DeskDep
 ) -> DecisionResult:
     """Accept a submission; for a disputed item, accept the shapes the annotators agreed on."""
-    unit = await store.get_unit(vendor_of(principal), unit_id)
-    if unit_id.startswith("cns_"):
-        await store.settle_dispute(unit, principal.sub, None)
+    unit = await units.get(vendor_of(principal), unit_id)
+    if is_dispute(unit_id):
+        await decisions.settle_dispute(unit, principal.sub, None)
     else:
-        await store.accept(unit, principal.sub)
+        await decisions.accept(unit, principal.sub)
     desk.decided(vendor_of(principal), principal.sub)
     return DecisionResult(id=unit_id, status="accepted")
 
 
 @router.post("/v1/reviews/{unit_id}/reject", response_model=DecisionResult)
 async def reject(
-    unit_id: str, body: RejectBody, principal: Reviewer, store: StoreDep, desk: DeskDep
+    unit_id: str,
+    body: RejectBody,
+    principal: Reviewer,
+    units: UnitsDep,
+    projects: ProjectsDep,
+    decisions: DecisionsDep,
+    desk: DeskDep,
 ) -> DecisionResult:
     """Send the work back to its annotator: a reason from the project's list and a comment."""
-    unit = await store.get_unit(vendor_of(principal), unit_id)
-    if unit_id.startswith("cns_"):
+    unit = await units.get(vendor_of(principal), unit_id)
+    if is_dispute(unit_id):
         raise Conflict("use_correct", "a disputed item is settled by accepting or correcting it")
-    project = await store.project(unit["project_id"])
+    project = await known_project(projects, unit["project_id"])
     domain.check_rejection(body.reason, body.comment, project.reject_reasons)
-    await store.reject(unit, principal.sub, body.reason, body.comment)
+    await decisions.reject(unit, principal.sub, body.reason, body.comment)
     desk.decided(vendor_of(principal), principal.sub)
     return DecisionResult(id=unit_id, status="rejected")
 
 
 @router.post("/v1/reviews/{unit_id}/correct", response_model=DecisionResult)
 async def correct(
-    unit_id: str, body: CorrectBody, principal: Reviewer, store: StoreDep, desk: DeskDep
+    unit_id: str,
+    body: CorrectBody,
+    principal: Reviewer,
+    units: UnitsDep,
+    projects: ProjectsDep,
+    decisions: DecisionsDep,
+    desk: DeskDep,
 ) -> DecisionResult:
     """The reviewer's shapes become the final annotation; the annotator is credited with the
     share of their shapes the correction kept (a partial accept)."""
-    unit = await store.get_unit(vendor_of(principal), unit_id)
-    project = await store.project(unit["project_id"])
+    unit = await units.get(vendor_of(principal), unit_id)
+    project = await known_project(projects, unit["project_id"])
     require_valid_annotation(
         body.annotation, project.ontology, unit["image"]["width"], unit["image"]["height"]
     )
-    if unit_id.startswith("cns_"):
-        await store.settle_dispute(unit, principal.sub, body.annotation)
+    if is_dispute(unit_id):
+        await decisions.settle_dispute(unit, principal.sub, body.annotation)
         desk.decided(vendor_of(principal), principal.sub)
         return DecisionResult(id=unit_id, status="accepted")
-    credit = await store.correct(unit, principal.sub, body.annotation)
+    credit = await decisions.correct(unit, principal.sub, body.annotation)
     desk.decided(vendor_of(principal), principal.sub)
     return DecisionResult(id=unit_id, status="corrected", credit=round(credit, 4))
 
@@ -170,10 +209,10 @@ def submission_view(sub: Doc) -> SubmissionView:
 
 @router.get("/v1/submissions/{submission_id}", response_model=SubmissionView)
 async def my_submission(
-    submission_id: str, principal: Annotator, store: StoreDep
+    submission_id: str, principal: Annotator, submissions: SubmissionsDep
 ) -> SubmissionView:
     """An annotator's own submission: its decision, the reviewer's reason, any appeal."""
-    sub = await store.get_own_submission(vendor_of(principal), submission_id)
+    sub = await submissions.own(vendor_of(principal), submission_id)
     if sub["annotator_id"] != principal.sub:
         raise AppError("not_found", "submission not found", status_code=404)
     return submission_view(sub)
@@ -181,25 +220,35 @@ async def my_submission(
 
 @router.post("/v1/appeals", response_model=SubmissionView, status_code=201)
 async def appeal(
-    body: AppealBody, principal: Annotator, store: StoreDep, desk: DeskDep
+    body: AppealBody,
+    principal: Annotator,
+    submissions: SubmissionsDep,
+    appeals: AppealsDep,
+    desk: DeskDep,
 ) -> SubmissionView:
     """Appeal a rejection of one's own work, once, with a comment; another reviewer decides."""
-    sub = await store.get_own_submission(vendor_of(principal), body.submission_id)
-    done = await store.appeal(sub, principal.sub, body.comment)
+    sub = await submissions.own(vendor_of(principal), body.submission_id)
+    domain.check_appealable(sub, principal.sub)
+    done = await appeals.open(sub, body.comment)
     desk.offer([done])
     return submission_view(done)
 
 
 @router.post("/v1/appeals/next", response_model=ReviewView, responses=NO_CONTENT)
 async def next_appeal(
-    principal: Reviewer, store: StoreDep, desk: DeskDep, runtime: RuntimeDep, wait_s: WaitS = 0
+    principal: Reviewer,
+    projects: ProjectsDep,
+    submissions: SubmissionsDep,
+    desk: DeskDep,
+    runtime: RuntimeDep,
+    wait_s: WaitS = 0,
 ) -> ReviewView | Response:
     """The oldest open appeal of the vendor that this reviewer did not reject, waiting up to
     `wait_s` seconds for one (204 when none came)."""
     sub = await desk.next_appeal(vendor_of(principal), principal.sub, wait_s)
     if sub is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    return await review_view(store, runtime, sub)
+    return await review_view(projects, submissions, runtime, sub)
 
 
 @router.post("/v1/appeals/{submission_id}/decide", response_model=SubmissionView)
@@ -207,9 +256,10 @@ async def decide_appeal(
     submission_id: str,
     body: AppealDecisionBody,
     principal: Reviewer,
-    store: StoreDep,
+    units: UnitsDep,
+    decisions: DecisionsDep,
 ) -> SubmissionView:
-    sub = await store.get_unit(vendor_of(principal), submission_id)
+    sub = await units.get(vendor_of(principal), submission_id)
     appeal_doc = sub.get("appeal") or {}
     if appeal_doc.get("rejected_by") == principal.sub:
         raise AppError(
@@ -217,5 +267,5 @@ async def decide_appeal(
             "the reviewer who rejected the work cannot decide its appeal",
             status_code=403,
         )
-    await store.decide_appeal(sub, principal.sub, body.decision == "overturn", body.comment)
-    return submission_view(await store.get_unit(vendor_of(principal), submission_id))
+    await decisions.decide_appeal(sub, principal.sub, body.decision == "overturn", body.comment)
+    return submission_view(await units.get(vendor_of(principal), submission_id))

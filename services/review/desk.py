@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from services.review.queue import ReviewQueue
-from services.review.store import ReviewStore
+from services.review.repositories import AppealRepository, UnitRepository
 from shared.store.mongo import Doc, utcnow
 from shared.web.longpoll import Waiters
 
@@ -26,10 +26,11 @@ MISS_SYNC_S = 1.0
 
 
 class Desk:
-    def __init__(self, store: ReviewStore) -> None:
-        self.store = store
-        self.reviews = ReviewQueue()
-        self.appeals = ReviewQueue()
+    def __init__(self, units: UnitRepository, appeals: AppealRepository) -> None:
+        self.units = units
+        self.appeals = appeals
+        self.review_queue = ReviewQueue()
+        self.appeal_queue = ReviewQueue()
         self._read_since: datetime | None = None
         self._lock = asyncio.Lock()
         # (vendor, reviewer) -> the unit last handed (or being handed) to them, not yet decided.
@@ -43,33 +44,33 @@ class Desk:
         added = False
         for doc in docs:
             if doc.get("status") == "pending" and "queued_at" in doc:
-                self.reviews.add(doc)
+                self.review_queue.add(doc)
                 added = True
             else:
-                self.reviews.remove(doc["_id"])
+                self.review_queue.remove(doc["_id"])
             appeal = doc.get("appeal") or {}
             if appeal.get("status") == "open":
-                self.appeals.add({**doc, "queued_at": appeal["at"]})
+                self.appeal_queue.add({**doc, "queued_at": appeal["at"]})
                 added = True
             else:
-                self.appeals.remove(doc["_id"])
+                self.appeal_queue.remove(doc["_id"])
         if added:
             self.waiters.wake()
 
     async def refresh(self, unit_ids: Sequence[str]) -> None:
-        self.offer(await self.store.load_units(unit_ids))
+        self.offer(await self.units.load(unit_ids))
 
     async def sync(self, full: bool = False) -> None:
         async with self._lock:
             started = utcnow()
             if full or self._read_since is None:
-                self.reviews.replace_all(await self.store.queued())
-                self.appeals.replace_all(await self.store.queued_appeals())
+                self.review_queue.replace_all(await self.units.queued())
+                self.appeal_queue.replace_all(await self.appeals.queued())
             else:
-                for doc in await self.store.queued(self._read_since):
-                    self.reviews.add(doc)
-                for doc in await self.store.queued_appeals(self._read_since):
-                    self.appeals.add(doc)
+                for doc in await self.units.queued(self._read_since):
+                    self.review_queue.add(doc)
+                for doc in await self.appeals.queued(self._read_since):
+                    self.appeal_queue.add(doc)
             self._read_since = started - SYNC_OVERLAP
             self._synced_at = time.monotonic()
         self.waiters.wake()
@@ -78,7 +79,7 @@ class Desk:
         await self.sync(full=True)
 
     async def expire(self) -> int:
-        freed = await self.store.expired_reviews()
+        freed = await self.units.requeue_expired()
         self.offer(freed)
         return len(freed)
 
@@ -99,11 +100,11 @@ class Desk:
     async def _claim_review(self, vendor_id: str, reviewer_id: str) -> Doc | None:
         key = (vendor_id, reviewer_id)
         for _ in range(CLAIM_ATTEMPTS):
-            entry = self.reviews.take(vendor_id)
+            entry = self.review_queue.take(vendor_id)
             if entry is None:
                 return None
             self._open[key] = entry["_id"]
-            unit = await self.store.claim(entry["_id"], reviewer_id)
+            unit = await self.units.claim(entry["_id"], reviewer_id)
             if unit is not None:
                 return unit
         self._open.pop(key, None)
@@ -118,8 +119,8 @@ class Desk:
         database, looked up through the reviewer's index."""
         unit_id = self._open.get(key)
         if unit_id is None:
-            return await self.store.held_by_reviewer(*key)
-        unit = await self.store.held_by(unit_id, key[1])
+            return await self.units.held_by_reviewer(*key)
+        unit = await self.units.held_by(unit_id, key[1])
         if unit is None:
             self._open.pop(key, None)
         return unit
@@ -136,10 +137,10 @@ class Desk:
             return bool(doc["appeal"]["rejected_by"] != reviewer_id)
 
         for _ in range(CLAIM_ATTEMPTS):
-            entry = self.appeals.take(vendor_id, not_theirs)
+            entry = self.appeal_queue.take(vendor_id, not_theirs)
             if entry is None:
                 return None
-            sub = await self.store.claim_appeal(entry["_id"], reviewer_id)
+            sub = await self.appeals.claim(entry["_id"], reviewer_id)
             if sub is not None:
                 return sub
         return None

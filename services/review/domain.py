@@ -1,14 +1,24 @@
-"""Review's pure rules: who sees what, what a decision needs, and how figures are counted."""
+"""Review's rules, apart from the database: who sees what, what a decision needs, the events
+it publishes, and how figures are counted."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from shared.errors import AppError
-from shared.events import ReviewPolicy
+from shared.errors import AppError, Conflict, NotFound
+from shared.events import (
+    Annotation,
+    Envelope,
+    EventData,
+    ItemAccepted,
+    ProjectUpserted,
+    ReviewPolicy,
+)
+from shared.observability import correlation_id
 
 Route = Literal["accept", "human", "consensus"]
 # An annotator's sampling rate is judged on this many of their latest human decisions...
@@ -67,6 +77,58 @@ def check_rejection(reason: str, comment: str, allowed: Sequence[str]) -> None:
         raise AppError(
             "comment_required", "a rejection needs a comment for the annotator", status_code=422
         )
+
+
+def check_appealable(sub: dict[str, Any], annotator_id: str) -> None:
+    """An annotator appeals a rejection of their own work (once: the write checks that)."""
+    if sub["annotator_id"] != annotator_id:
+        raise NotFound("submission")
+    if sub.get("outcome") != "rejected":
+        raise Conflict("not_rejected", "only a rejected submission can be appealed")
+
+
+# ----- units and the events they publish -------------------------------------------------
+
+
+def review_queue(project: ProjectUpserted, vendor_id: str) -> str:
+    """Whose reviewers see the work: the vendor's, or the client's when the project says so."""
+    return project.org_id if project.review.reviewed_by == "client" else vendor_id
+
+
+def queue_of(doc: dict[str, Any]) -> str:
+    """The organisation whose reviewers see a unit (and its appeal)."""
+    return str(doc.get("queue") or doc["vendor_id"])
+
+
+def day_of(moment: datetime) -> str:
+    return moment.astimezone(UTC).date().isoformat()
+
+
+def accepted_event(
+    unit: dict[str, Any],
+    reviewer_id: str | None,
+    annotation: Annotation | dict[str, Any] | None = None,
+    contributors: Sequence[str] = (),
+) -> ItemAccepted:
+    return ItemAccepted(
+        item_id=unit["item_id"],
+        project_id=unit["project_id"],
+        batch_id=unit["batch_id"],
+        org_id=unit["org_id"],
+        task_id=unit["task_id"],
+        submission_id=unit["_id"],
+        annotator_id=unit["annotator_id"],
+        reviewer_id=reviewer_id,
+        ontology_version=unit["ontology_version"],
+        image=unit["image"],
+        annotation=annotation if annotation is not None else unit["annotation"],
+        contributors=tuple(contributors),
+    )
+
+
+def envelope(event: EventData, *org_ids: str) -> Envelope:
+    """An outgoing event, for the outbox, with the request's correlation id."""
+    return Envelope.wrap(event, org_ids=org_ids, correlation_id=correlation_id.get())
 
 
 # ----- figures ---------------------------------------------------------------------------

@@ -6,21 +6,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.review.store import ReviewStore
+from services.review.deps import GoldDep, ProjectsDep, SubmissionsDep
 from shared.domain.annotation_rules import require_valid_annotation
+from shared.domain.projects import ProjectReadModel
 from shared.errors import NotFound
 from shared.events import Annotation, ProjectUpserted
 from shared.security.auth import Principal, Role, require_roles
 from shared.store.mongo import Doc
-from shared.web.deps import from_state
 
 router = APIRouter(tags=["gold"])
 
 Curator = Annotated[Principal, require_roles(Role.CLIENT, Role.REVIEWER, Role.OPERATOR)]
-StoreDep = Annotated[ReviewStore, Depends(from_state("store"))]
 
 
 class GoldBody(BaseModel):
@@ -54,10 +53,10 @@ def gold_view(doc: Doc) -> GoldView:
 
 
 async def curated_project(
-    store: ReviewStore, principal: Principal, project_id: str
+    projects: ProjectReadModel, principal: Principal, project_id: str
 ) -> ProjectUpserted:
     """The project, if this caller may curate its gold; 404 otherwise, so ids do not leak."""
-    project = await store.projects.get(project_id)
+    project = await projects.get(project_id)
     if project is None:
         raise NotFound("project")
     if principal.role == Role.CLIENT and project.org_id != principal.org:
@@ -71,26 +70,35 @@ async def curated_project(
 
 @router.post("/v1/projects/{project_id}/gold", response_model=GoldView, status_code=201)
 async def add_gold(
-    project_id: str, body: GoldBody, principal: Curator, store: StoreDep
+    project_id: str,
+    body: GoldBody,
+    principal: Curator,
+    projects: ProjectsDep,
+    submissions: SubmissionsDep,
+    gold: GoldDep,
 ) -> GoldView:
     """The item must have been labeled in the project at least once (that is how review
     knows its image); the answer is validated like a submission."""
-    project = await curated_project(store, principal, project_id)
-    seen = await store.seen_item(project_id, body.item_id)
+    project = await curated_project(projects, principal, project_id)
+    seen = await submissions.seen_item(project_id, body.item_id)
     require_valid_annotation(
         body.annotation, project.ontology, seen["image"]["width"], seen["image"]["height"]
     )
-    return gold_view(await store.add_gold(project, seen, body.annotation, principal.sub))
+    return gold_view(await gold.add(project, seen, body.annotation, principal.sub))
 
 
 @router.get("/v1/projects/{project_id}/gold", response_model=list[GoldView])
-async def list_gold(project_id: str, principal: Curator, store: StoreDep) -> list[GoldView]:
-    await curated_project(store, principal, project_id)
-    return [gold_view(d) for d in await store.list_gold(project_id)]
+async def list_gold(
+    project_id: str, principal: Curator, projects: ProjectsDep, gold: GoldDep
+) -> list[GoldView]:
+    await curated_project(projects, principal, project_id)
+    return [gold_view(d) for d in await gold.in_project(project_id)]
 
 
 @router.delete("/v1/projects/{project_id}/gold/{gold_id}", status_code=204)
-async def retire_gold(project_id: str, gold_id: str, principal: Curator, store: StoreDep) -> None:
+async def retire_gold(
+    project_id: str, gold_id: str, principal: Curator, projects: ProjectsDep, gold: GoldDep
+) -> None:
     """Take a gold item out of rotation (its past scores stay)."""
-    await curated_project(store, principal, project_id)
-    await store.retire_gold(project_id, gold_id)
+    await curated_project(projects, principal, project_id)
+    await gold.retire(project_id, gold_id)

@@ -8,8 +8,7 @@ import logging
 from fastapi import FastAPI
 
 from services.review import api, consumers, gold_api, quality_api
-from services.review.desk import Desk
-from services.review.store import ReviewStore
+from services.review.deps import ReviewParts
 from shared.runtime import Runtime, Startup
 from shared.web.app import create_app
 from shared.web.pages import mount_pages
@@ -21,8 +20,8 @@ EXPIRE_EVERY_S = 30.0
 
 
 def build_app(runtime: Runtime) -> FastAPI:
-    store = ReviewStore(runtime)
-    desk = Desk(store)
+    parts = ReviewParts.build(runtime)
+    desk = parts.desk
 
     async def keep_queues() -> None:
         """What other replicas queued; now and then everything, forgetting what they took."""
@@ -46,14 +45,20 @@ def build_app(runtime: Runtime) -> FastAPI:
                 log.warning("review.expire_failed", exc_info=True)
 
     startup = Startup(
-        handlers=consumers.handlers(store, desk),
-        steps=[store.ensure_indexes, desk.full_sync],
+        handlers=consumers.handlers(runtime.db, runtime.outbox, parts.projects, parts.intake, desk),
+        steps=[
+            parts.units.ensure_indexes,
+            parts.submissions.ensure_indexes,
+            parts.appeals.ensure_indexes,
+            parts.gold.ensure_indexes,
+            parts.statements.ensure_indexes,
+            desk.full_sync,
+        ],
         worker_loops=[keep_queues, expire_reviews],
     )
     app = create_app(
         runtime, startup, [api.router, quality_api.router, gold_api.router], title="Aviary review"
     )
     mount_pages(app, runtime.settings, "review")
-    app.state.store = store
-    app.state.desk = desk
+    app.state.parts = parts
     return app

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from aviary.contracts.review import (
     MinimumWageBody,
@@ -17,11 +17,12 @@ from aviary.contracts.review import (
     WageAlert,
 )
 from services.review import domain
-from services.review.store import ReviewStore
+from services.review.deps import ProjectsDep, StatementsDep
+from services.review.repositories import StatementRepository
+from shared.domain.projects import ProjectReadModel
 from shared.errors import NotFound
 from shared.security.auth import Principal, Role, require_roles
 from shared.store.mongo import Doc
-from shared.web.deps import from_state
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["quality"])
@@ -34,7 +35,6 @@ VendorAdmin = Annotated[Principal, require_roles(Role.VENDOR_ADMIN, Role.OPERATO
 WorkerOrAdmin = Annotated[
     Principal, require_roles(Role.ANNOTATOR, Role.VENDOR_ADMIN, Role.OPERATOR)
 ]
-StoreDep = Annotated[ReviewStore, Depends(from_state("store"))]
 Since = Annotated[datetime | None, Query(description="from (inclusive), ISO 8601")]
 Until = Annotated[datetime | None, Query(description="to (exclusive), ISO 8601")]
 
@@ -69,7 +69,7 @@ def own_vendor(principal: Principal, vendor_id: str) -> str:
 @router.get("/v1/scores", response_model=Scores)
 async def scores(
     principal: Anyone,
-    store: StoreDep,
+    statements: StatementsDep,
     group_by: Literal["annotator", "vendor", "project"] = "annotator",
     project_id: str | None = None,
     vendor_id: str | None = None,
@@ -91,28 +91,29 @@ async def scores(
     # The caller's scope wins over any filter it asks for.
     query = {**filters, **scope(principal), **window(since, until)}
     key = {"annotator": "annotator_id", "vendor": "vendor_id", "project": "project_id"}[group_by]
-    tallies = domain.tally_by(await store.facts(query), key)
+    tallies = domain.tally_by(await statements.facts(query), key)
     rows = [ScoreRow(key=k, **t.summary()) for k, t in sorted(tallies.items())]
     return Scores(group_by=group_by, since=since, until=until, rows=rows)
 
 
 async def build_statement(
-    store: ReviewStore,
+    statements: StatementRepository,
+    projects: ProjectReadModel,
     vendor_id: str,
     annotator_id: str,
     since: datetime | None,
     until: datetime | None,
 ) -> Statement:
-    facts = await store.facts(
+    facts = await statements.facts(
         {"vendor_id": vendor_id, "annotator_id": annotator_id, **window(since, until)}
     )
     rates = {}
     for project_id in {f["project_id"] for f in facts}:
-        project = await store.projects.get(project_id)
+        project = await projects.get(project_id)
         rates[project_id] = project.piece_rate if project else 0.0
     lines = domain.statement(facts, rates)
     hourly = domain.effective_hourly(lines)
-    minimum = await store.minimum_wage(vendor_id)
+    minimum = await statements.minimum_wage(vendor_id)
     return Statement(
         annotator_id=annotator_id,
         vendor_id=vendor_id,
@@ -134,7 +135,8 @@ async def statement(
     vendor_id: str,
     annotator_id: str,
     principal: WorkerOrAdmin,
-    store: StoreDep,
+    statements: StatementsDep,
+    projects: ProjectsDep,
     since: Since = None,
     until: Until = None,
 ) -> Statement:
@@ -144,34 +146,35 @@ async def statement(
     vendor_id = own_vendor(principal, vendor_id)
     if principal.role == Role.ANNOTATOR and principal.sub != annotator_id:
         raise NotFound("statement")
-    return await build_statement(store, vendor_id, annotator_id, since, until)
+    return await build_statement(statements, projects, vendor_id, annotator_id, since, until)
 
 
 @router.put("/v1/vendors/{vendor_id}/minimum-wage", status_code=204)
 async def set_minimum_wage(
-    vendor_id: str, body: MinimumWageBody, principal: VendorAdmin, store: StoreDep
+    vendor_id: str, body: MinimumWageBody, principal: VendorAdmin, statements: StatementsDep
 ) -> None:
     """The hourly wage below which the vendor admin is alerted about an annotator."""
-    await store.set_minimum_wage(own_vendor(principal, vendor_id), body.hourly)
+    await statements.set_minimum_wage(own_vendor(principal, vendor_id), body.hourly)
 
 
 @router.get("/v1/vendors/{vendor_id}/wage-alerts", response_model=list[WageAlert])
 async def wage_alerts(
     vendor_id: str,
     principal: VendorAdmin,
-    store: StoreDep,
+    statements: StatementsDep,
+    projects: ProjectsDep,
     since: Since = None,
     until: Until = None,
 ) -> list[WageAlert]:
     """Annotators whose effective hourly earnings in the window fall below the minimum."""
     vendor_id = own_vendor(principal, vendor_id)
-    minimum = await store.minimum_wage(vendor_id)
+    minimum = await statements.minimum_wage(vendor_id)
     if minimum is None:
         return []
-    facts = await store.facts({"vendor_id": vendor_id, **window(since, until)})
+    facts = await statements.facts({"vendor_id": vendor_id, **window(since, until)})
     alerts = []
     for annotator_id in sorted({f["annotator_id"] for f in facts}):
-        sheet = await build_statement(store, vendor_id, annotator_id, since, until)
+        sheet = await build_statement(statements, projects, vendor_id, annotator_id, since, until)
         if sheet.below_minimum_wage and sheet.effective_hourly is not None:
             alerts.append(
                 WageAlert(

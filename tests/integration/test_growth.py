@@ -23,7 +23,7 @@ from services.dispatch.leases.repository import Submission
 from services.dispatch.leases.slots import Lease
 from services.export.store import ExportStore
 from services.ingest.store import ImportOutcome, IngestStore
-from services.review.store import ReviewStore
+from services.review.deps import ReviewParts
 from shared.events import Envelope, ItemAccepted, ItemIngested, TaskSubmitted
 from shared.messaging.handlers import apply_once_in_groups
 from shared.runtime import Runtime
@@ -220,13 +220,27 @@ async def test_url_import_outcomes_do_not_grow_with_the_urls(
 # ----- review ----------------------------------------------------------------------------------
 
 
+async def review_parts(runtime: Runtime) -> ReviewParts:
+    """Review's repositories and services, with every index start-up makes."""
+    parts = ReviewParts.build(runtime)
+    for repository in (
+        parts.units,
+        parts.submissions,
+        parts.appeals,
+        parts.gold,
+        parts.statements,
+    ):
+        await repository.ensure_indexes()
+    return parts
+
+
 async def test_receiving_submissions_does_not_grow_with_the_submissions(
     settings: Settings, runtime_of: Callable[[str], Runtime]
 ) -> None:
     await review_bench.seed(settings)  # the auto-accept project
     runtime = runtime_of("review")
-    store = ReviewStore(runtime)
-    await store.ensure_indexes()
+    parts = await review_parts(runtime)
+    submissions = runtime.db["submissions"]
 
     def old(i: int) -> Doc:
         return {
@@ -240,13 +254,13 @@ async def test_receiving_submissions_does_not_grow_with_the_submissions(
 
     async def receive(round_: int) -> None:
         events = [submitted(i) for i in group(round_)]
-        await in_transaction(runtime, lambda s: store.receive_many(s, events))
+        await in_transaction(runtime, lambda s: parts.intake.receive(s, events))
 
     async def seed(start: int, stop: int) -> None:
-        await fill(store.submissions, old, start, stop)
+        await fill(submissions, old, start, stop)
 
     assert await growth(seed, receive) < BOUND
-    mine = await store.submissions.count_documents({"_id": {"$regex": "^sub_0"}})
+    mine = await submissions.count_documents({"_id": {"$regex": "^sub_0"}})
     assert mine == 2 * GROUP * (REPS + 1)
 
 
@@ -254,18 +268,17 @@ async def test_claiming_a_review_does_not_grow_with_the_submissions(
     runtime_of: Callable[[str], Runtime],
 ) -> None:
     runtime = runtime_of("review")
-    store = ReviewStore(runtime)
-    await store.ensure_indexes()
+    units = (await review_parts(runtime)).units
 
     def pending(i: int) -> Doc:
         return {"_id": f"sub_{i:08d}", "status": "pending", "lease": None, "vendor_id": "v"}
 
     async def claim(round_: int) -> None:
-        assert await store.claim(f"sub_{round_:08d}", "reviewer") is not None
-        assert await store.claim(f"sub_{round_:08d}", "another") is None  # held now
+        assert await units.claim(f"sub_{round_:08d}", "reviewer") is not None
+        assert await units.claim(f"sub_{round_:08d}", "another") is None  # held now
 
     async def seed(start: int, stop: int) -> None:
-        await fill(store.submissions, pending, start, stop)
+        await fill(units.submissions, pending, start, stop)
 
     assert await growth(seed, claim) < BOUND
 

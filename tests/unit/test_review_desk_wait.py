@@ -10,15 +10,15 @@ from datetime import datetime
 from typing import Any, cast
 
 from services.review.desk import Desk
-from services.review.store import ReviewStore
+from services.review.repositories import AppealRepository, UnitRepository
 from shared.store.mongo import Doc, utcnow
 
 VENDOR = "ven_a"
 
 
 class QueuedUnits:
-    """The part of the store the desk reads and claims through; `queued` is what another
-    replica would have written."""
+    """The part of the unit repository the desk reads and claims through; `queued` is what
+    another replica would have written."""
 
     def __init__(self) -> None:
         self.queued_units: list[Doc] = []
@@ -27,9 +27,6 @@ class QueuedUnits:
     async def queued(self, since: datetime | None = None) -> list[Doc]:
         self.reads += 1
         return [d for d in self.queued_units if since is None or d["queued_at"] >= since]
-
-    async def queued_appeals(self, since: datetime | None = None) -> list[Doc]:
-        return []
 
     async def claim(self, unit_id: str, reviewer_id: str) -> Doc | None:
         return {"_id": unit_id, "reviewer": reviewer_id}
@@ -41,12 +38,19 @@ class QueuedUnits:
         return None
 
 
+class NoAppeals:
+    """The appeal repository the desk reads: no appeals anywhere."""
+
+    async def queued(self, since: datetime | None = None) -> list[Doc]:
+        return []
+
+
 def unit(unit_id: str) -> Doc:
     return {"_id": unit_id, "vendor_id": VENDOR, "status": "pending", "queued_at": utcnow()}
 
 
 def desk_over(units: QueuedUnits) -> Desk:
-    return Desk(cast(ReviewStore, units))
+    return Desk(cast(UnitRepository, units), cast(AppealRepository, NoAppeals()))
 
 
 async def test_a_unit_offered_while_waiting_is_handed_out_at_once() -> None:

@@ -1,0 +1,177 @@
+"""A submission arrives (`task.submitted`): recorded and routed in the consumer's transaction.
+
+Routed by the project's policy: accepted at once, queued for a human, or held until the item's
+other overlaps are in (consensus: merged when they agree, else a dispute for a human). A gold
+task is scored against its known answer instead. One operation over several repositories
+(submissions, annotators, gold, overlaps, units), so it lives here rather than in any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from services.review import domain
+from services.review.consensus import consensus, match_score
+from services.review.repositories import (
+    AnnotatorRepository,
+    GoldRepository,
+    OverlapRepository,
+    SubmissionRepository,
+    UnitRepository,
+)
+from services.review.repositories.annotators import record_id
+from shared.domain.projects import ProjectReadModel
+from shared.errors import RetryLater
+from shared.events import Annotation, Envelope, ProjectUpserted, TaskSubmitted
+from shared.messaging.outbox import Outbox
+from shared.store.mongo import AsyncClientSession, Doc, utcnow
+
+PROJECT_CACHE_S = 5.0
+
+
+def scored_gold(event: TaskSubmitted, gold: Doc | None, now: datetime) -> Doc:
+    """A gold task is scored against its known answer at once; it is never delivered."""
+    if gold is None:
+        raise RetryLater(f"gold {event.gold_id} not known")
+    score = match_score(
+        Annotation.model_validate(gold["answer"]),
+        event.annotation,
+        event.image.width,
+        event.image.height,
+    )
+    return {
+        "_id": event.submission_id,
+        **event.model_dump(mode="json", exclude={"submission_id"}),
+        "created_at": now,
+        "day": domain.day_of(now),
+        "route": "gold",
+        "status": "gold_scored",
+        "outcome": None,
+        "gold_score": score,
+        "decided_at": now,
+        "lease": None,
+        "appeal": None,
+    }
+
+
+class Intake:
+    def __init__(
+        self,
+        projects: ProjectReadModel,
+        submissions: SubmissionRepository,
+        annotators: AnnotatorRepository,
+        gold: GoldRepository,
+        overlaps: OverlapRepository,
+        units: UnitRepository,
+        outbox: Outbox,
+    ) -> None:
+        self.projects = projects
+        self.submissions = submissions
+        self.annotators = annotators
+        self.gold = gold
+        self.overlaps = overlaps
+        self.units = units
+        self.outbox = outbox
+
+    async def receive(self, session: AsyncClientSession, events: Sequence[TaskSubmitted]) -> None:
+        """Record submissions and route each: accepted now, queued for a human, or held for
+        consensus with the item's other overlaps. Many share one transaction."""
+        projects: dict[str, ProjectUpserted] = {}
+        for project_id in {e.project_id for e in events}:
+            project = await self.projects.get(project_id, max_age_s=PROJECT_CACHE_S)
+            if project is None:
+                raise RetryLater(f"project {project_id} not known yet")
+            projects[project_id] = project
+        record_ids = [record_id(e.project_id, e.annotator_id) for e in events]
+        records = await self.annotators.records(session, record_ids)
+        counted: dict[str, int] = {}  # submissions earlier in this group, per record
+        now = utcnow()
+        docs: list[Doc] = []
+        accepted: list[Envelope] = []
+        golds = await self.gold.answers(
+            session, {e.gold_id for e in events if e.gold_id is not None}
+        )
+        for event, rid in zip(events, record_ids, strict=True):
+            if event.gold_id is not None:
+                docs.append(scored_gold(event, golds.get(event.gold_id), now))
+                continue
+            record = records.get(rid, {})
+            before = record.get("submitted", 0) + counted.get(rid, 0)
+            counted[rid] = counted.get(rid, 0) + 1
+            route = domain.route_submission(
+                projects[event.project_id].review,
+                event.submission_id,
+                domain.AnnotatorRecord(before, tuple(record.get("recent", ()))),
+            )
+            doc: Doc = {
+                "_id": event.submission_id,
+                **event.model_dump(mode="json", exclude={"submission_id"}),
+                "created_at": now,
+                "day": domain.day_of(now),
+                "route": route,
+                "lease": None,
+                "appeal": None,
+            }
+            if route == "accept":
+                doc.update(status="accepted", outcome="accepted", credit=1.0, decided_at=now)
+                accepted.append(domain.envelope(domain.accepted_event(doc, None), event.org_id))
+            elif route == "human":
+                project = projects[event.project_id]
+                queue = domain.review_queue(project, event.vendor_id)
+                doc.update(status="pending", queued_at=now, queue=queue)
+            else:
+                doc.update(status="waiting")
+            docs.append(doc)
+        await self.submissions.add(session, docs)
+        if counted:
+            await self.annotators.count_submitted(session, counted)
+        await self.outbox.add(session, *accepted)
+        for doc in docs:
+            if doc["route"] == "consensus":
+                await self._collect_overlap(session, projects[doc["project_id"]], doc)
+
+    async def _collect_overlap(
+        self, session: AsyncClientSession, project: ProjectUpserted, doc: Doc
+    ) -> None:
+        """Once every overlap of the item is in: merge when they agree, else a dispute."""
+        ids = await self.overlaps.collect(session, doc["item_id"], doc["_id"])
+        if len(ids) < project.overlap:
+            return
+        members = await self.submissions.members(ids, session)
+        result = consensus(
+            [Annotation.model_validate(m["annotation"]) for m in members],
+            doc["image"]["width"],
+            doc["image"]["height"],
+            threshold=project.review.match_threshold,
+        )
+        await self.overlaps.clear(session, doc["item_id"])
+        now = utcnow()
+        if result.accepted(project.review.min_agreement):
+            await self.submissions.settle(session, members, result.per_annotator, None, now)
+            first = members[0]
+            event = domain.accepted_event(
+                first, None, result.merged, contributors=[m["annotator_id"] for m in members]
+            )
+            await self.outbox.add(session, domain.envelope(event, first["org_id"]))
+            return
+        await self.submissions.mark_disputed(session, members, result.per_annotator)
+        vendors = [m["vendor_id"] for m in members]
+        majority = max(set(vendors), key=vendors.count)
+        await self.units.add_dispute(
+            session,
+            {
+                "_id": f"cns_{doc['item_id']}",
+                **{k: doc[k] for k in ("item_id", "project_id", "batch_id", "org_id")},
+                **{k: doc[k] for k in ("task_id", "ontology_version", "image")},
+                "annotator_id": "consensus",
+                "vendor_id": majority,
+                "queue": domain.review_queue(project, majority),
+                "member_ids": [m["_id"] for m in members],
+                "merged": result.merged.model_dump(mode="json"),
+                "agreement": result.agreement,
+                "status": "pending",
+                "queued_at": now,
+                "lease": None,
+            },
+        )

@@ -1,0 +1,85 @@
+"""Submissions: every submitted task, its route (accepted at once, to a human, waiting for its
+overlaps, gold) and its outcome. What a reviewer does with one is `units.py`'s; its appeal is
+`appeals.py`'s; the figures counted from them are `statements.py`'s."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from shared.errors import NotFound
+from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase
+
+
+class SubmissionRepository:
+    def __init__(self, db: ServiceDatabase) -> None:
+        self.submissions = db["submissions"]
+
+    async def ensure_indexes(self) -> None:
+        await self.submissions.create_index([("item_id", 1)])
+
+    async def add(self, session: AsyncClientSession, docs: list[Doc]) -> None:
+        await self.submissions.insert_many(docs, session=session)
+
+    async def members(
+        self, ids: Sequence[str], session: AsyncClientSession | None = None
+    ) -> list[Doc]:
+        """The submissions of an item's overlaps, in id order."""
+        docs = await self.submissions.find({"_id": {"$in": list(ids)}}, session=session).to_list(
+            None
+        )
+        return sorted(docs, key=lambda m: m["_id"])
+
+    async def seen_item(self, project_id: str, item_id: str) -> Doc:
+        """A submission of this item in this project: how review knows the item's image."""
+        seen: Doc | None = await self.submissions.find_one(
+            {"item_id": item_id, "project_id": project_id}
+        )
+        if seen is None:
+            raise NotFound("item")
+        return seen
+
+    async def own(self, vendor_id: str, submission_id: str) -> Doc:
+        """A submission of this vendor's people; 404 otherwise."""
+        doc = await self.submissions.find_one({"_id": submission_id})
+        if doc is None or doc["vendor_id"] != vendor_id:
+            raise NotFound("submission")
+        doc.setdefault("appeal", None)
+        return doc
+
+    async def mark_disputed(
+        self, session: AsyncClientSession, members: list[Doc], agreements: Sequence[float]
+    ) -> None:
+        for member, agreement in zip(members, agreements, strict=True):
+            await self.submissions.update_one(
+                {"_id": member["_id"]},
+                {"$set": {"status": "disputed", "agreement": agreement}},
+                session=session,
+            )
+
+    async def settle(
+        self,
+        session: AsyncClientSession,
+        members: list[Doc],
+        agreements: Sequence[float],
+        reviewer_id: str | None,
+        now: datetime,
+    ) -> None:
+        """Each overlap's outcome: accepted when it agreed with the final annotation, else a
+        partial accept worth its share of agreed shapes."""
+        for member, agreement in zip(members, agreements, strict=True):
+            outcome = "accepted" if agreement >= 0.999 else "corrected"
+            await self.submissions.update_one(
+                {"_id": member["_id"]},
+                {
+                    "$set": {
+                        "status": outcome,
+                        "outcome": outcome,
+                        "credit": agreement,
+                        "agreement": agreement,
+                        "reviewer_id": reviewer_id,
+                        "decided_at": now,
+                    }
+                },
+                session=session,
+            )
