@@ -1,10 +1,10 @@
-"""Ingest's HTTP handlers: parse, check who may, call the store, return a schema."""
+"""Ingest's HTTP handlers: parse, check who may, call a repository, return a schema."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Query, status
 
 from aviary.contracts.ingest import (
     BatchCreate,
@@ -20,7 +20,8 @@ from aviary.contracts.ingest import (
     TokenRead,
 )
 from services.ingest import domain
-from services.ingest.store import IngestStore
+from services.ingest.deps import BatchesDep, LedgerDep, OrgsDep, ProjectsDep, TokensDep
+from services.ingest.repositories import BatchRepository
 from shared.errors import AppError
 from shared.security.auth import (
     VENDOR_ROLES,
@@ -34,14 +35,13 @@ from shared.security.auth import (
 )
 from shared.settings import Settings
 from shared.store.mongo import Doc
-from shared.web.deps import RuntimeDep, from_state
+from shared.web.deps import RuntimeDep
 
 router = APIRouter(prefix="/v1")
 
 MAX_FILES_PER_REQUEST = 500
 
 
-StoreDep = Annotated[IngestStore, Depends(from_state("store"))]
 Operator = Annotated[Principal, require_roles(Role.OPERATOR)]
 Client = Annotated[Principal, require_roles(Role.CLIENT)]
 ClientOrOperator = Annotated[Principal, require_roles(Role.CLIENT, Role.OPERATOR)]
@@ -51,22 +51,26 @@ ClientOrOperator = Annotated[Principal, require_roles(Role.CLIENT, Role.OPERATOR
 
 
 @router.post("/orgs", status_code=status.HTTP_201_CREATED, response_model=OrgRead)
-async def create_org(body: OrgCreate, principal: Operator, store: StoreDep) -> OrgRead:
-    doc = await store.create_org(body.name, body.kind, principal)
+async def create_org(body: OrgCreate, principal: Operator, orgs: OrgsDep) -> OrgRead:
+    doc = await orgs.create(body.name, body.kind, principal)
     return OrgRead(id=doc["_id"], **{k: doc[k] for k in ("name", "kind", "created_at")})
 
 
 @router.get("/orgs", response_model=list[OrgRead])
-async def list_orgs(_: Operator, store: StoreDep) -> list[OrgRead]:
+async def list_orgs(_: Operator, orgs: OrgsDep) -> list[OrgRead]:
     return [
         OrgRead(id=d["_id"], **{k: d[k] for k in ("name", "kind", "created_at")})
-        for d in await store.list_orgs()
+        for d in await orgs.all()
     ]
 
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenRead)
 async def create_token(
-    body: TokenCreate, principal: CurrentPrincipal, store: StoreDep, runtime: RuntimeDep
+    body: TokenCreate,
+    principal: CurrentPrincipal,
+    orgs: OrgsDep,
+    tokens: TokensDep,
+    runtime: RuntimeDep,
 ) -> TokenRead:
     """The operator issues any token; a vendor admin issues its own vendor's people."""
     if principal.role == Role.VENDOR_ADMIN:
@@ -82,7 +86,7 @@ async def create_token(
         )
     if body.role == Role.OPERATOR:
         raise AppError("forbidden", "operator tokens are not issued over the API", status_code=403)
-    org = await store.get_org(body.org_id)
+    org = await orgs.get(body.org_id)
     expected_kind = "vendor" if body.role in VENDOR_ROLES else "client"
     if body.role == Role.REVIEWER:
         expected_kind = org["kind"]  # a client may have reviewers of its own
@@ -96,7 +100,7 @@ async def create_token(
     claims = new_claims(
         sub=body.subject, org=org["_id"], role=body.role, vendor=vendor, ttl_s=body.ttl_s
     )
-    record = await store.record_token(claims, principal)
+    record = await tokens.record(claims, principal)
     return TokenRead(
         token=sign_claims(runtime.settings, claims),
         **token_info(record).model_dump(),
@@ -114,26 +118,26 @@ TokenAdmin = Annotated[Principal, require_roles(Role.OPERATOR, Role.CLIENT, Role
 @router.get("/tokens", response_model=list[TokenInfo])
 async def list_tokens(
     principal: TokenAdmin,
-    store: StoreDep,
+    tokens: TokensDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[TokenInfo]:
     """Tokens issued for the caller's organisation (all of them for the operator), newest
     first; their values are never stored, so never shown again."""
-    return [token_info(d) for d in await store.list_tokens(org_scope(principal), limit)]
+    return [token_info(d) for d in await tokens.newest(org_scope(principal), limit)]
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenInfo)
-async def revoke_token(token_id: str, principal: TokenAdmin, store: StoreDep) -> TokenInfo:
+async def revoke_token(token_id: str, principal: TokenAdmin, tokens: TokensDep) -> TokenInfo:
     """Revoke a token at once everywhere: every service refuses it within seconds. A client
     revokes its own organisation's tokens; a vendor admin its annotators' and reviewers'."""
-    token = await store.get_token(org_scope(principal), token_id)
+    token = await tokens.get(org_scope(principal), token_id)
     if principal.role == Role.VENDOR_ADMIN and token["role"] not in ("annotator", "reviewer"):
         raise AppError(
             "forbidden",
             "vendor admins revoke their own annotators' and reviewers' tokens only",
             status_code=403,
         )
-    return token_info(await store.revoke_token(token, principal))
+    return token_info(await tokens.revoke(token, principal))
 
 
 # ----- projects --------------------------------------------------------------------------------
@@ -168,37 +172,51 @@ def project_fields(
 
 @router.post("/projects", status_code=status.HTTP_201_CREATED, response_model=ProjectRead)
 async def create_project(
-    body: ProjectCreate, principal: Client, store: StoreDep, runtime: RuntimeDep
+    body: ProjectCreate,
+    principal: Client,
+    orgs: OrgsDep,
+    projects: ProjectsDep,
+    runtime: RuntimeDep,
 ) -> ProjectRead:
     fields = project_fields(body, runtime.settings)
-    return project_read(await store.create_project(principal.org, fields, principal))
+    if not await orgs.are_vendors([v["vendor_id"] for v in fields["vendors"]]):
+        raise AppError(
+            "unknown_vendor", "every vendor must be a registered vendor", status_code=422
+        )
+    return project_read(await projects.create(principal.org, fields, principal))
 
 
 @router.put("/projects/{project_id}", response_model=ProjectRead)
 async def update_project(
-    project_id: str, body: ProjectUpdate, principal: Client, store: StoreDep, runtime: RuntimeDep
+    project_id: str,
+    body: ProjectUpdate,
+    principal: Client,
+    projects: ProjectsDep,
+    runtime: RuntimeDep,
 ) -> ProjectRead:
     """Publish a new version; work already dispatched keeps the version it was made with."""
-    current = await store.get_project(principal.org, project_id)
+    current = await projects.get(principal.org, project_id)
     fields = project_fields(body, runtime.settings, current.get("webhook_secret"))
-    return project_read(await store.update_project(current, fields, principal))
+    return project_read(await projects.update(current, fields, principal))
 
 
 @router.get("/projects", response_model=list[ProjectRead])
-async def list_projects(principal: ClientOrOperator, store: StoreDep) -> list[ProjectRead]:
-    return [project_read(d) for d in await store.list_projects(org_scope(principal))]
+async def list_projects(principal: ClientOrOperator, projects: ProjectsDep) -> list[ProjectRead]:
+    return [project_read(d) for d in await projects.of_org(org_scope(principal))]
 
 
 @router.get("/projects/{project_id}", response_model=ProjectRead)
-async def get_project(project_id: str, principal: ClientOrOperator, store: StoreDep) -> ProjectRead:
-    return project_read(await store.get_project(org_scope(principal), project_id))
+async def get_project(
+    project_id: str, principal: ClientOrOperator, projects: ProjectsDep
+) -> ProjectRead:
+    return project_read(await projects.get(org_scope(principal), project_id))
 
 
 # ----- batches ---------------------------------------------------------------------------------
 
 
-async def batch_read(store: IngestStore, doc: Doc) -> BatchRead:
-    counts = await store.progress(doc["_id"])
+async def batch_read(batches: BatchRepository, doc: Doc) -> BatchRead:
+    counts = await batches.progress(doc["_id"])
     received = doc["item_count"] if doc["item_count"] is not None else counts["received"]
     return BatchRead(
         id=doc["_id"],
@@ -224,27 +242,33 @@ async def batch_read(store: IngestStore, doc: Doc) -> BatchRead:
     "/projects/{project_id}/batches", status_code=status.HTTP_201_CREATED, response_model=BatchRead
 )
 async def create_batch(
-    project_id: str, body: BatchCreate, principal: Client, store: StoreDep
+    project_id: str,
+    body: BatchCreate,
+    principal: Client,
+    projects: ProjectsDep,
+    batches: BatchesDep,
 ) -> BatchRead:
-    project = await store.get_project(principal.org, project_id)
-    return await batch_read(store, await store.create_batch(project, body.name))
+    project = await projects.get(principal.org, project_id)
+    return await batch_read(batches, await batches.create(project, body.name))
 
 
 @router.get("/projects/{project_id}/batches", response_model=list[BatchRead])
 async def list_batches(
-    project_id: str, principal: ClientOrOperator, store: StoreDep
+    project_id: str, principal: ClientOrOperator, projects: ProjectsDep, batches: BatchesDep
 ) -> list[BatchRead]:
-    project = await store.get_project(org_scope(principal), project_id)
-    return [await batch_read(store, b) for b in await store.list_batches(project["_id"])]
+    project = await projects.get(org_scope(principal), project_id)
+    return [await batch_read(batches, b) for b in await batches.of_project(project["_id"])]
 
 
 @router.get("/batches/{batch_id}", response_model=BatchRead)
-async def get_batch(batch_id: str, principal: ClientOrOperator, store: StoreDep) -> BatchRead:
-    return await batch_read(store, await store.get_batch(org_scope(principal), batch_id))
+async def get_batch(batch_id: str, principal: ClientOrOperator, batches: BatchesDep) -> BatchRead:
+    return await batch_read(batches, await batches.get(org_scope(principal), batch_id))
 
 
 @router.post("/batches/{batch_id}/seal", response_model=BatchRead)
-async def seal_batch(batch_id: str, principal: Client, store: StoreDep) -> BatchRead:
+async def seal_batch(
+    batch_id: str, principal: Client, batches: BatchesDep, ledger: LedgerDep
+) -> BatchRead:
     """Close the batch to uploads; `batch.sealed` carries its final item count."""
-    batch = await store.get_batch(principal.org, batch_id)
-    return await batch_read(store, await store.seal_batch(batch))
+    batch = await batches.get(principal.org, batch_id)
+    return await batch_read(batches, await ledger.seal(batch))

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.ingest.store import IngestStore
+from services.ingest.ledger import BatchLedger
+from services.ingest.repositories import BatchRepository
 from shared.events import DeliveryReady, ItemAccepted, RoutingKey, TaskSubmitted
 from shared.messaging import Handler
 from shared.messaging.handlers import apply_once, apply_once_in_groups
-from shared.store.mongo import AsyncClientSession
+from shared.store.mongo import AsyncClientSession, ServiceDatabase
 
 
-def handlers(store: IngestStore) -> dict[RoutingKey, Handler]:
+def handlers(
+    db: ServiceDatabase, ledger: BatchLedger, batches: BatchRepository
+) -> dict[RoutingKey, Handler]:
     # Events of one moment share a transaction: concurrent ones would update the same
     # counters and conflict.
     async def tasks_submitted(session: AsyncClientSession, events: Sequence[TaskSubmitted]) -> None:
-        await store.mark_submitted(session, [event.item_id for event in events])
+        await ledger.mark_submitted(session, [event.item_id for event in events])
 
     async def items_accepted(session: AsyncClientSession, events: Sequence[ItemAccepted]) -> None:
-        await store.mark_accepted(session, [event.item_id for event in events])
+        await ledger.mark_accepted(session, [event.item_id for event in events])
 
     return {
-        RoutingKey.TASK_SUBMITTED: apply_once_in_groups(store.db, TaskSubmitted, tasks_submitted),
-        RoutingKey.ITEM_ACCEPTED: apply_once_in_groups(store.db, ItemAccepted, items_accepted),
-        RoutingKey.DELIVERY_READY: apply_once(store.db, DeliveryReady, store.mark_delivered),
+        RoutingKey.TASK_SUBMITTED: apply_once_in_groups(db, TaskSubmitted, tasks_submitted),
+        RoutingKey.ITEM_ACCEPTED: apply_once_in_groups(db, ItemAccepted, items_accepted),
+        RoutingKey.DELIVERY_READY: apply_once(db, DeliveryReady, batches.mark_delivered),
     }

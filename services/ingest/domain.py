@@ -1,10 +1,11 @@
-"""Ingest's pure rules: image inspection, ids, project validation. No I/O here."""
+"""Ingest's pure rules: image inspection, ids, project validation, outgoing events. No I/O here."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import math
+import secrets
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from PIL import Image, UnidentifiedImageError
 
 from aviary.contracts.shapes import OntologyClass
 from shared.errors import AppError
+from shared.events import Envelope, EventData
+from shared.observability import correlation_id
 from shared.security.urlsafety import UnsafeUrl, parse_networks, refuse_inward_literal
 
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
@@ -135,6 +138,16 @@ def make_preview(image: Image.Image, orientation: int, preview_px: int) -> bytes
     out = io.BytesIO()
     small.save(out, "WEBP", quality=70, method=0)
     return out.getvalue()
+
+
+def new_id(prefix: str) -> str:
+    """A new record's id (`org_...`, `prj_...`, `bat_...`, `upl_...`, `imp_...`)."""
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+def envelope(event: EventData, org_id: str) -> Envelope:
+    """An outgoing event, for the outbox, with the request's correlation id."""
+    return Envelope.wrap(event, org_ids=(org_id,), correlation_id=correlation_id.get())
 
 
 def item_id(project_id: str, sha256: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.ingest.store import IngestStore
+from services.ingest.ledger import BatchLedger
 from shared.events import ItemIngested
 from shared.store.batching import Batcher, KeyedBatcher
 from shared.store.mongo import Doc, DuplicateKeyError
@@ -28,8 +28,8 @@ class Upload:
 
 
 class GroupCommitter:
-    def __init__(self, store: IngestStore, max_items: int = 400, gather_s: float = 0.002) -> None:
-        self.store = store
+    def __init__(self, ledger: BatchLedger, max_items: int = 400, gather_s: float = 0.002) -> None:
+        self.ledger = ledger
         self._batches: KeyedBatcher[str, Upload, None] = KeyedBatcher(
             lambda _: Batcher(
                 self._commit_group,
@@ -49,7 +49,7 @@ class GroupCommitter:
             if len(set(ids)) != len(ids):
                 # Two requests carry the same bytes: let the second find the first's item.
                 raise DuplicateKeyError("the same item twice in one group")
-            await self.store.add_items(uploads[0].batch, [r for u in uploads for r in u.records])
+            await self.ledger.add_items(uploads[0].batch, [r for u in uploads for r in u.records])
         except DuplicateKeyError:
             # Someone recorded one of these first: commit each request on its own, so only
             # the request holding the duplicate sees the error.
@@ -58,7 +58,7 @@ class GroupCommitter:
 
     async def _commit_alone(self, upload: Upload) -> BaseException | None:
         try:
-            await self.store.add_items(upload.batch, upload.records)
+            await self.ledger.add_items(upload.batch, upload.records)
         except Exception as exc:
             return exc
         return None

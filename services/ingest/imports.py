@@ -23,7 +23,14 @@ import httpx
 from aviary.contracts.shapes import Annotation
 from services.ingest.fetcher import FetchError, FetchLimits, fetch
 from services.ingest.group_commit import GroupCommitter
-from services.ingest.store import ImportOutcome, IngestStore
+from services.ingest.ledger import BatchLedger
+from services.ingest.repositories import (
+    BatchRepository,
+    ImportOutcome,
+    ImportRepository,
+    ItemRepository,
+    ProjectRepository,
+)
 from services.ingest.uploads import Incoming, Ingestor
 from shared.errors import AppError, RetryLater
 from shared.events import Envelope, ImportRequested
@@ -41,10 +48,21 @@ class UrlImporter:
     """Fetches imported URLs and turns them into items."""
 
     def __init__(
-        self, runtime: Runtime, store: IngestStore, committer: GroupCommitter | None = None
+        self,
+        runtime: Runtime,
+        imports: ImportRepository,
+        batches: BatchRepository,
+        projects: ProjectRepository,
+        items: ItemRepository,
+        ledger: BatchLedger,
+        committer: GroupCommitter | None = None,
     ) -> None:
         self.runtime = runtime
-        self.store = store
+        self.imports = imports
+        self.batches = batches
+        self.projects = projects
+        self.items = items
+        self.ledger = ledger
         self.committer = committer
         settings = runtime.settings
         self.max_attempts = min(settings.import_max_attempts, settings.max_attempts)
@@ -84,12 +102,12 @@ class UrlImporter:
         for envelope in envelopes:
             event = ImportRequested.model_validate(envelope.data)
             events.setdefault(event.url_id, event)
-        urls = await self.store.get_import_urls(list(events))
+        urls = await self.imports.urls_by_id(list(events))
         # A URL already finished is a redelivery: nothing to do.
         pending = {url_id: url for url_id, url in urls.items() if url["status"] == "pending"}
         errors: dict[str, BaseException] = {}
         if pending:
-            await self.store.count_import_attempts(list(pending))
+            await self.imports.count_attempts(list(pending))
             fetched = await asyncio.gather(
                 *(fetch(self.client(), url["url"], self.limits) for url in pending.values()),
                 return_exceptions=True,
@@ -115,7 +133,7 @@ class UrlImporter:
                 except Exception as exc:  # storage or database down: retried by the broker
                     errors.update((url["_id"], exc) for url, _ in downloads)
             if finished:
-                await self.store.finish_import_urls(finished)
+                await self.imports.finish(finished)
         return [
             errors.get(ImportRequested.model_validate(envelope.data).url_id)
             for envelope in envelopes
@@ -125,8 +143,8 @@ class UrlImporter:
         self, batch_id: str, project_id: str, downloads: list[tuple[Doc, bytes]]
     ) -> list[ImportOutcome]:
         """The downloaded images of one batch as one upload: validated, stored, recorded."""
-        batch = await self.store.get_batch(None, batch_id)
-        project = await self.store.get_project(None, project_id)
+        batch = await self.batches.get(None, batch_id)
+        project = await self.projects.get(None, project_id)
         incoming = [
             Incoming(
                 url.get("file_name") or url["url"].rsplit("/", 1)[-1],
@@ -137,7 +155,7 @@ class UrlImporter:
             )
             for url, data in downloads
         ]
-        ingestor = Ingestor(self.runtime, self.store, batch, project, self.committer)
+        ingestor = Ingestor(self.runtime, self.items, self.ledger, batch, project, self.committer)
         try:
             outcomes = await ingestor.ingest(incoming)
         except AppError as exc:

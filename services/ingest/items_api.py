@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
@@ -24,20 +24,28 @@ from aviary.contracts.ingest import (
 )
 from aviary.contracts.shapes import Annotation
 from services.ingest import domain
+from services.ingest.deps import (
+    BatchesDep,
+    CommitterDep,
+    ImportsDep,
+    ItemsDep,
+    LedgerDep,
+    ProjectsDep,
+    UploadsDep,
+)
 from services.ingest.group_commit import GroupCommitter
-from services.ingest.store import IngestStore
+from services.ingest.ledger import BatchLedger
+from services.ingest.repositories import BatchRepository, ItemRepository, ProjectRepository
 from services.ingest.uploads import Incoming, Ingestor, Outcome, item_read, read_limited
 from shared.errors import AppError
 from shared.runtime import Runtime
 from shared.security.auth import Principal, Role, org_scope, require_roles
-from shared.web.deps import RuntimeDep, from_state
+from shared.web.deps import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["items"])
 
 Client = Annotated[Principal, require_roles(Role.CLIENT)]
 ClientOrOperator = Annotated[Principal, require_roles(Role.CLIENT, Role.OPERATOR)]
-StoreDep = Annotated[IngestStore, Depends(from_state("store"))]
-CommitterDep = Annotated[GroupCommitter, Depends(from_state("committer"))]
 
 MAX_FILES_PER_REQUEST = 500
 PRE_ANNOTATION_HEADER = "x-pre-annotation"
@@ -78,14 +86,18 @@ def parse_pre_annotations(raw: str | bytes) -> dict[str, Annotation]:
 
 async def ingestor(
     runtime: Runtime,
-    store: IngestStore,
+    batches: BatchRepository,
+    projects: ProjectRepository,
+    items: ItemRepository,
+    ledger: BatchLedger,
     principal: Principal,
     batch_id: str,
     committer: GroupCommitter | None = None,
 ) -> Ingestor:
-    batch = await store.recent("batch", principal.org, batch_id)
-    project = await store.recent("project", principal.org, batch["project_id"])
-    return Ingestor(runtime, store, batch, project, committer)
+    """The ingestor of the caller's batch (and its project, as read a moment ago)."""
+    batch = await batches.recent(principal.org, batch_id)
+    project = await projects.recent(principal.org, batch["project_id"])
+    return Ingestor(runtime, items, ledger, batch, project, committer)
 
 
 def raise_if_failed(outcome: Outcome) -> ItemRead:
@@ -123,7 +135,10 @@ async def upload_items(
     request: Request,
     response: Response,
     principal: Client,
-    store: StoreDep,
+    batches: BatchesDep,
+    projects: ProjectsDep,
+    items: ItemsDep,
+    ledger: LedgerDep,
     runtime: RuntimeDep,
     committer: CommitterDep,
     file_name: Annotated[str | None, Query(max_length=1000)] = None,
@@ -133,7 +148,7 @@ async def upload_items(
     A raw upload may carry a pre-annotation in the `X-Pre-Annotation` header (JSON); a
     multipart upload in a `pre_annotations` field mapping file names to annotations.
     """
-    work = await ingestor(runtime, store, principal, batch_id, committer)
+    work = await ingestor(runtime, batches, projects, items, ledger, principal, batch_id, committer)
     limit = runtime.settings.max_upload_bytes
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
@@ -180,14 +195,15 @@ async def _multipart_files(request: Request, limit: int) -> list[Incoming]:
 async def list_items(
     batch_id: str,
     principal: ClientOrOperator,
-    store: StoreDep,
+    batches: BatchesDep,
+    items: ItemsDep,
     runtime: RuntimeDep,
     after: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ItemPage:
     """The batch's items in id order, a page at a time, each with a preview URL."""
-    await store.get_batch(org_scope(principal), batch_id)
-    docs = await store.list_items(batch_id, after, limit)
+    await batches.get(org_scope(principal), batch_id)
+    docs = await items.in_batch(batch_id, after, limit)
     return ItemPage(
         items=[item_read(d) for d in docs],
         next_after=docs[-1]["_id"] if len(docs) == limit else None,
@@ -196,9 +212,9 @@ async def list_items(
 
 @router.get("/items/{item_id}", response_model=ItemRead)
 async def get_item(
-    item_id: str, principal: ClientOrOperator, store: StoreDep, runtime: RuntimeDep
+    item_id: str, principal: ClientOrOperator, items: ItemsDep, runtime: RuntimeDep
 ) -> ItemRead:
-    return item_read(await store.get_item(org_scope(principal), item_id))
+    return item_read(await items.get(org_scope(principal), item_id))
 
 
 @router.get(
@@ -208,17 +224,17 @@ async def get_item(
     responses={307: {"description": "redirect to a presigned URL of the WebP preview"}},
 )
 async def get_preview(
-    item_id: str, principal: ClientOrOperator, store: StoreDep, runtime: RuntimeDep
+    item_id: str, principal: ClientOrOperator, items: ItemsDep, runtime: RuntimeDep
 ) -> RedirectResponse:
     """A 320 px WebP of the image (upright), made on first request and kept in storage."""
-    item = await store.get_item(org_scope(principal), item_id)
+    item = await items.get(org_scope(principal), item_id)
     key = item.get("preview_key")
     if key is None:
         data = await runtime.storage.get_bytes(item["bucket"], item["object_key"])
         preview = await asyncio.to_thread(domain.preview_of, data, domain.PREVIEW_PX)
         key = domain.preview_key(item["org_id"], item["sha256"])
         await runtime.storage.put_bytes(item["bucket"], key, preview, "image/webp")
-        await store.set_preview_key(item_id, key)
+        await items.set_preview_key(item_id, key)
     url = runtime.storage.presigned_get(item["bucket"], key, runtime.settings.presign_ttl_s)
     return RedirectResponse(url, status_code=307)
 
@@ -228,14 +244,19 @@ async def get_preview(
 
 @router.post("/batches/{batch_id}/uploads", status_code=201, response_model=UploadTicket)
 async def create_upload(
-    batch_id: str, body: UploadCreate, principal: Client, store: StoreDep, runtime: RuntimeDep
+    batch_id: str,
+    body: UploadCreate,
+    principal: Client,
+    batches: BatchesDep,
+    uploads: UploadsDep,
+    runtime: RuntimeDep,
 ) -> UploadTicket:
     """For large volumes: PUT the bytes to `put_url` (straight into storage), then confirm."""
-    batch = await store.get_batch(principal.org, batch_id)
+    batch = await batches.get(principal.org, batch_id)
     if batch["status"] != "open":
         raise AppError("batch_sealed", "the batch is sealed; open a new batch", status_code=409)
     pre = body.pre_annotation.model_dump(mode="json") if body.pre_annotation else None
-    upload = await store.create_upload(batch, body.file_name, f"{principal.org}/staging", pre)
+    upload = await uploads.create(batch, body.file_name, f"{principal.org}/staging", pre)
     ttl = runtime.settings.presign_ttl_s
     url = runtime.storage.presigned_put(runtime.settings.images_bucket, upload["staging_key"], ttl)
     return UploadTicket(
@@ -248,12 +269,20 @@ async def create_upload(
 
 @router.post("/uploads/{upload_id}/confirm", response_model=ItemRead)
 async def confirm_upload(
-    upload_id: str, response: Response, principal: Client, store: StoreDep, runtime: RuntimeDep
+    upload_id: str,
+    response: Response,
+    principal: Client,
+    uploads: UploadsDep,
+    batches: BatchesDep,
+    projects: ProjectsDep,
+    items: ItemsDep,
+    ledger: LedgerDep,
+    runtime: RuntimeDep,
 ) -> ItemRead:
     """Validate the uploaded object like any upload; confirming twice gives the same item."""
-    upload = await store.get_upload(principal.org, upload_id)
+    upload = await uploads.get(principal.org, upload_id)
     if upload["status"] == "confirmed":
-        return item_read(await store.get_item(principal.org, upload["item_id"]))
+        return item_read(await items.get(principal.org, upload["item_id"]))
     bucket = runtime.settings.images_bucket
     size = await runtime.storage.size(bucket, upload["staging_key"])
     if size is None:
@@ -264,13 +293,13 @@ async def confirm_upload(
         raise AppError("too_large", f"the upload exceeds {limit} bytes", status_code=413)
     data = await runtime.storage.get_bytes(bucket, upload["staging_key"])
     pre = Annotation.model_validate(upload["pre_annotation"]) if upload["pre_annotation"] else None
-    work = await ingestor(runtime, store, principal, upload["batch_id"])
+    work = await ingestor(runtime, batches, projects, items, ledger, principal, upload["batch_id"])
     outcome = (await work.ingest([Incoming(upload["file_name"], data, pre)]))[0]
     if outcome.error is not None:
         await runtime.storage.remove(bucket, upload["staging_key"])
         raise outcome.error
     item = raise_if_failed(outcome)
-    await store.confirm_upload(upload_id, item.id)
+    await uploads.confirm(upload_id, item.id)
     await runtime.storage.remove(bucket, upload["staging_key"])
     response.status_code = 200
     return item
@@ -289,7 +318,12 @@ def import_read(doc: dict[str, Any], urls: list[dict[str, Any]] | None = None) -
 
 @router.post("/batches/{batch_id}/imports", status_code=202, response_model=ImportRead)
 async def create_import(
-    batch_id: str, body: ImportCreate, principal: Client, store: StoreDep, runtime: RuntimeDep
+    batch_id: str,
+    body: ImportCreate,
+    principal: Client,
+    batches: BatchesDep,
+    ledger: LedgerDep,
+    runtime: RuntimeDep,
 ) -> ImportRead:
     """Import images by URL; they are fetched in the background, each with its own status."""
     if len(body.urls) > runtime.settings.import_max_urls:
@@ -298,21 +332,21 @@ async def create_import(
             f"at most {runtime.settings.import_max_urls} URLs per import",
             status_code=422,
         )
-    batch = await store.get_batch(principal.org, batch_id)
+    batch = await batches.get(principal.org, batch_id)
     if batch["status"] != "open":
         raise AppError("batch_sealed", "the batch is sealed; open a new batch", status_code=409)
     urls = [u.model_dump(mode="json") for u in body.urls]
     domain.refuse_unsafe_urls([u["url"] for u in urls], runtime.settings.import_allowed_networks)
-    return import_read(await store.create_import(batch, urls))
+    return import_read(await ledger.create_import(batch, urls))
 
 
 @router.get("/imports/{import_id}", response_model=ImportRead)
 async def get_import(
     import_id: str,
     principal: ClientOrOperator,
-    store: StoreDep,
+    imports: ImportsDep,
     urls: Annotated[bool, Query(description="false: the counts alone, to poll progress")] = True,
 ) -> ImportRead:
     """Progress of an import and the status of every URL (done with its item, or why not)."""
-    doc = await store.get_import(org_scope(principal), import_id)
-    return import_read(doc, await store.list_import_urls(import_id) if urls else None)
+    doc = await imports.get(org_scope(principal), import_id)
+    return import_read(doc, await imports.urls(import_id) if urls else None)

@@ -5,29 +5,34 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.ingest import api, consumers, items_api
-from services.ingest.group_commit import GroupCommitter
-from services.ingest.imports import UrlImporter
-from services.ingest.store import IngestStore
+from services.ingest.deps import IngestParts
 from shared.events import RoutingKey
 from shared.runtime import Runtime, Startup
 from shared.web.app import create_app
 
 
 def build_app(runtime: Runtime) -> FastAPI:
-    store = IngestStore(runtime)
+    parts = IngestParts.build(runtime)
+    importer = parts.importer
 
-    async def prepare() -> None:
-        await store.ensure_indexes()
+    async def images_bucket() -> None:
         await runtime.storage.ensure_bucket(runtime.settings.images_bucket)
 
-    committer = GroupCommitter(store)
-    importer = UrlImporter(runtime, store, committer)
     startup = Startup(
-        handlers={**consumers.handlers(store), RoutingKey.IMPORT_REQUESTED: importer.handle},
-        steps=[prepare],
+        handlers={
+            **consumers.handlers(runtime.db, parts.ledger, parts.batches),
+            RoutingKey.IMPORT_REQUESTED: importer.handle,
+        },
+        steps=[
+            parts.tokens.ensure_indexes,
+            parts.projects.ensure_indexes,
+            parts.batches.ensure_indexes,
+            parts.items.ensure_indexes,
+            parts.imports.ensure_indexes,
+            images_bucket,
+        ],
         stop_steps=[importer.close],
     )
     app = create_app(runtime, startup, [api.router, items_api.router], title="Aviary ingest")
-    app.state.store = store
-    app.state.committer = committer
+    app.state.parts = parts
     return app

@@ -11,7 +11,8 @@ from aviary.contracts.ingest import ItemRead
 from aviary.contracts.shapes import Annotation
 from services.ingest import domain
 from services.ingest.group_commit import GroupCommitter
-from services.ingest.store import IngestStore
+from services.ingest.ledger import BatchLedger
+from services.ingest.repositories import ItemRepository
 from shared.domain.annotation_rules import require_valid_annotation
 from shared.errors import AppError
 from shared.events import ImageRef, ItemIngested, Ontology
@@ -96,13 +97,15 @@ class Ingestor:
     def __init__(
         self,
         runtime: Runtime,
-        store: IngestStore,
+        items: ItemRepository,
+        ledger: BatchLedger,
         batch: Doc,
         project: Doc,
         committer: GroupCommitter | None = None,
     ) -> None:
         self.runtime = runtime
-        self.store = store
+        self.items = items
+        self.ledger = ledger
         self.committer = committer
         self.batch = batch
         self.ontology = Ontology.model_validate(project["ontology"])
@@ -123,7 +126,7 @@ class Ingestor:
             else:
                 iid = domain.item_id(self.batch["project_id"], result.sha256)
                 fresh.setdefault(iid, (index, result))
-        existing = await self.store.find_items(list(fresh))
+        existing = await self.items.find_many(list(fresh))
         new = {iid: v for iid, v in fresh.items() if iid not in existing}
         await asyncio.gather(*(self._store_objects(info) for _, info in new.values()))
         records = [self._record(files[i], info, iid) for iid, (i, info) in new.items()]
@@ -133,7 +136,7 @@ class Ingestor:
                 if self.committer is not None:
                     await self.committer.commit(self.batch, records)
                 else:
-                    await self.store.add_items(self.batch, records)
+                    await self.ledger.add_items(self.batch, records)
             except DuplicateKeyError:
                 # A concurrent request recorded some of these first: fall back to one by one.
                 duplicates |= await self._add_one_by_one(records)
@@ -214,7 +217,7 @@ class Ingestor:
         duplicates: set[str] = set()
         for record in records:
             try:
-                await self.store.add_items(self.batch, [record])
+                await self.ledger.add_items(self.batch, [record])
             except DuplicateKeyError:
                 duplicates.add(record[0]["_id"])
         return duplicates

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aviary_devkit.processes import ServiceSet
-from services.ingest.store import project_event
+from services.ingest.repositories.projects import project_event
 from shared.events import Envelope, ImageRef, ItemIngested
 from shared.messaging import Broker, QueueNames, queue_counts
 from shared.messaging.retry import ATTEMPT_HEADER

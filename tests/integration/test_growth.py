@@ -22,7 +22,8 @@ from services.dispatch.deps import DispatchParts
 from services.dispatch.leases.repository import Submission
 from services.dispatch.leases.slots import Lease
 from services.export.store import ExportStore
-from services.ingest.store import ImportOutcome, IngestStore
+from services.ingest.deps import IngestParts
+from services.ingest.repositories import ImportOutcome
 from services.review.deps import ReviewParts
 from shared.events import Envelope, ItemAccepted, ItemIngested, TaskSubmitted
 from shared.messaging.handlers import apply_once_in_groups
@@ -131,23 +132,30 @@ def group(round_: int) -> range:
 # ----- ingest ----------------------------------------------------------------------------------
 
 
+async def ingest_parts(runtime: Runtime) -> IngestParts:
+    """Ingest's repositories and services, with every index start-up makes."""
+    parts = IngestParts.build(runtime)
+    for repository in (parts.tokens, parts.projects, parts.batches, parts.items, parts.imports):
+        await repository.ensure_indexes()
+    return parts
+
+
 async def test_counting_submitted_and_accepted_items_does_not_grow_with_the_items(
     runtime_of: Callable[[str], Runtime],
 ) -> None:
     runtime = runtime_of("ingest")
-    store = IngestStore(runtime)
-    await store.ensure_indexes()
+    parts = await ingest_parts(runtime)
 
     async def count(round_: int) -> None:
         ids = [f"itm_{i:08d}" for i in group(round_ % 40)]
-        flag = store.mark_submitted if round_ < 100 else store.mark_accepted
+        flag = parts.ledger.mark_submitted if round_ < 100 else parts.ledger.mark_accepted
         await in_transaction(runtime, lambda s: flag(s, ids))
 
     async def seed(start: int, stop: int) -> None:
-        await fill(store.items, item_doc, start, stop)
+        await fill(parts.items.items, item_doc, start, stop)
 
     assert await growth(seed, count) < BOUND
-    shards = await store.progress("bat_growth")
+    shards = await parts.batches.progress("bat_growth")
     assert shards["submitted"] == GROUP * (REPS + 1)
     assert shards["accepted"] == GROUP * (REPS + 1)
 
@@ -156,21 +164,20 @@ async def test_recording_uploads_does_not_grow_with_the_items(
     runtime_of: Callable[[str], Runtime],
 ) -> None:
     runtime = runtime_of("ingest")
-    store = IngestStore(runtime)
-    await store.ensure_indexes()
+    parts = await ingest_parts(runtime)
     batch = {
         "_id": "bat_growth",
         "project_id": "prj_growth",
         "org_id": "org_growth",
         "status": "open",
     }
-    await store.batches.insert_one(batch)
+    await parts.batches.batches.insert_one(batch)
 
     async def upload(round_: int) -> None:
         events = [ingested(i) for i in group(round_)]
-        known = await store.find_items([e.item_id for e in events])
+        known = await parts.items.find_many([e.item_id for e in events])
         assert not known
-        await store.add_items(
+        await parts.ledger.add_items(
             batch,
             [
                 ({**item_doc(i), "_id": e.item_id}, e)
@@ -179,7 +186,7 @@ async def test_recording_uploads_does_not_grow_with_the_items(
         )
 
     async def seed(start: int, stop: int) -> None:
-        await fill(store.items, item_doc, start, stop)
+        await fill(parts.items.items, item_doc, start, stop)
 
     assert await growth(seed, upload) < BOUND
 
@@ -188,9 +195,8 @@ async def test_url_import_outcomes_do_not_grow_with_the_urls(
     runtime_of: Callable[[str], Runtime],
 ) -> None:
     runtime = runtime_of("ingest")
-    store = IngestStore(runtime)
-    await store.ensure_indexes()
-    await store.imports.insert_one({"_id": "imp_growth", "pending": LARGE, "done": 0})
+    imports = (await ingest_parts(runtime)).imports
+    await imports.imports.insert_one({"_id": "imp_growth", "pending": LARGE, "done": 0})
 
     def url_doc(i: int) -> Doc:
         return {
@@ -202,16 +208,16 @@ async def test_url_import_outcomes_do_not_grow_with_the_urls(
 
     async def finish(round_: int) -> None:
         ids = [f"url_{i:08d}" for i in group(round_ % 40)]
-        urls = await store.get_import_urls(ids)
-        await store.count_import_attempts(ids)
+        urls = await imports.urls_by_id(ids)
+        await imports.count_attempts(ids)
         outcomes = [ImportOutcome(url, "done", {"item_id": "itm_x"}) for url in urls.values()]
-        await store.finish_import_urls(outcomes)
+        await imports.finish(outcomes)
 
     async def seed(start: int, stop: int) -> None:
-        await fill(store.import_urls, url_doc, start, stop)
+        await fill(imports.import_urls, url_doc, start, stop)
 
     assert await growth(seed, finish) < BOUND
-    counted = await store.imports.find_one({"_id": "imp_growth"})
+    counted = await imports.imports.find_one({"_id": "imp_growth"})
     assert counted is not None
     assert counted["done"] == 2 * GROUP * (REPS + 1)
     assert counted["pending"] == LARGE - 2 * GROUP * (REPS + 1)

@@ -1,0 +1,118 @@
+"""The batch ledger: what goes into a batch, counted in the transaction that records it.
+
+Items (with their `item.ingested` events), URL imports (an `import.requested` per URL), the
+seal (with `batch.sealed` and the final count) and the progress other services report: each
+is one transaction over the batch's counters and another repository (items, imports), so it
+lives here rather than in either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from services.ingest.domain import envelope
+from services.ingest.repositories import BatchRepository, ImportRepository, ItemRepository
+from services.ingest.repositories.imports import new_import
+from shared.errors import Conflict
+from shared.events import BatchSealed, ImportRequested, ItemIngested
+from shared.messaging.outbox import Outbox
+from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase
+
+
+class BatchLedger:
+    def __init__(
+        self,
+        db: ServiceDatabase,
+        outbox: Outbox,
+        batches: BatchRepository,
+        items: ItemRepository,
+        imports: ImportRepository,
+    ) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.batches = batches
+        self.items = items
+        self.imports = imports
+
+    async def add_items(self, batch: Doc, items: list[tuple[Doc, ItemIngested]]) -> None:
+        """Record items whose objects are stored, with their events, in one transaction.
+
+        Group commit: one multipart request is one transaction, whatever its file count.
+        Raises DuplicateKeyError if another request recorded one of them first.
+        """
+
+        async def work(session: AsyncClientSession) -> None:
+            await self.batches.count_into_open(session, batch, "received", len(items))
+            await self.items.add(session, [doc for doc, _ in items])
+            await self.outbox.add(
+                session, *(envelope(event, batch["org_id"]) for _, event in items)
+            )
+
+        await self.db.transaction(work)
+        self.outbox.notify()
+
+    async def create_import(self, batch: Doc, urls: list[Doc]) -> Doc:
+        """The import, one record per URL and one `import.requested` each, together."""
+        doc, records = new_import(batch, urls)
+        events = [
+            ImportRequested(
+                import_id=doc["_id"],
+                url_id=r["_id"],
+                batch_id=batch["_id"],
+                project_id=batch["project_id"],
+                org_id=batch["org_id"],
+            )
+            for r in records
+        ]
+
+        async def work(session: AsyncClientSession) -> None:
+            await self.batches.count_into_open(session, batch, "imports", 1)
+            await self.imports.add(session, doc, records)
+            await self.outbox.add(session, *(envelope(e, batch["org_id"]) for e in events))
+
+        await self.db.transaction(work)
+        self.outbox.notify()
+        return doc
+
+    async def seal(self, batch: Doc) -> Doc:
+        """Seal once; sealing a sealed batch returns it unchanged (safe to retry)."""
+        sealed: Doc | None = None
+
+        async def work(session: AsyncClientSession) -> None:
+            nonlocal sealed
+            sealed = await self.batches.mark_sealed(session, batch)
+            if sealed is None:
+                return
+            unfinished = await self.imports.unfinished(session, batch["_id"])
+            if unfinished is not None:
+                raise Conflict(
+                    "imports_pending",
+                    f"URL import {unfinished['_id']} is still fetching; seal once it has finished",
+                )
+            received = await self.batches.take_count(session, batch)
+            sealed["item_count"] = received
+            event = BatchSealed(
+                batch_id=sealed["_id"],
+                project_id=sealed["project_id"],
+                org_id=sealed["org_id"],
+                item_count=received,
+            )
+            await self.outbox.add(session, envelope(event, sealed["org_id"]))
+
+        await self.db.transaction(work)
+        if sealed is None:
+            return await self.batches.get(None, batch["_id"])
+        self.outbox.notify()
+        return sealed
+
+    async def mark_submitted(self, session: AsyncClientSession, item_ids: Sequence[str]) -> None:
+        """Items submitted at least once, each counted once in its batch's progress."""
+        await self.batches.count(
+            session, await self.items.flag_once(session, item_ids, "submitted"), "submitted"
+        )
+
+    async def mark_accepted(self, session: AsyncClientSession, item_ids: Sequence[str]) -> None:
+        """Items accepted, each counted once in its batch's progress."""
+        await self.batches.count(
+            session, await self.items.flag_once(session, item_ids, "accepted"), "accepted"
+        )

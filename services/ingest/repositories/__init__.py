@@ -1,0 +1,34 @@
+"""Ingest's repositories: the service's only Mongo calls (database `<ns>_ingest`), one per
+aggregate, each ensuring the indexes its own queries read through.
+
+- `orgs.py`: organisations, clients and vendors (`orgs`);
+- `tokens.py`: issued tokens, never their value, so they can be listed and revoked (`tokens`);
+- `projects.py`: projects, versioned, each version published (`projects`);
+- `batches.py`: batches and their counts, spread over shard documents (`batches`,
+  `batch_counters`);
+- `items.py`: the items, one per image per project (`items`);
+- `uploads.py`: presigned uploads waiting to be confirmed (`uploads`);
+- `imports.py`: URL imports and each URL's outcome (`imports`, `import_urls`).
+
+What spans two of these in one transaction (items, imports and the seal counted into their
+batch; progress from other services' events) is the batch ledger, `../ledger.py`.
+"""
+
+from services.ingest.repositories.batches import BatchRepository
+from services.ingest.repositories.imports import ImportOutcome, ImportRepository
+from services.ingest.repositories.items import ItemRepository
+from services.ingest.repositories.orgs import OrgRepository
+from services.ingest.repositories.projects import ProjectRepository
+from services.ingest.repositories.tokens import TokenRepository
+from services.ingest.repositories.uploads import UploadRepository
+
+__all__ = [
+    "BatchRepository",
+    "ImportOutcome",
+    "ImportRepository",
+    "ItemRepository",
+    "OrgRepository",
+    "ProjectRepository",
+    "TokenRepository",
+    "UploadRepository",
+]

@@ -1,0 +1,79 @@
+"""Items: one per image per project (the id is derived from the bytes' sha256), with where the
+object is stored and what other services have done with it (`submitted`, `accepted`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from pymongo.errors import BulkWriteError
+
+from shared.errors import NotFound
+from shared.store.mongo import AsyncClientSession, Doc, DuplicateKeyError, ServiceDatabase
+
+DUPLICATE_KEY = 11000
+
+
+class ItemRepository:
+    def __init__(self, db: ServiceDatabase) -> None:
+        self.items = db["items"]
+
+    async def ensure_indexes(self) -> None:
+        await self.items.create_index([("batch_id", 1)])
+
+    async def find(self, item_id: str) -> Doc | None:
+        return await self.items.find_one({"_id": item_id})
+
+    async def find_many(self, item_ids: list[str]) -> dict[str, Doc]:
+        if not item_ids:
+            return {}
+        docs = await self.items.find({"_id": {"$in": item_ids}}).to_list(len(item_ids))
+        return {d["_id"]: d for d in docs}
+
+    async def get(self, org_id: str | None, item_id: str) -> Doc:
+        """An item, if `org_id` (None for the operator) may see it; else 404."""
+        doc = await self.find(item_id)
+        if doc is None or (org_id is not None and doc["org_id"] != org_id):
+            raise NotFound("item")
+        return doc
+
+    async def in_batch(self, batch_id: str, after: str | None, limit: int) -> list[Doc]:
+        """A page of the batch's items in id order, after `after`."""
+        query: Doc = {"batch_id": batch_id}
+        if after:
+            query["_id"] = {"$gt": after}
+        return await self.items.find(query).sort("_id", 1).limit(limit).to_list(limit)
+
+    async def set_preview_key(self, item_id: str, key: str) -> None:
+        await self.items.update_one({"_id": item_id}, {"$set": {"preview_key": key}})
+
+    async def add(self, session: AsyncClientSession, docs: list[Doc]) -> None:
+        """Raises DuplicateKeyError if one of them was recorded first."""
+        try:
+            await self.items.insert_many(docs, session=session)
+        except BulkWriteError as exc:
+            # insert_many reports a duplicate id as a bulk error: say what it is.
+            codes = {e.get("code") for e in exc.details.get("writeErrors", [])}
+            if codes == {DUPLICATE_KEY}:
+                raise DuplicateKeyError(str(exc), DUPLICATE_KEY) from exc
+            raise
+
+    async def flag_once(
+        self, session: AsyncClientSession, item_ids: Sequence[str], flag: str
+    ) -> Counter[str]:
+        """Set the items' progress flag (`submitted`, `accepted`) where not set yet; returns
+        how many were flagged now, per batch. Reads and writes by `_id` only (one `$in`
+        each): the cost stays flat as a project's items grow."""
+        fresh = await self.items.find(
+            {"_id": {"$in": list(item_ids)}, flag: {"$ne": True}},
+            {"batch_id": 1, "sha256": 1},
+            session=session,
+        ).to_list(None)
+        if not fresh:
+            return Counter()
+        await self.items.update_many(
+            {"_id": {"$in": [item["_id"] for item in fresh]}},
+            {"$set": {flag: True}},
+            session=session,
+        )
+        return Counter(item["batch_id"] for item in fresh)

@@ -1,0 +1,45 @@
+"""Organisations: clients (who own projects) and vendors (whose people label and review)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from services.ingest.domain import new_id
+from shared.errors import NotFound
+from shared.security.audit import AuditLog
+from shared.security.auth import Principal
+from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
+
+
+class OrgRepository:
+    def __init__(self, db: ServiceDatabase, audit: AuditLog) -> None:
+        self.db = db
+        self.audit = audit
+        self.orgs = db["orgs"]
+
+    async def create(self, name: str, kind: str, actor: Principal) -> Doc:
+        org_id = new_id("org")
+        doc = {"_id": org_id, "name": name, "kind": kind, "created_at": utcnow()}
+
+        async def work(session: AsyncClientSession) -> None:
+            await self.orgs.insert_one(doc, session=session)
+            await self.audit.record(
+                session, "org.created", org_id, orgs=[org_id], details={"kind": kind}, actor=actor
+            )
+
+        await self.db.transaction(work)
+        return doc
+
+    async def all(self) -> list[Doc]:
+        return await self.orgs.find({}).to_list(10_000)
+
+    async def get(self, org_id: str) -> Doc:
+        doc = await self.orgs.find_one({"_id": org_id})
+        if doc is None:
+            raise NotFound("organisation")
+        return doc
+
+    async def are_vendors(self, org_ids: Collection[str]) -> bool:
+        """Whether every one of these is a registered vendor."""
+        found = await self.orgs.count_documents({"_id": {"$in": list(org_ids)}, "kind": "vendor"})
+        return found == len(set(org_ids))
