@@ -4,24 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.responses import RedirectResponse
 
 from aviary.contracts.export import DeliveryRead, DeliveryRequest, WebhookRead
-from services.export.builder import DeliveryBuilder
-from services.export.store import ExportStore, delivery_options
+from services.export.deps import BatchesDep, BuilderDep, DeliveriesDep, ProjectsDep, WebhooksDep
+from services.export.domain import delivery_options
 from shared.errors import AppError
 from shared.runtime import Runtime
+from shared.security.audit import AuditDep
 from shared.security.auth import Principal, Role, org_scope, require_roles
 from shared.store.mongo import Doc
-from shared.web.deps import RuntimeDep, from_state
+from shared.web.deps import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["deliveries"])
 
 ClientOrOperator = Annotated[Principal, require_roles(Role.CLIENT, Role.OPERATOR)]
 Client = Annotated[Principal, require_roles(Role.CLIENT)]
-StoreDep = Annotated[ExportStore, Depends(from_state("store"))]
-BuilderDep = Annotated[DeliveryBuilder, Depends(from_state("builder"))]
 
 
 def delivery_read(doc: Doc, runtime: Runtime | None = None) -> DeliveryRead:
@@ -65,22 +64,26 @@ def webhook_read(doc: Doc) -> WebhookRead:
 @router.get("/deliveries", response_model=list[DeliveryRead])
 async def list_deliveries(
     principal: ClientOrOperator,
-    store: StoreDep,
+    deliveries: DeliveriesDep,
     project_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> list[DeliveryRead]:
-    docs = await store.list_deliveries(org_scope(principal), project_id)
+    docs = await deliveries.of_org(org_scope(principal), project_id)
     return [delivery_read(d) for d in docs]
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryRead)
 async def get_delivery(
-    delivery_id: str, principal: ClientOrOperator, store: StoreDep, runtime: RuntimeDep
+    delivery_id: str,
+    principal: ClientOrOperator,
+    deliveries: DeliveriesDep,
+    audit: AuditDep,
+    runtime: RuntimeDep,
 ) -> DeliveryRead:
     """A delivery; once ready, with a presigned download URL that expires."""
-    doc = await store.get_delivery(org_scope(principal), delivery_id)
+    doc = await deliveries.get(org_scope(principal), delivery_id)
     read = delivery_read(doc, runtime)
     if read.download_url is not None:
-        await store.audit.record(None, "delivery.link_issued", delivery_id, orgs=[doc["org_id"]])
+        await audit.record(None, "delivery.link_issued", delivery_id, orgs=[doc["org_id"]])
     return read
 
 
@@ -91,14 +94,18 @@ async def get_delivery(
     responses={409: {"description": "the delivery is not ready yet"}},
 )
 async def download_delivery(
-    delivery_id: str, principal: ClientOrOperator, store: StoreDep, runtime: RuntimeDep
+    delivery_id: str,
+    principal: ClientOrOperator,
+    deliveries: DeliveriesDep,
+    audit: AuditDep,
+    runtime: RuntimeDep,
 ) -> RedirectResponse:
     """Download the package: recorded in the audit log, then redirected to storage."""
-    doc = await store.get_delivery(org_scope(principal), delivery_id)
+    doc = await deliveries.get(org_scope(principal), delivery_id)
     read = delivery_read(doc, runtime)
     if read.download_url is None:
         raise AppError("not_ready", "the delivery is not ready yet", status_code=409)
-    await store.audit.record(None, "delivery.downloaded", delivery_id, orgs=[doc["org_id"]])
+    await audit.record(None, "delivery.downloaded", delivery_id, orgs=[doc["org_id"]])
     return RedirectResponse(read.download_url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
 
 
@@ -110,32 +117,35 @@ async def download_delivery(
 async def request_delivery(
     batch_id: str,
     principal: Client,
-    store: StoreDep,
+    batches: BatchesDep,
+    projects: ProjectsDep,
+    deliveries: DeliveriesDep,
+    audit: AuditDep,
     builder: BuilderDep,
     body: DeliveryRequest | None = None,
 ) -> DeliveryRead:
     """Package what is accepted so far (`partial`) or only what is new (`incremental`)."""
     body = body or DeliveryRequest()
-    batch = await store.get_batch(principal.org, batch_id)
-    project = await store.projects.get(batch["project_id"])
+    batch = await batches.get(principal.org, batch_id)
+    project = await projects.get(batch["project_id"])
     if project is None:
         raise AppError(
             "not_ready", "the project has not reached export yet; retry shortly", status_code=409
         )
     overrides = body.model_dump(exclude_none=True, include={"formats", "include_images"})
-    doc = await store.request_delivery(batch, body.kind, delivery_options(project, overrides))
-    await store.audit.record(None, "delivery.requested", doc["_id"], details={"kind": body.kind})
+    doc = await deliveries.request(batch, body.kind, delivery_options(project, overrides))
+    await audit.record(None, "delivery.requested", doc["_id"], details={"kind": body.kind})
     builder.notify()
     return delivery_read(doc)
 
 
 @router.get("/deliveries/{delivery_id}/webhooks", response_model=list[WebhookRead])
 async def list_webhooks(
-    delivery_id: str, principal: ClientOrOperator, store: StoreDep
+    delivery_id: str, principal: ClientOrOperator, deliveries: DeliveriesDep, webhooks: WebhooksDep
 ) -> list[WebhookRead]:
     """Every webhook sent for a delivery, with each attempt and its outcome."""
-    await store.get_delivery(org_scope(principal), delivery_id)
-    return [webhook_read(d) for d in await store.list_webhooks(delivery_id)]
+    await deliveries.get(org_scope(principal), delivery_id)
+    return [webhook_read(d) for d in await webhooks.of_delivery(delivery_id)]
 
 
 @router.post(
@@ -143,12 +153,18 @@ async def list_webhooks(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=WebhookRead,
 )
-async def resend_webhook(delivery_id: str, principal: Client, store: StoreDep) -> WebhookRead:
+async def resend_webhook(
+    delivery_id: str,
+    principal: Client,
+    deliveries: DeliveriesDep,
+    projects: ProjectsDep,
+    webhooks: WebhooksDep,
+) -> WebhookRead:
     """Send the `delivery.ready` webhook again (to the project's current URL)."""
-    delivery = await store.get_delivery(principal.org, delivery_id)
+    delivery = await deliveries.get(principal.org, delivery_id)
     if delivery["status"] != "ready":
         raise AppError("not_ready", "the delivery is not ready yet", status_code=409)
-    project = await store.projects.get(delivery["project_id"])
+    project = await projects.get(delivery["project_id"])
     if project is None or not project.webhook_url:
         raise AppError("no_webhook", "the project has no webhook URL", status_code=409)
-    return webhook_read(await store.resend_webhook(delivery, project.webhook_url))
+    return webhook_read(await webhooks.add(delivery, project.webhook_url))

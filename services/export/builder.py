@@ -1,4 +1,7 @@
-"""Builds pending deliveries: package, upload, then mark ready and announce, in that order."""
+"""Builds pending deliveries: package, upload, then mark ready and announce, in that order.
+
+Marking ready is one transaction over the delivery, its `delivery.ready` event and the webhook
+record the sender picks up."""
 
 from __future__ import annotations
 
@@ -10,12 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from aviary.contracts.shapes import Annotation
+from services.export.domain import delivery_options
 from services.export.formats import PackageItem, PackageSpec, PackageSummary, PackageWriter
 from services.export.formats.package import sha256_file
-from services.export.store import ExportStore, delivery_options
-from shared.events import DeliveryReady, ProjectUpserted
+from services.export.repositories import (
+    AcceptedItemRepository,
+    BatchRepository,
+    DeliveryRepository,
+    WebhookRepository,
+)
+from shared.domain.projects import ProjectReadModel
+from shared.events import DeliveryReady, Envelope, ProjectUpserted
+from shared.observability import correlation_id
 from shared.runtime import Runtime
-from shared.store.mongo import Doc
+from shared.store.mongo import AsyncClientSession, Doc
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +51,22 @@ def package_item(doc: Doc, image_bytes: bytes | None) -> PackageItem:
 class DeliveryBuilder:
     """A background loop; a crash mid-build leaves the delivery pending, to be built again."""
 
-    def __init__(self, runtime: Runtime, store: ExportStore, poll_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        projects: ProjectReadModel,
+        batches: BatchRepository,
+        accepted: AcceptedItemRepository,
+        deliveries: DeliveryRepository,
+        webhooks: WebhookRepository,
+        poll_s: float = 1.0,
+    ) -> None:
         self.runtime = runtime
-        self.store = store
+        self.projects = projects
+        self.batches = batches
+        self.accepted = accepted
+        self.deliveries = deliveries
+        self.webhooks = webhooks
         self.poll_s = poll_s
         self._wake = asyncio.Event()
 
@@ -53,7 +77,7 @@ class DeliveryBuilder:
         while True:
             self._wake.clear()
             try:
-                while (delivery := await self.store.claim_pending()) is not None:
+                while (delivery := await self.deliveries.claim_pending()) is not None:
                     await self.build(delivery)
             except asyncio.CancelledError:
                 raise
@@ -63,13 +87,13 @@ class DeliveryBuilder:
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
 
     async def build(self, delivery: Doc) -> None:
-        project = await self.store.projects.get(delivery["project_id"])
+        project = await self.projects.get(delivery["project_id"])
         if project is None:
             log.info("delivery.waiting_for_project", extra={"delivery": delivery["_id"]})
-            await self.store.release_claim(delivery["_id"])
+            await self.deliveries.release_claim(delivery["_id"])
             return
         options = delivery.get("options") or delivery_options(project, {})
-        after, upto = await self.store.sequence_range(delivery)
+        after, upto = await self.sequence_range(delivery)
         with tempfile.TemporaryDirectory(prefix="aviary-export-") as tmp:
             workdir = Path(tmp)
             zip_path = workdir / "delivery.zip"
@@ -106,8 +130,38 @@ class DeliveryBuilder:
             "after_seq": after,
             "upto_seq": upto,
         }
-        await self.store.mark_ready(delivery, event, details, project.webhook_url)
+        await self.mark_ready(delivery, event, details, project.webhook_url)
         log.info("delivery.ready", extra={"delivery": delivery["_id"], "images": summary.images})
+
+    async def sequence_range(self, delivery: Doc) -> tuple[int, int]:
+        """The items a delivery holds: sequence numbers in (after, upto]: everything accepted
+        so far, or for an incremental delivery what came after the batch's last one."""
+        upto = await self.batches.seq(delivery["batch_id"])
+        after = 0
+        if delivery["kind"] == "incremental":
+            after = await self.deliveries.last_upto(delivery["batch_id"])
+        return after, upto
+
+    async def mark_ready(
+        self, delivery: Doc, event: DeliveryReady, details: Doc, webhook_url: str | None
+    ) -> None:
+        """Ready, announced on the bus and queued for the client's webhook: all or nothing."""
+        outbox = self.runtime.outbox
+
+        async def work(session: AsyncClientSession) -> None:
+            if not await self.deliveries.mark_ready(session, delivery, details):
+                return  # another builder finished it first and announced it
+            await outbox.add(
+                session,
+                Envelope.wrap(
+                    event, org_ids=(delivery["org_id"],), correlation_id=correlation_id.get()
+                ),
+            )
+            if webhook_url:
+                await self.webhooks.add(delivery, webhook_url, session)
+
+        await self.runtime.db.transaction(work)
+        outbox.notify()
 
     async def _package(
         self,
@@ -132,7 +186,7 @@ class DeliveryBuilder:
         storage = self.runtime.storage
         # Leaving the block without close() (an error mid-build) removes the partial files.
         with PackageWriter(workdir / "delivery.zip", workdir, spec) as writer:
-            async for doc in self.store.accepted_items(delivery["batch_id"], after, upto):
+            async for doc in self.accepted.in_range(delivery["batch_id"], after, upto):
                 image_bytes = None
                 if spec.include_images:
                     image = doc["image"]

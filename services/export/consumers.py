@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from services.export.builder import DeliveryBuilder
-from services.export.store import ExportStore
+from services.export.intake import Intake
+from shared.domain.projects import ProjectReadModel
 from shared.events import BatchSealed, ItemAccepted, ProjectUpserted, RoutingKey
 from shared.messaging import Handler
 from shared.messaging.handlers import apply_once, apply_once_in_groups
+from shared.store.mongo import ServiceDatabase
 
 
-def handlers(store: ExportStore, builder: DeliveryBuilder) -> dict[RoutingKey, Handler]:
+def handlers(
+    db: ServiceDatabase, projects: ProjectReadModel, intake: Intake, builder: DeliveryBuilder
+) -> dict[RoutingKey, Handler]:
     return {
-        RoutingKey.PROJECT_UPSERTED: apply_once(store.db, ProjectUpserted, store.projects.save),
+        RoutingKey.PROJECT_UPSERTED: apply_once(db, ProjectUpserted, projects.save),
         RoutingKey.BATCH_SEALED: apply_once(
-            store.db, BatchSealed, store.seal_batch, after=lambda _: builder.notify()
+            db, BatchSealed, intake.seal_batch, after=lambda _: builder.notify()
         ),
         # Accepted items of one moment share a transaction: each bumps its batch's sequence,
         # and concurrent transactions on one batch would conflict.
         RoutingKey.ITEM_ACCEPTED: apply_once_in_groups(
-            store.db, ItemAccepted, store.accept_items, after=lambda _: builder.notify()
+            db, ItemAccepted, intake.accept_items, after=lambda _: builder.notify()
         ),
     }

@@ -1,10 +1,21 @@
-"""Export's pure rules: webhook bodies and back-off."""
+"""Export's pure rules: what goes into a package, webhook bodies and back-off."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 from typing import Any
+
+from shared.events import ProjectUpserted
+
+
+def delivery_options(project: ProjectUpserted, overrides: dict[str, Any]) -> dict[str, Any]:
+    """What goes into a package: the project's defaults, unless the request says otherwise."""
+    return {
+        "formats": sorted(set(overrides.get("formats") or project.delivery_formats)),
+        "include_images": overrides.get("include_images", project.include_images),
+        "include_people": project.include_people,
+    }
 
 
 def webhook_delay_s(attempt: int, base_s: float, max_s: float) -> float:

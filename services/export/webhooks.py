@@ -16,7 +16,8 @@ import httpx
 
 from aviary.contracts.webhooks import SIGNATURE_HEADER, sign
 from services.export.domain import webhook_body, webhook_delay_s
-from services.export.store import ExportStore
+from services.export.repositories import DeliveryRepository, WebhookRepository
+from shared.domain.projects import ProjectReadModel
 from shared.runtime import Runtime
 from shared.security.urlsafety import UnsafeUrl, check_url, parse_networks
 from shared.store.mongo import Doc, utcnow
@@ -29,10 +30,19 @@ class CannotSend(Exception):
 
 
 class WebhookSender:
-    def __init__(self, runtime: Runtime, store: ExportStore, poll_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        webhooks: WebhookRepository,
+        deliveries: DeliveryRepository,
+        projects: ProjectReadModel,
+        poll_s: float = 0.5,
+    ) -> None:
         self.settings = runtime.settings
         self.storage = runtime.storage
-        self.store = store
+        self.webhooks = webhooks
+        self.deliveries = deliveries
+        self.projects = projects
         self.poll_s = poll_s
         self.allowed = parse_networks(self.settings.webhook_allowed_networks)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -44,7 +54,7 @@ class WebhookSender:
             while True:
                 await slots.acquire()
                 try:
-                    hook = await self.store.claim_due_webhook(self.settings.webhook_timeout_s + 5)
+                    hook = await self.webhooks.claim_due(self.settings.webhook_timeout_s + 5)
                 except Exception:
                     log.exception("webhook.claim_failed")
                     hook = None
@@ -106,20 +116,20 @@ class WebhookSender:
     async def _record(self, hook: Doc, record: Doc, delivered: bool, give_up: bool) -> None:
         number = record["n"]
         if delivered:
-            await self.store.record_attempt(hook["_id"], record, "delivered", None)
+            await self.webhooks.record_attempt(hook["_id"], record, "delivered", None)
         elif give_up:
-            await self.store.record_attempt(hook["_id"], record, "failed", None)
+            await self.webhooks.record_attempt(hook["_id"], record, "failed", None)
             log.warning("webhook.failed", extra={"webhook": hook["_id"], "attempts": number})
         else:
             delay = webhook_delay_s(
                 number, self.settings.webhook_retry_base_s, self.settings.webhook_retry_max_s
             )
             next_at = utcnow() + timedelta(seconds=delay)
-            await self.store.record_attempt(hook["_id"], record, "pending", next_at)
+            await self.webhooks.record_attempt(hook["_id"], record, "pending", next_at)
 
     async def _body_and_secret(self, hook: Doc) -> tuple[bytes, str]:
-        delivery = await self.store.get_delivery(None, hook["delivery_id"])
-        project = await self.store.projects.get(hook["project_id"])
+        delivery = await self.deliveries.get(None, hook["delivery_id"])
+        project = await self.projects.get(hook["project_id"])
         if project is None or not project.webhook_secret:
             raise CannotSend("the project has no webhook secret to sign with")
         ttl = self.settings.presign_ttl_s

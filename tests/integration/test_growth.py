@@ -21,7 +21,7 @@ from aviary_devkit.bench import review_bench
 from services.dispatch.deps import DispatchParts
 from services.dispatch.leases.repository import Submission
 from services.dispatch.leases.slots import Lease
-from services.export.store import ExportStore
+from services.export.deps import ExportParts
 from services.ingest.deps import IngestParts
 from services.ingest.repositories import ImportOutcome
 from services.review.deps import ReviewParts
@@ -296,22 +296,22 @@ async def test_accepting_items_into_the_read_model_does_not_grow_with_the_batch(
     runtime_of: Callable[[str], Runtime],
 ) -> None:
     runtime = runtime_of("export")
-    store = ExportStore(runtime)
-    await store.ensure_indexes()
+    parts = ExportParts.build(runtime)
+    for repository in (parts.accepted, parts.deliveries, parts.webhooks):
+        await repository.ensure_indexes()
 
     def old(i: int) -> Doc:
         return {"_id": f"itm_old_{i:08d}", "batch_id": "bat_bench", "seq": 1}
 
     async def accept(round_: int) -> None:
         events = [accepted(i) for i in group(round_)]
-        await in_transaction(runtime, lambda s: store.accept_items(s, events))
+        await in_transaction(runtime, lambda s: parts.intake.accept_items(s, events))
 
     async def seed(start: int, stop: int) -> None:
-        await fill(store.accepted, old, start, stop)
+        await fill(parts.accepted.accepted, old, start, stop)
 
     assert await growth(seed, accept) < BOUND
-    batch = await store.batches.find_one({"_id": "bat_bench"})
-    assert batch is not None
+    batch = await parts.batches.get(None, "bat_bench")
     assert batch["accepted_count"] == GROUP * 2 * (REPS + 1)
     assert batch["seq"] == 2 * (REPS + 1)
 

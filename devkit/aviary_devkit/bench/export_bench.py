@@ -17,8 +17,7 @@ import resource
 import time
 
 from aviary.contracts.shapes import Annotation, BoxShape
-from services.export.builder import DeliveryBuilder
-from services.export.store import ExportStore
+from services.export.deps import ExportParts
 from shared.events import (
     ImageRef,
     ItemAccepted,
@@ -103,18 +102,21 @@ def accepted(i: int, rng: random.Random) -> dict[str, object]:
 
 async def seed(settings: Settings) -> None:
     runtime = Runtime("export", settings, "api")
-    store = ExportStore(runtime)
-    await store.ensure_indexes()
+    parts = ExportParts.build(runtime)
+    for repository in (parts.accepted, parts.deliveries, parts.webhooks):
+        await repository.ensure_indexes()
     await runtime.storage.ensure_bucket(settings.deliveries_bucket)
 
     async def save(session: AsyncClientSession) -> None:
-        await store.projects.save(session, project())
+        await parts.projects.save(session, project())
 
     await runtime.db.transaction(save)
     rng = random.Random(7)
     for start in range(0, IMAGES, 1000):
-        await store.accepted.insert_many([accepted(i, rng) for i in range(start, start + 1000)])
-    await store.batches.insert_one(
+        await runtime.db["accepted_items"].insert_many(
+            [accepted(i, rng) for i in range(start, start + 1000)]
+        )
+    await runtime.db["batches"].insert_one(
         {
             "_id": BATCH,
             "project_id": PROJECT,
@@ -130,15 +132,14 @@ async def seed(settings: Settings) -> None:
 
 async def build(settings: Settings) -> dict[str, float]:
     runtime = Runtime("export", settings, "api")
-    store = ExportStore(runtime)
-    batch = await store.batches.find_one({"_id": BATCH})
-    assert batch is not None
+    parts = ExportParts.build(runtime)
+    batch = await parts.batches.get(None, BATCH)
     options = {"formats": ["coco", "yolo"], "include_images": False, "include_people": False}
-    delivery = await store.request_delivery(batch, "partial", options)
+    delivery = await parts.deliveries.request(batch, "partial", options)
     started = time.perf_counter()
-    await DeliveryBuilder(runtime, store).build(delivery)
+    await parts.builder.build(delivery)
     seconds = time.perf_counter() - started
-    done = await store.get_delivery(None, delivery["_id"])
+    done = await parts.deliveries.get(None, delivery["_id"])
     await runtime.mongo_client.close()
     if done["status"] != "ready" or done["images"] != IMAGES:
         raise RuntimeError(f"bench delivery incomplete: {done}")

@@ -1,0 +1,85 @@
+"""Events into export's read model: a batch sealed, items accepted; and, in the same
+transaction, the full delivery a sealed batch gets once every item in it is accepted.
+
+Each is one transaction over several repositories (batches, accepted items, deliveries), so it
+lives here rather than in any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from services.export.domain import delivery_options
+from services.export.repositories import (
+    AcceptedItemRepository,
+    BatchRepository,
+    DeliveryRepository,
+)
+from shared.domain.projects import ProjectReadModel
+from shared.events import BatchSealed, ItemAccepted
+from shared.store.mongo import AsyncClientSession, Doc, utcnow
+
+
+class Intake:
+    def __init__(
+        self,
+        projects: ProjectReadModel,
+        batches: BatchRepository,
+        accepted: AcceptedItemRepository,
+        deliveries: DeliveryRepository,
+    ) -> None:
+        self.projects = projects
+        self.batches = batches
+        self.accepted = accepted
+        self.deliveries = deliveries
+
+    async def seal_batch(self, session: AsyncClientSession, event: BatchSealed) -> None:
+        batch = await self.batches.seal(session, event)
+        await self._request_full_delivery_if_complete(session, batch)
+
+    async def accept_items(
+        self, session: AsyncClientSession, events: Sequence[ItemAccepted]
+    ) -> None:
+        """Keep the newest accepted annotation per item, numbered by its batch's sequence.
+
+        The items of one batch in this group share one number, taken in the transaction that
+        saves them, so a delivery that read the batch's sequence N sees every item numbered
+        up to N: incremental deliveries neither skip nor repeat. Reads and writes go by `_id`
+        (one `$in` per batch), so the cost of an event stays flat as the batch grows.
+        """
+        by_batch: dict[str, dict[str, ItemAccepted]] = {}
+        for event in events:  # the later event for an item wins, as it would one by one
+            by_batch.setdefault(event.batch_id, {})[event.item_id] = event
+        for latest in by_batch.values():
+            await self._accept_into_batch(session, latest)
+
+    async def _accept_into_batch(
+        self, session: AsyncClientSession, latest: dict[str, ItemAccepted]
+    ) -> None:
+        known = await self.accepted.known(session, latest)
+        fresh = [item_id for item_id in latest if item_id not in known]
+        batch = await self.batches.number(session, next(iter(latest.values())), len(fresh))
+        now = utcnow()
+        fields = {
+            item_id: {**event.model_dump(mode="json"), "seq": batch["seq"], "accepted_at": now}
+            for item_id, event in latest.items()
+        }
+        if fresh:
+            await self.accepted.add(
+                session, [{"_id": item_id, **fields[item_id]} for item_id in fresh]
+            )
+        for item_id in known:
+            await self.accepted.replace(session, item_id, fields[item_id])
+        await self._request_full_delivery_if_complete(session, batch)
+
+    async def _request_full_delivery_if_complete(
+        self, session: AsyncClientSession, batch: Doc
+    ) -> None:
+        """`batch` as this transaction left it."""
+        if not batch.get("sealed"):
+            return
+        if batch["accepted_count"] < batch["item_count"]:
+            return
+        project = await self.projects.get(batch["project_id"])
+        options = delivery_options(project, {}) if project is not None else None
+        await self.deliveries.request_full(session, batch, options)

@@ -1,0 +1,67 @@
+"""The batches as export knows them from events: sealed or not, the item count, how many
+items are accepted, and `seq`, the number the latest group of accepted items was given (a
+delivery that read `seq` N holds every item numbered up to N)."""
+
+from __future__ import annotations
+
+from shared.errors import NotFound
+from shared.events import BatchSealed, ItemAccepted
+from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, modify_by_id
+
+
+class BatchRepository:
+    def __init__(self, db: ServiceDatabase) -> None:
+        self.batches = db["batches"]
+
+    async def seal(self, session: AsyncClientSession, event: BatchSealed) -> Doc:
+        """The batch, sealed with its item count, as this transaction leaves it."""
+        batch = await modify_by_id(
+            self.batches,
+            event.batch_id,
+            {
+                "$set": {"sealed": True, "item_count": event.item_count},
+                "$setOnInsert": {
+                    "project_id": event.project_id,
+                    "org_id": event.org_id,
+                    "accepted_count": 0,
+                    "seq": 0,
+                },
+            },
+            upsert=True,
+            session=session,
+        )
+        assert batch is not None  # upserted
+        return batch
+
+    async def number(self, session: AsyncClientSession, first: ItemAccepted, fresh: int) -> Doc:
+        """Take the batch's next sequence number and count `fresh` more accepted items; the
+        batch as this transaction leaves it (`first`: one of the group's events)."""
+        batch = await modify_by_id(
+            self.batches,
+            first.batch_id,
+            {
+                "$inc": {"seq": 1, "accepted_count": fresh},
+                "$setOnInsert": {
+                    "project_id": first.project_id,
+                    "org_id": first.org_id,
+                    "sealed": False,
+                    "item_count": None,
+                },
+            },
+            upsert=True,
+            session=session,
+        )
+        assert batch is not None
+        return batch
+
+    async def get(self, org_id: str | None, batch_id: str) -> Doc:
+        """A batch, if `org_id` (None for the operator) may see it; else 404."""
+        batch = await self.batches.find_one({"_id": batch_id})
+        if batch is None or (org_id is not None and batch["org_id"] != org_id):
+            raise NotFound("batch")
+        return batch
+
+    async def seq(self, batch_id: str) -> int:
+        """The batch's latest sequence number (0 before any item was accepted)."""
+        batch = await self.batches.find_one({"_id": batch_id})
+        return int(batch["seq"]) if batch else 0
