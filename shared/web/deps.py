@@ -1,25 +1,15 @@
-"""FastAPI dependencies that hand handlers the objects a service built at start-up."""
+"""FastAPI dependencies every service's routes share: the runtime, the long-poll wait.
+
+Each service declares the parts it built (its repositories and services) in its own
+`deps.py`, typed."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
 from shared.runtime import Runtime
-
-
-def from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
-    """A dependency returning `app.state.<name>` (a store, a builder) as set by main.py.
-
-    A coroutine, so it runs inline rather than in FastAPI's thread pool."""
-
-    async def get(request: Request) -> Any:
-        return getattr(request.app.state, name)
-
-    get.__name__ = f"get_{name}"
-    return get
 
 
 async def get_runtime(request: Request) -> Runtime:
