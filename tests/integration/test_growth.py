@@ -428,11 +428,16 @@ async def test_the_retention_sweep_does_not_grow_with_what_is_kept(
     now = utcnow()
 
     def young_claim(i: int) -> Doc:
-        return {"_id": f"tsk_{i:08d}/0/1", "kind": "submitted", "at": now - timedelta(days=1)}
+        day_ago = now - timedelta(days=1)
+        return {"_id": f"tsk_{i:08d}/0/1", "kind": "submitted", "expires_at": day_ago}
 
     async def sweep(round_: int) -> None:
         expired = [
-            {"_id": f"old_{round_}_{i}/0/1", "kind": "submitted", "at": now - timedelta(days=60)}
+            {
+                "_id": f"old_{round_}_{i}/0/1",
+                "kind": "lease",
+                "expires_at": now - timedelta(days=60),
+            }
             for i in range(GROUP)
         ]
         await runtime.db["claims"].insert_many(expired)
