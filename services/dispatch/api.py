@@ -17,7 +17,7 @@ from aviary.contracts.dispatch import (
     SubmitResult,
     TaskView,
 )
-from services.dispatch.deps import DispatchParts, get_parts
+from services.dispatch.deps import DispatchParts, from_app
 from services.dispatch.leases import LeasedTask
 from shared.domain.annotation_rules import require_valid_annotation
 from shared.errors import Conflict
@@ -47,7 +47,7 @@ class Worker:
 
 async def worker(request: Request) -> Worker:
     principal = await authorize(request, ANNOTATORS)
-    return Worker(principal.sub, vendor_of(principal), await get_parts(request))
+    return Worker(principal.sub, vendor_of(principal), await from_app.get(request))
 
 
 WorkerDep = Annotated[Worker, Depends(worker)]

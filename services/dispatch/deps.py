@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from services.dispatch.dispatcher import Dispatcher
 from services.dispatch.leases import Leases, OpenLists, SlotRepository
@@ -14,6 +14,7 @@ from services.dispatch.store import TaskStore
 from services.dispatch.work import WorkClock
 from services.dispatch.work_store import WorkStore
 from shared.runtime import Runtime
+from shared.web.deps import PartsOf
 
 
 @dataclass(frozen=True)
@@ -39,25 +40,8 @@ class DispatchParts:
         return cls(runtime, tasks, leases, work_store, work, replicas, dispatcher)
 
 
-async def get_parts(request: Request) -> DispatchParts:
-    """A coroutine, so FastAPI runs it inline rather than in its thread pool."""
-    parts: DispatchParts = request.app.state.parts
-    return parts
-
-
-async def get_tasks(request: Request) -> TaskStore:
-    return (await get_parts(request)).tasks
-
-
-async def get_work(request: Request) -> WorkClock:
-    return (await get_parts(request)).work
-
-
-async def get_work_store(request: Request) -> WorkStore:
-    return (await get_parts(request)).work_store
-
-
-PartsDep = Annotated[DispatchParts, Depends(get_parts)]
-TasksDep = Annotated[TaskStore, Depends(get_tasks)]
-WorkDep = Annotated[WorkClock, Depends(get_work)]
-WorkStoreDep = Annotated[WorkStore, Depends(get_work_store)]
+from_app = PartsOf(DispatchParts)
+PartsDep = Annotated[DispatchParts, Depends(from_app.get)]
+TasksDep = Annotated[TaskStore, Depends(from_app.part(lambda p: p.tasks))]
+WorkDep = Annotated[WorkClock, Depends(from_app.part(lambda p: p.work))]
+WorkStoreDep = Annotated[WorkStore, Depends(from_app.part(lambda p: p.work_store))]

@@ -1,6 +1,6 @@
 """The pending-task pool: which task an annotator gets next, decided in memory.
 
-The database stays the truth (a claim is a conditional write), the pool is each process's
+The database stays the truth (a lease is an insert of a unique key), the pool is each process's
 index of what is pending, so `next` needs no query. Entries hold the task documents as read.
 
 Order: the annotator's own rework first, then priority, deadline and age within the

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from services.export.builder import DeliveryBuilder
 from services.export.intake import Intake
@@ -22,6 +22,7 @@ from services.export.repositories import (
 from services.export.webhooks import WebhookSender
 from shared.domain.projects import ProjectReadModel
 from shared.runtime import Runtime
+from shared.web.deps import PartsOf
 
 
 @dataclass(frozen=True)
@@ -48,34 +49,9 @@ class ExportParts:
         return cls(projects, batches, accepted, deliveries, webhooks, intake, builder, sender)
 
 
-async def get_parts(request: Request) -> ExportParts:
-    """A coroutine, so FastAPI runs it inline rather than in its thread pool."""
-    parts: ExportParts = request.app.state.parts
-    return parts
-
-
-async def get_projects(request: Request) -> ProjectReadModel:
-    return (await get_parts(request)).projects
-
-
-async def get_batches(request: Request) -> BatchRepository:
-    return (await get_parts(request)).batches
-
-
-async def get_deliveries(request: Request) -> DeliveryRepository:
-    return (await get_parts(request)).deliveries
-
-
-async def get_webhooks(request: Request) -> WebhookRepository:
-    return (await get_parts(request)).webhooks
-
-
-async def get_builder(request: Request) -> DeliveryBuilder:
-    return (await get_parts(request)).builder
-
-
-ProjectsDep = Annotated[ProjectReadModel, Depends(get_projects)]
-BatchesDep = Annotated[BatchRepository, Depends(get_batches)]
-DeliveriesDep = Annotated[DeliveryRepository, Depends(get_deliveries)]
-WebhooksDep = Annotated[WebhookRepository, Depends(get_webhooks)]
-BuilderDep = Annotated[DeliveryBuilder, Depends(get_builder)]
+from_app = PartsOf(ExportParts)
+ProjectsDep = Annotated[ProjectReadModel, Depends(from_app.part(lambda p: p.projects))]
+BatchesDep = Annotated[BatchRepository, Depends(from_app.part(lambda p: p.batches))]
+DeliveriesDep = Annotated[DeliveryRepository, Depends(from_app.part(lambda p: p.deliveries))]
+WebhooksDep = Annotated[WebhookRepository, Depends(from_app.part(lambda p: p.webhooks))]
+BuilderDep = Annotated[DeliveryBuilder, Depends(from_app.part(lambda p: p.builder))]

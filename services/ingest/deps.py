@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from services.ingest.group_commit import GroupCommitter
 from services.ingest.imports import UrlImporter
@@ -24,6 +24,7 @@ from services.ingest.repositories import (
     UploadRepository,
 )
 from shared.runtime import Runtime
+from shared.web.deps import PartsOf
 
 
 @dataclass(frozen=True)
@@ -57,54 +58,13 @@ class IngestParts:
         )
 
 
-async def get_parts(request: Request) -> IngestParts:
-    """A coroutine, so FastAPI runs it inline rather than in its thread pool."""
-    parts: IngestParts = request.app.state.parts
-    return parts
-
-
-async def get_orgs(request: Request) -> OrgRepository:
-    return (await get_parts(request)).orgs
-
-
-async def get_tokens(request: Request) -> TokenRepository:
-    return (await get_parts(request)).tokens
-
-
-async def get_projects(request: Request) -> ProjectRepository:
-    return (await get_parts(request)).projects
-
-
-async def get_batches(request: Request) -> BatchRepository:
-    return (await get_parts(request)).batches
-
-
-async def get_items(request: Request) -> ItemRepository:
-    return (await get_parts(request)).items
-
-
-async def get_uploads(request: Request) -> UploadRepository:
-    return (await get_parts(request)).uploads
-
-
-async def get_imports(request: Request) -> ImportRepository:
-    return (await get_parts(request)).imports
-
-
-async def get_ledger(request: Request) -> BatchLedger:
-    return (await get_parts(request)).ledger
-
-
-async def get_committer(request: Request) -> GroupCommitter:
-    return (await get_parts(request)).committer
-
-
-OrgsDep = Annotated[OrgRepository, Depends(get_orgs)]
-TokensDep = Annotated[TokenRepository, Depends(get_tokens)]
-ProjectsDep = Annotated[ProjectRepository, Depends(get_projects)]
-BatchesDep = Annotated[BatchRepository, Depends(get_batches)]
-ItemsDep = Annotated[ItemRepository, Depends(get_items)]
-UploadsDep = Annotated[UploadRepository, Depends(get_uploads)]
-ImportsDep = Annotated[ImportRepository, Depends(get_imports)]
-LedgerDep = Annotated[BatchLedger, Depends(get_ledger)]
-CommitterDep = Annotated[GroupCommitter, Depends(get_committer)]
+from_app = PartsOf(IngestParts)
+OrgsDep = Annotated[OrgRepository, Depends(from_app.part(lambda p: p.orgs))]
+TokensDep = Annotated[TokenRepository, Depends(from_app.part(lambda p: p.tokens))]
+ProjectsDep = Annotated[ProjectRepository, Depends(from_app.part(lambda p: p.projects))]
+BatchesDep = Annotated[BatchRepository, Depends(from_app.part(lambda p: p.batches))]
+ItemsDep = Annotated[ItemRepository, Depends(from_app.part(lambda p: p.items))]
+UploadsDep = Annotated[UploadRepository, Depends(from_app.part(lambda p: p.uploads))]
+ImportsDep = Annotated[ImportRepository, Depends(from_app.part(lambda p: p.imports))]
+LedgerDep = Annotated[BatchLedger, Depends(from_app.part(lambda p: p.ledger))]
+CommitterDep = Annotated[GroupCommitter, Depends(from_app.part(lambda p: p.committer))]

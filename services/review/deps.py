@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from services.review.decisions import Decisions
 from services.review.desk import Desk
@@ -25,6 +25,7 @@ from services.review.repositories import (
 )
 from shared.domain.projects import ProjectReadModel
 from shared.runtime import Runtime
+from shared.web.deps import PartsOf
 
 
 @dataclass(frozen=True)
@@ -70,49 +71,12 @@ class ReviewParts:
         )
 
 
-async def get_parts(request: Request) -> ReviewParts:
-    """A coroutine, so FastAPI runs it inline rather than in its thread pool."""
-    parts: ReviewParts = request.app.state.parts
-    return parts
-
-
-async def get_projects(request: Request) -> ProjectReadModel:
-    return (await get_parts(request)).projects
-
-
-async def get_units(request: Request) -> UnitRepository:
-    return (await get_parts(request)).units
-
-
-async def get_submissions(request: Request) -> SubmissionRepository:
-    return (await get_parts(request)).submissions
-
-
-async def get_appeals(request: Request) -> AppealRepository:
-    return (await get_parts(request)).appeals
-
-
-async def get_gold(request: Request) -> GoldRepository:
-    return (await get_parts(request)).gold
-
-
-async def get_statements(request: Request) -> StatementRepository:
-    return (await get_parts(request)).statements
-
-
-async def get_decisions(request: Request) -> Decisions:
-    return (await get_parts(request)).decisions
-
-
-async def get_desk(request: Request) -> Desk:
-    return (await get_parts(request)).desk
-
-
-ProjectsDep = Annotated[ProjectReadModel, Depends(get_projects)]
-UnitsDep = Annotated[UnitRepository, Depends(get_units)]
-SubmissionsDep = Annotated[SubmissionRepository, Depends(get_submissions)]
-AppealsDep = Annotated[AppealRepository, Depends(get_appeals)]
-GoldDep = Annotated[GoldRepository, Depends(get_gold)]
-StatementsDep = Annotated[StatementRepository, Depends(get_statements)]
-DecisionsDep = Annotated[Decisions, Depends(get_decisions)]
-DeskDep = Annotated[Desk, Depends(get_desk)]
+from_app = PartsOf(ReviewParts)
+ProjectsDep = Annotated[ProjectReadModel, Depends(from_app.part(lambda p: p.projects))]
+UnitsDep = Annotated[UnitRepository, Depends(from_app.part(lambda p: p.units))]
+SubmissionsDep = Annotated[SubmissionRepository, Depends(from_app.part(lambda p: p.submissions))]
+AppealsDep = Annotated[AppealRepository, Depends(from_app.part(lambda p: p.appeals))]
+GoldDep = Annotated[GoldRepository, Depends(from_app.part(lambda p: p.gold))]
+StatementsDep = Annotated[StatementRepository, Depends(from_app.part(lambda p: p.statements))]
+DecisionsDep = Annotated[Decisions, Depends(from_app.part(lambda p: p.decisions))]
+DeskDep = Annotated[Desk, Depends(from_app.part(lambda p: p.desk))]
