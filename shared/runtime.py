@@ -34,7 +34,7 @@ BackgroundLoop = Callable[[], Coroutine[Any, Any, None]]
 
 def every(seconds: float, step: Hook, *, name: str) -> BackgroundLoop:
     """A background loop running `step` every `seconds`; a failed round is logged as
-    `<name>.failed` and the next one runs on time."""
+    `<name>_failed` and the next one runs on time."""
 
     async def loop() -> None:
         while True:
@@ -42,7 +42,7 @@ def every(seconds: float, step: Hook, *, name: str) -> BackgroundLoop:
             try:
                 await step()
             except Exception:
-                log.warning(f"{name}.failed", exc_info=True)
+                log.warning(f"{name}_failed", exc_info=True)
 
     loop.__name__ = name
     return loop

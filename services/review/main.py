@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from fastapi import FastAPI
 
 from services.review import api, consumers, gold_api, quality_api
 from services.review.deps import ReviewParts
-from shared.runtime import Runtime, Startup
+from shared.runtime import Runtime, Startup, every
 from shared.web.app import create_app
 from shared.web.pages import mount_pages
 
@@ -23,26 +22,18 @@ def build_app(runtime: Runtime) -> FastAPI:
     parts = ReviewParts.build(runtime)
     desk = parts.desk
 
-    async def keep_queues() -> None:
+    syncs = 0
+
+    async def sync_queues() -> None:
         """What other replicas queued; now and then everything, forgetting what they took."""
-        rounds = 0
-        while True:
-            await asyncio.sleep(SYNC_S)
-            rounds += 1
-            try:
-                await desk.sync(full=rounds % FULL_SYNC_EVERY == 0)
-            except Exception:
-                log.warning("queue.sync_failed", exc_info=True)
+        nonlocal syncs
+        syncs += 1
+        await desk.sync(full=syncs % FULL_SYNC_EVERY == 0)
 
     async def expire_reviews() -> None:
         """Units whose reviewer left without deciding go back in the queue."""
-        while True:
-            await asyncio.sleep(EXPIRE_EVERY_S)
-            try:
-                if freed := await desk.expire():
-                    log.info("review.lease_expired", extra={"count": freed})
-            except Exception:
-                log.warning("review.expire_failed", exc_info=True)
+        if freed := await desk.expire():
+            log.info("review.lease_expired", extra={"count": freed})
 
     startup = Startup(
         handlers=consumers.handlers(runtime.db, runtime.outbox, parts.projects, parts.intake, desk),
@@ -54,7 +45,10 @@ def build_app(runtime: Runtime) -> FastAPI:
             parts.statements.ensure_indexes,
             desk.full_sync,
         ],
-        worker_loops=[keep_queues, expire_reviews],
+        worker_loops=[
+            every(SYNC_S, sync_queues, name="queue.sync"),
+            every(EXPIRE_EVERY_S, expire_reviews, name="review.expire"),
+        ],
     )
     app = create_app(
         runtime, startup, [api.router, quality_api.router, gold_api.router], title="Aviary review"
