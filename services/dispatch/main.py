@@ -16,7 +16,7 @@ from shared.web.pages import mount_pages
 
 log = logging.getLogger(__name__)
 BEAT_EVERY_S = 1.0
-COMPACT_EVERY_S = 5.0
+TIDY_EVERY_S = 5.0
 
 
 def build_app(runtime: Runtime) -> FastAPI:
@@ -37,8 +37,9 @@ def build_app(runtime: Runtime) -> FastAPI:
         syncs += 1
         await dispatcher.sync(full=syncs % settings.pool_full_sync_every == 0)
 
-    async def compact_open_lists() -> None:
-        """One process (the first) takes done tasks off the open lists."""
+    async def tidy() -> None:
+        """One process (the first) takes done tasks off the open lists and forgets the
+        documents of processes long gone."""
         if dispatcher.pool.share.index == 0:
             await leases.open_lists.compact()
             await parts.replicas.forget_gone()
@@ -66,7 +67,7 @@ def build_app(runtime: Runtime) -> FastAPI:
             every(settings.pool_sync_s, sync_pool, name="pool.sync"),
             every(settings.work_flush_s, parts.work.flush, name="work.flush"),
             every(BEAT_EVERY_S, dispatcher.beat, name="replica.beat"),
-            every(COMPACT_EVERY_S, compact_open_lists, name="open_lists.compact"),
+            every(TIDY_EVERY_S, tidy, name="dispatch.tidy"),
         ],
         stop_steps=[parts.work.flush, parts.replicas.leave],
     )

@@ -12,10 +12,11 @@ import pytest
 from aviary_devkit.bench import dispatch_bench
 from services.dispatch.deps import DispatchParts
 from services.dispatch.leases import LeaseLost
+from services.dispatch.leases.repository import READ_CHUNK
 from services.dispatch.leases.slots import open_entry
 from services.dispatch.pool import SeenStates
 from services.dispatch.stats_api import count_by_state
-from services.dispatch.store import READ_CHUNK, TaskStore
+from services.dispatch.store import TaskStore
 from shared.events import Annotation
 from shared.runtime import Runtime
 from shared.settings import Settings

@@ -39,7 +39,7 @@ READ_CHUNK = 50
 # the annotator after this long.
 ORPHAN_MARK_S = 30.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-SWEEP_FIELDS = {"task_id": 1, "round": 1, "slot": 1, "kind": 1, "nonce": 1, "expires_at": 1}
+SWEEP_FIELDS = {"task_id": 1, "round": 1, "slot": 1, "kind": 1, "expires_at": 1}
 
 
 class LeaseLost(Conflict):

@@ -234,13 +234,11 @@ class Leases:
             until = records[-1]["expires_at"]
             ties = await self.slots.expiring(until - timedelta(milliseconds=1), until, 0)
             records = [r for r in records if r["expires_at"] < until] + ties
-        candidates = abandoned(records, now)
-        ended = await self.slots.read_map(
-            [slot_key(r["task_id"], r["round"], r["slot"] + 1) for r in candidates]
-        )
-        expired = [
-            r for r in candidates if slot_key(r["task_id"], r["round"], r["slot"] + 1) not in ended
-        ]
+        after_each = {
+            slot_key(r["task_id"], r["round"], r["slot"] + 1): r for r in abandoned(records, now)
+        }
+        ended = await self.slots.read_map(list(after_each))
+        expired = [r for key, r in after_each.items() if key not in ended]
         freed = await self.slots.free(expired, now)
         await self.slots.mark_swept(until)
         return freed
