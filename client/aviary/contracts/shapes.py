@@ -93,7 +93,7 @@ class ClassificationShape(ShapeBase):
     kind: Literal["classification"] = "classification"
 
 
-def _shape_kind(value: Any) -> str:
+def shape_kind(value: Any) -> str:
     # Boxes predate the other kinds: a shape without `kind` is a box.
     if isinstance(value, dict):
         return str(value.get("kind", "bbox"))
@@ -106,7 +106,7 @@ Shape = Annotated[
     | Annotated[PolylineShape, Tag("polyline")]
     | Annotated[KeypointsShape, Tag("keypoints")]
     | Annotated[ClassificationShape, Tag("classification")],
-    Discriminator(_shape_kind),
+    Discriminator(shape_kind),
 ]
 
 
