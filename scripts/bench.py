@@ -33,6 +33,7 @@ from aviary_devkit.bench.figures import (
     review,
     scale,
     url_import,
+    video,
 )
 from aviary_devkit.bench.figures.setups import Figures
 from aviary_devkit.processes import ROOT
@@ -57,6 +58,7 @@ BENCHMARKS: dict[str, Callable[[int], Figures]] = {
     "url_import": url_import.bench_url_import,
     "growth": growth.bench_growth,
     "cluster": cluster.bench_cluster,
+    "video": video.bench_video,
 }
 
 

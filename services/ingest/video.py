@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
@@ -36,6 +38,8 @@ EXTENSIONS = {
 }
 EBML_MAGIC = b"\x1a\x45\xdf\xa3"  # Matroska and WebM
 JPEG_QUALITY = 90
+ENCODERS = 2  # threads turning decoded frames into JPEGs
+ENCODE_AHEAD = 8  # frames decoded but not yet handed on, at most
 PREVIEW_PX = 160
 # A stream that decodes to less than this share of the duration its header declares was cut
 # short (less one frame for rounding).
@@ -186,26 +190,34 @@ def _decode(
     pick = sampling.picker()
     decoded = pixels = kept = 0
     last_s = 0.0
+    # Frames are encoded on a few threads (Pillow's encoders and FFmpeg's scaler run without
+    # the GIL) while this one decodes; they reach `on_frame` in order.
+    encoding: deque[Future[Frame]] = deque()
     try:
-        for frame in container.decode(stream):
-            _check_frame_size(limits, frame.width, frame.height)
-            pixels += frame.width * frame.height
-            time_s = float(frame.time) if frame.time is not None else decoded / (fps or 1)
-            if decoded >= limits.max_frames:
-                raise _too_many_frames(limits)
-            if pixels > limits.max_decoded_pixels:
-                raise invalid(
-                    "too_many_pixels",
-                    f"decoding exceeds the limit of {limits.max_decoded_pixels:,} pixels",
-                    413,
-                )
-            if time_s > limits.max_duration_s:
-                raise _too_long(limits)
-            if pick(decoded, time_s):
-                on_frame(_encode(frame, kept, decoded, time_s))
-                kept += 1
-            decoded += 1
-            last_s = time_s
+        with ThreadPoolExecutor(ENCODERS, thread_name_prefix="frame-encode") as encoders:
+            for frame in container.decode(stream):
+                _check_frame_size(limits, frame.width, frame.height)
+                pixels += frame.width * frame.height
+                time_s = float(frame.time) if frame.time is not None else decoded / (fps or 1)
+                if decoded >= limits.max_frames:
+                    raise _too_many_frames(limits)
+                if pixels > limits.max_decoded_pixels:
+                    raise invalid(
+                        "too_many_pixels",
+                        f"decoding exceeds the limit of {limits.max_decoded_pixels:,} pixels",
+                        413,
+                    )
+                if time_s > limits.max_duration_s:
+                    raise _too_long(limits)
+                if pick(decoded, time_s):
+                    encoding.append(encoders.submit(_encode, frame, kept, decoded, time_s))
+                    kept += 1
+                    while len(encoding) > ENCODE_AHEAD or (encoding and encoding[0].done()):
+                        on_frame(encoding.popleft().result())
+                decoded += 1
+                last_s = time_s
+            while encoding:
+                on_frame(encoding.popleft().result())
     except av.error.FFmpegError as exc:
         raise invalid("corrupt_video", f"the video stream is damaged: {exc}") from exc
     if decoded == 0:

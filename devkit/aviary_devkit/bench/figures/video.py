@@ -1,0 +1,68 @@
+"""`video`: seconds of 1280x720 30 fps video read, decoded, stored and clipped per second.
+
+Measured on the store step ingest will run for an uploaded video (`store_video`: validate and
+decode with PyAV, JPEG every frame on encoder threads, spool, then frames and previews into
+SeaweedFS and the manifest last), in a namespace of its own. The HTTP upload route in front of
+it is not built yet, so the figure leaves out receiving the body (for images that is a small
+part of the cost: `ingest_images_per_s`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from aviary_devkit.bench.figures.setups import Figures
+from aviary_devkit.media.video import MovingBox, render
+from aviary_devkit.processes import cleanup_namespace, isolated_settings
+from services.ingest.video import Sampling, VideoLimits
+from services.ingest.video_store import ClipPlan, store_video
+from shared.store.storage import ObjectStorage
+
+SECONDS, FPS = 20, 30
+STREET = (
+    MovingBox(100, 300, 220, 140, 6, 0, (200, 40, 40)),  # a car crossing
+    MovingBox(900, 250, 60, 160, -2, 0.5, (40, 40, 200)),  # a pedestrian
+    MovingBox(600, 80, 30, 70, 0, 0, (40, 200, 40)),  # a traffic light
+)
+
+
+async def _runs(path: Path, sha: str, runs: int) -> list[float]:
+    settings = isolated_settings()
+    storage = ObjectStorage(settings)
+    await storage.ensure_bucket(settings.images_bucket)
+    factors = []
+    try:
+        for run in range(runs + 1):  # the first warms the storage connections
+            started = time.perf_counter()
+            stored = await store_video(
+                storage,
+                settings.images_bucket,
+                f"org_video{run}",
+                path,
+                path.name,
+                sha,
+                VideoLimits(),
+                Sampling(),
+                ClipPlan(),
+            )
+            elapsed = time.perf_counter() - started
+            if run:
+                factors.append(stored.info.duration_s / elapsed)
+                print(f"  {stored.info.frames} frames in {elapsed:.2f} s", flush=True)
+    finally:
+        await cleanup_namespace(settings)
+    return factors
+
+
+def bench_video(runs: int) -> Figures:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "street.mp4"
+        video = render("mp4", frames=SECONDS * FPS, width=1280, height=720, fps=FPS, boxes=STREET)
+        path.write_bytes(video)
+        factors = asyncio.run(_runs(path, hashlib.sha256(video).hexdigest(), runs))
+    return {"video_ingest_realtime_factor": round(statistics.median(factors), 2)}

@@ -1,0 +1,105 @@
+"""A video's frames into object storage (services/ingest/video_store.py), on SeaweedFS."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from aviary_devkit.media.video import render
+from services.ingest.domain import object_key
+from services.ingest.video import Sampling, VideoLimits
+from services.ingest.video_store import ClipPlan, store_video, video_prefix
+from shared.errors import AppError
+from shared.settings import Settings
+from shared.store.storage import ObjectStorage
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def storage(settings: Settings) -> ObjectStorage:
+    store = ObjectStorage(settings)
+    await store.ensure_bucket(settings.images_bucket)
+    return store
+
+
+def saved(tmp_path: Path, data: bytes, name: str = "clip.mp4") -> tuple[Path, str]:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path, hashlib.sha256(data).hexdigest()
+
+
+async def test_frames_sheets_and_manifest_are_stored(
+    tmp_path: Path, settings: Settings, storage: ObjectStorage
+) -> None:
+    path, sha = saved(tmp_path, render("mp4", frames=25, fps=25))
+    bucket = settings.images_bucket
+    stored = await store_video(
+        storage, bucket, "org_a", path, "clip.mp4", sha, VideoLimits(), Sampling(), ClipPlan(10, 2)
+    )
+    assert len(stored.frames) == 25
+    assert [(c.start, c.stop) for c in stored.clips] == [(0, 10), (8, 18), (16, 25)]
+    frame = await storage.get_bytes(bucket, object_key("org_a", stored.frames[7]))
+    assert hashlib.sha256(frame).hexdigest() == stored.frames[7]
+    assert Image.open(io.BytesIO(frame)).size == (320, 240)
+    sheet = Image.open(io.BytesIO(await storage.get_bytes(bucket, stored.sheets[2])))
+    width, height = stored.tile
+    assert (width, height) == (160, 120)
+    assert sheet.size == (width * 9, height)  # frames 16..24: one row of nine
+    manifest = json.loads(await storage.get_bytes(bucket, stored.manifest_key))
+    assert manifest["frames"] == stored.frames
+    assert manifest["clips"] == [[0, 10], [8, 18], [16, 25]]
+    assert manifest["video"]["codec"] == "h264"
+    assert manifest["previews"]["sheets"] == stored.sheets
+
+
+async def test_the_same_video_twice_stores_each_object_once(
+    tmp_path: Path, settings: Settings, storage: ObjectStorage
+) -> None:
+    path, sha = saved(tmp_path, render("webm", frames=12), "clip.webm")
+    bucket = settings.images_bucket
+    for _ in range(2):
+        stored = await store_video(
+            storage, bucket, "org_a", path, "clip.webm", sha, VideoLimits(), Sampling(), ClipPlan()
+        )
+    frames = await storage.list_keys(bucket, "org_a/sha256/")
+    assert len(frames) == len(set(stored.frames)) == 12
+    assert len(await storage.list_keys(bucket, video_prefix("org_a", sha))) == 2  # sheet, manifest
+
+
+@pytest.mark.parametrize(
+    ("cut", "limits", "code"),
+    [
+        (0.9, VideoLimits(), "truncated_video"),
+        (1.0, VideoLimits(max_frames=20), "too_many_frames"),
+    ],
+)
+async def test_a_video_refused_halfway_stores_nothing(
+    tmp_path: Path,
+    settings: Settings,
+    storage: ObjectStorage,
+    cut: float,
+    limits: VideoLimits,
+    code: str,
+) -> None:
+    video = render("webm", frames=40)
+    path, sha = saved(tmp_path, video[: int(len(video) * cut)], "clip.webm")
+    with pytest.raises(AppError) as caught:
+        await store_video(
+            storage,
+            settings.images_bucket,
+            "org_a",
+            path,
+            "clip.webm",
+            sha,
+            limits,
+            Sampling(),
+            ClipPlan(),
+        )
+    assert caught.value.code == code
+    assert await storage.list_keys(settings.images_bucket, "org_a/") == []
