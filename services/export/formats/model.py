@@ -12,7 +12,7 @@ KINDS = ("full", "partial", "incremental")
 IMAGE_EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp"}
 
 # Item ids become paths inside the zip: nothing that could climb out of a folder or hide a file.
-_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
 def image_file_name(item_id: str, fmt: str) -> str:
@@ -37,7 +37,7 @@ class PackageItem:
     image_bytes: bytes | None = None  # given only when the package includes images
 
     def __post_init__(self) -> None:
-        if not _SAFE_ID.fullmatch(self.item_id):
+        if not SAFE_ID.fullmatch(self.item_id):
             raise ValueError(f"item id {self.item_id!r} is not safe to use as a file name")
         if self.format not in IMAGE_EXTENSIONS:
             raise ValueError(f"item {self.item_id}: unknown image format {self.format!r}")

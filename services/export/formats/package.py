@@ -183,13 +183,16 @@ class PackageWriter:
             "include_images": spec.include_images,
             "counts": {"images": self._images, "annotations": self._annotations},
         }
-        # Written entry by entry: the list of files is as long as the package.
-        opening = json.dumps(head, indent=2)[: -len("\n}")] + ',\n  "files": ['
-        with self._sink.stream(MANIFEST, 100 * len(files) + len(opening), listed=False) as out:
-            out.write(opening.encode())
-            for n, entry in enumerate(files):
-                line = json.dumps(
-                    {"path": entry.path, "sha256": entry.sha256, "bytes": entry.bytes}
-                )
-                out.write((("," if n else "") + "\n    " + line).encode())
-            out.write(("\n  ]\n}\n" if files else "]\n}\n").encode())
+        write_manifest(self._sink, head, files)
+
+
+def write_manifest(sink: ZipSink, head: dict[str, Any], files: tuple[ManifestEntry, ...]) -> None:
+    """manifest.json: `head`'s fields, then every file of the package with its checksum."""
+    # Written entry by entry: the list of files is as long as the package.
+    opening = json.dumps(head, indent=2)[: -len("\n}")] + ',\n  "files": ['
+    with sink.stream(MANIFEST, 100 * len(files) + len(opening), listed=False) as out:
+        out.write(opening.encode())
+        for n, entry in enumerate(files):
+            line = json.dumps({"path": entry.path, "sha256": entry.sha256, "bytes": entry.bytes})
+            out.write((("," if n else "") + "\n    " + line).encode())
+        out.write(("\n  ]\n}\n" if files else "]\n}\n").encode())

@@ -1,17 +1,25 @@
-"""`video`: seconds of 1280x720 30 fps video read, decoded, stored and clipped per second.
+"""`video`: how fast video goes in, and how fast its tracks come out.
 
-Measured on the store step ingest will run for an uploaded video (`store_video`: validate and
-decode with PyAV, JPEG every frame on encoder threads, spool, then frames and previews into
-SeaweedFS and the manifest last), in a namespace of its own. The HTTP upload route in front of
-it is not built yet, so the figure leaves out receiving the body (for images that is a small
-part of the cost: `ingest_images_per_s`).
+`video_ingest_realtime_factor`: seconds of 1280x720 30 fps video read, decoded, stored and
+clipped per second of wall time, measured on the store step ingest will run for an uploaded
+video (`store_video`: validate and decode with PyAV, JPEG every frame on encoder threads,
+spool, then frames, preview sheets and the manifest into SeaweedFS), in a namespace of its own.
+The HTTP upload route in front of it is not built yet, so the figure leaves out receiving the
+body (for images that is a small part of the cost: `ingest_images_per_s`).
+
+`video_export_100k_boxes_s` and `video_export_peak_rss_mb`: a delivery of tracks totalling
+100,000 frame boxes in MOT, CVAT and COCO (`video_export_bench.py`), in a process of its own so
+that its peak memory is the writer's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -65,4 +73,21 @@ def bench_video(runs: int) -> Figures:
         video = render("mp4", frames=SECONDS * FPS, width=1280, height=720, fps=FPS, boxes=STREET)
         path.write_bytes(video)
         factors = asyncio.run(_runs(path, hashlib.sha256(video).hexdigest(), runs))
-    return {"video_ingest_realtime_factor": round(statistics.median(factors), 2)}
+    exports = [_export_once() for _ in range(runs)]
+    for export in exports:
+        print(f"  export: {export['seconds']:.2f} s, {export['peak_rss_mb']:.0f} MB", flush=True)
+    return {
+        "video_ingest_realtime_factor": round(statistics.median(factors), 2),
+        "video_export_100k_boxes_s": round(statistics.median(e["seconds"] for e in exports), 2),
+        "video_export_peak_rss_mb": round(max(e["peak_rss_mb"] for e in exports), 1),
+    }
+
+
+def _export_once() -> dict[str, float]:
+    result = subprocess.run(
+        [sys.executable, "-m", "aviary_devkit.bench.video_export_bench"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return dict(json.loads(result.stdout))

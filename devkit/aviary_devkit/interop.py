@@ -1,0 +1,54 @@
+"""Other tools that read what Aviary writes, each in a virtualenv of its own under var/venvs/.
+
+They are checks, not dependencies: Datumaro pins library versions (Pillow, OpenCV) that the
+services do not share, so it never enters the project's own environment. A tool is installed
+once, from the package index pip is configured with; `None` says it could not be.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import venv
+from pathlib import Path
+
+from aviary_devkit.processes import ROOT
+
+VENVS = ROOT / "var" / "venvs"
+TOOLS = {"datumaro": "datumaro==1.13.12"}
+INSTALL_TIMEOUT_S = 900
+
+
+def tool_python(name: str) -> tuple[Path | None, str]:
+    """The interpreter of the tool's virtualenv (made on first use), or None and why not."""
+    folder = VENVS / name
+    python = folder / "bin" / "python"
+    stamp = folder / ".installed"
+    if stamp.exists() and stamp.read_text() == TOOLS[name]:
+        return python, ""
+    try:
+        venv.create(folder, with_pip=True, clear=True)
+        subprocess.run(  # noqa: S603 - our own venv's pip, a pinned requirement
+            [str(python), "-m", "pip", "install", "-q", TOOLS[name]],
+            check=True,
+            capture_output=True,
+            timeout=INSTALL_TIMEOUT_S,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        return None, f"{TOOLS[name]} could not be installed: {exc} {detail.decode()[-500:]}"
+    stamp.write_text(TOOLS[name])
+    return python, ""
+
+
+def run_tool(python: Path, script: str, *args: str) -> str:
+    """Run `script` (Python source) with the tool's interpreter; its stdout."""
+    result = subprocess.run(  # noqa: S603 - our own venv's interpreter
+        [str(python), "-c", script, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return result.stdout
+
+
