@@ -1,0 +1,89 @@
+"""Scenes with known truth for the video simulation: textured objects moving over a floor.
+
+Objects drift and sway (a foot swinging, a car braking into a turn), so a straight line between
+two keyframes is not enough and a tracker has work to do. Frames are BGR arrays in memory, as a
+decoder gives them; `truth[n][f]` is object n's box in frame f, or None once it has left.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+Box = tuple[float, float, float, float]
+Picture = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class Mover:
+    """A textured w x h object starting at (x, y), drifting (dx, dy) a frame and swaying by
+    `sway` pixels with a period of `period` frames."""
+
+    x: float
+    y: float
+    w: int
+    h: int
+    dx: float
+    dy: float
+    sway: float = 0.0
+    period: float = 40.0
+    seed: int = 0
+
+    def at(self, frame: int) -> Box:
+        phase = 2 * math.pi * frame / self.period
+        return (
+            self.x + self.dx * frame + self.sway * math.sin(phase),
+            self.y + self.dy * frame + 0.6 * self.sway * math.cos(phase),
+            float(self.w),
+            float(self.h),
+        )
+
+
+@dataclass(frozen=True)
+class Scene:
+    width: int
+    height: int
+    frames: list[Picture]
+    truth: list[list[Box | None]]
+
+
+def floor_scene(frames: int = 300, width: int = 640, height: int = 360) -> Scene:
+    """Robot-vacuum footage, more or less: two feet and a table leg seen from the floor."""
+    movers = (
+        Mover(40, 200, 70, 50, 1.6, -0.2, sway=25, period=45, seed=1),  # a foot walking
+        Mover(520, 220, 60, 45, -1.2, 0.1, sway=18, period=37, seed=2),  # the other foot
+        Mover(300, 60, 30, 120, 0.15, 0.1, sway=3, period=90, seed=3),  # a table leg
+    )
+    return render_scene(movers, frames, width, height)
+
+
+def render_scene(movers: tuple[Mover, ...], frames: int, width: int, height: int) -> Scene:
+    floor = np.random.default_rng(11).integers(70, 150, (height, width, 3), dtype=np.uint8)
+    textures = [
+        np.random.default_rng(100 + m.seed).integers(0, 255, (m.h, m.w, 3), dtype=np.uint8)
+        for m in movers
+    ]
+    pictures: list[Picture] = []
+    truth: list[list[Box | None]] = [[] for _ in movers]
+    for f in range(frames):
+        picture = floor.copy()
+        for n, (mover, texture) in enumerate(zip(movers, textures, strict=True)):
+            x, y, _, _ = mover.at(f)
+            truth[n].append(_paste(picture, texture, round(x), round(y)))
+        pictures.append(picture)
+    return Scene(width, height, pictures, truth)
+
+
+def _paste(picture: Picture, texture: Picture, left: int, top: int) -> Box | None:
+    """Draw the texture with its corner at (left, top); the visible part's box, or None."""
+    height, width = picture.shape[:2]
+    th, tw = texture.shape[:2]
+    x0, y0 = max(0, left), max(0, top)
+    x1, y1 = min(width, left + tw), min(height, top + th)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    picture[y0:y1, x0:x1] = texture[y0 - top : y1 - top, x0 - left : x1 - left]
+    return (float(x0), float(y0), float(x1 - x0), float(y1 - y0))

@@ -1,0 +1,1 @@
+"""Computer vision that helps people label: OpenCV, no model weights."""
