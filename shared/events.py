@@ -13,7 +13,13 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aviary.contracts.projects import DeliveryFormat, ReviewPolicy, VendorShare
+from aviary.contracts.projects import (
+    DeliveryFormat,
+    MediaKind,
+    ReviewPolicy,
+    VendorShare,
+    VideoSettings,
+)
 from aviary.contracts.shapes import (
     Annotation,
     BoxShape,
@@ -25,6 +31,7 @@ from aviary.contracts.shapes import (
     PolylineShape,
     Shape,
 )
+from aviary.contracts.tracks import TrackAnnotation
 
 __all__ = [
     "Annotation",
@@ -38,6 +45,7 @@ __all__ = [
     "PolylineShape",
     "ReviewPolicy",
     "Shape",
+    "TrackAnnotation",
     "VendorShare",
 ]
 
@@ -80,6 +88,32 @@ class ImageRef(Tolerant):
     file_name: str
 
 
+class VideoRef(Tolerant):
+    """A stored video (services/ingest/video_store.py): its manifest lists the frames."""
+
+    bucket: str
+    manifest_key: str
+    sha256: str  # of the file as uploaded
+    width: int
+    height: int
+    fps: float
+    frame_count: int  # frames kept (sampled)
+    duration_s: float
+    # Each clip's first and one-past-last frame: one task each.
+    clips: tuple[tuple[int, int], ...]
+
+
+class ClipRef(Tolerant):
+    """Which part of a video a task, a submission or an acceptance is about."""
+
+    index: int = Field(ge=0)
+    start: int = Field(ge=0)
+    stop: int = Field(ge=1)
+    count: int = Field(ge=1)  # clips the item has in all
+    frames: int = Field(default=0, ge=0)  # frames the video has in all
+    fps: float = Field(default=0.0, ge=0)
+
+
 # ----- event payloads ----------------------------------------------------------------------------
 
 
@@ -108,6 +142,8 @@ class ProjectUpserted(EventData):
     webhook_url: str | None = None
     # Carried to export, which signs webhooks with it; never returned by any API.
     webhook_secret: str | None = None
+    media: MediaKind = "image"
+    video: VideoSettings = VideoSettings()
 
 
 class ItemIngested(EventData):
@@ -116,9 +152,10 @@ class ItemIngested(EventData):
     project_id: str
     batch_id: str
     org_id: str
-    image: ImageRef
+    image: ImageRef  # a video's first frame
     # The client's model predictions, validated against the project's ontology at upload.
     pre_annotation: Annotation | None = None
+    video: VideoRef | None = None
 
 
 class ImportRequested(EventData):
@@ -138,6 +175,9 @@ class BatchSealed(EventData):
     project_id: str
     org_id: str
     item_count: int = Field(ge=0)
+    # What must be accepted before the batch is complete: an image is one unit, a video one
+    # per clip. None from producers that predate video: then it is `item_count`.
+    unit_count: int | None = Field(default=None, ge=0)
 
 
 class TaskSubmitted(EventData):
@@ -156,6 +196,9 @@ class TaskSubmitted(EventData):
     rework: int = Field(ge=0)
     seconds_worked: float = Field(ge=0)
     gold_id: str | None = None  # a gold task: scored against its known answer, never delivered
+    # A video task: the clip, and the tracks drawn in it (`annotation` is then empty).
+    clip: ClipRef | None = None
+    tracks: TrackAnnotation | None = None
 
 
 class TaskRejected(EventData):
@@ -187,6 +230,9 @@ class ItemAccepted(EventData):
     annotation: Annotation
     # Consensus: every annotator whose version was merged into `annotation`.
     contributors: tuple[str, ...] = ()
+    # A video's clip: the item is accepted clip by clip.
+    clip: ClipRef | None = None
+    tracks: TrackAnnotation | None = None
 
 
 class GoldUpdated(EventData):

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     # Pillow refuses images above its own bomb limit (~89.5 MP) before ours can apply.
     max_image_pixels: int = Field(default=80_000_000, ge=1, le=89_000_000)
     presign_ttl_s: int = 3600
+    # Ingest: videos (docs/media.md); a project sets its own, shorter, duration limit.
+    max_video_bytes: int = Field(default=4 * 1024**3, ge=1)
+    max_video_side_px: int = Field(default=4096, ge=16, le=16384)
+    max_video_frames: int = Field(default=216_000, ge=1)
+    max_video_decoded_pixels: int = Field(default=250_000_000_000, ge=1)
 
     # Ingest: URL imports (fetched by ingest's consumers)
     import_timeout_s: float = Field(default=30.0, gt=0)

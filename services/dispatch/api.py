@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 
 from aviary.contracts.dispatch import (
+    ClipView,
     ImageView,
     LeaseRef,
     LeaseView,
@@ -16,12 +17,15 @@ from aviary.contracts.dispatch import (
     SubmitBody,
     SubmitResult,
     TaskView,
+    VideoView,
 )
+from aviary.contracts.shapes import Annotation
 from services.dispatch.deps import DispatchParts, from_app
 from services.dispatch.leases import LeasedTask
-from shared.domain.annotation_rules import require_valid_annotation
-from shared.errors import Conflict
+from shared.domain.annotation_rules import require_valid_annotation, require_valid_tracks
+from shared.errors import AppError, Conflict
 from shared.security.auth import Role, authorize, vendor_of
+from shared.store.mongo import Doc
 from shared.web.deps import WaitS
 from shared.web.leanroute import LeanRoute
 
@@ -78,6 +82,23 @@ async def task_view(call: Worker, leased: LeasedTask) -> TaskView:
         estimated_seconds=await call.parts.work.estimated_seconds(task["project_id"]),
         pre_annotation=task.get("pre_annotation"),
         previous_annotation=task.get("last_annotation") if task["rework"] else None,
+        video=video_view(call, task),
+        previous_tracks=task.get("last_tracks") if task["rework"] else None,
+    )
+
+
+def video_view(call: Worker, task: Doc) -> VideoView | None:
+    """A video task's clip, with a URL for each of its frames."""
+    video = task.get("video")
+    if video is None:
+        return None
+    storage, ttl = call.parts.runtime.storage, call.parts.runtime.settings.presign_ttl_s
+    return VideoView(
+        fps=video["fps"],
+        width=video["width"],
+        height=video["height"],
+        clip=ClipView.model_validate(task["clip"]),
+        frames=[storage.presigned_get(video["bucket"], key, ttl) for key in video["frame_keys"]],
     )
 
 
@@ -122,7 +143,8 @@ async def skip(task_id: str, body: SkipBody, call: WorkerDep) -> None:
 
 @router.post("/{task_id}/submit", response_model=SubmitResult)
 async def submit(task_id: str, body: SubmitBody, call: WorkerDep) -> SubmitResult:
-    """Submit the annotation; it is checked against the task's ontology version and image."""
+    """Submit the annotation (an image task) or the tracks (a video task); it is checked
+    against the task's ontology version and its image or clip."""
     leased = await call.held(task_id, body)
     task = leased.task
     version = task["ontology_version"]
@@ -132,8 +154,24 @@ async def submit(task_id: str, body: SubmitBody, call: WorkerDep) -> SubmitResul
             f"the task uses ontology version {version}, not {body.ontology_version}",
         )
     project = await call.parts.tasks.get_project_version(task["project_id"], version)
-    require_valid_annotation(
-        body.annotation, project.ontology, task["image"]["width"], task["image"]["height"]
-    )
-    submission_id = await call.parts.dispatcher.submit(leased, body.annotation)
+    width, height = task["image"]["width"], task["image"]["height"]
+    clip = task.get("clip")
+    if clip is None:
+        if body.annotation is None or body.tracks is not None:
+            raise AppError(
+                "annotation_required",
+                "an image task is submitted as an annotation",
+                status_code=422,
+            )
+        require_valid_annotation(body.annotation, project.ontology, width, height)
+        annotation, tracks = body.annotation, None
+    else:
+        if body.tracks is None or (body.annotation is not None and body.annotation.shapes):
+            raise AppError(
+                "tracks_required", "a video task is submitted as tracks", status_code=422
+            )
+        frames = range(clip["start"], clip["stop"])
+        require_valid_tracks(body.tracks, project.ontology, width, height, frames)
+        annotation, tracks = Annotation(), body.tracks
+    submission_id = await call.parts.dispatcher.submit(leased, annotation, tracks)
     return SubmitResult(task_id=task_id, submission_id=submission_id)

@@ -31,7 +31,7 @@ class DispatchParts:
     def build(cls, runtime: Runtime) -> DispatchParts:
         settings = runtime.settings
         slots = SlotRepository(runtime.db, runtime.outbox, OpenLists(runtime.db))
-        tasks = TaskStore(runtime.db, slots, settings)
+        tasks = TaskStore(runtime.db, slots, settings, runtime.storage)
         leases = Leases(slots, tasks, settings)
         work_store = WorkStore(runtime.db, runtime.audit)
         work = WorkClock(work_store, settings)

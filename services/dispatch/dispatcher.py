@@ -20,7 +20,7 @@ from services.dispatch.pool import SeenStates, TaskPool
 from services.dispatch.replicas import Replicas
 from services.dispatch.store import TaskStore
 from services.dispatch.work import WorkClock
-from shared.events import Annotation
+from shared.events import Annotation, TrackAnnotation
 from shared.settings import Settings
 from shared.store.mongo import Doc, utcnow
 from shared.web.longpoll import Waiters
@@ -168,14 +168,16 @@ class Dispatcher:
                 return None
             # Block the item's other copies for this annotator before the lease is written,
             # so a concurrent `next` of the same person cannot take a sibling.
-            self.pool.block(pick.entry.item_id, annotator_id)
+            self.pool.block(pick.entry.copy_key, annotator_id)
             leased = await self.leases.take(pick.entry.doc, annotator_id, pick.vendor_id, now)
             if leased is not None:
                 return leased
         return None
 
-    async def submit(self, held: LeasedTask, annotation: Annotation) -> str:
-        submission_id, seconds = await self.leases.submit(held, annotation)
+    async def submit(
+        self, held: LeasedTask, annotation: Annotation, tracks: TrackAnnotation | None = None
+    ) -> str:
+        submission_id, seconds = await self.leases.submit(held, annotation, tracks)
         self.work.add(held.lease.vendor_id, held.lease.annotator_id, seconds)
         self.work.handled(held.task["project_id"], seconds)
         return submission_id

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from shared.domain.annotation_rules import ShapeError, validate_annotation
-from shared.events import Annotation, Envelope, TaskSubmitted, VendorShare
+from shared.events import Annotation, Envelope, TaskSubmitted, TrackAnnotation, VendorShare
 from shared.observability import correlation_id
 
 if TYPE_CHECKING:  # the leases package uses this module
@@ -51,7 +51,12 @@ def submission_id() -> str:
 
 
 def submitted_event(
-    task: Doc, lease: Lease, submission_id: str, annotation: Annotation, seconds: float
+    task: Doc,
+    lease: Lease,
+    submission_id: str,
+    annotation: Annotation,
+    seconds: float,
+    tracks: TrackAnnotation | None = None,
 ) -> Envelope:
     submitted = TaskSubmitted(
         task_id=task["_id"],
@@ -68,6 +73,8 @@ def submitted_event(
         rework=lease.round,
         seconds_worked=seconds,
         gold_id=task.get("gold_id"),
+        clip=task.get("clip"),
+        tracks=tracks,
     )
     return Envelope.wrap(
         submitted,

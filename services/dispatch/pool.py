@@ -56,8 +56,9 @@ class Entry:
         return str(self.doc["vendor_id"])
 
     @property
-    def item_id(self) -> str:
-        return str(self.doc["item_id"])
+    def copy_key(self) -> str:
+        """What overlap copies share: the item, or a video's clip (each clip is its own)."""
+        return str(self.doc.get("copy_key") or self.doc["item_id"])
 
     @property
     def is_copy(self) -> bool:
@@ -105,7 +106,7 @@ class TaskPool:
         # slot and its refreshed one, so entries themselves are never compared.
         self._queues: dict[QueueKey, list[Queued[Entry]]] = defaultdict(list)
         self._counter = itertools.count()
-        self._by_item: dict[str, set[str]] = defaultdict(set)
+        self._by_item: dict[str, set[str]] = defaultdict(set)  # by copy key
         self._preferred: dict[str, set[str]] = defaultdict(set)
 
     def __len__(self) -> int:
@@ -136,7 +137,7 @@ class TaskPool:
         self._entries[entry.id] = entry
         self._push(entry)
         if entry.is_copy:
-            self._by_item[entry.item_id].add(entry.id)
+            self._by_item[entry.copy_key].add(entry.id)
         if preferred := doc.get("preferred_annotator"):
             self._preferred[preferred].add(entry.id)
 
@@ -145,10 +146,10 @@ class TaskPool:
         entry = self._entries.pop(task_id, None)
         if entry is not None:
             if entry.is_copy:
-                siblings = self._by_item[entry.item_id]
+                siblings = self._by_item[entry.copy_key]
                 siblings.discard(task_id)
                 if not siblings:
-                    del self._by_item[entry.item_id]
+                    del self._by_item[entry.copy_key]
             if preferred := entry.doc.get("preferred_annotator"):
                 self._preferred[preferred].discard(task_id)
         return entry
@@ -159,10 +160,10 @@ class TaskPool:
         for doc in docs:
             self.add(doc)
 
-    def block(self, item_id: str, annotator_id: str) -> None:
+    def block(self, copy_key: str, annotator_id: str) -> None:
         """Overlap: once an annotator has one copy of an item, the others go to someone else
         (gold tasks of the item are not copies)."""
-        for task_id in self._by_item.get(item_id, ()):
+        for task_id in self._by_item.get(copy_key, ()):
             self._entries[task_id].blocked.add(annotator_id)
 
     def take(

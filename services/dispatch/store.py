@@ -4,6 +4,7 @@ its open lists'."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -16,13 +17,21 @@ from shared.errors import NotFound, RetryLater
 from shared.events import GoldUpdated, ItemIngested, ProjectUpserted, TaskRejected
 from shared.settings import Settings
 from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
+from shared.store.storage import ObjectStorage, content_key
 
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
 VERSION_CACHE_SIZE = 1000
 PROJECT_CACHE_S = 5.0
 # What the pool leaves out of the tasks it keeps: the parts a `next` answer rarely needs.
 # A task that has them (`needs_full_read`) is read again once leased.
-HEAVY_FIELDS = {"pre_annotation": 0, "comments": 0, "last_annotation": 0, "skips": 0}
+HEAVY_FIELDS = {
+    "pre_annotation": 0,
+    "comments": 0,
+    "last_annotation": 0,
+    "last_tracks": 0,
+    "skips": 0,
+    "video": 0,
+}
 # What tells whether a pool has seen a task in its present state (`pending_since` changes
 # with every change the pool cares about).
 STAMP_FIELDS = {"_id": 1, "pending_since": 1, "group": 1}
@@ -31,12 +40,23 @@ COUNT_SHARDS = 8  # documents the count of tasks made is spread over
 
 
 def needs_full_read(task: Doc) -> bool:
-    return bool(task.get("rework")) or task.get("has_pre_annotation", True)
+    return (
+        bool(task.get("rework"))
+        or task.get("has_pre_annotation", True)
+        or task.get("clip") is not None  # its frames
+    )
 
 
 class TaskStore:
-    def __init__(self, db: ServiceDatabase, slots: SlotRepository, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: ServiceDatabase,
+        slots: SlotRepository,
+        settings: Settings,
+        storage: ObjectStorage,
+    ) -> None:
         self.db = db
+        self.storage = storage
         self.slots = slots
         self.open_lists: OpenLists = slots.open_lists
         self.settings = settings
@@ -92,6 +112,9 @@ class TaskStore:
             project = await self.projects.get(event.project_id, max_age_s=PROJECT_CACHE_S)
             if project is None:
                 raise RetryLater(f"project {event.project_id} not known yet")
+            if event.video is not None:
+                docs.extend(await self._clip_tasks(event, project))
+                continue
             docs.extend(self._new_tasks(event, project))
             rate = project.review.gold_rate
             if rate > 0 and domain.unit_hash(f"gold:{event.item_id}") < rate:
@@ -111,6 +134,40 @@ class TaskStore:
             session=session,
         )
         return docs
+
+    async def _clip_tasks(self, event: ItemIngested, project: ProjectUpserted) -> list[Doc]:
+        """A video's tasks: one a clip, each with its frames (read from the video's manifest,
+        which ingest wrote before the event)."""
+        assert event.video is not None
+        video = event.video
+        raw = await self.storage.get_bytes(video.bucket, video.manifest_key)
+        frames: list[str] = json.loads(raw)["frames"]
+        count = len(video.clips)
+        tasks = []
+        for index, (start, stop) in enumerate(video.clips):
+            doc = self._new_tasks(event, project)[0]
+            copy_key = f"{event.item_id}#{index}"
+            doc.update(
+                _id=domain.task_id(copy_key, 0),
+                copy_key=copy_key,
+                clip={
+                    "index": index,
+                    "start": start,
+                    "stop": stop,
+                    "count": count,
+                    "frames": video.frame_count,
+                    "fps": video.fps,
+                },
+                video={
+                    "bucket": video.bucket,
+                    "fps": video.fps,
+                    "width": video.width,
+                    "height": video.height,
+                    "frame_keys": [content_key(event.org_id, sha) for sha in frames[start:stop]],
+                },
+            )
+            tasks.append(doc)
+        return tasks
 
     def _gold_task(self, event: ItemIngested, project: ProjectUpserted, golds: list[Doc]) -> Doc:
         """A known-answer task mixed in with this item's: built like any other task, so an
@@ -201,6 +258,7 @@ class TaskStore:
                     "pending_since": utcnow(),
                     # Shown again with the rework, to fix rather than redo.
                     "last_annotation": submitted.get("annotation"),
+                    "last_tracks": submitted.get("tracks"),
                 },
                 "$inc": {"rework": 1},
                 "$push": {

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from aviary.contracts.export import DeliveryRead, DeliveryRequest, WebhookRead
 from services.export.deps import BatchesDep, BuilderDep, DeliveriesDep, ProjectsDep, WebhooksDep
-from services.export.domain import delivery_options
+from services.export.domain import check_formats, delivery_options
 from shared.errors import AppError
 from shared.runtime import Runtime
 from shared.security.audit import AuditDep
@@ -132,6 +132,7 @@ async def request_delivery(
         raise AppError(
             "not_ready", "the project has not reached export yet; retry shortly", status_code=409
         )
+    check_formats(project, body.formats)
     overrides = body.model_dump(exclude_none=True, include={"formats", "include_images"})
     doc = await deliveries.request(batch, body.kind, delivery_options(project, overrides))
     await audit.record(None, "delivery.requested", doc["_id"], details={"kind": body.kind})

@@ -13,9 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from aviary.contracts.shapes import Annotation
+from aviary.contracts.tracks import TrackAnnotation
 from services.export.domain import delivery_options
 from services.export.formats import PackageItem, PackageSpec, PackageSummary, PackageWriter
 from services.export.formats.package import sha256_file
+from services.export.formats.video import (
+    VIDEO_FORMATS,
+    VideoItem,
+    VideoPackageWriter,
+    VideoSpec,
+)
 from services.export.repositories import (
     AcceptedItemRepository,
     BatchRepository,
@@ -23,6 +30,7 @@ from services.export.repositories import (
     WebhookRepository,
 )
 from shared.domain.projects import ProjectReadModel
+from shared.domain.tracks import Clip, stitch
 from shared.events import DeliveryReady, Envelope, ProjectUpserted
 from shared.observability import correlation_id
 from shared.runtime import Runtime
@@ -45,6 +53,29 @@ def package_item(doc: Doc, image_bytes: bytes | None) -> PackageItem:
         reviewer_id=doc.get("reviewer_id"),
         accepted_at=doc["accepted_at"].isoformat(),
         image_bytes=image_bytes,
+    )
+
+
+def video_item(docs: list[Doc]) -> VideoItem:
+    """A video from its accepted clips (in any order): their tracks, stitched."""
+    docs = sorted(docs, key=lambda d: d["clip"]["index"])
+    first, clip = docs[0], docs[0]["clip"]
+    image = first["image"]
+    pieces = [
+        (
+            Clip(d["clip"]["index"], d["clip"]["start"], d["clip"]["stop"]),
+            TrackAnnotation.model_validate(d.get("tracks") or {}).tracks,
+        )
+        for d in docs
+    ]
+    return VideoItem(
+        item_id=first["item_id"],
+        file_name=image["file_name"],
+        width=image["width"],
+        height=image["height"],
+        fps=clip.get("fps", 0.0),
+        frame_count=clip.get("frames") or max(d["clip"]["stop"] for d in docs),
+        tracks=tuple(stitch(pieces)),
     )
 
 
@@ -172,6 +203,8 @@ class DeliveryBuilder:
         upto: int,
         workdir: Path,
     ) -> PackageSummary:
+        if project.media == "video":
+            return await self._package_videos(delivery, project, options, after, upto, workdir)
         spec = PackageSpec(
             delivery_id=delivery["_id"],
             kind=delivery["kind"],
@@ -193,3 +226,35 @@ class DeliveryBuilder:
                     image_bytes = await storage.get_bytes(image["bucket"], image["object_key"])
                 writer.add(package_item(doc, image_bytes))
             return await asyncio.to_thread(writer.close)
+
+    async def _package_videos(
+        self,
+        delivery: Doc,
+        project: ProjectUpserted,
+        options: dict[str, Any],
+        after: int,
+        upto: int,
+        workdir: Path,
+    ) -> PackageSummary:
+        """Each video's accepted clips, their tracks stitched into the video's (frames are not
+        included: the client has the video)."""
+        spec = VideoSpec(
+            delivery_id=delivery["_id"],
+            project_id=delivery["project_id"],
+            batch_id=delivery["batch_id"],
+            ontology=project.ontology,
+            project_version=project.version,
+            formats=tuple(f for f in options["formats"] if f in VIDEO_FORMATS),
+        )
+        clips: dict[str, list[Doc]] = {}
+        async for doc in self.accepted.in_range(delivery["batch_id"], after, upto):
+            if doc.get("clip") is not None:
+                clips.setdefault(doc["item_id"], []).append(doc)
+        writer = VideoPackageWriter(workdir / "delivery.zip", workdir, spec)
+        try:
+            for docs in clips.values():
+                writer.add(video_item(docs))
+            return await asyncio.to_thread(writer.close)
+        except BaseException:
+            writer.abort()
+            raise

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from aviary.contracts.projects import IMAGE_FORMATS, VIDEO_FORMATS
+from shared.errors import AppError
 from shared.events import ProjectUpserted
+
+
+def check_formats(project: ProjectUpserted, formats: Sequence[str] | None) -> None:
+    """422 `invalid_formats` for a format the project's media kind has no writer for."""
+    allowed = VIDEO_FORMATS if project.media == "video" else IMAGE_FORMATS
+    if formats and (wrong := sorted(set(formats) - allowed)):
+        raise AppError(
+            "invalid_formats",
+            f"a {project.media} project delivers in {sorted(allowed)}, not {wrong}",
+            status_code=422,
+        )
 
 
 def delivery_options(project: ProjectUpserted, overrides: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,11 @@ from shared.events import BatchSealed, ItemAccepted
 from shared.store.mongo import AsyncClientSession, Doc, utcnow
 
 
+def unit_id(event: ItemAccepted) -> str:
+    """What is accepted: an image item, or one clip of a video (`<item>#<clip>`)."""
+    return event.item_id if event.clip is None else f"{event.item_id}#{event.clip.index}"
+
+
 class Intake:
     def __init__(
         self,
@@ -40,7 +45,8 @@ class Intake:
     async def accept_items(
         self, session: AsyncClientSession, events: Sequence[ItemAccepted]
     ) -> None:
-        """Keep the newest accepted annotation per item, numbered by its batch's sequence.
+        """Keep the newest accepted annotation per item (per clip of a video), numbered by its
+        batch's sequence.
 
         The items of one batch in this group share one number, taken in the transaction that
         saves them, so a delivery that read the batch's sequence N sees every item numbered
@@ -49,7 +55,7 @@ class Intake:
         """
         by_batch: dict[str, dict[str, ItemAccepted]] = {}
         for event in events:  # the later event for an item wins, as it would one by one
-            by_batch.setdefault(event.batch_id, {})[event.item_id] = event
+            by_batch.setdefault(event.batch_id, {})[unit_id(event)] = event
         for latest in by_batch.values():
             await self._accept_into_batch(session, latest)
 
@@ -61,8 +67,8 @@ class Intake:
         batch = await self.batches.number(session, next(iter(latest.values())), len(fresh))
         now = utcnow()
         fields = {
-            item_id: {**event.model_dump(mode="json"), "seq": batch["seq"], "accepted_at": now}
-            for item_id, event in latest.items()
+            unit: {**event.model_dump(mode="json"), "seq": batch["seq"], "accepted_at": now}
+            for unit, event in latest.items()
         }
         if fresh:
             await self.accepted.add(
@@ -78,7 +84,7 @@ class Intake:
         """`batch` as this transaction left it."""
         if not batch.get("sealed"):
             return
-        if batch["accepted_count"] < batch["item_count"]:
+        if batch["accepted_count"] < batch.get("unit_count", batch["item_count"]):
             return
         project = await self.projects.get(batch["project_id"])
         options = delivery_options(project, {}) if project is not None else None

@@ -22,7 +22,7 @@ from aviary.contracts.ingest import (
 from services.ingest import domain
 from services.ingest.deps import BatchesDep, LedgerDep, OrgsDep, ProjectsDep, TokensDep
 from services.ingest.repositories import BatchRepository
-from shared.errors import AppError
+from shared.errors import AppError, Conflict
 from shared.security.auth import (
     VENDOR_ROLES,
     CurrentPrincipal,
@@ -155,6 +155,9 @@ def project_fields(
     domain.check_ontology([(c.id, c.name) for c in body.ontology.classes])
     domain.check_class_geometry(body.ontology.classes)
     domain.check_vendor_shares([(v.vendor_id, v.share) for v in body.vendors])
+    domain.check_media(
+        body.media, body.ontology.classes, body.delivery_formats, body.overlap, body.review
+    )
     secret = body.webhook_secret.get_secret_value() if body.webhook_secret else current_secret
     if body.webhook_url is not None:
         domain.refuse_unsafe_urls([str(body.webhook_url)], settings.webhook_allowed_networks)
@@ -196,6 +199,12 @@ async def update_project(
 ) -> ProjectRead:
     """Publish a new version; work already dispatched keeps the version it was made with."""
     current = await projects.get(principal.org, project_id)
+    if body.media != current.get("media", "image"):
+        raise Conflict(
+            "media_change",
+            f"the project labels {current.get('media', 'image')}s; make a new project for "
+            f"{body.media}s",
+        )
     fields = project_fields(body, runtime.settings, current.get("webhook_secret"))
     return project_read(await projects.update(current, fields, principal))
 

@@ -21,7 +21,11 @@ def handlers(
         await ledger.mark_submitted(session, [event.item_id for event in events])
 
     async def items_accepted(session: AsyncClientSession, events: Sequence[ItemAccepted]) -> None:
-        await ledger.mark_accepted(session, [event.item_id for event in events])
+        if images := [e.item_id for e in events if e.clip is None]:
+            await ledger.mark_accepted(session, images)
+        clips = [(e.item_id, e.clip.index, e.clip.count) for e in events if e.clip is not None]
+        if clips:
+            await ledger.mark_clips_accepted(session, clips)
 
     return {
         RoutingKey.TASK_SUBMITTED: apply_once_in_groups(db, TaskSubmitted, tasks_submitted),

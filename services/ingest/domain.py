@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 
 from PIL import Image, UnidentifiedImageError
 
+from aviary.contracts.projects import IMAGE_FORMATS, VIDEO_FORMATS, MediaKind, ReviewPolicy
 from aviary.contracts.shapes import OntologyClass
 from shared.errors import AppError
 from shared.events import Envelope, EventData
 from shared.observability import correlation_id
 from shared.security.urlsafety import UnsafeUrl, parse_networks, refuse_inward_literal
+from shared.store.storage import content_key
 
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
 # Pillow names a JPEG with a multi-picture segment (phone HDR gain maps, depth maps) "MPO";
@@ -157,7 +159,7 @@ def item_id(project_id: str, sha256: str) -> str:
 
 def object_key(org_id: str, sha256: str) -> str:
     """The storage key under the client's prefix; file names never become keys."""
-    return f"{org_id}/sha256/{sha256[:2]}/{sha256}"
+    return content_key(org_id, sha256)
 
 
 def preview_key(org_id: str, sha256: str) -> str:
@@ -221,6 +223,39 @@ def check_class_geometry(classes: Sequence[OntologyClass]) -> None:
                     "invalid_ontology",
                     f"{where}: only enum attributes have options ({attr.name!r})",
                 )
+
+
+TRACKED_KINDS = frozenset({"bbox", "polygon", "polyline", "keypoints"})
+
+
+def check_media(
+    media: MediaKind,
+    classes: Sequence[OntologyClass],
+    formats: Sequence[str],
+    overlap: int,
+    review: ReviewPolicy,
+) -> None:
+    """What a project's media kind allows: a video project tracks objects, delivers in the
+    video formats, and (for now) has one annotator a clip, no consensus and no gold clips."""
+    allowed = VIDEO_FORMATS if media == "video" else IMAGE_FORMATS
+    if wrong := sorted(set(formats) - allowed):
+        raise invalid(
+            "invalid_formats",
+            f"a {media} project delivers in {sorted(allowed)}, not {wrong}",
+        )
+    if media != "video":
+        return
+    if untracked := [c.name for c in classes if c.kind not in TRACKED_KINDS]:
+        raise invalid(
+            "invalid_ontology",
+            f"video classes are tracked as boxes, polygons, polylines or keypoints: {untracked}",
+        )
+    if overlap != 1 or review.mode == "consensus" or review.gold_rate > 0:
+        raise invalid(
+            "video_review_unsupported",
+            "video projects have one annotator a clip (overlap 1), no consensus review and no "
+            "gold clips yet",
+        )
 
 
 def refuse_unsafe_urls(urls: list[str], allowed_cidrs: list[str]) -> None:

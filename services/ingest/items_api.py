@@ -37,6 +37,7 @@ from services.ingest.group_commit import GroupCommitter
 from services.ingest.ledger import BatchLedger
 from services.ingest.repositories import BatchRepository, ItemRepository, ProjectRepository
 from services.ingest.uploads import Incoming, Ingestor, Outcome, item_read, read_limited
+from services.ingest.video_uploads import VideoIngestor
 from shared.errors import AppError
 from shared.runtime import Runtime
 from shared.security.auth import Principal, Role, org_scope, require_roles
@@ -161,6 +162,41 @@ async def upload_items(
     pre = parse_annotation(raw_pre, PRE_ANNOTATION_HEADER) if raw_pre else None
     name = file_name or request.headers.get("x-file-name", "")
     item = raise_if_failed((await work.ingest([Incoming(name, data, pre)]))[0])
+    response.status_code = 200 if item.duplicate else 201
+    return item
+
+
+@router.post(
+    "/batches/{batch_id}/videos",
+    response_model=ItemRead,
+    status_code=201,
+    responses={200: {"model": ItemRead, "description": "the same video was uploaded before"}},
+)
+async def upload_video(
+    batch_id: str,
+    request: Request,
+    response: Response,
+    principal: Client,
+    batches: BatchesDep,
+    projects: ProjectsDep,
+    items: ItemsDep,
+    ledger: LedgerDep,
+    runtime: RuntimeDep,
+    file_name: Annotated[str | None, Query(max_length=1000)] = None,
+) -> ItemRead:
+    """Upload one video (MP4, WebM or Matroska) as the raw body, into a video project's batch.
+
+    It is decoded whole before anything is kept: refused with a machine code when it is not a
+    readable, bounded video (docs/media.md), else cut into frames and clips, one task each."""
+    batch = await batches.recent(principal.org, batch_id)
+    project = await projects.recent(principal.org, batch["project_id"])
+    work = VideoIngestor(runtime, items, ledger, batch, project)
+    declared = request.headers.get("content-length")
+    limit = runtime.settings.max_video_bytes
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise AppError("too_large", f"the video exceeds {limit} bytes", status_code=413)
+    name = file_name or request.headers.get("x-file-name", "")
+    item = await work.ingest(request.stream(), name)
     response.status_code = 200 if item.duplicate else 201
     return item
 

@@ -41,8 +41,12 @@ class BatchLedger:
         Raises DuplicateKeyError if another request recorded one of them first.
         """
 
+        extra_units = sum(max(0, doc.get("clip_count", 1) - 1) for doc, _ in items)
+
         async def work(session: AsyncClientSession) -> None:
             await self.batches.count_into_open(session, batch, "received", len(items))
+            if extra_units:
+                await self.batches.count_into_open(session, batch, "extra_units", extra_units)
             await self.items.add(session, [doc for doc, _ in items])
             await self.outbox.add(
                 session, *(envelope(event, batch["org_id"]) for _, event in items)
@@ -89,13 +93,14 @@ class BatchLedger:
                     "imports_pending",
                     f"URL import {unfinished['_id']} is still fetching; seal once it has finished",
                 )
-            received = await self.batches.take_count(session, batch)
+            received, units = await self.batches.take_count(session, batch)
             sealed["item_count"] = received
             event = BatchSealed(
                 batch_id=sealed["_id"],
                 project_id=sealed["project_id"],
                 org_id=sealed["org_id"],
                 item_count=received,
+                unit_count=units,
             )
             await self.outbox.add(session, envelope(event, sealed["org_id"]))
 
@@ -116,3 +121,12 @@ class BatchLedger:
         await self.batches.count(
             session, await self.items.flag_once(session, item_ids, "accepted"), "accepted"
         )
+
+    async def mark_clips_accepted(
+        self, session: AsyncClientSession, clips: Sequence[tuple[str, int, int]]
+    ) -> None:
+        """Clips of videos accepted, as (item, clip index, clips in all): a video counts as
+        accepted in its batch's progress once every one of its clips is."""
+        done = await self.items.accept_clips(session, clips)
+        if done:
+            await self.mark_accepted(session, done)

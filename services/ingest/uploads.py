@@ -73,6 +73,10 @@ def item_read(doc: Doc, duplicate: bool = False) -> ItemRead:
         duplicate=duplicate,
         preview_url=f"/v1/items/{doc['_id']}/preview",
         has_pre_annotation=doc.get("pre_annotation") is not None,
+        media=doc.get("media", "image"),
+        frame_count=doc.get("frame_count"),
+        clip_count=doc.get("clip_count"),
+        duration_s=doc.get("duration_s"),
     )
 
 
@@ -109,12 +113,19 @@ class Ingestor:
         self.committer = committer
         self.batch = batch
         self.ontology = Ontology.model_validate(project["ontology"])
+        self.media = project.get("media", "image")
         self._limit = asyncio.Semaphore(STORE_CONCURRENCY)
 
     async def ingest(self, files: list[Incoming]) -> list[Outcome]:
         """Every file gets an outcome; the new items of the request commit in one transaction."""
         if self.batch["status"] != "open":
             raise AppError("batch_sealed", "the batch is sealed; open a new batch", status_code=409)
+        if self.media == "video":
+            raise AppError(
+                "wrong_media",
+                "this project labels videos; upload them to /v1/batches/{id}/videos",
+                status_code=415,
+            )
         outcomes = [Outcome(domain.safe_file_name(f.file_name)) for f in files]
         inspected = await asyncio.gather(*(self._inspect(f) for f in files), return_exceptions=True)
         fresh: dict[str, tuple[int, domain.ImageInfo]] = {}

@@ -5,7 +5,8 @@ file has been read to its end, so a refusal halfway stores nothing. Frames are c
 like images (the same frame in two videos is one object). Their previews go into one sprite
 sheet a clip (a grid of tiles, row by row), which is what the timeline shows and half the
 objects to write. The frame list, the clip plan, the sheets and what the reader found go into
-one manifest object, written last: a video whose manifest exists is whole.
+one manifest object, written last: a video whose manifest exists is whole. The file as
+uploaded is kept beside them (`original`), so frames can be taken again at another rate.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ async def store_video(
         sheets = [f"{prefix}/previews-{clip.index}.webp" for clip in clips]
         async with asyncio.TaskGroup() as group:
             group.create_task(_put_frames(storage, bucket, org_id, spool, sorted(set(shas))))
+            group.create_task(_put_original(storage, bucket, f"{prefix}/original", path))
             tile = await _put_sheets(storage, bucket, spool, shas, clips, sheets)
     stored = StoredVideo(
         info=info,
@@ -121,6 +123,12 @@ async def _put_frames(
     async with asyncio.TaskGroup() as group:
         for sha in shas:
             group.create_task(put(sha))
+
+
+async def _put_original(storage: ObjectStorage, bucket: str, key: str, path: Path) -> None:
+    with await asyncio.to_thread(path.open, "rb") as f:
+        size = await asyncio.to_thread(lambda: path.stat().st_size)
+        await storage.put_stream(bucket, key, f, size, "application/octet-stream")
 
 
 async def _put_sheets(

@@ -92,6 +92,8 @@ async def review_view(
         lease_expires_at=lease.get("expires_at"),
         appeal_comment=(unit.get("appeal") or {}).get("comment"),
         rejection=unit.get("rejection"),
+        clip=unit.get("clip"),
+        tracks=unit.get("tracks"),
     )
 
 
@@ -173,6 +175,13 @@ async def correct(
     """The reviewer's shapes become the final annotation; the annotator is credited with the
     share of their shapes the correction kept (a partial accept)."""
     unit = await units.get(vendor_of(principal), unit_id)
+    if unit.get("clip") is not None:
+        raise AppError(
+            "correction_unsupported",
+            "a video clip is accepted or rejected with a reason; corrections of tracks are "
+            "not supported yet",
+            status_code=409,
+        )
     project = await known_project(projects, unit["project_id"])
     require_valid_annotation(
         body.annotation, project.ontology, unit["image"]["width"], unit["image"]["height"]

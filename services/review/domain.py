@@ -123,6 +123,8 @@ def accepted_event(
         image=unit["image"],
         annotation=annotation if annotation is not None else unit["annotation"],
         contributors=tuple(contributors),
+        clip=unit.get("clip"),
+        tracks=unit.get("tracks"),
     )
 
 

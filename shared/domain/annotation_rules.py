@@ -1,7 +1,8 @@
 """Checking an annotation against its ontology and image: submissions and pre-annotations.
 
 Pure rules, shared by dispatch (submissions) and ingest (clients' pre-annotations), so both
-refuse exactly the same things with the same codes.
+refuse exactly the same things with the same codes. A video's tracks are held to the same
+rules keyframe by keyframe.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aviary.contracts.shapes import (
     Shape,
     polygon_area,
 )
+from aviary.contracts.tracks import TrackAnnotation
 from shared.errors import AppError
 
 
@@ -153,4 +155,35 @@ def require_valid_annotation(
             f"{len(errors)} {what} are invalid",
             status_code=422,
             details=[e.as_dict() for e in errors],
+        )
+
+
+def require_valid_tracks(
+    tracks: TrackAnnotation, ontology: Ontology, width: int, height: int, frames: range
+) -> None:
+    """422 `invalid_tracks` listing every keyframe at fault: outside the clip's `frames`, or a
+    shape that would be refused in a still image of the video's size."""
+    problems: list[dict[str, object]] = []
+    for track in tracks.tracks:
+        for key in track.keyframes:
+            where = {"track": track.track_id, "frame": key.frame}
+            if key.frame not in frames:
+                problems.append(
+                    {
+                        **where,
+                        "code": "frame_outside_clip",
+                        "message": f"the clip holds frames {frames.start}..{frames.stop - 1}",
+                    }
+                )
+                continue
+            for error in validate_annotation(
+                Annotation(shapes=(key.shape,)), ontology, width, height
+            ):
+                problems.append({**where, "code": error.code, "message": error.message})
+    if problems:
+        raise AppError(
+            "invalid_tracks",
+            f"{len(problems)} keyframe(s) are invalid",
+            status_code=422,
+            details=problems[:500],
         )

@@ -14,7 +14,13 @@ from urllib3.exceptions import HTTPError as TransportError
 from shared.settings import Settings
 from shared.store.presign import Presigner, path_style
 
-__all__ = ["STORAGE_DOWN", "ObjectStorage", "S3Error"]
+__all__ = ["STORAGE_DOWN", "ObjectStorage", "S3Error", "content_key"]
+
+def content_key(org_id: str, sha256: str) -> str:
+    """Where an organisation's object with these bytes lives (images, a video's frames):
+    content-addressed under the client's prefix; file names never become keys."""
+    return f"{org_id}/sha256/{sha256[:2]}/{sha256}"
+
 
 # Errors meaning "object storage cannot be reached right now".
 STORAGE_DOWN: tuple[type[Exception], ...] = (TransportError, ConnectionError)

@@ -46,6 +46,7 @@ ACCESS: dict[tuple[str, str, str], set[str]] = {
     ("ingest", "GET", "/v1/batches/{batch_id}"): {OP, C},
     ("ingest", "POST", "/v1/batches/{batch_id}/seal"): {C},
     ("ingest", "POST", "/v1/batches/{batch_id}/items"): {C},
+    ("ingest", "POST", "/v1/batches/{batch_id}/videos"): {C},
     ("ingest", "GET", "/v1/batches/{batch_id}/items"): {OP, C},
     ("ingest", "GET", "/v1/items/{item_id}"): {OP, C},
     ("ingest", "GET", "/v1/items/{item_id}/preview"): {OP, C},

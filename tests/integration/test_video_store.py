@@ -69,7 +69,8 @@ async def test_the_same_video_twice_stores_each_object_once(
         )
     frames = await storage.list_keys(bucket, "org_a/sha256/")
     assert len(frames) == len(set(stored.frames)) == 12
-    assert len(await storage.list_keys(bucket, video_prefix("org_a", sha))) == 2  # sheet, manifest
+    # The original, one preview sheet and the manifest.
+    assert len(await storage.list_keys(bucket, video_prefix("org_a", sha))) == 3
 
 
 @pytest.mark.parametrize(

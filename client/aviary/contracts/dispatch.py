@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from aviary.contracts.shapes import Annotation, OntologyClass
+from aviary.contracts.tracks import TrackAnnotation
 
 
 class Strict(BaseModel):
@@ -19,7 +20,9 @@ class LeaseRef(Strict):
 
 
 class SubmitBody(LeaseRef):
-    annotation: Annotation
+    # An image task's shapes; a video task's tracks instead (one or the other).
+    annotation: Annotation | None = None
+    tracks: TrackAnnotation | None = None
     # The ontology version the annotation was drawn against, if the tool says: a mismatch
     # with the task's is refused rather than stored under the wrong class meanings.
     ontology_version: int | None = Field(default=None, ge=1)
@@ -50,6 +53,25 @@ class ImageView(BaseModel):
     height: int
 
 
+class ClipView(BaseModel):
+    """A video task's part of the video: frames start..stop-1 of the item's frames."""
+
+    index: int
+    start: int
+    stop: int
+    count: int  # clips the video has in all
+    frames: int  # frames the video has in all
+
+
+class VideoView(BaseModel):
+    fps: float
+    width: int
+    height: int
+    clip: ClipView
+    # One URL a frame of the clip, in order: frame `clip.start + n` is `frames[n]`.
+    frames: list[str]
+
+
 class TaskView(BaseModel):
     """Everything the labeling UI needs to start: image, ontology, instructions, pay."""
 
@@ -70,6 +92,10 @@ class TaskView(BaseModel):
     pre_annotation: Annotation | None = None  # the client's predictions, to start from
     # For rework: what was submitted last time, to fix rather than redraw.
     previous_annotation: Annotation | None = None
+    # A video task: its clip and frames (`image` is then the clip's first frame); tracks are
+    # submitted in the item's frame numbers.
+    video: VideoView | None = None
+    previous_tracks: TrackAnnotation | None = None
 
 
 class LeaseView(BaseModel):

@@ -7,7 +7,13 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
-from aviary.contracts.projects import DeliveryFormat, ReviewPolicy, VendorShare
+from aviary.contracts.projects import (
+    DeliveryFormat,
+    MediaKind,
+    ReviewPolicy,
+    VendorShare,
+    VideoSettings,
+)
 from aviary.contracts.roles import Role
 from aviary.contracts.shapes import Annotation, OntologyClass
 
@@ -80,6 +86,9 @@ class ProjectCreate(Strict):
     include_people: bool = False
     webhook_url: HttpUrl | None = None
     webhook_secret: SecretStr | None = Field(default=None, min_length=16, max_length=200)
+    # What the project labels: still images, or videos (tracks through frames).
+    media: MediaKind = "image"
+    video: VideoSettings = VideoSettings()
 
 
 class ProjectUpdate(ProjectCreate):
@@ -108,6 +117,8 @@ class ProjectRead(BaseModel):
     include_people: bool
     webhook_url: str | None
     webhook_secret_set: bool  # the secret itself is write-only
+    media: MediaKind = "image"
+    video: VideoSettings = VideoSettings()
     created_at: datetime
     updated_at: datetime
 
@@ -152,6 +163,11 @@ class ItemRead(BaseModel):
     duplicate: bool = False
     preview_url: str | None = None
     has_pre_annotation: bool = False
+    media: MediaKind = "image"
+    # A video's: frames kept, clips (tasks) it was cut into, and its length.
+    frame_count: int | None = None
+    clip_count: int | None = None
+    duration_s: float | None = None
 
 
 class ItemPage(BaseModel):

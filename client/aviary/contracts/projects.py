@@ -7,11 +7,36 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from aviary.contracts.shapes import Frozen
 
-DeliveryFormat = Literal["coco", "yolo", "voc", "jsonl"]
+# `mot` and `cvat` are for video projects only; `voc` and `jsonl` for image projects only.
+DeliveryFormat = Literal["coco", "yolo", "voc", "jsonl", "mot", "cvat"]
+MediaKind = Literal["image", "video"]
+IMAGE_FORMATS: frozenset[str] = frozenset({"coco", "yolo", "voc", "jsonl"})
+VIDEO_FORMATS: frozenset[str] = frozenset({"coco", "yolo", "mot", "cvat"})
+
+
+class VideoSettings(Frozen):
+    """How a video project's uploads become frames and tasks.
+
+    Frames: every `every`-th decoded frame, or `per_second` a second of video when set.
+    Tasks: clips of `clip_frames` frames, each sharing `clip_overlap` frames with the one before,
+    where tracks are stitched together (docs/media.md).
+    """
+
+    every: int = Field(default=1, ge=1, le=100)
+    per_second: float | None = Field(default=None, gt=0, le=120)
+    clip_frames: int = Field(default=300, ge=10, le=3000)
+    clip_overlap: int = Field(default=10, ge=0, le=300)
+    max_duration_s: float = Field(default=3600, gt=0, le=4 * 3600)
+
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> VideoSettings:
+        if self.clip_overlap >= self.clip_frames:
+            raise ValueError("clip_overlap must be smaller than clip_frames")
+        return self
 
 
 class VendorShare(Frozen):

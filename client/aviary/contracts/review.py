@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aviary.contracts.shapes import Annotation, OntologyClass
+from aviary.contracts.tracks import TrackAnnotation
 
 
 class Strict(BaseModel):
@@ -72,6 +73,9 @@ class ReviewView(BaseModel):
     # For an appeal: the annotator's reasons, and the rejection being appealed.
     appeal_comment: str | None = None
     rejection: dict[str, str] | None = None
+    # A video clip: which frames, and the tracks drawn in them (`annotation` is empty).
+    clip: dict[str, int] | None = None
+    tracks: TrackAnnotation | None = None
 
 
 class DecisionResult(BaseModel):

@@ -30,7 +30,7 @@ from services.dispatch.leases.slots import (
 from services.dispatch.store import TaskStore, needs_full_read
 from services.dispatch.worklimits import worked_seconds
 from shared.errors import NotFound
-from shared.events import Annotation
+from shared.events import Annotation, TrackAnnotation
 from shared.settings import Settings
 from shared.store.batching import Batcher
 from shared.store.mongo import Doc, utcnow
@@ -162,9 +162,11 @@ class Leases:
         self._granted[lease.task_id] = LeasedTask(held.task, lease)
         return lease
 
-    async def submit(self, held: LeasedTask, annotation: Annotation) -> tuple[str, float]:
-        """End the lease with the annotation; the `task.submitted` event commits with it.
-        Returns the submission id and the seconds worked."""
+    async def submit(
+        self, held: LeasedTask, annotation: Annotation, tracks: TrackAnnotation | None = None
+    ) -> tuple[str, float]:
+        """End the lease with the annotation (or a video clip's tracks); the `task.submitted`
+        event commits with it. Returns the submission id and the seconds worked."""
         lease, task, now = held.lease, held.task, utcnow()
         seconds = worked_seconds(lease.started_at, now)
         new_id = submission_id()
@@ -175,8 +177,9 @@ class Leases:
             submission_id=new_id,
             handling_s=seconds,
             annotation=annotation.model_dump(mode="json"),
+            tracks=tracks.model_dump(mode="json") if tracks is not None else None,
         )
-        event = submitted_event(task, lease, new_id, annotation, seconds)
+        event = submitted_event(task, lease, new_id, annotation, seconds, tracks)
         done = await self._submits.submit(Submission(lease, record, task.get("group", ""), event))
         self._forget(lease)
         return done, seconds

@@ -19,7 +19,14 @@ class BatchRepository:
             self.batches,
             event.batch_id,
             {
-                "$set": {"sealed": True, "item_count": event.item_count},
+                "$set": {
+                    "sealed": True,
+                    "item_count": event.item_count,
+                    # What must be accepted: an image is one unit, a video one a clip.
+                    "unit_count": event.unit_count
+                    if event.unit_count is not None
+                    else event.item_count,
+                },
                 "$setOnInsert": {
                     "project_id": event.project_id,
                     "org_id": event.org_id,

@@ -114,11 +114,12 @@ class BatchRepository:
             when=lambda doc: doc["status"] == "open",
         )
 
-    async def take_count(self, session: AsyncClientSession, batch: Doc) -> int:
+    async def take_count(self, session: AsyncClientSession, batch: Doc) -> tuple[int, int]:
         """Fix the batch's item count: what its shards received. Writing every shard makes any
         upload still in flight conflict with the seal: one of the two transactions retries,
-        so no item slips in uncounted."""
-        received = 0
+        so no item slips in uncounted. Returns the items and the units to accept (an image is
+        one, a video one a clip: `extra_units` counts a video's clips past its first)."""
+        received = extra = 0
         for shard in range(COUNTER_SHARDS):
             doc = await modify_by_id(
                 self.counters,
@@ -136,10 +137,13 @@ class BatchRepository:
                 session=session,
             )
             received += int(doc.get("received", 0)) if doc else 0
+            extra += int(doc.get("extra_units", 0)) if doc else 0
         await self.batches.update_one(
-            {"_id": batch["_id"]}, {"$set": {"item_count": received}}, session=session
+            {"_id": batch["_id"]},
+            {"$set": {"item_count": received, "unit_count": received + extra}},
+            session=session,
         )
-        return received
+        return received, received + extra
 
     async def mark_delivered(self, session: AsyncClientSession, event: DeliveryReady) -> None:
         update: Doc = {"$inc": {"deliveries": 1}}

@@ -77,3 +77,25 @@ class ItemRepository:
             session=session,
         )
         return Counter(item["batch_id"] for item in fresh)
+
+    async def accept_clips(
+        self, session: AsyncClientSession, clips: Sequence[tuple[str, int, int]]
+    ) -> list[str]:
+        """Record accepted clips (item, index, clips in all) on their videos; returns the
+        videos whose every clip is now accepted. By `_id`, one write a video."""
+        by_item: dict[str, tuple[set[int], int]] = {}
+        for item_id, index, count in clips:
+            by_item.setdefault(item_id, (set(), count))[0].add(index)
+        complete = []
+        for item_id, (indexes, count) in sorted(by_item.items()):
+            await self.items.update_one(
+                {"_id": item_id},
+                {"$addToSet": {"accepted_clips": {"$each": sorted(indexes)}}},
+                session=session,
+            )
+            doc = await self.items.find_one(
+                {"_id": item_id}, {"accepted_clips": 1}, session=session
+            )
+            if doc is not None and len(doc.get("accepted_clips", ())) >= count:
+                complete.append(item_id)
+        return complete

@@ -35,6 +35,8 @@ def project_event(project: Doc) -> ProjectUpserted:
         include_people=project.get("include_people", False),
         webhook_url=project.get("webhook_url"),
         webhook_secret=project.get("webhook_secret"),
+        media=project.get("media", "image"),
+        video=project.get("video") or {},
     )
 
 

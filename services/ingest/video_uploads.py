@@ -1,0 +1,177 @@
+"""Turning an uploaded video into an item: receive it to disk, read and store it, record it.
+
+The body is written to a temporary file as it arrives (hashed on the way, refused once over
+the size limit), because a video is read twice by the decoder and may be gigabytes. An item is
+content-addressed like an image: the same file in a project is one item. Its frames, preview
+sheets and manifest are stored before the item is recorded, and the item and its
+`item.ingested` commit together, so a refusal or a crash at any point leaves no item behind
+(only frames a later upload of the same file will reuse).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from aviary.contracts.ingest import ItemRead
+from aviary.contracts.projects import VideoSettings
+from services.ingest import domain
+from services.ingest.ledger import BatchLedger
+from services.ingest.repositories import ItemRepository
+from services.ingest.uploads import item_read
+from services.ingest.video import Sampling, VideoLimits
+from services.ingest.video_store import ClipPlan, StoredVideo, store_video
+from shared.errors import AppError
+from shared.events import ImageRef, ItemIngested, VideoRef
+from shared.runtime import Runtime
+from shared.settings import Settings
+from shared.store.mongo import Doc, DuplicateKeyError, utcnow
+
+
+@dataclass(frozen=True)
+class Received:
+    """A body on disk: where, how big, and its SHA-256."""
+
+    path: Path
+    size: int
+    sha256: str
+
+
+async def receive_to_file(chunks: AsyncIterator[bytes], folder: Path, limit: int) -> Received:
+    """Write the body into `folder`, hashing it, refusing it past `limit` bytes."""
+    path = folder / "upload"
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("wb") as out:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise AppError("too_large", f"the video exceeds {limit} bytes", status_code=413)
+            digest.update(chunk)
+            out.write(chunk)
+    if size == 0:
+        raise AppError("empty_body", "the upload is empty", status_code=400)
+    return Received(path, size, digest.hexdigest())
+
+
+def limits_for(settings: Settings, video: VideoSettings) -> VideoLimits:
+    return VideoLimits(
+        max_duration_s=video.max_duration_s,
+        max_side_px=settings.max_video_side_px,
+        max_frame_pixels=settings.max_video_side_px**2,
+        max_frames=settings.max_video_frames,
+        max_decoded_pixels=settings.max_video_decoded_pixels,
+    )
+
+
+class VideoIngestor:
+    """Reads, stores and records videos for one batch of a video project."""
+
+    def __init__(
+        self, runtime: Runtime, items: ItemRepository, ledger: BatchLedger, batch: Doc, project: Doc
+    ) -> None:
+        if project.get("media", "image") != "video":
+            raise AppError(
+                "wrong_media",
+                "this project labels images; upload them to /v1/batches/{id}/items",
+                status_code=415,
+            )
+        if batch["status"] != "open":
+            raise AppError("batch_sealed", "the batch is sealed; open a new batch", status_code=409)
+        self.runtime = runtime
+        self.items = items
+        self.ledger = ledger
+        self.batch = batch
+        self.video = VideoSettings.model_validate(project.get("video") or {})
+
+    async def ingest(self, chunks: AsyncIterator[bytes], file_name: str) -> ItemRead:
+        settings = self.runtime.settings
+        name = domain.safe_file_name(file_name)
+        with tempfile.TemporaryDirectory(prefix="aviary-upload-") as folder:
+            received = await receive_to_file(chunks, Path(folder), settings.max_video_bytes)
+            iid = domain.item_id(self.batch["project_id"], received.sha256)
+            known = await self.items.find_many([iid])
+            if iid in known:
+                return item_read(known[iid], duplicate=True)
+            stored = await store_video(
+                self.runtime.storage,
+                settings.images_bucket,
+                self.batch["org_id"],
+                received.path,
+                name,
+                received.sha256,
+                limits_for(settings, self.video),
+                Sampling(self.video.every, self.video.per_second),
+                ClipPlan(self.video.clip_frames, self.video.clip_overlap),
+            )
+        doc, event = self._record(name, received, iid, stored)
+        try:
+            await self.ledger.add_items(self.batch, [(doc, event)])
+        except DuplicateKeyError:  # the same file, uploaded twice at once: the other won
+            return item_read((await self.items.find_many([iid]))[iid], duplicate=True)
+        return item_read(doc)
+
+    def _record(
+        self, name: str, received: Received, iid: str, stored: StoredVideo
+    ) -> tuple[Doc, ItemIngested]:
+        bucket = self.runtime.settings.images_bucket
+        org = self.batch["org_id"]
+        info = stored.info
+        poster = domain.object_key(org, stored.frames[0])
+        clips = tuple((c.start, c.stop) for c in stored.clips)
+        doc: Doc = {
+            "_id": iid,
+            "batch_id": self.batch["_id"],
+            "project_id": self.batch["project_id"],
+            "org_id": org,
+            "file_name": name,
+            "sha256": received.sha256,
+            "width": info.width,
+            "height": info.height,
+            "format": info.container,
+            "size_bytes": received.size,
+            "bucket": bucket,
+            "object_key": poster,  # the first frame: what previews and lists show
+            "preview_key": None,
+            "pre_annotation": None,
+            "media": "video",
+            "codec": info.codec,
+            "fps": info.fps,
+            "duration_s": info.duration_s,
+            "frame_count": len(stored.frames),
+            "clip_count": len(clips),
+            "manifest_key": stored.manifest_key,
+            "created_at": utcnow(),
+        }
+        image = ImageRef(
+            bucket=bucket,
+            object_key=poster,
+            width=info.width,
+            height=info.height,
+            format="jpeg",
+            sha256=stored.frames[0],
+            file_name=name,
+        )
+        video = VideoRef(
+            bucket=bucket,
+            manifest_key=stored.manifest_key,
+            sha256=received.sha256,
+            width=info.width,
+            height=info.height,
+            fps=info.fps,
+            frame_count=len(stored.frames),
+            duration_s=info.duration_s,
+            clips=clips,
+        )
+        event = ItemIngested(
+            item_id=iid,
+            project_id=doc["project_id"],
+            batch_id=doc["batch_id"],
+            org_id=org,
+            image=image,
+            video=video,
+        )
+        return doc, event

@@ -1,0 +1,182 @@
+"""Video through the four running services: project rules, uploads and their refusals, clip
+tasks, tracks submitted, accepted and stitched into a MOT, CVAT and COCO delivery."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from aviary_devkit.media.video import MovingBox, render
+from shared.domain.tracks import plan_clips
+from tests.integration.test_export_api import download, ready_delivery
+from tests.support import Api, Tenant, Workspace, jpeg
+
+FRAMES, CLIP, OVERLAP = 50, 20, 4
+CAR = MovingBox(20, 40, 60, 40, 3, 1)
+VIDEO_PROJECT: dict[str, Any] = {
+    "media": "video",
+    "video": {"clip_frames": CLIP, "clip_overlap": OVERLAP},
+    "review": {"mode": "auto"},
+    "delivery_formats": ["mot", "cvat", "coco"],
+}
+
+
+def error_code(response: Any) -> str:
+    return str(response.json()["error"]["code"])
+
+
+def upload_video(api: Api, client: Tenant, batch_id: str, data: bytes, name: str) -> Any:
+    return api.call(
+        "POST",
+        "ingest",
+        f"/v1/batches/{batch_id}/videos",
+        client.token,
+        params={"file_name": name},
+        content=data,
+        headers={"content-type": "video/mp4"},
+    )
+
+
+def video_workspace(api: Api, **fields: Any) -> Workspace:
+    client = api.client()
+    vendor = api.org("vendor")
+    annotators = [api.token(vendor, "annotator", f"ann-{i}") for i in range(2)]
+    project = api.project(client, vendor, **{**VIDEO_PROJECT, **fields})
+    batch = api.batch(client, project["id"])
+    reviewer = api.token(vendor, "reviewer", "rev")
+    return Workspace(client, vendor, annotators, reviewer, project, batch)
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"overlap": 2}, "video_review_unsupported"),
+        ({"review": {"mode": "consensus"}}, "video_review_unsupported"),
+        ({"delivery_formats": ["voc"]}, "invalid_formats"),
+        (
+            {"ontology": {"classes": [{"id": 1, "name": "scene", "kind": "classification"}]}},
+            "invalid_ontology",
+        ),
+        ({"video": {"clip_frames": 20, "clip_overlap": 20}}, "invalid_request"),
+    ],
+)
+def test_a_video_project_refuses_what_video_cannot_do_yet(
+    api: Api, fields: dict[str, Any], code: str
+) -> None:
+    client = api.client()
+    vendor = api.org("vendor")
+    body = {
+        "name": "v",
+        "ontology": {"classes": [{"id": 1, "name": "car"}]},
+        "vendors": [{"vendor_id": vendor, "share": 1.0}],
+        **VIDEO_PROJECT,
+        **fields,
+    }
+    response = api.call("POST", "ingest", "/v1/projects", client.token, json=body)
+    assert response.status_code == 422, response.text
+    assert error_code(response) == code
+
+
+def test_image_projects_keep_their_formats_and_media(api: Api) -> None:
+    client = api.client()
+    vendor = api.org("vendor")
+    body = {
+        "name": "i",
+        "ontology": {"classes": [{"id": 1, "name": "car"}]},
+        "vendors": [{"vendor_id": vendor, "share": 1.0}],
+        "delivery_formats": ["mot"],
+    }
+    response = api.call("POST", "ingest", "/v1/projects", client.token, json=body)
+    assert (response.status_code, error_code(response)) == (422, "invalid_formats")
+    project = api.project(client, vendor)
+    changed = {**body, "delivery_formats": ["coco"], **VIDEO_PROJECT}
+    response = api.call(
+        "PUT", "ingest", f"/v1/projects/{project['id']}", client.token, json=changed
+    )
+    assert (response.status_code, error_code(response)) == (409, "media_change")
+
+
+def test_uploads_go_to_the_project_of_their_media_and_refusals_store_nothing(api: Api) -> None:
+    ws = video_workspace(api)
+    response = api.upload(ws.client, ws.batch_id, jpeg(3))
+    assert (response.status_code, error_code(response)) == (415, "wrong_media")
+    response = upload_video(api, ws.client, ws.batch_id, b"plainly not a video", "a.mp4")
+    assert (response.status_code, error_code(response)) == (415, "not_a_video")
+    webm = render("webm", frames=30)
+    response = upload_video(api, ws.client, ws.batch_id, webm[: len(webm) * 9 // 10], "a.webm")
+    assert (response.status_code, error_code(response)) == (422, "truncated_video")
+    response = upload_video(api, ws.client, ws.batch_id, webm, "a.mp4")
+    assert (response.status_code, error_code(response)) == (415, "media_mismatch")
+    batch = api.ok("GET", "ingest", f"/v1/batches/{ws.batch_id}", ws.client.token)
+    assert batch["item_count"] == 0
+
+    image_ws_project = api.project(ws.client, ws.vendor_id)
+    image_batch = api.batch(ws.client, image_ws_project["id"])
+    response = upload_video(api, ws.client, image_batch, render("mp4", frames=5), "a.mp4")
+    assert (response.status_code, error_code(response)) == (415, "wrong_media")
+
+
+def truth_track(start: int, stop: int) -> dict[str, Any]:
+    """The car, keyframed at the clip's first and last frame (it moves in a straight line)."""
+    return {
+        "track_id": "car",
+        "keyframes": [
+            {"frame": f, "shape": {"kind": "bbox", "class_id": 1, "bbox": list(CAR.at(f))}}
+            for f in (start, stop - 1)
+        ],
+    }
+
+
+def submit_tracks(api: Api, token: str, task: dict[str, Any], tracks: list[Any]) -> Any:
+    body = {"lease_id": task["lease_id"], "tracks": {"tracks": tracks}}
+    return api.call("POST", "dispatch", f"/v1/tasks/{task['id']}/submit", token, json=body)
+
+
+def test_a_video_goes_from_upload_to_a_stitched_delivery(api: Api) -> None:
+    ws = video_workspace(api)
+    video = render("mp4", frames=FRAMES, boxes=(CAR,))
+    response = upload_video(api, ws.client, ws.batch_id, video, "drive.mp4")
+    assert response.status_code == 201, response.text
+    item = response.json()
+    clips = plan_clips(FRAMES, CLIP, OVERLAP)
+    assert (item["media"], item["frame_count"], item["clip_count"]) == ("video", 50, len(clips))
+    again = upload_video(api, ws.client, ws.batch_id, video, "drive-again.mp4")
+    assert again.status_code == 200 and again.json()["duplicate"]
+    api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
+
+    annotator = ws.annotators[0]
+    seen = []
+    for n in range(len(clips)):
+        task = api.next_task(annotator).json()
+        clip = task["video"]["clip"]
+        assert len(task["video"]["frames"]) == clip["stop"] - clip["start"]
+        if n == 0:
+            picture = api.http.get(task["video"]["frames"][0])
+            assert picture.status_code == 200 and picture.content[:3] == b"\xff\xd8\xff"
+            wrong = api.submit(annotator, task, [{"class_id": 1, "bbox": [1, 1, 5, 5]}])
+            assert (wrong.status_code, error_code(wrong)) == (422, "tracks_required")
+            outside = truth_track(clip["start"], clip["stop"] + 1)
+            wrong = submit_tracks(api, annotator, task, [outside])
+            assert (wrong.status_code, error_code(wrong)) == (422, "invalid_tracks")
+            assert wrong.json()["error"]["details"][0]["code"] == "frame_outside_clip"
+        response = submit_tracks(api, annotator, task, [truth_track(clip["start"], clip["stop"])])
+        assert response.status_code == 200, response.text
+        seen.append((clip["start"], clip["stop"]))
+    assert sorted(seen) == [(c.start, c.stop) for c in clips]
+
+    delivery = ready_delivery(api, ws)
+    package = download(api, delivery)
+    root = f"mot/{item['id']}"
+    rows = [r.split(",") for r in package.read(f"{root}/gt/gt.txt").decode().splitlines()]
+    assert {r[1] for r in rows} == {"1"}  # one car, stitched across the three clips
+    assert sorted(int(r[0]) for r in rows) == list(range(1, FRAMES + 1))
+    for row in rows:
+        frame = int(row[0]) - 1
+        assert [float(v) for v in row[2:6]] == pytest.approx(list(CAR.at(frame)), abs=0.5)
+    manifest = json.loads(package.read("manifest.json"))
+    assert manifest["counts"] == {"videos": 1, "tracks": 1, "boxes": FRAMES}
+    assert {f["path"] for f in manifest["files"]} == set(package.namelist()) - {"manifest.json"}
+    batch = api.ok("GET", "ingest", f"/v1/batches/{ws.batch_id}", ws.client.token)
+    assert batch["progress"]["accepted"] == 1
