@@ -50,5 +50,3 @@ def run_tool(python: Path, script: str, *args: str) -> str:
         timeout=300,
     )
     return result.stdout
-
-

@@ -16,6 +16,7 @@ from shared.store.presign import Presigner, path_style
 
 __all__ = ["STORAGE_DOWN", "ObjectStorage", "S3Error", "content_key"]
 
+
 def content_key(org_id: str, sha256: str) -> str:
     """Where an organisation's object with these bytes lives (images, a video's frames):
     content-addressed under the client's prefix; file names never become keys."""
