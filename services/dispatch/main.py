@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI
 
-from services.dispatch import api, consumers, limits_api, stats_api
+from services.dispatch import api, consumers, limits_api, stats_api, tracking_api
 from services.dispatch.deps import DispatchParts
 from services.dispatch.stats_api import count_by_state
 from shared.observability import ANNOTATORS_ACTIVE, LEASES_EXPIRED, TASKS_BY_STATE
@@ -72,7 +72,10 @@ def build_app(runtime: Runtime) -> FastAPI:
         stop_steps=[parts.work.flush, parts.replicas.leave],
     )
     app = create_app(
-        runtime, startup, [api.router, limits_api.router, stats_api.router], title="Aviary dispatch"
+        runtime,
+        startup,
+        [api.router, tracking_api.router, limits_api.router, stats_api.router],
+        title="Aviary dispatch",
     )
     mount_pages(app, settings, "label")
     app.state.parts = parts

@@ -47,6 +47,7 @@ ACCESS: dict[tuple[str, str, str], set[str]] = {
     ("ingest", "POST", "/v1/batches/{batch_id}/seal"): {C},
     ("ingest", "POST", "/v1/batches/{batch_id}/items"): {C},
     ("ingest", "POST", "/v1/batches/{batch_id}/videos"): {C},
+    ("dispatch", "POST", "/v1/tasks/{task_id}/track"): {A},
     ("ingest", "GET", "/v1/batches/{batch_id}/items"): {OP, C},
     ("ingest", "GET", "/v1/items/{item_id}"): {OP, C},
     ("ingest", "GET", "/v1/items/{item_id}/preview"): {OP, C},

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from aviary_devkit.media.video import MovingBox, render
-from shared.domain.tracks import plan_clips
+from shared.domain.tracks import box_iou, plan_clips
 from tests.integration.test_export_api import download, ready_delivery
 from tests.support import Api, Tenant, Workspace, jpeg
 
@@ -157,6 +157,24 @@ def test_a_video_goes_from_upload_to_a_stitched_delivery(api: Api) -> None:
             assert picture.status_code == 200 and picture.content[:3] == b"\xff\xd8\xff"
             wrong = api.submit(annotator, task, [{"class_id": 1, "bbox": [1, 1, 5, 5]}])
             assert (wrong.status_code, error_code(wrong)) == (422, "tracks_required")
+            help_ = api.call(
+                "POST",
+                "dispatch",
+                f"/v1/tasks/{task['id']}/track",
+                annotator,
+                json={
+                    "lease_id": task["lease_id"],
+                    "frame": clip["start"],
+                    "bbox": list(CAR.at(clip["start"])),
+                    "frames": 10,
+                    "method": "kcf",
+                },
+            )
+            assert help_.status_code == 200, help_.text
+            proposals = help_.json()
+            assert len(proposals["boxes"]) == 10 and not proposals["lost"]
+            for n, proposed in enumerate(proposals["boxes"], start=clip["start"] + 1):
+                assert box_iou(tuple(proposed), CAR.at(n)) > 0.7
             outside = truth_track(clip["start"], clip["stop"] + 1)
             wrong = submit_tracks(api, annotator, task, [outside])
             assert (wrong.status_code, error_code(wrong)) == (422, "invalid_tracks")
