@@ -12,7 +12,12 @@
 /** @typedef {{ kind: "polygon" | "polyline", class_id: number, points: Point[], attributes?: Attributes }} LineShape */
 /** @typedef {{ kind: "keypoints", class_id: number, keypoints: Keypoint[], attributes?: Attributes }} KeypointsShape */
 /** @typedef {{ kind: "classification", class_id: number, attributes?: Attributes }} ClassificationShape */
-/** @typedef {BoxShape | LineShape | KeypointsShape | ClassificationShape} Shape */
+/**
+ * On a video's frame, the video workspace marks each shape with its track, and whether it is
+ * interpolated (drawn dashed) rather than a keyframe.
+ * @typedef {{ track_id?: string, interpolated?: boolean }} TrackMark
+ */
+/** @typedef {(BoxShape | LineShape | KeypointsShape | ClassificationShape) & TrackMark} Shape */
 /** @typedef {{ shapes: Shape[] }} Annotation */
 /** @typedef {{ keypoints: string[], edges: [number, number][] }} Skeleton */
 /** @typedef {{ name: string, type: "enum" | "boolean" | "text", options: string[], required: boolean }} AttributeSpec */
@@ -100,7 +105,7 @@ function handles(shape) {
  * @param {string} url
  * @returns {Promise<HTMLImageElement>}
  */
-function loadImage(url) {
+export function loadImage(url) {
   return new Promise((resolve, reject) => {
     const img = new Image();
     img.onload = () => resolve(img);
@@ -175,6 +180,22 @@ export class ImageCanvas {
     this.redoStack = [];
     this.image = await loadImage(url);
     this.fit();
+  }
+
+  /**
+   * Another frame of the same video: its picture and shapes, the view (zoom, pan) kept.
+   * @param {HTMLImageElement} image
+   * @param {Shape[]} shapes
+   */
+  showFrame(image, shapes) {
+    this.image = image;
+    this.shapes = structuredClone(shapes);
+    this.draft = null;
+    this.errors.clear();
+    this.undoStack = [];
+    this.redoStack = [];
+    this.select(this.selected < this.shapes.length ? this.selected : -1);
+    this.render();
   }
 
   // ----- view ----------------------------------------------------------------------------
@@ -533,6 +554,7 @@ export class ImageCanvas {
     ctx.lineWidth = selected ? 3 : 2;
     ctx.strokeStyle = color;
     ctx.fillStyle = color + "33";
+    ctx.setLineDash(shape.interpolated ? [6, 4] : []);
     /** @type {Point | null} */
     let anchor = null;
     if (shape.kind === "bbox") {
@@ -565,6 +587,7 @@ export class ImageCanvas {
       const first = shape.keypoints.find((k) => k[2] > 0);
       anchor = first ? this.toScreen(first) : null;
     }
+    ctx.setLineDash([]);
     if (selected) {
       ctx.fillStyle = "#ffffff";
       for (const h of handles(shape)) {

@@ -2,6 +2,7 @@
 // The annotator's workspace: next task, draw and edit, submit or skip, with the day's figures.
 import { ImageCanvas, colorOf } from "/ui/common/canvas.js";
 import { ApiError, api, byId as $, clear, el, formatSeconds, messageOf, requireLogin, setupTheme, signOut, toast } from "/ui/common/common.js";
+import { VideoWorkspace } from "./video.js";
 
 /** @typedef {import("/ui/common/canvas.js").Annotation} Annotation */
 /** @typedef {import("/ui/common/canvas.js").OntologyClass} OntologyClass */
@@ -24,6 +25,8 @@ import { ApiError, api, byId as $, clear, el, formatSeconds, messageOf, requireL
  * @property {number | null} [estimated_seconds]
  * @property {Annotation | null} [pre_annotation] the client's predictions, to start from
  * @property {Annotation | null} [previous_annotation] this annotator's, when it comes back
+ * @property {import("./video.js").VideoView | null} [video] a video task's clip and frames
+ * @property {{ tracks: import("/ui/common/tracks.js").Track[] } | null} [previous_tracks]
  */
 /** @typedef {{ lease_id: string }} Lease */
 /** @typedef {{ worked_s: number, limit_s: number }} WorkToday */
@@ -34,6 +37,7 @@ import { ApiError, api, byId as $, clear, el, formatSeconds, messageOf, requireL
  * @property {number} openedAt
  * @property {number} workingSince the current stretch of continuous work
  * @property {number | null} heartbeat
+ * @property {VideoWorkspace | null} video the video mode, for video tasks
  */
 
 const BREAK_KEY = "aviary.breakMinutes";
@@ -52,13 +56,19 @@ function start(me) {
     openedAt: 0,
     workingSince: Date.now(), // the current stretch of continuous work
     heartbeat: null,
+    video: null,
   };
   const canvas = new ImageCanvas($("canvas", HTMLCanvasElement), {
     editable: true,
     onSelect: (index) => showAttributes(canvas, index),
-    onChange: () => showAttributes(canvas, canvas.selected),
+    onChange: (shapes) => {
+      if (state.task?.video) state.video?.changed(shapes);
+      showAttributes(canvas, canvas.selected);
+    },
   });
-  Object.assign(window, { aviaryCanvas: canvas }); // for browser tests and the console
+  const video = new VideoWorkspace(canvas);
+  state.video = video;
+  Object.assign(window, { aviaryCanvas: canvas, aviaryVideo: video }); // for browser tests and the console
 
   $("next").addEventListener("click", () => next(state, canvas));
   $("submit").addEventListener("click", () => submit(state, canvas));
@@ -126,7 +136,14 @@ async function open(state, canvas, task) {
   const shapes = (start?.shapes || []).filter((s) => s.kind !== "classification");
   const imageLevel = new Set((start?.shapes || []).filter((s) => s.kind === "classification").map((s) => s.class_id));
   canvas.setClasses(task.classes);
-  await canvas.load(task.image.url, task.image.width, task.image.height, shapes);
+  const video = state.video;
+  $("video-keys").hidden = !task.video;
+  if (task.video && video) {
+    await video.open({ ...task, video: task.video }, () => state.task?.lease_id ?? task.lease_id);
+  } else {
+    video?.close();
+    await canvas.load(task.image.url, task.image.width, task.image.height, shapes);
+  }
   $("empty").hidden = true;
   $("task-box").hidden = false;
   $("submit-error").textContent = "";
@@ -191,10 +208,11 @@ async function submit(state, canvas) {
   if (!task) return;
   canvas.finishDraft();
   $("submit", HTMLButtonElement).disabled = true;
+  const work = task.video && state.video ? { tracks: state.video.submission() } : { annotation: annotation(canvas) };
   try {
     await api("dispatch", "POST", `/v1/tasks/${task.id}/submit`, {
       lease_id: task.lease_id,
-      annotation: annotation(canvas),
+      ...work,
       ontology_version: task.ontology_version,
     });
     toast("Submitted. Thank you!", "ok");
@@ -203,6 +221,11 @@ async function submit(state, canvas) {
     await next(state, canvas);
   } catch (error) {
     $("submit-error").textContent = messageOf(error);
+    if (error instanceof ApiError && error.code === "invalid_tracks") {
+      const details = /** @type {{ track: string, frame: number, message: string }[] | null} */ (error.details);
+      const list = (details || []).map((d) => `${d.track} at frame ${d.frame + 1}: ${d.message}`);
+      $("submit-error").textContent = `${error.message}: ${list.join("; ")}`;
+    }
     if (error instanceof ApiError && error.code === "invalid_annotation") {
       const details = /** @type {ShapeError[] | null} */ (error.details);
       canvas.showErrors(details);
@@ -370,6 +393,7 @@ function keys(e, state, canvas) {
   if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLSelectElement) return;
   const ctrl = e.ctrlKey || e.metaKey;
   if (ctrl && e.key === "Enter") return submit(state, canvas);
+  if (state.task?.video && state.video && !ctrl && videoKey(e, state.video)) return e.preventDefault();
   if (ctrl && e.key.toLowerCase() === "z") return e.shiftKey ? canvas.redo() : canvas.undo();
   if (ctrl && e.key.toLowerCase() === "y") return canvas.redo();
   if (e.key === "Enter") return canvas.finishDraft();
@@ -384,4 +408,22 @@ function keys(e, state, canvas) {
     const cls = drawable[Number(e.key) - 1];
     if (cls) choose(canvas, cls);
   }
+}
+
+/**
+ * A video task's keys: frames, keyframes, playback, tracker help, leaving, occlusion.
+ * @param {KeyboardEvent} e
+ * @param {VideoWorkspace} video
+ * @returns {boolean} whether the key was one of them
+ */
+function videoKey(e, video) {
+  const key = e.key.toLowerCase();
+  if (e.key === "ArrowRight") e.shiftKey ? video.jump(1) : video.step(1);
+  else if (e.key === "ArrowLeft") e.shiftKey ? video.jump(-1) : video.step(-1);
+  else if (key === "p") video.togglePlay();
+  else if (key === "t") video.trackForward();
+  else if (key === "o") video.leaveSelected();
+  else if (key === "c") video.toggleOccluded();
+  else return false;
+  return true;
 }

@@ -1,0 +1,104 @@
+"""The labeling workspace's video mode in a real browser, against the four services as
+processes: an annotator draws a car once, lets the tracker follow it, corrects the last frame
+by hand, checks the interpolated frames between, and submits; the delivery's MOT track is the
+one drawn. A screenshot of the timeline goes to var/screenshots/label-video.png."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+
+import httpx
+from playwright.async_api import Browser
+
+from aviary_devkit.media.video import MovingBox, render
+from aviary_devkit.processes import ServiceSet
+from shared.domain.tracks import box_iou
+from tests.e2e.test_workspaces import (
+    browser,  # noqa: F401 - the fixture
+    drag,
+    new_page,
+    open_next_task,
+    screen,
+    shapes,
+    shot,
+    view,
+)
+from tests.integration.test_video_flow import upload_video, video_workspace
+from tests.support import Api
+
+FRAMES = 30
+CAR = MovingBox(40, 60, 70, 45, 4, 1.5, colour=(220, 50, 40))
+
+
+def mot_rows(api: Api, token: str, batch_id: str) -> list[list[str]]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready = [
+            d
+            for d in api.ok("GET", "export", "/v1/deliveries", token)
+            if d["batch_id"] == batch_id and d["status"] == "ready"
+        ]
+        if ready:
+            detail = api.ok("GET", "export", f"/v1/deliveries/{ready[0]['id']}", token)
+            with zipfile.ZipFile(io.BytesIO(httpx.get(detail["download_url"]).content)) as zf:
+                (gt,) = [n for n in zf.namelist() if n.endswith("gt/gt.txt")]
+                return [line.split(",") for line in zf.read(gt).decode().splitlines()]
+        time.sleep(0.5)
+    raise TimeoutError("no delivery")
+
+
+async def test_track_a_car_with_help_correct_it_and_deliver_in_the_browser(
+    services: ServiceSet,
+    browser: Browser,  # noqa: F811 - the fixture
+) -> None:
+    api = Api(services)
+    ws = video_workspace(api, video={"clip_frames": FRAMES, "clip_overlap": 0})
+    video = render("mp4", frames=FRAMES, width=480, height=270, boxes=(CAR,))
+    assert upload_video(api, ws.client, ws.batch_id, video, "car.mp4").status_code == 201
+    api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
+
+    page = await new_page(browser, f"{services.url('dispatch')}/ui/label.html", ws.annotators[0])
+    await open_next_task(page)
+    await page.wait_for_selector("#timeline:not([hidden])")
+    assert await page.evaluate("() => window.aviaryVideo.frame") == 0
+
+    # Frame 1: the car, boxed by hand.
+    v = await view(page)
+    x, y, w, h = CAR.at(0)
+    await drag(page, screen(v, x, y), screen(v, x + w, y + h))
+    (drawn,) = await shapes(page)
+    assert drawn["track_id"] and box_iou(tuple(drawn["bbox"]), CAR.at(0)) > 0.9
+
+    # The tracker follows it through the clip; every proposal is close to where the car is.
+    await page.select_option("#tracker", "kcf")
+    await page.keyboard.press("v")
+    await page.mouse.click(*screen(v, x + w / 2, y + h / 2))
+    await page.keyboard.press("t")
+    await page.wait_for_function(f"() => window.aviaryVideo.frame === {FRAMES - 1}")
+    for frame in (5, 15, 25):
+        await page.evaluate(f"() => window.aviaryVideo.show({frame})")
+        (here,) = await shapes(page)
+        assert box_iou(tuple(here["bbox"]), CAR.at(frame)) > 0.7, frame
+
+    # The last frame, corrected by hand: its bottom-right corner dragged 12 px to the right.
+    await page.evaluate(f"() => window.aviaryVideo.show({FRAMES - 1})")
+    (last,) = await shapes(page)
+    lx, ly, lw, lh = last["bbox"]
+    await page.mouse.click(*screen(v, lx + lw / 2, ly + lh / 2))
+    corner = screen(v, lx + lw, ly + lh)
+    await drag(page, corner, (corner[0] + 12 * v["scale"], corner[1]))
+    (fixed,) = await shapes(page)
+    assert abs(fixed["bbox"][2] - (lw + 12)) <= 1.5
+    assert "keyframe" in (await page.text_content("#tracks") or "")
+    await shot(page, "label-video")
+
+    await page.click("#submit")
+    await page.wait_for_selector("#task-box[hidden]", state="attached")
+    rows = mot_rows(api, ws.client.token, ws.batch_id)
+    assert sorted(int(r[0]) for r in rows) == list(range(1, FRAMES + 1))
+    assert {r[1] for r in rows} == {"1"}
+    last_row = next(r for r in rows if int(r[0]) == FRAMES)
+    assert abs(float(last_row[4]) - fixed["bbox"][2]) <= 0.02
+    assert page.errors == []  # type: ignore[attr-defined]
