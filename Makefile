@@ -43,8 +43,9 @@ down:                ## stop what `make up` started (CLUSTER=1: what `make up CL
 status:
 	$(BIN)/python $(STACK) status
 
-demo: up             ## the main job: pushed images to a verified delivery
+demo: up             ## the main job: pushed images (and videos) to verified deliveries
 	$(BIN)/aviary-sim --images 50
+	$(BIN)/aviary-sim --media video --images 2
 
 browser:             ## Debian's chromium, for the browser tests
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)

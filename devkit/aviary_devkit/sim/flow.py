@@ -149,6 +149,11 @@ class Flow:
         return str(data["token"])
 
     async def onboard(self) -> None:
+        await self.onboard_people()
+        await self.create_project()
+
+    async def onboard_people(self) -> None:
+        """A client and two vendors, each with annotators and a reviewer."""
         op, ing = self.operator_key, self.ep.ingest
         client = await self._ok(
             "POST", f"{ing}/v1/orgs", op, json={"name": "Northwind Mobility", "kind": "client"}
@@ -170,6 +175,9 @@ class Flow:
                 "annotators": annotators,
                 "reviewer": reviewer,
             }
+
+    async def create_project(self) -> None:
+        ing = self.ep.ingest
         project = await self._ok(
             "POST",
             f"{ing}/v1/projects",

@@ -8,7 +8,8 @@ decoder gives them; `truth[n][f]` is object n's box in frame f, or None once it 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +32,7 @@ class Mover:
     sway: float = 0.0
     period: float = 40.0
     seed: int = 0
+    label: str = "foot"
 
     def at(self, frame: int) -> Box:
         phase = 2 * math.pi * frame / self.period
@@ -48,14 +50,31 @@ class Scene:
     height: int
     frames: list[Picture]
     truth: list[list[Box | None]]
+    labels: tuple[str, ...] = ()  # each object's class
 
 
-def floor_scene(frames: int = 300, width: int = 640, height: int = 360) -> Scene:
-    """Robot-vacuum footage, more or less: two feet and a table leg seen from the floor."""
-    movers = (
-        Mover(40, 200, 70, 50, 1.6, -0.2, sway=25, period=45, seed=1),  # a foot walking
-        Mover(520, 220, 60, 45, -1.2, 0.1, sway=18, period=37, seed=2),  # the other foot
-        Mover(300, 60, 30, 120, 0.15, 0.1, sway=3, period=90, seed=3),  # a table leg
+FLOOR = (
+    Mover(40, 200, 70, 50, 1.6, -0.2, sway=25, period=45, seed=1, label="foot"),  # walking
+    Mover(520, 220, 60, 45, -1.2, 0.1, sway=18, period=37, seed=2, label="foot"),  # the other
+    Mover(300, 60, 30, 120, 0.15, 0.1, sway=3, period=90, seed=3, label="table leg"),
+)
+
+
+def floor_scene(frames: int = 300, width: int = 640, height: int = 360, seed: int = 0) -> Scene:
+    """Robot-vacuum footage, more or less: two feet and a table leg seen from the floor;
+    another `seed` moves everything a little and changes the textures."""
+    rng = random.Random(seed)
+    movers = tuple(
+        m
+        if seed == 0
+        else replace(
+            m,
+            x=m.x + rng.uniform(-20, 20),
+            y=m.y + rng.uniform(-20, 20),
+            period=m.period * rng.uniform(0.8, 1.2),
+            seed=m.seed + 10 * seed,
+        )
+        for m in FLOOR
     )
     return render_scene(movers, frames, width, height)
 
@@ -74,7 +93,7 @@ def render_scene(movers: tuple[Mover, ...], frames: int, width: int, height: int
             x, y, _, _ = mover.at(f)
             truth[n].append(_paste(picture, texture, round(x), round(y)))
         pictures.append(picture)
-    return Scene(width, height, pictures, truth)
+    return Scene(width, height, pictures, truth, tuple(m.label for m in movers))
 
 
 def _paste(picture: Picture, texture: Picture, left: int, top: int) -> Box | None:
