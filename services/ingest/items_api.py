@@ -183,10 +183,13 @@ async def upload_video(
     ledger: LedgerDep,
     runtime: RuntimeDep,
     file_name: Annotated[str | None, Query(max_length=1000)] = None,
+    fps: Annotated[float, Query(gt=0, le=120)] = 10.0,
 ) -> ItemRead:
-    """Upload one video (MP4, WebM or Matroska) as the raw body, into a video project's batch.
+    """Upload one video (MP4, WebM or Matroska), or an image sequence as a zip of frames (in
+    the natural order of their names, shown at `fps`), as the raw body of a video project's
+    batch.
 
-    It is decoded whole before anything is kept: refused with a machine code when it is not a
+    It is read whole before anything is kept: refused with a machine code when it is not a
     readable, bounded video (docs/media.md), else cut into frames and clips, one task each."""
     batch = await batches.recent(principal.org, batch_id)
     project = await projects.recent(principal.org, batch["project_id"])
@@ -196,7 +199,7 @@ async def upload_video(
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise AppError("too_large", f"the video exceeds {limit} bytes", status_code=413)
     name = file_name or request.headers.get("x-file-name", "")
-    item = await work.ingest(request.stream(), name)
+    item = await work.ingest(request.stream(), name, fps)
     response.status_code = 200 if item.duplicate else 201
     return item
 

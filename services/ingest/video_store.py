@@ -21,6 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 from services.ingest.domain import object_key
+from services.ingest.sequence import read_sequence
 from services.ingest.video import Frame, Sampling, VideoInfo, VideoLimits, read_video
 from shared.domain.tracks import Clip, plan_clips
 from shared.store.storage import ObjectStorage
@@ -64,9 +65,11 @@ async def store_video(
     limits: VideoLimits,
     sampling: Sampling,
     plan: ClipPlan,
+    sequence_fps: float | None = None,
 ) -> StoredVideo:
     """Read the video at `path` (whose bytes hash to `sha256`), store its frames, previews
-    and manifest under the organisation's prefix, and return what was stored."""
+    and manifest under the organisation's prefix, and return what was stored. With
+    `sequence_fps`, the file is a zip of frames (sequence.py) shown at that rate."""
     with tempfile.TemporaryDirectory(prefix="aviary-video-") as spool_dir:
         spool = Path(spool_dir)
         kept: list[Frame] = []
@@ -79,7 +82,12 @@ async def store_video(
                 Frame(frame.index, frame.source_index, frame.time_s, frame.sha256, b"", b"")
             )
 
-        info = await asyncio.to_thread(read_video, path, file_name, limits, sampling, keep)
+        if sequence_fps is None:
+            info = await asyncio.to_thread(read_video, path, file_name, limits, sampling, keep)
+        else:
+            info = await asyncio.to_thread(
+                read_sequence, path, limits, sampling, keep, sequence_fps
+            )
         shas = [f.sha256 for f in kept]
         clips = plan_clips(len(kept), plan.length, plan.overlap)
         prefix = video_prefix(org_id, sha256)

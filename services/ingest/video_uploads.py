@@ -21,6 +21,7 @@ from aviary.contracts.projects import VideoSettings
 from services.ingest import domain
 from services.ingest.ledger import BatchLedger
 from services.ingest.repositories import ItemRepository
+from services.ingest.sequence import ZIP_MAGIC
 from services.ingest.uploads import item_read
 from services.ingest.video import Sampling, VideoLimits
 from services.ingest.video_store import ClipPlan, StoredVideo, store_video
@@ -87,7 +88,10 @@ class VideoIngestor:
         self.batch = batch
         self.video = VideoSettings.model_validate(project.get("video") or {})
 
-    async def ingest(self, chunks: AsyncIterator[bytes], file_name: str) -> ItemRead:
+    async def ingest(
+        self, chunks: AsyncIterator[bytes], file_name: str, sequence_fps: float = 10.0
+    ) -> ItemRead:
+        """A video file, or a zip of frames (an image sequence, shown at `sequence_fps`)."""
         settings = self.runtime.settings
         name = domain.safe_file_name(file_name)
         with tempfile.TemporaryDirectory(prefix="aviary-upload-") as folder:
@@ -96,6 +100,8 @@ class VideoIngestor:
             known = await self.items.find_many([iid])
             if iid in known:
                 return item_read(known[iid], duplicate=True)
+            with received.path.open("rb") as f:
+                is_zip = f.read(4) == ZIP_MAGIC
             stored = await store_video(
                 self.runtime.storage,
                 settings.images_bucket,
@@ -106,6 +112,7 @@ class VideoIngestor:
                 limits_for(settings, self.video),
                 Sampling(self.video.every, self.video.per_second),
                 ClipPlan(self.video.clip_frames, self.video.clip_overlap),
+                sequence_fps if is_zip else None,
             )
         doc, event = self._record(name, received, iid, stored)
         try:

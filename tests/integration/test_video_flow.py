@@ -3,7 +3,9 @@ tasks, tracks submitted, accepted and stitched into a MOT, CVAT and COCO deliver
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from typing import Any
 
 import pytest
@@ -116,6 +118,30 @@ def test_uploads_go_to_the_project_of_their_media_and_refusals_store_nothing(api
     image_batch = api.batch(ws.client, image_ws_project["id"])
     response = upload_video(api, ws.client, image_batch, render("mp4", frames=5), "a.mp4")
     assert (response.status_code, error_code(response)) == (415, "wrong_media")
+
+
+def test_an_image_sequence_is_one_video_item(api: Api) -> None:
+    ws = video_workspace(api)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for n in range(25):
+            zf.writestr(f"cam/frame_{n}.jpg", jpeg(n % 3))  # three pictures, in turn
+    response = api.call(
+        "POST",
+        "ingest",
+        f"/v1/batches/{ws.batch_id}/videos",
+        ws.client.token,
+        params={"file_name": "cam.zip", "fps": 5},
+        content=buffer.getvalue(),
+        headers={"content-type": "application/zip"},
+    )
+    assert response.status_code == 201, response.text
+    item = response.json()
+    assert (item["media"], item["format"], item["frame_count"]) == ("video", "sequence", 25)
+    assert item["duration_s"] == 5.0
+    assert item["clip_count"] == len(plan_clips(25, CLIP, OVERLAP))
+    task = api.next_task(ws.annotators[0]).json()
+    assert task["video"]["fps"] == 5 and len(task["video"]["frames"]) == CLIP
 
 
 def truth_track(start: int, stop: int) -> dict[str, Any]:
