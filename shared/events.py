@@ -112,6 +112,9 @@ class ClipRef(Tolerant):
     count: int = Field(ge=1)  # clips the item has in all
     frames: int = Field(default=0, ge=0)  # frames the video has in all
     fps: float = Field(default=0.0, ge=0)
+    # Where the clip's frames are listed (the video's manifest), for a page to show them.
+    bucket: str = ""
+    manifest_key: str = ""
 
 
 # ----- event payloads ----------------------------------------------------------------------------
@@ -213,6 +216,9 @@ class TaskRejected(EventData):
     reviewer_id: str
     reason: str
     comment: str
+    # A video clip: the track and the frames (first, last) the rejection points at.
+    track_id: str | None = None
+    frames: tuple[int, int] | None = None
 
 
 class ItemAccepted(EventData):

@@ -157,6 +157,8 @@ class TaskStore:
                     "count": count,
                     "frames": video.frame_count,
                     "fps": video.fps,
+                    "bucket": video.bucket,
+                    "manifest_key": video.manifest_key,
                 },
                 video={
                     "bucket": video.bucket,
@@ -267,6 +269,8 @@ class TaskStore:
                         "reason": event.reason,
                         "comment": event.comment,
                         "at": utcnow(),
+                        "track_id": event.track_id,
+                        "frames": list(event.frames) if event.frames else None,
                     }
                 },
             },

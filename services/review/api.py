@@ -11,8 +11,6 @@ from aviary.contracts.review import (
     AppealDecisionBody,
     CorrectBody,
     DecisionResult,
-    ImageView,
-    OverlapView,
     RejectBody,
     ReviewView,
     SubmissionView,
@@ -25,17 +23,15 @@ from services.review.deps import (
     ProjectsDep,
     SubmissionsDep,
     UnitsDep,
+    ViewsDep,
 )
-from services.review.repositories import SubmissionRepository
 from services.review.repositories.units import is_dispute
+from services.review.views import known_project
 from shared.domain.annotation_rules import require_valid_annotation
-from shared.domain.projects import ProjectReadModel
-from shared.errors import AppError, Conflict, NotFound
-from shared.events import Annotation, ProjectUpserted
-from shared.runtime import Runtime
+from shared.errors import AppError, Conflict
 from shared.security.auth import Principal, Role, require_roles, vendor_of
 from shared.store.mongo import Doc
-from shared.web.deps import RuntimeDep, WaitS
+from shared.web.deps import WaitS
 
 router = APIRouter(tags=["reviewer"])
 
@@ -44,66 +40,11 @@ Annotator = Annotated[Principal, require_roles(Role.ANNOTATOR)]
 NO_CONTENT: dict[int | str, dict[str, Any]] = {204: {"description": "nothing waiting"}}
 
 
-async def known_project(projects: ProjectReadModel, project_id: str) -> ProjectUpserted:
-    project = await projects.get(project_id)
-    if project is None:
-        raise NotFound("project")
-    return project
-
-
-async def review_view(
-    projects: ProjectReadModel, submissions: SubmissionRepository, runtime: Runtime, unit: Doc
-) -> ReviewView:
-    project = await known_project(projects, unit["project_id"])
-    image = unit["image"]
-    url = runtime.storage.presigned_get(
-        image["bucket"], image["object_key"], runtime.settings.presign_ttl_s
-    )
-    dispute = is_dispute(unit["_id"])
-    overlaps = (
-        [
-            OverlapView(
-                submission_id=m["_id"],
-                annotator_id=m["annotator_id"],
-                annotation=Annotation.model_validate(m["annotation"]),
-                agreement=m.get("agreement"),
-            )
-            for m in await submissions.members(unit["member_ids"])
-        ]
-        if dispute
-        else []
-    )
-    lease = unit.get("lease") or {}
-    return ReviewView(
-        id=unit["_id"],
-        kind="consensus" if dispute else "submission",
-        task_id=unit["task_id"],
-        item_id=unit["item_id"],
-        project_id=unit["project_id"],
-        annotator_id=unit["annotator_id"],
-        status=unit["status"],
-        annotation=Annotation.model_validate(unit["merged"] if dispute else unit["annotation"]),
-        overlaps=overlaps,
-        agreement=unit.get("agreement"),
-        classes=list(project.ontology.classes),
-        reject_reasons=list(project.reject_reasons),
-        image=ImageView(url=url, width=image["width"], height=image["height"]),
-        rework=unit.get("rework", 0),
-        lease_expires_at=lease.get("expires_at"),
-        appeal_comment=(unit.get("appeal") or {}).get("comment"),
-        rejection=unit.get("rejection"),
-        clip=unit.get("clip"),
-        tracks=unit.get("tracks"),
-    )
-
-
 @router.post("/v1/reviews/next", response_model=ReviewView, responses=NO_CONTENT)
 async def next_review(
     principal: Reviewer,
-    projects: ProjectsDep,
-    submissions: SubmissionsDep,
     desk: DeskDep,
-    runtime: RuntimeDep,
+    views: ViewsDep,
     wait_s: WaitS = 0,
 ) -> ReviewView | Response:
     """The oldest submission or disputed item of the reviewer's vendor, waiting up to `wait_s`
@@ -111,7 +52,7 @@ async def next_review(
     unit = await desk.next_review(vendor_of(principal), principal.sub, wait_s)
     if unit is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    return await review_view(projects, submissions, runtime, unit)
+    return await views.view(unit)
 
 
 @router.get("/v1/reviews/{unit_id}", response_model=ReviewView)
@@ -119,12 +60,10 @@ async def get_review(
     unit_id: str,
     principal: Reviewer,
     units: UnitsDep,
-    projects: ProjectsDep,
-    submissions: SubmissionsDep,
-    runtime: RuntimeDep,
+    views: ViewsDep,
 ) -> ReviewView:
     unit = await units.get(vendor_of(principal), unit_id)
-    return await review_view(projects, submissions, runtime, unit)
+    return await views.view(unit)
 
 
 @router.post("/v1/reviews/{unit_id}/accept", response_model=DecisionResult)
@@ -157,7 +96,8 @@ async def reject(
         raise Conflict("use_correct", "a disputed item is settled by accepting or correcting it")
     project = await known_project(projects, unit["project_id"])
     domain.check_rejection(body.reason, body.comment, project.reject_reasons)
-    await decisions.reject(unit, principal.sub, body.reason, body.comment)
+    where = domain.check_rejected_part(unit, body.track_id, body.frames)
+    await decisions.reject(unit, principal.sub, body.reason, body.comment, **where)
     desk.decided(vendor_of(principal), principal.sub)
     return DecisionResult(id=unit_id, status="rejected")
 
@@ -246,10 +186,8 @@ async def appeal(
 @router.post("/v1/appeals/next", response_model=ReviewView, responses=NO_CONTENT)
 async def next_appeal(
     principal: Reviewer,
-    projects: ProjectsDep,
-    submissions: SubmissionsDep,
     desk: DeskDep,
-    runtime: RuntimeDep,
+    views: ViewsDep,
     wait_s: WaitS = 0,
 ) -> ReviewView | Response:
     """The oldest open appeal of the vendor that this reviewer did not reject, waiting up to
@@ -257,7 +195,7 @@ async def next_appeal(
     sub = await desk.next_appeal(vendor_of(principal), principal.sub, wait_s)
     if sub is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    return await review_view(projects, submissions, runtime, sub)
+    return await views.view(sub)
 
 
 @router.post("/v1/appeals/{submission_id}/decide", response_model=SubmissionView)

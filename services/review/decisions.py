@@ -80,7 +80,15 @@ class Decisions:
         event = domain.accepted_event(sub, reviewer_id)
         await self._decide(sub, reviewer_id, fields, event, self._remembering(sub, 1.0))
 
-    async def reject(self, sub: Doc, reviewer_id: str, reason: str, comment: str) -> None:
+    async def reject(
+        self,
+        sub: Doc,
+        reviewer_id: str,
+        reason: str,
+        comment: str,
+        track_id: str | None = None,
+        frames: tuple[int, int] | None = None,
+    ) -> None:
         event = TaskRejected(
             task_id=sub["task_id"],
             submission_id=sub["_id"],
@@ -92,12 +100,17 @@ class Decisions:
             reviewer_id=reviewer_id,
             reason=reason,
             comment=comment,
+            track_id=track_id,
+            frames=frames,
         )
+        rejection: Doc = {"reason": reason, "comment": comment}
+        if track_id is not None or frames is not None:
+            rejection.update(track_id=track_id, frames=list(frames) if frames else None)
         fields = {
             "status": "rejected",
             "outcome": "rejected",
             "credit": 0.0,
-            "rejection": {"reason": reason, "comment": comment},
+            "rejection": rejection,
         }
         await self._decide(sub, reviewer_id, fields, event, self._remembering(sub, 0.0))
 

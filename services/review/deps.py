@@ -23,6 +23,7 @@ from services.review.repositories import (
     SubmissionRepository,
     UnitRepository,
 )
+from services.review.views import ReviewViews
 from shared.domain.projects import ProjectReadModel
 from shared.runtime import Runtime
 from shared.web.deps import PartsOf
@@ -41,6 +42,7 @@ class ReviewParts:
     intake: Intake
     decisions: Decisions
     desk: Desk
+    views: ReviewViews
 
     @classmethod
     def build(cls, runtime: Runtime) -> ReviewParts:
@@ -56,6 +58,7 @@ class ReviewParts:
         intake = Intake(projects, submissions, annotators, gold, overlaps, units, outbox)
         decisions = Decisions(db, outbox, audit, units, submissions, annotators, appeals)
         desk = Desk(units, appeals)
+        views = ReviewViews(projects, submissions, runtime)
         return cls(
             projects,
             units,
@@ -68,6 +71,7 @@ class ReviewParts:
             intake,
             decisions,
             desk,
+            views,
         )
 
 
@@ -80,3 +84,4 @@ GoldDep = Annotated[GoldRepository, Depends(from_app.part(lambda p: p.gold))]
 StatementsDep = Annotated[StatementRepository, Depends(from_app.part(lambda p: p.statements))]
 DecisionsDep = Annotated[Decisions, Depends(from_app.part(lambda p: p.decisions))]
 DeskDep = Annotated[Desk, Depends(from_app.part(lambda p: p.desk))]
+ViewsDep = Annotated[ReviewViews, Depends(from_app.part(lambda p: p.views))]

@@ -104,6 +104,34 @@ def day_of(moment: datetime) -> str:
     return moment.astimezone(UTC).date().isoformat()
 
 
+def check_rejected_part(
+    unit: dict[str, Any], track_id: str | None, frames: tuple[int, int] | None
+) -> dict[str, Any]:
+    """The track and frames a rejection points at: only on a video clip, a track of its
+    submission, frames inside the clip (first <= last). 422 `invalid_rejection` otherwise."""
+    if track_id is None and frames is None:
+        return {}
+    clip = unit.get("clip")
+    if clip is None:
+        raise AppError(
+            "invalid_rejection",
+            "only a video clip's tracks and frames can be pointed at",
+            status_code=422,
+        )
+    tracks = {t["track_id"] for t in (unit.get("tracks") or {}).get("tracks", [])}
+    if track_id is not None and track_id not in tracks:
+        raise AppError(
+            "invalid_rejection", f"the submission has no track {track_id!r}", status_code=422
+        )
+    if frames is not None and not clip["start"] <= frames[0] <= frames[1] < clip["stop"]:
+        raise AppError(
+            "invalid_rejection",
+            f"frames must run first to last within {clip['start']}..{clip['stop'] - 1}",
+            status_code=422,
+        )
+    return {"track_id": track_id, "frames": frames}
+
+
 def accepted_event(
     unit: dict[str, Any],
     reviewer_id: str | None,

@@ -224,3 +224,46 @@ def test_a_video_goes_from_upload_to_a_stitched_delivery(api: Api) -> None:
     assert {f["path"] for f in manifest["files"]} == set(package.namelist()) - {"manifest.json"}
     batch = api.ok("GET", "ingest", f"/v1/batches/{ws.batch_id}", ws.client.token)
     assert batch["progress"]["accepted"] == 1
+
+
+def test_a_reviewer_sees_the_clip_and_sends_back_one_track_over_some_frames(api: Api) -> None:
+    ws = video_workspace(api, review={"mode": "all"}, video={"clip_frames": 30, "clip_overlap": 0})
+    video = render("mp4", frames=30, boxes=(CAR,))
+    assert upload_video(api, ws.client, ws.batch_id, video, "one-clip.mp4").status_code == 201
+    annotator = ws.annotators[0]
+    task = api.next_task(annotator).json()
+    assert submit_tracks(api, annotator, task, [truth_track(0, 30)]).status_code == 200
+
+    review = api.wait_for(
+        lambda: (
+            api.call("POST", "review", "/v1/reviews/next", ws.reviewer, params={"wait_s": 1}).json()
+            or None
+        )
+    )
+    assert review["clip"]["start"] == 0 and review["clip"]["stop"] == 30
+    assert len(review["frames"]) == 30
+    assert api.http.get(review["frames"][12]).content[:3] == b"\xff\xd8\xff"
+    assert [t["track_id"] for t in review["tracks"]["tracks"]] == ["car"]
+    path = f"/v1/reviews/{review['id']}"
+    correction = api.call(
+        "POST", "review", f"{path}/correct", ws.reviewer, json={"annotation": {"shapes": []}}
+    )
+    assert (correction.status_code, error_code(correction)) == (409, "correction_unsupported")
+    reason = ws.project["reject_reasons"][0]
+    for wrong in ({"track_id": "bus"}, {"frames": [20, 40]}, {"frames": [9, 3]}):
+        body = {"reason": reason, "comment": "no", **wrong}
+        refused = api.call("POST", "review", f"{path}/reject", ws.reviewer, json=body)
+        assert (refused.status_code, error_code(refused)) == (422, "invalid_rejection"), wrong
+    body = {
+        "reason": reason,
+        "comment": "The box slips off the car here.",
+        "track_id": "car",
+        "frames": [10, 19],
+    }
+    assert api.call("POST", "review", f"{path}/reject", ws.reviewer, json=body).status_code == 200
+
+    rework = api.next_task(annotator, wait_s=10).json()
+    assert rework["rework"] == 1 and rework["video"]["clip"]["index"] == 0
+    (comment,) = rework["comments"]
+    assert (comment["track_id"], comment["frames"]) == ("car", [10, 19])
+    assert rework["previous_tracks"]["tracks"][0]["track_id"] == "car"

@@ -65,6 +65,9 @@ class ReworkComment(BaseModel):
     reason: str
     comment: str
     at: datetime
+    # A video clip's: the track and frames (first, last) the reviewer pointed at.
+    track_id: str | None = None
+    frames: tuple[int, int] | None = None
 
 
 class ImageView(BaseModel):

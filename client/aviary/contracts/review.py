@@ -18,6 +18,9 @@ class Strict(BaseModel):
 class RejectBody(Strict):
     reason: str = Field(min_length=1, max_length=200)
     comment: str = Field(min_length=1, max_length=5000)
+    # A video clip: which track, and which frames (first, last), the rejection is about.
+    track_id: str | None = Field(default=None, min_length=1, max_length=100)
+    frames: tuple[int, int] | None = None
 
 
 class CorrectBody(Strict):
@@ -72,10 +75,11 @@ class ReviewView(BaseModel):
     lease_expires_at: datetime | None = None
     # For an appeal: the annotator's reasons, and the rejection being appealed.
     appeal_comment: str | None = None
-    rejection: dict[str, str] | None = None
+    rejection: dict[str, str | list[int] | None] | None = None
     # A video clip: which frames, and the tracks drawn in them (`annotation` is empty).
-    clip: dict[str, int] | None = None
+    clip: dict[str, int | float | str] | None = None
     tracks: TrackAnnotation | None = None
+    frames: list[str] | None = None  # the clip's frames, in order, as URLs
 
 
 class DecisionResult(BaseModel):
@@ -92,7 +96,7 @@ class SubmissionView(BaseModel):
     project_id: str
     status: str
     outcome: str | None
-    rejection: dict[str, str] | None
+    rejection: dict[str, str | list[int] | None] | None
     appeal: dict[str, object] | None
 
 
