@@ -102,3 +102,49 @@ async def test_track_a_car_with_help_correct_it_and_deliver_in_the_browser(
     last_row = next(r for r in rows if int(r[0]) == FRAMES)
     assert abs(float(last_row[4]) - fixed["bbox"][2]) <= 0.02
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_the_review_desk_plays_the_clip_and_sends_back_one_track_over_some_frames(
+    services: ServiceSet,
+    browser: Browser,  # noqa: F811 - the fixture
+) -> None:
+    api = Api(services)
+    ws = video_workspace(
+        api, review={"mode": "all"}, video={"clip_frames": FRAMES, "clip_overlap": 0}
+    )
+    video = render("mp4", frames=FRAMES, width=480, height=270, boxes=(CAR,))
+    assert upload_video(api, ws.client, ws.batch_id, video, "car.mp4").status_code == 201
+    task = api.next_task(ws.annotators[0]).json()
+    keys = [
+        {"frame": f, "shape": {"kind": "bbox", "class_id": 1, "bbox": list(CAR.at(f))}}
+        for f in (0, FRAMES - 1)
+    ]
+    body = {
+        "lease_id": task["lease_id"],
+        "tracks": {"tracks": [{"track_id": "car", "keyframes": keys}]},
+    }
+    path = f"/v1/tasks/{task['id']}/submit"
+    assert api.call("POST", "dispatch", path, ws.annotators[0], json=body).status_code == 200
+
+    desk = await new_page(browser, f"{services.url('review')}/ui/review.html", ws.reviewer)
+    await desk.click("#next-review")
+    await desk.wait_for_selector("#timeline:not([hidden])", timeout=30_000)
+    assert await desk.is_hidden("#correct")
+    await desk.evaluate("() => window.aviaryPlayer.show(15)")
+    (shown,) = await shapes(desk)
+    assert shown["interpolated"] is True and box_iou(tuple(shown["bbox"]), CAR.at(15)) > 0.95
+    await desk.keyboard.press("ArrowLeft")
+    await desk.click("#mark-first")
+    for _ in range(5):
+        await desk.keyboard.press("ArrowRight")
+    await desk.click("#mark-last")
+    await desk.select_option("#reject-track", "car")
+    await desk.fill("#comment", "The box lags behind the car here.")
+    await shot(desk, "review-video")
+    await desk.click("#reject")
+    await desk.wait_for_selector("#decide[hidden]", state="attached")
+
+    rework = api.next_task(ws.annotators[0], wait_s=10).json()
+    (comment,) = rework["comments"]
+    assert (comment["track_id"], comment["frames"]) == ("car", [14, 19])
+    assert desk.errors == []  # type: ignore[attr-defined]

@@ -20,7 +20,8 @@ import { VideoWorkspace } from "./video.js";
  * @property {string} instructions
  * @property {{ url: string, width: number, height: number }} image
  * @property {number} rework
- * @property {{ reason: string, comment: string, at: string }[]} comments the reviewers' words
+ * @property {{ reason: string, comment: string, at: string, track_id?: string | null, frames?: [number, number] | null }[]} comments
+ *   the reviewers' words (on a video clip, maybe about one track and some frames)
  * @property {number} piece_rate
  * @property {number | null} [estimated_seconds]
  * @property {Annotation | null} [pre_annotation] the client's predictions, to start from
@@ -266,7 +267,16 @@ function showComments(comments) {
   clear(
     $("comments"),
     comments.map((c) =>
-      el("div", { class: "comment" }, el("b", {}, c.reason), el("div", {}, c.comment), el("div", { class: "muted" }, new Date(c.at).toLocaleString())),
+      el(
+        "div",
+        { class: "comment" },
+        el("b", {}, c.reason),
+        c.track_id || c.frames
+          ? el("div", { class: "muted" }, [c.track_id ? `track ${c.track_id}` : "", c.frames ? `frames ${c.frames[0] + 1}–${c.frames[1] + 1}` : ""].filter(Boolean).join(", "))
+          : null,
+        el("div", {}, c.comment),
+        el("div", { class: "muted" }, new Date(c.at).toLocaleString()),
+      ),
     ),
   );
 }

@@ -5,6 +5,7 @@
 // between keyframes are interpolated (dashed) by tracks.js, as the server does.
 import { colorOf, loadImage } from "/ui/common/canvas.js";
 import { api, byId as $, clear, el, messageOf, toast } from "/ui/common/common.js";
+import { Timeline } from "/ui/common/timeline.js";
 import { TrackSet, shapeAt } from "/ui/common/tracks.js";
 
 /** @typedef {import("/ui/common/canvas.js").ImageCanvas} ImageCanvas */
@@ -60,18 +61,12 @@ export class VideoWorkspace {
     this.taskId = "";
     this.leaseId = () => "";
     this.frame = 0;
-    /** @type {number | null} */
-    this.playing = null;
     /** @type {Map<number, OntologyClass>} */
     this.classes = new Map();
-    $("frame-slider").addEventListener("input", () => this.show(Number($("frame-slider", HTMLInputElement).value)));
-    $("play").addEventListener("click", () => this.togglePlay());
-    $("frame-back").addEventListener("click", () => this.step(-1));
-    $("frame-forward").addEventListener("click", () => this.step(1));
+    this.timeline = new Timeline((frame) => this.show(frame));
     $("track-forward").addEventListener("click", () => this.trackForward());
     $("leave").addEventListener("click", () => this.leaveSelected());
     $("occluded").addEventListener("click", () => this.toggleOccluded());
-    $("markers").addEventListener("click", (e) => this.seekAt(/** @type {MouseEvent} */ (e)));
   }
 
   /**
@@ -80,7 +75,6 @@ export class VideoWorkspace {
    * @param {() => string} leaseId the task's current lease (a heartbeat may change it)
    */
   async open(task, leaseId) {
-    this.pause();
     this.video = task.video;
     this.taskId = task.id;
     this.leaseId = leaseId;
@@ -88,10 +82,7 @@ export class VideoWorkspace {
     this.tracks = new TrackSet(task.previous_tracks?.tracks || []);
     this.pictures = await Promise.all(task.video.frames.map((url) => loadImage(url)));
     const { start, stop } = task.video.clip;
-    const slider = $("frame-slider", HTMLInputElement);
-    slider.min = String(start);
-    slider.max = String(stop - 1);
-    $("timeline").hidden = false;
+    this.timeline.open(start, stop, task.video.fps);
     $("tracks-box").hidden = false;
     this.frame = start;
     await this.canvas.load(task.video.frames[0], task.video.width, task.video.height, this.shapesAt(start));
@@ -99,9 +90,8 @@ export class VideoWorkspace {
   }
 
   close() {
-    this.pause();
+    this.timeline.close();
     this.video = null;
-    $("timeline").hidden = true;
     $("tracks-box").hidden = true;
   }
 
@@ -128,16 +118,14 @@ export class VideoWorkspace {
     const { start, stop } = video.clip;
     this.frame = Math.max(start, Math.min(stop - 1, frame));
     this.canvas.showFrame(this.pictures[this.frame - start], this.shapesAt(this.frame));
-    $("frame-slider", HTMLInputElement).value = String(this.frame);
-    $("frame-number").textContent = `frame ${this.frame + 1} of ${video.clip.frames} · clip ${video.clip.index + 1} of ${video.clip.count}`;
-    this.drawMarkers();
+    const label = `frame ${this.frame + 1} of ${video.clip.frames} · clip ${video.clip.index + 1} of ${video.clip.count}`;
+    this.timeline.shown(this.frame, label, this.tracks);
     this.listTracks();
   }
 
   /** @param {number} n */
   step(n) {
-    this.pause();
-    this.show(this.frame + n);
+    this.timeline.step(n);
   }
 
   /** @param {1 | -1} direction */
@@ -147,30 +135,7 @@ export class VideoWorkspace {
   }
 
   togglePlay() {
-    if (this.playing !== null) return this.pause();
-    const video = this.video;
-    if (!video) return;
-    if (this.frame >= video.clip.stop - 1) this.show(video.clip.start);
-    $("play").textContent = "❚❚";
-    this.playing = window.setInterval(() => {
-      if (!this.video || this.frame >= this.video.clip.stop - 1) return this.pause();
-      this.show(this.frame + 1);
-    }, 1000 / Math.max(1, Math.min(60, video.fps || 25)));
-  }
-
-  pause() {
-    if (this.playing !== null) window.clearInterval(this.playing);
-    this.playing = null;
-    $("play").textContent = "▶";
-  }
-
-  /** @param {MouseEvent} e */
-  seekAt(e) {
-    const video = this.video;
-    if (!video) return;
-    const box = $("markers").getBoundingClientRect();
-    const share = (e.clientX - box.left) / box.width;
-    this.step(Math.round(video.clip.start + share * (video.clip.stop - 1 - video.clip.start)) - this.frame);
+    this.timeline.togglePlay();
   }
 
   // ----- editing -----------------------------------------------------------------------------
@@ -257,34 +222,6 @@ export class VideoWorkspace {
   }
 
   // ----- panels ------------------------------------------------------------------------------
-
-  drawMarkers() {
-    const video = this.video;
-    const canvas = $("markers", HTMLCanvasElement);
-    const ctx = canvas.getContext("2d");
-    if (!video || !ctx) return;
-    const rect = canvas.getBoundingClientRect();
-    canvas.width = Math.max(1, Math.round(rect.width));
-    const tracks = [...this.tracks.tracks.values()];
-    const row = 10;
-    canvas.height = Math.max(row, tracks.length * row);
-    const { start, stop } = video.clip;
-    const x = (/** @type {number} */ f) => ((f - start) / Math.max(1, stop - 1 - start)) * (canvas.width - 4) + 2;
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    tracks.forEach((track, i) => {
-      const color = colorOf(track.keyframes[0].shape.class_id);
-      ctx.globalAlpha = this.tracks.hidden.has(track.track_id) ? 0.3 : 1;
-      ctx.fillStyle = color + "55";
-      for (let f = start; f < stop; f++) if (shapeAt(track, f)) ctx.fillRect(x(f) - 1, i * row + 3, 3, row - 6);
-      ctx.fillStyle = color;
-      for (const k of track.keyframes) {
-        if (k.frame >= start && k.frame < stop) ctx.fillRect(x(k.frame) - 1.5, i * row + 1, 3, row - 2);
-      }
-    });
-    ctx.globalAlpha = 1;
-    ctx.fillStyle = "#fff";
-    ctx.fillRect(x(this.frame) - 0.5, 0, 1, canvas.height);
-  }
 
   listTracks() {
     const rows = [...this.tracks.tracks.values()].map((track) => {

@@ -3,6 +3,7 @@
 // disagreed, accept / reject with a reason / correct the shapes; and the appeals queue.
 import { ImageCanvas, colorOf } from "/ui/common/canvas.js";
 import { ApiError, api, byId as $, clear, el, messageOf, requireLogin, setupTheme, signOut, toast } from "/ui/common/common.js";
+import { ClipPlayer } from "./player.js";
 
 /** @typedef {import("/ui/common/canvas.js").Annotation} Annotation */
 /** @typedef {import("/ui/common/canvas.js").OntologyClass} OntologyClass */
@@ -25,9 +26,12 @@ import { ApiError, api, byId as $, clear, el, messageOf, requireLogin, setupThem
  * @property {number} rework
  * @property {string | null} [appeal_comment]
  * @property {{ reason: string, comment: string } | null} [rejection]
+ * @property {import("./player.js").ClipUnit["clip"] | null} [clip] a video clip's frames
+ * @property {string[] | null} [frames] the clip's frames, as URLs
+ * @property {{ tracks: import("/ui/common/tracks.js").Track[] } | null} [tracks] the clip's tracks
  */
 /** @typedef {{ status: string }} DecisionResult */
-/** @typedef {{ unit: ReviewUnit | null, appeal: boolean }} State */
+/** @typedef {{ unit: ReviewUnit | null, appeal: boolean, player: ClipPlayer | null }} State */
 
 const me = requireLogin($("app"), ["reviewer"], "Aviary review desk: sign in");
 if (me) start(me);
@@ -38,9 +42,10 @@ function start(me) {
   $("signout").addEventListener("click", signOut);
   $("who").textContent = `${me.sub} · ${me.vendor}`;
   /** @type {State} */
-  const state = { unit: null, appeal: false };
+  const state = { unit: null, appeal: false, player: null };
   const canvas = new ImageCanvas($("canvas", HTMLCanvasElement), { editable: true });
-  Object.assign(window, { aviaryCanvas: canvas }); // for browser tests and the console
+  state.player = new ClipPlayer(canvas);
+  Object.assign(window, { aviaryCanvas: canvas, aviaryPlayer: state.player }); // for browser tests and the console
   $("next-review").addEventListener("click", () => load(state, canvas, "/v1/reviews/next", false));
   $("next-appeal").addEventListener("click", () => load(state, canvas, "/v1/appeals/next", true));
   $("accept").addEventListener("click", () => decide(state, canvas, "accept"));
@@ -49,8 +54,12 @@ function start(me) {
   $("overturn").addEventListener("click", () => decideAppeal(state, canvas, "overturn"));
   $("uphold").addEventListener("click", () => decideAppeal(state, canvas, "uphold"));
   window.addEventListener("keydown", (e) => {
-    if (e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLSelectElement) return;
-    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "z") canvas.undo();
+    if (e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLSelectElement || e.target instanceof HTMLInputElement) return;
+    const player = state.unit?.clip ? state.player : null;
+    if (player && e.key === "ArrowRight") player.timeline.step(1);
+    else if (player && e.key === "ArrowLeft") player.timeline.step(-1);
+    else if (player && e.key.toLowerCase() === "p") player.timeline.togglePlay();
+    else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "z") canvas.undo();
     else if (e.key === "Delete") canvas.removeSelected();
     else if (e.key === "Enter") canvas.finishDraft();
     else if (e.key.toLowerCase() === "v" || e.key === "Escape") canvas.currentClass = null;
@@ -80,7 +89,13 @@ async function load(state, canvas, path, appeal) {
     state.appeal = appeal;
     canvas.setClasses(unit.classes);
     canvas.currentClass = null;
-    await canvas.load(unit.image.url, unit.image.width, unit.image.height, unit.annotation.shapes);
+    if (unit.clip && unit.frames && state.player) {
+      await state.player.open({ clip: unit.clip, frames: unit.frames, tracks: unit.tracks ?? null, image: unit.image });
+    } else {
+      state.player?.close();
+      await canvas.load(unit.image.url, unit.image.width, unit.image.height, unit.annotation.shapes);
+    }
+    $("correct").hidden = Boolean(unit.clip); // tracks are not corrected on the desk
     $("empty").hidden = true;
     $("decide").hidden = appeal;
     $("appeal").hidden = !appeal;
@@ -152,7 +167,7 @@ async function decide(state, canvas, action) {
   }
   const body =
     action === "reject"
-      ? { reason: $("reason", HTMLSelectElement).value, comment }
+      ? { reason: $("reason", HTMLSelectElement).value, comment, ...(unit.clip && state.player ? state.player.rejected() : {}) }
       : action === "correct"
         ? { annotation: { shapes: canvas.shapes } }
         : undefined;
@@ -194,6 +209,7 @@ async function decideAppeal(state, canvas, decision) {
  */
 function finish(state, canvas) {
   state.unit = null;
+  state.player?.close();
   $("decide").hidden = true;
   $("appeal").hidden = true;
   $("overlaps-box").hidden = true;
