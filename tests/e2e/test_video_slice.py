@@ -40,16 +40,17 @@ async def test_floor_videos_end_in_stitched_tracks_that_match_the_truth(
     name = f"mot/{item_id}/gt/gt.txt"
     with zipfile.ZipFile(result.zip_path) as zf:
         rows = zf.read(name).decode().splitlines()
+    first, second, _ = sorted({int(row.split(",")[1]) for row in rows})  # numbered per package
     spoiled = []
     for row in rows:
         f, t, x, *rest = row.split(",")
-        if t == "1" and int(f) > 60:
-            t = "99"  # the first object's track, broken at frame 60
-        if t == "2":
-            x = str(float(x) + 200)  # the second object's, 200 px off
+        if int(t) == first and int(f) > 60:
+            t = "99"  # one object's track, broken at frame 60
+        if int(t) == second:
+            x = str(float(x) + 200)  # another's, 200 px off
         spoiled.append(",".join([f, t, x, *rest]))
     with zipfile.ZipFile(broken, "w") as zf:
         zf.writestr(name, "\n".join(spoiled))
     problems = mot_problems(broken, {item_id: scenes[item_id]})
     assert any("4 tracks for 3 objects" in p for p in problems)
-    assert any("object 1" in p and "mean IoU" in p for p in problems)
+    assert sum("mean IoU" in p for p in problems) >= 2  # the broken one and the shifted one

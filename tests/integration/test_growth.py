@@ -1,12 +1,13 @@
 """The hot paths' database cost does not grow with the data.
 
 Each test builds one hot-path store operation twice, in two namespaces: one with 1,000
-documents in the collections it works on, one with 50,000. It runs the two in turns and
-bounds the ratio of their median times. A collection scan costs about fifty times more at the
+documents in the collections it works on, one with 20,000. It runs the two in turns and
+bounds the ratio of their median times. A collection scan costs about twenty times more at the
 larger size: the embedded database answered findAndModify that way, so counting one accepted
 task cost a scan of every item of the project. A lookup by index costs about the same at both
 sizes. Taking turns puts a busy machine's slow moments on both sides alike; the bound leaves
-room for what noise is left, not for a scan.
+room for what noise is left, not for a scan. (The larger side was 50,000 documents; in the
+whole suite, with the services of the other tests running, seeding it took a minute a test.)
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ from shared.settings import Settings
 from shared.store.mongo import AsyncClientSession, AsyncCollection, Doc, utcnow
 from shared.store.retention import expiries, prepare_expiries, sweep_expired
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timing]
 
-SMALL, LARGE = 1_000, 50_000
+SMALL, LARGE = 1_000, 20_000
 BOUND = 3.0
 REPS = 9
+PASSES = 3
 GROUP = 20  # events handled together, as a consumer's group would be
 LARGE_ROUNDS = 100  # the large side's rounds are 100, 101, ...: other documents than the small's
 
@@ -72,27 +74,41 @@ async def sizes(settings: Settings) -> AsyncIterator[Sizes]:
     await cleanup_namespace(made.large)
 
 
-async def growth(runtimes: tuple[Runtime, Runtime], side: Side) -> float:
+@dataclass(frozen=True)
+class Growth:
+    ratio: float  # the large side's median time over the small side's, the best pass's
+    rounds: int  # how many times each side ran the op, warming included
+
+
+async def growth(runtimes: tuple[Runtime, Runtime], side: Side) -> Growth:
     """Median cost of the op at LARGE documents over its median cost at SMALL, timed in turns.
 
     Op rounds 0.. run on the small side, LARGE_ROUNDS.. on the large; each round works on fresh
     documents, and the first of each side only warms connections, plans and session pools.
+    Up to PASSES passes of REPS rounds each, the best ratio kept: a collection that has just
+    taken thousands of inserts is sometimes slow for a second or two on the embedded database,
+    and a pass can fall into that, but a scan is slow in every pass.
     """
     small_op = await side(runtimes[0], SMALL)
     large_op = await side(runtimes[1], LARGE)
     await small_op(0)
     await large_op(LARGE_ROUNDS)
-    small: list[float] = []
-    large: list[float] = []
-    for i in range(1, REPS + 1):
-        turns = [(small_op, i, small), (large_op, LARGE_ROUNDS + i, large)]
-        for op, round_, times in turns if i % 2 else reversed(turns):
-            started = time.perf_counter()
-            await op(round_)
-            times.append((time.perf_counter() - started) * 1000)
-    small_ms, large_ms = statistics.median(small), statistics.median(large)
-    print(f"{small_ms:.2f} ms at {SMALL:,}, {large_ms:.2f} ms at {LARGE:,}")
-    return large_ms / small_ms
+    best, rounds = float("inf"), 1
+    for n in range(PASSES):
+        small: list[float] = []
+        large: list[float] = []
+        for i in range(1 + n * REPS, 1 + (n + 1) * REPS):
+            turns = [(small_op, i, small), (large_op, LARGE_ROUNDS + i, large)]
+            for op, round_, times in turns if i % 2 else reversed(turns):
+                started = time.perf_counter()
+                await op(round_)
+                times.append((time.perf_counter() - started) * 1000)
+        small_ms, large_ms = statistics.median(small), statistics.median(large)
+        print(f"{small_ms:.2f} ms at {SMALL:,}, {large_ms:.2f} ms at {LARGE:,}")
+        best, rounds = min(best, large_ms / small_ms), rounds + REPS
+        if best < BOUND:
+            break
+    return Growth(best, rounds)
 
 
 async def fill(
@@ -174,10 +190,11 @@ async def test_counting_submitted_and_accepted_items_does_not_grow_with_the_item
         return count
 
     runtimes = sizes.runtimes("ingest")
-    assert await growth(runtimes, side) < BOUND
+    grown = await growth(runtimes, side)
+    assert grown.ratio < BOUND
     for runtime in runtimes:
         shards = await IngestParts.build(runtime).batches.progress("bat_growth")
-        assert shards["submitted"] == shards["accepted"] == GROUP * (REPS + 1)
+        assert shards["submitted"] == shards["accepted"] == GROUP * grown.rounds
 
 
 async def test_recording_uploads_does_not_grow_with_the_items(sizes: Sizes) -> None:
@@ -207,7 +224,8 @@ async def test_recording_uploads_does_not_grow_with_the_items(sizes: Sizes) -> N
 
         return upload
 
-    assert await growth(sizes.runtimes("ingest"), side) < BOUND
+    grown = await growth(sizes.runtimes("ingest"), side)
+    assert grown.ratio < BOUND
 
 
 async def test_url_import_outcomes_do_not_grow_with_the_urls(sizes: Sizes) -> None:
@@ -234,12 +252,13 @@ async def test_url_import_outcomes_do_not_grow_with_the_urls(sizes: Sizes) -> No
         return finish
 
     runtimes = sizes.runtimes("ingest")
-    assert await growth(runtimes, side) < BOUND
+    grown = await growth(runtimes, side)
+    assert grown.ratio < BOUND
     for runtime, size in zip(runtimes, (SMALL, LARGE), strict=True):
         counted = await IngestParts.build(runtime).imports.imports.find_one({"_id": "imp_growth"})
         assert counted is not None
-        assert counted["done"] == GROUP * (REPS + 1)
-        assert counted["pending"] == size - GROUP * (REPS + 1)
+        assert counted["done"] == GROUP * grown.rounds
+        assert counted["pending"] == size - GROUP * grown.rounds
 
 
 # ----- review ----------------------------------------------------------------------------------
@@ -282,10 +301,11 @@ async def test_receiving_submissions_does_not_grow_with_the_submissions(sizes: S
         return receive
 
     runtimes = sizes.runtimes("review")
-    assert await growth(runtimes, side) < BOUND
+    grown = await growth(runtimes, side)
+    assert grown.ratio < BOUND
     for runtime in runtimes:
         mine = await runtime.db["submissions"].count_documents({"_id": {"$regex": "^sub_0"}})
-        assert mine == GROUP * (REPS + 1)
+        assert mine == GROUP * grown.rounds
 
 
 async def test_claiming_a_review_does_not_grow_with_the_submissions(sizes: Sizes) -> None:
@@ -302,7 +322,8 @@ async def test_claiming_a_review_does_not_grow_with_the_submissions(sizes: Sizes
 
         return claim
 
-    assert await growth(sizes.runtimes("review"), side) < BOUND
+    grown = await growth(sizes.runtimes("review"), side)
+    assert grown.ratio < BOUND
 
 
 # ----- export ----------------------------------------------------------------------------------
@@ -327,11 +348,12 @@ async def test_accepting_items_into_the_read_model_does_not_grow_with_the_batch(
         return accept
 
     runtimes = sizes.runtimes("export")
-    assert await growth(runtimes, side) < BOUND
+    grown = await growth(runtimes, side)
+    assert grown.ratio < BOUND
     for runtime in runtimes:
         batch = await ExportParts.build(runtime).batches.get(None, "bat_bench")
-        assert batch["accepted_count"] == GROUP * (REPS + 1)
-        assert batch["seq"] == REPS + 1
+        assert batch["accepted_count"] == GROUP * grown.rounds
+        assert batch["seq"] == grown.rounds
 
 
 # ----- dispatch --------------------------------------------------------------------------------
@@ -374,7 +396,8 @@ async def test_leasing_and_submitting_do_not_grow_with_the_claims(sizes: Sizes) 
 
         return lease_and_submit
 
-    assert await growth(sizes.runtimes("dispatch"), side) < BOUND
+    grown = await growth(sizes.runtimes("dispatch"), side)
+    assert grown.ratio < BOUND
 
 
 async def test_sweeping_expired_leases_does_not_grow_with_the_records_kept(sizes: Sizes) -> None:
@@ -402,7 +425,8 @@ async def test_sweeping_expired_leases_does_not_grow_with_the_records_kept(sizes
 
         return sweep
 
-    assert await growth(sizes.runtimes("dispatch"), side) < BOUND
+    grown = await growth(sizes.runtimes("dispatch"), side)
+    assert grown.ratio < BOUND
 
 
 # ----- every consumer --------------------------------------------------------------------------
@@ -430,8 +454,9 @@ async def test_recognising_a_redelivered_event_does_not_grow_with_the_events_see
 
         return deliver
 
-    assert await growth(sizes.runtimes("export"), side) < BOUND
-    assert len(applied) == len(set(applied)) == 2 * (REPS + 1)
+    grown = await growth(sizes.runtimes("export"), side)
+    assert grown.ratio < BOUND
+    assert len(applied) == len(set(applied)) == 2 * grown.rounds
 
 
 async def test_the_retention_sweep_does_not_grow_with_what_is_kept(sizes: Sizes) -> None:
@@ -462,6 +487,7 @@ async def test_the_retention_sweep_does_not_grow_with_what_is_kept(sizes: Sizes)
         return sweep
 
     runtimes = sizes.runtimes("dispatch")
-    assert await growth(runtimes, side) < BOUND
+    grown = await growth(runtimes, side)
+    assert grown.ratio < BOUND
     for runtime, size in zip(runtimes, (SMALL, LARGE), strict=True):
         assert await runtime.db["claims"].count_documents({}) == size
