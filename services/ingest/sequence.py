@@ -10,7 +10,6 @@ is decoded: its entry count and the sizes it declares bound what reading it can 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 import zipfile
@@ -20,15 +19,7 @@ from pathlib import Path, PurePosixPath
 from PIL import Image, ImageOps
 
 from services.ingest.domain import ImageInfo, inspect_image
-from services.ingest.video import (
-    JPEG_QUALITY,
-    PREVIEW_PX,
-    Frame,
-    Sampling,
-    VideoInfo,
-    VideoLimits,
-    invalid,
-)
+from services.ingest.video import Frame, Sampling, VideoInfo, VideoLimits, frame_of, invalid
 from shared.errors import AppError
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -132,19 +123,4 @@ def _inspected(name: str, data: bytes, limits: VideoLimits) -> ImageInfo:
 
 def _frame(data: bytes, fmt: str, index: int, source_index: int, time_s: float) -> Frame:
     rgb = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
-    if fmt != "jpeg":
-        out = io.BytesIO()
-        rgb.save(out, "JPEG", quality=JPEG_QUALITY)
-        data = out.getvalue()
-    small = rgb.copy()
-    small.thumbnail((PREVIEW_PX, PREVIEW_PX))
-    preview = io.BytesIO()
-    small.save(preview, "WEBP", quality=70, method=0)
-    return Frame(
-        index=index,
-        source_index=source_index,
-        time_s=time_s,
-        sha256=hashlib.sha256(data).hexdigest(),
-        jpeg=data,
-        preview=preview.getvalue(),
-    )
+    return frame_of(rgb, index, source_index, time_s, data if fmt == "jpeg" else None)

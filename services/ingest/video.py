@@ -263,12 +263,21 @@ def _too_many_frames(limits: VideoLimits) -> AppError:
 
 def _encode(frame: av.VideoFrame, index: int, source_index: int, time_s: float) -> Frame:
     image = Image.fromarray(frame.to_ndarray(format="rgb24"))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=JPEG_QUALITY)
-    jpeg = out.getvalue()
-    scale = PREVIEW_PX / max(frame.width, frame.height)
+    return frame_of(image, index, source_index, time_s)
+
+
+def frame_of(
+    image: Image.Image, index: int, source_index: int, time_s: float, jpeg: bytes | None = None
+) -> Frame:
+    """A kept frame from its RGB picture: the JPEG (`jpeg` when the bytes are one already)
+    and a WebP preview at most PREVIEW_PX on its long side."""
+    if jpeg is None:
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=JPEG_QUALITY)
+        jpeg = out.getvalue()
+    scale = PREVIEW_PX / max(image.width, image.height)
     small = image.resize(
-        (max(1, round(frame.width * scale)), max(1, round(frame.height * scale))),
+        (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
         Image.Resampling.BILINEAR,
     )
     preview = io.BytesIO()

@@ -205,6 +205,21 @@ class Flow:
 
     # ----- ingest ------------------------------------------------------------------------------
 
+    async def upload(
+        self, route: str, data: bytes, file_name: str, content_type: str
+    ) -> dict[str, Any]:
+        """One file as the raw body of `/v1/batches/{batch}/<route>`; the item."""
+        return dict(
+            await self._ok(
+                "POST",
+                f"{self.ep.ingest}/v1/batches/{self.batch_id}/{route}",
+                self.client_token,
+                content=data,
+                params={"file_name": file_name},
+                headers={"content-type": content_type},
+            )
+        )
+
     async def push(self) -> None:
         scenes = generate_scenes(self.config.images, first_seed=self.config.seed)
         limiter = asyncio.Semaphore(self.config.upload_concurrency)
@@ -212,14 +227,8 @@ class Flow:
         async def upload(scene: Scene) -> None:
             async with limiter:
                 data = await asyncio.to_thread(scene.jpeg_bytes)
-                item = await self._ok(
-                    "POST",
-                    f"{self.ep.ingest}/v1/batches/{self.batch_id}/items",
-                    self.client_token,
-                    content=data,
-                    params={"file_name": f"street_{scene.seed:05d}.jpg"},
-                    headers={"content-type": "image/jpeg"},
-                )
+                name = f"street_{scene.seed:05d}.jpg"
+                item = await self.upload("items", data, name, "image/jpeg")
                 self.truth[item["id"]] = scene
                 self.stats.uploaded += 1
                 self.stats.duplicates += bool(item["duplicate"])

@@ -149,14 +149,7 @@ class VideoFlow(Flow):
             data = await asyncio.to_thread(
                 encode, scene.frames, scene.width, scene.height, FPS, "mp4", False, "bgr24"
             )
-            item = await self._ok(
-                "POST",
-                f"{self.ep.ingest}/v1/batches/{self.batch_id}/videos",
-                self.client_token,
-                content=data,
-                params={"file_name": f"floor_{n:03d}.mp4"},
-                headers={"content-type": "video/mp4"},
-            )
+            item = await self.upload("videos", data, f"floor_{n:03d}.mp4", "video/mp4")
             self.scenes[item["id"]] = scene
             self.stats.uploaded += 1
             self.progress(
