@@ -267,3 +267,47 @@ def test_a_reviewer_sees_the_clip_and_sends_back_one_track_over_some_frames(api:
     (comment,) = rework["comments"]
     assert (comment["track_id"], comment["frames"]) == ("car", [10, 19])
     assert rework["previous_tracks"]["tracks"][0]["track_id"] == "car"
+
+
+def test_tracker_help_refuses_what_it_cannot_follow(api: Api) -> None:
+    ws = video_workspace(api, video={"clip_frames": 20, "clip_overlap": 0})
+    video = render("mp4", frames=20, boxes=(CAR,))
+    assert upload_video(api, ws.client, ws.batch_id, video, "short.mp4").status_code == 201
+    annotator = ws.annotators[0]
+    task = api.next_task(annotator).json()
+    path = f"/v1/tasks/{task['id']}/track"
+
+    def track(**body: Any) -> Any:
+        lease = {"lease_id": task["lease_id"], "frame": 0, "bbox": list(CAR.at(0)), **body}
+        return api.call("POST", "dispatch", path, annotator, json=lease)
+
+    for body, status, code in (
+        ({"frame": 25}, 422, "frame_outside_clip"),
+        ({"bbox": [10, 10, 0, 5]}, 422, "invalid_box"),
+        ({"bbox": [900, 900, 30, 30]}, 422, "invalid_box"),  # nothing of it inside the frame
+        ({"frames": 0}, 422, "invalid_request"),
+        ({"method": "magic"}, 422, "invalid_request"),
+        ({"lease_id": "not-the-lease"}, 404, "not_found"),
+    ):
+        response = track(**body)
+        assert response.status_code == status, (body, response.text)
+        if code:
+            assert error_code(response) == code, body
+    # The last frame of the clip has nothing after it to follow.
+    last = track(frame=19).json()
+    assert last["boxes"] == [] and last["lost"] is False
+
+    image_ws = api.project(ws.client, ws.vendor_id)
+    image_batch = api.batch(ws.client, image_ws["id"])
+    assert api.upload(ws.client, image_batch, jpeg(9)).status_code == 201
+    assert submit_tracks(api, annotator, task, []).status_code == 200  # an empty clip is fine
+    image_task = api.next_task(annotator).json()
+    assert "video" not in image_task or image_task["video"] is None
+    refused = api.call(
+        "POST",
+        "dispatch",
+        f"/v1/tasks/{image_task['id']}/track",
+        annotator,
+        json={"lease_id": image_task["lease_id"], "frame": 0, "bbox": [1, 1, 10, 10]},
+    )
+    assert (refused.status_code, error_code(refused)) == (409, "not_a_video_task")
