@@ -105,7 +105,11 @@ def simulate(
             f"Aviary simulation: {images} street scenes, 2 vendors x {annotators} annotators "
             f"+ 1 reviewer each, {1 - accuracy:.0%} of first attempts wrong on purpose\n"
         )
-    progress = (lambda _: None) if context.json else (lambda line: context.console.print(line, markup=False))
+    progress = (
+        (lambda _: None)
+        if context.json
+        else (lambda line: context.console.print(line, markup=False))
+    )
     result = asyncio.run(run_flow(context.endpoints, key, config, progress=progress))
     with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(result.zip_path) as zf:
         problems = coco_problems(result, Path(zf.extract("coco/annotations.json", tmp)))
@@ -150,7 +154,11 @@ def simulate_video(
             f"{config.clip_frames}, 2 vendors x {annotators} annotators + 1 reviewer each, "
             f"{1 - accuracy:.0%} of first attempts wrong on purpose\n"
         )
-    progress = (lambda _: None) if context.json else (lambda line: context.console.print(line, markup=False))
+    progress = (
+        (lambda _: None)
+        if context.json
+        else (lambda line: context.console.print(line, markup=False))
+    )
     result, scenes = asyncio.run(run_video_flow(context.endpoints, key, config, progress))
     problems = mot_problems(result.zip_path, scenes)
     s = result.stats
