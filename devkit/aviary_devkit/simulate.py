@@ -12,6 +12,7 @@ import asyncio
 import tempfile
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,6 +54,13 @@ def report(result: FlowResult, problems: list[str]) -> str:
     else:
         lines += ["", "pycocotools loaded the COCO file; every box matches the truth."]
     return "\n".join(lines)
+
+
+def progress_of(context: Context) -> Callable[[str], None]:
+    """Progress lines for people (`[stage] ...`, printed as written), none with --json."""
+    if context.json:
+        return lambda _: None
+    return lambda line: context.console.print(line, markup=False)
 
 
 def simulate(
@@ -105,11 +113,7 @@ def simulate(
             f"Aviary simulation: {images} street scenes, 2 vendors x {annotators} annotators "
             f"+ 1 reviewer each, {1 - accuracy:.0%} of first attempts wrong on purpose\n"
         )
-    progress = (
-        (lambda _: None)
-        if context.json
-        else (lambda line: context.console.print(line, markup=False))
-    )
+    progress = progress_of(context)
     result = asyncio.run(run_flow(context.endpoints, key, config, progress=progress))
     with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(result.zip_path) as zf:
         problems = coco_problems(result, Path(zf.extract("coco/annotations.json", tmp)))
@@ -154,11 +158,7 @@ def simulate_video(
             f"{config.clip_frames}, 2 vendors x {annotators} annotators + 1 reviewer each, "
             f"{1 - accuracy:.0%} of first attempts wrong on purpose\n"
         )
-    progress = (
-        (lambda _: None)
-        if context.json
-        else (lambda line: context.console.print(line, markup=False))
-    )
+    progress = progress_of(context)
     result, scenes = asyncio.run(run_video_flow(context.endpoints, key, config, progress))
     problems = mot_problems(result.zip_path, scenes)
     s = result.stats
