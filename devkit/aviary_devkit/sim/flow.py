@@ -251,24 +251,41 @@ class Flow:
             raise RuntimeError(f"{url} -> {response.status_code}: {response.text}")
         return dict(response.json())
 
+    def work(self, task: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """What the simulated annotator submits for a task, and whether it is wrong on
+        purpose: the scene's boxes (spoiled on a first attempt the seed picks)."""
+        scene = self.truth[task["item_id"]]
+        shapes = truth_shapes(scene)
+        wrong = task["rework"] == 0 and wrong_on_purpose(scene, self.config)
+        if wrong:
+            shapes = spoil(shapes, random.Random(scene.seed), scene.width)
+        return {"annotation": {"shapes": shapes}}, wrong
+
+    def judge(self, review: dict[str, Any]) -> dict[str, str] | None:
+        """The simulated reviewer's rejection (reason and comment), or None to accept."""
+        scene = self.truth[review["item_id"]]
+        shapes = review["annotation"]["shapes"]
+        if shapes_match(shapes, scene):
+            return None
+        return {
+            "reason": "missing object" if len(shapes) < len(scene.boxes) else "loose box",
+            "comment": "Please check every object and fit each box tightly.",
+        }
+
     async def annotator(self, token: str, dispatch: str | None = None) -> None:
         dispatch = dispatch or self.ep.dispatch
         while not self._done.is_set():
             task = await self._next_work(f"{dispatch}/v1/tasks/next", token)
             if task is None:
                 continue
-            scene = self.truth[task["item_id"]]
-            shapes = truth_shapes(scene)
-            wrong = task["rework"] == 0 and wrong_on_purpose(scene, self.config)
-            if wrong:
-                shapes = spoil(shapes, random.Random(scene.seed), scene.width)
+            body, wrong = self.work(task)
             if self.config.think_s:
                 await asyncio.sleep(self.config.think_s)
             submitted = await self._call(
                 "POST",
                 f"{dispatch}/v1/tasks/{task['id']}/submit",
                 token,
-                json={"lease_id": task["lease_id"], "annotation": {"shapes": shapes}},
+                json={"lease_id": task["lease_id"], **body},
             )
             if submitted.status_code == 200:
                 self.stats.submissions += 1
@@ -281,23 +298,13 @@ class Flow:
             review = await self._next_work(f"{self.ep.review}/v1/reviews/next", token)
             if review is None:
                 continue
-            scene = self.truth[review["item_id"]]
             url = f"{self.ep.review}/v1/reviews/{review['id']}"
-            if shapes_match(review["annotation"]["shapes"], scene):
+            rejection = self.judge(review)
+            if rejection is None:
                 decided = await self._call("POST", f"{url}/accept", token)
                 self.stats.accepted += decided.status_code == 200
             else:
-                decided = await self._call(
-                    "POST",
-                    f"{url}/reject",
-                    token,
-                    json={
-                        "reason": "missing object"
-                        if len(review["annotation"]["shapes"]) < len(scene.boxes)
-                        else "loose box",
-                        "comment": "Please check every object and fit each box tightly.",
-                    },
-                )
+                decided = await self._call("POST", f"{url}/reject", token, json=rejection)
                 self.stats.rejected += decided.status_code == 200
             if decided.status_code not in (200, 409):
                 raise RuntimeError(f"decision -> {decided.status_code}: {decided.text}")

@@ -160,54 +160,26 @@ class VideoFlow(Flow):
             "POST", f"{self.ep.ingest}/v1/batches/{self.batch_id}/seal", self.client_token
         )
 
-    async def annotator(self, token: str, dispatch: str | None = None) -> None:
-        dispatch = dispatch or self.ep.dispatch
-        while not self._done.is_set():
-            task = await self._next_work(f"{dispatch}/v1/tasks/next", token)
-            if task is None:
-                continue
-            scene, clip = self.scenes[task["item_id"]], task["video"]["clip"]
-            rng = random.Random(f"{self.config.seed}:{task['id']}:{task['rework']}")
-            wrong = task["rework"] == 0 and rng.random() < self.config.error_rate
-            tracks = clip_tracks(scene, clip["start"], clip["stop"], self.video_config, rng, wrong)
-            submitted = await self._call(
-                "POST",
-                f"{dispatch}/v1/tasks/{task['id']}/submit",
-                token,
-                json={"lease_id": task["lease_id"], "tracks": {"tracks": tracks}},
-            )
-            if submitted.status_code == 200:
-                self.stats.submissions += 1
-                self.stats.wrong_submissions += wrong
-            elif submitted.status_code != 409:
-                raise RuntimeError(f"submit -> {submitted.status_code}: {submitted.text}")
+    def work(self, task: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The clip's tracks, keyframed every few frames (wrong on a first attempt the seed
+        picks)."""
+        scene, clip = self.scenes[task["item_id"]], task["video"]["clip"]
+        rng = random.Random(f"{self.config.seed}:{task['id']}:{task['rework']}")
+        wrong = task["rework"] == 0 and rng.random() < self.config.error_rate
+        tracks = clip_tracks(scene, clip["start"], clip["stop"], self.video_config, rng, wrong)
+        return {"tracks": {"tracks": tracks}}, wrong
 
-    async def reviewer(self, token: str) -> None:
-        while not self._done.is_set():
-            review = await self._next_work(f"{self.ep.review}/v1/reviews/next", token)
-            if review is None:
-                continue
-            scene, clip = self.scenes[review["item_id"]], review["clip"]
-            tracks = (review.get("tracks") or {}).get("tracks", [])
-            url = f"{self.ep.review}/v1/reviews/{review['id']}"
-            if clip_matches(tracks, scene, clip["start"], clip["stop"]):
-                decided = await self._call("POST", f"{url}/accept", token)
-                self.stats.accepted += decided.status_code == 200
-            else:
-                decided = await self._call(
-                    "POST",
-                    f"{url}/reject",
-                    token,
-                    json={
-                        "reason": "missing object"
-                        if len(tracks) < objects_in(scene, clip["start"], clip["stop"])
-                        else "track off the object",
-                        "comment": "Follow every object through the whole clip.",
-                    },
-                )
-                self.stats.rejected += decided.status_code == 200
-            if decided.status_code not in (200, 409):
-                raise RuntimeError(f"decision -> {decided.status_code}: {decided.text}")
+    def judge(self, review: dict[str, Any]) -> dict[str, str] | None:
+        """Reject a clip whose tracks miss an object or drift off one."""
+        scene, clip = self.scenes[review["item_id"]], review["clip"]
+        tracks = (review.get("tracks") or {}).get("tracks", [])
+        if clip_matches(tracks, scene, clip["start"], clip["stop"]):
+            return None
+        missing = len(tracks) < objects_in(scene, clip["start"], clip["stop"])
+        return {
+            "reason": "missing object" if missing else "track off the object",
+            "comment": "Follow every object through the whole clip.",
+        }
 
 
 def mot_problems(zip_path: Path, scenes: dict[str, Scene]) -> list[str]:
