@@ -41,6 +41,7 @@ from services.ingest.video_uploads import VideoIngestor
 from shared.errors import AppError
 from shared.runtime import Runtime
 from shared.security.auth import Principal, Role, org_scope, require_roles
+from shared.store.mongo import Doc
 from shared.web.deps import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["items"])
@@ -96,9 +97,22 @@ async def ingestor(
     committer: GroupCommitter | None = None,
 ) -> Ingestor:
     """The ingestor of the caller's batch (and its project, as read a moment ago)."""
-    batch = await batches.recent(principal.org, batch_id)
-    project = await projects.recent(principal.org, batch["project_id"])
+    batch, project = await batch_and_project(batches, projects, principal, batch_id)
     return Ingestor(runtime, items, ledger, batch, project, committer)
+
+
+async def batch_and_project(
+    batches: BatchRepository, projects: ProjectRepository, principal: Principal, batch_id: str
+) -> tuple[Doc, Doc]:
+    """The caller's batch and its project, as read a moment ago."""
+    batch = await batches.recent(principal.org, batch_id)
+    return batch, await projects.recent(principal.org, batch["project_id"])
+
+
+def declared_size(request: Request) -> int | None:
+    """The body's size as its Content-Length declares it, when it does."""
+    declared = request.headers.get("content-length")
+    return int(declared) if declared is not None and declared.isdigit() else None
 
 
 def raise_if_failed(outcome: Outcome) -> ItemRead:
@@ -154,8 +168,7 @@ async def upload_items(
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         return report(await work.ingest(await _multipart_files(request, limit)))
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if (declared_size(request) or 0) > limit:
         raise AppError("too_large", f"the upload exceeds {limit} bytes", status_code=413)
     data = await read_limited(request.stream(), limit)
     raw_pre = request.headers.get(PRE_ANNOTATION_HEADER)
@@ -191,12 +204,10 @@ async def upload_video(
 
     It is read whole before anything is kept: refused with a machine code when it is not a
     readable, bounded video (docs/media.md), else cut into frames and clips, one task each."""
-    batch = await batches.recent(principal.org, batch_id)
-    project = await projects.recent(principal.org, batch["project_id"])
+    batch, project = await batch_and_project(batches, projects, principal, batch_id)
     work = VideoIngestor(runtime, items, ledger, batch, project)
-    declared = request.headers.get("content-length")
     limit = runtime.settings.max_video_bytes
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if (declared_size(request) or 0) > limit:
         raise AppError("too_large", f"the video exceeds {limit} bytes", status_code=413)
     name = file_name or request.headers.get("x-file-name", "")
     item = await work.ingest(request.stream(), name, fps)
@@ -205,8 +216,7 @@ async def upload_video(
 
 
 async def _multipart_files(request: Request, limit: int) -> list[Incoming]:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit * 4:
+    if (declared_size(request) or 0) > limit * 4:
         raise AppError("too_large", "the request body is too large", status_code=413)
     async with request.form(
         max_files=MAX_FILES_PER_REQUEST, max_fields=10, max_part_size=MAX_PRE_ANNOTATIONS_BYTES
