@@ -161,7 +161,7 @@ class VideoPackageWriter:
         )
         self._sink.write_bytes(f"{root}/seqinfo.ini", info.encode())
         self._sink.write_bytes(f"{root}/gt/labels.txt", classes_txt(self._names))
-        with self._sink.stream(f"{root}/gt/gt.txt", 60 * self._boxes) as out:
+        with self._sink.stream(f"{root}/gt/gt.txt", 60 * _boxes_of(expanded)) as out:
             for e in expanded:
                 label = self._index[e.track.class_id] + 1
                 lines = []
@@ -174,7 +174,7 @@ class VideoPackageWriter:
                 out.write("".join(lines).encode())
 
     def _cvat(self, item: VideoItem, expanded: list[Expanded]) -> None:
-        with self._sink.stream(f"cvat/{item.item_id}.xml", 200 * self._boxes) as out:
+        with self._sink.stream(f"cvat/{item.item_id}.xml", 200 * _boxes_of(expanded)) as out:
             out.write(self._cvat_meta(item).encode())
             for e in expanded:
                 label = quoteattr(xml_text(self._names[self._index[e.track.class_id]]))
@@ -222,6 +222,11 @@ class VideoPackageWriter:
         for frame, lines in enumerate(per_frame):
             path = f"yolo/labels/{item.item_id}/frame_{frame:06d}.txt"
             self._sink.write_bytes(path, "".join(line + "\n" for line in lines).encode())
+
+
+def _boxes_of(expanded: list[Expanded]) -> int:
+    """An item's frame boxes: what its per-item files' sizes scale with."""
+    return sum(len(e.frames) for e in expanded)
 
 
 def _with_exits(
