@@ -114,6 +114,15 @@ export class TrackSet {
   }
 
   /**
+   * The shapes to draw on `frame`, each marked with its track and whether it is interpolated.
+   * @param {number} frame
+   * @returns {Shape[]}
+   */
+  shapesAt(frame) {
+    return this.at(frame).map((t) => ({ ...t.shape, track_id: t.track_id, interpolated: !t.keyframe }));
+  }
+
+  /**
    * A new track starting with `shape` at `frame`; its id.
    * @param {number} frame
    * @param {TrackShape} shape

@@ -85,7 +85,7 @@ export class VideoWorkspace {
     this.timeline.open(start, stop, task.video.fps);
     $("tracks-box").hidden = false;
     this.frame = start;
-    await this.canvas.load(task.video.frames[0], task.video.width, task.video.height, this.shapesAt(start));
+    await this.canvas.load(task.video.frames[0], task.video.width, task.video.height, this.tracks.shapesAt(start));
     this.show(start);
   }
 
@@ -103,21 +103,13 @@ export class VideoWorkspace {
 
   // ----- frames ------------------------------------------------------------------------------
 
-  /**
-   * @param {number} frame
-   * @returns {Shape[]}
-   */
-  shapesAt(frame) {
-    return this.tracks.at(frame).map((t) => ({ ...t.shape, track_id: t.track_id, interpolated: !t.keyframe }));
-  }
-
   /** @param {number} frame */
   show(frame) {
     const video = this.video;
     if (!video) return;
     const { start, stop } = video.clip;
     this.frame = Math.max(start, Math.min(stop - 1, frame));
-    this.canvas.showFrame(this.pictures[this.frame - start], this.shapesAt(this.frame));
+    this.canvas.showFrame(this.pictures[this.frame - start], this.tracks.shapesAt(this.frame));
     const label = `frame ${this.frame + 1} of ${video.clip.frames} · clip ${video.clip.index + 1} of ${video.clip.count}`;
     this.timeline.shown(this.frame, label, this.tracks);
     this.listTracks();

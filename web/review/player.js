@@ -57,8 +57,7 @@ export class ClipPlayer {
   /** @param {number} frame */
   show(frame) {
     this.frame = this.timeline.clamp(frame);
-    const shapes = this.tracks.at(this.frame).map((t) => ({ ...t.shape, track_id: t.track_id, interpolated: !t.keyframe }));
-    this.canvas.showFrame(this.pictures[this.frame - this.start], shapes);
+    this.canvas.showFrame(this.pictures[this.frame - this.start], this.tracks.shapesAt(this.frame));
     this.timeline.shown(this.frame, `frame ${this.frame + 1} of ${this.total}`, this.tracks);
   }
 
