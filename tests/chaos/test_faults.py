@@ -31,6 +31,7 @@ from tests.support import jpeg
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 IMAGES = int(os.environ.get("AVIARY_CHAOS_IMAGES", "500"))
+HOLD_AT = 0.8  # share of the images submitted after which the flow waits for the last fault
 STUCK_STATES = ("pending", "leased")
 
 
@@ -113,6 +114,9 @@ async def run_with_faults(
     f.config.timeout_s = 900
     started = time.monotonic()
     run = asyncio.create_task(f.run())
+    # A fault's injection can outlast the rest of a small flow (moving connections off a killed
+    # node takes seconds): past HOLD_AT of the submissions, annotators wait for the last fault.
+    hold = asyncio.create_task(hold_submissions(f, HOLD_AT * images))
     injected = 0
     try:
         for fault in faults:
@@ -121,12 +125,21 @@ async def run_with_faults(
             assert not run.done(), f"the flow ended before {fault.name} could be injected"
             await fault.inject(services, f)
             injected += 1
+        hold.cancel()
+        f.may_submit.set()
         result = await run
     finally:
+        hold.cancel()
         if not run.done():
             run.cancel()
         await f.close()
     return result, injected, time.monotonic() - started
+
+
+async def hold_submissions(f: Flow, at: float) -> None:
+    while f.stats.submissions < at:
+        await asyncio.sleep(0.02)
+    f.may_submit.clear()
 
 
 def tally(

@@ -116,6 +116,10 @@ class Flow:
         self.stats = FlowStats()
         self.truth: dict[str, Scene] = {}
         self._done = asyncio.Event()
+        # Cleared, it holds every annotator before submitting: a fault test keeps the flow
+        # alive this way until its last fault is in.
+        self.may_submit = asyncio.Event()
+        self.may_submit.set()
         self._http = httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=64))
 
     async def close(self) -> None:
@@ -281,6 +285,7 @@ class Flow:
             body, wrong = self.work(task)
             if self.config.think_s:
                 await asyncio.sleep(self.config.think_s)
+            await self.may_submit.wait()
             submitted = await self._call(
                 "POST",
                 f"{dispatch}/v1/tasks/{task['id']}/submit",
