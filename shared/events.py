@@ -253,6 +253,8 @@ class GoldUpdated(EventData):
     image: ImageRef
     ontology_version: int
     active: bool = True
+    # A gold clip of a video: which clip (the answer's tracks stay in review).
+    clip: ClipRef | None = None
 
 
 class DeliveryReady(EventData):

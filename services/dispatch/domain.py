@@ -28,6 +28,11 @@ def gold_task_id(item_id: str) -> str:
     return task_id(f"gold:{item_id}", 0)
 
 
+def copy_key(task: Doc) -> str:
+    """What overlap copies share: the item, or a video's clip (each clip is its own)."""
+    return str(task.get("copy_key") or task["item_id"])
+
+
 def unit_hash(text: str) -> float:
     """A stable number in [0, 1) from a string."""
     return int(hashlib.sha256(text.encode()).hexdigest()[:15], 16) / 16**15

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from services.dispatch import domain
 from shared.heaps import Queued, pop_first
 
 Doc = dict[str, Any]
@@ -57,8 +58,7 @@ class Entry:
 
     @property
     def copy_key(self) -> str:
-        """What overlap copies share: the item, or a video's clip (each clip is its own)."""
-        return str(self.doc.get("copy_key") or self.doc["item_id"])
+        return domain.copy_key(self.doc)
 
     @property
     def is_copy(self) -> bool:

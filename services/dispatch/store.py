@@ -13,10 +13,11 @@ from services.dispatch import domain
 from services.dispatch.leases.open_lists import OpenLists, open_round
 from services.dispatch.leases.repository import READ_CHUNK, SlotRepository
 from shared.domain.projects import ProjectReadModel
+from shared.domain.tracks import clip_unit
 from shared.errors import NotFound, RetryLater
 from shared.events import GoldUpdated, ItemIngested, ProjectUpserted, TaskRejected
 from shared.settings import Settings
-from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
+from shared.store.mongo import AsyncClientSession, AsyncCollection, Doc, ServiceDatabase, utcnow
 from shared.store.storage import ObjectStorage, content_key
 
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
@@ -45,6 +46,32 @@ def needs_full_read(task: Doc) -> bool:
         or task.get("has_pre_annotation", True)
         or task.get("clip") is not None  # its frames
     )
+
+
+def takes_gold(project: ProjectUpserted, unit: str) -> bool:
+    """Whether an item (or a clip) brings a gold task along: stably, at the project's rate."""
+    rate = project.review.gold_rate
+    return rate > 0 and domain.unit_hash(f"gold:{unit}") < rate
+
+
+def pick_gold(golds: list[Doc], unit: str) -> Doc:
+    return golds[int(domain.unit_hash(f"pick:{unit}") * len(golds))]
+
+
+class ActiveGolds:
+    """A project's gold items in rotation, read once per group of new items."""
+
+    def __init__(self, gold: AsyncCollection[Doc], session: AsyncClientSession) -> None:
+        self.gold = gold
+        self.session = session
+        self._by_project: dict[str, list[Doc]] = {}
+
+    async def of(self, project: ProjectUpserted) -> list[Doc]:
+        if project.project_id not in self._by_project:
+            self._by_project[project.project_id] = await self.gold.find(
+                {"project_id": project.project_id, "active": True}, session=self.session
+            ).to_list(None)
+        return self._by_project[project.project_id]
 
 
 class TaskStore:
@@ -107,23 +134,17 @@ class TaskStore:
         """One task per required annotation (the project's overlap); many items share one
         insert. Returns the tasks as written."""
         docs: list[Doc] = []
-        golds: dict[str, list[Doc]] = {}
+        golds = ActiveGolds(self.gold, session)
         for event in events:
             project = await self.projects.get(event.project_id, max_age_s=PROJECT_CACHE_S)
             if project is None:
                 raise RetryLater(f"project {event.project_id} not known yet")
             if event.video is not None:
-                docs.extend(await self._clip_tasks(event, project))
+                docs.extend(await self._clip_tasks(session, event, project, golds))
                 continue
             docs.extend(self._new_tasks(event, project))
-            rate = project.review.gold_rate
-            if rate > 0 and domain.unit_hash(f"gold:{event.item_id}") < rate:
-                if event.project_id not in golds:
-                    golds[event.project_id] = await self.gold.find(
-                        {"project_id": event.project_id, "active": True}, session=session
-                    ).to_list(None)
-                if golds[event.project_id]:
-                    docs.append(self._gold_task(event, project, golds[event.project_id]))
+            if takes_gold(project, event.item_id) and (found := await golds.of(project)):
+                docs.append(self._gold_task(event, project, found))
         await self.open_lists.add_new(session, docs)
         await self.tasks.insert_many(docs, session=session)
         # Counted as made, in one of a few shards (concurrent creators rarely share one).
@@ -135,9 +156,15 @@ class TaskStore:
         )
         return docs
 
-    async def _clip_tasks(self, event: ItemIngested, project: ProjectUpserted) -> list[Doc]:
-        """A video's tasks: one a clip, each with its frames (read from the video's manifest,
-        which ingest wrote before the event)."""
+    async def _clip_tasks(
+        self,
+        session: AsyncClientSession,
+        event: ItemIngested,
+        project: ProjectUpserted,
+        golds: ActiveGolds,
+    ) -> list[Doc]:
+        """A video's tasks: one a clip and overlap slot, each with its frames (read from the
+        video's manifest, which ingest wrote before the event), and gold clips mixed in."""
         assert event.video is not None
         video = event.video
         raw = await self.storage.get_bytes(video.bucket, video.manifest_key)
@@ -145,36 +172,80 @@ class TaskStore:
         count = len(video.clips)
         tasks = []
         for index, (start, stop) in enumerate(video.clips):
-            doc = self._new_tasks(event, project)[0]
-            copy_key = f"{event.item_id}#{index}"
-            doc.update(
-                _id=domain.task_id(copy_key, 0),
-                copy_key=copy_key,
-                clip={
-                    "index": index,
-                    "start": start,
-                    "stop": stop,
-                    "count": count,
-                    "frames": video.frame_count,
-                    "fps": video.fps,
-                    "bucket": video.bucket,
-                    "manifest_key": video.manifest_key,
-                },
-                video={
-                    "bucket": video.bucket,
-                    "fps": video.fps,
-                    "width": video.width,
-                    "height": video.height,
-                    "frame_keys": [content_key(event.org_id, sha) for sha in frames[start:stop]],
-                },
-            )
-            tasks.append(doc)
+            copy_key = clip_unit(event.item_id, index)
+            clip = {
+                "index": index,
+                "start": start,
+                "stop": stop,
+                "count": count,
+                "frames": video.frame_count,
+                "fps": video.fps,
+                "bucket": video.bucket,
+                "manifest_key": video.manifest_key,
+            }
+            shown = {
+                "bucket": video.bucket,
+                "fps": video.fps,
+                "width": video.width,
+                "height": video.height,
+                "frame_keys": [content_key(event.org_id, sha) for sha in frames[start:stop]],
+            }
+            for doc in self._new_tasks(event, project):  # one a slot of the project's overlap
+                doc.update(
+                    _id=domain.task_id(copy_key, doc["slot"]),
+                    copy_key=copy_key,
+                    clip=clip,
+                    video=shown,
+                )
+                tasks.append(doc)
+            if gold := await self._gold_clip_task(session, event, project, copy_key, golds):
+                tasks.append(gold)
         return tasks
+
+    async def _gold_clip_task(
+        self,
+        session: AsyncClientSession,
+        event: ItemIngested,
+        project: ProjectUpserted,
+        copy_key: str,
+        golds: ActiveGolds,
+    ) -> Doc | None:
+        """A gold clip mixed in with this clip's tasks (at the project's rate): the clip task
+        the gold was made from, copied (its frames, its size), so an annotator cannot tell it
+        apart."""
+        if not takes_gold(project, copy_key) or not (found := await golds.of(project)):
+            return None
+        gold = pick_gold(found, copy_key)
+        if gold.get("clip") is None:
+            return None
+        source_key = clip_unit(gold["item_id"], gold["clip"]["index"])
+        source = await self.tasks.find_one(
+            {"_id": domain.task_id(source_key, 0)},
+            {"clip": 1, "video": 1, "image": 1},
+            session=session,
+        )
+        if source is None:
+            return None
+        doc = self._new_tasks(event, project)[0]
+        doc.update(
+            _id=domain.gold_task_id(copy_key),
+            item_id=gold["item_id"],
+            copy_key=source_key,
+            image=source["image"],
+            clip=source["clip"],
+            video=source["video"],
+            ontology_version=gold["ontology_version"],
+            pre_annotation=None,
+            has_pre_annotation=False,
+            overlap=1,
+            gold_id=gold["_id"],
+        )
+        return doc
 
     def _gold_task(self, event: ItemIngested, project: ProjectUpserted, golds: list[Doc]) -> Doc:
         """A known-answer task mixed in with this item's: built like any other task, so an
         annotator cannot tell it apart."""
-        gold = golds[int(domain.unit_hash(f"pick:{event.item_id}") * len(golds))]
+        gold = pick_gold(golds, event.item_id)
         doc = self._new_tasks(event, project)[0]
         doc.update(
             _id=domain.gold_task_id(event.item_id),

@@ -16,13 +16,14 @@ from services.export.repositories import (
     DeliveryRepository,
 )
 from shared.domain.projects import ProjectReadModel
+from shared.domain.tracks import clip_unit
 from shared.events import BatchSealed, ItemAccepted
 from shared.store.mongo import AsyncClientSession, Doc, utcnow
 
 
 def unit_id(event: ItemAccepted) -> str:
     """What is accepted: an image item, or one clip of a video (`<item>#<clip>`)."""
-    return event.item_id if event.clip is None else f"{event.item_id}#{event.clip.index}"
+    return clip_unit(event.item_id, event.clip.index if event.clip else None)
 
 
 class Intake:

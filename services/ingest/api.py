@@ -155,9 +155,7 @@ def project_fields(
     domain.check_ontology([(c.id, c.name) for c in body.ontology.classes])
     domain.check_class_geometry(body.ontology.classes)
     domain.check_vendor_shares([(v.vendor_id, v.share) for v in body.vendors])
-    domain.check_media(
-        body.media, body.ontology.classes, body.delivery_formats, body.overlap, body.review
-    )
+    domain.check_media(body.media, body.ontology.classes, body.delivery_formats)
     secret = body.webhook_secret.get_secret_value() if body.webhook_secret else current_secret
     if body.webhook_url is not None:
         domain.refuse_unsafe_urls([str(body.webhook_url)], settings.webhook_allowed_networks)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image, UnidentifiedImageError
 
-from aviary.contracts.projects import IMAGE_FORMATS, VIDEO_FORMATS, MediaKind, ReviewPolicy
+from aviary.contracts.projects import IMAGE_FORMATS, VIDEO_FORMATS, MediaKind
 from aviary.contracts.shapes import OntologyClass
 from shared.errors import AppError
 from shared.events import Envelope, EventData
@@ -232,11 +232,9 @@ def check_media(
     media: MediaKind,
     classes: Sequence[OntologyClass],
     formats: Sequence[str],
-    overlap: int,
-    review: ReviewPolicy,
 ) -> None:
-    """What a project's media kind allows: a video project tracks objects, delivers in the
-    video formats, and (for now) has one annotator a clip, no consensus and no gold clips."""
+    """What a project's media kind allows: a video project tracks objects and delivers in the
+    video formats."""
     allowed = VIDEO_FORMATS if media == "video" else IMAGE_FORMATS
     if wrong := sorted(set(formats) - allowed):
         raise invalid(
@@ -249,12 +247,6 @@ def check_media(
         raise invalid(
             "invalid_ontology",
             f"video classes are tracked as boxes, polygons, polylines or keypoints: {untracked}",
-        )
-    if overlap != 1 or review.mode == "consensus" or review.gold_rate > 0:
-        raise invalid(
-            "video_review_unsupported",
-            "video projects have one annotator a clip (overlap 1), no consensus review and no "
-            "gold clips yet",
         )
 
 

@@ -27,7 +27,7 @@ from services.review.deps import (
 )
 from services.review.repositories.units import is_dispute
 from services.review.views import known_project
-from shared.domain.annotation_rules import require_valid_annotation
+from shared.domain.annotation_rules import require_valid_annotation, require_valid_tracks
 from shared.errors import AppError, Conflict
 from shared.security.auth import Principal, Role, require_roles, vendor_of
 from shared.store.mongo import Doc
@@ -115,22 +115,18 @@ async def correct(
     """The reviewer's shapes become the final annotation; the annotator is credited with the
     share of their shapes the correction kept (a partial accept)."""
     unit = await units.get(vendor_of(principal), unit_id)
-    if unit.get("clip") is not None:
-        raise AppError(
-            "correction_unsupported",
-            "a video clip is accepted or rejected with a reason; corrections of tracks are "
-            "not supported yet",
-            status_code=409,
-        )
     project = await known_project(projects, unit["project_id"])
-    require_valid_annotation(
-        body.annotation, project.ontology, unit["image"]["width"], unit["image"]["height"]
-    )
+    annotation, tracks = domain.check_correction(unit, body.annotation, body.tracks)
+    width, height = unit["image"]["width"], unit["image"]["height"]
+    if tracks is not None:
+        require_valid_tracks(tracks, project.ontology, width, height, domain.clip_frames(unit))
+    else:
+        require_valid_annotation(annotation, project.ontology, width, height)
     if is_dispute(unit_id):
-        await decisions.settle_dispute(unit, principal.sub, body.annotation)
+        await decisions.settle_dispute(unit, principal.sub, annotation, tracks)
         desk.decided(vendor_of(principal), principal.sub)
         return DecisionResult(id=unit_id, status="accepted")
-    credit = await decisions.correct(unit, principal.sub, body.annotation)
+    credit = await decisions.correct(unit, principal.sub, annotation, tracks)
     desk.decided(vendor_of(principal), principal.sub)
     return DecisionResult(id=unit_id, status="corrected", credit=round(credit, 4))
 

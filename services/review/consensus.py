@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,7 +121,7 @@ def similarity(a: Shape, b: Shape, diagonal: float) -> float:
 
 
 @dataclass
-class _Cluster:
+class Cluster:
     members: dict[int, int]  # annotator -> index of the shape in that annotator's list
 
 
@@ -170,15 +170,19 @@ def _box_pairs(
     ]
 
 
-def _clusters(shapes: list[list[Shape]], threshold: float, diagonal: float) -> list[_Cluster]:
+def _clusters(shapes: list[list[Shape]], threshold: float, diagonal: float) -> list[Cluster]:
     keys: list[list[tuple[int, str]]] = [[(s.class_id, s.kind) for s in own] for own in shapes]
-    pairs = [p for p in _pair_scores(shapes, keys, diagonal) if p[0] >= threshold]
-    pairs.sort(key=lambda p: -p[0])
-    cluster_of: dict[tuple[int, int], _Cluster] = {}
-    for _, i, p, j, q in pairs:
+    return join_pairs(p for p in _pair_scores(shapes, keys, diagonal) if p[0] >= threshold)
+
+
+def join_pairs(pairs: Iterable[tuple[float, int, int, int, int]]) -> list[Cluster]:
+    """Clusters from matched pairs (similarity, annotator i, own index p, annotator j, own
+    index q), best first, greedily: at most one member per annotator in a cluster."""
+    cluster_of: dict[tuple[int, int], Cluster] = {}
+    for _, i, p, j, q in sorted(pairs, key=lambda p: -p[0]):
         ci, cj = cluster_of.get((i, p)), cluster_of.get((j, q))
         if ci is None and cj is None:
-            cluster = _Cluster({i: p, j: q})
+            cluster = Cluster({i: p, j: q})
             cluster_of[(i, p)] = cluster_of[(j, q)] = cluster
         elif ci is not None and cj is None:
             if j not in ci.members:
@@ -285,7 +289,7 @@ def consensus(
     shapes = [list(a.shapes) for a in annotations]
     total = sum(len(s) for s in shapes)
     if n == 1:  # one annotator agrees with themselves
-        agreed = [_Cluster({0: p}) for p in range(len(shapes[0]))]
+        agreed = [Cluster({0: p}) for p in range(len(shapes[0]))]
     else:
         agreed = [c for c in _clusters(shapes, threshold, diagonal) if len(c.members) >= need]
     in_agreement = [0] * n

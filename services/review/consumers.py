@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.review.desk import Desk
+from services.review.domain import dispute_id
 from services.review.intake import Intake
 from shared.domain.projects import ProjectReadModel
 from shared.events import ProjectUpserted, RoutingKey, TaskSubmitted
@@ -19,7 +20,8 @@ def handlers(
 ) -> dict[RoutingKey, Handler]:
     async def queue_for_review(events: Sequence[TaskSubmitted]) -> None:
         outbox.notify()
-        await desk.refresh([e.submission_id for e in events] + [f"cns_{e.item_id}" for e in events])
+        disputes = [dispute_id(e.item_id, e.clip.index if e.clip else None) for e in events]
+        await desk.refresh([e.submission_id for e in events] + disputes)
 
     return {
         RoutingKey.PROJECT_UPSERTED: apply_once(

@@ -11,20 +11,34 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from services.review import domain
-from services.review.consensus import Consensus, match_score
+from services.review.consensus import match_score
 from services.review.repositories import (
     AnnotatorRepository,
     AppealRepository,
     SubmissionRepository,
     UnitRepository,
 )
+from services.review.track_consensus import track_match_score
 from shared.errors import Conflict
-from shared.events import Annotation, EventData, TaskRejected
+from shared.events import Annotation, EventData, TaskRejected, TrackAnnotation
 from shared.messaging.outbox import Outbox
 from shared.security.audit import AuditLog
 from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
 
 More = Callable[[AsyncClientSession], Awaitable[None]]
+
+
+def credit_against(sub: Doc, annotation: Annotation, tracks: TrackAnnotation | None) -> float:
+    """How much of a submission a final answer kept: its shapes, or a clip's tracks."""
+    if tracks is not None:
+        return track_match_score(
+            tracks,
+            TrackAnnotation.model_validate(sub.get("tracks") or {}),
+            domain.clip_frames(sub),
+        )
+    image = sub["image"]
+    original = Annotation.model_validate(sub["annotation"])
+    return match_score(annotation, original, image["width"], image["height"])
 
 
 class Decisions:
@@ -114,42 +128,58 @@ class Decisions:
         }
         await self._decide(sub, reviewer_id, fields, event, self._remembering(sub, 0.0))
 
-    async def correct(self, sub: Doc, reviewer_id: str, annotation: Annotation) -> float:
-        """The reviewer's shapes become final; the annotator gets partial credit: how well
-        their shapes match the correction (an F1: extra shapes and missed ones both count)."""
-        original = Annotation.model_validate(sub["annotation"])
-        credit = match_score(annotation, original, sub["image"]["width"], sub["image"]["height"])
-        fields = {
-            "status": "corrected",
-            "outcome": "corrected",
-            "credit": credit,
-            "correction": annotation.model_dump(mode="json"),
-        }
-        event = domain.accepted_event(sub, reviewer_id, annotation)
+    async def correct(
+        self,
+        sub: Doc,
+        reviewer_id: str,
+        annotation: Annotation,
+        tracks: TrackAnnotation | None = None,
+    ) -> float:
+        """The reviewer's shapes (a clip: tracks) become final; the annotator gets partial
+        credit: how well their work matches the correction (an F1: extra shapes or tracks
+        and missed ones both count)."""
+        credit = credit_against(sub, annotation, tracks)
+        fields: Doc = {"status": "corrected", "outcome": "corrected", "credit": credit}
+        if tracks is not None:
+            fields["correction_tracks"] = tracks.model_dump(mode="json")
+        else:
+            fields["correction"] = annotation.model_dump(mode="json")
+        event = domain.accepted_event(sub, reviewer_id, annotation, tracks=tracks)
         await self._decide(sub, reviewer_id, fields, event, self._remembering(sub, credit))
         return credit
 
     async def settle_dispute(
-        self, dispute: Doc, reviewer_id: str, annotation: Annotation | None
+        self,
+        dispute: Doc,
+        reviewer_id: str,
+        annotation: Annotation | None,
+        tracks: TrackAnnotation | None = None,
     ) -> None:
-        """A human settles a disputed item: the merged agreed shapes (`annotation` None) or
-        the reviewer's own; every overlap is credited by its agreement with the result."""
+        """A human settles a disputed item or clip: what the annotators agreed on
+        (`annotation` and `tracks` None) or the reviewer's own; every overlap is credited by
+        its agreement with the result."""
         members = await self.submissions.members(dispute["member_ids"])
-        final = annotation or Annotation.model_validate(dispute["merged"])
-        image = dispute["image"]
-        versions = [Annotation.model_validate(m["annotation"]) for m in members]
-        credits = [match_score(final, v, image["width"], image["height"]) for v in versions]
-        scored = Consensus(final, dispute["agreement"], tuple(credits), 0, 0)
+        clip = dispute.get("clip") is not None
+        if clip:
+            tracks = tracks or TrackAnnotation.model_validate(dispute["tracks"])
+            final = Annotation()
+        else:
+            final = annotation or Annotation.model_validate(dispute["merged"])
+        credits = tuple(credit_against(m, final, tracks if clip else None) for m in members)
 
         async def more(session: AsyncClientSession) -> None:
-            await self.submissions.settle(
-                session, members, scored.per_annotator, reviewer_id, utcnow()
-            )
+            await self.submissions.settle(session, members, credits, reviewer_id, utcnow())
 
         event = domain.accepted_event(
-            dispute, reviewer_id, final, contributors=[m["annotator_id"] for m in members]
+            dispute,
+            reviewer_id,
+            final,
+            contributors=[m["annotator_id"] for m in members],
+            tracks=tracks if clip else None,
         )
-        fields = {"status": "accepted", "final": final.model_dump(mode="json")}
+        fields: Doc = {"status": "accepted", "final": final.model_dump(mode="json")}
+        if clip and tracks is not None:
+            fields["final_tracks"] = tracks.model_dump(mode="json")
         await self._decide(dispute, reviewer_id, fields, event, more)
 
     async def decide_appeal(self, sub: Doc, reviewer_id: str, overturn: bool, comment: str) -> None:

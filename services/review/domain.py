@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from shared.domain.tracks import clip_unit
 from shared.errors import AppError, Conflict, NotFound
 from shared.events import (
     Annotation,
@@ -17,6 +18,7 @@ from shared.events import (
     ItemAccepted,
     ProjectUpserted,
     ReviewPolicy,
+    TrackAnnotation,
 )
 from shared.observability import correlation_id
 
@@ -132,12 +134,28 @@ def check_rejected_part(
     return {"track_id": track_id, "frames": frames}
 
 
+def check_correction(
+    unit: dict[str, Any], annotation: Annotation | None, tracks: TrackAnnotation | None
+) -> tuple[Annotation, TrackAnnotation | None]:
+    """A correction gives what the unit holds: tracks for a video clip, shapes for an image;
+    422 `wrong_media` otherwise."""
+    if (unit.get("clip") is not None) != (tracks is not None):
+        raise AppError(
+            "wrong_media",
+            "a video clip is corrected with `tracks`, an image with `annotation`",
+            status_code=422,
+        )
+    return annotation or Annotation(), tracks
+
+
 def accepted_event(
     unit: dict[str, Any],
     reviewer_id: str | None,
     annotation: Annotation | dict[str, Any] | None = None,
     contributors: Sequence[str] = (),
+    tracks: TrackAnnotation | dict[str, Any] | None = None,
 ) -> ItemAccepted:
+    """The unit accepted: its own shapes (or tracks), or the final ones given."""
     return ItemAccepted(
         item_id=unit["item_id"],
         project_id=unit["project_id"],
@@ -152,8 +170,24 @@ def accepted_event(
         annotation=annotation if annotation is not None else unit["annotation"],
         contributors=tuple(contributors),
         clip=unit.get("clip"),
-        tracks=unit.get("tracks"),
+        tracks=tracks if tracks is not None else unit.get("tracks"),
     )
+
+
+def clip_frames(unit: dict[str, Any]) -> range:
+    """The frames of the clip a unit is about."""
+    return range(unit["clip"]["start"], unit["clip"]["stop"])
+
+
+def overlap_key(unit: dict[str, Any]) -> str:
+    """What a unit's overlaps are collected under: its item, or its item's clip."""
+    clip = unit.get("clip")
+    return clip_unit(unit["item_id"], clip["index"] if clip else None)
+
+
+def dispute_id(item_id: str, clip: int | None) -> str:
+    """The dispute over an item's (or a clip's) overlaps: one at most, and safe in a URL."""
+    return f"cns_{item_id}" if clip is None else f"cns_{item_id}-{clip}"
 
 
 def envelope(event: EventData, *org_ids: str) -> Envelope:

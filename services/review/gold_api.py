@@ -1,5 +1,6 @@
 """Gold items: a client (for its projects) or a reviewer (for projects routed to its vendor)
-marks an item with its known answer; dispatch mixes copies in at the project's `gold_rate`."""
+marks an item (a video: one of its clips) with its known answer; dispatch mixes copies in at
+the project's `gold_rate`."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.review.deps import GoldDep, ProjectsDep, SubmissionsDep
-from shared.domain.annotation_rules import require_valid_annotation
+from shared.domain.annotation_rules import require_valid_annotation, require_valid_tracks
 from shared.domain.projects import ProjectReadModel
-from shared.errors import NotFound
-from shared.events import Annotation, ProjectUpserted
+from shared.errors import AppError, NotFound
+from shared.events import Annotation, ProjectUpserted, TrackAnnotation
 from shared.security.auth import Principal, Role, require_roles
 from shared.store.mongo import Doc
 
@@ -23,9 +24,13 @@ Curator = Annotated[Principal, require_roles(Role.CLIENT, Role.REVIEWER, Role.OP
 
 
 class GoldBody(BaseModel):
+    """An image's known shapes, or a video clip's known tracks (`clip` and `tracks`)."""
+
     model_config = ConfigDict(extra="forbid")
     item_id: str = Field(min_length=1, max_length=100)
-    annotation: Annotation
+    annotation: Annotation = Annotation()
+    clip: int | None = Field(default=None, ge=0)
+    tracks: TrackAnnotation | None = None
 
 
 class GoldView(BaseModel):
@@ -34,6 +39,8 @@ class GoldView(BaseModel):
     item_id: str
     ontology_version: int
     annotation: Annotation
+    clip: int | None = None
+    tracks: TrackAnnotation | None = None
     active: bool
     created_by: str
     created_at: datetime
@@ -46,6 +53,8 @@ def gold_view(doc: Doc) -> GoldView:
         item_id=doc["item_id"],
         ontology_version=doc["ontology_version"],
         annotation=Annotation.model_validate(doc["answer"]),
+        clip=doc["clip"]["index"] if doc.get("clip") else None,
+        tracks=doc.get("tracks"),
         active=doc["active"],
         created_by=doc["created_by"],
         created_at=doc["created_at"],
@@ -77,14 +86,25 @@ async def add_gold(
     submissions: SubmissionsDep,
     gold: GoldDep,
 ) -> GoldView:
-    """The item must have been labeled in the project at least once (that is how review
-    knows its image); the answer is validated like a submission."""
+    """The item (or the clip) must have been labeled in the project at least once: that is
+    how review knows its image and frames. The answer is validated like a submission."""
     project = await curated_project(projects, principal, project_id)
-    seen = await submissions.seen_item(project_id, body.item_id)
-    require_valid_annotation(
-        body.annotation, project.ontology, seen["image"]["width"], seen["image"]["height"]
-    )
-    return gold_view(await gold.add(project, seen, body.annotation, principal.sub))
+    if (project.media == "video") != (body.clip is not None and body.tracks is not None):
+        raise AppError(
+            "wrong_media",
+            "a video project's gold is a clip with its tracks (`clip`, `tracks`); an image "
+            "project's is an annotation",
+            status_code=422,
+        )
+    seen = await submissions.seen_item(project_id, body.item_id, body.clip)
+    width, height = seen["image"]["width"], seen["image"]["height"]
+    if body.tracks is not None:
+        frames = range(seen["clip"]["start"], seen["clip"]["stop"])
+        require_valid_tracks(body.tracks, project.ontology, width, height, frames)
+    else:
+        require_valid_annotation(body.annotation, project.ontology, width, height)
+    added = await gold.add(project, seen, body.annotation, principal.sub, body.tracks)
+    return gold_view(added)
 
 
 @router.get("/v1/projects/{project_id}/gold", response_model=list[GoldView])

@@ -9,6 +9,7 @@ task is scored against its known answer instead. One operation over several repo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from services.review import domain
@@ -21,25 +22,37 @@ from services.review.repositories import (
     UnitRepository,
 )
 from services.review.repositories.annotators import record_id
+from services.review.track_consensus import track_consensus, track_match_score
 from shared.domain.projects import ProjectReadModel
 from shared.errors import RetryLater
-from shared.events import Annotation, Envelope, ProjectUpserted, TaskSubmitted
+from shared.events import Annotation, Envelope, ProjectUpserted, TaskSubmitted, TrackAnnotation
 from shared.messaging.outbox import Outbox
 from shared.store.mongo import AsyncClientSession, Doc, utcnow
 
 PROJECT_CACHE_S = 5.0
 
 
-def scored_gold(event: TaskSubmitted, gold: Doc | None, now: datetime) -> Doc:
-    """A gold task is scored against its known answer at once; it is never delivered."""
-    if gold is None:
-        raise RetryLater(f"gold {event.gold_id} not known")
-    score = match_score(
+def gold_score(event: TaskSubmitted, gold: Doc) -> float:
+    """How well a gold task's submission matches the known answer: shapes, or a clip's
+    tracks over the clip's frames."""
+    if event.clip is not None:
+        return track_match_score(
+            TrackAnnotation.model_validate(gold["tracks"]),
+            event.tracks or TrackAnnotation(),
+            range(event.clip.start, event.clip.stop),
+        )
+    return match_score(
         Annotation.model_validate(gold["answer"]),
         event.annotation,
         event.image.width,
         event.image.height,
     )
+
+
+def scored_gold(event: TaskSubmitted, gold: Doc | None, now: datetime) -> Doc:
+    """A gold task is scored against its known answer at once; it is never delivered."""
+    if gold is None:
+        raise RetryLater(f"gold {event.gold_id} not known")
     return {
         "_id": event.submission_id,
         **event.model_dump(mode="json", exclude={"submission_id"}),
@@ -48,7 +61,7 @@ def scored_gold(event: TaskSubmitted, gold: Doc | None, now: datetime) -> Doc:
         "route": "gold",
         "status": "gold_scored",
         "outcome": None,
-        "gold_score": score,
+        "gold_score": gold_score(event, gold),
         "decided_at": now,
         "lease": None,
         "appeal": None,
@@ -134,44 +147,89 @@ class Intake:
     async def _collect_overlap(
         self, session: AsyncClientSession, project: ProjectUpserted, doc: Doc
     ) -> None:
-        """Once every overlap of the item is in: merge when they agree, else a dispute."""
-        ids = await self.overlaps.collect(session, doc["item_id"], doc["_id"])
+        """Once every overlap of the item (or clip) is in: merge when they agree, else a
+        dispute for a human."""
+        key = domain.overlap_key(doc)
+        ids = await self.overlaps.collect(session, key, doc["_id"])
         if len(ids) < project.overlap:
             return
         members = await self.submissions.members(ids, session)
-        result = consensus(
-            [Annotation.model_validate(m["annotation"]) for m in members],
-            doc["image"]["width"],
-            doc["image"]["height"],
-            threshold=project.review.match_threshold,
-        )
-        await self.overlaps.clear(session, doc["item_id"])
+        outcome = overlap_outcome(project, doc, members)
+        await self.overlaps.clear(session, key)
         now = utcnow()
-        if result.accepted(project.review.min_agreement):
-            await self.submissions.settle(session, members, result.per_annotator, None, now)
+        if outcome.accepted:
+            await self.submissions.settle(session, members, outcome.per_annotator, None, now)
             first = members[0]
             event = domain.accepted_event(
-                first, None, result.merged, contributors=[m["annotator_id"] for m in members]
+                first,
+                None,
+                outcome.annotation,
+                contributors=[m["annotator_id"] for m in members],
+                tracks=outcome.tracks,
             )
             await self.outbox.add(session, domain.envelope(event, first["org_id"]))
             return
-        await self.submissions.mark_disputed(session, members, result.per_annotator)
+        await self.submissions.mark_disputed(session, members, outcome.per_annotator)
         vendors = [m["vendor_id"] for m in members]
         majority = max(set(vendors), key=vendors.count)
         await self.units.add_dispute(
             session,
             {
-                "_id": f"cns_{doc['item_id']}",
+                "_id": domain.dispute_id(doc["item_id"], (doc.get("clip") or {}).get("index")),
                 **{k: doc[k] for k in ("item_id", "project_id", "batch_id", "org_id")},
-                **{k: doc[k] for k in ("task_id", "ontology_version", "image")},
+                **{k: doc[k] for k in ("task_id", "ontology_version", "image", "clip")},
                 "annotator_id": "consensus",
                 "vendor_id": majority,
                 "queue": domain.review_queue(project, majority),
                 "member_ids": [m["_id"] for m in members],
-                "merged": result.merged.model_dump(mode="json"),
-                "agreement": result.agreement,
+                "merged": outcome.annotation.model_dump(mode="json"),
+                "tracks": outcome.tracks.model_dump(mode="json") if outcome.tracks else None,
+                "agreement": outcome.agreement,
+                "identity_switches": outcome.identity_switches,
                 "status": "pending",
                 "queued_at": now,
                 "lease": None,
             },
         )
+
+
+@dataclass(frozen=True)
+class OverlapOutcome:
+    accepted: bool
+    annotation: Annotation  # merged shapes (empty for a clip)
+    tracks: TrackAnnotation | None  # merged tracks of a clip
+    agreement: float
+    per_annotator: tuple[float, ...]
+    identity_switches: int = 0
+
+
+def overlap_outcome(project: ProjectUpserted, doc: Doc, members: list[Doc]) -> OverlapOutcome:
+    """Consensus over an item's shapes, or over a clip's tracks."""
+    policy = project.review
+    if doc.get("clip") is not None:
+        tracks = track_consensus(
+            [TrackAnnotation.model_validate(m.get("tracks") or {}) for m in members],
+            domain.clip_frames(doc),
+            threshold=policy.match_threshold,
+        )
+        return OverlapOutcome(
+            tracks.accepted(policy.min_agreement),
+            Annotation(),
+            tracks.merged,
+            tracks.agreement,
+            tracks.per_annotator,
+            tracks.identity_switches,
+        )
+    shapes = consensus(
+        [Annotation.model_validate(m["annotation"]) for m in members],
+        doc["image"]["width"],
+        doc["image"]["height"],
+        threshold=policy.match_threshold,
+    )
+    return OverlapOutcome(
+        shapes.accepted(policy.min_agreement),
+        shapes.merged,
+        None,
+        shapes.agreement,
+        shapes.per_annotator,
+    )

@@ -45,6 +45,7 @@ class ReviewViews:
                     annotator_id=m["annotator_id"],
                     annotation=Annotation.model_validate(m["annotation"]),
                     agreement=m.get("agreement"),
+                    tracks=m.get("tracks"),
                 )
                 for m in await submissions.members(unit["member_ids"])
             ]
@@ -75,4 +76,5 @@ class ReviewViews:
             frames=await self.clip_frames.urls(unit["clip"], unit["org_id"])
             if unit.get("clip")
             else None,
+            identity_switches=unit.get("identity_switches"),
         )

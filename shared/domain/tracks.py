@@ -32,6 +32,8 @@ from aviary.contracts.tracks import Keyframe, Track, TrackShape
 # How much of the frames two clips share must agree for their tracks to be one object.
 STITCH_MIN_IOU = 0.5
 
+Box = tuple[float, float, float, float]  # x, y, width, height
+
 
 @dataclass(frozen=True)
 class TrackFrame:
@@ -106,7 +108,7 @@ def _lerp(a: float, b: float, t: float) -> float:
     return a + (b - a) * t
 
 
-def box_of(shape: TrackShape) -> tuple[float, float, float, float] | None:
+def box_of(shape: TrackShape) -> Box | None:
     """The box around a shape (visible keypoints only); None when nothing is drawn."""
     if isinstance(shape, BoxShape):
         return shape.bbox
@@ -116,9 +118,7 @@ def box_of(shape: TrackShape) -> tuple[float, float, float, float] | None:
     return bounds(shape.points)
 
 
-def box_iou(
-    a: tuple[float, float, float, float] | None, b: tuple[float, float, float, float] | None
-) -> float:
+def box_iou(a: Box | None, b: Box | None) -> float:
     if a is None or b is None:
         return 0.0
     ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
@@ -156,17 +156,30 @@ def plan_clips(frame_count: int, length: int, overlap: int) -> list[Clip]:
     return clips
 
 
+def boxes_over(track: Track, frames: range) -> dict[int, Box | None]:
+    """The box around the track's shape in each frame of `frames` where it is present."""
+    return {f.frame: box_of(f.shape) for f in frames_of(track, frames.start, frames.stop)}
+
+
+def mean_iou(mine: dict[int, Box | None], theirs: dict[int, Box | None]) -> float:
+    """Mean IoU over the frames where either is present (absence on one side counts as 0)."""
+    present = mine.keys() | theirs.keys()
+    if not present:
+        return 0.0
+    return sum(box_iou(mine.get(f), theirs.get(f)) for f in present) / len(present)
+
+
 def agreement(a: Track, b: Track, frames: range) -> float:
     """Mean box IoU of two tracks over the frames where either is present (absence on one side
     counts as 0); 0 for tracks of different classes or kinds, or with no frame in `frames`."""
     if a.class_id != b.class_id or a.kind != b.kind:
         return 0.0
-    mine = {f.frame: box_of(f.shape) for f in frames_of(a, frames.start, frames.stop)}
-    theirs = {f.frame: box_of(f.shape) for f in frames_of(b, frames.start, frames.stop)}
-    present = mine.keys() | theirs.keys()
-    if not present:
-        return 0.0
-    return sum(box_iou(mine.get(f), theirs.get(f)) for f in present) / len(present)
+    return mean_iou(boxes_over(a, frames), boxes_over(b, frames))
+
+
+def clip_unit(item_id: str, clip: int | None) -> str:
+    """What is accepted and delivered as one: an image item, or one clip of a video."""
+    return item_id if clip is None else f"{item_id}#{clip}"
 
 
 def stitch(

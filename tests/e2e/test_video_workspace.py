@@ -25,7 +25,14 @@ from tests.e2e.test_workspaces import (
     shot,
     view,
 )
-from tests.integration.test_video_flow import upload_video, video_workspace
+from tests.integration.test_video_flow import (
+    BOTTOM,
+    TOP,
+    follow,
+    submit_tracks,
+    upload_video,
+    video_workspace,
+)
 from tests.support import Api
 
 FRAMES = 30
@@ -147,4 +154,65 @@ async def test_the_review_desk_plays_the_clip_and_sends_back_one_track_over_some
     rework = api.next_task(ws.annotators[0], wait_s=10).json()
     (comment,) = rework["comments"]
     assert (comment["track_id"], comment["frames"]) == ("car", [14, 19])
+    assert desk.errors == []  # type: ignore[attr-defined]
+
+
+async def test_the_desk_settles_a_disputed_clip_with_one_annotators_tracks(
+    services: ServiceSet,
+    browser: Browser,  # noqa: F811 - the fixture
+) -> None:
+    api = Api(services)
+    ws = video_workspace(
+        api,
+        overlap=2,
+        review={"mode": "consensus"},
+        video={"clip_frames": FRAMES, "clip_overlap": 0},
+    )
+    video = render("mp4", frames=FRAMES, width=480, height=270, boxes=(TOP, BOTTOM))
+    assert upload_video(api, ws.client, ws.batch_id, video, "two.mp4").status_code == 201
+    api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
+    last = FRAMES - 1
+    right = [follow("a", (TOP, 0, last)), follow("b", (BOTTOM, 0, last))]
+    swapped = [
+        follow("a", (TOP, 0, 14), (BOTTOM, 15, last)),
+        follow("b", (BOTTOM, 0, 14), (TOP, 15, last)),
+    ]
+    for annotator, tracks in zip(ws.annotators, (right, swapped), strict=True):
+        task = api.next_task(annotator).json()
+        assert submit_tracks(api, annotator, task, tracks).status_code == 200
+
+    desk = await new_page(browser, f"{services.url('review')}/ui/review.html", ws.reviewer)
+
+    async def disputed() -> None:
+        for _ in range(20):
+            await desk.click("#next-review")
+            try:
+                await desk.wait_for_selector("#timeline:not([hidden])", timeout=3_000)
+                return
+            except TimeoutError:
+                continue
+        raise TimeoutError("the disputed clip never reached the desk")
+
+    await disputed()
+    assert "identity switches between versions: 4" in (await desk.text_content("#meta") or "")
+    versions = desk.locator("#overlaps .version")
+    assert await versions.count() == 2
+    # The swapped version, played at frame 20: its track "a" is on the bottom object.
+    await versions.filter(has_text="ann-1").get_by_text("Show", exact=True).click()
+    await desk.evaluate("() => window.aviaryPlayer.show(20)")
+    shown = {s["track_id"]: s["bbox"] for s in await shapes(desk)}
+    assert box_iou(tuple(shown["a"]), BOTTOM.at(20)) > 0.95
+    await versions.filter(has_text="ann-0").get_by_text("Settle with this version").click()
+    await desk.wait_for_selector("#decide[hidden]", state="attached")
+
+    rows = mot_rows(api, ws.client.token, ws.batch_id)
+    by_track: dict[str, list[tuple[float, ...]]] = {}
+    for row in rows:
+        by_track.setdefault(row[1], []).append(tuple(float(v) for v in row[2:6]))
+    assert len(by_track) == 2 and all(len(boxes) == FRAMES for boxes in by_track.values())
+    # Each delivered track stays on one object: the settled version, not the swapped one.
+    for boxes in by_track.values():
+        first, final = boxes[0], boxes[-1]
+        start = TOP if box_iou(first, TOP.at(0)) > 0.9 else BOTTOM
+        assert box_iou(final, start.at(last)) > 0.9
     assert desk.errors == []  # type: ignore[attr-defined]

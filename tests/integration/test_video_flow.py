@@ -54,8 +54,6 @@ def video_workspace(api: Api, **fields: Any) -> Workspace:
 @pytest.mark.parametrize(
     ("fields", "code"),
     [
-        ({"overlap": 2}, "video_review_unsupported"),
-        ({"review": {"mode": "consensus"}}, "video_review_unsupported"),
         ({"delivery_formats": ["voc"]}, "invalid_formats"),
         (
             {"ontology": {"classes": [{"id": 1, "name": "scene", "kind": "classification"}]}},
@@ -64,7 +62,7 @@ def video_workspace(api: Api, **fields: Any) -> Workspace:
         ({"video": {"clip_frames": 20, "clip_overlap": 20}}, "invalid_request"),
     ],
 )
-def test_a_video_project_refuses_what_video_cannot_do_yet(
+def test_a_video_project_refuses_what_video_cannot_do(
     api: Api, fields: dict[str, Any], code: str
 ) -> None:
     client = api.client()
@@ -248,7 +246,7 @@ def test_a_reviewer_sees_the_clip_and_sends_back_one_track_over_some_frames(api:
     correction = api.call(
         "POST", "review", f"{path}/correct", ws.reviewer, json={"annotation": {"shapes": []}}
     )
-    assert (correction.status_code, error_code(correction)) == (409, "correction_unsupported")
+    assert (correction.status_code, error_code(correction)) == (422, "wrong_media")
     reason = ws.project["reject_reasons"][0]
     for wrong in ({"track_id": "bus"}, {"frames": [20, 40]}, {"frames": [9, 3]}):
         body = {"reason": reason, "comment": "no", **wrong}
@@ -267,6 +265,38 @@ def test_a_reviewer_sees_the_clip_and_sends_back_one_track_over_some_frames(api:
     (comment,) = rework["comments"]
     assert (comment["track_id"], comment["frames"]) == ("car", [10, 19])
     assert rework["previous_tracks"]["tracks"][0]["track_id"] == "car"
+
+
+def test_a_reviewer_corrects_a_clips_tracks_and_the_annotator_gets_partial_credit(
+    api: Api,
+) -> None:
+    ws = video_workspace(api, review={"mode": "all"}, video={"clip_frames": 30, "clip_overlap": 0})
+    video = render("mp4", frames=30, boxes=(CAR,))
+    upload = upload_video(api, ws.client, ws.batch_id, video, "fix.mp4")
+    assert upload.status_code == 201, upload.text
+    api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
+    annotator = ws.annotators[0]
+    task = api.next_task(annotator).json()
+    drifting = truth_track(0, 30)
+    drifting["keyframes"][1]["shape"]["bbox"][0] += 20  # slides off the car towards the end
+    assert submit_tracks(api, annotator, task, [drifting]).status_code == 200
+    review = api.wait_for(
+        lambda: (
+            api.call("POST", "review", "/v1/reviews/next", ws.reviewer, params={"wait_s": 1}).json()
+            or None
+        )
+    )
+    path = f"/v1/reviews/{review['id']}/correct"
+    both = {"annotation": {"shapes": []}, "tracks": {"tracks": []}}
+    refused = api.call("POST", "review", path, ws.reviewer, json=both)
+    assert (refused.status_code, error_code(refused)) == (422, "invalid_request")
+    fixed = api.ok(
+        "POST", "review", path, ws.reviewer, json={"tracks": {"tracks": [truth_track(0, 30)]}}
+    )
+    assert fixed["status"] == "corrected" and 0.5 < fixed["credit"] < 0.95
+    rows = download(api, ready_delivery(api, ws)).read(f"mot/{upload.json()['id']}/gt/gt.txt")
+    last = rows.decode().splitlines()[-1].split(",")
+    assert [float(v) for v in last[2:6]] == pytest.approx(list(CAR.at(29)), abs=0.5)
 
 
 def test_tracker_help_refuses_what_it_cannot_follow(api: Api) -> None:
@@ -311,3 +341,163 @@ def test_tracker_help_refuses_what_it_cannot_follow(api: Api) -> None:
         json={"lease_id": image_task["lease_id"], "frame": 0, "bbox": [1, 1, 10, 10]},
     )
     assert (refused.status_code, error_code(refused)) == (409, "not_a_video_task")
+
+
+# ----- consensus and gold on clips ---------------------------------------------------------
+
+TOP = MovingBox(10, 20, 40, 30, 6, 0)  # walks right along the top
+BOTTOM = MovingBox(250, 150, 40, 30, -6, 0)  # walks left along the bottom
+
+
+def follow(track_id: str, *legs: tuple[MovingBox, int, int]) -> dict[str, Any]:
+    """A track keyframed at both ends of each leg (box, first frame, last frame): one leg
+    follows one object; a second leg on another object is an identity switch."""
+    keyframes = [
+        {"frame": f, "shape": {"kind": "bbox", "class_id": 1, "bbox": list(box.at(f))}}
+        for box, first, last in legs
+        for f in (first, last)
+    ]
+    return {"track_id": track_id, "keyframes": keyframes}
+
+
+def one_clip_video(api: Api, ws: Workspace, name: str, textured: bool = True) -> str:
+    video = render("mp4", frames=30, boxes=(TOP, BOTTOM), textured=textured)
+    response = upload_video(api, ws.client, ws.batch_id, video, name)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def consensus_workspace(api: Api) -> Workspace:
+    return video_workspace(
+        api,
+        overlap=2,
+        review={"mode": "consensus", "min_agreement": 0.8},
+        video={"clip_frames": 30, "clip_overlap": 0},
+    )
+
+
+def mot_ids(api: Api, ws: Workspace, item_id: str) -> dict[str, list[int]]:
+    """The delivery's MOT tracks: id -> the frames it is in."""
+    package = download(api, ready_delivery(api, ws))
+    rows = [r.split(",") for r in package.read(f"mot/{item_id}/gt/gt.txt").decode().splitlines()]
+    tracks: dict[str, list[int]] = {}
+    for row in rows:
+        tracks.setdefault(row[1], []).append(int(row[0]))
+    return tracks
+
+
+def test_two_annotators_who_agree_on_a_clip_are_merged_and_delivered(api: Api) -> None:
+    ws = consensus_workspace(api)
+    item_id = one_clip_video(api, ws, "two.mp4")
+    api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
+    first, second = ws.annotators
+    task = api.next_task(first).json()
+    assert task["video"]["clip"]["index"] == 0
+    # One person cannot take both copies of the clip.
+    assert api.next_task(first, wait_s=0.5).status_code == 204
+    tracks = [follow("feet", (TOP, 0, 29)), follow("knee", (BOTTOM, 0, 29))]
+    assert submit_tracks(api, first, task, tracks).status_code == 200
+    task = api.next_task(second).json()
+    nudged = [follow("1", (BOTTOM, 0, 29)), follow("2", (TOP, 0, 29))]
+    nudged[0]["keyframes"][0]["shape"]["bbox"][0] += 2
+    assert submit_tracks(api, second, task, nudged).status_code == 200
+
+    tracks_delivered = mot_ids(api, ws, item_id)
+    assert len(tracks_delivered) == 2
+    assert all(frames == list(range(1, 31)) for frames in tracks_delivered.values())
+    assert api.call("POST", "review", "/v1/reviews/next", ws.reviewer).status_code == 204
+
+
+def test_swapped_identities_send_a_clip_to_a_reviewer_who_settles_it(api: Api) -> None:
+    ws = consensus_workspace(api)
+    item_id = one_clip_video(api, ws, "swap.mp4")
+    api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
+    right = [follow("a", (TOP, 0, 29)), follow("b", (BOTTOM, 0, 29))]
+    swapped = [
+        follow("a", (TOP, 0, 14), (BOTTOM, 15, 29)),
+        follow("b", (BOTTOM, 0, 14), (TOP, 15, 29)),
+    ]
+    for annotator, tracks in zip(ws.annotators, (right, swapped), strict=True):
+        task = api.next_task(annotator).json()
+        assert submit_tracks(api, annotator, task, tracks).status_code == 200
+
+    review = api.wait_for(
+        lambda: (
+            api.call("POST", "review", "/v1/reviews/next", ws.reviewer, params={"wait_s": 1}).json()
+            or None
+        )
+    )
+    assert review["kind"] == "consensus" and review["identity_switches"] == 4
+    assert review["clip"]["index"] == 0 and len(review["frames"]) == 30
+    versions = {o["annotator_id"]: o["tracks"]["tracks"] for o in review["overlaps"]}
+    assert sorted(len(v) for v in versions.values()) == [2, 2]
+    path = f"/v1/reviews/{review['id']}"
+    refused = api.call(
+        "POST", "review", f"{path}/correct", ws.reviewer, json={"annotation": {"shapes": []}}
+    )
+    assert (refused.status_code, error_code(refused)) == (422, "wrong_media")
+    outside = {"tracks": {"tracks": [follow("a", (TOP, 0, 30))]}}
+    refused = api.call("POST", "review", f"{path}/correct", ws.reviewer, json=outside)
+    assert (refused.status_code, error_code(refused)) == (422, "invalid_tracks")
+    # The reviewer keeps the version that follows each object through.
+    settled = {"tracks": {"tracks": right}}
+    assert api.ok("POST", "review", f"{path}/correct", ws.reviewer, json=settled)["status"] == (
+        "accepted"
+    )
+    delivered = mot_ids(api, ws, item_id)
+    assert sorted(delivered) == ["1", "2"]
+
+    def scored() -> dict[str, float] | None:
+        query = {"project_id": ws.project["id"]}
+        rows = api.ok("GET", "review", "/v1/scores", ws.reviewer, params=query)["rows"]
+        found = {r["key"]: r["acceptance_rate"] for r in rows if r["accepted"] + r["corrected"]}
+        return found if len(found) == 2 else None
+
+    credit = api.wait_for(scored)
+    # Full credit for the right version; the swapped one followed each object half the clip.
+    assert credit["ann-0"] == 1.0 and credit["ann-1"] < 0.75
+
+
+def test_a_gold_clip_scores_who_tracks_it(api: Api) -> None:
+    ws = video_workspace(
+        api, review={"mode": "auto", "gold_rate": 1.0}, video={"clip_frames": 30, "clip_overlap": 0}
+    )
+    first_item = one_clip_video(api, ws, "gold.mp4")
+    annotator = ws.annotators[0]
+    right = [follow("a", (TOP, 0, 29)), follow("b", (BOTTOM, 0, 29))]
+    task = api.next_task(annotator).json()
+    assert submit_tracks(api, annotator, task, right).status_code == 200
+
+    gold_path = f"/v1/projects/{ws.project['id']}/gold"
+    body = {"item_id": first_item, "clip": 0, "tracks": {"tracks": right}}
+    shapes_only = {"item_id": first_item, "annotation": {"shapes": []}}
+    refused = api.call("POST", "review", gold_path, ws.client.token, json=shapes_only)
+    assert (refused.status_code, error_code(refused)) == (422, "wrong_media")
+
+    def created() -> dict[str, Any] | None:
+        response = api.call("POST", "review", gold_path, ws.client.token, json=body)
+        return dict(response.json()) if response.status_code == 201 else None
+
+    gold = api.wait_for(created)  # once review has recorded the clip's submission
+    assert (gold["clip"], len(gold["tracks"]["tracks"])) == (0, 2)
+    missing_clip = {**body, "clip": 3}
+    response = api.call("POST", "review", gold_path, ws.client.token, json=missing_clip)
+    assert response.status_code == 404
+
+    # The next video brings a gold clip along: the first video's clip, which looks alike.
+    one_clip_video(api, ws, "next.mp4", textured=False)
+    tasks = [api.next_task(annotator, wait_s=10).json() for _ in range(2)]
+    gold_task = next(t for t in tasks if t["item_id"] == first_item)
+    assert gold_task["video"]["clip"] == task["video"]["clip"]
+    assert set(gold_task) == set(task)
+    half = [follow("a", (TOP, 0, 14), (BOTTOM, 15, 29)), follow("b", (BOTTOM, 0, 29))]
+    for t in tasks:
+        drawn = half if t is gold_task else right
+        assert submit_tracks(api, annotator, t, drawn).status_code == 200
+
+    def gold_scored() -> dict[str, Any] | None:
+        rows = api.ok("GET", "review", "/v1/scores", annotator)["rows"]
+        return rows[0] if rows and rows[0]["gold_accuracy"] is not None else None
+
+    # Track "a" is on its object half the clip (0.5), "b" all of it (1.0): an F1 of 0.75.
+    assert api.wait_for(gold_scored)["gold_accuracy"] == 0.75

@@ -49,6 +49,15 @@ export class ClipPlayer {
     this.show(start);
   }
 
+  /**
+   * Play other tracks over the clip (a disputed clip's versions, one at a time).
+   * @param {Track[]} tracks
+   */
+  useTracks(tracks) {
+    this.tracks = new TrackSet(tracks);
+    this.show(this.frame);
+  }
+
   close() {
     this.timeline.close();
     $("video-reject").hidden = true;

@@ -17,7 +17,7 @@ import { ClipPlayer } from "./player.js";
  * @property {"submission" | "consensus"} kind
  * @property {string} annotator_id
  * @property {Annotation} annotation
- * @property {{ annotator_id: string, annotation: Annotation, agreement: number | null }[]} overlaps
+ * @property {{ annotator_id: string, annotation: Annotation, agreement: number | null, tracks?: { tracks: import("/ui/common/tracks.js").Track[] } | null }[]} overlaps
  *   every annotator's version, when they disagreed
  * @property {number | null} agreement
  * @property {OntologyClass[]} classes
@@ -28,7 +28,8 @@ import { ClipPlayer } from "./player.js";
  * @property {{ reason: string, comment: string } | null} [rejection]
  * @property {import("./player.js").ClipUnit["clip"] | null} [clip] a video clip's frames
  * @property {string[] | null} [frames] the clip's frames, as URLs
- * @property {{ tracks: import("/ui/common/tracks.js").Track[] } | null} [tracks] the clip's tracks
+ * @property {{ tracks: import("/ui/common/tracks.js").Track[] } | null} [tracks] the clip's tracks (a dispute: the agreed ones)
+ * @property {number | null} [identity_switches] a disputed clip: how often the versions' ids disagree
  */
 /** @typedef {{ status: string }} DecisionResult */
 /** @typedef {{ unit: ReviewUnit | null, appeal: boolean, player: ClipPlayer | null }} State */
@@ -106,6 +107,7 @@ async function load(state, canvas, path, appeal) {
       $("meta"),
       el("div", {}, `by ${unit.annotator_id}`),
       el("div", {}, unit.kind === "consensus" ? `disputed: agreement ${Math.round((unit.agreement ?? 0) * 100)} %` : `rework #${unit.rework}`),
+      unit.identity_switches ? el("div", {}, `identity switches between versions: ${unit.identity_switches}`) : null,
     );
     clear(
       $("classes"),
@@ -127,7 +129,7 @@ async function load(state, canvas, path, appeal) {
         el("div", { class: "instructions" }, `The annotator says: ${unit.appeal_comment || ""}`),
       );
     }
-    await showOverlaps(unit);
+    await showOverlaps(unit, state, canvas);
   } catch (error) {
     toast(messageOf(error), "error");
   } finally {
@@ -136,9 +138,17 @@ async function load(state, canvas, path, appeal) {
   }
 }
 
-/** @param {ReviewUnit} unit */
-async function showOverlaps(unit) {
+/**
+ * @param {ReviewUnit} unit
+ * @param {State} state
+ * @param {ImageCanvas} canvas
+ */
+async function showOverlaps(unit, state, canvas) {
   $("overlaps-box").hidden = !unit.overlaps.length;
+  if (unit.clip && state.player) {
+    showClipVersions(unit, state, canvas);
+    return;
+  }
   const boxes = unit.overlaps.map((o) => {
     const c = el("canvas", { "aria-label": `version of ${o.annotator_id}` });
     return { o, c, node: el("div", {}, el("div", { class: "muted" }, `${o.annotator_id} · agreement ${Math.round((o.agreement ?? 0) * 100)} %`), c) };
@@ -148,6 +158,45 @@ async function showOverlaps(unit) {
     const view = new ImageCanvas(c);
     view.setClasses(unit.classes);
     await view.load(unit.image.url, unit.image.width, unit.image.height, o.annotation.shapes);
+  }
+}
+
+/**
+ * A disputed clip: each annotator's tracks, to play over the clip and to settle with.
+ * @param {ReviewUnit} unit
+ * @param {State} state
+ * @param {ImageCanvas} canvas
+ */
+function showClipVersions(unit, state, canvas) {
+  const player = /** @type {import("./player.js").ClipPlayer} */ (state.player);
+  const agreed = el("button", { type: "button", onclick: () => player.useTracks(unit.tracks?.tracks || []) }, "Show agreed");
+  const rows = unit.overlaps.map((o) => {
+    const tracks = o.tracks?.tracks || [];
+    return el(
+      "div",
+      { class: "version" },
+      el("span", { class: "muted" }, `${o.annotator_id} · ${tracks.length} tracks · agreement ${Math.round((o.agreement ?? 0) * 100)} %`),
+      el("button", { type: "button", onclick: () => player.useTracks(tracks) }, "Show"),
+      el("button", { type: "button", onclick: () => settleWith(state, canvas, tracks) }, "Settle with this version"),
+    );
+  });
+  clear($("overlaps"), agreed, rows);
+}
+
+/**
+ * @param {State} state
+ * @param {ImageCanvas} canvas
+ * @param {import("/ui/common/tracks.js").Track[]} tracks
+ */
+async function settleWith(state, canvas, tracks) {
+  const unit = state.unit;
+  if (!unit) return;
+  try {
+    const result = /** @type {DecisionResult} */ (await api("review", "POST", `/v1/reviews/${unit.id}/correct`, { tracks: { tracks } }));
+    toast(`${result.status}`, "ok");
+    finish(state, canvas);
+  } catch (error) {
+    $("error").textContent = messageOf(error);
   }
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aviary.contracts.shapes import Annotation, OntologyClass
 from aviary.contracts.tracks import TrackAnnotation
@@ -24,7 +24,16 @@ class RejectBody(Strict):
 
 
 class CorrectBody(Strict):
-    annotation: Annotation
+    """The reviewer's final shapes (an image) or tracks (a video clip): exactly one."""
+
+    annotation: Annotation | None = None
+    tracks: TrackAnnotation | None = None
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> CorrectBody:
+        if (self.annotation is None) == (self.tracks is None):
+            raise ValueError("give either `annotation` (an image) or `tracks` (a video clip)")
+        return self
 
 
 class AppealBody(Strict):
@@ -52,11 +61,12 @@ class OverlapView(BaseModel):
     annotator_id: str
     annotation: Annotation
     agreement: float | None
+    tracks: TrackAnnotation | None = None  # a video clip's version
 
 
 class ReviewView(BaseModel):
-    """A submission to review, or a disputed item with every annotator's version side by
-    side (`kind` "consensus": `annotation` holds the shapes they agreed on)."""
+    """A submission to review, or a disputed item (or clip) with every annotator's version
+    side by side (`kind` "consensus": `annotation` or `tracks` hold what they agreed on)."""
 
     id: str
     kind: Literal["submission", "consensus"]
@@ -76,10 +86,12 @@ class ReviewView(BaseModel):
     # For an appeal: the annotator's reasons, and the rejection being appealed.
     appeal_comment: str | None = None
     rejection: dict[str, str | list[int] | None] | None = None
-    # A video clip: which frames, and the tracks drawn in them (`annotation` is empty).
+    # A video clip: which frames, and the tracks drawn in them (`annotation` is empty); for a
+    # disputed clip, the tracks they agreed on and how often their ids disagreed.
     clip: dict[str, int | float | str] | None = None
     tracks: TrackAnnotation | None = None
     frames: list[str] | None = None  # the clip's frames, in order, as URLs
+    identity_switches: int | None = None
 
 
 class DecisionResult(BaseModel):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from services.dispatch.domain import submission_id, submitted_event
+from services.dispatch.domain import copy_key, submission_id, submitted_event
 from services.dispatch.leases.open_lists import OpenLists, open_round
 from services.dispatch.leases.repository import SlotRepository, Submission, giving_back
 from services.dispatch.leases.slots import (
@@ -96,7 +96,8 @@ class Leases:
         """Take the slots of many leases in one insert (and their item marks, for overlap)."""
         allowed = [True] * len(wanted)
         copies = [i for i, w in enumerate(wanted) if int(w.task.get("overlap", 1)) > 1]
-        marks = [(wanted[i].lease, str(wanted[i].task["item_id"])) for i in copies]
+        # A clip's overlaps are marked per clip: one person may do several clips of a video.
+        marks = [(wanted[i].lease, copy_key(wanted[i].task)) for i in copies]
         ok, written = await self.slots.mark_items(marks)
         for i, fine in zip(copies, ok, strict=True):
             allowed[i] = fine

@@ -8,7 +8,7 @@ from collections.abc import Collection
 
 from services.review.domain import envelope
 from shared.errors import NotFound
-from shared.events import Annotation, GoldUpdated, ProjectUpserted
+from shared.events import Annotation, GoldUpdated, ProjectUpserted, TrackAnnotation
 from shared.messaging.outbox import Outbox
 from shared.security.audit import AuditLog
 from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, modify_by_id, utcnow
@@ -23,6 +23,7 @@ def gold_event(gold: Doc) -> GoldUpdated:
         image=gold["image"],
         ontology_version=gold["ontology_version"],
         active=gold["active"],
+        clip=gold.get("clip"),
     )
 
 
@@ -46,8 +47,16 @@ class GoldRepository:
     async def in_project(self, project_id: str) -> list[Doc]:
         return await self.gold.find({"project_id": project_id}).to_list(None)
 
-    async def add(self, project: ProjectUpserted, seen: Doc, answer: Annotation, by: str) -> Doc:
-        """Mark an item (`seen`: a submission of it) with its known answer, and tell dispatch."""
+    async def add(
+        self,
+        project: ProjectUpserted,
+        seen: Doc,
+        answer: Annotation,
+        by: str,
+        tracks: TrackAnnotation | None = None,
+    ) -> Doc:
+        """Mark an item or a clip (`seen`: a submission of it) with its known answer (a clip's:
+        its tracks), and tell dispatch."""
         gold = {
             "_id": "gld_" + secrets.token_hex(10),
             "project_id": project.project_id,
@@ -56,6 +65,8 @@ class GoldRepository:
             "image": seen["image"],
             "ontology_version": project.version,
             "answer": answer.model_dump(mode="json"),
+            "clip": seen.get("clip"),
+            "tracks": tracks.model_dump(mode="json") if tracks else None,
             "active": True,
             "created_by": by,
             "created_at": utcnow(),

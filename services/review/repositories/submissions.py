@@ -30,11 +30,13 @@ class SubmissionRepository:
         )
         return sorted(docs, key=lambda m: m["_id"])
 
-    async def seen_item(self, project_id: str, item_id: str) -> Doc:
-        """A submission of this item in this project: how review knows the item's image."""
-        seen: Doc | None = await self.submissions.find_one(
-            {"item_id": item_id, "project_id": project_id}
-        )
+    async def seen_item(self, project_id: str, item_id: str, clip: int | None = None) -> Doc:
+        """A submission of this item (or this clip of it) in this project: how review knows
+        the item's image and the clip's frames."""
+        query: Doc = {"item_id": item_id, "project_id": project_id}
+        if clip is not None:
+            query["clip.index"] = clip
+        seen: Doc | None = await self.submissions.find_one(query)
         if seen is None:
             raise NotFound("item")
         return seen
