@@ -20,6 +20,7 @@ from services.ingest.repositories import (
     ItemRepository,
     OrgRepository,
     ProjectRepository,
+    SequenceRepository,
     TokenRepository,
     UploadRepository,
 )
@@ -35,6 +36,7 @@ class IngestParts:
     batches: BatchRepository
     items: ItemRepository
     uploads: UploadRepository
+    sequences: SequenceRepository
     imports: ImportRepository
     ledger: BatchLedger
     committer: GroupCommitter
@@ -49,12 +51,23 @@ class IngestParts:
         batches = BatchRepository(db)
         items = ItemRepository(db)
         uploads = UploadRepository(db)
+        sequences = SequenceRepository(db)
         imports = ImportRepository(db)
         ledger = BatchLedger(db, outbox, batches, items, imports)
         committer = GroupCommitter(ledger)
         importer = UrlImporter(runtime, imports, batches, projects, items, ledger, committer)
         return cls(
-            orgs, tokens, projects, batches, items, uploads, imports, ledger, committer, importer
+            orgs,
+            tokens,
+            projects,
+            batches,
+            items,
+            uploads,
+            sequences,
+            imports,
+            ledger,
+            committer,
+            importer,
         )
 
 
@@ -65,6 +78,7 @@ ProjectsDep = Annotated[ProjectRepository, Depends(from_app.part(lambda p: p.pro
 BatchesDep = Annotated[BatchRepository, Depends(from_app.part(lambda p: p.batches))]
 ItemsDep = Annotated[ItemRepository, Depends(from_app.part(lambda p: p.items))]
 UploadsDep = Annotated[UploadRepository, Depends(from_app.part(lambda p: p.uploads))]
+SequencesDep = Annotated[SequenceRepository, Depends(from_app.part(lambda p: p.sequences))]
 ImportsDep = Annotated[ImportRepository, Depends(from_app.part(lambda p: p.imports))]
 LedgerDep = Annotated[BatchLedger, Depends(from_app.part(lambda p: p.ledger))]
 CommitterDep = Annotated[GroupCommitter, Depends(from_app.part(lambda p: p.committer))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.ingest import api, consumers, items_api
+from services.ingest import api, consumers, items_api, sequences_api
 from services.ingest.deps import IngestParts
 from shared.events import RoutingKey
 from shared.runtime import Runtime, Startup
@@ -29,10 +29,12 @@ def build_app(runtime: Runtime) -> FastAPI:
             parts.batches.ensure_indexes,
             parts.items.ensure_indexes,
             parts.imports.ensure_indexes,
+            parts.sequences.ensure_indexes,
             images_bucket,
         ],
         stop_steps=[importer.close],
     )
-    app = create_app(runtime, startup, [api.router, items_api.router], title="Aviary ingest")
+    routers = [api.router, items_api.router, sequences_api.router]
+    app = create_app(runtime, startup, routers, title="Aviary ingest")
     app.state.parts = parts
     return app

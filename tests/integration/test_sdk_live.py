@@ -8,6 +8,7 @@ import pytest
 
 from aviary.client import AviaryError, Client, verify_file
 from aviary.client.config import Endpoints
+from aviary_devkit.media.video import render
 from aviary_devkit.processes import ServiceSet
 from tests.support import Api, jpeg, workspace
 
@@ -54,3 +55,28 @@ def test_sync_client_pushes_lists_and_downloads(
         )
         path = aviary.download_delivery(delivery.id, tmp_path / "out")
         assert verify_file(path, delivery.sha256)["counts"]["images"] == 5
+
+
+def test_sync_client_uploads_videos_and_sequences_frame_by_frame(
+    services: ServiceSet, api: Api
+) -> None:
+    client = api.client()
+    vendor = api.org("vendor")
+    project = api.project(
+        client,
+        vendor,
+        media="video",
+        video={"clip_frames": 10, "clip_overlap": 0},
+        delivery_formats=["mot"],
+    )
+    batch_id = api.batch(client, project["id"])
+    with Client(client.token, endpoints(services)) as aviary:
+        video = aviary.upload_video(batch_id, render("mp4", frames=12), "v.mp4")
+        assert (video.media, video.frame_count, video.clip_count) == ("video", 12, 2)
+        frames = [jpeg(n % 2) for n in range(8)]
+        sequence = aviary.upload_sequence(batch_id, "rig-7", frames, fps=4, concurrency=3)
+        assert (sequence.format, sequence.frame_count, sequence.duration_s) == ("sequence", 8, 2.0)
+        assert aviary.close_sequence(batch_id, "rig-7", 8, fps=4).duplicate
+        with pytest.raises(AviaryError) as raised:
+            aviary.close_sequence(batch_id, "rig-8", 3)
+        assert (raised.value.status, raised.value.code) == (422, "missing_frames")

@@ -9,6 +9,7 @@ import zipfile
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from aviary_devkit.media.video import MovingBox, render
 from shared.domain.tracks import box_iou, plan_clips
@@ -501,3 +502,107 @@ def test_a_gold_clip_scores_who_tracks_it(api: Api) -> None:
 
     # Track "a" is on its object half the clip (0.5), "b" all of it (1.0): an F1 of 0.75.
     assert api.wait_for(gold_scored)["gold_accuracy"] == 0.75
+
+
+# ----- image sequences sent frame by frame -----------------------------------------------
+
+
+def put_frame(api: Api, ws: Workspace, sequence: str, index: int, data: bytes, **where: Any) -> Any:
+    """PUT one frame into the workspace's batch (or `batch_id`, as `token`)."""
+    batch_id, token = where.get("batch_id", ws.batch_id), where.get("token", ws.client.token)
+    return api.call(
+        "PUT",
+        "ingest",
+        f"/v1/batches/{batch_id}/sequences/{sequence}/frames/{index}",
+        token,
+        content=data,
+        headers={"content-type": "image/jpeg"},
+    )
+
+
+def small_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 90, 90)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def close_sequence(api: Api, ws: Workspace, sequence: str, **body: Any) -> Any:
+    path = f"/v1/batches/{ws.batch_id}/sequences/{sequence}/close"
+    return api.call("POST", "ingest", path, ws.client.token, json=body)
+
+
+def test_a_sequence_sent_frame_by_frame_becomes_one_video_item(api: Api) -> None:
+    ws = video_workspace(api, video={"clip_frames": 10, "clip_overlap": 2})
+    frames = [jpeg(n % 4) for n in range(24)]
+    # In any order; a frame sent twice replaces the first.
+    for index in [*range(23, 11, -1), *range(0, 10)]:
+        response = put_frame(api, ws, "cam-1", index, frames[index])
+        assert response.status_code == 200, response.text
+        assert response.json()["index"] == index
+    assert put_frame(api, ws, "cam-1", 3, frames[3]).status_code == 200
+    for body, status, code in (
+        (b"not a picture", 415, "not_an_image"),
+        (frames[0][: len(frames[0]) // 2], 422, "corrupt_image"),
+    ):
+        response = put_frame(api, ws, "cam-1", 10, body)
+        assert (response.status_code, error_code(response)) == (status, code)
+    bad_id = put_frame(api, ws, "../escape", 0, frames[0])
+    assert bad_id.status_code in (404, 422)
+
+    missing = close_sequence(api, ws, "cam-1", frame_count=24, fps=6)
+    assert (missing.status_code, error_code(missing)) == (422, "missing_frames")
+    assert missing.json()["error"]["details"] == [10, 11]
+    state = api.ok("GET", "ingest", f"/v1/batches/{ws.batch_id}/sequences/cam-1", ws.client.token)
+    assert (state["status"], state["frames_received"], state["last_index"]) == ("open", 22, 23)
+    for index in (10, 11):
+        assert put_frame(api, ws, "cam-1", index, frames[index]).status_code == 200
+    extra = close_sequence(api, ws, "cam-1", frame_count=20)
+    assert (extra.status_code, error_code(extra)) == (422, "unexpected_frames")
+    batch = api.ok("GET", "ingest", f"/v1/batches/{ws.batch_id}", ws.client.token)
+    assert batch["item_count"] == 0  # nothing half-made by the refusals
+
+    closed = close_sequence(api, ws, "cam-1", frame_count=24, fps=6, file_name="cam-1")
+    assert closed.status_code == 201, closed.text
+    item = closed.json()
+    assert (item["media"], item["format"], item["frame_count"]) == ("video", "sequence", 24)
+    assert item["duration_s"] == 4.0
+    assert item["clip_count"] == len(plan_clips(24, 10, 2))
+    again = close_sequence(api, ws, "cam-1", frame_count=24, fps=6)
+    assert again.status_code == 200 and again.json()["id"] == item["id"]
+    # The same frames make the same item: closing again after a crash (its state lost
+    # between making the item and recording it) gives that item, never a second one.
+    for index, frame in enumerate(frames):
+        assert put_frame(api, ws, "cam-1-retry", index, frame).status_code == 200
+    retried = close_sequence(api, ws, "cam-1-retry", frame_count=24, fps=6, file_name="cam-1")
+    assert retried.status_code == 200 and retried.json()["id"] == item["id"]
+    late = put_frame(api, ws, "cam-1", 24, frames[0])
+    assert (late.status_code, error_code(late)) == (409, "sequence_closed")
+    state = api.ok("GET", "ingest", f"/v1/batches/{ws.batch_id}/sequences/cam-1", ws.client.token)
+    assert (state["status"], state["item_id"], state["frames_received"]) == (
+        "closed",
+        item["id"],
+        24,
+    )
+
+    task = api.next_task(ws.annotators[0]).json()
+    assert task["item_id"] == item["id"] and len(task["video"]["frames"]) == 10
+    shown = api.http.get(task["video"]["frames"][3]).content
+    assert shown == frames[3]  # JPEG frames are kept byte for byte
+
+
+def test_sequence_frames_go_only_to_a_video_projects_open_batch(api: Api) -> None:
+    ws = video_workspace(api)
+    image_project = api.project(ws.client, ws.vendor_id)
+    image_batch = api.batch(ws.client, image_project["id"])
+    refused = put_frame(api, ws, "cam", 0, jpeg(1), batch_id=image_batch)
+    assert (refused.status_code, error_code(refused)) == (415, "wrong_media")
+    outsider = api.client()
+    assert put_frame(api, ws, "cam", 0, jpeg(1), token=outsider.token).status_code == 404
+    assert put_frame(api, ws, "cam", 0, jpeg(1)).status_code == 200
+    # Frames of another size than the first are refused when the sequence closes.
+    assert put_frame(api, ws, "cam", 1, small_jpeg()).status_code == 200
+    mixed = close_sequence(api, ws, "cam", frame_count=2)
+    assert mixed.status_code == 422, mixed.text
+    api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
+    sealed = put_frame(api, ws, "cam", 1, jpeg(1))
+    assert (sealed.status_code, error_code(sealed)) == (409, "batch_sealed")

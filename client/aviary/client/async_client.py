@@ -26,6 +26,8 @@ from aviary.contracts.ingest import (
     ItemRead,
     OrgRead,
     ProjectRead,
+    SequenceClose,
+    SequenceFrameRead,
     TokenRead,
     UploadReport,
 )
@@ -217,6 +219,60 @@ class AsyncClient:
                     return exc
 
         return list(await asyncio.gather(*(one(p) for p in paths)))
+
+    async def upload_video(
+        self, batch_id: str, data: bytes, file_name: str, fps: float = 10.0
+    ) -> ItemRead:
+        """One video (MP4, WebM, Matroska) or a zip of frames (shown at `fps`) as one item of a
+        video project's batch; a duplicate comes back with `duplicate=True`."""
+        data_json = await self._json(
+            "POST",
+            "ingest",
+            f"/v1/batches/{batch_id}/videos",
+            content=data,
+            params={"file_name": file_name, "fps": fps},
+            headers={"content-type": "application/octet-stream"},
+        )
+        return read_answer(ItemRead, data_json)
+
+    async def put_sequence_frame(
+        self, batch_id: str, sequence_id: str, index: int, data: bytes
+    ) -> SequenceFrameRead:
+        """One frame of an image sequence, at its index (sent again, it replaces the first)."""
+        data_json = await self._json(
+            "PUT",
+            "ingest",
+            f"/v1/batches/{batch_id}/sequences/{sequence_id}/frames/{index}",
+            content=data,
+            headers={"content-type": "application/octet-stream"},
+        )
+        return read_answer(SequenceFrameRead, data_json)
+
+    async def close_sequence(
+        self, batch_id: str, sequence_id: str, frame_count: int, fps: float = 10.0
+    ) -> ItemRead:
+        """Frames 0..frame_count-1 become one video item (closing again gives the same)."""
+        body = SequenceClose(frame_count=frame_count, fps=fps).model_dump()
+        path = f"/v1/batches/{batch_id}/sequences/{sequence_id}/close"
+        return read_answer(ItemRead, await self._json("POST", "ingest", path, json=body))
+
+    async def upload_sequence(
+        self,
+        batch_id: str,
+        sequence_id: str,
+        frames: Sequence[bytes],
+        fps: float = 10.0,
+        concurrency: int = 8,
+    ) -> ItemRead:
+        """An image sequence frame by frame (`concurrency` at a time), then closed."""
+        limiter = asyncio.Semaphore(concurrency)
+
+        async def one(index: int, data: bytes) -> None:
+            async with limiter:
+                await self.put_sequence_frame(batch_id, sequence_id, index, data)
+
+        await asyncio.gather(*(one(i, d) for i, d in enumerate(frames)))
+        return await self.close_sequence(batch_id, sequence_id, len(frames), fps)
 
     async def import_urls(self, batch_id: str, urls: Sequence[str]) -> ImportRead:
         body = {"urls": [{"url": u} for u in urls]}

@@ -170,6 +170,39 @@ class ItemRead(BaseModel):
     duration_s: float | None = None
 
 
+SEQUENCE_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+
+
+class SequenceFrameRead(BaseModel):
+    """One frame of an image sequence, received."""
+
+    sequence_id: str
+    index: int
+    sha256: str
+    width: int
+    height: int
+    size_bytes: int
+
+
+class SequenceClose(Strict):
+    """Close an image sequence sent frame by frame: frames 0..frame_count-1 become one video
+    item, shown at `fps`."""
+
+    frame_count: int = Field(ge=1)
+    fps: float = Field(default=10.0, gt=0, le=120)
+    file_name: str | None = Field(default=None, max_length=1000)
+
+
+class SequenceRead(BaseModel):
+    """An image sequence's state: open while frames arrive, closed once it is an item."""
+
+    sequence_id: str
+    status: Literal["open", "closed"]
+    frames_received: int
+    last_index: int | None = None  # the highest frame index received (open)
+    item_id: str | None = None  # the video item it became (closed)
+
+
 class ItemPage(BaseModel):
     items: list[ItemRead]
     next_after: str | None  # pass as `after` for the next page; None at the end

@@ -8,6 +8,8 @@ aggregate, each ensuring the indexes its own queries read through.
   `batch_counters`);
 - `items.py`: the items, one per image per project (`items`);
 - `uploads.py`: presigned uploads waiting to be confirmed (`uploads`);
+- `sequences.py`: image sequences sent frame by frame, until closed (`sequences`,
+  `sequence_frames`);
 - `imports.py`: URL imports and each URL's outcome (`imports`, `import_urls`).
 
 What spans two of these in one transaction (items, imports and the seal counted into their
@@ -19,6 +21,7 @@ from services.ingest.repositories.imports import ImportOutcome, ImportRepository
 from services.ingest.repositories.items import ItemRepository
 from services.ingest.repositories.orgs import OrgRepository
 from services.ingest.repositories.projects import ProjectRepository
+from services.ingest.repositories.sequences import SequenceRepository
 from services.ingest.repositories.tokens import TokenRepository
 from services.ingest.repositories.uploads import UploadRepository
 
@@ -29,6 +32,7 @@ __all__ = [
     "ItemRepository",
     "OrgRepository",
     "ProjectRepository",
+    "SequenceRepository",
     "TokenRepository",
     "UploadRepository",
 ]
