@@ -1,6 +1,6 @@
-"""Video through all four services as processes, driven by the simulation: floor videos with
-known tracks, clip tasks keyframed by simulated annotators (some wrong on purpose and sent back
-by review), and a delivery whose stitched MOT tracks match the truth."""
+"""Video through all four services as processes, driven by the simulation: floor and street
+videos with known tracks, clip tasks keyframed by simulated annotators (some wrong on purpose
+and sent back by review), and a delivery whose stitched MOT tracks match the truth."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.e2e.test_slice import endpoints
 pytestmark = pytest.mark.e2e
 
 
-async def test_floor_videos_end_in_stitched_tracks_that_match_the_truth(
+async def test_floor_and_street_videos_end_in_stitched_tracks_that_match_the_truth(
     services: ServiceSet, tmp_path: Path
 ) -> None:
     config = VideoFlowConfig(
@@ -31,7 +31,7 @@ async def test_floor_videos_end_in_stitched_tracks_that_match_the_truth(
     assert result.stats.rejected == result.stats.wrong_submissions >= 1
     assert result.stats.submissions == clips + result.stats.wrong_submissions
     counts = result.manifest["counts"]
-    assert (counts["videos"], counts["tracks"]) == (2, 6)
+    assert (counts["videos"], counts["tracks"]) == (2, 3 + 4)  # a floor's objects, a street's
 
     # The check finds a track broken in two, and a track that drifted off its object.
     broken = tmp_path / "broken.zip"

@@ -1,4 +1,5 @@
-"""The whole backbone driven with video: robot-vacuum floor scenes with known tracks.
+"""The whole backbone driven with video: robot-vacuum floor scenes and dashboard-camera street
+scenes, in turn, with known tracks.
 
 A client pushes rendered videos into a video project; simulated annotators take clip tasks
 and keyframe each object every few frames (the frames between are interpolated), some clips
@@ -20,10 +21,11 @@ from aviary.client.config import Endpoints
 from aviary.contracts.tracks import Track
 from aviary_devkit.media.video import encode
 from aviary_devkit.sim.flow import Flow, FlowConfig, FlowResult, Progress
-from aviary_devkit.sim.video_scenes import Box, Scene, floor_scene
+from aviary_devkit.sim.video_scenes import Box, Scene, floor_scene, street_scene
 from shared.domain.tracks import box_iou, frames_of
 
-LABELS = ("foot", "table leg")
+LABELS = ("foot", "table leg", "car", "pedestrian", "cyclist")
+SCENES = (("floor", floor_scene), ("street", street_scene))
 CLASS_IDS = {name: i + 1 for i, name in enumerate(LABELS)}
 FPS = 25
 DRAW_NOISE_PX = 0.8
@@ -122,9 +124,12 @@ class VideoFlow(Flow):
             f"{self.ep.ingest}/v1/projects",
             self.client_token,
             json={
-                "name": "Floor footage",
+                "name": "Floor and street footage",
                 "ontology": {"classes": [{"id": i, "name": n} for n, i in CLASS_IDS.items()]},
-                "instructions": "Follow every foot and table leg; keyframe it where it turns.",
+                "instructions": (
+                    "Follow every foot, table leg, car, pedestrian and cyclist; keyframe each "
+                    "where it turns."
+                ),
                 "vendors": [{"vendor_id": v, "share": 0.5} for v in self.vendors],
                 "review": {"mode": "all"},
                 "reject_reasons": ["missing object", "track off the object"],
@@ -138,22 +143,23 @@ class VideoFlow(Flow):
             "POST",
             f"{self.ep.ingest}/v1/projects/{self.project_id}/batches",
             self.client_token,
-            json={"name": "floor videos"},
+            json={"name": "floor and street videos"},
         )
         self.batch_id = batch["id"]
 
     async def push(self) -> None:
         cfg = self.video_config
         for n in range(cfg.images):
-            scene = await asyncio.to_thread(floor_scene, cfg.frames, 640, 360, cfg.seed * 1000 + n)
+            kind, make = SCENES[n % len(SCENES)]
+            scene = await asyncio.to_thread(make, cfg.frames, 640, 360, cfg.seed * 1000 + n)
             data = await asyncio.to_thread(
                 encode, scene.frames, scene.width, scene.height, FPS, "mp4", False, "bgr24"
             )
-            item = await self.upload("videos", data, f"floor_{n:03d}.mp4", "video/mp4")
+            item = await self.upload("videos", data, f"{kind}_{n:03d}.mp4", "video/mp4")
             self.scenes[item["id"]] = scene
             self.stats.uploaded += 1
             self.progress(
-                f"[ingest]   video {n + 1}/{cfg.images}: {item['frame_count']} frames, "
+                f"[ingest]   {kind} video {n + 1}/{cfg.images}: {item['frame_count']} frames, "
                 f"{item['clip_count']} clips"
             )
         await self._ok(

@@ -1,7 +1,8 @@
-"""Scenes with known truth for the video simulation: textured objects moving over a floor.
+"""Scenes with known truth for the video simulation: textured objects moving over a floor (a
+robot vacuum's view) or along a street (a car's dashboard camera).
 
-Objects drift and sway (a foot swinging, a car braking into a turn), so a straight line between
-two keyframes is not enough and a tracker has work to do. Frames are BGR arrays in memory, as a
+Objects drift and sway (a foot swinging, a cyclist weaving), so a straight line between two
+keyframes is not enough and a tracker has work to do. Frames are BGR arrays in memory, as a
 decoder gives them; `truth[n][f]` is object n's box in frame f, or None once it has left.
 """
 
@@ -60,27 +61,64 @@ FLOOR = (
 )
 
 
-def floor_scene(frames: int = 300, width: int = 640, height: int = 360, seed: int = 0) -> Scene:
-    """Robot-vacuum footage, more or less: two feet and a table leg seen from the floor;
-    another `seed` moves everything a little and changes the textures."""
+STREET = (
+    Mover(20, 210, 96, 48, 2.4, 0.0, sway=4, period=60, seed=4, label="car"),  # near lane
+    Mover(560, 150, 80, 40, -1.8, 0.0, sway=3, period=70, seed=5, label="car"),  # far lane
+    Mover(300, 40, 24, 64, 0.2, 1.1, sway=6, period=30, seed=6, label="pedestrian"),
+    Mover(120, 120, 44, 40, 1.2, 0.05, sway=10, period=35, seed=7, label="cyclist"),
+)
+
+
+def _moved(movers: tuple[Mover, ...], seed: int) -> tuple[Mover, ...]:
+    """Another `seed` moves everything a little and changes the textures."""
+    if seed == 0:
+        return movers
     rng = random.Random(seed)
-    movers = tuple(
-        m
-        if seed == 0
-        else replace(
+    return tuple(
+        replace(
             m,
             x=m.x + rng.uniform(-20, 20),
             y=m.y + rng.uniform(-20, 20),
             period=m.period * rng.uniform(0.8, 1.2),
             seed=m.seed + 10 * seed,
         )
-        for m in FLOOR
+        for m in movers
     )
-    return render_scene(movers, frames, width, height)
 
 
-def render_scene(movers: tuple[Mover, ...], frames: int, width: int, height: int) -> Scene:
-    floor = np.random.default_rng(11).integers(70, 150, (height, width, 3), dtype=np.uint8)
+def floor_scene(frames: int = 300, width: int = 640, height: int = 360, seed: int = 0) -> Scene:
+    """Robot-vacuum footage, more or less: two feet and a table leg seen from the floor."""
+    return render_scene(_moved(FLOOR, seed), frames, width, height)
+
+
+def street_scene(frames: int = 300, width: int = 640, height: int = 360, seed: int = 0) -> Scene:
+    """A dashboard camera's street, more or less: two cars in opposite lanes, a pedestrian
+    crossing and a cyclist weaving, over asphalt with lane markings."""
+    return render_scene(_moved(STREET, seed), frames, width, height, _street(width, height))
+
+
+def _floor(width: int, height: int) -> Picture:
+    return np.random.default_rng(11).integers(70, 150, (height, width, 3), dtype=np.uint8)
+
+
+def _street(width: int, height: int) -> Picture:
+    road = np.random.default_rng(12).integers(55, 85, (height, width, 3), dtype=np.uint8)
+    road[: height // 8] = (150, 140, 120)  # the far pavement
+    middle = height // 2 + 10
+    for x in range(0, width, 60):  # the centre line, dashed
+        road[middle : middle + 4, x : x + 30] = 235
+    road[height - 12 : height - 8] = 235  # the kerb line
+    return road
+
+
+def render_scene(
+    movers: tuple[Mover, ...],
+    frames: int,
+    width: int,
+    height: int,
+    background: Picture | None = None,
+) -> Scene:
+    ground = _floor(width, height) if background is None else background
     textures = [
         np.random.default_rng(100 + m.seed).integers(0, 255, (m.h, m.w, 3), dtype=np.uint8)
         for m in movers
@@ -88,7 +126,7 @@ def render_scene(movers: tuple[Mover, ...], frames: int, width: int, height: int
     pictures: list[Picture] = []
     truth: list[list[Box | None]] = [[] for _ in movers]
     for f in range(frames):
-        picture = floor.copy()
+        picture = ground.copy()
         for n, (mover, texture) in enumerate(zip(movers, textures, strict=True)):
             x, y, _, _ = mover.at(f)
             truth[n].append(_paste(picture, texture, round(x), round(y)))
