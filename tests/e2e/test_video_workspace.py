@@ -206,9 +206,10 @@ async def test_the_desk_settles_a_disputed_clip_with_one_annotators_tracks(
     await desk.wait_for_selector("#decide[hidden]", state="attached")
 
     rows = mot_rows(api, ws.client.token, ws.batch_id)
-    by_track: dict[str, list[tuple[float, ...]]] = {}
+    by_track: dict[str, list[tuple[float, float, float, float]]] = {}
     for row in rows:
-        by_track.setdefault(row[1], []).append(tuple(float(v) for v in row[2:6]))
+        x, y, w, h = (float(v) for v in row[2:6])
+        by_track.setdefault(row[1], []).append((x, y, w, h))
     assert len(by_track) == 2 and all(len(boxes) == FRAMES for boxes in by_track.values())
     # Each delivered track stays on one object: the settled version, not the swapped one.
     for boxes in by_track.values():

@@ -288,7 +288,7 @@ def test_a_reviewer_corrects_a_clips_tracks_and_the_annotator_gets_partial_credi
         )
     )
     path = f"/v1/reviews/{review['id']}/correct"
-    both = {"annotation": {"shapes": []}, "tracks": {"tracks": []}}
+    both: dict[str, Any] = {"annotation": {"shapes": []}, "tracks": {"tracks": []}}
     refused = api.call("POST", "review", path, ws.reviewer, json=both)
     assert (refused.status_code, error_code(refused)) == (422, "invalid_request")
     fixed = api.ok(
