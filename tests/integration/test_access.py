@@ -47,6 +47,9 @@ ACCESS: dict[tuple[str, str, str], set[str]] = {
     ("ingest", "POST", "/v1/batches/{batch_id}/seal"): {C},
     ("ingest", "POST", "/v1/batches/{batch_id}/items"): {C},
     ("ingest", "POST", "/v1/batches/{batch_id}/videos"): {C},
+    ("ingest", "PUT", "/v1/batches/{batch_id}/sequences/{sequence_id}/frames/{index}"): {C},
+    ("ingest", "GET", "/v1/batches/{batch_id}/sequences/{sequence_id}"): {C},
+    ("ingest", "POST", "/v1/batches/{batch_id}/sequences/{sequence_id}/close"): {C},
     ("dispatch", "POST", "/v1/tasks/{task_id}/track"): {A},
     ("ingest", "GET", "/v1/batches/{batch_id}/items"): {OP, C},
     ("ingest", "GET", "/v1/items/{item_id}"): {OP, C},
@@ -183,6 +186,8 @@ def world(services: ServiceSet) -> Iterator[World]:
         "annotator_id": "ann-0",
         "token_id": throwaway["id"],
         "group": "intern",
+        "sequence_id": "cam-1",
+        "index": "0",
     }
     secrets = [
         api.operator,
