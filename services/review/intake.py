@@ -177,7 +177,8 @@ class Intake:
             {
                 "_id": domain.dispute_id(doc["item_id"], (doc.get("clip") or {}).get("index")),
                 **{k: doc[k] for k in ("item_id", "project_id", "batch_id", "org_id")},
-                **{k: doc[k] for k in ("task_id", "ontology_version", "image", "clip")},
+                **{k: doc[k] for k in ("task_id", "ontology_version", "image")},
+                "clip": doc.get("clip"),
                 "annotator_id": "consensus",
                 "vendor_id": majority,
                 "queue": domain.review_queue(project, majority),
