@@ -17,7 +17,7 @@ def handlers(store: TaskStore, dispatcher: Dispatcher) -> dict[RoutingKey, Handl
         dispatcher.remember_created(await store.create_tasks_many(session, events))
 
     async def offer_items(events: Sequence[ItemIngested]) -> None:
-        await dispatcher.offer_created([e.item_id for e in events])
+        await dispatcher.offer_created(events)
 
     async def offer_rework(event: TaskRejected) -> None:
         await dispatcher.refresh([event.task_id])

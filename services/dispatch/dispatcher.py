@@ -20,7 +20,8 @@ from services.dispatch.pool import SeenStates, TaskPool
 from services.dispatch.replicas import Replicas
 from services.dispatch.store import TaskStore
 from services.dispatch.work import WorkClock
-from shared.events import Annotation, TrackAnnotation
+from shared.domain.tracks import clip_unit
+from shared.events import Annotation, ItemIngested, TrackAnnotation
 from shared.settings import Settings
 from shared.store.mongo import Doc, utcnow
 from shared.web.longpoll import Waiters
@@ -34,6 +35,13 @@ MAX_OVERLAP = 10  # copies of an item, at most (a project's overlap)
 CREATED_KEPT = 10_000
 # Task states remembered as seen, so a pool read skips them (one forgotten is read again).
 SEEN_KEPT = 200_000
+
+
+def units_of(event: ItemIngested) -> list[str]:
+    """What an item's tasks are made per: the item, or each clip of a video."""
+    if event.video is None:
+        return [event.item_id]
+    return [clip_unit(event.item_id, index) for index in range(len(event.video.clips))]
 
 
 class Dispatcher:
@@ -80,27 +88,30 @@ class Dispatcher:
         self.offer(await self.tasks.load_tasks(list(task_ids)))
 
     def remember_created(self, tasks: Sequence[Doc]) -> None:
-        """Tasks this process's consumer is writing: offered as written once committed."""
+        """Tasks this process's consumer is writing: offered as written once committed, under
+        the item that brought them (a gold task carries its gold item's id)."""
         for task in tasks:
-            self._created.setdefault(task["item_id"], []).append(task)
+            self._created.setdefault(task.get("from_item") or task["item_id"], []).append(task)
         while len(self._created) > CREATED_KEPT:
             self._created.pop(next(iter(self._created)))
 
-    async def offer_created(self, item_ids: Iterable[str]) -> None:
+    async def offer_created(self, events: Iterable[ItemIngested]) -> None:
+        """Offer the new items' tasks: as remembered, or read back by their ids (written by
+        another process, or before a restart)."""
         missing: list[str] = []
-        for item_id in item_ids:
-            tasks = self._created.pop(item_id, None)
+        for event in events:
+            tasks = self._created.pop(event.item_id, None)
             if tasks is None:
-                missing.append(item_id)
+                missing.extend(units_of(event))
             else:
                 self.offer({t["_id"]: t for t in tasks}.values())  # the last write of each
         if missing:
             await self.refresh(
                 task_id
-                for item_id in missing
+                for unit in missing
                 for task_id in (
-                    *(domain.task_id(item_id, slot) for slot in range(MAX_OVERLAP)),
-                    domain.gold_task_id(item_id),
+                    *(domain.task_id(unit, slot) for slot in range(MAX_OVERLAP)),
+                    domain.gold_task_id(unit),
                 )
             )
 

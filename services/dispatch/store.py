@@ -273,6 +273,7 @@ class TaskStore:
             {
                 "_id": domain.task_id(event.item_id, slot),
                 "item_id": event.item_id,
+                "from_item": event.item_id,  # the ingested item that brought it (gold: not ours)
                 "slot": slot,
                 "project_id": event.project_id,
                 "batch_id": event.batch_id,
