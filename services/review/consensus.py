@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,9 +170,11 @@ def _box_pairs(
     ]
 
 
-def _clusters(shapes: list[list[Shape]], threshold: float, diagonal: float) -> list[Cluster]:
+def _pairs(
+    shapes: list[list[Shape]], threshold: float, diagonal: float
+) -> Iterator[tuple[float, int, int, int, int]]:
     keys: list[list[tuple[int, str]]] = [[(s.class_id, s.kind) for s in own] for own in shapes]
-    return join_pairs(p for p in _pair_scores(shapes, keys, diagonal) if p[0] >= threshold)
+    return (p for p in _pair_scores(shapes, keys, diagonal) if p[0] >= threshold)
 
 
 def join_pairs(pairs: Iterable[tuple[float, int, int, int, int]]) -> list[Cluster]:
@@ -203,6 +205,40 @@ def join_pairs(pairs: Iterable[tuple[float, int, int, int, int]]) -> list[Cluste
                 cluster_of[(annotator, index)] = ci
     unique = {id(c): c for c in cluster_of.values()}
     return list(unique.values())
+
+
+def agreed_clusters(
+    counts: Sequence[int], pairs: Iterable[tuple[float, int, int, int, int]], quorum: int | None
+) -> list[Cluster]:
+    """The clusters of matched pairs drawn by at least `quorum` of the annotators (default:
+    a majority), who drew `counts` things each; one annotator agrees with themselves."""
+    if len(counts) == 1:
+        return [Cluster({0: p}) for p in range(counts[0])]
+    need = quorum if quorum is not None else len(counts) // 2 + 1
+    return [c for c in join_pairs(pairs) if len(c.members) >= need]
+
+
+@dataclass(frozen=True)
+class Shares:
+    agreement: float  # things in agreed clusters / all things (1.0 when nobody drew any)
+    per_annotator: tuple[float, ...]  # each annotator's share of things others agreed on
+    disputed: int  # things outside every agreed cluster
+
+
+def shares(agreed: Sequence[Cluster], counts: Sequence[int]) -> Shares:
+    """How much of what the annotators drew (`counts` each) the agreed clusters hold."""
+    in_agreement = [0] * len(counts)
+    for cluster in agreed:
+        for annotator in cluster.members:
+            in_agreement[annotator] += 1
+    total, agreeing = sum(counts), sum(in_agreement)
+    return Shares(
+        agreement=agreeing / total if total else 1.0,
+        per_annotator=tuple(
+            mine / count if count else 1.0 for mine, count in zip(in_agreement, counts, strict=True)
+        ),
+        disputed=total - agreeing,
+    )
 
 
 # ----- merging ---------------------------------------------------------------------------
@@ -281,33 +317,23 @@ def consensus(
     """Agreement between annotators' versions of one image, and the merged annotation.
 
     `quorum`: how many annotators must agree on a shape (default: a majority)."""
-    n = len(annotations)
-    if n == 0:
+    if not annotations:
         raise ValueError("consensus needs at least one annotation")
-    need = quorum if quorum is not None else n // 2 + 1
     diagonal = math.hypot(width, height)
     shapes = [list(a.shapes) for a in annotations]
-    total = sum(len(s) for s in shapes)
-    if n == 1:  # one annotator agrees with themselves
-        agreed = [Cluster({0: p}) for p in range(len(shapes[0]))]
-    else:
-        agreed = [c for c in _clusters(shapes, threshold, diagonal) if len(c.members) >= need]
-    in_agreement = [0] * n
-    merged: list[Shape] = []
-    for cluster in agreed:
-        for annotator in cluster.members:
-            in_agreement[annotator] += 1
-        members = [shapes[a][p] for a, p in sorted(cluster.members.items())]
-        merged.append(_merge(members, diagonal))
-    agreeing = sum(in_agreement)
+    counts = [len(own) for own in shapes]
+    agreed = agreed_clusters(counts, _pairs(shapes, threshold, diagonal), quorum)
+    merged = [
+        _merge([shapes[a][p] for a, p in sorted(cluster.members.items())], diagonal)
+        for cluster in agreed
+    ]
+    share = shares(agreed, counts)
     return Consensus(
         merged=Annotation(shapes=tuple(merged)),
-        agreement=agreeing / total if total else 1.0,
-        per_annotator=tuple(
-            in_agreement[a] / len(shapes[a]) if shapes[a] else 1.0 for a in range(n)
-        ),
+        agreement=share.agreement,
+        per_annotator=share.per_annotator,
         agreed_clusters=len(agreed),
-        disputed_shapes=total - agreeing,
+        disputed_shapes=share.disputed,
     )
 
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from aviary.contracts.tracks import Track, TrackAnnotation
-from services.review.consensus import Cluster, join_pairs
+from services.review.consensus import Cluster, agreed_clusters, join_pairs, shares
 from shared.domain.tracks import Box, box_iou, boxes_over, mean_iou
 
 
@@ -93,37 +93,27 @@ def track_consensus(
     n = len(versions)
     if n == 0:
         raise ValueError("consensus needs at least one version")
-    need = quorum if quorum is not None else n // 2 + 1
     tracks = [list(v.tracks) for v in versions]
     boxes = [[boxes_over(t, frames) for t in own] for own in tracks]
-    total = sum(len(own) for own in tracks)
-    if n == 1:
-        agreed = [Cluster({0: p}) for p in range(len(tracks[0]))]
-    else:
-        matched = join_pairs(_matching_pairs(tracks, boxes, threshold))
-        agreed = [c for c in matched if len(c.members) >= need]
+    counts = [len(own) for own in tracks]
+    agreed = agreed_clusters(counts, _matching_pairs(tracks, boxes, threshold), quorum)
     switches = sum(
         identity_switches(tracks[i], tracks[j], frames, threshold)
         for i in range(n)
         for j in range(n)
         if i != j
     )
-    in_agreement = [0] * n
-    merged: list[Track] = []
-    for number, cluster in enumerate(agreed, start=1):
-        for annotator in cluster.members:
-            in_agreement[annotator] += 1
-        medoid = _medoid(cluster, tracks, boxes)
-        merged.append(medoid.model_copy(update={"track_id": str(number)}))
-    agreeing = sum(in_agreement)
+    merged = [
+        _medoid(cluster, tracks, boxes).model_copy(update={"track_id": str(number)})
+        for number, cluster in enumerate(agreed, start=1)
+    ]
+    share = shares(agreed, counts)
     return TrackConsensus(
         merged=TrackAnnotation(tracks=tuple(merged)),
-        agreement=agreeing / total if total else 1.0,
-        per_annotator=tuple(
-            in_agreement[a] / len(tracks[a]) if tracks[a] else 1.0 for a in range(n)
-        ),
+        agreement=share.agreement,
+        per_annotator=share.per_annotator,
         agreed_tracks=len(agreed),
-        disputed_tracks=total - agreeing,
+        disputed_tracks=share.disputed,
         identity_switches=switches,
     )
 
