@@ -144,7 +144,10 @@ class TaskStore:
                 continue
             docs.extend(self._new_tasks(event, project))
             if takes_gold(project, event.item_id) and (found := await golds.of(project)):
-                docs.append(self._gold_task(event, project, found))
+                gold = pick_gold(found, event.item_id)
+                docs.append(
+                    self._gold_task(event, project, event.item_id, gold, {"image": gold["image"]})
+                )
         await self.open_lists.add_new(session, docs)
         await self.tasks.insert_many(docs, session=session)
         # Counted as made, in one of a few shards (concurrent creators rarely share one).
@@ -226,36 +229,25 @@ class TaskStore:
         )
         if source is None:
             return None
-        doc = self._new_tasks(event, project)[0]
-        doc.update(
-            _id=domain.gold_task_id(copy_key),
-            item_id=gold["item_id"],
-            copy_key=source_key,
-            image=source["image"],
-            clip=source["clip"],
-            video=source["video"],
-            ontology_version=gold["ontology_version"],
-            pre_annotation=None,
-            has_pre_annotation=False,
-            overlap=1,
-            gold_id=gold["_id"],
-        )
-        return doc
+        shown = {"copy_key": source_key, **{k: source[k] for k in ("image", "clip", "video")}}
+        return self._gold_task(event, project, copy_key, gold, shown)
 
-    def _gold_task(self, event: ItemIngested, project: ProjectUpserted, golds: list[Doc]) -> Doc:
-        """A known-answer task mixed in with this item's: built like any other task, so an
-        annotator cannot tell it apart."""
-        gold = pick_gold(golds, event.item_id)
+    def _gold_task(
+        self, event: ItemIngested, project: ProjectUpserted, unit: str, gold: Doc, shown: Doc
+    ) -> Doc:
+        """A known-answer task mixed in with `unit`'s (an item or a clip): built like any
+        other task, and showing what the gold item shows (`shown`), so an annotator cannot
+        tell it apart."""
         doc = self._new_tasks(event, project)[0]
         doc.update(
-            _id=domain.gold_task_id(event.item_id),
+            _id=domain.gold_task_id(unit),
             item_id=gold["item_id"],
-            image=gold["image"],
             ontology_version=gold["ontology_version"],
             pre_annotation=None,
             has_pre_annotation=False,
             overlap=1,
             gold_id=gold["_id"],
+            **shown,
         )
         return doc
 

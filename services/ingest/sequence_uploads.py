@@ -70,10 +70,6 @@ class SequenceUploads:
             raise Conflict("sequence_closed", f"sequence {sequence_id!r} is closed")
         return info
 
-    async def status(self, sequence_id: str) -> tuple[Doc | None, list[Doc]]:
-        state = await self.sequences.get(self.batch["_id"], sequence_id)
-        return state, await self.sequences.frames_of(self.batch["_id"], sequence_id)
-
     async def close(
         self, sequence_id: str, frame_count: int, fps: float, file_name: str
     ) -> ItemRead:

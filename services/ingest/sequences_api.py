@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from aviary.contracts.ingest import (
     SEQUENCE_ID,
@@ -16,19 +16,10 @@ from aviary.contracts.ingest import (
 )
 from services.ingest.deps import BatchesDep, ItemsDep, LedgerDep, ProjectsDep, SequencesDep
 from services.ingest.items_api import Client, declared_size
-from services.ingest.ledger import BatchLedger
-from services.ingest.repositories import (
-    BatchRepository,
-    ItemRepository,
-    ProjectRepository,
-    SequenceRepository,
-)
 from services.ingest.sequence_uploads import SequenceUploads
 from services.ingest.uploads import read_limited
 from services.ingest.video_uploads import VideoIngestor
 from shared.errors import AppError, NotFound
-from shared.runtime import Runtime
-from shared.security.auth import Principal
 from shared.web.deps import RuntimeDep
 
 router = APIRouter(prefix="/v1/batches/{batch_id}/sequences/{sequence_id}", tags=["items"])
@@ -37,14 +28,14 @@ SequenceId = Annotated[str, Path(pattern=SEQUENCE_ID)]
 
 
 async def sequence_uploads(
-    runtime: Runtime,
-    batches: BatchRepository,
-    projects: ProjectRepository,
-    items: ItemRepository,
-    ledger: BatchLedger,
-    sequences: SequenceRepository,
-    principal: Principal,
     batch_id: str,
+    principal: Client,
+    batches: BatchesDep,
+    projects: ProjectsDep,
+    items: ItemsDep,
+    ledger: LedgerDep,
+    sequences: SequencesDep,
+    runtime: RuntimeDep,
 ) -> SequenceUploads:
     """The caller's batch of a video project, open, receiving sequences. Read afresh, not
     from the moment-old copy image uploads use: a sequence spans many requests, and a frame
@@ -55,24 +46,19 @@ async def sequence_uploads(
     return SequenceUploads(runtime, sequences, video)
 
 
+Uploads = Annotated[SequenceUploads, Depends(sequence_uploads)]
+
+
 @router.put("/frames/{index}", response_model=SequenceFrameRead)
 async def put_frame(
     batch_id: str,
     sequence_id: SequenceId,
     index: Annotated[int, Path(ge=0)],
     request: Request,
-    principal: Client,
-    batches: BatchesDep,
-    projects: ProjectsDep,
-    items: ItemsDep,
-    ledger: LedgerDep,
-    sequences: SequencesDep,
+    work: Uploads,
     runtime: RuntimeDep,
 ) -> SequenceFrameRead:
     """One frame (JPEG, PNG or WebP) as the raw body; sent again, it replaces the one before."""
-    work = await sequence_uploads(
-        runtime, batches, projects, items, ledger, sequences, principal, batch_id
-    )
     limit = runtime.settings.max_upload_bytes
     if (declared_size(request) or 0) > limit:
         raise AppError("too_large", f"the frame exceeds {limit} bytes", status_code=413)
@@ -120,19 +106,10 @@ async def close_sequence(
     sequence_id: SequenceId,
     body: SequenceClose,
     response: Response,
-    principal: Client,
-    batches: BatchesDep,
-    projects: ProjectsDep,
-    items: ItemsDep,
-    ledger: LedgerDep,
-    sequences: SequencesDep,
-    runtime: RuntimeDep,
+    work: Uploads,
 ) -> ItemRead:
     """Frames 0..frame_count-1, all arrived, become one video item, read and refused as a zip
     of frames is (docs/media.md); 422 `missing_frames` lists the indexes still missing."""
-    work = await sequence_uploads(
-        runtime, batches, projects, items, ledger, sequences, principal, batch_id
-    )
     item = await work.close(sequence_id, body.frame_count, body.fps, body.file_name or "")
     response.status_code = 200 if item.duplicate else 201
     return item
