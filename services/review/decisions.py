@@ -11,14 +11,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from services.review import domain
-from services.review.consensus import match_score
 from services.review.repositories import (
     AnnotatorRepository,
     AppealRepository,
     SubmissionRepository,
     UnitRepository,
 )
-from services.review.track_consensus import track_match_score
 from shared.errors import Conflict
 from shared.events import Annotation, EventData, TaskRejected, TrackAnnotation
 from shared.messaging.outbox import Outbox
@@ -26,19 +24,6 @@ from shared.security.audit import AuditLog
 from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
 
 More = Callable[[AsyncClientSession], Awaitable[None]]
-
-
-def credit_against(sub: Doc, annotation: Annotation, tracks: TrackAnnotation | None) -> float:
-    """How much of a submission a final answer kept: its shapes, or a clip's tracks."""
-    if tracks is not None:
-        return track_match_score(
-            tracks,
-            TrackAnnotation.model_validate(sub.get("tracks") or {}),
-            domain.clip_frames(sub),
-        )
-    image = sub["image"]
-    original = Annotation.model_validate(sub["annotation"])
-    return match_score(annotation, original, image["width"], image["height"])
 
 
 class Decisions:
@@ -138,7 +123,7 @@ class Decisions:
         """The reviewer's shapes (a clip: tracks) become final; the annotator gets partial
         credit: how well their work matches the correction (an F1: extra shapes or tracks
         and missed ones both count)."""
-        credit = credit_against(sub, annotation, tracks)
+        credit = domain.credit_against(sub, annotation, tracks)
         fields: Doc = {"status": "corrected", "outcome": "corrected", "credit": credit}
         if tracks is not None:
             fields["correction_tracks"] = tracks.model_dump(mode="json")
@@ -165,7 +150,7 @@ class Decisions:
             final = Annotation()
         else:
             final = annotation or Annotation.model_validate(dispute["merged"])
-        credits = tuple(credit_against(m, final, tracks if clip else None) for m in members)
+        credits = tuple(domain.credit_against(m, final, tracks if clip else None) for m in members)
 
         async def more(session: AsyncClientSession) -> None:
             await self.submissions.settle(session, members, credits, reviewer_id, utcnow())

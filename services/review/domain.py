@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from services.review.consensus import match_score
+from services.review.track_consensus import track_match_score
 from shared.domain.tracks import clip_unit
 from shared.errors import AppError, Conflict, NotFound
 from shared.events import (
@@ -183,6 +185,19 @@ def overlap_key(unit: dict[str, Any]) -> str:
     """What a unit's overlaps are collected under: its item, or its item's clip."""
     clip = unit.get("clip")
     return clip_unit(unit["item_id"], clip["index"] if clip else None)
+
+
+def credit_against(
+    unit: dict[str, Any], annotation: Annotation, tracks: TrackAnnotation | None
+) -> float:
+    """How well a submission (`unit`) matches an answer: a correction, a settled dispute or a
+    gold item's known answer; its shapes, or a clip's tracks over the clip's frames."""
+    if tracks is not None:
+        submitted = TrackAnnotation.model_validate(unit.get("tracks") or {})
+        return track_match_score(tracks, submitted, clip_frames(unit))
+    image = unit["image"]
+    original = Annotation.model_validate(unit["annotation"])
+    return match_score(annotation, original, image["width"], image["height"])
 
 
 def dispute_id(item_id: str, clip: int | None) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.review import domain
-from services.review.consensus import consensus, match_score
+from services.review.consensus import consensus
 from services.review.repositories import (
     AnnotatorRepository,
     GoldRepository,
@@ -22,7 +22,7 @@ from services.review.repositories import (
     UnitRepository,
 )
 from services.review.repositories.annotators import record_id
-from services.review.track_consensus import track_consensus, track_match_score
+from services.review.track_consensus import track_consensus
 from shared.domain.projects import ProjectReadModel
 from shared.errors import RetryLater
 from shared.events import Annotation, Envelope, ProjectUpserted, TaskSubmitted, TrackAnnotation
@@ -32,28 +32,11 @@ from shared.store.mongo import AsyncClientSession, Doc, utcnow
 PROJECT_CACHE_S = 5.0
 
 
-def gold_score(event: TaskSubmitted, gold: Doc) -> float:
-    """How well a gold task's submission matches the known answer: shapes, or a clip's
-    tracks over the clip's frames."""
-    if event.clip is not None:
-        return track_match_score(
-            TrackAnnotation.model_validate(gold["tracks"]),
-            event.tracks or TrackAnnotation(),
-            range(event.clip.start, event.clip.stop),
-        )
-    return match_score(
-        Annotation.model_validate(gold["answer"]),
-        event.annotation,
-        event.image.width,
-        event.image.height,
-    )
-
-
 def scored_gold(event: TaskSubmitted, gold: Doc | None, now: datetime) -> Doc:
     """A gold task is scored against its known answer at once; it is never delivered."""
     if gold is None:
         raise RetryLater(f"gold {event.gold_id} not known")
-    return {
+    doc: Doc = {
         "_id": event.submission_id,
         **event.model_dump(mode="json", exclude={"submission_id"}),
         "created_at": now,
@@ -61,11 +44,14 @@ def scored_gold(event: TaskSubmitted, gold: Doc | None, now: datetime) -> Doc:
         "route": "gold",
         "status": "gold_scored",
         "outcome": None,
-        "gold_score": gold_score(event, gold),
         "decided_at": now,
         "lease": None,
         "appeal": None,
     }
+    answer = Annotation.model_validate(gold["answer"])
+    tracks = TrackAnnotation.model_validate(gold["tracks"]) if event.clip is not None else None
+    doc["gold_score"] = domain.credit_against(doc, answer, tracks)
+    return doc
 
 
 class Intake:
