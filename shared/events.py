@@ -31,10 +31,12 @@ from aviary.contracts.shapes import (
     PolylineShape,
     Shape,
 )
+from aviary.contracts.speech import AudioSettings, Transcript
 from aviary.contracts.tracks import TrackAnnotation
 
 __all__ = [
     "Annotation",
+    "AudioSettings",
     "BoxShape",
     "ClassificationShape",
     "DeliveryFormat",
@@ -46,6 +48,7 @@ __all__ = [
     "ReviewPolicy",
     "Shape",
     "TrackAnnotation",
+    "Transcript",
     "VendorShare",
 ]
 
@@ -103,8 +106,28 @@ class VideoRef(Tolerant):
     clips: tuple[tuple[int, int], ...]
 
 
+class AudioRef(Tolerant):
+    """A stored recording (services/ingest/audio_store.py): the file as uploaded, its
+    listening copy (16 kHz mono Ogg Opus), its waveform peaks, and a manifest with the speech
+    segments voice-activity detection proposed."""
+
+    bucket: str
+    manifest_key: str
+    sha256: str  # of the file as uploaded
+    format: str  # wav, flac, ogg, mp3 or m4a
+    duration_s: float
+    sample_rate: int  # as uploaded
+    channels: int  # as uploaded
+    listening_key: str
+    peaks_key: str
+    # Each part's start and end in milliseconds (cut at silences): one task each.
+    parts: tuple[tuple[int, int], ...]
+
+
 class ClipRef(Tolerant):
-    """Which part of a video a task, a submission or an acceptance is about."""
+    """Which part of a video (frames) or of a recording (milliseconds) a task, a submission or
+    an acceptance is about. A part of a recording has `frames` and `fps` 0, and its `start`
+    and `stop` are milliseconds from the recording's start."""
 
     index: int = Field(ge=0)
     start: int = Field(ge=0)
@@ -147,6 +170,7 @@ class ProjectUpserted(EventData):
     webhook_secret: str | None = None
     media: MediaKind = "image"
     video: VideoSettings = VideoSettings()
+    audio: AudioSettings = AudioSettings()
 
 
 class ItemIngested(EventData):
@@ -155,10 +179,11 @@ class ItemIngested(EventData):
     project_id: str
     batch_id: str
     org_id: str
-    image: ImageRef  # a video's first frame
+    image: ImageRef  # a video's first frame; a recording's waveform picture
     # The client's model predictions, validated against the project's ontology at upload.
     pre_annotation: Annotation | None = None
     video: VideoRef | None = None
+    audio: AudioRef | None = None
 
 
 class ImportRequested(EventData):
@@ -202,6 +227,8 @@ class TaskSubmitted(EventData):
     # A video task: the clip, and the tracks drawn in it (`annotation` is then empty).
     clip: ClipRef | None = None
     tracks: TrackAnnotation | None = None
+    # An audio task: the part (as `clip`) and the segments heard in it.
+    transcript: Transcript | None = None
 
 
 class TaskRejected(EventData):
@@ -219,6 +246,8 @@ class TaskRejected(EventData):
     # A video clip: the track and the frames (first, last) the rejection points at.
     track_id: str | None = None
     frames: tuple[int, int] | None = None
+    # An audio part: the segment the rejection points at.
+    segment_id: str | None = None
 
 
 class ItemAccepted(EventData):
@@ -236,9 +265,10 @@ class ItemAccepted(EventData):
     annotation: Annotation
     # Consensus: every annotator whose version was merged into `annotation`.
     contributors: tuple[str, ...] = ()
-    # A video's clip: the item is accepted clip by clip.
+    # A video's clip: the item is accepted clip by clip (a recording: part by part).
     clip: ClipRef | None = None
     tracks: TrackAnnotation | None = None
+    transcript: Transcript | None = None
 
 
 class GoldUpdated(EventData):

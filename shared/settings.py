@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     max_video_side_px: int = Field(default=4096, ge=16, le=16384)
     max_video_frames: int = Field(default=216_000, ge=1)
     max_video_decoded_pixels: int = Field(default=250_000_000_000, ge=1)
+    # Ingest: audio recordings (docs/media.md); a project sets its duration and channel limits.
+    # 2 GiB holds 12 hours of 16-bit stereo WAV at 44.1 kHz; compressed files are far smaller.
+    max_audio_bytes: int = Field(default=2 * 1024**3, ge=1)
+    max_audio_sample_rate: int = Field(default=192_000, ge=8_000)
 
     # Ingest: URL imports (fetched by ingest's consumers)
     import_timeout_s: float = Field(default=30.0, gt=0)

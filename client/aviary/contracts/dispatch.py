@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aviary.contracts.shapes import Annotation, OntologyClass
+from aviary.contracts.speech import AudioView, Transcript
 from aviary.contracts.tracks import TrackAnnotation
 
 
@@ -21,9 +22,11 @@ class LeaseRef(Strict):
 
 
 class SubmitBody(LeaseRef):
-    # An image task's shapes; a video task's tracks instead (one or the other).
+    # An image task's shapes; a video task's tracks, an audio task's transcript instead
+    # (exactly one of them).
     annotation: Annotation | None = None
     tracks: TrackAnnotation | None = None
+    transcript: Transcript | None = None
     # The ontology version the annotation was drawn against, if the tool says: a mismatch
     # with the task's is refused rather than stored under the wrong class meanings.
     ontology_version: int | None = Field(default=None, ge=1)
@@ -68,6 +71,8 @@ class ReworkComment(BaseModel):
     # A video clip's: the track and frames (first, last) the reviewer pointed at.
     track_id: str | None = None
     frames: tuple[int, int] | None = None
+    # An audio part's: the segment the reviewer pointed at.
+    segment_id: str | None = None
 
 
 class ImageView(BaseModel):
@@ -119,6 +124,12 @@ class TaskView(BaseModel):
     # submitted in the item's frame numbers.
     video: VideoView | None = None
     previous_tracks: TrackAnnotation | None = None
+    # An audio task: its part of the recording (`image` is then the recording's waveform
+    # picture); segments are submitted in seconds from the recording's start. `pre_transcript`
+    # holds the segments voice-activity detection proposed (no text), to start from.
+    audio: AudioView | None = None
+    pre_transcript: Transcript | None = None
+    previous_transcript: Transcript | None = None
 
 
 class LeaseView(BaseModel):

@@ -16,6 +16,7 @@ from aviary.contracts.projects import (
 )
 from aviary.contracts.roles import Role
 from aviary.contracts.shapes import Annotation, OntologyClass
+from aviary.contracts.speech import AudioSettings
 
 
 class Strict(BaseModel):
@@ -63,12 +64,14 @@ class TokenRead(TokenInfo):
 
 
 class OntologyIn(Strict):
-    classes: list[OntologyClass] = Field(min_length=1, max_length=1000)
+    # Image and video projects need at least one class (ingest refuses none); an audio
+    # project's labels are segments, which its `audio` settings describe.
+    classes: list[OntologyClass] = Field(default_factory=list, max_length=1000)
 
 
 class ProjectCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
-    ontology: OntologyIn
+    ontology: OntologyIn = OntologyIn()
     instructions: str = Field(default="", max_length=100_000)
     overlap: int = Field(default=1, ge=1, le=10)
     vendors: list[VendorShare] = Field(min_length=1, max_length=100)
@@ -86,9 +89,11 @@ class ProjectCreate(Strict):
     include_people: bool = False
     webhook_url: HttpUrl | None = None
     webhook_secret: SecretStr | None = Field(default=None, min_length=16, max_length=200)
-    # What the project labels: still images, or videos (tracks through frames).
+    # What the project labels: still images, videos (tracks through frames) or audio
+    # recordings (segments with transcripts, speakers and events).
     media: MediaKind = "image"
     video: VideoSettings = VideoSettings()
+    audio: AudioSettings = AudioSettings()
 
 
 class ProjectUpdate(ProjectCreate):
@@ -119,6 +124,7 @@ class ProjectRead(BaseModel):
     webhook_secret_set: bool  # the secret itself is write-only
     media: MediaKind = "image"
     video: VideoSettings = VideoSettings()
+    audio: AudioSettings = AudioSettings()
     created_at: datetime
     updated_at: datetime
 
@@ -164,7 +170,8 @@ class ItemRead(BaseModel):
     preview_url: str | None = None
     has_pre_annotation: bool = False
     media: MediaKind = "image"
-    # A video's: frames kept, clips (tasks) it was cut into, and its length.
+    # A video's: frames kept, clips (tasks) it was cut into, and its length; a recording's:
+    # its length and the parts (tasks) it was cut into (`clip_count`).
     frame_count: int | None = None
     clip_count: int | None = None
     duration_s: float | None = None

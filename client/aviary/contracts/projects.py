@@ -11,11 +11,17 @@ from pydantic import Field, model_validator
 
 from aviary.contracts.shapes import Frozen
 
-# `mot` and `cvat` are for video projects only; `voc` and `jsonl` for image projects only.
-DeliveryFormat = Literal["coco", "yolo", "voc", "jsonl", "mot", "cvat"]
-MediaKind = Literal["image", "video"]
+# `mot` and `cvat` are for video projects only; `voc` and `jsonl` for image projects only;
+# the speech formats for audio projects only (docs/media.md): `nemo` is the JSONL manifest of
+# segments speech-recognition toolkits read, `audiofolder` a `metadata.csv` beside one clip a
+# segment, `rttm` who speaks when, `vtt` and `srt` subtitles per recording.
+DeliveryFormat = Literal[
+    "coco", "yolo", "voc", "jsonl", "mot", "cvat", "nemo", "audiofolder", "rttm", "vtt", "srt"
+]
+MediaKind = Literal["image", "video", "audio"]
 IMAGE_FORMATS: frozenset[str] = frozenset({"coco", "yolo", "voc", "jsonl"})
 VIDEO_FORMATS: frozenset[str] = frozenset({"coco", "yolo", "mot", "cvat"})
+AUDIO_FORMATS: frozenset[str] = frozenset({"nemo", "audiofolder", "rttm", "vtt", "srt"})
 
 
 class VideoSettings(Frozen):
@@ -64,5 +70,8 @@ class ReviewPolicy(Frozen):
     raised_rate: float = Field(default=0.5, ge=0, le=1)
     match_threshold: float = Field(default=0.5, gt=0, le=1)
     min_agreement: float = Field(default=0.8, ge=0, le=1)
+    # Audio: consensus also needs the agreed transcripts' mean pairwise word error rate at or
+    # below this (segments match by time at `match_threshold`).
+    max_wer: float = Field(default=0.15, ge=0, le=1)
     # Share of new items that also bring one gold (known-answer) task, once the project has any.
     gold_rate: float = Field(default=0.0, ge=0, le=1)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aviary.contracts.shapes import Annotation, OntologyClass
+from aviary.contracts.speech import AudioView, Transcript
 from aviary.contracts.tracks import TrackAnnotation
 
 
@@ -21,18 +22,26 @@ class RejectBody(Strict):
     # A video clip: which track, and which frames (first, last), the rejection is about.
     track_id: str | None = Field(default=None, min_length=1, max_length=100)
     frames: tuple[int, int] | None = None
+    # An audio part: which segment the rejection is about.
+    segment_id: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 class CorrectBody(Strict):
-    """The reviewer's final shapes (an image) or tracks (a video clip): exactly one."""
+    """The reviewer's final shapes (an image), tracks (a video clip) or transcript (an audio
+    part): exactly one."""
 
     annotation: Annotation | None = None
     tracks: TrackAnnotation | None = None
+    transcript: Transcript | None = None
 
     @model_validator(mode="after")
     def _one_answer(self) -> CorrectBody:
-        if (self.annotation is None) == (self.tracks is None):
-            raise ValueError("give either `annotation` (an image) or `tracks` (a video clip)")
+        given = [x for x in (self.annotation, self.tracks, self.transcript) if x is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of `annotation` (an image), `tracks` (a video clip) or "
+                "`transcript` (an audio part)"
+            )
         return self
 
 
@@ -62,6 +71,10 @@ class OverlapView(BaseModel):
     annotation: Annotation
     agreement: float | None
     tracks: TrackAnnotation | None = None  # a video clip's version
+    transcript: Transcript | None = None  # an audio part's version
+    # An audio part's version, word by word against the agreed text: ops `equal`,
+    # `substitute`, `insert`, `delete` with the agreed and this version's words.
+    word_diff: list[dict[str, str | list[str]]] | None = None
 
 
 class ReviewView(BaseModel):
@@ -92,6 +105,10 @@ class ReviewView(BaseModel):
     tracks: TrackAnnotation | None = None
     frames: list[str] | None = None  # the clip's frames, in order, as URLs
     identity_switches: int | None = None
+    # An audio part: the recording to play (from `audio.start` to `audio.end`) and the
+    # segments (`annotation` is empty); for a disputed part, the segments they agreed on.
+    audio: AudioView | None = None
+    transcript: Transcript | None = None
 
 
 class DecisionResult(BaseModel):

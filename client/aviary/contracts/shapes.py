@@ -43,7 +43,8 @@ class OntologyClass(Frozen):
 
 
 class Ontology(Frozen):
-    classes: tuple[OntologyClass, ...] = Field(min_length=1, max_length=1000)
+    # None only in an audio project (its segments are described by its `audio` settings).
+    classes: tuple[OntologyClass, ...] = Field(default=(), max_length=1000)
 
     def class_by_id(self, class_id: int) -> OntologyClass | None:
         return next((c for c in self.classes if c.id == class_id), None)
