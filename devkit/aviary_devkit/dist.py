@@ -87,11 +87,16 @@ def web_assets() -> list[Path]:
 
 
 def missing_assets(wheel: Path) -> list[str]:
-    """The checkout's web pages and assets that the server wheel does not carry (web/ is the
-    package `aviary_web` there)."""
+    """The checkout's web pages and assets, and the speech detector's model, that the server
+    wheel does not carry (web/ is the package `aviary_web` there)."""
     files = wheel_files(wheel)
     wanted = [f"aviary_web/{path.relative_to(ROOT / 'web').as_posix()}" for path in web_assets()]
-    return [path for path in ["aviary_web/__init__.py", *wanted] if path not in files]
+    models = [
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "services/ingest/models").glob("*.onnx")
+    ]
+    if not models:
+        return ["services/ingest/models/*.onnx (run make install)"]
+    return [path for path in ["aviary_web/__init__.py", *wanted, *models] if path not in files]
 
 
 def fresh_venv(where: Path, *wheels: Path) -> Path:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image, UnidentifiedImageError
 
-from aviary.contracts.projects import IMAGE_FORMATS, VIDEO_FORMATS, MediaKind
+from aviary.contracts.projects import AUDIO_FORMATS, IMAGE_FORMATS, VIDEO_FORMATS, MediaKind
 from aviary.contracts.shapes import OntologyClass
 from shared.errors import AppError
 from shared.events import Envelope, EventData
@@ -233,20 +233,41 @@ def check_media(
     classes: Sequence[OntologyClass],
     formats: Sequence[str],
 ) -> None:
-    """What a project's media kind allows: a video project tracks objects and delivers in the
-    video formats."""
-    allowed = VIDEO_FORMATS if media == "video" else IMAGE_FORMATS
+    """What a project's media kind allows: image and video projects need classes, a video
+    project tracks objects, and each kind delivers in its own formats."""
+    allowed = {"image": IMAGE_FORMATS, "video": VIDEO_FORMATS, "audio": AUDIO_FORMATS}[media]
     if wrong := sorted(set(formats) - allowed):
         raise invalid(
             "invalid_formats",
             f"a {media} project delivers in {sorted(allowed)}, not {wrong}",
         )
+    if media != "audio" and not classes:
+        raise invalid("invalid_ontology", f"a {media} project needs at least one class")
     if media != "video":
         return
     if untracked := [c.name for c in classes if c.kind not in TRACKED_KINDS]:
         raise invalid(
             "invalid_ontology",
             f"video classes are tracked as boxes, polygons, polylines or keypoints: {untracked}",
+        )
+
+
+UPLOAD_ROUTES: dict[str, str] = {
+    "image": "/v1/batches/{id}/items",
+    "video": "/v1/batches/{id}/videos",
+    "audio": "/v1/batches/{id}/recordings",
+}
+
+
+def check_upload_media(project_media: str, uploaded: MediaKind) -> None:
+    """415 `wrong_media` when a project of one media kind is sent another, naming the route
+    its kind of file goes to."""
+    if project_media != uploaded:
+        raise AppError(
+            "wrong_media",
+            f"this project labels {project_media} files; upload them to "
+            f"{UPLOAD_ROUTES.get(project_media, UPLOAD_ROUTES['image'])}",
+            status_code=415,
         )
 
 

@@ -24,6 +24,7 @@ from aviary.contracts.ingest import (
 )
 from aviary.contracts.shapes import Annotation
 from services.ingest import domain
+from services.ingest.audio_uploads import AudioIngestor
 from services.ingest.deps import (
     BatchesDep,
     CommitterDep,
@@ -211,6 +212,41 @@ async def upload_video(
         raise AppError("too_large", f"the video exceeds {limit} bytes", status_code=413)
     name = file_name or request.headers.get("x-file-name", "")
     item = await work.ingest(request.stream(), name, fps)
+    response.status_code = 200 if item.duplicate else 201
+    return item
+
+
+@router.post(
+    "/batches/{batch_id}/recordings",
+    response_model=ItemRead,
+    status_code=201,
+    responses={200: {"model": ItemRead, "description": "the same recording was uploaded before"}},
+)
+async def upload_recording(
+    batch_id: str,
+    request: Request,
+    response: Response,
+    principal: Client,
+    batches: BatchesDep,
+    projects: ProjectsDep,
+    items: ItemsDep,
+    ledger: LedgerDep,
+    runtime: RuntimeDep,
+    file_name: Annotated[str | None, Query(max_length=1000)] = None,
+) -> ItemRead:
+    """Upload one recording (WAV, FLAC, OGG Vorbis or Opus, MP3, M4A) as the raw body of an
+    audio project's batch.
+
+    It is read whole before anything is kept: refused with a machine code when it is not a
+    readable, bounded recording (docs/media.md), else normalised, its speech proposed, and cut
+    at silences into parts of at most the project's `audio.max_part_s`, one task each."""
+    batch, project = await batch_and_project(batches, projects, principal, batch_id)
+    work = AudioIngestor(runtime, items, ledger, batch, project)
+    limit = runtime.settings.max_audio_bytes
+    if (declared_size(request) or 0) > limit:
+        raise AppError("too_large", f"the recording exceeds {limit} bytes", status_code=413)
+    name = file_name or request.headers.get("x-file-name", "")
+    item = await work.ingest(request.stream(), name)
     response.status_code = 200 if item.duplicate else 201
     return item
 

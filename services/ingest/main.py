@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI
 
 from services.ingest import api, consumers, items_api, sequences_api
+from services.ingest.audio_uploads import speech_detector
 from services.ingest.deps import IngestParts
 from shared.events import RoutingKey
 from shared.runtime import Runtime, Startup
@@ -17,6 +20,11 @@ def build_app(runtime: Runtime) -> FastAPI:
 
     async def images_bucket() -> None:
         await runtime.storage.ensure_bucket(runtime.settings.images_bucket)
+
+    async def speech_model() -> None:
+        """Load the speech detector now: a missing or broken model stops the start, not the
+        first recording's upload."""
+        await asyncio.to_thread(speech_detector)
 
     startup = Startup(
         handlers={
@@ -31,6 +39,7 @@ def build_app(runtime: Runtime) -> FastAPI:
             parts.imports.ensure_indexes,
             parts.sequences.ensure_indexes,
             images_bucket,
+            speech_model,
         ],
         stop_steps=[importer.close],
     )

@@ -120,12 +120,7 @@ class Ingestor:
         """Every file gets an outcome; the new items of the request commit in one transaction."""
         if self.batch["status"] != "open":
             raise AppError("batch_sealed", "the batch is sealed; open a new batch", status_code=409)
-        if self.media == "video":
-            raise AppError(
-                "wrong_media",
-                "this project labels videos; upload them to /v1/batches/{id}/videos",
-                status_code=415,
-            )
+        domain.check_upload_media(self.media, "image")
         outcomes = [Outcome(domain.safe_file_name(f.file_name)) for f in files]
         inspected = await asyncio.gather(*(self._inspect(f) for f in files), return_exceptions=True)
         fresh: dict[str, tuple[int, domain.ImageInfo]] = {}

@@ -52,7 +52,7 @@ async def receive_to_file(chunks: AsyncIterator[bytes], folder: Path, limit: int
         async for chunk in chunks:
             size += len(chunk)
             if size > limit:
-                raise AppError("too_large", f"the video exceeds {limit} bytes", status_code=413)
+                raise AppError("too_large", f"the file exceeds {limit} bytes", status_code=413)
             digest.update(chunk)
             await asyncio.to_thread(out.write, chunk)
     if size == 0:
@@ -76,12 +76,7 @@ class VideoIngestor:
     def __init__(
         self, runtime: Runtime, items: ItemRepository, ledger: BatchLedger, batch: Doc, project: Doc
     ) -> None:
-        if project.get("media", "image") != "video":
-            raise AppError(
-                "wrong_media",
-                "this project labels images; upload them to /v1/batches/{id}/items",
-                status_code=415,
-            )
+        domain.check_upload_media(project.get("media", "image"), "video")
         if batch["status"] != "open":
             raise AppError("batch_sealed", "the batch is sealed; open a new batch", status_code=409)
         self.runtime = runtime

@@ -37,6 +37,7 @@ def project_event(project: Doc) -> ProjectUpserted:
         webhook_secret=project.get("webhook_secret"),
         media=project.get("media", "image"),
         video=project.get("video") or {},
+        audio=project.get("audio") or {},
     )
 
 
