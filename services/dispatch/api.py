@@ -20,10 +20,13 @@ from aviary.contracts.dispatch import (
     VideoView,
 )
 from aviary.contracts.shapes import Annotation
+from aviary.contracts.speech import AudioView
 from services.dispatch.deps import DispatchParts, from_app
 from services.dispatch.leases import LeasedTask
 from shared.domain.annotation_rules import require_valid_annotation, require_valid_tracks
+from shared.domain.transcript_rules import require_valid_transcript
 from shared.errors import AppError, Conflict
+from shared.events import ProjectUpserted
 from shared.security.auth import Role, authorize, vendor_of
 from shared.store.mongo import Doc
 from shared.web.deps import WaitS
@@ -84,6 +87,28 @@ async def task_view(call: Worker, leased: LeasedTask) -> TaskView:
         previous_annotation=task.get("last_annotation") if task["rework"] else None,
         video=video_view(call, task),
         previous_tracks=task.get("last_tracks") if task["rework"] else None,
+        audio=audio_view(call, task, project),
+        pre_transcript=task.get("pre_transcript"),
+        previous_transcript=task.get("last_transcript") if task["rework"] else None,
+    )
+
+
+def audio_view(call: Worker, task: Doc, project: ProjectUpserted) -> AudioView | None:
+    """An audio task's part, with URLs for the recording's listening copy and its peaks."""
+    audio = task.get("audio")
+    if audio is None:
+        return None
+    storage, ttl = call.parts.runtime.storage, call.parts.runtime.settings.presign_ttl_s
+    clip = task["clip"]
+    return AudioView(
+        url=storage.presigned_get(audio["bucket"], audio["listening_key"], ttl),
+        peaks_url=storage.presigned_get(audio["bucket"], audio["peaks_key"], ttl),
+        duration_s=audio["duration_s"],
+        start=clip["start"] / 1000,
+        end=clip["stop"] / 1000,
+        part=clip["index"],
+        parts=clip["count"],
+        settings=project.audio,
     )
 
 
@@ -156,8 +181,21 @@ async def submit(task_id: str, body: SubmitBody, call: WorkerDep) -> SubmitResul
     project = await call.parts.tasks.get_project_version(task["project_id"], version)
     width, height = task["image"]["width"], task["image"]["height"]
     clip = task.get("clip")
-    if clip is None:
-        if body.annotation is None or body.tracks is not None:
+    transcript = None
+    if task.get("audio") is not None:
+        if body.transcript is None or body.tracks is not None or _has_shapes(body.annotation):
+            raise AppError(
+                "transcript_required",
+                "an audio task is submitted as a transcript",
+                status_code=422,
+            )
+        part = task["clip"]  # an audio task always has its part
+        require_valid_transcript(
+            body.transcript, project.audio, part["start"] / 1000, part["stop"] / 1000
+        )
+        annotation, tracks, transcript = Annotation(), None, body.transcript
+    elif clip is None:
+        if body.annotation is None or body.tracks is not None or body.transcript is not None:
             raise AppError(
                 "annotation_required",
                 "an image task is submitted as an annotation",
@@ -166,12 +204,16 @@ async def submit(task_id: str, body: SubmitBody, call: WorkerDep) -> SubmitResul
         require_valid_annotation(body.annotation, project.ontology, width, height)
         annotation, tracks = body.annotation, None
     else:
-        if body.tracks is None or (body.annotation is not None and body.annotation.shapes):
+        if body.tracks is None or _has_shapes(body.annotation) or body.transcript is not None:
             raise AppError(
                 "tracks_required", "a video task is submitted as tracks", status_code=422
             )
         frames = range(clip["start"], clip["stop"])
         require_valid_tracks(body.tracks, project.ontology, width, height, frames)
         annotation, tracks = Annotation(), body.tracks
-    submission_id = await call.parts.dispatcher.submit(leased, annotation, tracks)
+    submission_id = await call.parts.dispatcher.submit(leased, annotation, tracks, transcript)
     return SubmitResult(task_id=task_id, submission_id=submission_id)
+
+
+def _has_shapes(annotation: Annotation | None) -> bool:
+    return annotation is not None and bool(annotation.shapes)

@@ -21,7 +21,7 @@ from services.dispatch.replicas import Replicas
 from services.dispatch.store import TaskStore
 from services.dispatch.work import WorkClock
 from shared.domain.tracks import clip_unit
-from shared.events import Annotation, ItemIngested, TrackAnnotation
+from shared.events import Annotation, ItemIngested, TrackAnnotation, Transcript
 from shared.settings import Settings
 from shared.store.mongo import Doc, utcnow
 from shared.web.longpoll import Waiters
@@ -38,10 +38,13 @@ SEEN_KEPT = 200_000
 
 
 def units_of(event: ItemIngested) -> list[str]:
-    """What an item's tasks are made per: the item, or each clip of a video."""
-    if event.video is None:
-        return [event.item_id]
-    return [clip_unit(event.item_id, index) for index in range(len(event.video.clips))]
+    """What an item's tasks are made per: the item, each clip of a video, or each part of a
+    recording."""
+    if event.video is not None:
+        return [clip_unit(event.item_id, index) for index in range(len(event.video.clips))]
+    if event.audio is not None:
+        return [clip_unit(event.item_id, index) for index in range(len(event.audio.parts))]
+    return [event.item_id]
 
 
 class Dispatcher:
@@ -186,9 +189,13 @@ class Dispatcher:
         return None
 
     async def submit(
-        self, held: LeasedTask, annotation: Annotation, tracks: TrackAnnotation | None = None
+        self,
+        held: LeasedTask,
+        annotation: Annotation,
+        tracks: TrackAnnotation | None = None,
+        transcript: Transcript | None = None,
     ) -> str:
-        submission_id, seconds = await self.leases.submit(held, annotation, tracks)
+        submission_id, seconds = await self.leases.submit(held, annotation, tracks, transcript)
         self.work.add(held.lease.vendor_id, held.lease.annotator_id, seconds)
         self.work.handled(held.task["project_id"], seconds)
         return submission_id

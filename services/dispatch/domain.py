@@ -9,7 +9,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from shared.domain.annotation_rules import ShapeError, validate_annotation
-from shared.events import Annotation, Envelope, TaskSubmitted, TrackAnnotation, VendorShare
+from shared.events import (
+    Annotation,
+    Envelope,
+    TaskSubmitted,
+    TrackAnnotation,
+    Transcript,
+    VendorShare,
+)
 from shared.observability import correlation_id
 
 if TYPE_CHECKING:  # the leases package uses this module
@@ -31,6 +38,19 @@ def gold_task_id(item_id: str) -> str:
 def copy_key(task: Doc) -> str:
     """What overlap copies share: the item, or a video's clip (each clip is its own)."""
     return str(task.get("copy_key") or task["item_id"])
+
+
+def proposed_segments(speech: list[list[float]], start_s: float, end_s: float) -> Doc:
+    """The speech segments detected in a recording (seconds), cut to one part: a transcript
+    to start from, without text."""
+    inside = [(max(s, start_s), min(e, end_s)) for s, e in speech if e > start_s and s < end_s]
+    return {
+        "segments": [
+            {"segment_id": f"vad-{n}", "start": round(s, 3), "end": round(e, 3), "event": "speech"}
+            for n, (s, e) in enumerate(inside)
+            if round(e, 3) > round(s, 3)
+        ]
+    }
 
 
 def unit_hash(text: str) -> float:
@@ -62,6 +82,7 @@ def submitted_event(
     annotation: Annotation,
     seconds: float,
     tracks: TrackAnnotation | None = None,
+    transcript: Transcript | None = None,
 ) -> Envelope:
     submitted = TaskSubmitted(
         task_id=task["_id"],
@@ -80,6 +101,7 @@ def submitted_event(
         gold_id=task.get("gold_id"),
         clip=task.get("clip"),
         tracks=tracks,
+        transcript=transcript,
     )
     return Envelope.wrap(
         submitted,

@@ -30,6 +30,8 @@ HEAVY_FIELDS = {
     "comments": 0,
     "last_annotation": 0,
     "last_tracks": 0,
+    "last_transcript": 0,
+    "pre_transcript": 0,
     "skips": 0,
     "video": 0,
 }
@@ -142,6 +144,9 @@ class TaskStore:
             if event.video is not None:
                 docs.extend(await self._clip_tasks(session, event, project, golds))
                 continue
+            if event.audio is not None:
+                docs.extend(await self._part_tasks(session, event, project, golds))
+                continue
             docs.extend(self._new_tasks(event, project))
             if takes_gold(project, event.item_id) and (found := await golds.of(project)):
                 gold = pick_gold(found, event.item_id)
@@ -205,6 +210,52 @@ class TaskStore:
                 tasks.append(gold)
         return tasks
 
+    async def _part_tasks(
+        self,
+        session: AsyncClientSession,
+        event: ItemIngested,
+        project: ProjectUpserted,
+        golds: ActiveGolds,
+    ) -> list[Doc]:
+        """A recording's tasks: one a part (cut at silences at ingest) and overlap slot, each
+        starting from the speech segments voice-activity detection proposed in its part."""
+        assert event.audio is not None
+        audio = event.audio
+        manifest = json.loads(await self.storage.get_bytes(audio.bucket, audio.manifest_key))
+        speech: list[list[float]] = manifest.get("speech", [])
+        tasks = []
+        for index, (start, stop) in enumerate(audio.parts):
+            copy_key = clip_unit(event.item_id, index)
+            clip = {
+                "index": index,
+                "start": start,
+                "stop": stop,
+                "count": len(audio.parts),
+                "frames": 0,
+                "fps": 0.0,
+                "bucket": audio.bucket,
+                "manifest_key": audio.manifest_key,
+            }
+            shown = {
+                "bucket": audio.bucket,
+                "listening_key": audio.listening_key,
+                "peaks_key": audio.peaks_key,
+                "duration_s": audio.duration_s,
+            }
+            proposed = domain.proposed_segments(speech, start / 1000, stop / 1000)
+            for doc in self._new_tasks(event, project):  # one a slot of the project's overlap
+                doc.update(
+                    _id=domain.task_id(copy_key, doc["slot"]),
+                    copy_key=copy_key,
+                    clip=clip,
+                    audio=shown,
+                    pre_transcript=proposed,
+                )
+                tasks.append(doc)
+            if gold := await self._gold_clip_task(session, event, project, copy_key, golds):
+                tasks.append(gold)
+        return tasks
+
     async def _gold_clip_task(
         self,
         session: AsyncClientSession,
@@ -222,14 +273,15 @@ class TaskStore:
         if gold.get("clip") is None:
             return None
         source_key = clip_unit(gold["item_id"], gold["clip"]["index"])
+        shown_fields = ("image", "clip", "video", "audio", "pre_transcript")
         source = await self.tasks.find_one(
             {"_id": domain.task_id(source_key, 0)},
-            {"clip": 1, "video": 1, "image": 1},
+            dict.fromkeys(shown_fields, 1),
             session=session,
         )
         if source is None:
             return None
-        shown = {"copy_key": source_key, **{k: source[k] for k in ("image", "clip", "video")}}
+        shown = {"copy_key": source_key, **{k: source[k] for k in shown_fields if k in source}}
         return self._gold_task(event, project, copy_key, gold, shown)
 
     def _gold_task(
@@ -325,6 +377,7 @@ class TaskStore:
                     # Shown again with the rework, to fix rather than redo.
                     "last_annotation": submitted.get("annotation"),
                     "last_tracks": submitted.get("tracks"),
+                    "last_transcript": submitted.get("transcript"),
                 },
                 "$inc": {"rework": 1},
                 "$push": {
@@ -335,6 +388,7 @@ class TaskStore:
                         "at": utcnow(),
                         "track_id": event.track_id,
                         "frames": list(event.frames) if event.frames else None,
+                        "segment_id": event.segment_id,
                     }
                 },
             },

@@ -30,7 +30,7 @@ from services.dispatch.leases.slots import (
 from services.dispatch.store import TaskStore, needs_full_read
 from services.dispatch.worklimits import worked_seconds
 from shared.errors import NotFound
-from shared.events import Annotation, TrackAnnotation
+from shared.events import Annotation, TrackAnnotation, Transcript
 from shared.settings import Settings
 from shared.store.batching import Batcher
 from shared.store.mongo import Doc, utcnow
@@ -164,10 +164,15 @@ class Leases:
         return lease
 
     async def submit(
-        self, held: LeasedTask, annotation: Annotation, tracks: TrackAnnotation | None = None
+        self,
+        held: LeasedTask,
+        annotation: Annotation,
+        tracks: TrackAnnotation | None = None,
+        transcript: Transcript | None = None,
     ) -> tuple[str, float]:
-        """End the lease with the annotation (or a video clip's tracks); the `task.submitted`
-        event commits with it. Returns the submission id and the seconds worked."""
+        """End the lease with the annotation (a video clip's tracks, an audio part's
+        transcript); the `task.submitted` event commits with it. Returns the submission id and
+        the seconds worked."""
         lease, task, now = held.lease, held.task, utcnow()
         seconds = worked_seconds(lease.started_at, now)
         new_id = submission_id()
@@ -179,8 +184,9 @@ class Leases:
             handling_s=seconds,
             annotation=annotation.model_dump(mode="json"),
             tracks=tracks.model_dump(mode="json") if tracks is not None else None,
+            transcript=transcript.model_dump(mode="json") if transcript is not None else None,
         )
-        event = submitted_event(task, lease, new_id, annotation, seconds, tracks)
+        event = submitted_event(task, lease, new_id, annotation, seconds, tracks, transcript)
         done = await self._submits.submit(Submission(lease, record, task.get("group", ""), event))
         self._forget(lease)
         return done, seconds
