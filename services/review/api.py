@@ -27,7 +27,6 @@ from services.review.deps import (
 )
 from services.review.repositories.units import is_dispute
 from services.review.views import known_project
-from shared.domain.annotation_rules import require_valid_annotation, require_valid_tracks
 from shared.errors import AppError, Conflict
 from shared.security.auth import Principal, Role, require_roles, vendor_of
 from shared.store.mongo import Doc
@@ -96,7 +95,7 @@ async def reject(
         raise Conflict("use_correct", "a disputed item is settled by accepting or correcting it")
     project = await known_project(projects, unit["project_id"])
     domain.check_rejection(body.reason, body.comment, project.reject_reasons)
-    where = domain.check_rejected_part(unit, body.track_id, body.frames)
+    where = domain.check_rejected_part(unit, body.track_id, body.frames, body.segment_id)
     await decisions.reject(unit, principal.sub, body.reason, body.comment, **where)
     desk.decided(vendor_of(principal), principal.sub)
     return DecisionResult(id=unit_id, status="rejected")
@@ -116,17 +115,13 @@ async def correct(
     share of their shapes the correction kept (a partial accept)."""
     unit = await units.get(vendor_of(principal), unit_id)
     project = await known_project(projects, unit["project_id"])
-    annotation, tracks = domain.check_correction(unit, body.annotation, body.tracks)
-    width, height = unit["image"]["width"], unit["image"]["height"]
-    if tracks is not None:
-        require_valid_tracks(tracks, project.ontology, width, height, domain.clip_frames(unit))
-    else:
-        require_valid_annotation(annotation, project.ontology, width, height)
+    answer = domain.check_correction(unit, body.annotation, body.tracks, body.transcript)
+    domain.require_valid_answer(answer, project, unit)
     if is_dispute(unit_id):
-        await decisions.settle_dispute(unit, principal.sub, annotation, tracks)
+        await decisions.settle_dispute(unit, principal.sub, answer)
         desk.decided(vendor_of(principal), principal.sub)
         return DecisionResult(id=unit_id, status="accepted")
-    credit = await decisions.correct(unit, principal.sub, annotation, tracks)
+    credit = await decisions.correct(unit, principal.sub, answer)
     desk.decided(vendor_of(principal), principal.sub)
     return DecisionResult(id=unit_id, status="corrected", credit=round(credit, 4))
 

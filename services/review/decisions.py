@@ -18,7 +18,7 @@ from services.review.repositories import (
     UnitRepository,
 )
 from shared.errors import Conflict
-from shared.events import Annotation, EventData, TaskRejected, TrackAnnotation
+from shared.events import EventData, TaskRejected
 from shared.messaging.outbox import Outbox
 from shared.security.audit import AuditLog
 from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
@@ -87,6 +87,7 @@ class Decisions:
         comment: str,
         track_id: str | None = None,
         frames: tuple[int, int] | None = None,
+        segment_id: str | None = None,
     ) -> None:
         event = TaskRejected(
             task_id=sub["task_id"],
@@ -101,10 +102,13 @@ class Decisions:
             comment=comment,
             track_id=track_id,
             frames=frames,
+            segment_id=segment_id,
         )
         rejection: Doc = {"reason": reason, "comment": comment}
         if track_id is not None or frames is not None:
             rejection.update(track_id=track_id, frames=list(frames) if frames else None)
+        if segment_id is not None:
+            rejection["segment_id"] = segment_id
         fields = {
             "status": "rejected",
             "outcome": "rejected",
@@ -113,58 +117,34 @@ class Decisions:
         }
         await self._decide(sub, reviewer_id, fields, event, self._remembering(sub, 0.0))
 
-    async def correct(
-        self,
-        sub: Doc,
-        reviewer_id: str,
-        annotation: Annotation,
-        tracks: TrackAnnotation | None = None,
-    ) -> float:
-        """The reviewer's shapes (a clip: tracks) become final; the annotator gets partial
-        credit: how well their work matches the correction (an F1: extra shapes or tracks
-        and missed ones both count)."""
-        credit = domain.credit_against(sub, annotation, tracks)
+    async def correct(self, sub: Doc, reviewer_id: str, answer: domain.Answer) -> float:
+        """The reviewer's answer (shapes, a clip's tracks, a part's transcript) becomes final;
+        the annotator gets partial credit: how well their work matches the correction (an F1:
+        extra and missed shapes, tracks or segments both count)."""
+        credit = domain.credit_against(sub, answer)
         fields: Doc = {"status": "corrected", "outcome": "corrected", "credit": credit}
-        if tracks is not None:
-            fields["correction_tracks"] = tracks.model_dump(mode="json")
-        else:
-            fields["correction"] = annotation.model_dump(mode="json")
-        event = domain.accepted_event(sub, reviewer_id, annotation, tracks=tracks)
+        fields.update(answer.fields("correction"))
+        event = domain.accepted_event(sub, reviewer_id, answer)
         await self._decide(sub, reviewer_id, fields, event, self._remembering(sub, credit))
         return credit
 
     async def settle_dispute(
-        self,
-        dispute: Doc,
-        reviewer_id: str,
-        annotation: Annotation | None,
-        tracks: TrackAnnotation | None = None,
+        self, dispute: Doc, reviewer_id: str, answer: domain.Answer | None
     ) -> None:
-        """A human settles a disputed item or clip: what the annotators agreed on
-        (`annotation` and `tracks` None) or the reviewer's own; every overlap is credited by
-        its agreement with the result."""
+        """A human settles a disputed item, clip or part: with what the annotators agreed on
+        (`answer` None) or the reviewer's own; every overlap is credited by its agreement
+        with the result."""
         members = await self.submissions.members(dispute["member_ids"])
-        clip = dispute.get("clip") is not None
-        if clip:
-            tracks = tracks or TrackAnnotation.model_validate(dispute["tracks"])
-            final = Annotation()
-        else:
-            final = annotation or Annotation.model_validate(dispute["merged"])
-        credits = tuple(domain.credit_against(m, final, tracks if clip else None) for m in members)
+        final = answer if answer is not None else domain.Answer.of(dispute, "merged")
+        credits = tuple(domain.credit_against(m, final) for m in members)
 
         async def more(session: AsyncClientSession) -> None:
             await self.submissions.settle(session, members, credits, reviewer_id, utcnow())
 
         event = domain.accepted_event(
-            dispute,
-            reviewer_id,
-            final,
-            contributors=[m["annotator_id"] for m in members],
-            tracks=tracks if clip else None,
+            dispute, reviewer_id, final, contributors=[m["annotator_id"] for m in members]
         )
-        fields: Doc = {"status": "accepted", "final": final.model_dump(mode="json")}
-        if clip and tracks is not None:
-            fields["final_tracks"] = tracks.model_dump(mode="json")
+        fields: Doc = {"status": "accepted", **final.fields("final")}
         await self._decide(dispute, reviewer_id, fields, event, more)
 
     async def decide_appeal(self, sub: Doc, reviewer_id: str, overturn: bool, comment: str) -> None:

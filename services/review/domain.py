@@ -10,8 +10,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from services.review.consensus import match_score
+from services.review.speech_consensus import transcript_score
 from services.review.track_consensus import track_match_score
+from shared.domain.annotation_rules import require_valid_annotation, require_valid_tracks
 from shared.domain.tracks import clip_unit
+from shared.domain.transcript_rules import require_valid_transcript
 from shared.errors import AppError, Conflict, NotFound
 from shared.events import (
     Annotation,
@@ -21,6 +24,7 @@ from shared.events import (
     ProjectUpserted,
     ReviewPolicy,
     TrackAnnotation,
+    Transcript,
 )
 from shared.observability import correlation_id
 
@@ -29,6 +33,47 @@ Route = Literal["accept", "human", "consensus"]
 RECENT_WINDOW = 20
 # ...and only once there are at least this many.
 RECENT_MINIMUM = 5
+# Two segments of a transcript and its answer are the same stretch when their times overlap
+# this much (intersection over union), as shapes match by area at the project's threshold.
+SEGMENT_MATCH = 0.5
+Media = Literal["image", "video", "audio"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a unit is labeled with, by its media: an image's shapes, a video clip's tracks,
+    an audio part's transcript (the others then empty)."""
+
+    annotation: Annotation = field(default_factory=Annotation)
+    tracks: TrackAnnotation | None = None
+    transcript: Transcript | None = None
+
+    @classmethod
+    def of(cls, doc: dict[str, Any], shapes_field: str = "annotation") -> Answer:
+        """From a document's `annotation` (a gold item's: `answer`), `tracks` and
+        `transcript`."""
+        shapes = doc.get(shapes_field)
+        tracks, transcript = doc.get("tracks"), doc.get("transcript")
+        return cls(
+            Annotation.model_validate(shapes or {}),
+            TrackAnnotation.model_validate(tracks) if tracks is not None else None,
+            Transcript.model_validate(transcript) if transcript is not None else None,
+        )
+
+    def fields(self, prefix: str) -> dict[str, Any]:
+        """The answer as stored under `<prefix>` names (a correction, a dispute's final)."""
+        if self.transcript is not None:
+            return {f"{prefix}_transcript": self.transcript.model_dump(mode="json")}
+        if self.tracks is not None:
+            return {f"{prefix}_tracks": self.tracks.model_dump(mode="json")}
+        return {prefix: self.annotation.model_dump(mode="json")}
+
+
+def unit_media(unit: dict[str, Any]) -> Media:
+    """A unit's media: an audio part carries a transcript, a video clip a clip."""
+    if unit.get("transcript") is not None:
+        return "audio"
+    return "video" if unit.get("clip") is not None else "image"
 
 
 def sample_point(submission_id: str) -> float:
@@ -109,14 +154,27 @@ def day_of(moment: datetime) -> str:
 
 
 def check_rejected_part(
-    unit: dict[str, Any], track_id: str | None, frames: tuple[int, int] | None
+    unit: dict[str, Any],
+    track_id: str | None,
+    frames: tuple[int, int] | None,
+    segment_id: str | None = None,
 ) -> dict[str, Any]:
-    """The track and frames a rejection points at: only on a video clip, a track of its
-    submission, frames inside the clip (first <= last). 422 `invalid_rejection` otherwise."""
+    """The part a rejection points at: a video clip's track and frames (a track of its
+    submission, frames inside the clip, first <= last), or an audio part's segment. 422
+    `invalid_rejection` otherwise."""
+    if segment_id is not None:
+        segments = {s["segment_id"] for s in (unit.get("transcript") or {}).get("segments", [])}
+        if segment_id not in segments or track_id is not None or frames is not None:
+            raise AppError(
+                "invalid_rejection",
+                f"the submission has no segment {segment_id!r}",
+                status_code=422,
+            )
+        return {"segment_id": segment_id}
     if track_id is None and frames is None:
         return {}
     clip = unit.get("clip")
-    if clip is None:
+    if clip is None or unit_media(unit) != "video":
         raise AppError(
             "invalid_rejection",
             "only a video clip's tracks and frames can be pointed at",
@@ -137,27 +195,32 @@ def check_rejected_part(
 
 
 def check_correction(
-    unit: dict[str, Any], annotation: Annotation | None, tracks: TrackAnnotation | None
-) -> tuple[Annotation, TrackAnnotation | None]:
-    """A correction gives what the unit holds: tracks for a video clip, shapes for an image;
-    422 `wrong_media` otherwise."""
-    if (unit.get("clip") is not None) != (tracks is not None):
+    unit: dict[str, Any],
+    annotation: Annotation | None,
+    tracks: TrackAnnotation | None,
+    transcript: Transcript | None = None,
+) -> Answer:
+    """A correction gives what the unit holds: shapes for an image, tracks for a video clip,
+    a transcript for an audio part; 422 `wrong_media` otherwise."""
+    given = {"image": annotation, "video": tracks, "audio": transcript}
+    if given[unit_media(unit)] is None:
         raise AppError(
             "wrong_media",
-            "a video clip is corrected with `tracks`, an image with `annotation`",
+            "an image is corrected with `annotation`, a video clip with `tracks`, an audio "
+            "part with `transcript`",
             status_code=422,
         )
-    return annotation or Annotation(), tracks
+    return Answer(annotation or Annotation(), tracks, transcript)
 
 
 def accepted_event(
     unit: dict[str, Any],
     reviewer_id: str | None,
-    annotation: Annotation | dict[str, Any] | None = None,
+    answer: Answer | None = None,
     contributors: Sequence[str] = (),
-    tracks: TrackAnnotation | dict[str, Any] | None = None,
 ) -> ItemAccepted:
-    """The unit accepted: its own shapes (or tracks), or the final ones given."""
+    """The unit accepted: its own work, or the final answer given."""
+    final = answer if answer is not None else Answer.of(unit)
     return ItemAccepted(
         item_id=unit["item_id"],
         project_id=unit["project_id"],
@@ -169,10 +232,11 @@ def accepted_event(
         reviewer_id=reviewer_id,
         ontology_version=unit["ontology_version"],
         image=unit["image"],
-        annotation=annotation if annotation is not None else unit["annotation"],
+        annotation=final.annotation,
         contributors=tuple(contributors),
         clip=unit.get("clip"),
-        tracks=tracks if tracks is not None else unit.get("tracks"),
+        tracks=final.tracks,
+        transcript=final.transcript,
     )
 
 
@@ -187,17 +251,37 @@ def overlap_key(unit: dict[str, Any]) -> str:
     return clip_unit(unit["item_id"], clip["index"] if clip else None)
 
 
-def credit_against(
-    unit: dict[str, Any], annotation: Annotation, tracks: TrackAnnotation | None
-) -> float:
+def credit_against(unit: dict[str, Any], answer: Answer) -> float:
     """How well a submission (`unit`) matches an answer: a correction, a settled dispute or a
-    gold item's known answer; its shapes, or a clip's tracks over the clip's frames."""
-    if tracks is not None:
-        submitted = TrackAnnotation.model_validate(unit.get("tracks") or {})
-        return track_match_score(tracks, submitted, clip_frames(unit))
+    gold item's known answer; its shapes, a clip's tracks over the clip's frames, or an audio
+    part's segments and their words."""
+    if answer.transcript is not None:
+        submitted = Transcript.model_validate(unit.get("transcript") or {})
+        return transcript_score(submitted, answer.transcript, SEGMENT_MATCH)
+    if answer.tracks is not None:
+        submitted_tracks = TrackAnnotation.model_validate(unit.get("tracks") or {})
+        return track_match_score(answer.tracks, submitted_tracks, clip_frames(unit))
     image = unit["image"]
     original = Annotation.model_validate(unit["annotation"])
-    return match_score(annotation, original, image["width"], image["height"])
+    return match_score(answer.annotation, original, image["width"], image["height"])
+
+
+def require_valid_answer(answer: Answer, project: ProjectUpserted, unit: dict[str, Any]) -> None:
+    """422 where the answer would be refused as a submission of the unit's image, clip or
+    part (a correction, a gold answer)."""
+    width, height = unit["image"]["width"], unit["image"]["height"]
+    if answer.transcript is not None:
+        start, end = part_seconds(unit)
+        require_valid_transcript(answer.transcript, project.audio, start, end)
+    elif answer.tracks is not None:
+        require_valid_tracks(answer.tracks, project.ontology, width, height, clip_frames(unit))
+    else:
+        require_valid_annotation(answer.annotation, project.ontology, width, height)
+
+
+def part_seconds(unit: dict[str, Any]) -> tuple[float, float]:
+    """Where an audio part runs, in seconds of its recording (a clip's ends are ms)."""
+    return unit["clip"]["start"] / 1000, unit["clip"]["stop"] / 1000
 
 
 def dispute_id(item_id: str, clip: int | None) -> str:

@@ -11,10 +11,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.review.deps import GoldDep, ProjectsDep, SubmissionsDep
-from shared.domain.annotation_rules import require_valid_annotation, require_valid_tracks
+from services.review.domain import Answer, require_valid_answer
 from shared.domain.projects import ProjectReadModel
 from shared.errors import AppError, NotFound
-from shared.events import Annotation, ProjectUpserted, TrackAnnotation
+from shared.events import Annotation, ProjectUpserted, TrackAnnotation, Transcript
 from shared.security.auth import Principal, Role, require_roles
 from shared.store.mongo import Doc
 
@@ -24,13 +24,15 @@ Curator = Annotated[Principal, require_roles(Role.CLIENT, Role.REVIEWER, Role.OP
 
 
 class GoldBody(BaseModel):
-    """An image's known shapes, or a video clip's known tracks (`clip` and `tracks`)."""
+    """An image's known shapes, a video clip's known tracks (`clip` and `tracks`), or an
+    audio part's known transcript (`clip`: the part, and `transcript`)."""
 
     model_config = ConfigDict(extra="forbid")
     item_id: str = Field(min_length=1, max_length=100)
     annotation: Annotation = Annotation()
     clip: int | None = Field(default=None, ge=0)
     tracks: TrackAnnotation | None = None
+    transcript: Transcript | None = None
 
 
 class GoldView(BaseModel):
@@ -41,6 +43,7 @@ class GoldView(BaseModel):
     annotation: Annotation
     clip: int | None = None
     tracks: TrackAnnotation | None = None
+    transcript: Transcript | None = None
     active: bool
     created_by: str
     created_at: datetime
@@ -55,6 +58,7 @@ def gold_view(doc: Doc) -> GoldView:
         annotation=Annotation.model_validate(doc["answer"]),
         clip=doc["clip"]["index"] if doc.get("clip") else None,
         tracks=doc.get("tracks"),
+        transcript=doc.get("transcript"),
         active=doc["active"],
         created_by=doc["created_by"],
         created_at=doc["created_at"],
@@ -89,21 +93,23 @@ async def add_gold(
     """The item (or the clip) must have been labeled in the project at least once: that is
     how review knows its image and frames. The answer is validated like a submission."""
     project = await curated_project(projects, principal, project_id)
-    if (project.media == "video") != (body.clip is not None and body.tracks is not None):
+    given = {
+        "image": body.clip is None and body.tracks is None and body.transcript is None,
+        "video": body.clip is not None and body.tracks is not None and body.transcript is None,
+        "audio": body.clip is not None and body.transcript is not None and body.tracks is None,
+    }
+    if not given[project.media]:
         raise AppError(
             "wrong_media",
-            "a video project's gold is a clip with its tracks (`clip`, `tracks`); an image "
-            "project's is an annotation",
+            "a video project's gold is a clip with its tracks (`clip`, `tracks`), an audio "
+            "project's a part with its transcript (`clip`, `transcript`); an image project's "
+            "is an annotation",
             status_code=422,
         )
     seen = await submissions.seen_item(project_id, body.item_id, body.clip)
-    width, height = seen["image"]["width"], seen["image"]["height"]
-    if body.tracks is not None:
-        frames = range(seen["clip"]["start"], seen["clip"]["stop"])
-        require_valid_tracks(body.tracks, project.ontology, width, height, frames)
-    else:
-        require_valid_annotation(body.annotation, project.ontology, width, height)
-    added = await gold.add(project, seen, body.annotation, principal.sub, body.tracks)
+    answer = Answer(body.annotation, body.tracks, body.transcript)
+    require_valid_answer(answer, project, seen)
+    added = await gold.add(project, seen, answer, principal.sub)
     return gold_view(added)
 
 

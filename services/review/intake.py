@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import BaseModel
+
 from services.review import domain
 from services.review.consensus import consensus
 from services.review.repositories import (
@@ -22,10 +24,18 @@ from services.review.repositories import (
     UnitRepository,
 )
 from services.review.repositories.annotators import record_id
+from services.review.speech_consensus import speech_consensus
 from services.review.track_consensus import track_consensus
 from shared.domain.projects import ProjectReadModel
 from shared.errors import RetryLater
-from shared.events import Annotation, Envelope, ProjectUpserted, TaskSubmitted, TrackAnnotation
+from shared.events import (
+    Annotation,
+    Envelope,
+    ProjectUpserted,
+    TaskSubmitted,
+    TrackAnnotation,
+    Transcript,
+)
 from shared.messaging.outbox import Outbox
 from shared.store.mongo import AsyncClientSession, Doc, utcnow
 
@@ -48,9 +58,7 @@ def scored_gold(event: TaskSubmitted, gold: Doc | None, now: datetime) -> Doc:
         "lease": None,
         "appeal": None,
     }
-    answer = Annotation.model_validate(gold["answer"])
-    tracks = TrackAnnotation.model_validate(gold["tracks"]) if event.clip is not None else None
-    doc["gold_score"] = domain.credit_against(doc, answer, tracks)
+    doc["gold_score"] = domain.credit_against(doc, domain.Answer.of(gold, "answer"))
     return doc
 
 
@@ -147,11 +155,7 @@ class Intake:
             await self.submissions.settle(session, members, outcome.per_annotator, None, now)
             first = members[0]
             event = domain.accepted_event(
-                first,
-                None,
-                outcome.annotation,
-                contributors=[m["annotator_id"] for m in members],
-                tracks=outcome.tracks,
+                first, None, outcome.answer, contributors=[m["annotator_id"] for m in members]
             )
             await self.outbox.add(session, domain.envelope(event, first["org_id"]))
             return
@@ -169,8 +173,8 @@ class Intake:
                 "vendor_id": majority,
                 "queue": domain.review_queue(project, majority),
                 "member_ids": [m["_id"] for m in members],
-                "merged": outcome.annotation.model_dump(mode="json"),
-                "tracks": outcome.tracks.model_dump(mode="json") if outcome.tracks else None,
+                "merged": outcome.answer.annotation.model_dump(mode="json"),
+                **_dumped(tracks=outcome.answer.tracks, transcript=outcome.answer.transcript),
                 "agreement": outcome.agreement,
                 "identity_switches": outcome.identity_switches,
                 "status": "pending",
@@ -180,20 +184,38 @@ class Intake:
         )
 
 
+def _dumped(**values: BaseModel | None) -> Doc:
+    return {k: v.model_dump(mode="json") if v is not None else None for k, v in values.items()}
+
+
 @dataclass(frozen=True)
 class OverlapOutcome:
     accepted: bool
-    annotation: Annotation  # merged shapes (empty for a clip)
-    tracks: TrackAnnotation | None  # merged tracks of a clip
+    answer: domain.Answer  # merged: shapes, a clip's tracks or a part's transcript
     agreement: float
     per_annotator: tuple[float, ...]
     identity_switches: int = 0
 
 
 def overlap_outcome(project: ProjectUpserted, doc: Doc, members: list[Doc]) -> OverlapOutcome:
-    """Consensus over an item's shapes, or over a clip's tracks."""
+    """Consensus over an item's shapes, a clip's tracks or a part's transcripts."""
     policy = project.review
-    if doc.get("clip") is not None:
+    media = domain.unit_media(doc)
+    if media == "audio":
+        speech = speech_consensus(
+            [Transcript.model_validate(m.get("transcript") or {}) for m in members],
+            domain.part_seconds(doc),
+            match_threshold=policy.match_threshold,
+            min_agreement=policy.min_agreement,
+            max_wer=policy.max_wer,
+        )
+        return OverlapOutcome(
+            speech.accepted,
+            domain.Answer(transcript=speech.merged),
+            speech.agreement,
+            speech.per_annotator,
+        )
+    if media == "video":
         tracks = track_consensus(
             [TrackAnnotation.model_validate(m.get("tracks") or {}) for m in members],
             domain.clip_frames(doc),
@@ -201,8 +223,7 @@ def overlap_outcome(project: ProjectUpserted, doc: Doc, members: list[Doc]) -> O
         )
         return OverlapOutcome(
             tracks.accepted(policy.min_agreement),
-            Annotation(),
-            tracks.merged,
+            domain.Answer(tracks=tracks.merged),
             tracks.agreement,
             tracks.per_annotator,
             tracks.identity_switches,
@@ -215,8 +236,7 @@ def overlap_outcome(project: ProjectUpserted, doc: Doc, members: list[Doc]) -> O
     )
     return OverlapOutcome(
         shapes.accepted(policy.min_agreement),
-        shapes.merged,
-        None,
+        domain.Answer(shapes.merged),
         shapes.agreement,
         shapes.per_annotator,
     )

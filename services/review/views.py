@@ -7,9 +7,10 @@ from aviary.contracts.review import ImageView, OverlapView, ReviewView
 from services.review.clips import ClipFrames
 from services.review.repositories import SubmissionRepository
 from services.review.repositories.units import is_dispute
+from services.review.speech_consensus import word_diff
 from shared.domain.projects import ProjectReadModel
 from shared.errors import NotFound
-from shared.events import Annotation, ProjectUpserted
+from shared.events import Annotation, ProjectUpserted, Transcript
 from shared.runtime import Runtime
 from shared.store.mongo import Doc
 
@@ -38,6 +39,7 @@ class ReviewViews:
             image["bucket"], image["object_key"], runtime.settings.presign_ttl_s
         )
         dispute = is_dispute(unit["_id"])
+        agreed = Transcript.model_validate(unit["transcript"]) if unit.get("transcript") else None
         overlaps = (
             [
                 OverlapView(
@@ -46,12 +48,16 @@ class ReviewViews:
                     annotation=Annotation.model_validate(m["annotation"]),
                     agreement=m.get("agreement"),
                     tracks=m.get("tracks"),
+                    transcript=m.get("transcript"),
+                    word_diff=_word_diff(agreed, m.get("transcript")),
                 )
                 for m in await submissions.members(unit["member_ids"])
             ]
             if dispute
             else []
         )
+        clip = unit.get("clip")
+        audio = agreed is not None and clip is not None
         lease = unit.get("lease") or {}
         return ReviewView(
             id=unit["_id"],
@@ -73,8 +79,19 @@ class ReviewViews:
             rejection=unit.get("rejection"),
             clip=unit.get("clip"),
             tracks=unit.get("tracks"),
-            frames=await self.clip_frames.urls(unit["clip"], unit["org_id"])
-            if unit.get("clip")
+            frames=await self.clip_frames.urls(clip, unit["org_id"])
+            if clip and not audio
             else None,
             identity_switches=unit.get("identity_switches"),
+            audio=await self.clip_frames.audio(clip, project.audio) if audio and clip else None,
+            transcript=agreed,
         )
+
+
+def _word_diff(
+    agreed: Transcript | None, version: Doc | None
+) -> list[dict[str, str | list[str]]] | None:
+    """A disputed part's version, word by word against the text the annotators agreed on."""
+    if agreed is None or version is None:
+        return None
+    return word_diff(agreed.text, Transcript.model_validate(version).text)

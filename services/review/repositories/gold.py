@@ -6,9 +6,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Collection
 
-from services.review.domain import envelope
+from services.review.domain import Answer, envelope
 from shared.errors import NotFound
-from shared.events import Annotation, GoldUpdated, ProjectUpserted, TrackAnnotation
+from shared.events import GoldUpdated, ProjectUpserted
 from shared.messaging.outbox import Outbox
 from shared.security.audit import AuditLog
 from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, modify_by_id, utcnow
@@ -51,12 +51,11 @@ class GoldRepository:
         self,
         project: ProjectUpserted,
         seen: Doc,
-        answer: Annotation,
+        answer: Answer,
         by: str,
-        tracks: TrackAnnotation | None = None,
     ) -> Doc:
-        """Mark an item or a clip (`seen`: a submission of it) with its known answer (a clip's:
-        its tracks), and tell dispatch."""
+        """Mark an item, a clip or a part (`seen`: a submission of it) with its known answer
+        (shapes, tracks or a transcript), and tell dispatch."""
         gold = {
             "_id": "gld_" + secrets.token_hex(10),
             "project_id": project.project_id,
@@ -64,9 +63,12 @@ class GoldRepository:
             "item_id": seen["item_id"],
             "image": seen["image"],
             "ontology_version": project.version,
-            "answer": answer.model_dump(mode="json"),
+            "answer": answer.annotation.model_dump(mode="json"),
             "clip": seen.get("clip"),
-            "tracks": tracks.model_dump(mode="json") if tracks else None,
+            "tracks": answer.tracks.model_dump(mode="json") if answer.tracks else None,
+            "transcript": (
+                answer.transcript.model_dump(mode="json") if answer.transcript else None
+            ),
             "active": True,
             "created_by": by,
             "created_at": utcnow(),
