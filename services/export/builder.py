@@ -7,22 +7,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from aviary.contracts.shapes import Annotation
+from aviary.contracts.speech import Segment, Transcript
 from aviary.contracts.tracks import TrackAnnotation
 from services.export.domain import delivery_options
 from services.export.formats import PackageItem, PackageSpec, PackageSummary, PackageWriter
 from services.export.formats.package import sha256_file
+from services.export.formats.speech import (
+    SPEECH_FORMATS,
+    SpeechItem,
+    SpeechPackageWriter,
+    SpeechSpec,
+)
 from services.export.formats.video import (
     VIDEO_FORMATS,
     VideoItem,
     VideoPackageWriter,
     VideoSpec,
 )
+from services.export.listening import decode_listening_copy
 from services.export.repositories import (
     AcceptedItemRepository,
     BatchRepository,
@@ -53,6 +64,30 @@ def package_item(doc: Doc, image_bytes: bytes | None) -> PackageItem:
         reviewer_id=doc.get("reviewer_id"),
         accepted_at=doc["accepted_at"].isoformat(),
         image_bytes=image_bytes,
+    )
+
+
+def speech_item(docs: list[Doc], samples: np.ndarray | None) -> SpeechItem:
+    """A recording from its accepted parts (in any order): their segments in time order. Parts
+    do not overlap (they are cut at silences), so nothing needs stitching; a segment id met in
+    an earlier part gets its part's index in front."""
+    docs = sorted(docs, key=lambda d: d["clip"]["index"])
+    segments: list[Segment] = []
+    seen: set[str] = set()
+    for doc in docs:
+        for segment in Transcript.model_validate(doc.get("transcript") or {}).segments:
+            if segment.segment_id in seen:
+                renamed = f"p{doc['clip']['index']}-{segment.segment_id}"
+                segment = segment.model_copy(update={"segment_id": renamed})
+            seen.add(segment.segment_id)
+            segments.append(segment)
+    first = docs[0]
+    return SpeechItem(
+        item_id=first["item_id"],
+        file_name=first["image"]["file_name"],
+        duration_s=max(d["clip"]["stop"] for d in docs) / 1000,
+        segments=tuple(sorted(segments, key=lambda s: s.start)),
+        audio=(lambda: samples) if samples is not None else None,
     )
 
 
@@ -205,6 +240,8 @@ class DeliveryBuilder:
     ) -> PackageSummary:
         if project.media == "video":
             return await self._package_videos(delivery, project, options, after, upto, workdir)
+        if project.media == "audio":
+            return await self._package_recordings(delivery, options, after, upto, workdir)
         spec = PackageSpec(
             delivery_id=delivery["_id"],
             kind=delivery["kind"],
@@ -258,3 +295,37 @@ class DeliveryBuilder:
         except BaseException:
             writer.abort()
             raise
+
+    async def _package_recordings(
+        self, delivery: Doc, options: dict[str, Any], after: int, upto: int, workdir: Path
+    ) -> PackageSummary:
+        """Each recording's accepted parts, their segments joined into the recording's; with
+        `include_images` (for audio: the audio), each speech segment cut as a clip from the
+        listening copy."""
+        spec = SpeechSpec(
+            delivery_id=delivery["_id"],
+            project_id=delivery["project_id"],
+            batch_id=delivery["batch_id"],
+            formats=tuple(f for f in options["formats"] if f in SPEECH_FORMATS),
+            include_audio=options["include_images"],
+        )
+        parts: dict[str, list[Doc]] = {}
+        async for doc in self.accepted.in_range(delivery["batch_id"], after, upto):
+            if doc.get("clip") is not None:
+                parts.setdefault(doc["item_id"], []).append(doc)
+        writer = SpeechPackageWriter(workdir / "delivery.zip", workdir, spec)
+        try:
+            for docs in parts.values():
+                samples = await self._samples(docs[0]) if spec.include_audio else None
+                writer.add(speech_item(docs, samples))
+            return await asyncio.to_thread(writer.close)
+        except BaseException:
+            writer.abort()
+            raise
+
+    async def _samples(self, doc: Doc) -> np.ndarray:
+        """A recording's listening copy, decoded (16 kHz mono), to cut clips from."""
+        storage, clip = self.runtime.storage, doc["clip"]
+        manifest = json.loads(await storage.get_bytes(clip["bucket"], clip["manifest_key"]))
+        listening = await storage.get_bytes(clip["bucket"], manifest["listening_key"])
+        return await asyncio.to_thread(decode_listening_copy, listening)

@@ -7,14 +7,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from aviary.contracts.projects import IMAGE_FORMATS, VIDEO_FORMATS
+from aviary.contracts.projects import AUDIO_FORMATS, IMAGE_FORMATS, VIDEO_FORMATS
 from shared.errors import AppError
 from shared.events import ProjectUpserted
 
 
 def check_formats(project: ProjectUpserted, formats: Sequence[str] | None) -> None:
     """422 `invalid_formats` for a format the project's media kind has no writer for."""
-    allowed = VIDEO_FORMATS if project.media == "video" else IMAGE_FORMATS
+    allowed = {"image": IMAGE_FORMATS, "video": VIDEO_FORMATS, "audio": AUDIO_FORMATS}[
+        project.media
+    ]
     if formats and (wrong := sorted(set(formats) - allowed)):
         raise AppError(
             "invalid_formats",
