@@ -235,6 +235,20 @@ class AsyncClient:
         )
         return read_answer(ItemRead, data_json)
 
+    async def upload_recording(self, batch_id: str, data: bytes, file_name: str) -> ItemRead:
+        """One recording (WAV, FLAC, OGG Vorbis or Opus, MP3, M4A) as one item of an audio
+        project's batch, cut into parts (tasks) at silences; a duplicate comes back with
+        `duplicate=True`."""
+        data_json = await self._json(
+            "POST",
+            "ingest",
+            f"/v1/batches/{batch_id}/recordings",
+            content=data,
+            params={"file_name": file_name},
+            headers={"content-type": "application/octet-stream"},
+        )
+        return read_answer(ItemRead, data_json)
+
     async def put_sequence_frame(
         self, batch_id: str, sequence_id: str, index: int, data: bytes
     ) -> SequenceFrameRead:
@@ -364,6 +378,15 @@ class AsyncClient:
             "dispatch",
             f"/v1/tasks/{task['id']}/submit",
             json={"lease_id": task["lease_id"], "annotation": {"shapes": shapes}},
+        )
+
+    async def submit_transcript(self, task: dict[str, Any], segments: list[dict[str, Any]]) -> None:
+        """An audio task's segments (seconds from the recording's start, inside its part)."""
+        await self.request(
+            "POST",
+            "dispatch",
+            f"/v1/tasks/{task['id']}/submit",
+            json={"lease_id": task["lease_id"], "transcript": {"segments": segments}},
         )
 
     async def next_review(self, wait_s: float = 0) -> dict[str, Any] | None:
