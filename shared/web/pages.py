@@ -29,8 +29,8 @@ WEB_PACKAGE = "aviary_web"
 COMMON = "common"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: http: "
-    "https:; connect-src 'self' http: https:; frame-ancestors 'none'; base-uri 'none'; "
-    "form-action 'self'"
+    "https:; media-src 'self' http: https:; connect-src 'self' http: https:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 
 

@@ -2,6 +2,7 @@
 // The annotator's workspace: next task, draw and edit, submit or skip, with the day's figures.
 import { ImageCanvas, colorOf } from "/ui/common/canvas.js";
 import { ApiError, api, byId as $, clear, el, formatSeconds, messageOf, requireLogin, setupTheme, signOut, toast } from "/ui/common/common.js";
+import { AudioWorkspace } from "./audio.js";
 import { VideoWorkspace } from "./video.js";
 
 /** @typedef {import("/ui/common/canvas.js").Annotation} Annotation */
@@ -20,14 +21,18 @@ import { VideoWorkspace } from "./video.js";
  * @property {string} instructions
  * @property {{ url: string, width: number, height: number }} image
  * @property {number} rework
- * @property {{ reason: string, comment: string, at: string, track_id?: string | null, frames?: [number, number] | null }[]} comments
- *   the reviewers' words (on a video clip, maybe about one track and some frames)
+ * @property {{ reason: string, comment: string, at: string, track_id?: string | null, frames?: [number, number] | null, segment_id?: string | null }[]} comments
+ *   the reviewers' words (on a video clip, maybe about one track and some frames; on an audio
+ *   part, maybe about one segment)
  * @property {number} piece_rate
  * @property {number | null} [estimated_seconds]
  * @property {Annotation | null} [pre_annotation] the client's predictions, to start from
  * @property {Annotation | null} [previous_annotation] this annotator's, when it comes back
  * @property {import("./video.js").VideoView | null} [video] a video task's clip and frames
  * @property {{ tracks: import("/ui/common/tracks.js").Track[] } | null} [previous_tracks]
+ * @property {import("/ui/common/segments.js").AudioView | null} [audio] an audio task's part of a recording
+ * @property {import("/ui/common/segments.js").Transcript | null} [pre_transcript] the segments proposed, to start from
+ * @property {import("/ui/common/segments.js").Transcript | null} [previous_transcript] this annotator's, when it comes back
  */
 /** @typedef {{ lease_id: string }} Lease */
 /** @typedef {{ worked_s: number, limit_s: number }} WorkToday */
@@ -39,6 +44,7 @@ import { VideoWorkspace } from "./video.js";
  * @property {number} workingSince the current stretch of continuous work
  * @property {number | null} heartbeat
  * @property {VideoWorkspace | null} video the video mode, for video tasks
+ * @property {AudioWorkspace | null} audio the audio mode, for audio tasks
  */
 
 const BREAK_KEY = "aviary.breakMinutes";
@@ -58,6 +64,7 @@ function start(me) {
     workingSince: Date.now(), // the current stretch of continuous work
     heartbeat: null,
     video: null,
+    audio: null,
   };
   const canvas = new ImageCanvas($("canvas", HTMLCanvasElement), {
     editable: true,
@@ -69,7 +76,8 @@ function start(me) {
   });
   const video = new VideoWorkspace(canvas);
   state.video = video;
-  Object.assign(window, { aviaryCanvas: canvas, aviaryVideo: video }); // for browser tests and the console
+  state.audio = new AudioWorkspace($("audio-workspace"));
+  Object.assign(window, { aviaryCanvas: canvas, aviaryVideo: video, aviaryAudio: state.audio }); // for browser tests and the console
 
   $("next").addEventListener("click", () => next(state, canvas));
   $("submit").addEventListener("click", () => submit(state, canvas));
@@ -99,6 +107,7 @@ function start(me) {
 async function next(state, canvas) {
   stopHeartbeat(state);
   state.task = null;
+  state.audio?.close(); // nothing plays while the next task is looked for
   $("task-box").hidden = true;
   $("empty").hidden = false;
   $("next", HTMLButtonElement).disabled = true;
@@ -138,10 +147,22 @@ async function open(state, canvas, task) {
   const imageLevel = new Set((start?.shapes || []).filter((s) => s.kind === "classification").map((s) => s.class_id));
   canvas.setClasses(task.classes);
   const video = state.video;
+  // An audio task: the waveform tool instead of the image and the shape tools (its `image`,
+  // the waveform picture, is not shown).
+  const audio = task.audio ? state.audio : null;
   $("video-keys").hidden = !task.video;
-  if (task.video && video) {
+  $("audio-keys").hidden = !audio;
+  $("image-tools").hidden = Boolean(audio);
+  $("canvas").hidden = Boolean(audio);
+  $("instructions-title").textContent = audio ? "Transcription guidelines" : "Instructions";
+  if (task.audio && audio) {
+    video?.close();
+    await audio.open({ ...task, audio: task.audio });
+  } else if (task.video && video) {
+    state.audio?.close();
     await video.open({ ...task, video: task.video }, () => state.task?.lease_id ?? task.lease_id);
   } else {
+    state.audio?.close();
     video?.close();
     await canvas.load(task.image.url, task.image.width, task.image.height, shapes);
   }
@@ -149,11 +170,14 @@ async function open(state, canvas, task) {
   $("task-box").hidden = false;
   $("submit-error").textContent = "";
   $("task-meta").textContent =
-    `${task.image.width}×${task.image.height} · ${task.piece_rate.toFixed(2)} per task` +
+    (task.audio
+      ? `part ${task.audio.part + 1} of ${task.audio.parts} · ${formatSeconds(task.audio.end - task.audio.start)} of audio`
+      : `${task.image.width}×${task.image.height}`) +
+    ` · ${task.piece_rate.toFixed(2)} per task` +
     (task.estimated_seconds ? ` · usually ${formatSeconds(task.estimated_seconds)}` : "") +
     (task.rework ? ` · rework #${task.rework}` : "");
   clear($("instructions"), task.instructions ? task.instructions : el("span", { class: "muted" }, "None."));
-  showComments(task.comments);
+  showComments(task.comments, (id) => state.audio?.describe(id) ?? id);
   showClasses(task, canvas, imageLevel);
   state.heartbeat = setInterval(() => heartbeat(state), heartbeatEvery(task));
 }
@@ -208,8 +232,22 @@ async function submit(state, canvas) {
   const task = state.task;
   if (!task) return;
   canvas.finishDraft();
+  const audio = task.audio ? state.audio : null;
+  if (audio) {
+    // What the server would refuse anyway is named on the segments, before sending.
+    const found = audio.problems();
+    audio.showProblems(found);
+    if (found.length) {
+      $("submit-error").textContent = found.map((p) => p.message).join("; ");
+      return;
+    }
+  }
   $("submit", HTMLButtonElement).disabled = true;
-  const work = task.video && state.video ? { tracks: state.video.submission() } : { annotation: annotation(canvas) };
+  const work = audio
+    ? { transcript: audio.submission() }
+    : task.video && state.video
+      ? { tracks: state.video.submission() }
+      : { annotation: annotation(canvas) };
   try {
     await api("dispatch", "POST", `/v1/tasks/${task.id}/submit`, {
       lease_id: task.lease_id,
@@ -227,6 +265,19 @@ async function submit(state, canvas) {
       const list = (details || []).map((d) => `${d.track} at frame ${d.frame + 1}: ${d.message}`);
       $("submit-error").textContent = `${error.message}: ${list.join("; ")}`;
     }
+    if (error instanceof ApiError && error.code === "invalid_transcript" && audio) {
+      const details = /** @type {{ segment: string, code: string, message: string }[] | null} */ (error.details) || [];
+      audio.showProblems(details.map((d) => ({ segment_id: d.segment, message: d.message })));
+      $("submit-error").textContent = `${error.message}: ${details.map((d) => `${audio.describe(d.segment)}: ${d.message}`).join("; ")}`;
+    }
+    if (error instanceof ApiError && error.code === "invalid_request" && audio) {
+      // The contract's own checks (one speaker's segments overlapping, text on noise) come back
+      // as schema errors: their messages say what is wrong.
+      const details = /** @type {{ msg?: string }[] | null} */ (error.details) || [];
+      const messages = details.map((d) => d.msg).filter(Boolean);
+      $("submit-error").textContent = messages.length ? `${error.message}: ${messages.join("; ")}` : error.message;
+    }
+    if (audio) toast($("submit-error").textContent || messageOf(error), "error");
     if (error instanceof ApiError && error.code === "invalid_annotation") {
       const details = /** @type {ShapeError[] | null} */ (error.details);
       canvas.showErrors(details);
@@ -261,8 +312,11 @@ async function skip(state, canvas) {
 
 // ----- panels --------------------------------------------------------------------------------
 
-/** @param {Task["comments"]} comments */
-function showComments(comments) {
+/**
+ * @param {Task["comments"]} comments
+ * @param {(segmentId: string) => string} segmentTimes an audio part's segment, as its times
+ */
+function showComments(comments, segmentTimes) {
   $("comments-box").hidden = !comments.length;
   clear(
     $("comments"),
@@ -274,6 +328,7 @@ function showComments(comments) {
         c.track_id || c.frames
           ? el("div", { class: "muted" }, [c.track_id ? `track ${c.track_id}` : "", c.frames ? `frames ${c.frames[0] + 1}–${c.frames[1] + 1}` : ""].filter(Boolean).join(", "))
           : null,
+        c.segment_id ? el("div", { class: "muted" }, `segment ${segmentTimes(c.segment_id)}`) : null,
         el("div", {}, c.comment),
         el("div", { class: "muted" }, new Date(c.at).toLocaleString()),
       ),
@@ -400,6 +455,15 @@ function tick(state) {
  * @param {ImageCanvas} canvas
  */
 function keys(e, state, canvas) {
+  if (state.task?.audio && state.audio) {
+    // The audio mode's keys, in its text boxes too (Escape leaves them; Ctrl+Enter submits).
+    if ((e.ctrlKey || e.metaKey) && e.key === "Enter") {
+      e.preventDefault();
+      return submit(state, canvas);
+    }
+    if (state.audio.key(e)) e.preventDefault();
+    return;
+  }
   if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLSelectElement) return;
   const ctrl = e.ctrlKey || e.metaKey;
   if (ctrl && e.key === "Enter") return submit(state, canvas);

@@ -1,14 +1,18 @@
 // @ts-check
-// The review desk: the submission over the image, every annotator's version when they
-// disagreed, accept / reject with a reason / correct the shapes; and the appeals queue.
+// The review desk: the submission over the image (a video clip's frames, an audio part's
+// waveform), every annotator's version when they disagreed, accept / reject with a reason /
+// correct the shapes; and the appeals queue.
 import { ImageCanvas, colorOf } from "/ui/common/canvas.js";
 import { ApiError, api, byId as $, clear, el, messageOf, requireLogin, setupTheme, signOut, toast } from "/ui/common/common.js";
+import { timesOf } from "/ui/common/segments.js";
+import { AudioDesk, wordDiff } from "./listen.js";
 import { ClipPlayer } from "./player.js";
 
 /** @typedef {import("/ui/common/canvas.js").Annotation} Annotation */
 /** @typedef {import("/ui/common/canvas.js").OntologyClass} OntologyClass */
 /** @typedef {import("/ui/common/canvas.js").ShapeError} ShapeError */
 /** @typedef {import("/ui/common/common.js").Claims} Claims */
+/** @typedef {import("/ui/common/segments.js").Transcript} Transcript */
 /**
  * A submission or a consensus dispute to review, or an appeal (POST /v1/reviews/next,
  * /v1/appeals/next).
@@ -17,8 +21,10 @@ import { ClipPlayer } from "./player.js";
  * @property {"submission" | "consensus"} kind
  * @property {string} annotator_id
  * @property {Annotation} annotation
- * @property {{ annotator_id: string, annotation: Annotation, agreement: number | null, tracks?: { tracks: import("/ui/common/tracks.js").Track[] } | null }[]} overlaps
- *   every annotator's version, when they disagreed
+ * @property {{ annotator_id: string, annotation: Annotation, agreement: number | null, tracks?: { tracks: import("/ui/common/tracks.js").Track[] } | null,
+ *   transcript?: Transcript | null, word_diff?: import("./listen.js").DiffOp[] | null }[]} overlaps
+ *   every annotator's version, when they disagreed (an audio part's: its segments, and its
+ *   words against the agreed text)
  * @property {number | null} agreement
  * @property {OntologyClass[]} classes
  * @property {string[]} reject_reasons
@@ -30,9 +36,11 @@ import { ClipPlayer } from "./player.js";
  * @property {string[] | null} [frames] the clip's frames, as URLs
  * @property {{ tracks: import("/ui/common/tracks.js").Track[] } | null} [tracks] the clip's tracks (a dispute: the agreed ones)
  * @property {number | null} [identity_switches] a disputed clip: how often the versions' ids disagree
+ * @property {import("/ui/common/segments.js").AudioView | null} [audio] an audio part's recording
+ * @property {Transcript | null} [transcript] the part's segments (a dispute: the agreed ones)
  */
 /** @typedef {{ status: string }} DecisionResult */
-/** @typedef {{ unit: ReviewUnit | null, appeal: boolean, player: ClipPlayer | null }} State */
+/** @typedef {{ unit: ReviewUnit | null, appeal: boolean, player: ClipPlayer | null, audio: AudioDesk | null }} State */
 
 const me = requireLogin($("app"), ["reviewer"], "Aviary review desk: sign in");
 if (me) start(me);
@@ -43,10 +51,15 @@ function start(me) {
   $("signout").addEventListener("click", signOut);
   $("who").textContent = `${me.sub} · ${me.vendor}`;
   /** @type {State} */
-  const state = { unit: null, appeal: false, player: null };
+  const state = { unit: null, appeal: false, player: null, audio: null };
   const canvas = new ImageCanvas($("canvas", HTMLCanvasElement), { editable: true });
   state.player = new ClipPlayer(canvas);
-  Object.assign(window, { aviaryCanvas: canvas, aviaryPlayer: state.player }); // for browser tests and the console
+  // An audio part: the segment selected on the waveform is the one a rejection names.
+  const rejectSegment = $("reject-segment", HTMLSelectElement);
+  const desk = new AudioDesk($("desk-audio"), (id) => (rejectSegment.value = id ?? ""));
+  rejectSegment.addEventListener("change", () => desk.select(rejectSegment.value || null));
+  state.audio = desk;
+  Object.assign(window, { aviaryCanvas: canvas, aviaryPlayer: state.player, aviaryDesk: desk }); // for browser tests and the console
   $("next-review").addEventListener("click", () => load(state, canvas, "/v1/reviews/next", false));
   $("next-appeal").addEventListener("click", () => load(state, canvas, "/v1/appeals/next", true));
   $("accept").addEventListener("click", () => decide(state, canvas, "accept"));
@@ -56,6 +69,10 @@ function start(me) {
   $("uphold").addEventListener("click", () => decideAppeal(state, canvas, "uphold"));
   window.addEventListener("keydown", (e) => {
     if (e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLSelectElement || e.target instanceof HTMLInputElement) return;
+    if (state.unit?.audio) {
+      if (desk.key(e)) e.preventDefault();
+      return;
+    }
     const player = state.unit?.clip ? state.player : null;
     if (player && e.key === "ArrowRight") player.timeline.step(1);
     else if (player && e.key === "ArrowLeft") player.timeline.step(-1);
@@ -90,13 +107,30 @@ async function load(state, canvas, path, appeal) {
     state.appeal = appeal;
     canvas.setClasses(unit.classes);
     canvas.currentClass = null;
-    if (unit.clip && unit.frames && state.player) {
+    // An audio part: the waveform and its segments instead of the image (its `image`, the
+    // waveform picture, is not shown).
+    $("canvas").hidden = Boolean(unit.audio);
+    $("image-tools").hidden = Boolean(unit.audio);
+    $("audio-keys").hidden = !unit.audio;
+    $("audio-reject").hidden = !unit.audio;
+    if (unit.audio && state.audio) {
+      state.player?.close();
+      const segments = unit.transcript?.segments || [];
+      clear(
+        $("reject-segment"),
+        el("option", { value: "" }, "the whole part"),
+        segments.map((s) => el("option", { value: s.segment_id }, `${timesOf(s)} ${s.speaker || ""} ${s.text.slice(0, 40)}`.trim())),
+      );
+      await state.audio.open({ audio: unit.audio, transcript: unit.transcript });
+    } else if (unit.clip && unit.frames && state.player) {
+      state.audio?.close();
       await state.player.open({ clip: unit.clip, frames: unit.frames, tracks: unit.tracks ?? null, image: unit.image });
     } else {
+      state.audio?.close();
       state.player?.close();
       await canvas.load(unit.image.url, unit.image.width, unit.image.height, unit.annotation.shapes);
     }
-    $("correct").hidden = Boolean(unit.clip); // tracks are not corrected on the desk
+    $("correct").hidden = Boolean(unit.clip || unit.audio); // tracks and transcripts are not corrected on the desk
     $("empty").hidden = true;
     $("decide").hidden = appeal;
     $("appeal").hidden = !appeal;
@@ -107,6 +141,7 @@ async function load(state, canvas, path, appeal) {
       $("meta"),
       el("div", {}, `by ${unit.annotator_id}`),
       el("div", {}, unit.kind === "consensus" ? `disputed: agreement ${Math.round((unit.agreement ?? 0) * 100)} %` : `rework #${unit.rework}`),
+      unit.audio ? el("div", {}, `part ${unit.audio.part + 1} of ${unit.audio.parts} · ${timesOf(unit.audio)}`) : null,
       unit.identity_switches ? el("div", {}, `identity switches between versions: ${unit.identity_switches}`) : null,
     );
     clear(
@@ -145,6 +180,10 @@ async function load(state, canvas, path, appeal) {
  */
 async function showOverlaps(unit, state, canvas) {
   $("overlaps-box").hidden = !unit.overlaps.length;
+  if (unit.audio && state.audio) {
+    showAudioVersions(unit, state, canvas);
+    return;
+  }
   if (unit.clip && state.player) {
     showClipVersions(unit, state, canvas);
     return;
@@ -177,22 +216,51 @@ function showClipVersions(unit, state, canvas) {
       { class: "version" },
       el("span", { class: "muted" }, `${o.annotator_id} · ${tracks.length} tracks · agreement ${Math.round((o.agreement ?? 0) * 100)} %`),
       el("button", { type: "button", onclick: () => player.useTracks(tracks) }, "Show"),
-      el("button", { type: "button", onclick: () => settleWith(state, canvas, tracks) }, "Settle with this version"),
+      el("button", { type: "button", onclick: () => settleWith(state, canvas, { tracks: { tracks } }) }, "Settle with this version"),
     );
   });
   clear($("overlaps"), agreed, rows);
 }
 
 /**
+ * A disputed part: each annotator's segments, to play on the waveform, their words against the
+ * agreed text, and to settle with.
+ * @param {ReviewUnit} unit
  * @param {State} state
  * @param {ImageCanvas} canvas
- * @param {import("/ui/common/tracks.js").Track[]} tracks
  */
-async function settleWith(state, canvas, tracks) {
+function showAudioVersions(unit, state, canvas) {
+  const desk = /** @type {AudioDesk} */ (state.audio);
+  const agreed = el("button", { type: "button", onclick: () => desk.show(unit.transcript) }, "Show agreed");
+  const rows = unit.overlaps.map((o) => {
+    const transcript = o.transcript || { segments: [] };
+    return el(
+      "div",
+      { class: "version" },
+      el("div", { class: "muted" }, `${o.annotator_id} · ${transcript.segments.length} segments · agreement ${Math.round((o.agreement ?? 0) * 100)} %`),
+      wordDiff(o.word_diff || []),
+      el(
+        "div",
+        { class: "actions" },
+        el("button", { type: "button", onclick: () => desk.show(transcript) }, "Show"),
+        el("button", { type: "button", onclick: () => settleWith(state, canvas, { transcript }) }, "Settle with this version"),
+      ),
+    );
+  });
+  clear($("overlaps"), agreed, rows);
+}
+
+/**
+ * Settle a dispute with one annotator's version: sent as the correction.
+ * @param {State} state
+ * @param {ImageCanvas} canvas
+ * @param {{ tracks: { tracks: import("/ui/common/tracks.js").Track[] } } | { transcript: Transcript }} version
+ */
+async function settleWith(state, canvas, version) {
   const unit = state.unit;
   if (!unit) return;
   try {
-    const result = /** @type {DecisionResult} */ (await api("review", "POST", `/v1/reviews/${unit.id}/correct`, { tracks: { tracks } }));
+    const result = /** @type {DecisionResult} */ (await api("review", "POST", `/v1/reviews/${unit.id}/correct`, version));
     toast(`${result.status}`, "ok");
     finish(state, canvas);
   } catch (error) {
@@ -216,7 +284,12 @@ async function decide(state, canvas, action) {
   }
   const body =
     action === "reject"
-      ? { reason: $("reason", HTMLSelectElement).value, comment, ...(unit.clip && state.player ? state.player.rejected() : {}) }
+      ? {
+          reason: $("reason", HTMLSelectElement).value,
+          comment,
+          ...(unit.clip && state.player ? state.player.rejected() : {}),
+          ...(unit.audio && $("reject-segment", HTMLSelectElement).value ? { segment_id: $("reject-segment", HTMLSelectElement).value } : {}),
+        }
       : action === "correct"
         ? { annotation: { shapes: canvas.shapes } }
         : undefined;
@@ -259,6 +332,7 @@ async function decideAppeal(state, canvas, decision) {
 function finish(state, canvas) {
   state.unit = null;
   state.player?.close();
+  state.audio?.close();
   $("decide").hidden = true;
   $("appeal").hidden = true;
   $("overlaps-box").hidden = true;
