@@ -12,7 +12,7 @@ BENCH  ?=
 CLUSTER ?=
 STACK  := scripts/$(if $(CLUSTER),cluster,stack).py
 
-.PHONY: install up infra down status demo test chaos browser bench lint fmt typecheck dist image-check clean
+.PHONY: install up infra down status demo test chaos browser speech-tools bench lint fmt typecheck dist image-check clean
 
 # Three distributions, installed editable: aviary-client (client/: contracts, SDK, CLI),
 # aviary-server (the services) and aviary-devkit (devkit/: simulators, benchmarks, test tools;
@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml setup.py client/pyproject.toml devkit/pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip uninstall -q -y aviary 2>/dev/null || true
 	$(BIN)/python -m pip install -q -e ./client -e . -e ./devkit
+	$(BIN)/python scripts/vad_model.py
 	touch $(STAMP)
 
 # The pages need no build: TypeScript only checks them (`make lint`).
@@ -43,14 +44,18 @@ down:                ## stop what `make up` started (CLUSTER=1: what `make up CL
 status:
 	$(BIN)/python $(STACK) status
 
-demo: up             ## the main job: pushed images (and videos) to verified deliveries
+demo: up speech-tools ## the main job: pushed images, videos and speech to verified deliveries
 	$(BIN)/aviary-sim --images 50
 	$(BIN)/aviary-sim --media video --images 2
+	$(BIN)/aviary-sim --media speech --images 3
 
 browser:             ## Debian's chromium, for the browser tests
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-test: infra browser  ## the test suite (unit, integration, end-to-end, browser)
+speech-tools:        ## Debian's espeak-ng, which speaks the speech simulation's recordings
+	command -v espeak-ng >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng)
+
+test: infra browser speech-tools ## the test suite (unit, integration, end-to-end, browser)
 	$(BIN)/python -m pytest
 
 chaos: infra         ## faults in long flows (AVIARY_CHAOS_IMAGES=500); report in var/chaos/

@@ -1,14 +1,16 @@
 """`aviary-sim`: the whole backbone driven by simulated people (`make demo`).
 
 Onboards a client and two vendors, pushes generated street scenes with known boxes (or, with
-`--media video`, rendered floor videos with known tracks), lets simulated annotators (right or
-wrong on purpose) and reviewers work, waits for the delivery, downloads it and checks every
-box (every track) against the truth.
+`--media video`, rendered floor videos with known tracks; with `--media speech`, spoken
+conversations with known words), lets simulated annotators (right or wrong on purpose) and
+reviewers work, waits for the delivery, downloads it and checks every box (every track, every
+recording's words) against the truth.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 import zipfile
 from collections import Counter
@@ -21,6 +23,12 @@ import typer
 from aviary.cli.common import Context, make_context
 from aviary_devkit.sim.checks import coco_problems
 from aviary_devkit.sim.flow import FlowConfig, FlowResult, run_flow
+from aviary_devkit.sim.speech_flow import (
+    REVIEW_MAX_WER,
+    SpeechFlowConfig,
+    run_speech_flow,
+    speech_problems,
+)
 from aviary_devkit.sim.video_flow import VideoFlowConfig, mot_problems, run_video_flow
 from shared.settings import get_settings
 
@@ -68,7 +76,11 @@ def simulate(
         int, typer.Option(min=1, max=100_000, help="Street scenes (or videos) to push.")
     ] = 50,
     media: Annotated[
-        str, typer.Option(help="image: street scenes; video: floor videos with tracks.")
+        str,
+        typer.Option(
+            help="image: street scenes; video: floor videos with tracks; speech: spoken "
+            "conversations with transcripts."
+        ),
     ] = "image",
     frames: Annotated[int, typer.Option(min=10, max=10_000, help="Frames a video.")] = 150,
     accuracy: Annotated[
@@ -97,8 +109,10 @@ def simulate(
         return simulate_video(
             context, key, images, frames, accuracy, annotators, seed, out, timeout_s
         )
+    if media == "speech":
+        return simulate_speech(context, key, images, accuracy, annotators, seed, out, timeout_s)
     if media != "image":
-        raise typer.BadParameter("--media is image or video")
+        raise typer.BadParameter("--media is image, video or speech")
     config = FlowConfig(
         images=images,
         error_rate=1 - accuracy,
@@ -189,6 +203,71 @@ def simulate_video(
                 if problems
                 else [
                     "every object is one track in the delivery, close to the truth in every frame."
+                ]
+            ),
+        ]
+    )
+    context.emit(summary, text)
+    if problems:
+        raise typer.Exit(PROBLEMS)
+
+
+def simulate_speech(
+    context: Context,
+    key: str,
+    recordings: int,
+    accuracy: float,
+    annotators: int,
+    seed: int,
+    out: Path,
+    timeout_s: float,
+) -> None:
+    config = SpeechFlowConfig(
+        images=recordings,
+        error_rate=1 - accuracy,
+        seed=seed,
+        annotators_per_vendor=annotators,
+        deliveries_dir=out,
+        timeout_s=timeout_s,
+    )
+    if not context.json:
+        context.console.print(
+            f"Aviary simulation: {recordings} spoken conversations of {config.utterances} "
+            f"sentences by {config.speakers} voices, parts of at most {config.max_part_s:g} s, "
+            f"2 vendors x {annotators} transcribers + 1 reviewer each, {1 - accuracy:.0%} of "
+            "first attempts careless on purpose\n"
+        )
+    progress = progress_of(context)
+    result, truths = asyncio.run(run_speech_flow(context.endpoints, key, config, progress))
+    problems = speech_problems(result.zip_path, truths)
+    s = result.stats
+    counts = result.manifest["counts"]
+    summary: dict[str, Any] = {
+        "delivery_id": result.delivery_id,
+        "zip": str(result.zip_path),
+        "seconds": result.seconds,
+        "stats": vars(s),
+        "counts": counts,
+        "problems": problems,
+    }
+    text = "\n".join(
+        [
+            "",
+            "=== delivery ===",
+            f"zip:      {result.zip_path.resolve()}",
+            f"contents: {json.dumps(counts)} in NeMo, RTTM, WebVTT and SRT; checksums verified",
+            "",
+            "=== what happened ===",
+            f"pushed {s.uploaded} recordings; {s.submissions} part submissions "
+            f"({s.wrong_submissions} careless on purpose); {s.rejected} rejected and reworked; "
+            f"{s.accepted} accepted by review; {result.seconds:.1f} s in all",
+            "",
+            *(
+                ["PROBLEMS:", *(f"  {p}" for p in problems[:20])]
+                if problems
+                else [
+                    f"every recording's words match what was said within "
+                    f"{REVIEW_MAX_WER:.0%} word error rate, speakers included."
                 ]
             ),
         ]

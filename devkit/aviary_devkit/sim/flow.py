@@ -403,9 +403,12 @@ class Flow:
 
 
 def verify_package(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Check every file of a delivery zip against its manifest; return (manifest, coco)."""
+    """Check every file of a delivery zip against its manifest; return (manifest, coco), the
+    COCO empty where the package has none (a speech delivery)."""
     manifest = client_packages.verify_package(data)
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        if "coco/annotations.json" not in zf.namelist():
+            return manifest, {}
         coco = json.loads(zf.read("coco/annotations.json"))
     return manifest, coco
 
