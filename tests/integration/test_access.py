@@ -47,6 +47,7 @@ ACCESS: dict[tuple[str, str, str], set[str]] = {
     ("ingest", "POST", "/v1/batches/{batch_id}/seal"): {C},
     ("ingest", "POST", "/v1/batches/{batch_id}/items"): {C},
     ("ingest", "POST", "/v1/batches/{batch_id}/videos"): {C},
+    ("ingest", "POST", "/v1/batches/{batch_id}/recordings"): {C},
     ("ingest", "PUT", "/v1/batches/{batch_id}/sequences/{sequence_id}/frames/{index}"): {C},
     ("ingest", "GET", "/v1/batches/{batch_id}/sequences/{sequence_id}"): {C},
     ("ingest", "POST", "/v1/batches/{batch_id}/sequences/{sequence_id}/close"): {C},

@@ -155,7 +155,7 @@ def test_sealed_batch_refuses_uploads_and_sealing_twice_is_safe(api: Api) -> Non
         ({"vendor": "org_doesnotexist"}, "unknown_vendor"),
         ({"classes": [{"id": 1, "name": "car"}, {"id": 2, "name": "Car"}]}, "invalid_ontology"),
         ({"classes": [{"id": 1, "name": "car"}, {"id": 1, "name": "bus"}]}, "invalid_ontology"),
-        ({"classes": []}, "invalid_request"),
+        ({"classes": []}, "invalid_ontology"),  # an image project needs classes
     ],
 )
 def test_invalid_projects_are_refused_with_a_precise_code(

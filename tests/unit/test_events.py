@@ -271,5 +271,4 @@ def test_field_constraints_are_enforced() -> None:
         ReviewPolicy(mode="sample", rate=1.5)
     with pytest.raises(ValidationError):
         OntologyClass(id=0, name="car")
-    with pytest.raises(ValidationError):
-        Ontology(classes=())
+    assert Ontology(classes=()).classes == ()  # an audio project's: ingest refuses it elsewhere
