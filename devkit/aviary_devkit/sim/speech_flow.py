@@ -24,7 +24,7 @@ from aviary.client.config import Endpoints
 from aviary.contracts.speech import Transcript
 from aviary_devkit.media.speech import encode, render_recording
 from aviary_devkit.sim.flow import Flow, FlowConfig, FlowResult, Progress
-from aviary_devkit.sim.speech_checks import check_delivery, wer
+from aviary_devkit.sim.speech_checks import check_delivery, heard, speaker_mismatch, wer
 from aviary_devkit.sim.speech_transcriber import in_part, transcribe
 
 FORMATS = ("wav", "flac", "mp3", "ogg", "m4a")
@@ -131,13 +131,18 @@ class SpeechFlow(Flow):
         return {"transcript": transcript.model_dump(mode="json")}, wrong
 
     def judge(self, review: dict[str, Any]) -> dict[str, str] | None:
-        """Reject a part whose words are too far from what was said."""
+        """Reject a part whose words are too far from what was said, or that gives a speech
+        segment the wrong speaker."""
         audio = review["audio"]
         truth = in_part(self.truths[review["item_id"]], audio["start"], audio["end"])
-        heard = Transcript.model_validate(review.get("transcript") or {})
-        if wer(truth.text, heard.text) <= REVIEW_MAX_WER:
-            return None
-        return {"reason": "words wrong", "comment": "Listen again: many words differ."}
+        transcript = review.get("transcript") or {}
+        said = Transcript.model_validate(transcript)
+        if wer(truth.text, said.text) > REVIEW_MAX_WER:
+            return {"reason": "words wrong", "comment": "Listen again: many words differ."}
+        segments = [heard(s) for s in transcript.get("segments", [])]
+        if speaker_mismatch(truth, segments) > 0:
+            return {"reason": "wrong speaker", "comment": "Check who says each sentence."}
+        return None
 
 
 def delivered_segments(zip_path: Path) -> dict[str, list[dict[str, Any]]]:
