@@ -307,7 +307,9 @@ def test_a_rejection_points_at_a_segment_and_the_rework_shows_it(api: Api) -> No
 
 def test_a_gold_part_scores_who_transcribes_it(api: Api) -> None:
     ws = audio_workspace(
-        api, review={"mode": "auto", "gold_rate": 1.0}, audio={"max_part_s": 30, "vad": False, "languages": ["en"]}
+        api,
+        review={"mode": "auto", "gold_rate": 1.0},
+        audio={"max_part_s": 30, "vad": False, "languages": ["en"]},
     )
     token = ws.client.token
     first = upload_recording(api, token, ws.batch_id, wav(6, seed=3), "gold.wav").json()["id"]
