@@ -21,14 +21,18 @@ from services.ingest.audio import AudioLimits
 from services.ingest.audio_store import StoredRecording, derive, store_recording
 from services.ingest.ledger import BatchLedger
 from services.ingest.repositories import ItemRepository
-from services.ingest.uploads import item_read
 from services.ingest.vad import SpeechDetector
-from services.ingest.video_uploads import Received, receive_to_file
+from services.ingest.video_uploads import (
+    Received,
+    already_stored,
+    receive_to_file,
+    record_one,
+)
 from shared.errors import AppError
 from shared.events import AudioRef, ImageRef, ItemIngested
 from shared.runtime import Runtime
 from shared.settings import Settings
-from shared.store.mongo import Doc, DuplicateKeyError, utcnow
+from shared.store.mongo import Doc, utcnow
 
 # Recordings read at once per process: each holds its decoded samples in memory (an hour at
 # 16 kHz is 230 MB as float32) and keeps a core busy.
@@ -74,9 +78,8 @@ class AudioIngestor:
         with tempfile.TemporaryDirectory(prefix="aviary-upload-") as folder:
             received = await receive_to_file(chunks, Path(folder), settings.max_audio_bytes)
             iid = domain.item_id(self.batch["project_id"], received.sha256)
-            known = await self.items.find_many([iid])
-            if iid in known:
-                return item_read(known[iid], duplicate=True)
+            if (known := await already_stored(self.items, iid)) is not None:
+                return known
             detector = speech_detector() if self.audio.vad else None
             async with _reading:
                 derived = await asyncio.to_thread(
@@ -96,11 +99,7 @@ class AudioIngestor:
                 derived,
             )
         doc, event = self._record(name, received, iid, stored)
-        try:
-            await self.ledger.add_items(self.batch, [(doc, event)])
-        except DuplicateKeyError:  # the same file, uploaded twice at once: the other won
-            return item_read((await self.items.find_many([iid]))[iid], duplicate=True)
-        return item_read(doc)
+        return await record_one(self.items, self.ledger, self.batch, doc, event)
 
     def _record(
         self, name: str, received: Received, iid: str, stored: StoredRecording

@@ -60,6 +60,23 @@ async def receive_to_file(chunks: AsyncIterator[bytes], folder: Path, limit: int
     return Received(path, size, digest.hexdigest())
 
 
+async def already_stored(items: ItemRepository, item_id: str) -> ItemRead | None:
+    """The item a whole-file upload would become, if the same file came before."""
+    known = await items.find_many([item_id])
+    return item_read(known[item_id], duplicate=True) if item_id in known else None
+
+
+async def record_one(
+    items: ItemRepository, ledger: BatchLedger, batch: Doc, doc: Doc, event: ItemIngested
+) -> ItemRead:
+    """Record a whole-file item (a video, a recording) and its `item.ingested` together."""
+    try:
+        await ledger.add_items(batch, [(doc, event)])
+    except DuplicateKeyError:  # the same file, uploaded twice at once: the other won
+        return item_read((await items.find_many([doc["_id"]]))[doc["_id"]], duplicate=True)
+    return item_read(doc)
+
+
 def limits_for(settings: Settings, video: VideoSettings) -> VideoLimits:
     return VideoLimits(
         max_duration_s=video.max_duration_s,
@@ -94,9 +111,8 @@ class VideoIngestor:
         with tempfile.TemporaryDirectory(prefix="aviary-upload-") as folder:
             received = await receive_to_file(chunks, Path(folder), settings.max_video_bytes)
             iid = domain.item_id(self.batch["project_id"], received.sha256)
-            known = await self.items.find_many([iid])
-            if iid in known:
-                return item_read(known[iid], duplicate=True)
+            if (known := await already_stored(self.items, iid)) is not None:
+                return known
             is_zip = await asyncio.to_thread(_starts_with, received.path, ZIP_MAGIC)
             stored = await store_video(
                 self.runtime.storage,
@@ -111,11 +127,7 @@ class VideoIngestor:
                 sequence_fps if is_zip else None,
             )
         doc, event = self._record(name, received, iid, stored)
-        try:
-            await self.ledger.add_items(self.batch, [(doc, event)])
-        except DuplicateKeyError:  # the same file, uploaded twice at once: the other won
-            return item_read((await self.items.find_many([iid]))[iid], duplicate=True)
-        return item_read(doc)
+        return await record_one(self.items, self.ledger, self.batch, doc, event)
 
     def _record(
         self, name: str, received: Received, iid: str, stored: StoredVideo
