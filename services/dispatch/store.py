@@ -180,7 +180,6 @@ class TaskStore:
         count = len(video.clips)
         tasks = []
         for index, (start, stop) in enumerate(video.clips):
-            copy_key = clip_unit(event.item_id, index)
             clip = {
                 "index": index,
                 "start": start,
@@ -198,16 +197,8 @@ class TaskStore:
                 "height": video.height,
                 "frame_keys": [content_key(event.org_id, sha) for sha in frames[start:stop]],
             }
-            for doc in self._new_tasks(event, project):  # one a slot of the project's overlap
-                doc.update(
-                    _id=domain.task_id(copy_key, doc["slot"]),
-                    copy_key=copy_key,
-                    clip=clip,
-                    video=shown,
-                )
-                tasks.append(doc)
-            if gold := await self._gold_clip_task(session, event, project, copy_key, golds):
-                tasks.append(gold)
+            shown_as = {"video": shown}
+            tasks += await self._unit_tasks(session, event, project, golds, clip, shown_as)
         return tasks
 
     async def _part_tasks(
@@ -225,7 +216,6 @@ class TaskStore:
         speech: list[list[float]] = manifest.get("speech", [])
         tasks = []
         for index, (start, stop) in enumerate(audio.parts):
-            copy_key = clip_unit(event.item_id, index)
             clip = {
                 "index": index,
                 "start": start,
@@ -243,17 +233,30 @@ class TaskStore:
                 "duration_s": audio.duration_s,
             }
             proposed = domain.proposed_segments(speech, start / 1000, stop / 1000)
-            for doc in self._new_tasks(event, project):  # one a slot of the project's overlap
-                doc.update(
-                    _id=domain.task_id(copy_key, doc["slot"]),
-                    copy_key=copy_key,
-                    clip=clip,
-                    audio=shown,
-                    pre_transcript=proposed,
-                )
-                tasks.append(doc)
-            if gold := await self._gold_clip_task(session, event, project, copy_key, golds):
-                tasks.append(gold)
+            shown_as = {"audio": shown, "pre_transcript": proposed}
+            tasks += await self._unit_tasks(session, event, project, golds, clip, shown_as)
+        return tasks
+
+    async def _unit_tasks(
+        self,
+        session: AsyncClientSession,
+        event: ItemIngested,
+        project: ProjectUpserted,
+        golds: ActiveGolds,
+        clip: Doc,
+        shown: Doc,
+    ) -> list[Doc]:
+        """One task a slot of the project's overlap for a clip or part (`shown` is what its
+        tasks show of it), and a gold one mixed in at the project's rate."""
+        copy_key = clip_unit(event.item_id, clip["index"])
+        tasks = []
+        for doc in self._new_tasks(event, project):
+            doc.update(
+                _id=domain.task_id(copy_key, doc["slot"]), copy_key=copy_key, clip=clip, **shown
+            )
+            tasks.append(doc)
+        if gold := await self._gold_clip_task(session, event, project, copy_key, golds):
+            tasks.append(gold)
         return tasks
 
     async def _gold_clip_task(
