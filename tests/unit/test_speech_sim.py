@@ -22,7 +22,13 @@ from aviary_devkit.media.speech import (
     render_recording,
     speak,
 )
-from aviary_devkit.sim.speech_checks import check_delivery, normalize, speaker_mismatch, wer
+from aviary_devkit.sim.speech_checks import (
+    check_delivery,
+    heard,
+    normalize,
+    speaker_mismatch,
+    wer,
+)
 from aviary_devkit.sim.speech_transcriber import SKILLS, expected_wer, in_part, transcribe
 
 pytestmark = pytest.mark.skipif(
@@ -242,6 +248,11 @@ def test_speaker_names_need_only_be_consistent(recording: Recording) -> None:
     one_voice = [d | {"speaker": "spk_a"} for d in spoken]  # two thirds of them wrong
     assert check_delivery({"r": truth}, {"r": one_voice}, max_wer=0.0) != []
     assert speaker_mismatch(truth, []) == 1.0
+    # A part alone cannot tell a renaming from a wrong speaker: without renaming, names count.
+    heard_renamed = [heard(d) for d in renamed]
+    assert speaker_mismatch(truth, heard_renamed) == 0.0
+    assert speaker_mismatch(truth, heard_renamed, rename=False) == 1.0
+    assert speaker_mismatch(truth, [heard(d) for d in _lines(truth)], rename=False) == 0.0
 
 
 def test_normalized_wer() -> None:

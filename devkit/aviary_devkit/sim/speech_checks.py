@@ -107,11 +107,13 @@ def check_delivery(
     return problems
 
 
-def speaker_mismatch(truth: Transcript, segments: Sequence[Heard]) -> float:
+def speaker_mismatch(truth: Transcript, segments: Sequence[Heard], rename: bool = True) -> float:
     """The share of the truth's speech segments (with a speaker) whose most-overlapping
     delivered speech segment has another speaker, or that none overlaps.
 
-    Delivered names are mapped to the truth's one to one, largest shared speech time first.
+    With `rename`, delivered names are mapped to the truth's one to one, largest shared speech
+    time first (a whole recording may call its speakers anything). Without it, names must be
+    the truth's: a part alone cannot tell a consistent renaming from a wrong speaker.
     """
     spoken = [s for s in truth.segments if s.event == "speech" and s.speaker is not None]
     if not spoken:
@@ -132,7 +134,7 @@ def speaker_mismatch(truth: Transcript, segments: Sequence[Heard]) -> float:
         best = max(voiced, key=lambda h: _overlap(s.start, s.end, h.start, h.end), default=None)
         heard_by = None
         if best is not None and _overlap(s.start, s.end, best.start, best.end) > 0:
-            heard_by = names.get(best.speaker) if best.speaker is not None else None
+            heard_by = best.speaker if not rename else names.get(best.speaker or "")
         wrong += heard_by != s.speaker
     return wrong / len(spoken)
 
