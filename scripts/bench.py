@@ -32,6 +32,7 @@ from aviary_devkit.bench.figures import (
     pipeline,
     review,
     scale,
+    speech,
     url_import,
     video,
 )
@@ -59,6 +60,7 @@ BENCHMARKS: dict[str, Callable[[int], Figures]] = {
     "growth": growth.bench_growth,
     "cluster": cluster.bench_cluster,
     "video": video.bench_video,
+    "speech": speech.bench_speech,
 }
 
 

@@ -239,7 +239,8 @@ def check_media(
     if wrong := sorted(set(formats) - allowed):
         raise invalid(
             "invalid_formats",
-            f"a {media} project delivers in {sorted(allowed)}, not {wrong}",
+            f"{'an' if media == 'audio' else 'a'} {media} project delivers in "
+            f"{sorted(allowed)}, not {wrong}",
         )
     if media != "audio" and not classes:
         raise invalid("invalid_ontology", f"a {media} project needs at least one class")

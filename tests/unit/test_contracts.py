@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from aviary.client import AsyncClient, AviaryError
 from aviary.client.config import Endpoints
 from aviary.contracts.errors import ErrorBody
-from aviary.contracts.ingest import ProjectRead
+from aviary.contracts.ingest import ProjectCreate, ProjectRead
 from aviary.contracts.roles import Role as ContractRole
 from shared.errors import StartupError, error_body
 from shared.security.auth import Role
@@ -151,3 +151,14 @@ async def test_an_sdk_reads_an_answer_of_a_newer_server_that_added_fields() -> N
     assert project.ontology.classes[0].name == "car"
     assert project.vendors[0].share == 1.0 and project.review.mode == "all"
     assert refused.value.code == "not_found"
+
+
+def test_a_project_left_without_formats_delivers_in_its_media_kinds_usual_one() -> None:
+    vendors = [{"vendor_id": "org_v", "share": 1.0}]
+    assert ProjectCreate(name="p", vendors=vendors).delivery_formats == ["coco"]
+    audio = ProjectCreate(name="p", vendors=vendors, media="audio")
+    assert audio.delivery_formats == ["nemo"]
+    chosen = ProjectCreate(name="p", vendors=vendors, media="audio", delivery_formats=["rttm"])
+    assert chosen.delivery_formats == ["rttm"]
+    with pytest.raises(ValidationError):  # an empty list sent is not "left out"
+        ProjectCreate(name="p", vendors=vendors, delivery_formats=[])

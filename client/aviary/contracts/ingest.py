@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, SecretStr
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    model_validator,
+)
 
 from aviary.contracts.projects import (
+    DEFAULT_FORMATS,
     DeliveryFormat,
     MediaKind,
     ReviewPolicy,
@@ -84,7 +93,11 @@ class ProjectCreate(Strict):
     piece_rate: float = Field(default=0.05, ge=0, le=1000)
     priority: int = Field(default=0, ge=0, le=100)
     deadline: AwareDatetime | None = None
-    delivery_formats: list[DeliveryFormat] = Field(default=["coco"], min_length=1, max_length=4)
+    # Left out: the media kind's usual format (DEFAULT_FORMATS); a default is not validated,
+    # so the empty list stands for "left out" while an empty list sent is refused.
+    delivery_formats: list[DeliveryFormat] = Field(
+        default_factory=list, min_length=1, max_length=4
+    )
     include_images: bool = False
     include_people: bool = False
     webhook_url: HttpUrl | None = None
@@ -94,6 +107,12 @@ class ProjectCreate(Strict):
     media: MediaKind = "image"
     video: VideoSettings = VideoSettings()
     audio: AudioSettings = AudioSettings()
+
+    @model_validator(mode="after")
+    def _formats_for_the_media(self) -> ProjectCreate:
+        if not self.delivery_formats:
+            self.delivery_formats = [DEFAULT_FORMATS[self.media]]
+        return self
 
 
 class ProjectUpdate(ProjectCreate):

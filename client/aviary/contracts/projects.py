@@ -22,6 +22,8 @@ MediaKind = Literal["image", "video", "audio"]
 IMAGE_FORMATS: frozenset[str] = frozenset({"coco", "yolo", "voc", "jsonl"})
 VIDEO_FORMATS: frozenset[str] = frozenset({"coco", "yolo", "mot", "cvat"})
 AUDIO_FORMATS: frozenset[str] = frozenset({"nemo", "audiofolder", "rttm", "vtt", "srt"})
+# What a project delivers in when it does not say.
+DEFAULT_FORMATS: dict[MediaKind, DeliveryFormat] = {"image": "coco", "video": "coco", "audio": "nemo"}
 
 
 class VideoSettings(Frozen):
