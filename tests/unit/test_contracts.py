@@ -153,11 +153,13 @@ async def test_an_sdk_reads_an_answer_of_a_newer_server_that_added_fields() -> N
     assert refused.value.code == "not_found"
 
 
-def test_a_project_left_without_formats_delivers_in_its_media_kinds_usual_one() -> None:
+def test_a_project_left_without_formats_or_reasons_gets_its_media_kinds_usual_ones() -> None:
     vendors = [{"vendor_id": "org_v", "share": 1.0}]
     assert ProjectCreate(name="p", vendors=vendors).delivery_formats == ["coco"]
     audio = ProjectCreate(name="p", vendors=vendors, media="audio")
     assert audio.delivery_formats == ["nemo"]
+    assert "wrong speaker" in audio.reject_reasons
+    assert ProjectCreate(name="p", vendors=vendors).reject_reasons[0] == "missing object"
     chosen = ProjectCreate(name="p", vendors=vendors, media="audio", delivery_formats=["rttm"])
     assert chosen.delivery_formats == ["rttm"]
     with pytest.raises(ValidationError):  # an empty list sent is not "left out"

@@ -17,6 +17,7 @@ from pydantic import (
 
 from aviary.contracts.projects import (
     DEFAULT_FORMATS,
+    DEFAULT_REJECT_REASONS,
     DeliveryFormat,
     MediaKind,
     ReviewPolicy,
@@ -85,19 +86,14 @@ class ProjectCreate(Strict):
     overlap: int = Field(default=1, ge=1, le=10)
     vendors: list[VendorShare] = Field(min_length=1, max_length=100)
     review: ReviewPolicy = ReviewPolicy()
-    reject_reasons: list[str] = Field(
-        default_factory=lambda: ["missing object", "wrong class", "loose box"],
-        min_length=1,
-        max_length=50,
-    )
+    # Left out: the media kind's usual reasons (DEFAULT_REJECT_REASONS), as for the formats.
+    reject_reasons: list[str] = Field(default_factory=list, min_length=1, max_length=50)
     piece_rate: float = Field(default=0.05, ge=0, le=1000)
     priority: int = Field(default=0, ge=0, le=100)
     deadline: AwareDatetime | None = None
     # Left out: the media kind's usual format (DEFAULT_FORMATS); a default is not validated,
     # so the empty list stands for "left out" while an empty list sent is refused.
-    delivery_formats: list[DeliveryFormat] = Field(
-        default_factory=list, min_length=1, max_length=4
-    )
+    delivery_formats: list[DeliveryFormat] = Field(default_factory=list, min_length=1, max_length=4)
     include_images: bool = False
     include_people: bool = False
     webhook_url: HttpUrl | None = None
@@ -109,9 +105,11 @@ class ProjectCreate(Strict):
     audio: AudioSettings = AudioSettings()
 
     @model_validator(mode="after")
-    def _formats_for_the_media(self) -> ProjectCreate:
+    def _defaults_for_the_media(self) -> ProjectCreate:
         if not self.delivery_formats:
             self.delivery_formats = [DEFAULT_FORMATS[self.media]]
+        if not self.reject_reasons:
+            self.reject_reasons = list(DEFAULT_REJECT_REASONS[self.media])
         return self
 
 

@@ -22,8 +22,18 @@ MediaKind = Literal["image", "video", "audio"]
 IMAGE_FORMATS: frozenset[str] = frozenset({"coco", "yolo", "voc", "jsonl"})
 VIDEO_FORMATS: frozenset[str] = frozenset({"coco", "yolo", "mot", "cvat"})
 AUDIO_FORMATS: frozenset[str] = frozenset({"nemo", "audiofolder", "rttm", "vtt", "srt"})
-# What a project delivers in when it does not say.
-DEFAULT_FORMATS: dict[MediaKind, DeliveryFormat] = {"image": "coco", "video": "coco", "audio": "nemo"}
+# What a project delivers in, and the reasons its reviewers reject for, when it does not say.
+DEFAULT_FORMATS: dict[MediaKind, DeliveryFormat] = {
+    "image": "coco",
+    "video": "coco",
+    "audio": "nemo",
+}
+_SHAPE_REASONS = ("missing object", "wrong class", "loose box")
+DEFAULT_REJECT_REASONS: dict[MediaKind, tuple[str, ...]] = {
+    "image": _SHAPE_REASONS,
+    "video": (*_SHAPE_REASONS, "track switches object"),
+    "audio": ("words wrong", "segment missing", "wrong speaker", "bounds off"),
+}
 
 
 class VideoSettings(Frozen):
