@@ -206,9 +206,12 @@ def check_name(f: BinaryIO, file_name: str | None) -> str:
 # --- Reading ------------------------------------------------------------------------------
 
 
-def read_recording(path: Path, file_name: str | None, limits: AudioLimits) -> Recording:
+def read_recording(
+    path: Path, file_name: str | None, limits: AudioLimits, spill_dir: Path | None = None
+) -> Recording:
     """Validate and decode the recording at `path` into 16 kHz mono samples.
 
+    With `spill_dir` the samples live in a file there, mapped into memory (see _Normaliser).
     Raises AppError with a machine code for every refusal.
     """
     with path.open("rb") as f:
@@ -219,7 +222,7 @@ def read_recording(path: Path, file_name: str | None, limits: AudioLimits) -> Re
     except av.error.FFmpegError as exc:
         raise invalid("corrupt_audio", f"the recording could not be opened: {exc}") from exc
     with container:
-        return _decode(container, kind, declared, limits)
+        return _decode(container, kind, declared, limits, spill_dir)
 
 
 @dataclass(frozen=True)
@@ -295,7 +298,11 @@ def _mp3_length(f: BinaryIO) -> float | None:
 
 
 def _decode(
-    container: av.container.InputContainer, kind: str, declared: _Declared, limits: AudioLimits
+    container: av.container.InputContainer,
+    kind: str,
+    declared: _Declared,
+    limits: AudioLimits,
+    spill_dir: Path | None,
 ) -> Recording:
     if not container.streams.audio:
         what = "video but no" if container.streams.video else "no"
@@ -321,7 +328,7 @@ def _decode(
         if declared_s * rate * channels > limits.max_decoded_samples:
             raise _too_many_samples(limits)
 
-    normaliser = _Normaliser(declared_s or 60.0, limits.max_duration_s)
+    normaliser = _Normaliser(declared_s or 60.0, limits.max_duration_s, spill_dir)
     seconds = 0.0
     values = 0
     packets = failed = failed_in_a_row = 0
@@ -426,11 +433,16 @@ class _Normaliser:
     averaged here (FFmpeg's own down-mix adds stereo channels at 0.71 each, louder than either,
     and past full scale where they agree). Rate or channel changes mid-stream (MP3s glued
     together) start a new resampler. The array is allocated once for the declared length
-    (np.empty: pages a lying header claims are never touched) and grown only if the recording
-    is longer."""
+    (pages a lying header claims are never touched) and grown only if the recording is longer.
 
-    def __init__(self, expected_s: float, max_s: float) -> None:
-        self._buffer = np.empty(int(min(expected_s, max_s) * RATE) + RATE, np.float32)
+    With `spill_dir` the array is a file there mapped into memory: an hour is 230 MB of
+    samples, which as file pages the kernel may write out and drop under memory pressure,
+    where anonymous memory would get a long recording's ingest process killed."""
+
+    def __init__(self, expected_s: float, max_s: float, spill_dir: Path | None = None) -> None:
+        self._spill_dir = spill_dir
+        self._spills = 0
+        self._buffer = self._allocate(int(min(expected_s, max_s) * RATE) + RATE)
         self._size = 0
         self._resampler: av.AudioResampler | None = None
         self._input: tuple[str, str, int] | None = None
@@ -447,9 +459,15 @@ class _Normaliser:
 
     def finish(self) -> Samples:
         self._drain(None)
-        samples = self._buffer[: self._size]
-        # A view keeps the whole buffer alive: copy when much of it is unused.
-        return samples.copy() if self._size < 0.9 * self._buffer.size else samples
+        # A view: the unused rest was never touched, so it costs no memory.
+        return self._buffer[: self._size]
+
+    def _allocate(self, size: int) -> Samples:
+        if self._spill_dir is None:
+            return np.empty(size, np.float32)
+        self._spills += 1
+        path = self._spill_dir / f"samples-{self._spills}.f32"
+        return np.memmap(path, dtype=np.float32, mode="w+", shape=(size,))
 
     def _drain(self, frame: av.AudioFrame | None) -> None:
         if self._resampler is None:
@@ -470,7 +488,7 @@ class _Normaliser:
     def _append(self, block: Samples) -> None:
         end = self._size + block.size
         if end > self._buffer.size:
-            grown = np.empty(max(end, 2 * self._buffer.size), np.float32)
+            grown = self._allocate(max(end, 2 * self._buffer.size))
             grown[: self._size] = self._buffer[: self._size]
             self._buffer = grown
         self._buffer[self._size : end] = block
@@ -590,7 +608,11 @@ def _column_stats(samples: Samples, width: int) -> tuple[Samples, Samples, Sampl
     ends = np.maximum(edges[1:], starts + 1)
     low = np.minimum.reduceat(samples, starts)
     high = np.maximum.reduceat(samples, starts)
-    energy = np.add.reduceat(np.square(samples), starts)
+    # A dot product a column: squaring the whole recording at once would copy it.
+    energy = np.array(
+        [np.dot(samples[a:b], samples[a:b]) for a, b in zip(starts, ends, strict=True)],
+        np.float64,
+    )
     rms = np.sqrt(energy / (ends - starts)).astype(np.float32)
     if samples.size < width:  # reduceat reads one sample where a column is empty
         low, high = samples[starts], samples[starts]

@@ -70,7 +70,8 @@ def derive(
     """Read, check and normalise the file, and make everything the tools need (CPU work: run
     it in a thread). Without a detector the whole recording counts as speech, so parts are
     cut at `max_part_s` exactly."""
-    recording = read_recording(path, file_name, limits)
+    # The samples spill beside the upload, in its temporary folder.
+    recording = read_recording(path, file_name, limits, spill_dir=path.parent)
     samples = recording.samples
     speech = detector.detect(samples) if detector is not None else []
     picture = waveform_picture(samples)

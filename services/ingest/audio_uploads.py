@@ -34,8 +34,9 @@ from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.store.mongo import Doc, utcnow
 
-# Recordings read at once per process: each holds its decoded samples in memory (an hour at
-# 16 kHz is 230 MB as float32) and keeps a core busy.
+# Recordings read at once per process: each keeps a core busy. Their decoded samples (an hour
+# at 16 kHz is 230 MB as float32) are file pages in the upload's folder, not anonymous memory
+# (audio._Normaliser): measured on an hour, 88 MB anonymous at the peak against 308 in memory.
 READING_AT_ONCE = 2
 _reading = asyncio.Semaphore(READING_AT_ONCE)
 

@@ -244,6 +244,30 @@ def test_each_accepted_format_decodes_to_16k_mono(tmp_path: Path, kind: str) -> 
     assert np.abs(middle).max() == pytest.approx(0.5, abs=0.05)
 
 
+@pytest.mark.parametrize("kind", ["wav-s16-stereo-44k", "mp3-stereo"])
+def test_samples_spilled_to_a_file_are_the_same_and_grow_past_a_missing_length(
+    tmp_path: Path, kind: str
+) -> None:
+    make, name, _ = FORMATS[kind]
+    data = make()
+    in_memory = read(tmp_path, data, name).samples
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    path = tmp_path / "spilled"
+    path.write_bytes(data)
+    spilled = read_recording(path, name, LIMITS, spill_dir=spill).samples
+    assert isinstance(spilled, np.memmap) and sorted(p.name for p in spill.iterdir())
+    np.testing.assert_array_equal(spilled, in_memory)
+    # A WAV that declares no length starts from a guess and grows its file, twice here.
+    unknown = bytearray(wav(tone(150, 16_000), 16_000))
+    at = unknown.find(b"data") + 4
+    unknown[at : at + 4] = b"\xff\xff\xff\xff"
+    path.write_bytes(bytes(unknown))
+    long = read_recording(path, "long.wav", LIMITS, spill_dir=spill).samples
+    assert long.size == 150 * 16_000 and len(list(spill.iterdir())) >= 3
+    assert dominant_hz(long[-16_000:]) == pytest.approx(440, abs=2)
+
+
 def test_the_bytes_decide_when_the_name_says_nothing(tmp_path: Path) -> None:
     data = flac(tone(1, 16_000), 16_000)
     for name in (None, "", "recording", "recording.bin", "take.dat", "x.jpg"):
