@@ -1,7 +1,6 @@
 """Audio files in: refuse what is not a whole, decodable, bounded recording; turn what is into
-16 kHz mono samples, and make from those what the tools need: the listening copy people hear,
-the waveform peaks the tools draw, a waveform picture (the recording's image) and the plan of
-parts a long recording is cut into.
+16 kHz mono samples. What the tools get from those is made in audio_views.py (the listening
+copy, the peaks, the picture), the plan of parts in audio_parts.py.
 
 Decoding is PyAV's (FFmpeg inside its wheels), for every format: WAV, FLAC, Ogg (Vorbis or
 Opus), MP3 and M4A (AAC in MP4). The one encoder the project opens is libopus (BSD), for the
@@ -18,12 +17,8 @@ read here instead).
 
 from __future__ import annotations
 
-import base64
 import io
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path, PurePath
 from typing import BinaryIO
 
@@ -31,7 +26,6 @@ import av
 import av.error
 import numpy as np
 import numpy.typing as npt
-from PIL import Image
 
 from shared.errors import AppError
 
@@ -86,16 +80,6 @@ MPEG_FRAME_SAMPLES = {3: {3: 384, 2: 1152, 1: 1152}, 2: {3: 384, 2: 1152, 1: 576
 # damaged stream.
 DAMAGED_RUN = 4
 DAMAGED_SHARE = 0.01
-
-LISTENING_BIT_RATE = 24_000
-OPUS_COMPLEXITY = 6
-LISTENING_CHUNK = RATE  # samples handed to the encoder at once (it re-frames them)
-PEAK_STEPS = (160, 640, 2560, 10240)  # each 4x the one before: each level is made from the last
-PEAK_SCALE = 127
-PICTURE_BACKGROUND = (255, 255, 255)
-PICTURE_PEAK = (150, 178, 222)  # min..max of each column
-PICTURE_RMS = (38, 84, 160)  # +-RMS of each column, drawn over the peaks: where the energy is
-PICTURE_AXIS = (200, 200, 200)
 
 
 def invalid(code: str, message: str, status: int = 422) -> AppError:
@@ -493,191 +477,3 @@ class _Normaliser:
             self._buffer = grown
         self._buffer[self._size : end] = block
         self._size = end
-
-
-# --- What the tools get -------------------------------------------------------------------
-
-
-def listening_copy(samples: Samples) -> bytes:
-    """The copy people listen to: Ogg Opus, 16 kHz mono, about 24 kbit/s (speech stays clear;
-    an hour is about 11 MB). Browsers play and seek it (Ogg pages carry granule positions)."""
-    out = io.BytesIO()
-    with av.open(out, mode="w", format="ogg") as container:
-        # Complexity 6: from 7 up libopus takes 4 times as long on room noise (measured: an
-        # hour of speech with hiss, 22 s at 10, 5.6 s at 6), for little a listener hears.
-        stream = container.add_stream(
-            "libopus",
-            rate=RATE,
-            layout="mono",
-            options={"compression_level": str(OPUS_COMPLEXITY)},
-        )
-        stream.bit_rate = LISTENING_BIT_RATE
-        time_base = Fraction(1, RATE)
-        for start in range(0, samples.size, LISTENING_CHUNK):
-            block = np.ascontiguousarray(samples[start : start + LISTENING_CHUNK], np.float32)
-            frame = av.AudioFrame.from_ndarray(block.reshape(1, -1), format="flt", layout="mono")
-            frame.sample_rate = RATE
-            frame.pts = start
-            frame.time_base = time_base
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return out.getvalue()
-
-
-def peaks(samples: Samples) -> bytes:
-    """Waveform peaks as JSON, the browser's format (docs/media.md):
-    `{"sample_rate": 16000, "duration_s": D, "levels": [{"step": 160, "data": B}, ...]}`,
-    each level's data base64 of int8 (min, max) pairs, one pair per `step` samples (the last
-    pair covers what is left), scaled from [-1, 1] to [-127, 127].
-
-    Only the finest level reads the samples; each coarser one takes the min and max of four
-    pairs of the level before (rounding to int8 keeps order, so the result is the same)."""
-    levels = []
-    pairs = _min_max(samples, PEAK_STEPS[0])
-    for index, step in enumerate(PEAK_STEPS):
-        if index:
-            pairs = _coarser(pairs, step // PEAK_STEPS[index - 1])
-        levels.append({"step": step, "data": base64.b64encode(pairs.tobytes()).decode("ascii")})
-    document = {"sample_rate": RATE, "duration_s": samples.size / RATE, "levels": levels}
-    return json.dumps(document).encode()
-
-
-def _min_max(samples: Samples, step: int) -> npt.NDArray[np.int8]:
-    """(min, max) of every `step` samples, as int8 pairs in one flat array."""
-    whole = samples.size // step * step
-    blocks = samples[:whole].reshape(-1, step)
-    lows, highs = [blocks.min(axis=1)], [blocks.max(axis=1)]
-    if whole < samples.size:
-        lows.append(samples[whole:].min(keepdims=True))
-        highs.append(samples[whole:].max(keepdims=True))
-    pairs = np.empty((sum(x.size for x in lows), 2), np.float32)
-    pairs[:, 0] = np.concatenate(lows)
-    pairs[:, 1] = np.concatenate(highs)
-    return _to_int8(pairs).reshape(-1)
-
-
-def _to_int8(values: npt.NDArray[np.float32]) -> npt.NDArray[np.int8]:
-    scaled = np.rint(np.clip(values, -1.0, 1.0) * PEAK_SCALE)
-    return scaled.astype(np.int8)
-
-
-def _coarser(pairs: npt.NDArray[np.int8], factor: int) -> npt.NDArray[np.int8]:
-    """Pairs for `factor` times the step: min of mins, max of maxes."""
-    count = pairs.size // 2
-    pad = -count % factor
-    # Pad the last group with a copy of its last pair: a neutral value for min and max.
-    grid = np.concatenate([pairs.reshape(-1, 2), np.repeat(pairs.reshape(-1, 2)[-1:], pad, 0)])
-    groups = grid.reshape(-1, factor, 2)
-    out = np.empty((groups.shape[0], 2), np.int8)
-    out[:, 0] = groups[:, :, 0].min(axis=1)
-    out[:, 1] = groups[:, :, 1].max(axis=1)
-    return out.reshape(-1)
-
-
-def waveform_picture(samples: Samples, width: int = 800, height: int = 160) -> bytes:
-    """A PNG of the whole recording's waveform: each column's min..max in a light colour and
-    its +-RMS in a dark one, about a middle line. The recording's image in lists and queues."""
-    middle = (height - 1) / 2
-    columns = _column_stats(samples, width)
-    rows = np.arange(height, dtype=np.float32)[:, None]
-    picture = np.empty((height, width, 3), np.uint8)
-    picture[:] = PICTURE_BACKGROUND
-    picture[round(middle), :] = PICTURE_AXIS
-    if columns is not None:
-        low, high, rms = columns
-        # y grows downwards: a sample of +1 is row 0, -1 the last row.
-        top, bottom = middle - high * middle, middle - low * middle
-        picture[(rows >= np.floor(top)) & (rows <= np.ceil(bottom))] = PICTURE_PEAK
-        quiet = np.minimum(rms, np.maximum(high, -low))  # RMS never past the peaks
-        inner = (rows >= np.floor(middle - quiet * middle)) & (
-            rows <= np.ceil(middle + quiet * middle)
-        )
-        picture[inner & (rms > 0)] = PICTURE_RMS
-    out = io.BytesIO()
-    Image.fromarray(picture, "RGB").save(out, "PNG", optimize=False, compress_level=6)
-    return out.getvalue()
-
-
-def _column_stats(samples: Samples, width: int) -> tuple[Samples, Samples, Samples] | None:
-    """Per column: min, max (clipped to [-1, 1]) and RMS of the samples it covers. A recording
-    with fewer samples than columns repeats samples across columns."""
-    if not samples.size:
-        return None
-    edges = np.linspace(0, samples.size, width + 1).astype(np.int64)
-    starts = np.minimum(edges[:-1], samples.size - 1)
-    ends = np.maximum(edges[1:], starts + 1)
-    low = np.minimum.reduceat(samples, starts)
-    high = np.maximum.reduceat(samples, starts)
-    # A dot product a column: squaring the whole recording at once would copy it.
-    energy = np.array(
-        [np.dot(samples[a:b], samples[a:b]) for a, b in zip(starts, ends, strict=True)],
-        np.float64,
-    )
-    rms = np.sqrt(energy / (ends - starts)).astype(np.float32)
-    if samples.size < width:  # reduceat reads one sample where a column is empty
-        low, high = samples[starts], samples[starts]
-    return np.clip(low, -1, 1), np.clip(high, -1, 1), np.minimum(rms, 1).astype(np.float32)
-
-
-# --- Parts --------------------------------------------------------------------------------
-
-
-def plan_parts(
-    duration_s: float, speech: list[tuple[float, float]], max_part_s: float
-) -> tuple[tuple[int, int], ...]:
-    """Cut a recording into parts of at most `max_part_s`: (start, stop) in milliseconds,
-    contiguous, from 0 to the duration.
-
-    Each cut is in the middle of the longest silence in the window it ends, preferring
-    silences after half of `max_part_s` (so parts are not short); with no silence in the
-    window, the cut is at `max_part_s`, through speech. Silences are the gaps between `speech`
-    segments and, when there is any speech, before the first and after the last one; with no
-    speech segments at all (no detection ran, or none found) every cut is at `max_part_s`.
-    """
-    total = max(0, round(duration_s * 1000))
-    longest = int(max_part_s * 1000)
-    if longest <= 0:
-        raise ValueError("parts need a positive length")
-    silences = list(_silences(total, speech))
-    parts: list[tuple[int, int]] = []
-    start = 0
-    while total - start > longest:
-        end = start + longest
-        cut = _cut_in(silences, start, start + longest // 2, end) or _cut_in(
-            silences, start, start, end
-        )
-        cut = cut or end
-        parts.append((start, cut))
-        start = cut
-    parts.append((start, total))
-    return tuple(parts)
-
-
-def _silences(total_ms: int, speech: list[tuple[float, float]]) -> Iterator[tuple[int, int]]:
-    """The gaps between speech segments in milliseconds, sorted (segments may overlap)."""
-    if not speech:
-        return
-    at = 0
-    for start_s, end_s in sorted(speech):
-        start = min(total_ms, max(0, round(start_s * 1000)))
-        if start > at:
-            yield at, start
-        at = max(at, min(total_ms, round(end_s * 1000)))
-    if at < total_ms:
-        yield at, total_ms
-
-
-def _cut_in(silences: list[tuple[int, int]], part_start: int, low: int, high: int) -> int | None:
-    """The middle of the longest silence within [low, high] (of its part there), if any.
-    Silences that begin where the part does are not candidates: the part began by cutting in
-    one (or the recording begins with one), and cutting in it again makes a part of silence."""
-    best: tuple[int, int] | None = None
-    for start, end in silences:
-        if start <= part_start or end <= low or start >= high:
-            continue
-        clipped = (max(start, low), min(end, high))
-        if best is None or clipped[1] - clipped[0] > best[1] - best[0]:
-            best = clipped
-    if best is None:
-        return None
-    return max(low, min(high, (best[0] + best[1]) // 2))

@@ -17,15 +17,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.ingest.audio import (
-    AudioLimits,
-    Recording,
-    listening_copy,
-    peaks,
-    plan_parts,
-    read_recording,
-    waveform_picture,
-)
+from services.ingest.audio import AudioLimits, Recording, read_recording
+from services.ingest.audio_parts import plan_parts
+from services.ingest.audio_views import listening_copy, peaks, waveform_picture
 from services.ingest.vad import SpeechDetector
 from shared.store.storage import ObjectStorage, content_key
 

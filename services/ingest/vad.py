@@ -1,5 +1,5 @@
 """Voice-activity detection: where a recording has speech, proposed to annotators as segments
-and used to cut long recordings at silences (audio.plan_parts).
+and used to cut long recordings at silences (audio_parts.plan_parts).
 
 The model is Silero VAD's (MIT licence), the ONNX export that takes a whole sequence of frames
 in one call (`silero_vad_16k_sequence.onnx`), run with onnxruntime on the CPU. The streaming

@@ -29,17 +29,10 @@ from PIL import Image
 
 from aviary_devkit.bench.speech_ingest_bench import speech_like
 from aviary_devkit.media.video import render
-from services.ingest import audio
-from services.ingest.audio import (
-    PEAK_STEPS,
-    AudioLimits,
-    Recording,
-    listening_copy,
-    peaks,
-    plan_parts,
-    read_recording,
-    waveform_picture,
-)
+from services.ingest import audio, audio_parts
+from services.ingest.audio import AudioLimits, Recording, read_recording
+from services.ingest.audio_parts import plan_parts
+from services.ingest.audio_views import PEAK_STEPS, listening_copy, peaks, waveform_picture
 from shared.errors import AppError
 
 Samples = npt.NDArray[np.float32]
@@ -850,7 +843,7 @@ def test_parts_cover_the_recording_within_bounds_and_cut_in_silence(
     if total <= longest:
         assert len(parts) == 1
     speaking = [(round(s * 1000), round(e * 1000)) for s, e in speech]
-    silences = list(audio._silences(total, speech))
+    silences = list(audio_parts._silences(total, speech))
     for start, cut in parts[:-1]:
         window_end = start + longest
         # Candidates: silences that begin inside the part (not the one it began by cutting in).

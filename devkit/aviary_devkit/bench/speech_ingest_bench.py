@@ -1,6 +1,7 @@
 """How fast ingest turns a recording into what the tools need, in process: read and normalise
-(services/ingest/audio.py), waveform peaks, voice-activity detection (vad.py), the listening
-copy, the waveform picture and the plan of parts, each timed on its own. Ingest must run at
+(services/ingest/audio.py), voice-activity detection (vad.py), the waveform peaks, the
+listening copy and the waveform picture (audio_views.py) and the plan of parts
+(audio_parts.py), each timed on its own. Ingest must run at
 100 times real time or better (an hour of audio in 36 s, all steps together).
 
 The recording is made here: stretches of speech-like sound (vowel-like syllables: a pulse
@@ -25,14 +26,9 @@ import numpy as np
 import numpy.typing as npt
 import soundfile  # type: ignore[import-untyped]  # ships no type hints
 
-from services.ingest.audio import (
-    AudioLimits,
-    listening_copy,
-    peaks,
-    plan_parts,
-    read_recording,
-    waveform_picture,
-)
+from services.ingest.audio import AudioLimits, read_recording
+from services.ingest.audio_parts import plan_parts
+from services.ingest.audio_views import listening_copy, peaks, waveform_picture
 from services.ingest.vad import SpeechDetector
 
 Samples = npt.NDArray[np.float32]

@@ -42,19 +42,21 @@ def bench_speech(runs: int) -> Figures:
     settings = isolated_settings()
     wav: list[float] = []
     mp3: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="aviary-speech-bench-") as folder:
-        with ingest_alone(settings) as (_, base, token, _project):
-            project = _audio_project(base, token)
-            # The first upload warms the model session and the storage connections.
-            for run in range(runs + 1):
-                for kind, factors in (("wav", wav), ("mp3", mp3)):
-                    path = Path(folder) / f"talk{run}.{kind}"
-                    write_recording(path, RECORDING_S, seed=run, mp3=kind == "mp3")
-                    factor = _upload(base, token, new_batch(base, token, project), path)
-                    path.unlink()
-                    print(f"  {kind} run {run}: {factor:.0f}x real time", flush=True)
-                    if run:
-                        factors.append(factor)
+    with (
+        tempfile.TemporaryDirectory(prefix="aviary-speech-bench-") as folder,
+        ingest_alone(settings) as (_, base, token, _project),
+    ):
+        project = _audio_project(base, token)
+        # The first upload warms the model session and the storage connections.
+        for run in range(runs + 1):
+            for kind, factors in (("wav", wav), ("mp3", mp3)):
+                path = Path(folder) / f"talk{run}.{kind}"
+                write_recording(path, RECORDING_S, seed=run, mp3=kind == "mp3")
+                factor = _upload(base, token, new_batch(base, token, project), path)
+                path.unlink()
+                print(f"  {kind} run {run}: {factor:.0f}x real time", flush=True)
+                if run:
+                    factors.append(factor)
     consensus = speech_consensus_bench.measure()["speech_consensus_ms"]
     exports = [_export_once() for _ in range(runs)]
     print(f"  consensus {consensus:.2f} ms; exports {', '.join(f'{e:.2f}' for e in exports)} s")
