@@ -24,11 +24,11 @@ from services.ingest.repositories import ItemRepository
 from services.ingest.vad import SpeechDetector
 from services.ingest.video_uploads import (
     Received,
+    WholeFileIngestor,
     already_stored,
     receive_to_file,
     record_one,
 )
-from shared.errors import AppError
 from shared.events import AudioRef, ImageRef, ItemIngested
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -58,19 +58,15 @@ def limits_for(settings: Settings, audio: AudioSettings) -> AudioLimits:
     )
 
 
-class AudioIngestor:
+class AudioIngestor(WholeFileIngestor):
     """Reads, stores and records recordings for one batch of an audio project."""
+
+    media = "audio"
 
     def __init__(
         self, runtime: Runtime, items: ItemRepository, ledger: BatchLedger, batch: Doc, project: Doc
     ) -> None:
-        domain.check_upload_media(project.get("media", "image"), "audio")
-        if batch["status"] != "open":
-            raise AppError("batch_sealed", "the batch is sealed; open a new batch", status_code=409)
-        self.runtime = runtime
-        self.items = items
-        self.ledger = ledger
-        self.batch = batch
+        super().__init__(runtime, items, ledger, batch, project)
         self.audio = AudioSettings.model_validate(project.get("audio") or {})
 
     async def ingest(self, chunks: AsyncIterator[bytes], file_name: str) -> ItemRead:

@@ -207,10 +207,7 @@ async def upload_video(
     readable, bounded video (docs/media.md), else cut into frames and clips, one task each."""
     batch, project = await batch_and_project(batches, projects, principal, batch_id)
     work = VideoIngestor(runtime, items, ledger, batch, project)
-    limit = runtime.settings.max_video_bytes
-    if (declared_size(request) or 0) > limit:
-        raise AppError("too_large", f"the video exceeds {limit} bytes", status_code=413)
-    name = file_name or request.headers.get("x-file-name", "")
+    name = whole_file_name(request, file_name, runtime.settings.max_video_bytes, "video")
     item = await work.ingest(request.stream(), name, fps)
     response.status_code = 200 if item.duplicate else 201
     return item
@@ -242,13 +239,18 @@ async def upload_recording(
     at silences into parts of at most the project's `audio.max_part_s`, one task each."""
     batch, project = await batch_and_project(batches, projects, principal, batch_id)
     work = AudioIngestor(runtime, items, ledger, batch, project)
-    limit = runtime.settings.max_audio_bytes
-    if (declared_size(request) or 0) > limit:
-        raise AppError("too_large", f"the recording exceeds {limit} bytes", status_code=413)
-    name = file_name or request.headers.get("x-file-name", "")
+    name = whole_file_name(request, file_name, runtime.settings.max_audio_bytes, "recording")
     item = await work.ingest(request.stream(), name)
     response.status_code = 200 if item.duplicate else 201
     return item
+
+
+def whole_file_name(request: Request, file_name: str | None, limit: int, what: str) -> str:
+    """The name a raw-body upload goes by (the query's, else the X-File-Name header); refused
+    at once when it declares more than `limit` bytes (the body is counted as it comes, too)."""
+    if (declared_size(request) or 0) > limit:
+        raise AppError("too_large", f"the {what} exceeds {limit} bytes", status_code=413)
+    return file_name or request.headers.get("x-file-name", "")
 
 
 async def _multipart_files(request: Request, limit: int) -> list[Incoming]:

@@ -16,9 +16,10 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from aviary.contracts.ingest import ItemRead
-from aviary.contracts.projects import VideoSettings
+from aviary.contracts.projects import MediaKind, VideoSettings
 from services.ingest import domain
 from services.ingest.ledger import BatchLedger
 from services.ingest.repositories import ItemRepository
@@ -87,19 +88,33 @@ def limits_for(settings: Settings, video: VideoSettings) -> VideoLimits:
     )
 
 
-class VideoIngestor:
-    """Reads, stores and records videos for one batch of a video project."""
+class WholeFileIngestor:
+    """What ingesting a whole file (a video, a recording) needs: an open batch of a project
+    of the file's media kind, the items and the ledger to record it in."""
+
+    media: ClassVar[MediaKind]
 
     def __init__(
         self, runtime: Runtime, items: ItemRepository, ledger: BatchLedger, batch: Doc, project: Doc
     ) -> None:
-        domain.check_upload_media(project.get("media", "image"), "video")
+        domain.check_upload_media(project.get("media", "image"), self.media)
         if batch["status"] != "open":
             raise AppError("batch_sealed", "the batch is sealed; open a new batch", status_code=409)
         self.runtime = runtime
         self.items = items
         self.ledger = ledger
         self.batch = batch
+
+
+class VideoIngestor(WholeFileIngestor):
+    """Reads, stores and records videos for one batch of a video project."""
+
+    media = "video"
+
+    def __init__(
+        self, runtime: Runtime, items: ItemRepository, ledger: BatchLedger, batch: Doc, project: Doc
+    ) -> None:
+        super().__init__(runtime, items, ledger, batch, project)
         self.video = VideoSettings.model_validate(project.get("video") or {})
 
     async def ingest(
