@@ -12,13 +12,10 @@ Screenshots go to var/screenshots/ (label-audio.png, review-audio.png, label-aud
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import time
-import zipfile
 from typing import Any
 
-import httpx
 from playwright.async_api import Page
 
 from aviary.contracts.speech import Transcript
@@ -28,6 +25,7 @@ from aviary_devkit.sim.speech_checks import normalize
 from tests.e2e.test_waveform_component import Geometry, geometry, listen
 from tests.e2e.test_workspaces import (
     browser,  # noqa: F401 - the fixture
+    delivered_file,
     new_page,
     shot,
 )
@@ -64,20 +62,8 @@ def said_over(truth: Transcript, start: float, end: float) -> tuple[str, str | N
 
 
 def delivered(api: Api, client_token: str, batch_id: str) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready = [
-            d
-            for d in api.ok("GET", "export", "/v1/deliveries", client_token)
-            if d["batch_id"] == batch_id and d["kind"] == "full" and d["status"] == "ready"
-        ]
-        if ready:
-            detail = api.ok("GET", "export", f"/v1/deliveries/{ready[0]['id']}", client_token)
-            with zipfile.ZipFile(io.BytesIO(httpx.get(detail["download_url"]).content)) as zf:
-                lines = zf.read("nemo/manifest.jsonl").decode().splitlines()
-            return [json.loads(line) for line in lines]
-        time.sleep(0.5)
-    raise TimeoutError("no delivery")
+    lines = delivered_file(api, client_token, batch_id, "nemo/manifest.jsonl").decode()
+    return [json.loads(line) for line in lines.splitlines()]
 
 
 async def test_transcribe_reject_a_segment_fix_it_and_deliver_in_the_browser(

@@ -127,7 +127,8 @@ async def open_next_review(page: Page) -> None:
     await page.wait_for_function("() => window.aviaryCanvas.image !== null")
 
 
-def delivered_coco(api: Api, client_token: str, batch_id: str) -> dict[str, Any]:
+def delivered_file(api: Api, client_token: str, batch_id: str, name: str) -> bytes:
+    """A file of the batch's full delivery, once it is ready."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         ready = [
@@ -139,9 +140,13 @@ def delivered_coco(api: Api, client_token: str, batch_id: str) -> dict[str, Any]
             detail = api.ok("GET", "export", f"/v1/deliveries/{ready[0]['id']}", client_token)
             data = httpx.get(detail["download_url"]).content
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                return dict(json.loads(zf.read("coco/annotations.json")))
+                return zf.read(name)
         time.sleep(0.5)
     raise TimeoutError("no delivery")
+
+
+def delivered_coco(api: Api, client_token: str, batch_id: str) -> dict[str, Any]:
+    return dict(json.loads(delivered_file(api, client_token, batch_id, "coco/annotations.json")))
 
 
 async def test_draw_submit_reject_fix_accept_deliver_in_the_browser(
