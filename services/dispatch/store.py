@@ -180,16 +180,8 @@ class TaskStore:
         count = len(video.clips)
         tasks = []
         for index, (start, stop) in enumerate(video.clips):
-            clip = {
-                "index": index,
-                "start": start,
-                "stop": stop,
-                "count": count,
-                "frames": video.frame_count,
-                "fps": video.fps,
-                "bucket": video.bucket,
-                "manifest_key": video.manifest_key,
-            }
+            clip = _unit(index, (start, stop), count, video.bucket, video.manifest_key)
+            clip.update(frames=video.frame_count, fps=video.fps)
             shown = {
                 "bucket": video.bucket,
                 "fps": video.fps,
@@ -216,16 +208,7 @@ class TaskStore:
         speech: list[list[float]] = manifest.get("speech", [])
         tasks = []
         for index, (start, stop) in enumerate(audio.parts):
-            clip = {
-                "index": index,
-                "start": start,
-                "stop": stop,
-                "count": len(audio.parts),
-                "frames": 0,
-                "fps": 0.0,
-                "bucket": audio.bucket,
-                "manifest_key": audio.manifest_key,
-            }
+            clip = _unit(index, (start, stop), len(audio.parts), audio.bucket, audio.manifest_key)
             shown = {
                 "bucket": audio.bucket,
                 "listening_key": audio.listening_key,
@@ -467,3 +450,19 @@ class TaskStore:
             await self.counts.update_one(
                 {"_id": "tasks:0"}, {"$setOnInsert": {"n": n}}, upsert=True
             )
+
+
+def _unit(index: int, span: tuple[int, int], count: int, bucket: str, manifest_key: str) -> Doc:
+    """A clip or part as its tasks keep it (the `ClipRef` of the events): frames for a clip,
+    milliseconds for a part, which has no frames."""
+    start, stop = span
+    return {
+        "index": index,
+        "start": start,
+        "stop": stop,
+        "count": count,
+        "frames": 0,
+        "fps": 0.0,
+        "bucket": bucket,
+        "manifest_key": manifest_key,
+    }
