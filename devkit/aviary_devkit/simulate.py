@@ -10,7 +10,6 @@ recording's words) against the truth.
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
 import zipfile
 from collections import Counter
@@ -175,41 +174,17 @@ def simulate_video(
     progress = progress_of(context)
     result, scenes = asyncio.run(run_video_flow(context.endpoints, key, config, progress))
     problems = mot_problems(result.zip_path, scenes)
-    s = result.stats
-    summary: dict[str, Any] = {
-        "delivery_id": result.delivery_id,
-        "zip": str(result.zip_path),
-        "seconds": result.seconds,
-        "stats": vars(s),
-        "counts": result.manifest["counts"],
-        "problems": problems,
-    }
-    counts = result.manifest["counts"]
-    text = "\n".join(
-        [
-            "",
-            "=== delivery ===",
-            f"zip:      {result.zip_path.resolve()}",
-            f"contents: {counts['videos']} videos, {counts['tracks']} tracks, "
-            f"{counts['boxes']} frame boxes in MOT, CVAT and COCO; checksums verified",
-            "",
-            "=== what happened ===",
-            f"pushed {s.uploaded} videos; {s.submissions} clip submissions "
-            f"({s.wrong_submissions} wrong on purpose); {s.rejected} rejected and reworked; "
-            f"{s.accepted} accepted by review; {result.seconds:.1f} s in all",
-            "",
-            *(
-                ["PROBLEMS:", *(f"  {p}" for p in problems[:20])]
-                if problems
-                else [
-                    "every object is one track in the delivery, close to the truth in every frame."
-                ]
-            ),
-        ]
+    s, counts = result.stats, result.manifest["counts"]
+    conclude(
+        context,
+        result,
+        problems,
+        contents=f"{counts['videos']} videos, {counts['tracks']} tracks, "
+        f"{counts['boxes']} frame boxes in MOT, CVAT and COCO",
+        happened=f"pushed {s.uploaded} videos; {s.submissions} clip submissions "
+        f"({s.wrong_submissions} wrong on purpose)",
+        good="every object is one track in the delivery, close to the truth in every frame.",
     )
-    context.emit(summary, text)
-    if problems:
-        raise typer.Exit(PROBLEMS)
 
 
 def simulate_speech(
@@ -240,14 +215,38 @@ def simulate_speech(
     progress = progress_of(context)
     result, truths = asyncio.run(run_speech_flow(context.endpoints, key, config, progress))
     problems = speech_problems(result.zip_path, truths)
+    s, counts = result.stats, result.manifest["counts"]
+    conclude(
+        context,
+        result,
+        problems,
+        contents=f"{counts['recordings']} recordings, {counts['audio_seconds']:.1f} s of audio, "
+        f"{counts['segments']} segments ({counts['transcribed_segments']} transcribed) in NeMo, "
+        "RTTM, WebVTT and SRT",
+        happened=f"pushed {s.uploaded} recordings; {s.submissions} part submissions "
+        f"({s.wrong_submissions} careless on purpose)",
+        good="every recording's words match what was said within "
+        f"{REVIEW_MAX_WER:.0%} word error rate, speakers included.",
+    )
+
+
+def conclude(
+    context: Context,
+    result: FlowResult,
+    problems: list[str],
+    contents: str,
+    happened: str,
+    good: str,
+) -> None:
+    """Print (or emit as JSON) what the delivery holds, what happened and what is wrong with
+    it; exit PROBLEMS when anything is."""
     s = result.stats
-    counts = result.manifest["counts"]
     summary: dict[str, Any] = {
         "delivery_id": result.delivery_id,
         "zip": str(result.zip_path),
         "seconds": result.seconds,
         "stats": vars(s),
-        "counts": counts,
+        "counts": result.manifest["counts"],
         "problems": problems,
     }
     text = "\n".join(
@@ -255,21 +254,13 @@ def simulate_speech(
             "",
             "=== delivery ===",
             f"zip:      {result.zip_path.resolve()}",
-            f"contents: {json.dumps(counts)} in NeMo, RTTM, WebVTT and SRT; checksums verified",
+            f"contents: {contents}; checksums verified",
             "",
             "=== what happened ===",
-            f"pushed {s.uploaded} recordings; {s.submissions} part submissions "
-            f"({s.wrong_submissions} careless on purpose); {s.rejected} rejected and reworked; "
-            f"{s.accepted} accepted by review; {result.seconds:.1f} s in all",
+            f"{happened}; {s.rejected} rejected and reworked; {s.accepted} accepted by review; "
+            f"{result.seconds:.1f} s in all",
             "",
-            *(
-                ["PROBLEMS:", *(f"  {p}" for p in problems[:20])]
-                if problems
-                else [
-                    f"every recording's words match what was said within "
-                    f"{REVIEW_MAX_WER:.0%} word error rate, speakers included."
-                ]
-            ),
+            *(["PROBLEMS:", *(f"  {p}" for p in problems[:20])] if problems else [good]),
         ]
     )
     context.emit(summary, text)

@@ -1,5 +1,5 @@
 """The speech simulation: espeak-ng recordings with their truth, the simulated transcriber and
-the delivery check, which the audio flow's tests and `aviary-sim --media audio` rest on."""
+the delivery check, which the audio flow's tests and `aviary-sim --media speech` rest on."""
 
 from __future__ import annotations
 
