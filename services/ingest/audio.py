@@ -3,8 +3,7 @@
 copy, the peaks, the picture), the plan of parts in audio_parts.py.
 
 Decoding is PyAV's (FFmpeg inside its wheels), for every format: WAV, FLAC, Ogg (Vorbis or
-Opus), MP3 and M4A (AAC in MP4). The one encoder the project opens is libopus (BSD), for the
-listening copy.
+Opus), MP3 and M4A (AAC in MP4).
 
 As for videos (video.py), a file's header may lie (a few bytes can claim hours, or a rate of
 millions of samples a second), so every limit is checked twice: on what the header declares,
@@ -18,6 +17,7 @@ read here instead).
 from __future__ import annotations
 
 import io
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import BinaryIO
@@ -425,7 +425,6 @@ class _Normaliser:
 
     def __init__(self, expected_s: float, max_s: float, spill_dir: Path | None = None) -> None:
         self._spill_dir = spill_dir
-        self._spills = 0
         self._buffer = self._allocate(int(min(expected_s, max_s) * RATE) + RATE)
         self._size = 0
         self._resampler: av.AudioResampler | None = None
@@ -449,9 +448,11 @@ class _Normaliser:
     def _allocate(self, size: int) -> Samples:
         if self._spill_dir is None:
             return np.empty(size, np.float32)
-        self._spills += 1
-        path = self._spill_dir / f"samples-{self._spills}.f32"
-        return np.memmap(path, dtype=np.float32, mode="w+", shape=(size,))
+        # A name of its own: readers sharing a folder never map each other's samples.
+        with tempfile.NamedTemporaryFile(
+            dir=self._spill_dir, prefix="samples-", suffix=".f32", delete=False
+        ) as f:
+            return np.memmap(f.name, dtype=np.float32, mode="w+", shape=(size,))
 
     def _drain(self, frame: av.AudioFrame | None) -> None:
         if self._resampler is None:
