@@ -180,8 +180,15 @@ class TaskStore:
         count = len(video.clips)
         tasks = []
         for index, (start, stop) in enumerate(video.clips):
-            clip = _unit(index, (start, stop), count, video.bucket, video.manifest_key)
-            clip.update(frames=video.frame_count, fps=video.fps)
+            clip = _unit(
+                index,
+                (start, stop),
+                count,
+                video.bucket,
+                video.manifest_key,
+                frames=video.frame_count,
+                fps=video.fps,
+            )
             shown = {
                 "bucket": video.bucket,
                 "fps": video.fps,
@@ -452,17 +459,25 @@ class TaskStore:
             )
 
 
-def _unit(index: int, span: tuple[int, int], count: int, bucket: str, manifest_key: str) -> Doc:
-    """A clip or part as its tasks keep it (the `ClipRef` of the events): frames for a clip,
-    milliseconds for a part, which has no frames."""
+def _unit(
+    index: int,
+    span: tuple[int, int],
+    count: int,
+    bucket: str,
+    manifest_key: str,
+    frames: int = 0,
+    fps: float = 0.0,
+) -> Doc:
+    """A clip or part as its tasks keep it (the `ClipRef` of the events): a clip's span in
+    frames of its video, a part's in milliseconds (a recording has no frames)."""
     start, stop = span
     return {
         "index": index,
         "start": start,
         "stop": stop,
         "count": count,
-        "frames": 0,
-        "fps": 0.0,
+        "frames": frames,
+        "fps": fps,
         "bucket": bucket,
         "manifest_key": manifest_key,
     }
