@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aviary.contracts.assist import AssistSettings
 from aviary.contracts.projects import (
     DeliveryFormat,
     MediaKind,
@@ -25,11 +26,13 @@ from aviary.contracts.shapes import (
     BoxShape,
     ClassificationShape,
     KeypointsShape,
+    MaskShape,
     Ontology,
     OntologyClass,
     PolygonShape,
     PolylineShape,
     Shape,
+    ShapeSource,
 )
 from aviary.contracts.speech import AudioSettings, Transcript
 from aviary.contracts.tracks import TrackAnnotation
@@ -41,12 +44,14 @@ __all__ = [
     "ClassificationShape",
     "DeliveryFormat",
     "KeypointsShape",
+    "MaskShape",
     "Ontology",
     "OntologyClass",
     "PolygonShape",
     "PolylineShape",
     "ReviewPolicy",
     "Shape",
+    "ShapeSource",
     "TrackAnnotation",
     "Transcript",
     "VendorShare",
@@ -58,6 +63,7 @@ class RoutingKey(StrEnum):
 
     PROJECT_UPSERTED = "project.upserted"
     ITEM_INGESTED = "item.ingested"
+    ITEM_PRELABELED = "item.prelabeled"
     BATCH_SEALED = "batch.sealed"
     TASK_SUBMITTED = "task.submitted"
     TASK_REJECTED = "task.rejected"
@@ -171,6 +177,7 @@ class ProjectUpserted(EventData):
     media: MediaKind = "image"
     video: VideoSettings = VideoSettings()
     audio: AudioSettings = AudioSettings()
+    assist: AssistSettings = AssistSettings()
 
 
 class ItemIngested(EventData):
@@ -184,6 +191,21 @@ class ItemIngested(EventData):
     pre_annotation: Annotation | None = None
     video: VideoRef | None = None
     audio: AudioRef | None = None
+    # The project had a pre-labeler when the item came in: its tasks are made from the
+    # `item.prelabeled` that assist publishes for it, not from this event.
+    prelabel: bool = False
+
+
+class ItemPrelabeled(ItemIngested):
+    """An item with what a model proposed for it (`pre_annotation`, each shape's `source`
+    naming the model; the client's own pre-annotation, if any, kept beside them): dispatch
+    makes its tasks from this. Published even when the model failed (`error`), so no item
+    waits for help that does not come."""
+
+    routing_key = RoutingKey.ITEM_PRELABELED
+    confidence: float | None = Field(default=None, ge=0, le=1)  # the least sure proposal's
+    model: str | None = None
+    error: str | None = None
 
 
 class ImportRequested(EventData):
@@ -229,6 +251,9 @@ class TaskSubmitted(EventData):
     tracks: TrackAnnotation | None = None
     # An audio task: the part (as `clip`) and the segments heard in it.
     transcript: Transcript | None = None
+    # Shapes models proposed for the task, per model (`name@version`): with the submitted
+    # shapes' sources, how often people kept, edited or deleted each model's proposals.
+    proposed: dict[str, int] = Field(default_factory=dict)
 
 
 class TaskRejected(EventData):
@@ -316,6 +341,7 @@ EVENT_TYPES: dict[RoutingKey, type[EventData]] = {
     for cls in (
         ProjectUpserted,
         ItemIngested,
+        ItemPrelabeled,
         ImportRequested,
         BatchSealed,
         TaskSubmitted,

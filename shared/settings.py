@@ -9,7 +9,13 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-SERVICE_PORTS: dict[str, int] = {"ingest": 8001, "dispatch": 8002, "review": 8003, "export": 8004}
+SERVICE_PORTS: dict[str, int] = {
+    "ingest": 8001,
+    "dispatch": 8002,
+    "review": 8003,
+    "export": 8004,
+    "assist": 8005,
+}
 
 # Credentials that only the embedded stack may use: they are in this file for anyone to read.
 LOCAL_SECRETS = {
@@ -171,6 +177,13 @@ class Settings(BaseSettings):
     # Private, loopback and link-local targets are refused unless listed here (CIDRs).
     webhook_allowed_networks: list[str] = Field(default_factory=list)
 
+    # Assist: box or clicks to an outline (services/assist/). Segmentations run on this many
+    # threads at once (OpenCV releases the GIL; more than the cores only queues in the
+    # kernel), and decoded images are kept, least recently used first out, up to this size:
+    # a person clicks on one image several times.
+    assist_threads: int = Field(default=2, ge=1, le=64)
+    assist_image_cache_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
+
     @field_validator("amqp_urls", mode="before")
     @classmethod
     def _url_list(cls, value: object) -> object:
@@ -244,6 +257,11 @@ class Settings(BaseSettings):
     @property
     def deliveries_bucket(self) -> str:
         return f"{self.namespace}-deliveries"
+
+    @property
+    def models_bucket(self) -> str:
+        """Operators' models and their image embeddings (services/assist/models/)."""
+        return f"{self.namespace}-models"
 
     @property
     def audit_bucket(self) -> str:

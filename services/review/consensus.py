@@ -1,11 +1,15 @@
 """Consensus across overlaps: match the annotators' shapes, measure agreement, merge.
 
-Shapes are matched per class between annotators: IoU for boxes and polygons, a distance
-(relative to the image diagonal) for polylines and keypoints, equality for image-level classes.
-Matches above the threshold join clusters greedily, best first, at most one shape per annotator
-in a cluster. A cluster drawn by a majority of annotators is agreed and merged into the final
-annotation (boxes and keypoints averaged, outlines by their medoid, attributes by vote); shapes
-outside any agreed cluster count as disagreement.
+Shapes are matched per class between annotators: IoU for boxes, polygons and masks (pixel by
+pixel, on the run lengths), a distance (relative to the image diagonal) for polylines and
+keypoints, equality for image-level classes. Matches above the threshold join clusters greedily,
+best first, at most one shape per annotator in a cluster. A cluster drawn by a majority of
+annotators is agreed and merged into the final annotation (boxes and keypoints averaged,
+outlines and masks by their medoid, attributes by vote); shapes outside any agreed cluster
+count as disagreement.
+
+A merged shape keeps its `source`: a medoid's own; an average of shapes that all came the same
+way, that way; an average of a model's proposal with other shapes, edited (`model_edited`).
 """
 
 from __future__ import annotations
@@ -24,10 +28,13 @@ from aviary.contracts.shapes import (
     Annotation,
     BoxShape,
     KeypointsShape,
+    MaskShape,
     PolygonShape,
     PolylineShape,
     Shape,
+    ShapeSource,
 )
+from shared.domain import masks
 from shared.domain.geometry import iou as box_iou
 
 # Distances are judged against this share of the image diagonal (polylines, keypoints).
@@ -75,6 +82,17 @@ def polygon_iou(a: PolygonShape, b: PolygonShape) -> float:
     return float(pa.intersection(pb).area / union) if union > 0 else 0.0
 
 
+def mask_similarity(a: MaskShape, b: MaskShape) -> float:
+    """Mask IoU; 0 for masks of two sizes or counts that are no mask (validation refuses
+    both, so neither comes from one image's submissions)."""
+    if tuple(a.rle.size) != tuple(b.rle.size):
+        return 0.0
+    try:
+        return masks.mask_iou(a.rle, b.rle)
+    except masks.RleError:
+        return 0.0
+
+
 def _closeness(distance: float, diagonal: float) -> float:
     """1 when equal, falling linearly to 0 at the tolerance."""
     return max(0.0, 1.0 - distance / (DISTANCE_TOLERANCE * diagonal))
@@ -110,6 +128,8 @@ def similarity(a: Shape, b: Shape, diagonal: float) -> float:
         return box_iou(a.bbox, b.bbox)
     if isinstance(a, PolygonShape) and isinstance(b, PolygonShape):
         return polygon_iou(a, b)
+    if isinstance(a, MaskShape) and isinstance(b, MaskShape):
+        return mask_similarity(a, b)
     if isinstance(a, PolylineShape) and isinstance(b, PolylineShape):
         return polyline_similarity(a, b, diagonal)
     if isinstance(a, KeypointsShape) and isinstance(b, KeypointsShape):
@@ -267,10 +287,21 @@ def _medoid(members: list[Shape], diagonal: float) -> Shape:
     )
 
 
+def _averaged_source(members: list[Shape], medoid: Shape) -> ShapeSource | None:
+    """Where an average came from: the members' common source, or a model's proposal edited
+    (the medoid's model first) when they differ and one of them names a model."""
+    sources = [s.source for s in members]
+    if all(source == sources[0] for source in sources):
+        return sources[0]
+    named = [s.source.model for s in (medoid, *members) if s.source and s.source.model]
+    return ShapeSource(by="model_edited", model=named[0]) if named else None
+
+
 def _merge(members: list[Shape], diagonal: float) -> Shape:
     medoid = _medoid(members, diagonal)
     attributes = _vote_attributes(members, medoid)
     first = members[0]
+    source = _averaged_source(members, medoid)
     if isinstance(first, BoxShape):
         coords = np.mean([_bbox(s) for s in members], axis=0)
         return BoxShape(
@@ -282,6 +313,7 @@ def _merge(members: list[Shape], diagonal: float) -> Shape:
                 round(float(coords[3]), 2),
             ),
             attributes=attributes,
+            source=source,
         )
     if isinstance(first, KeypointsShape):
         merged = []
@@ -302,6 +334,7 @@ def _merge(members: list[Shape], diagonal: float) -> Shape:
             class_id=first.class_id,
             keypoints=tuple(merged),
             attributes=attributes,
+            source=source,
         )
     return medoid.model_copy(update={"attributes": attributes})
 

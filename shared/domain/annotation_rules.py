@@ -3,6 +3,11 @@
 Pure rules, shared by dispatch (submissions) and ingest (clients' pre-annotations), so both
 refuse exactly the same things with the same codes. A video's tracks are held to the same
 rules keyframe by keyframe.
+
+A mask must be of the image's size, its counts a well-formed RLE covering exactly its pixels
+(`invalid_rle`), with at least one pixel set. A shape's `source` says who made it: a shape by a
+model, kept or edited, names the model; one drawn by hand names none and has no confidence
+(`invalid_source`). Whether a model really proposed it is not for these rules to know.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from aviary.contracts.shapes import (
     Annotation,
     BoxShape,
     KeypointsShape,
+    MaskShape,
     Ontology,
     OntologyClass,
     PolygonShape,
@@ -24,6 +30,7 @@ from aviary.contracts.shapes import (
     polygon_area,
 )
 from aviary.contracts.tracks import TrackAnnotation
+from shared.domain import masks
 from shared.errors import AppError
 
 
@@ -74,6 +81,35 @@ def _geometry_errors(shape: Shape, cls: OntologyClass, width: int, height: int) 
         ]
         if outside:
             return [f"outside_image: keypoints {outside} are outside the {width}x{height} image"]
+    elif isinstance(shape, MaskShape):
+        return _mask_errors(shape, width, height)
+    return []
+
+
+def _mask_errors(shape: MaskShape, width: int, height: int) -> list[str]:
+    rows, columns = shape.rle.size
+    if (rows, columns) != (height, width):
+        return [
+            f"mask_size: the mask is {columns}x{rows} pixels, the image {width}x{height} "
+            "(rle.size is height, width)"
+        ]
+    try:
+        pixels = masks.area(shape.rle)
+    except masks.RleError as e:
+        return [f"invalid_rle: {e}"]
+    if pixels == 0:
+        return ["empty_mask: the mask has no pixel set"]
+    return []
+
+
+def _source_errors(shape: Shape) -> list[str]:
+    source = shape.source
+    if source is None:
+        return []
+    if source.by != "human" and source.model is None:
+        return [f"invalid_source: a shape by a model ({source.by}) names the model"]
+    if source.by == "human" and (source.model is not None or source.confidence is not None):
+        return ["invalid_source: a shape drawn by hand names no model and has no confidence"]
     return []
 
 
@@ -132,7 +168,12 @@ def validate_annotation(
         if not all(math.isfinite(v) for v in _numbers(shape)):
             errors.append(ShapeError(index, "not_finite", "coordinates must be finite numbers"))
             continue
-        for problem in _geometry_errors(shape, cls, width, height) + _attribute_errors(shape, cls):
+        problems = (
+            _geometry_errors(shape, cls, width, height)
+            + _attribute_errors(shape, cls)
+            + _source_errors(shape)
+        )
+        for problem in problems:
             code, _, message = problem.partition(": ")
             errors.append(ShapeError(index, code, message))
     return errors

@@ -1,10 +1,41 @@
-"""Geometry shared by review, the simulators and tests: boxes as (x, y, w, h)."""
+"""Geometry shared by review, exports, the simulators and tests: boxes as (x, y, w, h).
+
+Masks have their own module (`shared/domain/masks.py`: run lengths, mask IoU, outlines); the
+box around any shape is here, a mask's being the box of its pixels.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from aviary.contracts.shapes import (
+    BoxShape,
+    KeypointsShape,
+    MaskShape,
+    PolygonShape,
+    PolylineShape,
+    Shape,
+    bounds,
+)
+from shared.domain import masks
+
 Box = tuple[float, float, float, float]
+
+
+def shape_box(shape: Shape) -> Box | None:
+    """The box around a shape (a keypoints shape's labeled points only); None where there is
+    nothing to put a box around (an image-level class, no labeled keypoint, an empty mask)."""
+    if isinstance(shape, BoxShape):
+        return shape.bbox
+    if isinstance(shape, PolygonShape | PolylineShape):
+        return bounds(shape.points)
+    if isinstance(shape, KeypointsShape):
+        labeled = [(x, y) for x, y, v in shape.keypoints if v > 0]
+        return bounds(labeled) if labeled else None
+    if isinstance(shape, MaskShape):
+        box = masks.bbox(shape.rle)
+        return box if box[2] > 0 else None
+    return None
 
 
 def iou(a: Box, b: Box) -> float:

@@ -22,6 +22,7 @@ SUBSCRIPTIONS: dict[str, tuple[RoutingKey, ...]] = {
     "dispatch": (
         RoutingKey.PROJECT_UPSERTED,
         RoutingKey.ITEM_INGESTED,
+        RoutingKey.ITEM_PRELABELED,
         RoutingKey.TASK_REJECTED,
         RoutingKey.GOLD_UPDATED,
         RoutingKey.TOKEN_REVOKED,
@@ -33,6 +34,7 @@ SUBSCRIPTIONS: dict[str, tuple[RoutingKey, ...]] = {
         RoutingKey.ITEM_ACCEPTED,
         RoutingKey.TOKEN_REVOKED,
     ),
+    "assist": (RoutingKey.PROJECT_UPSERTED, RoutingKey.ITEM_INGESTED, RoutingKey.TOKEN_REVOKED),
 }
 
 # A message redelivered this many times without an ack (the consumer crashed on it each time)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from aviary.contracts.shapes import (
@@ -11,16 +12,20 @@ from aviary.contracts.shapes import (
     BoxShape,
     ClassificationShape,
     KeypointsShape,
+    MaskShape,
     PolygonShape,
     PolylineShape,
+    ShapeSource,
 )
 from services.review.consensus import (
     consensus,
     keypoints_similarity,
+    mask_similarity,
     match_score,
     polygon_iou,
     polyline_similarity,
 )
+from shared.domain import masks
 from shared.domain.geometry import Box, iou
 
 W, H = 1000, 1000
@@ -135,3 +140,63 @@ def test_three_times_thirty_jittered_boxes_all_find_their_partners() -> None:
     ]
     result = consensus(versions, W, H)
     assert result.agreed_clusters == 30 and result.agreement == 1.0
+
+
+# ----- masks and provenance ----------------------------------------------------------------------
+
+MW, MH = 200, 100
+PROPOSED = ShapeSource(by="model", model="segmenter@2", confidence=0.8)
+
+
+def square_mask(x: int, y: int, side: int, cls: int = 5, **source: object) -> MaskShape:
+    pixels = np.zeros((MH, MW), dtype=bool)
+    pixels[y : y + side, x : x + side] = True
+    made = ShapeSource.model_validate(source) if source else None
+    return MaskShape(class_id=cls, rle=masks.encode(pixels), source=made)
+
+
+def test_mask_similarity_is_the_pixel_iou() -> None:
+    a, b = square_mask(10, 10, 20), square_mask(20, 10, 20)  # 10 x 20 shared of 600
+    assert mask_similarity(a, b) == pytest.approx(200 / 600)
+    assert mask_similarity(a, a) == 1.0
+    assert mask_similarity(a, square_mask(100, 50, 20)) == 0.0
+    other_size = MaskShape(class_id=5, rle=masks.encode(np.ones((MW, MH), dtype=bool)))
+    assert mask_similarity(a, other_size) == 0.0
+
+
+def test_masks_agree_by_iou_and_merge_to_their_medoid_with_its_source() -> None:
+    a = ann(square_mask(50, 20, 40, **PROPOSED.model_dump()), square_mask(150, 10, 10))
+    b = ann(square_mask(52, 20, 40, by="model_edited", model="segmenter@2"))
+    c = ann(square_mask(54, 20, 40))  # b's is nearest both others: the medoid
+    result = consensus([a, b, c], MW, MH)
+    assert (result.agreed_clusters, result.disputed_shapes) == (1, 1)
+    [merged] = result.merged.shapes
+    assert merged == b.shapes[0]
+    assert merged.source == ShapeSource(by="model_edited", model="segmenter@2")
+
+
+def test_masks_apart_or_of_other_classes_do_not_agree() -> None:
+    far = consensus([ann(square_mask(10, 10, 20)), ann(square_mask(25, 10, 20))], MW, MH)
+    assert far.merged.shapes == () and far.agreement == 0.0  # IoU 5 x 20 / 700
+    other = consensus([ann(square_mask(10, 10, 20)), ann(square_mask(10, 10, 20, cls=6))], MW, MH)
+    assert other.merged.shapes == ()
+
+
+def test_gold_scores_masks_by_mask_iou() -> None:
+    answer = ann(square_mask(10, 10, 30), square_mask(100, 50, 30))
+    assert match_score(answer, answer, MW, MH) == 1.0
+    close = ann(square_mask(12, 12, 30), square_mask(100, 50, 30))
+    assert match_score(answer, close, MW, MH) == 1.0  # IoU 28 x 28 / 1016 > 0.5
+    assert match_score(answer, ann(square_mask(10, 10, 30)), MW, MH) == pytest.approx(2 / 3)
+    assert match_score(answer, ann(square_mask(150, 0, 30)), MW, MH) == 0.0
+
+
+def test_averaged_boxes_keep_a_common_source_and_are_edited_otherwise() -> None:
+    kept = box(100, 100, 50, 50).model_copy(update={"source": PROPOSED})
+    alone = consensus([ann(kept)], W, H).merged.shapes[0]
+    assert alone.source == PROPOSED  # one annotator kept the proposal as it was
+    assert consensus([ann(kept), ann(kept)], W, H).merged.shapes[0].source == PROPOSED
+    mixed = consensus([ann(kept), ann(box(102, 100, 50, 50)), ann(kept)], W, H)
+    assert mixed.merged.shapes[0].source == ShapeSource(by="model_edited", model="segmenter@2")
+    by_hand = consensus([ann(box(100, 100, 50, 50)), ann(box(102, 100, 50, 50))], W, H)
+    assert by_hand.merged.shapes[0].source is None

@@ -22,11 +22,13 @@ from shared.events import (
     ImportRequested,
     ItemAccepted,
     ItemIngested,
+    ItemPrelabeled,
     Ontology,
     OntologyClass,
     ProjectUpserted,
     ReviewPolicy,
     RoutingKey,
+    ShapeSource,
     TaskRejected,
     TaskSubmitted,
     TokenRevoked,
@@ -146,6 +148,25 @@ SAMPLES: list[EventData] = [
         jti="0f1e2d3c4b5a69788796a5b4c3d2e1f0",
         org_id="org_acme",
         expires_at=datetime(2027, 1, 1, tzinfo=UTC),
+    ),
+    ItemPrelabeled(
+        item_id="itm_1",
+        project_id="prj_1",
+        batch_id="bat_1",
+        org_id="org_acme",
+        image=IMAGE,
+        prelabel=True,
+        pre_annotation=Annotation(
+            shapes=(
+                BoxShape(
+                    class_id=1,
+                    bbox=(10.0, 20.5, 100.25, 50.0),
+                    source=ShapeSource(by="model", model="cars@2", confidence=0.42),
+                ),
+            )
+        ),
+        confidence=0.42,
+        model="cars@2",
     ),
 ]
 

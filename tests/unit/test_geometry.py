@@ -1,10 +1,21 @@
-"""Unit tests for shared/domain/geometry.py: IoU and greedy class-aware box matching."""
+"""Unit tests for shared/domain/geometry.py: IoU, greedy class-aware box matching, and the box
+around each kind of shape."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from shared.domain.geometry import Box, iou, match_boxes
+from aviary.contracts.shapes import (
+    BoxShape,
+    ClassificationShape,
+    KeypointsShape,
+    MaskShape,
+    PolygonShape,
+    PolylineShape,
+)
+from shared.domain import masks
+from shared.domain.geometry import Box, iou, match_boxes, shape_box
 
 
 def test_identical_boxes() -> None:
@@ -129,3 +140,24 @@ def test_mixed_scene_counts() -> None:
     ]
     assert match_boxes(left, right, 0.5) == (2, 2, 1)
     assert match_boxes(left, right, 0.75) == (1, 3, 2)
+
+
+# ----- shape_box ---------------------------------------------------------------------------------
+
+
+def test_the_box_around_each_kind_of_shape() -> None:
+    assert shape_box(BoxShape(class_id=1, bbox=(1, 2, 3, 4))) == (1, 2, 3, 4)
+    assert shape_box(PolygonShape(class_id=1, points=((1, 1), (5, 2), (3, 7)))) == (1, 1, 4, 6)
+    assert shape_box(PolylineShape(class_id=1, points=((4, 1), (0, 3)))) == (0, 1, 4, 2)
+    pose = KeypointsShape(class_id=1, keypoints=((2, 2, 2), (0, 0, 0), (6, 9, 1)))
+    assert shape_box(pose) == (2, 2, 4, 7)  # not the unlabeled 0, 0
+    assert shape_box(KeypointsShape(class_id=1, keypoints=((0, 0, 0),))) is None
+    assert shape_box(ClassificationShape(class_id=1)) is None
+
+
+def test_the_box_around_a_mask_is_around_its_pixels() -> None:
+    pixels = np.zeros((20, 30), dtype=bool)
+    pixels[3:8, 10:12] = True  # rows 3..7, columns 10..11
+    assert shape_box(MaskShape(class_id=1, rle=masks.encode(pixels))) == (10, 3, 2, 5)
+    empty = masks.encode(np.zeros((20, 30), dtype=bool))
+    assert shape_box(MaskShape(class_id=1, rle=empty)) is None

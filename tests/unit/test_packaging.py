@@ -306,6 +306,7 @@ def test_manifest_fields(tmp_path: Path) -> None:
         "formats": ["coco", "jsonl"],
         "include_images": False,
         "counts": {"images": 3, "annotations": 3},
+        "models": {},  # every shape drawn by hand
     }
 
 

@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from aviary.contracts.assist import AssistSettings
 from aviary.contracts.projects import (
     DEFAULT_FORMATS,
     DEFAULT_REJECT_REASONS,
@@ -103,6 +104,8 @@ class ProjectCreate(Strict):
     media: MediaKind = "image"
     video: VideoSettings = VideoSettings()
     audio: AudioSettings = AudioSettings()
+    # Models that help: pre-labels before a task is offered, outlines from boxes and clicks.
+    assist: AssistSettings = AssistSettings()
 
     @model_validator(mode="after")
     def _defaults_for_the_media(self) -> ProjectCreate:
@@ -142,6 +145,7 @@ class ProjectRead(BaseModel):
     media: MediaKind = "image"
     video: VideoSettings = VideoSettings()
     audio: AudioSettings = AudioSettings()
+    assist: AssistSettings = AssistSettings()  # an endpoint's secret never shows
     created_at: datetime
     updated_at: datetime
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
-GeometryKind = Literal["bbox", "polygon", "polyline", "keypoints", "classification"]
+GeometryKind = Literal["bbox", "polygon", "polyline", "keypoints", "classification", "mask"]
 AttributeValue = str | bool
 Point = tuple[float, float]
 MAX_POINTS = 10_000
@@ -50,9 +50,20 @@ class Ontology(Frozen):
         return next((c for c in self.classes if c.id == class_id), None)
 
 
+class ShapeSource(Frozen):
+    """How a shape was made: by hand, proposed by a model (`model` is `name@version`, or
+    `endpoint:<name>` for a client's model endpoint) and kept as proposed, or proposed and
+    then edited by hand. A shape without a source was drawn by hand."""
+
+    by: Literal["human", "model", "model_edited"] = "human"
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+    confidence: float | None = Field(default=None, ge=0, le=1)
+
+
 class ShapeBase(Frozen):
     class_id: int = Field(ge=1)
     attributes: dict[str, AttributeValue] = Field(default_factory=dict, max_length=100)
+    source: ShapeSource | None = None
 
 
 class BoxShape(ShapeBase):
@@ -94,6 +105,22 @@ class ClassificationShape(ShapeBase):
     kind: Literal["classification"] = "classification"
 
 
+class Rle(Frozen):
+    """A binary mask as COCO writes it: `size` is (height, width); `counts` the run lengths,
+    column by column starting with a run of zeros, either as COCO's compressed string or as
+    a list of numbers (COCO's uncompressed form)."""
+
+    size: tuple[int, int]
+    counts: str | tuple[int, ...] = Field(max_length=4_000_000)
+
+
+class MaskShape(ShapeBase):
+    """A pixel mask of one object, the size of the whole image (run-length encoded)."""
+
+    kind: Literal["mask"] = "mask"
+    rle: Rle
+
+
 def shape_kind(value: Any) -> str:
     # Boxes predate the other kinds: a shape without `kind` is a box.
     if isinstance(value, dict):
@@ -106,7 +133,8 @@ Shape = Annotated[
     | Annotated[PolygonShape, Tag("polygon")]
     | Annotated[PolylineShape, Tag("polyline")]
     | Annotated[KeypointsShape, Tag("keypoints")]
-    | Annotated[ClassificationShape, Tag("classification")],
+    | Annotated[ClassificationShape, Tag("classification")]
+    | Annotated[MaskShape, Tag("mask")],
     Discriminator(shape_kind),
 ]
 

@@ -1,8 +1,12 @@
 """COCO: `coco/annotations.json`, streamed through part files in the work directory.
 
-Boxes, polygons and keypoints become annotations; polylines and classifications have no COCO
-form and are left to JSONL. Shapes of a class that is not a COCO category of the package's
+Boxes, polygons, keypoints and masks become annotations; polylines and classifications have no
+COCO form and are left to JSONL. Shapes of a class that is not a COCO category of the package's
 ontology (a class since removed, say) are left out too.
+
+A mask is written as COCO's RLE with compressed counts (`segmentation: {size, counts}`, what
+pycocotools' `encode` gives), with `iscrowd` 0 as every annotation here: one object, not a crowd.
+Its `area` is its pixel count and its `bbox` the box of its pixels, as pycocotools computes them.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 from aviary.contracts.shapes import (
     BoxShape,
     KeypointsShape,
+    MaskShape,
     OntologyClass,
     PolygonShape,
     bounds,
@@ -22,9 +27,10 @@ from aviary.contracts.shapes import (
 )
 from services.export.formats.model import PackageItem, PackageSpec
 from services.export.formats.zipsink import ZipSink
+from shared.domain import masks
 
 PATH = "coco/annotations.json"
-COCO_KINDS = ("bbox", "polygon", "keypoints")
+COCO_KINDS = ("bbox", "polygon", "keypoints", "mask")
 _JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
@@ -92,6 +98,13 @@ class CocoFormat:
                     "bbox": list(bounds(shape.points)),
                     "area": polygon_area(shape.points),
                     "segmentation": [flat],
+                }
+            elif isinstance(shape, MaskShape):
+                rle = masks.compressed(shape.rle)
+                ann |= {
+                    "bbox": list(masks.bbox(rle)),
+                    "area": masks.area(rle),
+                    "segmentation": {"size": list(rle.size), "counts": rle.counts},
                 }
             elif isinstance(shape, KeypointsShape):
                 if len(shape.keypoints) != points:

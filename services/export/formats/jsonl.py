@@ -1,4 +1,8 @@
-"""JSONL: `jsonl/annotations.jsonl`, one object per item with every shape of every kind."""
+"""JSONL: `jsonl/annotations.jsonl`, one object per item with every shape of every kind.
+
+Shapes are written as the contracts have them (a mask's RLE in the form it came in), with
+their `source` where one was recorded: a shape without one was drawn by hand.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ class JsonlFormat:
         shapes = []
         for shape in item.shapes:
             entry = shape.model_dump(mode="json")
+            if entry.get("source") is None:
+                entry.pop("source", None)  # drawn by hand: as deliveries before sources were
             entry["class_name"] = self._names.get(shape.class_id)  # None: not in this ontology
             shapes.append(entry)
         record: dict[str, Any] = {

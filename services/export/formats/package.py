@@ -5,6 +5,10 @@ JSONL, which are one file for the whole set, are appended to part files in a pri
 the work directory and streamed into the zip by `close`, followed by `manifest.json`. What stays
 in memory grows only by a few hundred bytes per file in the zip (zipfile's directory and the
 manifest entries) and per item id (to refuse duplicates).
+
+The manifest says where the shapes came from: `models` lists each model whose proposals are in
+the delivery, with how many were `kept` as proposed and how many `edited` by hand (proposals
+deleted are not in the delivery: review's statistics count those).
 """
 
 from __future__ import annotations
@@ -15,11 +19,19 @@ import json
 import math
 import shutil
 import tempfile
+from collections import Counter
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from aviary.contracts.shapes import BoxShape, KeypointsShape, PolygonShape, PolylineShape, Shape
+from aviary.contracts.shapes import (
+    BoxShape,
+    KeypointsShape,
+    MaskShape,
+    PolygonShape,
+    PolylineShape,
+    Shape,
+)
 from services.export.formats.coco import CocoFormat
 from services.export.formats.jsonl import JsonlFormat
 from services.export.formats.model import (
@@ -33,6 +45,7 @@ from services.export.formats.model import (
 from services.export.formats.voc import VocFormat
 from services.export.formats.yolo import YoloFormat
 from services.export.formats.zipsink import CHUNK, ZipSink
+from shared.domain import masks
 
 MANIFEST = "manifest.json"
 
@@ -56,10 +69,42 @@ def _coordinates(shape: Shape) -> list[float]:
     return []
 
 
-def _check_finite(item: PackageItem) -> None:
+def _check_shapes(item: PackageItem) -> None:
+    """What validation made sure of when the shapes came in, which every format relies on."""
     for index, shape in enumerate(item.shapes):
         if not all(math.isfinite(c) for c in _coordinates(shape)):
             raise ValueError(f"item {item.item_id}: shape {index} has a non-finite coordinate")
+        if isinstance(shape, MaskShape):
+            if tuple(shape.rle.size) != (item.height, item.width):
+                raise ValueError(
+                    f"item {item.item_id}: shape {index} is a mask of {shape.rle.size} "
+                    f"(height, width), not of the image's {item.height}x{item.width}"
+                )
+            try:
+                masks.counts_of(shape.rle)
+            except masks.RleError as e:
+                raise ValueError(f"item {item.item_id}: shape {index}: {e}") from None
+
+
+class ModelTally:
+    """Per model, its proposals in the delivery: kept as proposed, or edited by hand."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[tuple[str, str]] = Counter()
+
+    def add(self, shapes: tuple[Shape, ...]) -> None:
+        for shape in shapes:
+            source = shape.source
+            if source is not None and source.model is not None and source.by != "human":
+                self._counts[(source.model, "kept" if source.by == "model" else "edited")] += 1
+
+    def manifest(self) -> dict[str, dict[str, int]]:
+        """{model: {"kept": n, "edited": m}}, models in name order."""
+        names = sorted({model for model, _ in self._counts})
+        return {
+            name: {"kept": self._counts[(name, "kept")], "edited": self._counts[(name, "edited")]}
+            for name in names
+        }
 
 
 class PackageWriter:
@@ -79,6 +124,7 @@ class PackageWriter:
         self._versions: set[int] = set()
         self._images = 0
         self._annotations = 0
+        self._models = ModelTally()
         self._coco: CocoFormat | None = None
         self._yolo: YoloFormat | None = None
         self._voc: VocFormat | None = None
@@ -118,11 +164,12 @@ class PackageWriter:
             raise RuntimeError("the package is closed")
         if item.item_id in self._seen:
             raise ValueError(f"item {item.item_id} was added twice")
-        _check_finite(item)
+        _check_shapes(item)
         if self._spec.include_images and item.image_bytes is None:
             raise ValueError(f"item {item.item_id}: the package includes images but none came")
         self._seen.add(item.item_id)
         self._versions.add(item.ontology_version)
+        self._models.add(item.shapes)
         self._images += 1
         file_name = image_file_name(item.item_id, item.format)
         if self._spec.include_images and item.image_bytes is not None:
@@ -182,6 +229,7 @@ class PackageWriter:
             "formats": list(self._formats),
             "include_images": spec.include_images,
             "counts": {"images": self._images, "annotations": self._annotations},
+            "models": self._models.manifest(),
         }
         write_manifest(self._sink, head, files)
 

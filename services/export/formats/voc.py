@@ -1,9 +1,10 @@
 """Pascal VOC: `voc/labels.txt` and one `voc/Annotations/<item_id>.xml` per item.
 
-Objects come from boxes and from polygons (their bounding box). Corners are integers, as VOC
-tools expect: each edge is rounded to the nearest pixel, halves up (xmin = round(x),
-xmax = round(x + w)), and kept inside the image. They are 0-based pixel edges, the same frame as
-COCO and YOLO, not the 1-based pixel indexes of the original VOC devkit.
+Objects come from boxes, and from polygons and masks (their bounding box: a mask's is the box
+of its pixels). Corners are integers, as VOC tools expect: each edge is rounded to the nearest
+pixel, halves up (xmin = round(x), xmax = round(x + w)), and kept inside the image. They are
+0-based pixel edges, the same frame as COCO and YOLO, not the 1-based pixel indexes of the
+original VOC devkit.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 
-from aviary.contracts.shapes import BoxShape, PolygonShape, bounds
+from aviary.contracts.shapes import BoxShape, MaskShape, PolygonShape
 from services.export.formats.model import PackageItem, PackageSpec
 from services.export.formats.text import one_line, xml_text
 from services.export.formats.zipsink import ZipSink
+from shared.domain.geometry import shape_box
 
-VOC_KINDS = ("bbox", "polygon")
+VOC_KINDS = ("bbox", "polygon", "mask")
 
 
 def pixel(value: float, limit: int) -> int:
@@ -73,12 +75,12 @@ class VocFormat:
             name = self._names.get(shape.class_id)
             if name is None:
                 continue
-            if isinstance(shape, BoxShape):
-                objects.append((name, *shape.bbox))
-            elif isinstance(shape, PolygonShape):
-                objects.append((name, *bounds(shape.points)))
-            else:
+            if not isinstance(shape, BoxShape | PolygonShape | MaskShape):
                 continue
+            box = shape_box(shape)
+            if box is None:  # an empty mask
+                continue
+            objects.append((name, *box))
             written.append(i)
         xml = annotation_xml(item, file_name, objects)
         self._sink.write_bytes(f"voc/Annotations/{item.item_id}.xml", xml)

@@ -1,20 +1,29 @@
 """YOLO: detection labels under `yolo/`, and segmentation labels under `yolo-seg/` when the
-ontology has a polygon class.
+ontology has a polygon or a mask class.
 
 A class's index is its 0-based position in the ontology (and in classes.txt / data.yaml), for
 every class whatever its kind, so indexes are the same in every delivery of a project as long as
 classes are only appended. Coordinates are divided by the item's displayed width and height.
+
+YOLO segmentation has outlines only: a mask is written as the outline of its largest part (no
+holes), through the centres of its boundary pixels, simplified to within `MASK_TOLERANCE`
+pixels (`shared/domain/masks.py`).
 """
 
 from __future__ import annotations
 
-from aviary.contracts.shapes import BoxShape, PolygonShape
+from aviary.contracts.shapes import BoxShape, MaskShape, PolygonShape
 from services.export.formats.model import PackageItem, PackageSpec
 from services.export.formats.text import fixed6, one_line, yaml_quoted
 from services.export.formats.zipsink import ZipSink
+from shared.domain import masks
 
 DETECT = "yolo"
 SEGMENT = "yolo-seg"
+SEGMENT_KINDS = ("polygon", "mask")
+# A mask's outline may stray this many pixels from its pixels' centres (a pixel: what a
+# person could draw by hand, with a tenth of the points of the pixel-exact outline).
+MASK_TOLERANCE = 1.0
 
 
 def classes_txt(names: list[str]) -> bytes:
@@ -54,7 +63,7 @@ class YoloFormat:
         classes = spec.ontology.classes
         names = [c.name for c in classes]
         self._index = {c.id: i for i, c in enumerate(classes)}
-        self.segmentation = any(c.kind == "polygon" for c in classes)
+        self.segmentation = any(c.kind in SEGMENT_KINDS for c in classes)
         sink.write_bytes(f"{DETECT}/classes.txt", classes_txt(names))
         sink.write_bytes(f"{DETECT}/data.yaml", data_yaml(names))
         if self.segmentation:
@@ -75,6 +84,11 @@ class YoloFormat:
             elif isinstance(shape, PolygonShape) and self.segmentation:
                 polygons.append(polygon_line(index, shape.points, item.width, item.height))
                 written.append(i)
+            elif isinstance(shape, MaskShape) and self.segmentation:
+                outline = masks.rle_to_polygon(shape.rle, MASK_TOLERANCE)
+                if outline is not None:
+                    polygons.append(polygon_line(index, outline, item.width, item.height))
+                    written.append(i)
         self._sink.write_bytes(f"{DETECT}/labels/{item.item_id}.txt", _lines(boxes))
         if self.segmentation:
             self._sink.write_bytes(f"{SEGMENT}/labels/{item.item_id}.txt", _lines(polygons))
