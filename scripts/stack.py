@@ -1,4 +1,4 @@
-"""Start and stop the embedded stack: RabbitMQ, SecantusDB, SeaweedFS, then the four services.
+"""Start and stop the embedded stack: RabbitMQ, SecantusDB, SeaweedFS, then the five services.
 
     python scripts/stack.py up        # infrastructure + services (idempotent)
     python scripts/stack.py infra     # infrastructure only (what the tests need)
@@ -26,7 +26,9 @@ VAR = ROOT / "var"
 RUN = VAR / "run"
 LOGS = VAR / "log"
 BIN = Path(sys.executable).parent
-SERVICES = {"ingest": 8001, "dispatch": 8002, "review": 8003, "export": 8004}
+# As shared/settings.py's SERVICE_PORTS (tests/deploy checks they agree): this script runs
+# before the project's packages may be importable.
+SERVICES = {"ingest": 8001, "dispatch": 8002, "review": 8003, "export": 8004, "assist": 8005}
 
 
 def env() -> dict[str, str]:

@@ -41,7 +41,7 @@ async def settings(stack: None) -> AsyncIterator[Settings]:
 
 @pytest.fixture(scope="session")
 def services(stack: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceSet]:
-    """All four services on test ports (18001..), in a namespace of their own."""
+    """All the services on test ports (18001..), in a namespace of their own."""
     with running(isolated_settings(), tmp_path_factory.mktemp("service-logs")) as service_set:
         yield service_set
 

@@ -1,4 +1,4 @@
-"""The four services as local processes in a namespace of their own (tests and benchmarks).
+"""The services as local processes in a namespace of their own (tests and benchmarks).
 
 Each set listens on its own ports and uses its own queues, databases and buckets, so it never
 disturbs a stack started by `make up`; `cleanup_namespace` removes what it left behind.
@@ -83,7 +83,13 @@ async def cleanup_namespace(settings: Settings) -> None:
     finally:
         await client.close()
     storage = ObjectStorage(settings)
-    for bucket in (settings.images_bucket, settings.deliveries_bucket, settings.audit_bucket):
+    buckets = (
+        settings.images_bucket,
+        settings.deliveries_bucket,
+        settings.audit_bucket,
+        settings.models_bucket,
+    )
+    for bucket in buckets:
         await storage.remove_bucket(bucket)
 
 
@@ -94,7 +100,7 @@ def port_in_use(port: int) -> bool:
 
 @dataclass
 class ServiceSet:
-    """The four services as real processes, which a caller may kill and restart."""
+    """The services (SERVICE_PORTS) as real processes, which a caller may kill and restart."""
 
     settings: Settings
     log_dir: Path
@@ -186,7 +192,7 @@ def running(
     python: Path | None = None,
     cwd: Path = ROOT,
 ) -> Iterator[ServiceSet]:
-    """The four services started and ready; afterwards stopped and their namespace dropped.
+    """The services started and ready; afterwards stopped and their namespace dropped.
     `python` and `cwd`: another interpreter (an installed package) run from another folder."""
     services = ServiceSet(
         settings, log_dir, port_offset=port_offset, python=python or Path(sys.executable), cwd=cwd

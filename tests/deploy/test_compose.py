@@ -79,7 +79,7 @@ def test_compose_file_is_valid_against_the_compose_spec_schema() -> None:
     assert not errors, "\n".join(f"{e.json_path}: {e.message}" for e in errors)
 
 
-def test_the_four_services_exist_and_are_built_from_the_dockerfile() -> None:
+def test_every_service_exists_and_is_built_from_the_dockerfile() -> None:
     for name in SERVICE_PORTS:
         svc = service(name)
         build = svc["build"]
@@ -123,7 +123,7 @@ def test_mongo_runs_an_initiated_three_member_replica_set() -> None:
 
 
 def aviary_containers() -> list[str]:
-    """Every container of the four services (two of each)."""
+    """Every container of the services (two of each)."""
     return [n for n in compose()["services"] if n.removesuffix("-2") in SERVICE_PORTS]
 
 

@@ -25,7 +25,7 @@ from shared.security.auth import Role, issue_token
 from shared.settings import Settings
 from tests.support import Api, Workspace, workspace
 
-SERVICES = ("ingest", "dispatch", "review", "export")
+SERVICES = ("ingest", "dispatch", "review", "export", "assist")
 OP, C, VA, A, R = "operator", "client", "vendor_admin", "annotator", "reviewer"
 AUDITORS = {OP, C, VA}
 
@@ -72,6 +72,7 @@ ACCESS: dict[tuple[str, str, str], set[str]] = {
     ("dispatch", "GET", "/v1/vendors/{vendor_id}/annotators/{annotator_id}/work"): {OP, VA},
     ("dispatch", "GET", "/v1/projects/{project_id}/task-stats"): {OP, C, VA},
     ("review", "GET", "/v1/audit"): AUDITORS,
+    ("review", "GET", "/v1/projects/{project_id}/assist-stats"): {OP, C, VA},
     ("review", "POST", "/v1/reviews/next"): {R},
     ("review", "GET", "/v1/reviews/{unit_id}"): {R},
     ("review", "POST", "/v1/reviews/{unit_id}/accept"): {R},
@@ -89,6 +90,11 @@ ACCESS: dict[tuple[str, str, str], set[str]] = {
     ("review", "GET", "/v1/projects/{project_id}/gold"): {OP, C, R},
     ("review", "DELETE", "/v1/projects/{project_id}/gold/{gold_id}"): {OP, C, R},
     ("export", "GET", "/v1/audit"): AUDITORS,
+    ("assist", "GET", "/v1/audit"): AUDITORS,
+    ("assist", "POST", "/v1/assist/segment"): {OP, C, A, R},
+    ("assist", "POST", "/v1/models"): {OP},
+    ("assist", "GET", "/v1/models"): {OP, C, VA, A, R},
+    ("assist", "GET", "/v1/models/{name}"): {OP, C, VA, A, R},
     ("export", "GET", "/v1/deliveries"): {OP, C},
     ("export", "GET", "/v1/deliveries/{delivery_id}"): {OP, C},
     ("export", "GET", "/v1/deliveries/{delivery_id}/download"): {OP, C},

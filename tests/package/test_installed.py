@@ -33,7 +33,7 @@ from tests.support import jpeg
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 HERE = Path(__file__).parent
-SERVICES = ("ingest", "dispatch", "review", "export")
+SERVICES = ("ingest", "dispatch", "review", "export", "assist")
 VERSION = version("aviary-server")
 # Every page and shared asset the services serve, as the checkout has them (web/<folder>/).
 PAGES = {

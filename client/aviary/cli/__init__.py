@@ -2,7 +2,8 @@
 
 Every command takes `--json` for scripts and exits with a code that means something
 (see `aviary.cli.common.Exit`). Credentials: `--token` or `AVIARY_TOKEN`; endpoints:
-`AVIARY_INGEST_URL`, `AVIARY_DISPATCH_URL`, `AVIARY_REVIEW_URL`, `AVIARY_EXPORT_URL`.
+`AVIARY_INGEST_URL`, `AVIARY_DISPATCH_URL`, `AVIARY_REVIEW_URL`, `AVIARY_EXPORT_URL`,
+`AVIARY_ASSIST_URL`.
 It speaks HTTP only; `aviary-ops` (shipped with the services) talks to the broker.
 """
 
@@ -13,7 +14,7 @@ from typing import Annotated
 import typer
 
 from aviary import __version__
-from aviary.cli import admin, deliveries, push, status
+from aviary.cli import admin, deliveries, models, push, status
 from aviary.cli.common import JsonFlag, make_context, version_flag
 
 app = typer.Typer(
@@ -33,10 +34,13 @@ def main_options(
     dispatch_url: Annotated[str | None, typer.Option(help="Dispatch base URL.")] = None,
     review_url: Annotated[str | None, typer.Option(help="Review base URL.")] = None,
     export_url: Annotated[str | None, typer.Option(help="Export base URL.")] = None,
+    assist_url: Annotated[str | None, typer.Option(help="Assist base URL.")] = None,
     _version: Annotated[bool, version_flag(f"aviary {__version__}")] = False,
 ) -> None:
     """Aviary: the data-labeling backbone, from the terminal."""
-    ctx.obj = make_context(json_output, token, ingest_url, dispatch_url, review_url, export_url)
+    ctx.obj = make_context(
+        json_output, token, ingest_url, dispatch_url, review_url, export_url, assist_url
+    )
 
 
 app.command("push")(push.push)
@@ -44,6 +48,7 @@ app.command("pull")(deliveries.pull)
 app.command("verify")(deliveries.verify)
 app.command("status")(status.status)
 app.add_typer(admin.app, name="admin")
+app.add_typer(models.app, name="models")
 
 
 def main() -> None:

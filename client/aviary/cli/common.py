@@ -92,10 +92,15 @@ def make_context(
     dispatch: str | None,
     review: str | None,
     export: str | None,
+    assist: str | None = None,
 ) -> Context:
     env = Endpoints.from_env()
     endpoints = Endpoints(
-        ingest or env.ingest, dispatch or env.dispatch, review or env.review, export or env.export
+        ingest or env.ingest,
+        dispatch or env.dispatch,
+        review or env.review,
+        export or env.export,
+        assist or env.assist,
     )
     token = token or os.environ.get("AVIARY_TOKEN") or os.environ.get("AVIARY_OPERATOR_KEY")
     return Context(json_output, token, endpoints, Console())

@@ -12,6 +12,7 @@ class Endpoints:
     dispatch: str = "http://127.0.0.1:8002"
     review: str = "http://127.0.0.1:8003"
     export: str = "http://127.0.0.1:8004"
+    assist: str = "http://127.0.0.1:8005"
 
     @classmethod
     def from_env(cls) -> Endpoints:
@@ -20,6 +21,6 @@ class Endpoints:
         return cls(
             **{
                 name: os.environ.get(f"AVIARY_{name.upper()}_URL", getattr(defaults, name))
-                for name in ("ingest", "dispatch", "review", "export")
+                for name in ("ingest", "dispatch", "review", "export", "assist")
             }
         )

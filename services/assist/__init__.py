@@ -1,0 +1,1 @@
+"""Assist: models propose, people decide (box or clicks to an outline, pre-labels, models)."""

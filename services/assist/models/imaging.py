@@ -1,0 +1,147 @@
+"""Images into model tensors and model outputs back into image pixels.
+
+Detectors get the image letterboxed: scaled to fit `input_size` with its aspect ratio kept,
+centred, the borders grey (114, as the YOLO family pads), RGB in 0..1. Boxes and masks come back
+through the inverse: shift by the padding, divide by the scale. Letterboxing rather than a
+plain resize because objects keep their shape (a detector trained on letterboxed images finds
+squashed ones less well), and it is what the common detector exports expect.
+
+Promptable segmenters get what SAM's own code gives its encoder (samexporter's inference does
+the same): the long side scaled to the encoder's size, then, for an encoder that takes NCHW,
+normalised with SAM's pixel mean and deviation and padded at the bottom and right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+Rgb = npt.NDArray[np.uint8]  # (height, width, 3)
+Floats = npt.NDArray[np.float32]
+BoolMask = npt.NDArray[np.bool_]
+
+PAD_GREY = 114
+SAM_MEAN = np.array([123.675, 116.28, 103.53], np.float32)
+SAM_STD = np.array([58.395, 57.12, 57.375], np.float32)
+
+
+def decode_rgb(data: bytes) -> Rgb:
+    """An uploaded image as RGB pixels, upright (EXIF orientation applied, as ingest measures
+    width and height and as people see it). Decoded as the segment route decodes (OpenCV), so
+    an embedding made ahead from these pixels is the one a click would have made."""
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise ValueError("the image could not be decoded")
+    return np.ascontiguousarray(decoded[..., ::-1], dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """Where the image went in the model's input: scaled by `scale`, then offset by the pads."""
+
+    width: int  # the image's
+    height: int
+    scale: float
+    pad_x: int
+    pad_y: int
+    input_width: int
+    input_height: int
+
+    @property
+    def inner(self) -> tuple[int, int]:
+        """The scaled image's size inside the input (width, height)."""
+        return (
+            max(1, round(self.width * self.scale)),
+            max(1, round(self.height * self.scale)),
+        )
+
+
+def letterbox(image: Rgb, input_size: tuple[int, int]) -> tuple[Floats, Letterbox]:
+    """The detector's `images` tensor [1, 3, H, W] and how to map back out of it."""
+    height, width = image.shape[:2]
+    input_width, input_height = input_size
+    scale = min(input_width / width, input_height / height)
+    inner_w, inner_h = max(1, round(width * scale)), max(1, round(height * scale))
+    pad_x, pad_y = (input_width - inner_w) // 2, (input_height - inner_h) // 2
+    box = Letterbox(width, height, scale, pad_x, pad_y, input_width, input_height)
+    canvas = np.full((input_height, input_width, 3), PAD_GREY, np.uint8)
+    canvas[pad_y : pad_y + inner_h, pad_x : pad_x + inner_w] = cv2.resize(
+        image, (inner_w, inner_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
+    tensor = canvas.astype(np.float32).transpose(2, 0, 1)[None] / np.float32(255)
+    return np.ascontiguousarray(tensor), box
+
+
+def box_to_image(
+    box: Letterbox, x1: float, y1: float, x2: float, y2: float
+) -> tuple[float, float, float, float]:
+    """A box in input pixels as (left, top, width, height) in image pixels, inside the image."""
+
+    def back(value: float, pad: int, limit: int) -> float:
+        return float(min(max((value - pad) / box.scale, 0.0), limit))
+
+    left, right = back(x1, box.pad_x, box.width), back(x2, box.pad_x, box.width)
+    top, bottom = back(y1, box.pad_y, box.height), back(y2, box.pad_y, box.height)
+    left, right = min(left, right), max(left, right)
+    top, bottom = min(top, bottom), max(top, bottom)
+    return left, top, right - left, bottom - top
+
+
+def mask_to_image(box: Letterbox, probabilities: Floats, threshold: float = 0.5) -> BoolMask:
+    """A mask over the model's whole input (any resolution: it is scaled to the input first)
+    as a mask of the image."""
+    mask_h, mask_w = probabilities.shape
+    sx, sy = mask_w / box.input_width, mask_h / box.input_height
+    inner_w, inner_h = box.inner
+    x0, y0 = round(box.pad_x * sx), round(box.pad_y * sy)
+    x1 = max(x0 + 1, round((box.pad_x + inner_w) * sx))
+    y1 = max(y0 + 1, round((box.pad_y + inner_h) * sy))
+    crop = np.ascontiguousarray(probabilities[y0:y1, x0:x1], dtype=np.float32)
+    full = cv2.resize(crop, (box.width, box.height), interpolation=cv2.INTER_LINEAR)
+    return np.asarray(full > threshold)
+
+
+def sam_resized_size(height: int, width: int, long_side: int) -> tuple[int, int]:
+    """The image's size once its long side is `long_side` (SAM's ResizeLongestSide)."""
+    scale = long_side / max(height, width)
+    return int(height * scale + 0.5), int(width * scale + 0.5)
+
+
+def sam_encoder_input(image: Rgb, long_side: int, rank: int) -> Floats:
+    """The encoder's input: HWC RGB 0..255 for an encoder with its preprocessing inside
+    (rank 3), else normalised NCHW padded to a `long_side` square (rank 4)."""
+    height, width = image.shape[:2]
+    new_h, new_w = sam_resized_size(height, width, long_side)
+    resized = np.asarray(
+        Image.fromarray(image).resize((new_w, new_h), resample=Image.Resampling.BILINEAR),
+        dtype=np.float32,
+    )
+    if rank == 3:
+        return np.ascontiguousarray(resized)
+    normalised = ((resized - SAM_MEAN) / SAM_STD).transpose(2, 0, 1)
+    padded = np.pad(normalised, ((0, 0), (0, long_side - new_h), (0, long_side - new_w)))
+    return np.ascontiguousarray(padded[None], dtype=np.float32)
+
+
+def sam_mask_to_image(
+    logits: Floats,
+    height: int,
+    width: int,
+    long_side: int,
+    low_res: bool,
+) -> BoolMask:
+    """A decoder's mask logits as a mask of the image (inside where > 0). Masks at the image's
+    size are taken as they are; SAM's low-resolution masks cover the padded input square and
+    are cropped to the image's part first; any other size is scaled to the image."""
+    if logits.shape == (height, width):
+        return np.asarray(logits > 0)
+    if low_res:
+        new_h, new_w = sam_resized_size(height, width, long_side)
+        square = cv2.resize(logits, (long_side, long_side), interpolation=cv2.INTER_LINEAR)
+        logits = np.ascontiguousarray(square[:new_h, :new_w])
+    full = cv2.resize(logits, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.asarray(full > 0)

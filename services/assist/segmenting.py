@@ -1,0 +1,73 @@
+"""One `POST /v1/assist/segment`, from the item id to the outline: who may, which image,
+which segmenter, the prompt checked against the image, the cut-out outlined."""
+
+from __future__ import annotations
+
+import time
+
+from aviary.contracts.assist import SegmentRequest, SegmentResult
+from services.assist.cpu import CpuPool
+from services.assist.domain import invalid, may_assist, prompt_for
+from services.assist.images import ImageCache
+from services.assist.outline import outline
+from services.assist.repositories import ItemRepository, KnownItem
+from services.assist.segmenters import Segmenters
+from shared.domain.projects import ProjectReadModel
+from shared.errors import NotFound
+from shared.security.auth import Principal
+
+# A project's settings (its vendors, its segmenter) may be this old on a hot path.
+PROJECT_MAX_AGE_S = 5.0
+
+
+class Segmenting:
+    def __init__(
+        self,
+        projects: ProjectReadModel,
+        items: ItemRepository,
+        images: ImageCache,
+        segmenters: Segmenters,
+        pool: CpuPool,
+    ) -> None:
+        self.projects = projects
+        self.items = items
+        self.images = images
+        self.segmenters = segmenters
+        self.pool = pool
+
+    async def segment(self, principal: Principal, request: SegmentRequest) -> SegmentResult:
+        """The outline of the object the request points at; 404 for an item the caller may
+        not see (or assist has not heard of yet), 422 for a prompt that cannot be used."""
+        started = time.perf_counter()
+        item = await self.items.get(request.item_id)
+        project = await self.projects.get(item.project_id, PROJECT_MAX_AGE_S) if item else None
+        if item is None or project is None or not may_assist(principal, project):
+            raise NotFound("item")
+        _check_frame(item, request.frame)
+        segmenter = await self.segmenters.pick(request.model, project)
+        picture = await self.images.picture(item, request.frame)
+        prompt = prompt_for(request, picture.width, picture.height)
+        cutout = await segmenter.segment(picture, prompt)
+        try:
+            shape = await self.pool.run(outline, cutout, picture.width, picture.height)
+        except ValueError as exc:  # an empty mask (GrabCut answers the box instead)
+            raise invalid("nothing_found", f"{segmenter.name} found no object there") from exc
+        return SegmentResult(
+            polygon=shape.polygon,
+            rle=shape.rle,
+            bbox=shape.bbox,
+            score=round(min(1.0, max(0.0, cutout.score)), 4),
+            model=segmenter.name,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+
+def _check_frame(item: KnownItem, frame: int) -> None:
+    if item.media == "audio":
+        raise invalid("not_an_image", "a recording has no image to segment")
+    frames = item.video.frame_count if item.video else 1
+    if frame >= frames:
+        raise invalid(
+            "frame_out_of_range",
+            f"the item has {frames} frame{'s' if frames != 1 else ''} (0..{frames - 1})",
+        )
