@@ -21,6 +21,7 @@ from aviary.contracts.dispatch import (
 )
 from aviary.contracts.shapes import Annotation
 from aviary.contracts.speech import AudioView
+from services.dispatch import domain
 from services.dispatch.deps import DispatchParts, from_app
 from services.dispatch.leases import LeasedTask
 from shared.domain.annotation_rules import require_valid_annotation, require_valid_tracks
@@ -202,6 +203,7 @@ async def submit(task_id: str, body: SubmitBody, call: WorkerDep) -> SubmitResul
                 status_code=422,
             )
         require_valid_annotation(body.annotation, project.ontology, width, height)
+        domain.refuse_invented_sources(body.annotation, task, project.assist.segmenter)
         annotation, tracks = body.annotation, None
     else:
         if body.tracks is None or _has_shapes(body.annotation) or body.transcript is not None:

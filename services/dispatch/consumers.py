@@ -5,19 +5,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.dispatch.dispatcher import Dispatcher
+from services.dispatch.domain import makes_tasks
 from services.dispatch.store import TaskStore
-from shared.events import GoldUpdated, ItemIngested, ProjectUpserted, RoutingKey, TaskRejected
+from shared.events import (
+    GoldUpdated,
+    ItemIngested,
+    ItemPrelabeled,
+    ProjectUpserted,
+    RoutingKey,
+    TaskRejected,
+)
 from shared.messaging import Handler
 from shared.messaging.handlers import apply_once, apply_once_in_groups
 from shared.store.mongo import AsyncClientSession
 
 
 def handlers(store: TaskStore, dispatcher: Dispatcher) -> dict[RoutingKey, Handler]:
+    # An item with a pre-labeler makes its tasks when its pre-labels come (`item.prelabeled`).
     async def create_tasks(session: AsyncClientSession, events: Sequence[ItemIngested]) -> None:
-        dispatcher.remember_created(await store.create_tasks_many(session, events))
+        ready = [e for e in events if makes_tasks(e)]
+        dispatcher.remember_created(await store.create_tasks_many(session, ready))
 
     async def offer_items(events: Sequence[ItemIngested]) -> None:
-        await dispatcher.offer_created(events)
+        await dispatcher.offer_created([e for e in events if makes_tasks(e)])
 
     async def offer_rework(event: TaskRejected) -> None:
         await dispatcher.refresh([event.task_id])
@@ -28,6 +38,9 @@ def handlers(store: TaskStore, dispatcher: Dispatcher) -> dict[RoutingKey, Handl
         ),
         RoutingKey.ITEM_INGESTED: apply_once_in_groups(
             store.db, ItemIngested, create_tasks, after=offer_items
+        ),
+        RoutingKey.ITEM_PRELABELED: apply_once_in_groups(
+            store.db, ItemPrelabeled, create_tasks, after=offer_items
         ),
         RoutingKey.GOLD_UPDATED: apply_once(store.db, GoldUpdated, store.save_gold),
         RoutingKey.TASK_REJECTED: apply_once(

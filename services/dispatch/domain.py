@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from shared.domain.annotation_rules import ShapeError, validate_annotation
+from shared.errors import AppError
 from shared.events import (
     Annotation,
     Envelope,
+    ItemIngested,
+    ItemPrelabeled,
     TaskSubmitted,
     TrackAnnotation,
     Transcript,
@@ -71,6 +75,36 @@ def route_vendor(vendors: Sequence[VendorShare], item_id: str, slot: int) -> str
     return vendors[-1].vendor_id
 
 
+def makes_tasks(event: ItemIngested) -> bool:
+    """An item ingested for a pre-labeler gets its tasks from `item.prelabeled`, any other
+    from `item.ingested`: each item from one event, however many come."""
+    return event.prelabel == isinstance(event, ItemPrelabeled)
+
+
+def proposed(task: Doc) -> dict[str, int]:
+    """The shapes each model proposed for the task (its pre-annotation's that name one)."""
+    shapes = (task.get("pre_annotation") or {}).get("shapes", ())
+    return dict(Counter(m for s in shapes if (m := (s.get("source") or {}).get("model"))))
+
+
+def refuse_invented_sources(
+    annotation: Annotation, task: Doc, segmenter: str | None = None
+) -> None:
+    """A shape may say a model made it (as proposed, or edited since) only if that model
+    proposed shapes for this task, or is one the person could ask for outlines (GrabCut, the
+    project's `segmenter`, any version): provenance is the platform's record, not a claim."""
+    known = set(proposed(task)) | {"grabcut"}
+    helpers = {"grabcut", (segmenter or "grabcut").split("@")[0]}
+    claimed = {s.source.model for s in annotation.shapes if s.source and s.source.by != "human"}
+    invented = [m for m in claimed if m not in known and str(m).split("@")[0] not in helpers]
+    if unknown := sorted(str(m) for m in invented):
+        raise AppError(
+            "unknown_source",
+            f"no model {unknown} proposed shapes for this task",
+            status_code=422,
+        )
+
+
 def submission_id() -> str:
     return "sub_" + secrets.token_hex(12)
 
@@ -102,6 +136,7 @@ def submitted_event(
         clip=task.get("clip"),
         tracks=tracks,
         transcript=transcript,
+        proposed=proposed(task),
     )
     return Envelope.wrap(
         submitted,

@@ -3,9 +3,10 @@
 The database stays the truth (a lease is an insert of a unique key), the pool is each process's
 index of what is pending, so `next` needs no query. Entries hold the task documents as read.
 
-Order: the annotator's own rework first, then priority, deadline and age within the
-annotator's vendor, then, once a task has waited `steal_after_s`, another vendor's backlog
-from a project that allows this vendor too.
+Order: the annotator's own rework first, then priority, deadline, the confidence of its
+pre-labels (least sure first, in a project that asks) and age within the annotator's vendor,
+then, once a task has waited `steal_after_s`, another vendor's backlog from a project that
+allows this vendor too.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from shared.heaps import Queued, pop_first
 Doc = dict[str, Any]
 # How far down another vendor's queue an idle annotator looks for backlog to take.
 STEAL_LOOKAHEAD = 64
-SortKey = tuple[int, datetime, datetime, str]
+SortKey = tuple[int, datetime, float, datetime, str]
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ class Entry:
     @property
     def sort_key(self) -> SortKey:
         d = self.doc
-        return (-int(d["priority"]), d["deadline"], d["created_at"], self.id)
+        rank = float(d.get("confidence_rank", 1.0))  # least sure pre-labels first, if asked
+        return (-int(d["priority"]), d["deadline"], rank, d["created_at"], self.id)
 
     def reserved_for_other(self, annotator_id: str, now: datetime) -> bool:
         """Rework waits for the annotator who made it, until `preferred_until`."""

@@ -15,7 +15,7 @@ from services.dispatch.leases.repository import READ_CHUNK, SlotRepository
 from shared.domain.projects import ProjectReadModel
 from shared.domain.tracks import clip_unit
 from shared.errors import NotFound, RetryLater
-from shared.events import GoldUpdated, ItemIngested, ProjectUpserted, TaskRejected
+from shared.events import GoldUpdated, ItemIngested, ItemPrelabeled, ProjectUpserted, TaskRejected
 from shared.settings import Settings
 from shared.store.mongo import AsyncClientSession, AsyncCollection, Doc, ServiceDatabase, utcnow
 from shared.store.storage import ObjectStorage, content_key
@@ -153,6 +153,8 @@ class TaskStore:
                 docs.append(
                     self._gold_task(event, project, event.item_id, gold, {"image": gold["image"]})
                 )
+        if not docs:
+            return docs
         await self.open_lists.add_new(session, docs)
         await self.tasks.insert_many(docs, session=session)
         # Counted as made, in one of a few shards (concurrent creators rarely share one).
@@ -306,6 +308,7 @@ class TaskStore:
 
     def _new_tasks(self, event: ItemIngested, project: ProjectUpserted) -> list[Doc]:
         now = utcnow()
+        confidence = event.confidence if isinstance(event, ItemPrelabeled) else None
         return [
             {
                 "_id": domain.task_id(event.item_id, slot),
@@ -327,6 +330,12 @@ class TaskStore:
                     event.pre_annotation.model_dump(mode="json") if event.pre_annotation else None
                 ),
                 "has_pre_annotation": event.pre_annotation is not None,
+                "prelabel_confidence": confidence,
+                # The pool's order after priority and deadline (pool.py): 1 is as sure as a
+                # task without pre-labels, so only a project that asks sorts by it.
+                "confidence_rank": confidence
+                if confidence is not None and project.assist.least_confident_first
+                else 1.0,
                 "image": event.image.model_dump(mode="json"),
                 "status": "pending",
                 # The next free slot in this round (leases/slots.py).

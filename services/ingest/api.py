@@ -145,17 +145,40 @@ async def revoke_token(token_id: str, principal: TokenAdmin, tokens: TokensDep) 
 
 def project_read(doc: Doc) -> ProjectRead:
     fields = {k: v for k, v in doc.items() if k not in ("_id", "webhook_secret")}
+    if (endpoint := fields.get("assist", {}).get("endpoint")) is not None:
+        # The endpoint's secret is write-only, as the webhook's is.
+        fields["assist"] = {**fields["assist"], "endpoint": {**endpoint, "secret": None}}
     return ProjectRead(id=doc["_id"], webhook_secret_set=bool(doc.get("webhook_secret")), **fields)
 
 
+def endpoint_secret(body: ProjectCreate, settings: Settings, current: Doc | None) -> str | None:
+    """The secret a client's model endpoint is called with: the one sent, else the current
+    one. Its URL is checked as a webhook's is (an inward address is refused)."""
+    endpoint = body.assist.endpoint
+    if endpoint is None:
+        return None
+    domain.refuse_unsafe_urls([str(endpoint.url)], settings.webhook_allowed_networks)
+    kept = ((current or {}).get("assist") or {}).get("endpoint") or {}
+    secret = endpoint.secret or kept.get("secret")
+    if secret is None:
+        raise AppError(
+            "endpoint_secret_required",
+            "a model endpoint needs a secret (16+ characters) to sign requests with",
+            status_code=422,
+        )
+    return secret
+
+
 def project_fields(
-    body: ProjectCreate, settings: Settings, current_secret: str | None = None
+    body: ProjectCreate, settings: Settings, current: Doc | None = None
 ) -> dict[str, Any]:
-    """Checked, storable project settings; the webhook secret stays if not given again."""
+    """Checked, storable project settings; the webhook's and the model endpoint's secrets
+    stay if not given again."""
     domain.check_ontology([(c.id, c.name) for c in body.ontology.classes])
     domain.check_class_geometry(body.ontology.classes)
     domain.check_vendor_shares([(v.vendor_id, v.share) for v in body.vendors])
     domain.check_media(body.media, body.ontology.classes, body.delivery_formats)
+    current_secret = current.get("webhook_secret") if current else None
     secret = body.webhook_secret.get_secret_value() if body.webhook_secret else current_secret
     if body.webhook_url is not None:
         domain.refuse_unsafe_urls([str(body.webhook_url)], settings.webhook_allowed_networks)
@@ -168,6 +191,8 @@ def project_fields(
     fields = body.model_dump(mode="json", exclude={"webhook_secret", "delivery_formats"})
     fields["delivery_formats"] = sorted(set(body.delivery_formats))
     fields["webhook_secret"] = secret
+    if fields["assist"]["endpoint"] is not None:
+        fields["assist"]["endpoint"]["secret"] = endpoint_secret(body, settings, current)
     return fields
 
 
@@ -203,7 +228,7 @@ async def update_project(
             f"the project labels {current.get('media', 'image')}s; make a new project for "
             f"{body.media}s",
         )
-    fields = project_fields(body, runtime.settings, current.get("webhook_secret"))
+    fields = project_fields(body, runtime.settings, current)
     return project_read(await projects.update(current, fields, principal))
 
 

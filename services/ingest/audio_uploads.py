@@ -157,5 +157,6 @@ class AudioIngestor(WholeFileIngestor):
             org_id=org,
             image=image,
             audio=audio,
+            prelabel=self.prelabel,
         )
         return doc, event

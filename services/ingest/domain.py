@@ -7,11 +7,13 @@ import io
 import math
 import secrets
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from aviary.contracts.assist import AssistSettings
 from aviary.contracts.projects import AUDIO_FORMATS, IMAGE_FORMATS, VIDEO_FORMATS, MediaKind
 from aviary.contracts.shapes import OntologyClass
 from shared.errors import AppError
@@ -251,6 +253,12 @@ def check_media(
             "invalid_ontology",
             f"video classes are tracked as boxes, polygons, polylines or keypoints: {untracked}",
         )
+
+
+def wants_prelabels(project: Mapping[str, Any]) -> bool:
+    """Whether the project's items wait for a pre-labeler: dispatch then makes their tasks
+    from the `item.prelabeled` assist publishes, not from `item.ingested`."""
+    return AssistSettings.model_validate(project.get("assist") or {}).prelabels
 
 
 UPLOAD_ROUTES: dict[str, str] = {

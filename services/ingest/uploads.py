@@ -114,6 +114,7 @@ class Ingestor:
         self.batch = batch
         self.ontology = Ontology.model_validate(project["ontology"])
         self.media = project.get("media", "image")
+        self.prelabel = domain.wants_prelabels(project)
         self._limit = asyncio.Semaphore(STORE_CONCURRENCY)
 
     async def ingest(self, files: list[Incoming]) -> list[Outcome]:
@@ -216,6 +217,7 @@ class Ingestor:
             org_id=org,
             image=image,
             pre_annotation=pre,
+            prelabel=self.prelabel,
         )
         return doc, event
 

@@ -104,6 +104,7 @@ class WholeFileIngestor:
         self.items = items
         self.ledger = ledger
         self.batch = batch
+        self.prelabel = domain.wants_prelabels(project)
 
 
 class VideoIngestor(WholeFileIngestor):
@@ -203,6 +204,7 @@ class VideoIngestor(WholeFileIngestor):
             org_id=org,
             image=image,
             video=video,
+            prelabel=self.prelabel,
         )
         return doc, event
 

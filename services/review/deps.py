@@ -18,6 +18,7 @@ from services.review.repositories import (
     AnnotatorRepository,
     AppealRepository,
     GoldRepository,
+    ModelStatsRepository,
     OverlapRepository,
     StatementRepository,
     SubmissionRepository,
@@ -39,6 +40,7 @@ class ReviewParts:
     overlaps: OverlapRepository
     gold: GoldRepository
     statements: StatementRepository
+    model_stats: ModelStatsRepository
     intake: Intake
     decisions: Decisions
     desk: Desk
@@ -55,7 +57,10 @@ class ReviewParts:
         overlaps = OverlapRepository(db)
         gold = GoldRepository(db, outbox, audit)
         statements = StatementRepository(db, audit)
-        intake = Intake(projects, submissions, annotators, gold, overlaps, units, outbox)
+        model_stats = ModelStatsRepository(db)
+        intake = Intake(
+            projects, submissions, annotators, gold, overlaps, units, model_stats, outbox
+        )
         decisions = Decisions(db, outbox, audit, units, submissions, annotators, appeals)
         desk = Desk(units, appeals)
         views = ReviewViews(projects, submissions, runtime)
@@ -68,6 +73,7 @@ class ReviewParts:
             overlaps,
             gold,
             statements,
+            model_stats,
             intake,
             decisions,
             desk,
@@ -82,6 +88,7 @@ SubmissionsDep = Annotated[SubmissionRepository, Depends(from_app.part(lambda p:
 AppealsDep = Annotated[AppealRepository, Depends(from_app.part(lambda p: p.appeals))]
 GoldDep = Annotated[GoldRepository, Depends(from_app.part(lambda p: p.gold))]
 StatementsDep = Annotated[StatementRepository, Depends(from_app.part(lambda p: p.statements))]
+ModelStatsDep = Annotated[ModelStatsRepository, Depends(from_app.part(lambda p: p.model_stats))]
 DecisionsDep = Annotated[Decisions, Depends(from_app.part(lambda p: p.decisions))]
 DeskDep = Annotated[Desk, Depends(from_app.part(lambda p: p.desk))]
 ViewsDep = Annotated[ReviewViews, Depends(from_app.part(lambda p: p.views))]

@@ -4,11 +4,13 @@ it publishes, and how figures are counted."""
 from __future__ import annotations
 
 import hashlib
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from aviary.contracts.assist import ModelStats
 from services.review.consensus import match_score
 from services.review.speech_consensus import transcript_score
 from services.review.track_consensus import track_match_score
@@ -23,6 +25,7 @@ from shared.events import (
     ItemAccepted,
     ProjectUpserted,
     ReviewPolicy,
+    TaskSubmitted,
     TrackAnnotation,
     Transcript,
 )
@@ -423,3 +426,42 @@ def effective_hourly(lines: Sequence[StatementLine]) -> float | None:
     seconds = sum(line.seconds_worked for line in lines)
     earned = sum(line.earnings for line in lines)
     return round(earned / (seconds / 3600), 2) if seconds else None
+
+
+# ----- models' proposals ---------------------------------------------------------------------
+
+ModelKey = tuple[str, str, str]  # project, organisation, model (`name@version`)
+COUNTED = ("proposed", "kept", "edited", "deleted")
+
+
+def proposal_outcomes(events: Iterable[TaskSubmitted]) -> dict[ModelKey, Counter[str]]:
+    """What people did with each model's proposals, summed per project and model: kept as
+    proposed, edited, or deleted (the rest). A task's first round only: a rework starts from
+    the annotator's own submission, not from the proposals again."""
+    tally: dict[ModelKey, Counter[str]] = defaultdict(Counter)
+    for event in events:
+        if event.rework:
+            continue
+        made = Counter((s.source.by, s.source.model) for s in event.annotation.shapes if s.source)
+        for model, proposed in event.proposed.items():
+            # A proposal copied counts once: kept, edited and deleted add up to `proposed`.
+            kept = min(made["model", model], proposed)
+            edited = min(made["model_edited", model], proposed - kept)
+            tally[event.project_id, event.org_id, model].update(
+                proposed=proposed, kept=kept, edited=edited, deleted=proposed - kept - edited
+            )
+    return tally
+
+
+def model_stats(counts: dict[str, Any]) -> ModelStats:
+    """A model's counters in a project as the API shows them, with the share of its
+    proposals people had to correct (edit or delete)."""
+    proposed, kept, edited, deleted = (int(counts.get(k, 0)) for k in COUNTED)
+    return ModelStats(
+        model=counts["model"],
+        proposed=proposed,
+        kept=kept,
+        edited=edited,
+        deleted=deleted,
+        correction_rate=round((edited + deleted) / proposed, 4) if proposed else 0.0,
+    )

@@ -19,6 +19,7 @@ from services.review.consensus import consensus
 from services.review.repositories import (
     AnnotatorRepository,
     GoldRepository,
+    ModelStatsRepository,
     OverlapRepository,
     SubmissionRepository,
     UnitRepository,
@@ -71,6 +72,7 @@ class Intake:
         gold: GoldRepository,
         overlaps: OverlapRepository,
         units: UnitRepository,
+        model_stats: ModelStatsRepository,
         outbox: Outbox,
     ) -> None:
         self.projects = projects
@@ -79,6 +81,7 @@ class Intake:
         self.gold = gold
         self.overlaps = overlaps
         self.units = units
+        self.model_stats = model_stats
         self.outbox = outbox
 
     async def receive(self, session: AsyncClientSession, events: Sequence[TaskSubmitted]) -> None:
@@ -131,6 +134,8 @@ class Intake:
                 doc.update(status="waiting")
             docs.append(doc)
         await self.submissions.add(session, docs)
+        if outcomes := domain.proposal_outcomes(events):
+            await self.model_stats.add(session, outcomes)
         if counted:
             await self.annotators.count_submitted(session, counted)
         await self.outbox.add(session, *accepted)

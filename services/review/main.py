@@ -43,6 +43,7 @@ def build_app(runtime: Runtime) -> FastAPI:
             parts.appeals.ensure_indexes,
             parts.gold.ensure_indexes,
             parts.statements.ensure_indexes,
+            parts.model_stats.ensure_indexes,
             desk.full_sync,
         ],
         worker_loops=[

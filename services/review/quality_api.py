@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from aviary.contracts.assist import ModelStats
 from aviary.contracts.review import (
     MinimumWageBody,
     ScoreRow,
@@ -17,8 +18,9 @@ from aviary.contracts.review import (
     WageAlert,
 )
 from services.review import domain
-from services.review.deps import ProjectsDep, StatementsDep
+from services.review.deps import ModelStatsDep, ProjectsDep, StatementsDep
 from services.review.repositories import StatementRepository
+from services.review.views import known_project
 from shared.domain.projects import ProjectReadModel
 from shared.errors import NotFound
 from shared.security.auth import Principal, Role, require_roles
@@ -32,6 +34,7 @@ Anyone = Annotated[
     require_roles(Role.OPERATOR, Role.CLIENT, Role.VENDOR_ADMIN, Role.REVIEWER, Role.ANNOTATOR),
 ]
 VendorAdmin = Annotated[Principal, require_roles(Role.VENDOR_ADMIN, Role.OPERATOR)]
+ProjectAdmin = Annotated[Principal, require_roles(Role.CLIENT, Role.VENDOR_ADMIN, Role.OPERATOR)]
 WorkerOrAdmin = Annotated[
     Principal, require_roles(Role.ANNOTATOR, Role.VENDOR_ADMIN, Role.OPERATOR)
 ]
@@ -187,3 +190,19 @@ async def wage_alerts(
     if alerts:
         log.warning("wages.below_minimum", extra={"vendor": vendor_id, "count": len(alerts)})
     return alerts
+
+
+@router.get("/v1/projects/{project_id}/assist-stats", response_model=list[ModelStats])
+async def assist_stats(
+    project_id: str, principal: ProjectAdmin, projects: ProjectsDep, stats: ModelStatsDep
+) -> list[ModelStats]:
+    """Per model, how people treated its proposals in the project's submitted tasks: kept,
+    edited or deleted, and the share they had to correct. For the project's client, its
+    vendors' admins and the operator (404 for anyone else, so ids do not leak)."""
+    project = await known_project(projects, project_id)
+    vendors = {v.vendor_id for v in project.vendors}
+    if (principal.role == Role.CLIENT and principal.org != project.org_id) or (
+        principal.role == Role.VENDOR_ADMIN and principal.vendor not in vendors
+    ):
+        raise NotFound("project")
+    return [domain.model_stats(doc) for doc in await stats.of_project(project_id)]

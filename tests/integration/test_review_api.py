@@ -116,7 +116,9 @@ def test_disagreeing_overlaps_go_to_a_human_side_by_side(api: Api) -> None:
     assert sorted(o["submission_id"] for o in review["overlaps"]) == sorted(
         [sub_a["submission_id"], sub_b["submission_id"]]
     )
-    assert review["annotation"]["shapes"] == [{**CAR, "kind": "bbox", "attributes": {}}]
+    assert review["annotation"]["shapes"] == [
+        {**CAR, "kind": "bbox", "attributes": {}, "source": None}
+    ]
     reject = api.call(
         "POST",
         "review",

@@ -4,11 +4,34 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import pytest
 
-from services.dispatch.domain import ShapeError, route_vendor, task_id, validate_annotation
-from shared.events import Annotation, BoxShape, Ontology, OntologyClass, VendorShare
+from services.dispatch.domain import (
+    ShapeError,
+    makes_tasks,
+    refuse_invented_sources,
+    route_vendor,
+    submitted_event,
+    task_id,
+    validate_annotation,
+)
+from services.dispatch.leases.slots import Lease
+from shared.errors import AppError
+from shared.events import (
+    Annotation,
+    BoxShape,
+    ImageRef,
+    ItemIngested,
+    ItemPrelabeled,
+    Ontology,
+    OntologyClass,
+    ShapeSource,
+    TaskSubmitted,
+    VendorShare,
+)
 
 ONTOLOGY = Ontology(classes=(OntologyClass(id=1, name="car"), OntologyClass(id=2, name="person")))
 WIDTH, HEIGHT = 640, 480
@@ -181,3 +204,86 @@ def test_each_error_names_its_shape() -> None:
 def test_error_as_dict() -> None:
     [error] = errors_of((1, (0, 0, -1, 1)))
     assert error.as_dict() == {"shape": 0, "code": "empty_box", "message": error.message}
+
+
+# ----- pre-labels --------------------------------------------------------------------------------
+
+IMAGE = ImageRef(
+    bucket="b",
+    object_key="k",
+    width=WIDTH,
+    height=HEIGHT,
+    format="jpeg",
+    sha256="0" * 64,
+    file_name="a.jpg",
+)
+Maker = Literal["human", "model", "model_edited"]
+
+
+def by(who: Maker, model: str | None = None, at: float = 10) -> BoxShape:
+    source = ShapeSource(by=who, model=model, confidence=0.5 if model else None)
+    return BoxShape(class_id=1, bbox=(at, at, 20, 20), source=source)
+
+
+def prelabeled_task(*shapes: BoxShape) -> dict[str, Any]:
+    return {
+        "_id": "tsk_1",
+        "item_id": "itm_1",
+        "project_id": "prj_1",
+        "batch_id": "bat_1",
+        "org_id": "org_1",
+        "ontology_version": 1,
+        "image": IMAGE.model_dump(mode="json"),
+        "pre_annotation": Annotation(shapes=shapes).model_dump(mode="json"),
+    }
+
+
+def proposed_in(task: dict[str, Any], annotation: Annotation) -> dict[str, int]:
+    lease = Lease.new(task, "ann", "vnd", datetime(2026, 1, 1, tzinfo=UTC), 300)
+    event = submitted_event(task, lease, "sub_1", annotation, 12.0).payload()
+    assert isinstance(event, TaskSubmitted)
+    return event.proposed
+
+
+def test_an_item_waiting_for_its_pre_labels_makes_tasks_only_when_they_come() -> None:
+    ingested = ItemIngested(item_id="i", project_id="p", batch_id="b", org_id="o", image=IMAGE)
+    assert makes_tasks(ingested)
+    waiting = ingested.model_copy(update={"prelabel": True})
+    assert not makes_tasks(waiting)
+    assert makes_tasks(ItemPrelabeled.model_validate(waiting.model_dump()))
+    # Pre-labels of an item that did not wait for them: its tasks exist already.
+    assert not makes_tasks(ItemPrelabeled.model_validate(ingested.model_dump()))
+
+
+def test_a_submission_counts_what_each_model_proposed_for_its_task() -> None:
+    task = prelabeled_task(
+        by("model", "cars@2"),
+        by("model", "cars@2", 30),
+        by("model", "people@1", 50),
+        by("human"),  # a client's own pre-annotation: no model
+    )
+    kept = Annotation(shapes=(by("model", "cars@2"), by("model_edited", "people@1", 60)))
+    assert proposed_in(task, kept) == {"cars@2": 2, "people@1": 1}
+    assert proposed_in(prelabeled_task(), Annotation()) == {}
+    assert proposed_in({**task, "pre_annotation": None}, Annotation()) == {}
+
+
+def test_a_shape_may_not_name_a_model_that_proposed_nothing_for_the_task() -> None:
+    task = prelabeled_task(by("model", "cars@2"))
+    refuse_invented_sources(Annotation(shapes=(by("model", "cars@2"), by("human"))), task)
+    refuse_invented_sources(Annotation(shapes=(by("model_edited", "cars@2"),)), task)
+    for claimed in (by("model", "cars@3"), by("model_edited", "ghost@1"), by("model")):
+        with pytest.raises(AppError) as refused:
+            refuse_invented_sources(Annotation(shapes=(claimed,)), task)
+        assert refused.value.code == "unknown_source" and refused.value.status_code == 422
+    with pytest.raises(AppError):  # a task without pre-labels: no model at all
+        refuse_invented_sources(Annotation(shapes=(by("model", "cars@2"),)), prelabeled_task())
+
+
+def test_outlines_from_the_project_segmenters_are_the_persons_own_to_claim() -> None:
+    task = prelabeled_task()
+    refuse_invented_sources(Annotation(shapes=(by("model", "grabcut"),)), task)
+    refuse_invented_sources(Annotation(shapes=(by("model", "sam@4"),)), task, "sam")
+    refuse_invented_sources(Annotation(shapes=(by("model_edited", "sam@4"),)), task, "sam@2")
+    with pytest.raises(AppError):  # another model than the project's segmenter
+        refuse_invented_sources(Annotation(shapes=(by("model", "sam@4"),)), task, "other")

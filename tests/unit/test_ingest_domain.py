@@ -17,6 +17,7 @@ from services.ingest.domain import (
     item_id,
     object_key,
     safe_file_name,
+    wants_prelabels,
 )
 from shared.errors import AppError
 
@@ -341,3 +342,12 @@ def test_ambiguous_ontology_is_refused(classes: list[tuple[int, str]]) -> None:
         check_ontology(classes)
     assert info.value.code == "invalid_ontology"
     assert info.value.status_code == 422
+
+
+def test_items_wait_for_pre_labels_only_where_the_project_has_a_pre_labeler() -> None:
+    endpoint = {"url": "https://models.example.com/p", "secret": "s" * 16}
+    assert wants_prelabels({"assist": {"prelabel_model": "cars"}})
+    assert wants_prelabels({"assist": {"endpoint": endpoint}})
+    # A segmenter helps people draw; it pre-labels nothing.
+    assert not wants_prelabels({"assist": {"segmenter": "sam", "least_confident_first": True}})
+    assert not wants_prelabels({})  # a project from before assist

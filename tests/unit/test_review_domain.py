@@ -13,13 +13,22 @@ from services.review.domain import (
     Tally,
     check_rejection,
     effective_hourly,
+    model_stats,
+    proposal_outcomes,
     route_submission,
     sample_point,
     sampling_rate,
     statement,
 )
 from shared.errors import AppError
-from shared.events import ReviewPolicy
+from shared.events import (
+    Annotation,
+    BoxShape,
+    ImageRef,
+    ReviewPolicy,
+    ShapeSource,
+    TaskSubmitted,
+)
 
 REASONS = ("missed_object", "wrong_class", "loose_box")
 
@@ -201,3 +210,72 @@ def test_statement_pays_all_completed_work_per_project_and_day() -> None:
     assert effective_hourly([]) is None
     idle = StatementLine("p", "d", 0, 0, 0, 0, 1.0, 0.0)
     assert idle.hourly is None
+
+
+# ----- models' proposals -------------------------------------------------------------------------
+
+IMAGE = ImageRef(
+    bucket="b", object_key="k", width=640, height=480, format="jpeg", sha256="0" * 64, file_name="a"
+)
+
+
+def shape(who: str, model: str | None = None) -> BoxShape:
+    source = ShapeSource.model_validate({"by": who, "model": model})
+    return BoxShape(class_id=1, bbox=(1, 1, 10, 10), source=source)
+
+
+def submitted(proposed: dict[str, int], *shapes: BoxShape, rework: int = 0) -> TaskSubmitted:
+    return TaskSubmitted(
+        task_id="tsk_1",
+        submission_id="sub_1",
+        item_id="itm_1",
+        project_id="prj_1",
+        batch_id="bat_1",
+        org_id="org_1",
+        vendor_id="vnd_1",
+        annotator_id="ann",
+        ontology_version=1,
+        image=IMAGE,
+        annotation=Annotation(shapes=shapes),
+        rework=rework,
+        seconds_worked=10,
+        proposed=proposed,
+    )
+
+
+def test_proposals_are_counted_kept_edited_or_deleted_per_project_and_model() -> None:
+    outcomes = proposal_outcomes(
+        [
+            submitted(
+                {"cars@2": 4, "people@1": 1},
+                shape("model", "cars@2"),
+                shape("model", "cars@2"),
+                shape("model_edited", "cars@2"),
+                shape("human"),  # drawn by hand: no model's
+            ),
+            submitted({"cars@2": 2}, shape("model_edited", "cars@2")),
+            submitted({}, shape("human")),  # no pre-labels: nothing counted
+        ]
+    )
+    assert outcomes == {
+        ("prj_1", "org_1", "cars@2"): {"proposed": 6, "kept": 2, "edited": 2, "deleted": 2},
+        ("prj_1", "org_1", "people@1"): {"proposed": 1, "kept": 0, "edited": 0, "deleted": 1},
+    }
+
+
+def test_a_copied_proposal_counts_once_and_a_rework_not_at_all() -> None:
+    copied = submitted(
+        {"cars@2": 2}, *[shape("model", "cars@2")] * 2, *[shape("model_edited", "cars@2")] * 2
+    )
+    assert proposal_outcomes([copied]) == {
+        ("prj_1", "org_1", "cars@2"): {"proposed": 2, "kept": 2, "edited": 0, "deleted": 0}
+    }
+    assert proposal_outcomes([submitted({"cars@2": 2}, rework=1)]) == {}
+
+
+def test_model_stats_show_the_share_people_had_to_correct() -> None:
+    counts = {"model": "cars@2", "proposed": 8, "kept": 6, "edited": 1, "deleted": 1}
+    stats = model_stats(counts)
+    assert (stats.model, stats.proposed, stats.kept) == ("cars@2", 8, 6)
+    assert stats.correction_rate == 0.25
+    assert model_stats({"model": "idle@1"}).correction_rate == 0.0

@@ -12,9 +12,9 @@ from aviary_devkit.sim.scenes import (
     CLASSES,
     Scene,
     TrueBox,
-    _object_masks,
     generate_scene,
     generate_scenes,
+    object_masks,
 )
 
 SEEDS = range(60)
@@ -83,7 +83,7 @@ def test_boxes_are_tight_around_the_drawn_pixels(size: tuple[int, int]) -> None:
     width, height = size
     for seed in range(40):
         scene = generate_scene(seed, width, height)
-        masks = _object_masks(scene)
+        masks = object_masks(scene)
         assert len(masks) == len(scene.boxes)
         for box, mask in zip(scene.boxes, masks, strict=True):
             assert mask.size == size
@@ -94,7 +94,7 @@ def test_objects_are_solid_shapes_not_specks() -> None:
     # Each object's own pixels fill a good part of its box (no stray far-away pixel).
     for seed in range(10):
         scene = generate_scene(seed)
-        for box, mask in zip(scene.boxes, _object_masks(scene), strict=True):
+        for box, mask in zip(scene.boxes, object_masks(scene), strict=True):
             filled = mask.histogram()[255]
             assert 0.3 * box.w * box.h <= filled <= box.w * box.h, (seed, box)
 

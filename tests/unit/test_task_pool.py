@@ -165,3 +165,21 @@ def test_with_several_processes_each_prefers_its_share_then_takes_any() -> None:
     foreign = next(f"x{i}" for i in range(100) if not alone.share.mine(f"x{i}"))
     alone.add(task(foreign))
     assert take_all(alone) == [foreign]  # nothing of its own: it takes the rest
+
+
+def test_least_sure_pre_labels_go_first_within_priority_and_deadline() -> None:
+    pool = TaskPool()
+    pool.add(task("sure", confidence_rank=0.9, age_s=100))
+    pool.add(task("unsure", confidence_rank=0.2))
+    pool.add(task("plain", age_s=1000))  # no pre-labels, or a project that did not ask
+    pool.add(task("urgent", priority=5, confidence_rank=0.95))
+    pool.add(task("due", deadline=T0 + timedelta(hours=1), confidence_rank=1.0))
+    assert take_all(pool) == ["urgent", "due", "unsure", "sure", "plain"]
+
+
+def test_without_confidence_first_tasks_sort_by_age_as_before() -> None:
+    pool = TaskPool()
+    pool.add(task("young", confidence_rank=1.0, age_s=1))
+    pool.add(task("old", age_s=50))
+    pool.add(task("older", confidence_rank=1.0, age_s=60))
+    assert take_all(pool) == ["older", "old", "young"]

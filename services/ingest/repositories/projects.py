@@ -38,6 +38,7 @@ def project_event(project: Doc) -> ProjectUpserted:
         media=project.get("media", "image"),
         video=project.get("video") or {},
         audio=project.get("audio") or {},
+        assist=project.get("assist") or {},
     )
 
 

@@ -10,6 +10,7 @@ aggregate, each ensuring the indexes its own queries read through.
   deciding reviews never write the same document;
 - `overlaps.py`: which submissions of an item are in while consensus waits for all of them;
 - `gold.py`: gold items and their known answers (`gold`);
+- `model_stats.py`: per project and model, how people treated its proposals (`model_stats`);
 - `statements.py`: the facts scores and statements are counted from, and minimum wages
   (`wages`).
 
@@ -21,6 +22,7 @@ one transaction is a service of its own: `intake.py` (a submission arrives) and 
 from services.review.repositories.annotators import AnnotatorRepository
 from services.review.repositories.appeals import AppealRepository
 from services.review.repositories.gold import GoldRepository
+from services.review.repositories.model_stats import ModelStatsRepository
 from services.review.repositories.overlaps import OverlapRepository
 from services.review.repositories.statements import StatementRepository
 from services.review.repositories.submissions import SubmissionRepository
@@ -30,6 +32,7 @@ __all__ = [
     "AnnotatorRepository",
     "AppealRepository",
     "GoldRepository",
+    "ModelStatsRepository",
     "OverlapRepository",
     "StatementRepository",
     "SubmissionRepository",
