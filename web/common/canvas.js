@@ -3,7 +3,15 @@
 // and (when editable) tools to draw and edit every geometry kind. Shapes use the API's
 // format: {kind: "bbox", class_id, bbox: [x, y, w, h]}, {kind: "polygon" | "polyline",
 // points: [[x, y], ...]}, {kind: "keypoints", keypoints: [[x, y, v], ...]},
-// {kind: "classification"}; all in image pixels.
+// {kind: "classification"}, {kind: "mask", rle} (web/common/rle.js); all in image pixels.
+// Each shape keeps its `source` (how it was made: none for by hand, or a model's); a model's
+// shapes not yet decided on are the canvas's `proposals`, drawn dashed with their confidence.
+
+import { dist2, handleAt, insidePolygon, moveHandle, nearSegment } from "/ui/common/geometry.js";
+import { HANDLE, drawDraft, drawShape } from "/ui/common/painter.js";
+import { maskContains } from "/ui/common/rle.js";
+
+export { colorOf, proposalLabel } from "/ui/common/painter.js";
 
 /** @typedef {[number, number]} Point */
 /** A keypoint with its visibility as in COCO: 0 not labeled, 1 hidden, 2 visible. @typedef {[number, number, 0 | 1 | 2]} Keypoint */
@@ -12,12 +20,18 @@
 /** @typedef {{ kind: "polygon" | "polyline", class_id: number, points: Point[], attributes?: Attributes }} LineShape */
 /** @typedef {{ kind: "keypoints", class_id: number, keypoints: Keypoint[], attributes?: Attributes }} KeypointsShape */
 /** @typedef {{ kind: "classification", class_id: number, attributes?: Attributes }} ClassificationShape */
+/** @typedef {{ kind: "mask", class_id: number, rle: import("/ui/common/rle.js").Rle, attributes?: Attributes }} MaskShape */
+/**
+ * How a shape was made (the contracts' ShapeSource): none, or `by` "human", for by hand; a
+ * model's (`name@version`) proposal kept as it was, or edited by hand ("model_edited").
+ * @typedef {{ by: "human" | "model" | "model_edited", model?: string | null, confidence?: number | null }} ShapeSource
+ */
 /**
  * On a video's frame, the video workspace marks each shape with its track, and whether it is
  * interpolated (drawn dashed) rather than a keyframe.
  * @typedef {{ track_id?: string, interpolated?: boolean }} TrackMark
  */
-/** @typedef {(BoxShape | LineShape | KeypointsShape | ClassificationShape) & TrackMark} Shape */
+/** @typedef {(BoxShape | LineShape | KeypointsShape | ClassificationShape | MaskShape) & TrackMark & { source?: ShapeSource | null }} Shape */
 /** @typedef {{ shapes: Shape[] }} Annotation */
 /** @typedef {{ keypoints: string[], edges: [number, number][] }} Skeleton */
 /** @typedef {{ name: string, type: "enum" | "boolean" | "text", options: string[], required: boolean }} AttributeSpec */
@@ -33,7 +47,22 @@
  *   | { kind: "polygon" | "polyline", class_id: number, points: Point[] }
  *   | { kind: "keypoints", class_id: number, keypoints: Keypoint[] }} Draft
  */
-/** @typedef {{ kind: "pan", from: Point, offset: Point } | { kind: "handle", handle: number } | { kind: "box" }} Drag */
+/**
+ * A drag under way: panning; a handle of the selected shape (or proposal: it is accepted as
+ * edited once the handle moves); a new box; a tool's.
+ * @typedef {{ kind: "pan", from: Point, offset: Point } | { kind: "handle", handle: number, proposal: boolean, moved: boolean }
+ *   | { kind: "box" } | { kind: "tool" }} Drag
+ */
+/**
+ * A tool that takes the mouse over from the drawing tools while it is on (the labeling page's
+ * assist mode): it gets the presses it wants, the moves and the release that follow, and
+ * draws over the shapes.
+ * @typedef {object} CanvasTool
+ * @property {(point: Point, event: MouseEvent) => boolean} down whether it takes this press
+ * @property {(point: Point) => void} move
+ * @property {(point: Point, event: MouseEvent) => void} up
+ * @property {(ctx: CanvasRenderingContext2D) => void} draw
+ */
 /**
  * @typedef {object} CanvasOptions
  * @property {boolean} [editable] whether the tools draw and edit (else the canvas only shows)
@@ -41,64 +70,13 @@
  * @property {(index: number) => void} [onSelect] a shape's index, or -1 for none
  */
 
-const PALETTE = ["#4cc9f0", "#f72585", "#b5e48c", "#ffb703", "#9d4edd", "#06d6a0", "#ef476f", "#ffd166"];
-const HANDLE = 6; // screen pixels
-
 /**
- * @param {number} classId
- * @returns {string}
- */
-export function colorOf(classId) {
-  return PALETTE[(classId - 1) % PALETTE.length];
-}
-
-/**
- * @param {readonly number[]} a
- * @param {readonly number[]} b
- */
-function dist2(a, b) {
-  return (a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2;
-}
-
-/**
- * @param {Point} p
- * @param {Point[]} points
- */
-function insidePolygon(p, points) {
-  let inside = false;
-  for (let i = 0, j = points.length - 1; i < points.length; j = i++) {
-    const [xi, yi] = points[i];
-    const [xj, yj] = points[j];
-    if (yi > p[1] !== yj > p[1] && p[0] < ((xj - xi) * (p[1] - yi)) / (yj - yi) + xi) inside = !inside;
-  }
-  return inside;
-}
-
-/**
- * @param {Point} p
- * @param {Point} a
- * @param {Point} b
- * @param {number} tolerance
- */
-function nearSegment(p, a, b, tolerance) {
-  const [dx, dy] = [b[0] - a[0], b[1] - a[1]];
-  const length2 = dx * dx + dy * dy || 1;
-  const t = Math.max(0, Math.min(1, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / length2));
-  return dist2(p, [a[0] + t * dx, a[1] + t * dy]) <= tolerance * tolerance;
-}
-
-// The editable points of a shape: a box's corners, the visible keypoints, a line's points.
-/**
+ * Whether a shape is a model's (kept as proposed, or edited): the shapes a task's pre-label
+ * proposes.
  * @param {Shape} shape
- * @returns {Point[]}
  */
-function handles(shape) {
-  if (shape.kind === "bbox") {
-    const [x, y, w, h] = shape.bbox;
-    return [[x, y], [x + w, y], [x + w, y + h], [x, y + h]];
-  }
-  if (shape.kind === "keypoints") return shape.keypoints.filter((k) => k[2] > 0).map((k) => [k[0], k[1]]);
-  return ("points" in shape && shape.points) || [];
+export function byModel(shape) {
+  return Boolean(shape.source && shape.source.by !== "human");
 }
 
 /**
@@ -136,6 +114,9 @@ export class ImageCanvas {
     this.offset = [0, 0];
     /** @type {Shape[]} */
     this.shapes = [];
+    /** @type {Shape[]} */
+    this.proposals = []; // a model's shapes, not (yet) part of the annotation
+    this.selectedProposal = -1;
     /** @type {Map<number, OntologyClass>} */
     this.classes = new Map();
     /** @type {OntologyClass | null} */
@@ -154,6 +135,8 @@ export class ImageCanvas {
     /** @type {string[]} */
     this.redoStack = [];
     this.spaceDown = false;
+    /** @type {CanvasTool | null} */
+    this.tool = null;
     this.listen();
     new ResizeObserver(() => this.resize()).observe(canvas);
   }
@@ -168,12 +151,15 @@ export class ImageCanvas {
    * @param {number} width
    * @param {number} height
    * @param {Shape[]} [shapes]
+   * @param {Shape[]} [proposals] a model's shapes to accept, edit or drop
    */
-  async load(url, width, height, shapes = []) {
+  async load(url, width, height, shapes = [], proposals = []) {
     this.width = width;
     this.height = height;
     this.shapes = structuredClone(shapes);
+    this.proposals = structuredClone(proposals);
     this.selected = -1;
+    this.selectedProposal = -1;
     this.draft = null;
     this.errors.clear();
     this.undoStack = [];
@@ -190,6 +176,8 @@ export class ImageCanvas {
   showFrame(image, shapes) {
     this.image = image;
     this.shapes = structuredClone(shapes);
+    this.proposals = [];
+    this.selectedProposal = -1;
     this.draft = null;
     this.errors.clear();
     this.undoStack = [];
@@ -261,8 +249,22 @@ export class ImageCanvas {
 
   // ----- editing ---------------------------------------------------------------------------
 
+  // Undo and redo take the proposals back too: an accepted or dropped one returns undecided.
+  state() {
+    return JSON.stringify({ shapes: this.shapes, proposals: this.proposals });
+  }
+
+  /** @param {string} saved */
+  restore(saved) {
+    const { shapes, proposals } = JSON.parse(saved);
+    this.shapes = shapes;
+    this.proposals = proposals;
+    this.select(-1);
+    this.changed();
+  }
+
   snapshot() {
-    this.undoStack.push(JSON.stringify(this.shapes));
+    this.undoStack.push(this.state());
     if (this.undoStack.length > 200) this.undoStack.shift();
     this.redoStack = [];
   }
@@ -276,19 +278,15 @@ export class ImageCanvas {
   undo() {
     const before = this.undoStack.pop();
     if (before === undefined) return;
-    this.redoStack.push(JSON.stringify(this.shapes));
-    this.shapes = JSON.parse(before);
-    this.select(-1);
-    this.changed();
+    this.redoStack.push(this.state());
+    this.restore(before);
   }
 
   redo() {
     const after = this.redoStack.pop();
     if (after === undefined) return;
-    this.undoStack.push(JSON.stringify(this.shapes));
-    this.shapes = JSON.parse(after);
-    this.select(-1);
-    this.changed();
+    this.undoStack.push(this.state());
+    this.restore(after);
   }
 
   /** @param {Shape} shape */
@@ -324,8 +322,112 @@ export class ImageCanvas {
   /** @param {number} index */
   select(index) {
     this.selected = index;
+    this.selectedProposal = -1;
     this.render();
     this.onSelect(index);
+  }
+
+  /**
+   * A shape's class, changed: a model's shape becomes one edited by hand.
+   * @param {number} index
+   * @param {number} classId
+   */
+  setClass(index, classId) {
+    const shape = this.shapes[index];
+    if (!shape || shape.class_id === classId) return;
+    this.snapshot();
+    shape.class_id = classId;
+    this.markEdited(shape);
+    this.changed();
+  }
+
+  /** @param {Shape} shape whose geometry or class a person changed */
+  markEdited(shape) {
+    if (shape.source?.by === "model") shape.source = { ...shape.source, by: "model_edited" };
+  }
+
+  // ----- proposals -------------------------------------------------------------------------
+
+  /** @param {number} index a proposal's, or -1 */
+  selectProposal(index) {
+    this.selected = -1;
+    this.selectedProposal = index;
+    this.render();
+    this.onSelect(-1);
+  }
+
+  /**
+   * Put a proposal up (or replace `replacing`, a proposal up already), selected.
+   * @param {Shape} shape
+   * @param {Shape | null} [replacing]
+   */
+  propose(shape, replacing = null) {
+    const at = replacing ? this.proposals.indexOf(replacing) : -1;
+    if (at >= 0) this.proposals[at] = shape;
+    else this.proposals.push(shape);
+    this.selectProposal(at >= 0 ? at : this.proposals.length - 1);
+  }
+
+  /** @returns {number[]} the proposals' indexes, least confident first (no confidence: last) */
+  proposalOrder() {
+    const confidence = (/** @type {number} */ i) => this.proposals[i].source?.confidence ?? 2;
+    return this.proposals.map((_, i) => i).sort((a, b) => confidence(a) - confidence(b) || a - b);
+  }
+
+  /** @param {number} step 1: the next proposal (least confident first), -1: the previous */
+  cycleProposal(step) {
+    const order = this.proposalOrder();
+    if (!order.length) return;
+    const at = order.indexOf(this.selectedProposal);
+    const next = at < 0 ? (step > 0 ? 0 : order.length - 1) : (at + step + order.length) % order.length;
+    this.selectProposal(order[next]);
+  }
+
+  /**
+   * Make a proposal part of the annotation, kept as proposed or (`edited`) changed by hand.
+   * @param {number} index
+   * @param {boolean} [edited]
+   * @returns {number} its index among the shapes, selected
+   */
+  acceptProposal(index, edited = false) {
+    const shape = this.proposals[index];
+    if (!shape) return -1;
+    this.snapshot();
+    this.proposals.splice(index, 1);
+    if (edited) this.markEdited(shape);
+    this.shapes.push(shape);
+    this.select(this.shapes.length - 1);
+    this.changed();
+    return this.shapes.length - 1;
+  }
+
+  /**
+   * Accept (or drop) the selected proposal and go on to the next one in the order, so that a
+   * person can decide one after another with Enter and Delete.
+   * @param {boolean} accept
+   */
+  decide(accept) {
+    const index = this.selectedProposal;
+    if (index < 0) return;
+    const position = this.proposalOrder().indexOf(index);
+    if (accept) this.acceptProposal(index);
+    else {
+      this.snapshot();
+      this.proposals.splice(index, 1);
+      this.changed();
+    }
+    const order = this.proposalOrder();
+    if (order.length) this.selectProposal(order[Math.min(position, order.length - 1)]);
+    else if (!accept) this.select(-1);
+  }
+
+  acceptAll() {
+    if (!this.proposals.length) return;
+    this.snapshot();
+    this.shapes.push(...this.proposals);
+    this.proposals = [];
+    this.select(-1);
+    this.changed();
   }
 
   /** @param {ShapeError[] | null | undefined} details */
@@ -336,12 +438,13 @@ export class ImageCanvas {
 
   /**
    * @param {Point} point
+   * @param {Shape[]} [shapes] the annotation's, or the proposals
    * @returns {number} the index of the topmost shape at `point`, or -1
    */
-  hit(point) {
+  hit(point, shapes = this.shapes) {
     const tolerance = HANDLE / this.scale;
-    for (let i = this.shapes.length - 1; i >= 0; i--) {
-      const s = this.shapes[i];
+    for (let i = shapes.length - 1; i >= 0; i--) {
+      const s = shapes[i];
       if (s.kind === "bbox") {
         const [x, y, w, h] = s.bbox;
         if (point[0] >= x - tolerance && point[0] <= x + w + tolerance && point[1] >= y - tolerance && point[1] <= y + h + tolerance) return i;
@@ -351,39 +454,25 @@ export class ImageCanvas {
         for (let k = 1; k < s.points.length; k++) if (nearSegment(point, s.points[k - 1], s.points[k], tolerance)) return i;
       } else if (s.kind === "keypoints") {
         if (s.keypoints.some((k) => k[2] > 0 && dist2(point, k) <= tolerance * tolerance * 4)) return i;
+      } else if (s.kind === "mask") {
+        if (maskContains(s.rle, point)) return i;
       }
     }
     return -1;
   }
 
-  /**
-   * @param {Point} point
-   * @returns {number} the index of the selected shape's handle at `point`, or -1
-   */
-  handleAt(point) {
-    if (this.selected < 0) return -1;
-    const tolerance = (HANDLE * 1.5) / this.scale;
-    return handles(this.shapes[this.selected]).findIndex((h) => dist2(point, h) <= tolerance * tolerance);
+  /** @returns {Shape | undefined} the selected shape, or proposal */
+  current() {
+    return this.selectedProposal >= 0 ? this.proposals[this.selectedProposal] : this.shapes[this.selected];
   }
 
   /**
-   * @param {number} index
-   * @param {number} handle
    * @param {Point} point
+   * @returns {number} the index of the selected shape's (or proposal's) handle at `point`, or -1
    */
-  moveHandle(index, handle, [x, y]) {
-    const s = this.shapes[index];
-    if (s.kind === "bbox") {
-      const corners = handles(s);
-      const opposite = corners[(handle + 2) % 4];
-      s.bbox = [Math.min(x, opposite[0]), Math.min(y, opposite[1]), Math.abs(x - opposite[0]), Math.abs(y - opposite[1])];
-    } else if (s.kind === "keypoints") {
-      const kp = s.keypoints.filter((k) => k[2] > 0)[handle];
-      kp[0] = x;
-      kp[1] = y;
-    } else if ("points" in s) {
-      s.points[handle] = [x, y];
-    }
+  handleAt(point) {
+    const shape = this.current();
+    return shape ? handleAt(shape, point, (HANDLE * 1.5) / this.scale) : -1;
   }
 
   // Start or continue drawing with the current class's kind.
@@ -393,7 +482,8 @@ export class ImageCanvas {
    */
   drawAt(point) {
     const cls = this.currentClass;
-    if (!cls || cls.kind === "classification") return false;
+    // Masks are not drawn by hand: they come from the assist mode (a tool).
+    if (!cls || cls.kind === "classification" || cls.kind === "mask") return false;
     if (cls.kind === "bbox") {
       this.draft = { kind: "bbox", class_id: cls.id, start: point, end: point };
       this.drag = { kind: "box" };
@@ -442,7 +532,7 @@ export class ImageCanvas {
     }, { passive: false });
     c.addEventListener("mousedown", (e) => this.mouseDown(e));
     window.addEventListener("mousemove", (e) => this.mouseMove(e));
-    window.addEventListener("mouseup", () => this.mouseUp());
+    window.addEventListener("mouseup", (e) => this.mouseUp(e));
     c.addEventListener("dblclick", (e) => {
       e.preventDefault();
       if (this.draft && "points" in this.draft) {
@@ -467,14 +557,25 @@ export class ImageCanvas {
       this.drawAt(point); // the next point of a polygon, line or skeleton
       return;
     }
-    const handle = this.handleAt(point);
-    if (handle >= 0) {
-      this.snapshot();
-      this.drag = { kind: "handle", handle };
+    if (this.tool?.down(point, e)) {
+      this.drag = { kind: "tool" };
       return;
     }
-    // No class chosen (select mode), or Alt held: a click selects the shape under it.
-    if (!this.currentClass || e.altKey || !this.drawAt(point)) this.select(this.hit(point));
+    const handle = this.handleAt(point);
+    if (handle >= 0) {
+      // A proposal is accepted as edited, and an undo step taken, once the handle moves.
+      this.drag = { kind: "handle", handle, proposal: this.selectedProposal >= 0, moved: false };
+      return;
+    }
+    // No class chosen (select mode), or Alt held: a click selects the shape (or proposal) under it.
+    if (!this.currentClass || e.altKey || !this.drawAt(point)) this.pick(point);
+  }
+
+  /** @param {Point} point select what is there: a proposal first (they await a decision), else a shape */
+  pick(point) {
+    const proposal = this.hit(point, this.proposals);
+    if (proposal >= 0) this.selectProposal(proposal);
+    else this.select(this.hit(point));
   }
 
   /** @param {MouseEvent} e */
@@ -487,8 +588,18 @@ export class ImageCanvas {
       return;
     }
     const point = this.clamp(this.toImage(screen));
-    if (this.drag?.kind === "handle") {
-      this.moveHandle(this.selected, this.drag.handle, point);
+    if (this.drag?.kind === "tool") {
+      this.tool?.move(point);
+    } else if (this.drag?.kind === "handle") {
+      if (!this.drag.moved) {
+        this.drag.moved = true;
+        if (this.drag.proposal) this.acceptProposal(this.selectedProposal, true);
+        else {
+          this.snapshot();
+          this.markEdited(this.shapes[this.selected]);
+        }
+      }
+      moveHandle(this.shapes[this.selected], this.drag.handle, point);
       this.render();
     } else if (this.drag?.kind === "box") {
       if (this.draft?.kind === "bbox") this.draft.end = point;
@@ -499,10 +610,12 @@ export class ImageCanvas {
     }
   }
 
-  mouseUp() {
+  /** @param {MouseEvent} e */
+  mouseUp(e) {
     const drag = this.drag;
     this.drag = null;
-    if (drag?.kind === "handle") this.changed();
+    if (drag?.kind === "tool") this.tool?.up(this.clamp(this.toImage(this.screenPoint(e))), e);
+    if (drag?.kind === "handle" && drag.moved) this.changed();
     if (drag?.kind === "box" && this.draft?.kind === "bbox") {
       const { start, end, class_id } = this.draft;
       this.draft = null;
@@ -524,115 +637,9 @@ export class ImageCanvas {
     if (!this.image) return;
     ctx.imageSmoothingEnabled = this.scale < 2;
     ctx.drawImage(this.image, this.offset[0], this.offset[1], this.width * this.scale, this.height * this.scale);
-    this.shapes.forEach((shape, i) => this.drawShape(shape, i === this.selected, this.errors.get(i)));
-    if (this.draft) this.drawDraft();
-  }
-
-  /**
-   * @param {(readonly number[])[]} points
-   * @param {boolean} close
-   */
-  path(points, close) {
-    const ctx = this.ctx;
-    ctx.beginPath();
-    points.forEach((p, i) => {
-      const [x, y] = this.toScreen(p);
-      if (i === 0) ctx.moveTo(x, y);
-      else ctx.lineTo(x, y);
-    });
-    if (close) ctx.closePath();
-  }
-
-  /**
-   * @param {Shape} shape
-   * @param {boolean} selected
-   * @param {string | undefined} error the API's complaint about this shape
-   */
-  drawShape(shape, selected, error) {
-    const ctx = this.ctx;
-    const color = error ? "#ff4d4d" : colorOf(shape.class_id);
-    ctx.lineWidth = selected ? 3 : 2;
-    ctx.strokeStyle = color;
-    ctx.fillStyle = color + "33";
-    ctx.setLineDash(shape.interpolated ? [6, 4] : []);
-    /** @type {Point | null} */
-    let anchor = null;
-    if (shape.kind === "bbox") {
-      const [x, y, w, h] = shape.bbox;
-      const [sx, sy] = this.toScreen([x, y]);
-      ctx.fillRect(sx, sy, w * this.scale, h * this.scale);
-      ctx.strokeRect(sx, sy, w * this.scale, h * this.scale);
-      anchor = [sx, sy];
-    } else if (shape.kind === "polygon" || shape.kind === "polyline") {
-      this.path(shape.points, shape.kind === "polygon");
-      if (shape.kind === "polygon") ctx.fill();
-      ctx.stroke();
-      anchor = this.toScreen(shape.points[0]);
-    } else if (shape.kind === "keypoints") {
-      const skeleton = this.classes.get(shape.class_id)?.skeleton;
-      for (const [a, b] of skeleton?.edges || []) {
-        const [p, q] = [shape.keypoints[a - 1], shape.keypoints[b - 1]];
-        if (p && q && p[2] > 0 && q[2] > 0) {
-          this.path([p, q], false);
-          ctx.stroke();
-        }
-      }
-      for (const k of shape.keypoints.filter((k) => k[2] > 0)) {
-        const [x, y] = this.toScreen(k);
-        ctx.beginPath();
-        ctx.arc(x, y, 4, 0, Math.PI * 2);
-        ctx.fillStyle = color;
-        ctx.fill();
-      }
-      const first = shape.keypoints.find((k) => k[2] > 0);
-      anchor = first ? this.toScreen(first) : null;
-    }
-    ctx.setLineDash([]);
-    if (selected) {
-      ctx.fillStyle = "#ffffff";
-      for (const h of handles(shape)) {
-        const [x, y] = this.toScreen(h);
-        ctx.fillRect(x - HANDLE / 2, y - HANDLE / 2, HANDLE, HANDLE);
-      }
-    }
-    const label = this.classes.get(shape.class_id)?.name || `class ${shape.class_id}`;
-    if (anchor) this.label(anchor, error ? `${label}: ${error}` : label, color);
-  }
-
-  /**
-   * @param {Point} anchor
-   * @param {string} text
-   * @param {string} color
-   */
-  label([x, y], text, color) {
-    const ctx = this.ctx;
-    ctx.font = "12px system-ui, sans-serif";
-    const width = ctx.measureText(text).width + 8;
-    ctx.fillStyle = color;
-    ctx.fillRect(x, y - 18, width, 16);
-    ctx.fillStyle = "#111";
-    ctx.fillText(text, x + 4, y - 6);
-  }
-
-  drawDraft() {
-    const ctx = this.ctx;
-    const d = this.draft;
-    if (!d) return;
-    ctx.setLineDash([6, 4]);
-    ctx.strokeStyle = colorOf(d.class_id);
-    ctx.lineWidth = 2;
-    if (d.kind === "bbox") {
-      const [a, b] = [this.toScreen(d.start), this.toScreen(d.end)];
-      ctx.strokeRect(Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.abs(b[0] - a[0]), Math.abs(b[1] - a[1]));
-    } else if ("points" in d) {
-      this.path(this.hover ? [...d.points, this.hover] : d.points, false);
-      ctx.stroke();
-    } else if ("keypoints" in d) {
-      for (const k of d.keypoints) {
-        const [x, y] = this.toScreen(k);
-        ctx.strokeRect(x - 3, y - 3, 6, 6);
-      }
-    }
-    ctx.setLineDash([]);
+    this.shapes.forEach((shape, i) => drawShape(this, shape, i === this.selected, this.errors.get(i)));
+    this.proposals.forEach((shape, i) => drawShape(this, shape, i === this.selectedProposal, undefined, true));
+    if (this.draft) drawDraft(this);
+    this.tool?.draw(ctx);
   }
 }

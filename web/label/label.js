@@ -1,19 +1,25 @@
 // @ts-check
 // The annotator's workspace: next task, draw and edit, submit or skip, with the day's figures.
-import { ImageCanvas, colorOf } from "/ui/common/canvas.js";
+// A model's pre-labels open as proposals to accept, edit or drop, and the assist mode turns a
+// box or a click into an outline (assist.js); every shape keeps how it was made (`source`).
+import { ImageCanvas, byModel, colorOf } from "/ui/common/canvas.js";
 import { ApiError, api, byId as $, clear, el, formatSeconds, messageOf, requireLogin, setupTheme, signOut, toast } from "/ui/common/common.js";
+import { AssistMode } from "./assist.js";
 import { AudioWorkspace } from "./audio.js";
+import { describeSource, reclass, showProposals, status } from "./proposals.js";
 import { VideoWorkspace } from "./video.js";
 
 /** @typedef {import("/ui/common/canvas.js").Annotation} Annotation */
 /** @typedef {import("/ui/common/canvas.js").OntologyClass} OntologyClass */
 /** @typedef {import("/ui/common/canvas.js").ShapeError} ShapeError */
+/** @typedef {import("/ui/common/canvas.js").ShapeSource} ShapeSource */
 /** @typedef {import("/ui/common/common.js").Claims} Claims */
 /** @typedef {import("/ui/common/common.js").Scores} Scores */
 /**
  * A leased task, as dispatch gives it (POST /v1/tasks/next).
  * @typedef {object} Task
  * @property {string} id
+ * @property {string} item_id
  * @property {string} lease_id
  * @property {string} lease_expires_at
  * @property {number} ontology_version
@@ -26,7 +32,8 @@ import { VideoWorkspace } from "./video.js";
  *   part, maybe about one segment)
  * @property {number} piece_rate
  * @property {number | null} [estimated_seconds]
- * @property {Annotation | null} [pre_annotation] the client's predictions, to start from
+ * @property {Annotation | null} [pre_annotation] the client's predictions, to start from; the
+ *   shapes whose source is a model open as proposals
  * @property {Annotation | null} [previous_annotation] this annotator's, when it comes back
  * @property {import("./video.js").VideoView | null} [video] a video task's clip and frames
  * @property {{ tracks: import("/ui/common/tracks.js").Track[] } | null} [previous_tracks]
@@ -45,6 +52,9 @@ import { VideoWorkspace } from "./video.js";
  * @property {number | null} heartbeat
  * @property {VideoWorkspace | null} video the video mode, for video tasks
  * @property {AudioWorkspace | null} audio the audio mode, for audio tasks
+ * @property {AssistMode | null} assist the assist mode, for image tasks
+ * @property {boolean} warnedDrop the person was told undecided proposals are dropped at submit
+ * @property {Map<number, ShapeSource>} imageSources a model's whole-image classes, ticked at the start
  */
 
 const BREAK_KEY = "aviary.breakMinutes";
@@ -65,19 +75,38 @@ function start(me) {
     heartbeat: null,
     video: null,
     audio: null,
+    assist: null,
+    warnedDrop: false,
+    imageSources: new Map(),
   };
   const canvas = new ImageCanvas($("canvas", HTMLCanvasElement), {
     editable: true,
-    onSelect: (index) => showAttributes(canvas, index),
+    onSelect: (index) => {
+      showAttributes(canvas, index);
+      showProposals(canvas);
+    },
     onChange: (shapes) => {
       if (state.task?.video) state.video?.changed(shapes);
+      state.warnedDrop = false;
       showAttributes(canvas, canvas.selected);
+      showProposals(canvas);
     },
   });
   const video = new VideoWorkspace(canvas);
   state.video = video;
   state.audio = new AudioWorkspace($("audio-workspace"));
-  Object.assign(window, { aviaryCanvas: canvas, aviaryVideo: video, aviaryAudio: state.audio }); // for browser tests and the console
+  const assist = new AssistMode(canvas, {
+    itemId: () => state.task?.item_id ?? null,
+    status,
+    toggled: (on) => $("assist").setAttribute("aria-pressed", String(on)),
+  });
+  state.assist = assist;
+  Object.assign(window, { aviaryCanvas: canvas, aviaryVideo: video, aviaryAudio: state.audio, aviaryAssist: assist }); // for browser tests and the console
+
+  $("assist").addEventListener("click", () => toggleAssist(state));
+  $("accept-proposal").addEventListener("click", () => canvas.decide(true));
+  $("drop-proposal").addEventListener("click", () => canvas.decide(false));
+  $("accept-all").addEventListener("click", () => canvas.acceptAll());
 
   $("next").addEventListener("click", () => next(state, canvas));
   $("submit").addEventListener("click", () => submit(state, canvas));
@@ -142,9 +171,20 @@ function showEmpty(message) {
 async function open(state, canvas, task) {
   state.task = task;
   state.openedAt = Date.now();
-  const start = task.previous_annotation && task.rework > 0 ? task.previous_annotation : task.pre_annotation;
-  const shapes = (start?.shapes || []).filter((s) => s.kind !== "classification");
-  const imageLevel = new Set((start?.shapes || []).filter((s) => s.kind === "classification").map((s) => s.class_id));
+  const rework = Boolean(task.previous_annotation && task.rework > 0);
+  const start = rework ? task.previous_annotation : task.pre_annotation;
+  const drawn = (start?.shapes || []).filter((s) => s.kind !== "classification");
+  // A model's pre-labels are proposals, to decide on; a client's own shapes (no model source),
+  // and rework's shapes, are the annotation to start from.
+  const proposing = !rework && !task.video && !task.audio;
+  const shapes = proposing ? drawn.filter((s) => !byModel(s)) : drawn;
+  const proposals = proposing ? drawn.filter(byModel) : [];
+  const wholeImage = (start?.shapes || []).filter((s) => s.kind === "classification");
+  const imageLevel = new Set(wholeImage.map((s) => s.class_id));
+  state.imageSources = new Map(wholeImage.flatMap((s) => (s.source ? [[s.class_id, s.source]] : [])));
+  state.warnedDrop = false;
+  if (task.video || task.audio) state.assist?.toggle(false);
+  else if (state.assist?.on) state.assist.toggle(true); // on, for the new image
   canvas.setClasses(task.classes);
   const video = state.video;
   // An audio task: the waveform tool instead of the image and the shape tools (its `image`,
@@ -164,7 +204,7 @@ async function open(state, canvas, task) {
   } else {
     state.audio?.close();
     video?.close();
-    await canvas.load(task.image.url, task.image.width, task.image.height, shapes);
+    await canvas.load(task.image.url, task.image.width, task.image.height, shapes, proposals);
   }
   $("empty").hidden = true;
   $("task-box").hidden = false;
@@ -178,7 +218,10 @@ async function open(state, canvas, task) {
     (task.rework ? ` · rework #${task.rework}` : "");
   clear($("instructions"), task.instructions ? task.instructions : el("span", { class: "muted" }, "None."));
   showComments(task.comments, (id) => state.audio?.describe(id) ?? id);
+  if (!state.assist?.on) status("");
   showClasses(task, canvas, imageLevel);
+  showProposals(canvas);
+  if (proposals.length) status(`${proposals.length} proposals from a model: Tab goes through them (least confident first), Enter accepts, Del drops, Shift+Enter accepts all.`);
   state.heartbeat = setInterval(() => heartbeat(state), heartbeatEvery(task));
 }
 
@@ -212,14 +255,17 @@ function stopHeartbeat(state) {
 
 /**
  * @param {ImageCanvas} canvas
- * @returns {Annotation} the shapes drawn and the whole-image classes ticked
+ * @param {Map<number, ShapeSource>} sources a model's whole-image classes (kept when still ticked)
+ * @returns {Annotation} the shapes drawn and accepted, and the whole-image classes ticked (the
+ *   proposals not decided on are left out)
  */
-function annotation(canvas) {
+function annotation(canvas, sources) {
   const ticked = /** @type {NodeListOf<HTMLInputElement>} */ (document.querySelectorAll("#image-classes input:checked"));
   const imageLevel = [...ticked].map((box) => ({
     kind: /** @type {const} */ ("classification"),
     class_id: Number(box.value),
     attributes: {},
+    ...(sources.has(Number(box.value)) ? { source: sources.get(Number(box.value)) } : {}),
   }));
   return { shapes: [...canvas.shapes, ...imageLevel] };
 }
@@ -232,6 +278,16 @@ async function submit(state, canvas) {
   const task = state.task;
   if (!task) return;
   canvas.finishDraft();
+  // Proposals left undecided are dropped: said once under the button, and a second submit
+  // goes ahead (no dialog to answer; Shift+Enter accepts them all instead).
+  const undecided = task.audio || task.video ? 0 : canvas.proposals.length;
+  if (undecided && !state.warnedDrop) {
+    state.warnedDrop = true;
+    $("submit-error").textContent =
+      `${undecided === 1 ? "1 proposal is" : `${undecided} proposals are`} not decided yet and will be dropped: ` +
+      "submit again (Ctrl+Enter) to drop them, or accept them (Enter, Shift+Enter for all).";
+    return;
+  }
   const audio = task.audio ? state.audio : null;
   if (audio) {
     // What the server would refuse anyway is named on the segments, before sending.
@@ -247,7 +303,7 @@ async function submit(state, canvas) {
     ? { transcript: audio.submission() }
     : task.video && state.video
       ? { tracks: state.video.submission() }
-      : { annotation: annotation(canvas) };
+      : { annotation: annotation(canvas, state.imageSources) };
   try {
     await api("dispatch", "POST", `/v1/tasks/${task.id}/submit`, {
       lease_id: task.lease_id,
@@ -371,6 +427,7 @@ function showClasses(task, canvas, imageLevel) {
 function choose(canvas, cls) {
   canvas.cancelDraft();
   canvas.currentClass = cls;
+  if (cls?.kind === "mask" && canvas.tool === null) status("Masks are made with assist: press A, then drag a box around the object.");
   for (const button of /** @type {NodeListOf<HTMLButtonElement>} */ (document.querySelectorAll("#classes button"))) {
     button.classList.toggle("active", cls !== null && Number(button.dataset.classId) === cls.id);
   }
@@ -404,12 +461,28 @@ function showAttributes(canvas, index) {
     }
     return el("div", { class: "field" }, el("label", { for: id }, spec.name + (spec.required ? " *" : "")), input);
   });
+  // Another class of the same kind (Shift+1–9 too): a model's shape becomes one edited by hand.
+  const kin = [...canvas.classes.values()].filter((c) => c.kind === shape.kind);
+  const classSelect = el("select", { id: "shape-class" }, kin.map((c) => el("option", { value: c.id, selected: c.id === shape.class_id }, c.name)));
+  classSelect.addEventListener("change", () => canvas.setClass(index, Number(classSelect.value)));
   clear(
     $("attributes"),
     el("div", { class: "muted" }, `${cls?.name || shape.class_id} · ${shape.kind}`),
+    shape.source && shape.source.by !== "human" ? el("div", { class: "muted", id: "shape-source" }, describeSource(shape.source)) : null,
+    kin.length > 1 ? el("div", { class: "field" }, el("label", { for: "shape-class" }, "class"), classSelect) : null,
     fields,
     el("div", { class: "actions" }, el("button", { class: "danger", type: "button", onclick: () => canvas.removeSelected() }, "Delete")),
   );
+}
+
+/** @param {State} state */
+function toggleAssist(state) {
+  if (!state.assist) return;
+  if (state.task?.video || state.task?.audio) {
+    status("Assist works on image tasks.", true);
+    return;
+  }
+  state.assist.toggle();
 }
 
 async function refreshWork() {
@@ -465,18 +538,32 @@ function keys(e, state, canvas) {
     return;
   }
   if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLSelectElement) return;
+  if (e.target instanceof Element && e.target.closest("dialog")) return; // the skip dialog's own keys
   const ctrl = e.ctrlKey || e.metaKey;
   if (ctrl && e.key === "Enter") return submit(state, canvas);
   if (state.task?.video && state.video && !ctrl && videoKey(e, state.video)) return e.preventDefault();
   if (ctrl && e.key.toLowerCase() === "z") return e.shiftKey ? canvas.redo() : canvas.undo();
   if (ctrl && e.key.toLowerCase() === "y") return canvas.redo();
-  if (e.key === "Enter") return canvas.finishDraft();
+  if (ctrl || e.altKey) return;
+  if (e.key === "Enter") {
+    e.preventDefault(); // not also a click of the focused button
+    if (canvas.draft) return canvas.finishDraft();
+    return e.shiftKey ? canvas.acceptAll() : canvas.decide(true);
+  }
+  if (e.key === "Tab" && canvas.proposals.length) {
+    e.preventDefault(); // the proposals, not the page's buttons
+    return canvas.cycleProposal(e.shiftKey ? -1 : 1);
+  }
+  if (e.key === "Escape" && state.assist?.cancel()) return; // the assist mode's object, dropped
   if (e.key === "Escape" || e.key.toLowerCase() === "v") {
     canvas.cancelDraft();
+    if (state.assist?.on) state.assist.toggle(false);
     return choose(canvas, null);
   }
-  if (e.key === "Delete" || e.key === "Backspace") return canvas.removeSelected();
+  if (e.key === "Delete" || e.key === "Backspace") return canvas.selectedProposal >= 0 ? canvas.decide(false) : canvas.removeSelected();
+  if (e.key.toLowerCase() === "a") return toggleAssist(state);
   if (e.key.toLowerCase() === "f") return canvas.fit();
+  if (e.shiftKey && /^Digit[1-9]$/.test(e.code) && state.task && !state.task.video) return reclass(canvas, state.task.classes, Number(e.code.slice(5)));
   if (/^[1-9]$/.test(e.key) && state.task) {
     const drawable = state.task.classes.filter((c) => c.kind !== "classification");
     const cls = drawable[Number(e.key) - 1];

@@ -1,0 +1,101 @@
+// @ts-check
+// The shapes' geometry for the canvas: hit tests, and the editable points (handles) of each
+// kind and what dragging one does. Pure functions, in image pixels; kept apart from canvas.js
+// so that the canvas layer stays about drawing and input.
+
+/** @typedef {import("./canvas.js").Point} Point */
+/** @typedef {import("./canvas.js").Shape} Shape */
+
+/**
+ * @param {readonly number[]} a
+ * @param {readonly number[]} b
+ */
+export function dist2(a, b) {
+  return (a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2;
+}
+
+/**
+ * @param {Point} p
+ * @param {readonly (readonly number[])[]} points
+ */
+export function insidePolygon(p, points) {
+  let inside = false;
+  for (let i = 0, j = points.length - 1; i < points.length; j = i++) {
+    const [xi, yi] = points[i];
+    const [xj, yj] = points[j];
+    if (yi > p[1] !== yj > p[1] && p[0] < ((xj - xi) * (p[1] - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
+/**
+ * @param {Point} p
+ * @param {readonly number[]} a
+ * @param {readonly number[]} b
+ * @param {number} tolerance
+ */
+export function nearSegment(p, a, b, tolerance) {
+  const [dx, dy] = [b[0] - a[0], b[1] - a[1]];
+  const length2 = dx * dx + dy * dy || 1;
+  const t = Math.max(0, Math.min(1, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / length2));
+  return dist2(p, [a[0] + t * dx, a[1] + t * dy]) <= tolerance * tolerance;
+}
+
+// A box's handles: its corners (0-3, clockwise from the top left), then the middles of its
+// edges (4 top, 5 right, 6 bottom, 7 left), so that one side can be moved alone.
+/**
+ * The editable points of a shape: a box's corners and edge middles, the visible keypoints, a
+ * line's points. A mask has none (it is redrawn with the assist mode, not edited by points).
+ * @param {Shape} shape
+ * @returns {Point[]}
+ */
+export function handles(shape) {
+  if (shape.kind === "bbox") {
+    const [x, y, w, h] = shape.bbox;
+    return [[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x + w / 2, y], [x + w, y + h / 2], [x + w / 2, y + h], [x, y + h / 2]];
+  }
+  if (shape.kind === "keypoints") return shape.keypoints.filter((k) => k[2] > 0).map((k) => [k[0], k[1]]);
+  return ("points" in shape && shape.points) || [];
+}
+
+/**
+ * The handle of `shape` at `point`, or -1: a handle within `tolerance`, else, on a box, the
+ * edge under the point (its middle's handle), so that a side is grabbed anywhere along it.
+ * @param {Shape} shape
+ * @param {Point} point
+ * @param {number} tolerance in image pixels
+ */
+export function handleAt(shape, point, tolerance) {
+  const points = handles(shape);
+  const found = points.findIndex((h) => dist2(point, h) <= tolerance * tolerance);
+  if (found >= 0 || shape.kind !== "bbox") return found;
+  const [a, b, c, d] = points;
+  const edges = [[a, b], [b, c], [c, d], [d, a]];
+  const edge = edges.findIndex(([p, q]) => nearSegment(point, p, q, tolerance / 1.5));
+  return edge >= 0 ? 4 + edge : -1;
+}
+
+/**
+ * Drag a handle of `shape` (changed in place) to `point`.
+ * @param {Shape} shape
+ * @param {number} handle
+ * @param {Point} point
+ */
+export function moveHandle(shape, handle, [x, y]) {
+  if (shape.kind === "bbox") {
+    const [bx, by, bw, bh] = shape.bbox;
+    let [left, top, right, bottom] = [bx, by, bx + bw, by + bh];
+    // Which sides each handle moves: corners two, edge middles one.
+    if (handle === 0 || handle === 3 || handle === 7) left = x;
+    if (handle === 1 || handle === 2 || handle === 5) right = x;
+    if (handle === 0 || handle === 1 || handle === 4) top = y;
+    if (handle === 2 || handle === 3 || handle === 6) bottom = y;
+    shape.bbox = [Math.min(left, right), Math.min(top, bottom), Math.abs(right - left), Math.abs(bottom - top)];
+  } else if (shape.kind === "keypoints") {
+    const kp = shape.keypoints.filter((k) => k[2] > 0)[handle];
+    kp[0] = x;
+    kp[1] = y;
+  } else if ("points" in shape) {
+    shape.points[handle] = [x, y];
+  }
+}
