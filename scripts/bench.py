@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aviary_devkit.bench.figures import (
+    assist,
     cluster,
     dispatch,
     e2e,
@@ -61,6 +62,7 @@ BENCHMARKS: dict[str, Callable[[int], Figures]] = {
     "cluster": cluster.bench_cluster,
     "video": video.bench_video,
     "speech": speech.bench_speech,
+    "assist": assist.bench_assist,
 }
 
 

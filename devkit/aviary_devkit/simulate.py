@@ -20,6 +20,8 @@ from typing import Annotated, Any
 import typer
 
 from aviary.cli.common import Context, make_context
+from aviary_devkit.sim.assist_flow import OUTLINE_IOU, outline_problems, run_assist_flow
+from aviary_devkit.sim.assist_person import ActionCosts, Tally
 from aviary_devkit.sim.checks import coco_problems
 from aviary_devkit.sim.flow import FlowConfig, FlowResult, run_flow
 from aviary_devkit.sim.speech_flow import (
@@ -92,6 +94,13 @@ def simulate(
         "var/deliveries"
     ),
     timeout_s: Annotated[float, typer.Option(min=1)] = 1800,
+    assist: Annotated[
+        bool,
+        typer.Option(
+            "--assist",
+            help="Images: outline objects with help from the assist service (polygons).",
+        ),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     token: Annotated[
         str | None, typer.Option(help="Operator key (default: $AVIARY_OPERATOR_KEY).")
@@ -112,6 +121,8 @@ def simulate(
         return simulate_speech(context, key, images, accuracy, annotators, seed, out, timeout_s)
     if media != "image":
         raise typer.BadParameter("--media is image, video or speech")
+    if assist:
+        return simulate_assist(context, key, images, accuracy, annotators, seed, out, timeout_s)
     config = FlowConfig(
         images=images,
         error_rate=1 - accuracy,
@@ -227,6 +238,49 @@ def simulate_speech(
         f"({s.wrong_submissions} careless on purpose)",
         good="every recording's words match what was said within "
         f"{REVIEW_MAX_WER:.0%} word error rate, speakers included.",
+    )
+
+
+def simulate_assist(
+    context: Context,
+    key: str,
+    images: int,
+    accuracy: float,
+    annotators: int,
+    seed: int,
+    out: Path,
+    timeout_s: float,
+) -> None:
+    config = FlowConfig(
+        images=images,
+        error_rate=1 - accuracy,
+        seed=seed,
+        annotators_per_vendor=annotators,
+        deliveries_dir=out,
+        timeout_s=timeout_s,
+    )
+    if not context.json:
+        context.console.print(
+            f"Aviary simulation with help: {images} street scenes outlined through assist, "
+            f"2 vendors x {annotators} annotators + 1 reviewer each, {1 - accuracy:.0%} of "
+            "first attempts missing an object on purpose\n"
+        )
+    progress = progress_of(context)
+    result, helped = asyncio.run(run_assist_flow(context.endpoints, key, config, progress))
+    problems = outline_problems(result)
+    tally = Tally(helped.outlined)
+    s, costs, counts = result.stats, ActionCosts(), result.manifest["counts"]
+    conclude(
+        context,
+        result,
+        problems,
+        contents=f"{counts['images']} images, {counts['annotations']} outlines in COCO and JSONL",
+        happened=f"pushed {s.uploaded} images; {s.submissions} submissions "
+        f"({s.wrong_submissions} wrong on purpose); {len(tally.objects)} objects outlined with "
+        f"{sum(o.clicks for o in tally.objects)} corrective clicks, "
+        f"{sum(o.by_hand for o in tally.objects)} drawn by hand after all: "
+        f"{tally.ratio(costs):.1f}x less of a person's time than drawing every polygon",
+        good=f"every object's delivered outline covers its true mask (IoU >= {OUTLINE_IOU}).",
     )
 
 

@@ -180,23 +180,24 @@ class Flow:
                 "reviewer": reviewer,
             }
 
+    def project_body(self) -> dict[str, Any]:
+        """The project the client creates: boxes of the scenes' four classes."""
+        return {
+            "name": "Street scenes",
+            "ontology": {"classes": [{"id": i, "name": n} for n, i in CLASS_IDS.items()]},
+            "instructions": "Draw a tight box around every car, truck, pedestrian and light.",
+            "overlap": 1,
+            "vendors": [{"vendor_id": v, "share": 0.5} for v in self.vendors],
+            "review": {"mode": "all"},
+            "reject_reasons": ["missing object", "loose box", "wrong class"],
+            "piece_rate": 0.04,
+            "delivery_formats": ["coco", "yolo", "voc", "jsonl"],
+        }
+
     async def create_project(self) -> None:
         ing = self.ep.ingest
         project = await self._ok(
-            "POST",
-            f"{ing}/v1/projects",
-            self.client_token,
-            json={
-                "name": "Street scenes",
-                "ontology": {"classes": [{"id": i, "name": n} for n, i in CLASS_IDS.items()]},
-                "instructions": "Draw a tight box around every car, truck, pedestrian and light.",
-                "overlap": 1,
-                "vendors": [{"vendor_id": v, "share": 0.5} for v in self.vendors],
-                "review": {"mode": "all"},
-                "reject_reasons": ["missing object", "loose box", "wrong class"],
-                "piece_rate": 0.04,
-                "delivery_formats": ["coco", "yolo", "voc", "jsonl"],
-            },
+            "POST", f"{ing}/v1/projects", self.client_token, json=self.project_body()
         )
         self.project_id: str = project["id"]
         batch = await self._ok(
@@ -265,6 +266,11 @@ class Flow:
             shapes = spoil(shapes, random.Random(scene.seed), scene.width)
         return {"annotation": {"shapes": shapes}}, wrong
 
+    async def prepare(self, task: dict[str, Any], token: str) -> tuple[dict[str, Any], bool]:
+        """The submission's body, as `work` makes it (a subclass may ask services for help,
+        as the annotator whose `token` it is)."""
+        return self.work(task)
+
     def judge(self, review: dict[str, Any]) -> dict[str, str] | None:
         """The simulated reviewer's rejection (reason and comment), or None to accept."""
         scene = self.truth[review["item_id"]]
@@ -282,7 +288,7 @@ class Flow:
             task = await self._next_work(f"{dispatch}/v1/tasks/next", token)
             if task is None:
                 continue
-            body, wrong = self.work(task)
+            body, wrong = await self.prepare(task, token)
             if self.config.think_s:
                 await asyncio.sleep(self.config.think_s)
             await self.may_submit.wait()

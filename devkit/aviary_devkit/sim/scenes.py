@@ -21,7 +21,7 @@ from typing import TypeAlias
 
 from PIL import Image, ImageChops, ImageDraw
 
-__all__ = ["CLASSES", "Scene", "TrueBox", "generate_scene", "generate_scenes"]
+__all__ = ["CLASSES", "Scene", "TrueBox", "generate_scene", "generate_scenes", "object_masks"]
 
 CLASSES: tuple[str, ...] = ("car", "pedestrian", "traffic_light", "truck")
 
@@ -573,7 +573,7 @@ def _render(seed: int, width: int, height: int) -> Image.Image:
     return ImageChops.add(img, Image.frombytes("RGB", (width, height), noise), 1.0, -_NOISE)
 
 
-def _object_masks(scene: Scene) -> list[Image.Image]:
+def object_masks(scene: Scene) -> list[Image.Image]:
     """Each object of ``scene`` drawn alone, white on a black full-size "L" canvas.
 
     The masks come in the order of ``scene.boxes``; ``mask.getbbox()`` is the pixel-exact
