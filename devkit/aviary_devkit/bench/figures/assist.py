@@ -47,6 +47,7 @@ WIDTH, HEIGHT = 1280, 720
 STREET_IMAGES = 10
 FLOOR_IMAGES = 6
 PEOPLE = 8
+PASSES = 4  # each run outlines every object this often, for a p99 of a few hundred calls
 MIN_SIDE = 12  # objects smaller than this (a far traffic light) are left out: nobody outlines them
 
 
@@ -124,9 +125,8 @@ class Desk:
         self.latencies_ms: list[float] = []
 
     async def ok(self, method: str, url: str, token: str, **kwargs: Any) -> Any:
-        answer = await self.http.request(
-            method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs
-        )
+        headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {token}"}
+        answer = await self.http.request(method, url, headers=headers, **kwargs)
         if answer.status_code >= 400:
             raise RuntimeError(f"{method} {url} -> {answer.status_code}: {answer.text}")
         return answer.json() if answer.content else None
@@ -142,7 +142,11 @@ class Desk:
             return str((await self.ok("POST", f"{ing}/v1/tokens", op, json=body))["token"])
 
         self.client = await token(client["id"], "client", "bench")
-        self.annotator = await token(vendor["id"], "annotator", "bench-annotator")
+        # One token a person: each is rate-limited on its own, as people are.
+        self.people = [
+            await token(vendor["id"], "annotator", f"bench-annotator-{n}") for n in range(PEOPLE)
+        ]
+        self.annotator = self.people[0]
         project = await self.ok(
             "POST",
             f"{ing}/v1/projects",
@@ -186,7 +190,7 @@ class Desk:
                     raise TimeoutError(f"assist never learned {item_id}: {answer.text}")
                 await asyncio.sleep(0.2)
 
-    def segmenter(self, item_id: str) -> Any:
+    def segmenter(self, item_id: str, token: str) -> Any:
         async def segment(box: Box, clicks: list[Click]) -> Mask:
             body = {
                 "item_id": item_id,
@@ -194,9 +198,7 @@ class Desk:
                 "clicks": [{"x": x, "y": y, "positive": inside} for x, y, inside in clicks],
             }
             started = time.perf_counter()
-            result = await self.ok(
-                "POST", f"{self.assist}/v1/assist/segment", self.annotator, json=body
-            )
+            result = await self.ok("POST", f"{self.assist}/v1/assist/segment", token, json=body)
             self.latencies_ms.append((time.perf_counter() - started) * 1000)
             return decode(result["rle"])
 
@@ -205,19 +207,19 @@ class Desk:
     async def outline_all(self, items: dict[str, Picture]) -> list[tuple[str, Outlined]]:
         """Every object, by `PEOPLE` people at once."""
         work: asyncio.Queue[tuple[str, str, Mask]] = asyncio.Queue()
-        for item_id, picture in items.items():
+        for item_id, picture in [*items.items()] * PASSES:
             for mask in picture.masks:
                 ys, xs = np.nonzero(mask)
                 if len(xs) and min(np.ptp(xs), np.ptp(ys)) + 1 >= MIN_SIDE:
                     work.put_nowait((item_id, picture.kind, mask))
         done: list[tuple[str, Outlined]] = []
 
-        async def person() -> None:
+        async def person(token: str) -> None:
             while not work.empty():
                 item_id, kind, mask = work.get_nowait()
-                done.append((kind, await outline_with_help(mask, self.segmenter(item_id))))
+                done.append((kind, await outline_with_help(mask, self.segmenter(item_id, token))))
 
-        await asyncio.gather(*(person() for _ in range(PEOPLE)))
+        await asyncio.gather(*(person(token) for token in self.people))
         return done
 
 
@@ -236,7 +238,7 @@ async def _measure(
             done = await desk.outline_all(items)
             latencies = sorted(desk.latencies_ms)
             p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
-            tally = Tally([o for _, o in done])
+            tally = Tally([o for _, o in done])  # the passes alike: the ratio is per object
             first = [o.first_iou for _, o in done]
             for kind, outlined in done:
                 by_kind[kind].append(outlined.first_iou)
