@@ -32,7 +32,7 @@ $(WEB_STAMP): web/package.json web/package-lock.json
 
 install: $(STAMP) $(WEB_STAMP)
 
-up: install          ## RabbitMQ, SecantusDB, SeaweedFS and the four services (CLUSTER=1: clustered)
+up: install          ## RabbitMQ, SecantusDB, SeaweedFS and the five services (CLUSTER=1: clustered)
 	$(BIN)/python $(STACK) up
 
 infra: install       ## only the infrastructure (what the tests need)
@@ -44,8 +44,9 @@ down:                ## stop what `make up` started (CLUSTER=1: what `make up CL
 status:
 	$(BIN)/python $(STACK) status
 
-demo: up speech-tools ## the main job: pushed images, videos and speech to verified deliveries
+demo: up speech-tools ## the main job: pushed images (boxes, and outlines with help), videos and speech to verified deliveries
 	$(BIN)/aviary-sim --images 50
+	$(BIN)/aviary-sim --assist --images 10
 	$(BIN)/aviary-sim --media video --images 2
 	$(BIN)/aviary-sim --media speech --images 3
 
