@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from aviary.cli import app
 from aviary_devkit.processes import ROOT, ServiceSet
 from shared.opscli import app as ops_app
-from shared.settings import get_settings
+from shared.settings import SERVICE_PORTS, get_settings
 from shared.store.storage import ObjectStorage
 from tests.support import Api, jpeg, workspace
 
@@ -254,7 +254,7 @@ def test_ops_shows_queue_depths_consumers_and_dead_letters(
 ) -> None:
     code, status = ops(services, monkeypatch, "queues")
     assert code == 0
-    assert {q["service"] for q in status["queues"]} == {"ingest", "dispatch", "review", "export"}
+    assert {q["service"] for q in status["queues"]} == set(SERVICE_PORTS)
     assert all(q["consumers"] >= 1 for q in status["queues"])
     assert all(q["dead_letters"] == 0 for q in status["queues"])
 
