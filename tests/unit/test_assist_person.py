@@ -12,6 +12,7 @@ from aviary_devkit.sim.assist_person import (
     Click,
     Mask,
     Tally,
+    Window,
     corrective_click,
     iou,
     outline_with_help,
@@ -51,6 +52,30 @@ def test_a_spill_gets_a_negative_click_outside_the_object() -> None:
 def test_a_right_outline_needs_no_click() -> None:
     truth = square(10, 10, 20)
     assert corrective_click(truth, truth) is None
+
+
+def test_the_window_scores_an_outline_as_the_whole_image_does() -> None:
+    truth = square(30, 30, 20)
+    window = Window.around(tight_box(truth), truth.shape)
+    cases = [
+        truth,
+        square(35, 30, 20),  # shifted down
+        square(30, 30, 10),  # a quarter
+        truth | square(80, 80, 15),  # spilling far beyond the window
+        np.zeros_like(truth),
+    ]
+    for outline in cases:
+        assert window.iou(outline, truth) == iou(outline, truth)
+
+
+def test_a_click_in_the_window_is_placed_in_image_coordinates() -> None:
+    truth = square(40, 40, 40)
+    outline = truth.copy()
+    outline[40:80, 60:80] = False  # the right half missed
+    click = Window.around(tight_box(truth), truth.shape).click(outline, truth)
+    assert click is not None
+    x, y, inside = click
+    assert inside and 60 <= x < 80 and 40 <= y < 80 and truth[int(y), int(x)]
 
 
 def outline_from(masks: list[Mask]):  # type: ignore[no-untyped-def]

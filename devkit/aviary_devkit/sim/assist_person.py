@@ -83,13 +83,57 @@ def iou(a: Mask, b: Mask) -> float:
 
 def tight_box(mask: Mask) -> Box:
     """The box extreme clicks on the object give: its outermost pixels."""
-    ys, xs = np.nonzero(mask)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     return (
-        float(xs.min()),
-        float(ys.min()),
-        float(xs.max() - xs.min() + 1),
-        float(ys.max() - ys.min() + 1),
+        float(cols[0]),
+        float(rows[0]),
+        float(cols[-1] - cols[0] + 1),
+        float(rows[-1] - rows[0] + 1),
     )
+
+
+@dataclass(frozen=True)
+class Window:
+    """The part of the image around one object that a person compares an outline with: the
+    object's box grown by `margin` of its longer side. Outlines and truth are compared there
+    (whatever of an outline lies beyond it is counted as wrong, not looked at), so that a
+    simulated person costs a fraction of the full frame's work."""
+
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+    @classmethod
+    def around(cls, box: Box, shape: tuple[int, ...], margin: float = 0.1) -> Window:
+        x, y, w, h = box
+        grow = int(margin * max(w, h)) + 1
+        return cls(
+            max(0, int(y) - grow),
+            max(0, int(x) - grow),
+            min(shape[0], int(y + h) + grow),
+            min(shape[1], int(x + w) + grow),
+        )
+
+    def crop(self, mask: Mask) -> Mask:
+        return mask[self.top : self.bottom, self.left : self.right]
+
+    def iou(self, outline: Mask, truth: Mask) -> float:
+        """IoU on the full image, of an outline with a truth that lies inside the window."""
+        inside = self.crop(outline)
+        beyond = int(np.count_nonzero(outline)) - int(np.count_nonzero(inside))
+        crop = self.crop(truth)
+        both = int(np.count_nonzero(inside & crop))
+        union = int(np.count_nonzero(inside | crop)) + beyond
+        return both / union if union else 1.0
+
+    def click(self, outline: Mask, truth: Mask) -> Click | None:
+        """corrective_click inside the window, in image coordinates."""
+        click = corrective_click(self.crop(outline), self.crop(truth))
+        if click is None:
+            return None
+        x, y, inside = click
+        return (x + self.left, y + self.top, inside)
 
 
 def corrective_click(outline: Mask, truth: Mask) -> Click | None:
@@ -122,17 +166,18 @@ async def outline_with_help(
 ) -> Outlined:
     """One object, as a person with the assist mode outlines it."""
     box = tight_box(truth)
+    window = Window.around(box, truth.shape)
     clicks: list[Click] = []
     outline = await segment(box, clicks)
-    first = current = iou(outline, truth)
+    first = current = window.iou(outline, truth)
     seconds = costs.box_by_extreme_clicks_s + costs.verify_s
     while current < target_iou and len(clicks) < max_clicks:
-        click = corrective_click(outline, truth)
+        click = window.click(outline, truth)
         if click is None:
             break
         clicks.append(click)
         outline = await segment(box, clicks)
-        current = iou(outline, truth)
+        current = window.iou(outline, truth)
         seconds += costs.corrective_click_s
     by_hand = current < target_iou
     if by_hand:

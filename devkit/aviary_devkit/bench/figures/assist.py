@@ -39,6 +39,7 @@ from aviary_devkit.sim.assist_person import (
     Outlined,
     Tally,
     outline_with_help,
+    tight_box,
 )
 from aviary_devkit.sim.scenes import generate_scene, object_masks
 from aviary_devkit.sim.video_scenes import floor_scene
@@ -207,11 +208,14 @@ class Desk:
     async def outline_all(self, items: dict[str, Picture]) -> list[tuple[str, Outlined]]:
         """Every object, by `PEOPLE` people at once."""
         work: asyncio.Queue[tuple[str, str, Mask]] = asyncio.Queue()
-        for item_id, picture in [*items.items()] * PASSES:
-            for mask in picture.masks:
-                ys, xs = np.nonzero(mask)
-                if len(xs) and min(np.ptp(xs), np.ptp(ys)) + 1 >= MIN_SIDE:
-                    work.put_nowait((item_id, picture.kind, mask))
+        outlined = [
+            (item_id, picture.kind, mask)
+            for item_id, picture in items.items()
+            for mask in picture.masks
+            if mask.any() and min(tight_box(mask)[2:]) >= MIN_SIDE
+        ]
+        for one in outlined * PASSES:
+            work.put_nowait(one)
         done: list[tuple[str, Outlined]] = []
 
         async def person(token: str) -> None:
