@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -24,15 +25,22 @@ def build_app(runtime: Runtime) -> FastAPI:
 
     async def prelabel(session: AsyncClientSession, events: Sequence[ItemIngested]) -> None:
         """The items that wait for pre-labels get them, published in the transaction that
-        records the items: a crash before commit redoes them, none is lost or sent twice."""
-        for event in events:
-            if not event.prelabel:
-                continue
-            project = await parts.projects.get(event.project_id)
+        records the items: a crash before commit redoes them, none is lost or sent twice. The
+        items of a group are pre-labeled at once (reads, decodes and model runs overlap; the
+        runner bounds the model runs), their events written in one outbox document."""
+        waiting = [event for event in events if event.prelabel]
+        projects = {}
+        for project_id in {event.project_id for event in waiting}:
+            project = await parts.projects.get(project_id)
             if project is None:
-                raise RetryLater(f"project {event.project_id} not known yet")
-            labeled = await parts.prelabeler.prelabel_item(event, project)
-            await runtime.outbox.add(session, Envelope.wrap(labeled, org_ids=(labeled.org_id,)))
+                raise RetryLater(f"project {project_id} not known yet")
+            projects[project_id] = project
+        labeled = await asyncio.gather(
+            *(parts.prelabeler.prelabel_item(e, projects[e.project_id]) for e in waiting)
+        )
+        await runtime.outbox.add(
+            session, *(Envelope.wrap(one, org_ids=(one.org_id,)) for one in labeled)
+        )
 
     async def embed(events: Sequence[ItemIngested]) -> None:
         """Promptable segmenters' image embeddings, once per item, so a click runs only the

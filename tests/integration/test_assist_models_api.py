@@ -41,7 +41,7 @@ from shared.security.auth import Role, issue_token
 from shared.settings import Settings
 from shared.store.storage import ObjectStorage
 from shared.web.app import create_app
-from tests.assist_onnx import bright_rectangle, decoder, detector, encoder, identity, manifest
+from aviary_devkit.tiny_onnx import bright_rectangle, decoder, detector, encoder, identity, manifest
 
 pytestmark = pytest.mark.integration
 

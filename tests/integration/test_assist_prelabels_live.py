@@ -10,8 +10,8 @@ import json
 
 from PIL import Image
 
-from tests.assist_onnx import bright_rectangle, manifest
-from tests.assist_onnx import detector as tiny_detector
+from aviary_devkit.tiny_onnx import bright_rectangle, manifest
+from aviary_devkit.tiny_onnx import detector as tiny_detector
 from tests.support import Api
 
 

@@ -7,14 +7,12 @@ The pre-labels themselves are published here, as assist would: this is the flow 
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
+from aviary_devkit.listening import listening
 from aviary_devkit.media.video import render
 from aviary_devkit.processes import ServiceSet
 from shared.events import (
@@ -29,7 +27,6 @@ from shared.events import (
     TaskSubmitted,
 )
 from shared.messaging import Broker, QueueNames
-from shared.messaging.topology import exchange_name
 from tests.integration.test_audio_flow import AUDIO_PROJECT, upload_recording, wav
 from tests.integration.test_event_faults import settle, task_counts
 from tests.integration.test_ingest_features import ImageServer
@@ -47,37 +44,6 @@ async def broker(services: ServiceSet) -> AsyncIterator[Broker]:
     await b.connect()
     yield b
     await b.close()
-
-
-Heard = Callable[[int], Awaitable[list[Envelope]]]
-
-
-@asynccontextmanager
-async def listening(broker: Broker, *keys: str) -> AsyncIterator[Heard]:
-    """What the services publish under `keys`, seen through a queue of our own: `heard(n)`
-    waits for the next `n` events, in the order published."""
-    channel = await broker.channel()
-    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-    for key in keys:
-        await queue.bind(exchange_name(broker.settings.namespace), routing_key=key)
-
-    async def heard(n: int) -> list[Envelope]:
-        events: list[Envelope] = []
-        deadline = time.monotonic() + 60
-        while len(events) < n:
-            message = await queue.get(no_ack=True, fail=False)
-            if message is not None:
-                events.append(Envelope.model_validate_json(message.body))
-            elif time.monotonic() > deadline:
-                raise TimeoutError(f"heard {len(events)} of {n} events")
-            else:
-                await asyncio.sleep(0.1)
-        return events
-
-    try:
-        yield heard
-    finally:
-        await channel.close()
 
 
 async def deliver(broker: Broker, service: str, envelope: Envelope) -> None:

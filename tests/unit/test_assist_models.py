@@ -1,5 +1,5 @@
 """Operator models (services/assist/models/) and pre-label answers (services/assist/prelabel/),
-without the stack: tiny ONNX models made here (tests/assist_onnx.py) checked against their
+without the stack: tiny ONNX models made here (aviary_devkit/tiny_onnx.py) checked against their
 task's contract, run on images whose answers are known, turned into proposals; a client
 endpoint's answers read; the circuit breaker's states."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 
@@ -21,10 +22,11 @@ from aviary.contracts.shapes import (
     PolygonShape,
     ShapeSource,
 )
+from aviary_devkit.tiny_onnx import bright_rectangle, decoder, detector, encoder, identity, manifest
 from services.assist.models.checks import check_files_sync
 from services.assist.models.embeddings import EmbeddingCache, picture_key
 from services.assist.models.files import ModelFiles, sha256_of
-from services.assist.models.imaging import box_to_image, letterbox
+from services.assist.models.imaging import box_to_image, decode_rgb, detector_input, letterbox
 from services.assist.models.model_segmenter import ModelSegmenter
 from services.assist.models.proposals import proposals
 from services.assist.models.runner import ModelRunner
@@ -38,7 +40,6 @@ from shared.errors import AppError
 from shared.events import ImageRef, ItemIngested
 from shared.settings import Settings
 from shared.store.storage import ObjectStorage
-from tests.assist_onnx import bright_rectangle, decoder, detector, encoder, identity, manifest
 
 ONTOLOGY = Ontology(
     classes=(
@@ -193,6 +194,21 @@ def test_letterbox_maps_boxes_back_to_the_image() -> None:
     assert (left, top, w, h) == pytest.approx((40, 20, 80, 40))
     # Outside the image: clipped to it.
     assert box_to_image(box, -10, 0, 70, 70) == pytest.approx((0, 0, 200, 100))
+
+
+def test_an_encoded_image_is_decoded_no_larger_than_the_model_needs() -> None:
+    image = bright_rectangle(1280, 720, (400, 200, 720, 520))
+    ok, jpeg = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    reduced, box = detector_input(jpeg.tobytes(), (1280, 720), (320, 320))
+    full, full_box = letterbox(decode_rgb(jpeg.tobytes()), (320, 320))
+    # Decoded at a quarter (320x180, just what the letterbox keeps), mapped to the whole image.
+    assert box == full_box and (box.width, box.height) == (1280, 720)
+    assert np.abs(reduced - full).mean() < 0.01
+    assert box_to_image(box, 100, 70 + 50, 180, 70 + 130) == pytest.approx((400, 200, 320, 320))
+    # A size that does not match the file (not what ingest measured): decoded whole.
+    _, odd = detector_input(jpeg.tobytes(), (2000, 900), (320, 320))
+    assert (odd.width, odd.height) == (1280, 720)
 
 
 async def test_a_detector_finds_the_bright_part_and_its_proposals_fit_the_ontology() -> None:

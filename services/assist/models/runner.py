@@ -27,6 +27,7 @@ from services.assist.models.imaging import (
     Letterbox,
     Rgb,
     box_to_image,
+    detector_input,
     letterbox,
     mask_to_image,
     sam_encoder_input,
@@ -224,8 +225,22 @@ class ModelRunner:
         self, model: ModelRead, image: Rgb, threshold: float | None = None
     ) -> list[Detection]:
         """A detect or segment model's findings on an RGB image, the best first."""
+        prepared = letterbox(image, model.manifest.input_size)
+        return await self.detect_prepared(model, prepared, threshold)
+
+    async def detect_encoded(
+        self, model: ModelRead, data: bytes, size: tuple[int, int], threshold: float | None = None
+    ) -> list[Detection]:
+        """detect() on an encoded image of `size` (width, height), decoded in a worker thread
+        no larger than the model needs (imaging.detector_input)."""
+        prepared = await asyncio.to_thread(detector_input, data, size, model.manifest.input_size)
+        return await self.detect_prepared(model, prepared, threshold)
+
+    async def detect_prepared(
+        self, model: ModelRead, prepared: tuple[Floats, Letterbox], threshold: float | None = None
+    ) -> list[Detection]:
         session = await self.session(model.files["model"])
-        tensor, box = letterbox(image, model.manifest.input_size)
+        tensor, box = prepared
         outputs = await self.run(session, {"images": tensor})
         if model.task == "detect":
             outputs.pop("masks", None)

@@ -15,7 +15,6 @@ import logging
 from aviary.contracts.assist import Prelabels
 from aviary.contracts.shapes import Annotation
 from services.assist.models.catalog import ModelCatalog
-from services.assist.models.imaging import decode_rgb
 from services.assist.models.proposals import lowest_confidence, proposals
 from services.assist.models.runner import ModelRunner
 from services.assist.prelabel.endpoint import EndpointCaller
@@ -106,8 +105,8 @@ class Prelabeler:
         except Exception as exc:  # a stored model onnxruntime no longer loads
             return Prelabels(model=model.ref, error=f"model_failed: {exc}"[:1000])
         try:
-            image = decode_rgb(data)
-            detections = await self.runner.detect(model, image)
+            size = (event.image.width, event.image.height)
+            detections = await self.runner.detect_encoded(model, data, size)
         except Exception as exc:  # the model's own failure (onnxruntime's errors share no base)
             return Prelabels(model=model.ref, error=f"model_failed: {exc}"[:1000])
         shapes = proposals(

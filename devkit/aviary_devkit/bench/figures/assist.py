@@ -29,6 +29,7 @@ import httpx
 import numpy as np
 from pycocotools import mask as coco_mask
 
+from aviary_devkit.bench.figures.assist_prelabel import bench_assist_prelabel
 from aviary_devkit.bench.figures.setups import Figures
 from aviary_devkit.processes import ServiceSet, cleanup_namespace, isolated_settings
 from aviary_devkit.sim.assist_person import (
@@ -61,6 +62,10 @@ class Picture:
 
 
 def bench_assist(runs: int) -> Figures:
+    return {**bench_outlines(runs), **bench_assist_prelabel(runs)}
+
+
+def bench_outlines(runs: int) -> Figures:
     settings = isolated_settings()
     pictures = street_pictures() + floor_pictures()
     with tempfile.TemporaryDirectory(prefix="aviary-assist-bench-") as tmp:

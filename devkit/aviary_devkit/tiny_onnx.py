@@ -1,5 +1,5 @@
-"""Tiny ONNX models for the assist tests, made here with the `onnx` package's helpers: the
-real loading and running code, on models whose answers the tests can predict.
+"""Tiny ONNX models for the assist tests and benchmarks, made here with the `onnx` package's
+helpers: the real loading and running code, on models whose answers the tests can predict.
 
 - `detector`: finds the bright part of the image (pixels whose mean over RGB is above 0.5) as
   one box, label 0, scored 0.4 + 0.5 x the brightest pixel; and a constant box [0, 0, 10, 10],
