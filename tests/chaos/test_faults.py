@@ -9,6 +9,7 @@ vendors, reviewed, delivered as COCO and checked against the scenes they were dr
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -22,9 +23,13 @@ from typing import Any
 import httpx
 import pytest
 
+from aviary_devkit.listening import listening
 from aviary_devkit.processes import ROOT, ServiceSet, isolated_settings, running
-from aviary_devkit.sim.flow import Flow, FlowResult, FlowStats
-from tests.e2e.test_slice import check_delivery, flow
+from aviary_devkit.sim.flow import Flow, FlowConfig, FlowResult, FlowStats
+from aviary_devkit.tiny_onnx import detector, manifest
+from shared.events import Envelope
+from shared.messaging import Broker
+from tests.e2e.test_slice import check_delivery, endpoints, flow
 from tests.support import jpeg
 
 # Each scenario runs a whole flow with recoveries in it: minutes, not the suite's 300 s.
@@ -108,9 +113,14 @@ async def storage_down_30s(services: ServiceSet, f: Flow) -> None:
 
 
 async def run_with_faults(
-    services: ServiceSet, tmp_path: Path, faults: list[Fault], seed: int, images: int = IMAGES
+    services: ServiceSet,
+    tmp_path: Path,
+    faults: list[Fault],
+    seed: int,
+    images: int = IMAGES,
+    f: Flow | None = None,
 ) -> tuple[FlowResult, int, float]:
-    f = flow(services, tmp_path, images=images, error_rate=0.1, seed=seed)
+    f = f or flow(services, tmp_path, images=images, error_rate=0.1, seed=seed)
     f.config.timeout_s = 900
     started = time.monotonic()
     run = asyncio.create_task(f.run())
@@ -212,3 +222,56 @@ async def test_flow_survives_faults_with_every_image_delivered_once(
     row = tally(scenario, chaos_services, result, injected, seconds)
     report.append(row)
     check(row, result, tmp_path)
+
+
+class PrelabeledFlow(Flow):
+    """The flow with a detector as the project's pre-labeler: tasks wait for assist."""
+
+    def project_body(self) -> dict[str, Any]:
+        return {**super().project_body(), "assist": {"prelabel_model": DETECTOR}}
+
+
+DETECTOR = "chaos-detector"
+
+
+async def test_every_item_is_prelabeled_once_while_assist_is_killed(
+    chaos_services: ServiceSet, report: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """assist SIGKILLed twice while it pre-labels the pushed images: each item's pre-labels
+    (from the model, none failed) are published, its task made once, the delivery complete."""
+    services = chaos_services
+    installed = httpx.post(
+        f"{services.url('assist')}/v1/models",
+        headers={"Authorization": f"Bearer {services.settings.operator_key.get_secret_value()}"},
+        data={"manifest": json.dumps(manifest(DETECTOR, class_map={"thing": "car"}))},
+        files={"model": ("det.onnx", detector(), "application/octet-stream")},
+        timeout=60,
+    )
+    assert installed.status_code == 201, installed.text
+    key = services.settings.operator_key.get_secret_value()
+    config = FlowConfig(deliveries_dir=tmp_path, images=IMAGES, error_rate=0.1, seed=1100)
+    f = PrelabeledFlow(endpoints(services), key, config, progress=lambda _: None)
+    faults = [
+        Fault("kill assist", lambda s: s.uploaded >= 0.2 * N, sigkill("assist")),
+        Fault("kill assist again", lambda s: s.uploaded >= 0.6 * N, sigkill("assist")),
+    ]
+    broker = Broker(services.settings)
+    await broker.connect()
+    try:
+        async with listening(broker, "item.prelabeled", timeout_s=120) as heard:
+            result, injected, seconds = await run_with_faults(services, tmp_path, faults, 1100, f=f)
+            prelabeled: dict[str, list[Envelope]] = {}
+            while len(prelabeled) < len(result.truth):
+                for event in await heard(1):
+                    prelabeled.setdefault(event.data["item_id"], []).append(event)
+    finally:
+        await broker.close()
+    row = tally("sigkill-assist-prelabeling", services, result, injected, seconds)
+    report.append(row)
+    check(row, result, tmp_path)
+    assert set(prelabeled) == set(result.truth)
+    # Redelivered after a kill, an item may be pre-labeled twice, never differently.
+    for events in prelabeled.values():
+        assert {e.data["model"] for e in events} == {f"{DETECTOR}@1"}
+        assert all(e.data["error"] is None for e in events), events[0].data["error"]
+        assert len({json.dumps(e.data["pre_annotation"]) for e in events}) == 1
