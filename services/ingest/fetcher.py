@@ -27,9 +27,7 @@ made-up names resolve); the default is `shared.security.urlsafety.resolve_host`.
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -37,13 +35,12 @@ import httpx
 from shared.security.urlsafety import (
     IPAddress,
     IPNetwork,
+    Resolve,
+    Unresolved,
     UnsafeUrl,
-    check_target,
-    is_local_name,
+    resolve_checked,
     resolve_host,
 )
-
-Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "aviary-url-import/1"
@@ -111,30 +108,17 @@ def _parse(url: str | httpx.URL) -> _Target:
 
 
 async def _checked_addresses(
-    target: _Target, limits: FetchLimits, resolve: Resolver
+    target: _Target, limits: FetchLimits, resolve: Resolve
 ) -> list[IPAddress]:
     """Every address of the target's host, all checked; refused if any one is not allowed."""
-    if is_local_name(target.host):
-        raise FetchError("unsafe_url", f"host {target.host} is this machine", retryable=False)
     try:
-        addresses = await resolve(target.host, target.port)
-    except socket.gaierror as exc:
-        retryable = exc.errno == socket.EAI_AGAIN
-        raise FetchError(
-            "connection_failed", f"host {target.host} does not resolve", retryable=retryable
-        ) from exc
-    except (UnicodeError, ValueError) as exc:
-        raise FetchError(
-            "bad_url", f"host {target.host} is not a valid name", retryable=False
-        ) from exc
-    if not addresses:
-        raise FetchError("connection_failed", f"host {target.host} has no address", retryable=True)
-    try:
-        for address in addresses:
-            check_target(address, limits.allowed_networks)
+        return await resolve_checked(target.host, target.port, limits.allowed_networks, resolve)
     except UnsafeUrl as exc:
-        raise FetchError("unsafe_url", f"{target.host}: {exc}", retryable=False) from exc
-    return addresses
+        raise FetchError("unsafe_url", str(exc), retryable=False) from exc
+    except Unresolved as exc:
+        raise FetchError("connection_failed", str(exc), retryable=exc.transient) from exc
+    except ValueError as exc:
+        raise FetchError("bad_url", str(exc), retryable=False) from exc
 
 
 def _pinned_request(target: _Target, address: IPAddress, limits: FetchLimits) -> httpx.Request:
@@ -208,7 +192,7 @@ async def _send(
 
 
 async def _fetch(
-    client: httpx.AsyncClient, url: str, limits: FetchLimits, resolve: Resolver
+    client: httpx.AsyncClient, url: str, limits: FetchLimits, resolve: Resolve
 ) -> bytes:
     target = _parse(url)
     hops = 0
@@ -244,7 +228,7 @@ async def fetch(
     url: str,
     limits: FetchLimits,
     *,
-    resolve: Resolver = resolve_host,
+    resolve: Resolve = resolve_host,
 ) -> bytes:
     """The body at `url`, fetched under `limits`; raises FetchError, never anything from httpx.
 

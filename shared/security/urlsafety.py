@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -116,6 +116,42 @@ async def resolve_host(host: str, port: int) -> list[IPAddress]:
         if address not in seen:
             seen.append(address)
     return seen
+
+
+class Unresolved(Exception):
+    """The host has no address now; `transient` when asking again later may give one."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+Resolve = Callable[[str, int], Awaitable[list[IPAddress]]]
+
+
+async def resolve_checked(
+    host: str, port: int, allowed: Sequence[IPNetwork], resolve: Resolve = resolve_host
+) -> list[IPAddress]:
+    """Every address of `host`, each checked: what an outbound request may then be pinned to.
+    Raises UnsafeUrl (this machine's name, or any address refused), Unresolved, or ValueError
+    for a name that is no name."""
+    if is_local_name(host):
+        raise UnsafeUrl(f"host {host} is this machine")
+    try:
+        addresses = await resolve(host, port)
+    except socket.gaierror as exc:
+        transient = exc.errno == socket.EAI_AGAIN
+        raise Unresolved(f"host {host} does not resolve", transient=transient) from exc
+    except UnicodeError as exc:
+        raise ValueError(f"host {host} is not a valid name") from exc
+    if not addresses:
+        raise Unresolved(f"host {host} has no address", transient=True)
+    try:
+        for address in addresses:
+            check_target(address, allowed)
+    except UnsafeUrl as exc:
+        raise UnsafeUrl(f"{host}: {exc}") from exc
+    return addresses
 
 
 LOCAL_ADDRESSES: tuple[IPAddress, ...] = (

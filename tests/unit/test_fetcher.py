@@ -26,9 +26,10 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 import pytest
 
-from services.ingest.fetcher import FetchError, FetchLimits, Resolver, fetch
+from services.ingest.fetcher import FetchError, FetchLimits, fetch
 from shared.security.urlsafety import (
     IPAddress,
+    Resolve,
     UnsafeUrl,
     check_target,
     embedded_ipv4,
@@ -57,7 +58,7 @@ def ip(text: str) -> IPAddress:
     return ipaddress.ip_address(text)
 
 
-def resolver(table: dict[str, list[str]], calls: list[str] | None = None) -> Resolver:
+def resolver(table: dict[str, list[str]], calls: list[str] | None = None) -> Resolve:
     async def resolve(host: str, port: int) -> list[IPAddress]:
         if calls is not None:
             calls.append(host)

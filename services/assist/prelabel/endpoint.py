@@ -17,9 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -34,16 +33,16 @@ from shared.events import ItemIngested, ProjectUpserted
 from shared.security.urlsafety import (
     IPAddress,
     IPNetwork,
+    Resolve,
+    Unresolved,
     UnsafeUrl,
-    check_target,
-    is_local_name,
     parse_networks,
+    resolve_checked,
     resolve_host,
 )
 from shared.settings import Settings
 from shared.store.storage import ObjectStorage
 
-Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
 USER_AGENT = "Aviary-Assist/1"
 EVENT_HEADER = "X-Aviary-Event"
 
@@ -96,7 +95,7 @@ def request_body(event: ItemIngested, project: ProjectUpserted, image_url: str) 
 
 
 async def checked_address(
-    url: httpx.URL, allowed: tuple[IPNetwork, ...], resolve: Resolver
+    url: httpx.URL, allowed: tuple[IPNetwork, ...], resolve: Resolve
 ) -> IPAddress:
     """The first address of the URL's host, every one of them checked first."""
     host = url.host
@@ -104,22 +103,15 @@ async def checked_address(
         raise EndpointError("unsafe_url", "only http and https URLs with a host are called")
     if url.userinfo or "%" in host:
         raise EndpointError("unsafe_url", "URLs with user:password@ or a zone id are refused")
-    if is_local_name(host):
-        raise EndpointError("unsafe_url", f"host {host} is this machine")
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
-        addresses = await resolve(host, port)
-    except socket.gaierror as exc:
-        raise EndpointError(
-            "connection_failed", f"host {host} does not resolve", transient=True
-        ) from exc
-    if not addresses:
-        raise EndpointError("connection_failed", f"host {host} has no address", transient=True)
-    try:
-        for address in addresses:
-            check_target(address, allowed)
+        addresses = await resolve_checked(host, port, allowed, resolve)
     except UnsafeUrl as exc:
-        raise EndpointError("unsafe_url", f"{host}: {exc}") from exc
+        raise EndpointError("unsafe_url", str(exc)) from exc
+    except Unresolved as exc:
+        raise EndpointError("connection_failed", str(exc), transient=exc.transient) from exc
+    except ValueError as exc:
+        raise EndpointError("unsafe_url", str(exc)) from exc
     return addresses[0]
 
 
@@ -131,7 +123,7 @@ class EndpointCaller:
         storage: ObjectStorage,
         policy: EndpointPolicy,
         *,
-        resolve: Resolver = resolve_host,
+        resolve: Resolve = resolve_host,
     ) -> None:
         self.storage = storage
         self.policy = policy
