@@ -25,6 +25,7 @@ from PIL import Image
 from aviary.contracts.assist import AssistSettings
 from aviary.contracts.projects import ReviewPolicy, VendorShare
 from aviary.contracts.shapes import Annotation, BoxShape, Ontology, OntologyClass
+from aviary_devkit.tiny_onnx import bright_rectangle, decoder, detector, encoder, identity, manifest
 from services.assist.models import models_api
 from services.assist.models.catalog import ModelCatalog
 from services.assist.models.embeddings import EmbeddingCache, picture_key
@@ -41,7 +42,6 @@ from shared.security.auth import Role, issue_token
 from shared.settings import Settings
 from shared.store.storage import ObjectStorage
 from shared.web.app import create_app
-from aviary_devkit.tiny_onnx import bright_rectangle, decoder, detector, encoder, identity, manifest
 
 pytestmark = pytest.mark.integration
 
