@@ -15,7 +15,7 @@ class DeliveryRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["partial", "incremental"] = "partial"
-    formats: list[DeliveryFormat] | None = Field(default=None, min_length=1, max_length=4)
+    formats: list[DeliveryFormat] | None = Field(default=None, min_length=1, max_length=8)
     include_images: bool | None = None
 
 

@@ -94,7 +94,7 @@ class ProjectCreate(Strict):
     deadline: AwareDatetime | None = None
     # Left out: the media kind's usual format (DEFAULT_FORMATS); a default is not validated,
     # so the empty list stands for "left out" while an empty list sent is refused.
-    delivery_formats: list[DeliveryFormat] = Field(default_factory=list, min_length=1, max_length=4)
+    delivery_formats: list[DeliveryFormat] = Field(default_factory=list, min_length=1, max_length=8)
     include_images: bool = False
     include_people: bool = False
     webhook_url: HttpUrl | None = None

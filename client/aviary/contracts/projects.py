@@ -11,15 +11,31 @@ from pydantic import Field, model_validator
 
 from aviary.contracts.shapes import Frozen
 
-# `mot` and `cvat` are for video projects only; `voc` and `jsonl` for image projects only;
+# `mot` is for video projects only; `voc`, `jsonl`, `labelstudio`, `datumaro` and `kitti` for
+# image projects only; `cvat` is CVAT for images or CVAT for video, as the project's media is;
 # the speech formats for audio projects only (docs/media.md): `nemo` is the JSONL manifest of
 # segments speech-recognition toolkits read, `audiofolder` a `metadata.csv` beside one clip a
 # segment, `rttm` who speaks when, `vtt` and `srt` subtitles per recording.
 DeliveryFormat = Literal[
-    "coco", "yolo", "voc", "jsonl", "mot", "cvat", "nemo", "audiofolder", "rttm", "vtt", "srt"
+    "coco",
+    "yolo",
+    "voc",
+    "jsonl",
+    "labelstudio",
+    "datumaro",
+    "kitti",
+    "mot",
+    "cvat",
+    "nemo",
+    "audiofolder",
+    "rttm",
+    "vtt",
+    "srt",
 ]
 MediaKind = Literal["image", "video", "audio"]
-IMAGE_FORMATS: frozenset[str] = frozenset({"coco", "yolo", "voc", "jsonl"})
+IMAGE_FORMATS: frozenset[str] = frozenset(
+    {"coco", "yolo", "voc", "jsonl", "labelstudio", "cvat", "datumaro", "kitti"}
+)
 VIDEO_FORMATS: frozenset[str] = frozenset({"coco", "yolo", "mot", "cvat"})
 AUDIO_FORMATS: frozenset[str] = frozenset({"nemo", "audiofolder", "rttm", "vtt", "srt"})
 # What a project delivers in, and the reasons its reviewers reject for, when it does not say.

@@ -46,7 +46,7 @@ def category(cls: OntologyClass) -> dict[str, Any]:
 class CocoFormat:
     """Images and annotations are appended to two part files; `finish` joins them in the zip."""
 
-    def __init__(self, parts: Path, spec: PackageSpec) -> None:
+    def __init__(self, sink: ZipSink, parts: Path, spec: PackageSpec) -> None:
         self._spec = spec
         self._categories = [category(c) for c in spec.ontology.classes if c.kind in COCO_KINDS]
         # class id -> the number of keypoints its skeleton has (0 for other kinds)

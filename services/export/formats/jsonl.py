@@ -20,7 +20,7 @@ _JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 class JsonlFormat:
     """Lines go to a part file as items come; `finish` streams it into the zip."""
 
-    def __init__(self, parts: Path, spec: PackageSpec) -> None:
+    def __init__(self, sink: ZipSink, parts: Path, spec: PackageSpec) -> None:
         self._people = spec.include_people
         self._names = {c.id: c.name for c in spec.ontology.classes}
         self._path = parts / "annotations.jsonl.part"
@@ -49,7 +49,8 @@ class JsonlFormat:
             record["reviewer_id"] = item.reviewer_id
         return record
 
-    def add(self, item: PackageItem) -> None:
+    def add(self, item: PackageItem, file_name: str) -> None:
+        """Every shape, whatever its kind: None (all written)."""
         self._part.write((_JSON.encode(self.record(item)) + "\n").encode())
 
     def finish(self, sink: ZipSink) -> None:

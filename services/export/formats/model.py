@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from aviary.contracts.shapes import Ontology, Shape
 
-FORMATS = ("coco", "yolo", "voc", "jsonl")
+FORMATS = ("coco", "yolo", "voc", "jsonl", "labelstudio", "cvat", "datumaro", "kitti")
 KINDS = ("full", "partial", "incremental")
 IMAGE_EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp"}
 

@@ -33,7 +33,11 @@ from aviary.contracts.shapes import (
     Shape,
 )
 from services.export.formats.coco import CocoFormat
+from services.export.formats.cvat_images import CvatImagesFormat
+from services.export.formats.datumaro import DatumaroFormat
 from services.export.formats.jsonl import JsonlFormat
+from services.export.formats.kitti import KittiFormat
+from services.export.formats.labelstudio import LabelStudioFormat
 from services.export.formats.model import (
     FORMATS,
     ManifestEntry,
@@ -43,11 +47,23 @@ from services.export.formats.model import (
     image_file_name,
 )
 from services.export.formats.voc import VocFormat
+from services.export.formats.writer import FormatWriter, MakeWriter
 from services.export.formats.yolo import YoloFormat
 from services.export.formats.zipsink import CHUNK, ZipSink
 from shared.domain import masks
 
 MANIFEST = "manifest.json"
+# Every format of an image package, by its name in FORMATS.
+WRITERS: dict[str, MakeWriter] = {
+    "coco": CocoFormat,
+    "yolo": YoloFormat,
+    "voc": VocFormat,
+    "jsonl": JsonlFormat,
+    "labelstudio": LabelStudioFormat,
+    "cvat": CvatImagesFormat,
+    "datumaro": DatumaroFormat,
+    "kitti": KittiFormat,
+}
 
 
 def sha256_file(path: Path) -> str:
@@ -125,24 +141,15 @@ class PackageWriter:
         self._images = 0
         self._annotations = 0
         self._models = ModelTally()
-        self._coco: CocoFormat | None = None
-        self._yolo: YoloFormat | None = None
-        self._voc: VocFormat | None = None
-        self._jsonl: JsonlFormat | None = None
+        self._writers: list[FormatWriter] = []
         try:
             self._sink = ZipSink(zip_path)
         except BaseException:
             shutil.rmtree(self._parts, ignore_errors=True)
             raise
         try:
-            if "coco" in self._formats:
-                self._coco = CocoFormat(self._parts, spec)
-            if "yolo" in self._formats:
-                self._yolo = YoloFormat(self._sink, spec)
-            if "voc" in self._formats:
-                self._voc = VocFormat(self._sink, spec)
-            if "jsonl" in self._formats:
-                self._jsonl = JsonlFormat(self._parts, spec)
+            for name in self._formats:
+                self._writers.append(WRITERS[name](self._sink, self._parts, spec))
         except BaseException:
             self.abort()
             raise
@@ -175,27 +182,19 @@ class PackageWriter:
         if self._spec.include_images and item.image_bytes is not None:
             self._sink.write_bytes(f"images/{file_name}", item.image_bytes, compress=False)
         written: set[int] = set()
-        if self._coco is not None:
-            written.update(self._coco.add(item, file_name))
-        if self._yolo is not None:
-            written.update(self._yolo.add(item))
-        if self._voc is not None:
-            written.update(self._voc.add(item, file_name))
-        if self._jsonl is not None:
-            self._jsonl.add(item)
-            self._annotations += len(item.shapes)
-        else:
-            self._annotations += len(written)
+        for writer in self._writers:
+            indexes = writer.add(item, file_name)
+            written.update(range(len(item.shapes)) if indexes is None else indexes)
+        # A shape counts once, whichever formats could carry it.
+        self._annotations += len(written)
 
     def close(self) -> PackageSummary:
         """Write COCO and JSONL, then manifest.json; close the zip and remove the part files."""
         if self._closed:
             raise RuntimeError("the package is closed")
         try:
-            if self._coco is not None:
-                self._coco.finish(self._sink)
-            if self._jsonl is not None:
-                self._jsonl.finish(self._sink)
+            for writer in self._writers:
+                writer.finish(self._sink)
             files = tuple(self._sink.entries)
             self._write_manifest(files)
             self._sink.close()
@@ -209,9 +208,8 @@ class PackageWriter:
     def abort(self) -> None:
         """Give up: close what is open, remove the part files and the unfinished zip."""
         self._closed = True
-        for part in (self._coco, self._jsonl):
-            if part is not None:
-                part.abort()
+        for writer in self._writers:
+            writer.abort()
         with contextlib.suppress(Exception):  # the zip is being thrown away
             self._sink.close()
         self._zip_path.unlink(missing_ok=True)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from aviary.contracts.shapes import BoxShape, MaskShape, PolygonShape
 from services.export.formats.model import PackageItem, PackageSpec
 from services.export.formats.text import one_line, xml_text
+from services.export.formats.writer import PerItemFormat
 from services.export.formats.zipsink import ZipSink
 from shared.domain.geometry import shape_box
 
@@ -60,8 +62,8 @@ def annotation_xml(
     return document + b"\n"
 
 
-class VocFormat:
-    def __init__(self, sink: ZipSink, spec: PackageSpec) -> None:
+class VocFormat(PerItemFormat):
+    def __init__(self, sink: ZipSink, parts: Path, spec: PackageSpec) -> None:
         self._sink = sink
         self._names = {c.id: c.name for c in spec.ontology.classes}
         labels = [one_line(c.name) for c in spec.ontology.classes if c.kind in VOC_KINDS]

@@ -12,9 +12,12 @@ pixels (`shared/domain/masks.py`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aviary.contracts.shapes import BoxShape, MaskShape, PolygonShape
 from services.export.formats.model import PackageItem, PackageSpec
 from services.export.formats.text import fixed6, one_line, yaml_quoted
+from services.export.formats.writer import PerItemFormat
 from services.export.formats.zipsink import ZipSink
 from shared.domain import masks
 
@@ -55,10 +58,10 @@ def polygon_line(
     return f"{index} {coords}"
 
 
-class YoloFormat:
+class YoloFormat(PerItemFormat):
     """Writes classes.txt and data.yaml at once, then one label file per item as it comes."""
 
-    def __init__(self, sink: ZipSink, spec: PackageSpec) -> None:
+    def __init__(self, sink: ZipSink, parts: Path, spec: PackageSpec) -> None:
         self._sink = sink
         classes = spec.ontology.classes
         names = [c.name for c in classes]
@@ -69,7 +72,7 @@ class YoloFormat:
         if self.segmentation:
             sink.write_bytes(f"{SEGMENT}/classes.txt", classes_txt(names))
 
-    def add(self, item: PackageItem) -> list[int]:
+    def add(self, item: PackageItem, file_name: str) -> list[int]:
         """Write the item's label files; returns the indexes of the shapes written."""
         written: list[int] = []
         boxes: list[str] = []
