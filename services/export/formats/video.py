@@ -24,20 +24,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import quoteattr
 
 from aviary.contracts.shapes import BoxShape, KeypointsShape, Ontology, PolygonShape
 from aviary.contracts.tracks import Track
+from services.export.formats import cvat_xml
 from services.export.formats.model import SAFE_ID, PackageSummary
 from services.export.formats.package import write_manifest
-from services.export.formats.text import xml_text
 from services.export.formats.yolo import box_line, classes_txt, data_yaml
 from services.export.formats.zipsink import ZipSink
 from shared.domain.tracks import TrackFrame, box_of, frames_of
 
 VIDEO_FORMATS = ("mot", "cvat", "coco", "yolo")
 _JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
-CVAT_TAGS = {"bbox": "box", "polygon": "polygon", "polyline": "polyline", "keypoints": "points"}
 
 
 def frame_name(item_id: str, frame: int) -> str:
@@ -177,7 +175,7 @@ class VideoPackageWriter:
         with self._sink.stream(f"cvat/{item.item_id}.xml", 200 * _boxes_of(expanded)) as out:
             out.write(self._cvat_meta(item).encode())
             for e in expanded:
-                label = quoteattr(xml_text(self._names[self._index[e.track.class_id]]))
+                label = cvat_xml.quoted(self._names[self._index[e.track.class_id]])
                 chunks = [f'  <track id="{e.number - 1}" label={label} source="manual">\n']
                 for f, leaves in _with_exits(e.frames, item.frame_count):
                     chunks.append(_cvat_shape(f, outside=False))
@@ -188,26 +186,17 @@ class VideoPackageWriter:
             out.write(b"</annotations>\n")
 
     def _cvat_meta(self, item: VideoItem) -> str:
-        labels = "".join(
-            f"        <label><name>{_xml(c.name)}</name><attributes>"
-            + "".join(
-                f"<attribute><name>{_xml(a.name)}</name><input_type>"
-                f"{'select' if a.type == 'enum' else 'checkbox' if a.type == 'boolean' else 'text'}"
-                f"</input_type><values>{_xml(chr(10).join(a.options))}</values></attribute>"
-                for a in c.attributes
-            )
-            + "</attributes></label>\n"
-            for c in self._spec.ontology.classes
-        )
+        labels = cvat_xml.labels_block(self._spec.ontology.classes, " " * 6, mutable=True)
         return (
             '<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n'
             "  <meta>\n    <task>\n"
-            f"      <name>{_xml(item.item_id)}</name>\n      <size>{item.frame_count}</size>\n"
+            f"      <name>{cvat_xml.text(item.item_id)}</name>\n"
+            f"      <size>{item.frame_count}</size>\n"
             "      <mode>interpolation</mode>\n      <overlap>0</overlap>\n"
             f"      <start_frame>0</start_frame>\n      <stop_frame>{item.frame_count - 1}"
             "</stop_frame>\n"
-            f"      <source>{_xml(item.file_name)}</source>\n"
-            f"      <labels>\n{labels}      </labels>\n"
+            f"      <source>{cvat_xml.text(item.file_name)}</source>\n"
+            f"{labels}"
             f"      <original_size><width>{item.width}</width><height>{item.height}</height>"
             "</original_size>\n    </task>\n  </meta>\n"
         )
@@ -241,33 +230,21 @@ def _with_exits(
 
 def _cvat_shape(f: TrackFrame, outside: bool, frame: int | None = None) -> str:
     shape = f.shape
-    tag = CVAT_TAGS[shape.kind]
+    tag = cvat_xml.SHAPE_TAGS[shape.kind]
     head = (
         f'    <{tag} frame="{f.frame if frame is None else frame}" '
         f'keyframe="{int(f.keyframe or outside)}" outside="{int(outside)}" '
         f'occluded="{int(f.occluded)}" z_order="0"'
     )
     if isinstance(shape, BoxShape):
-        x, y, w, h = shape.bbox
-        geometry = f' xtl="{x:.2f}" ytl="{y:.2f}" xbr="{x + w:.2f}" ybr="{y + h:.2f}"'
+        geometry = cvat_xml.box_geometry(shape.bbox)
     elif isinstance(shape, KeypointsShape):
-        points = [(x, y) for x, y, v in shape.keypoints if v] or [(0.0, 0.0)]
-        geometry = f' points="{";".join(f"{x:.2f},{y:.2f}" for x, y in points)}"'
+        # CVAT's points cannot be empty: a track frame with no keypoint placed keeps a point
+        geometry = cvat_xml.points_geometry(cvat_xml.labeled_keypoints(shape) or [(0.0, 0.0)])
     else:
-        geometry = f' points="{";".join(f"{x:.2f},{y:.2f}" for x, y in shape.points)}"'
-    attributes = "".join(
-        f"<attribute name={quoteattr(xml_text(k))}>{_xml(_attribute_text(v))}</attribute>"
-        for k, v in shape.attributes.items()
-    )
+        geometry = cvat_xml.points_geometry(shape.points)
+    attributes = cvat_xml.attribute_elements(shape.attributes)
     return f"{head}{geometry}>{attributes}</{tag}>\n" if attributes else f"{head}{geometry}/>\n"
-
-
-def _attribute_text(value: str | bool) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else value
-
-
-def _xml(text: str) -> str:
-    return xml_text(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class _CocoVideo:
