@@ -14,7 +14,7 @@ from pathlib import Path
 from aviary_devkit.processes import ROOT
 
 VENVS = ROOT / "var" / "venvs"
-TOOLS = {"datumaro": "datumaro==1.13.12"}
+TOOLS = {"datumaro": "datumaro==1.13.12", "labelstudio": "label-studio==1.23.2"}
 INSTALL_TIMEOUT_S = 900
 
 

@@ -22,8 +22,9 @@ from aviary.contracts.ingest import (
     UploadResult,
     UploadTicket,
 )
-from aviary.contracts.shapes import Annotation
+from aviary.contracts.shapes import Annotation, Ontology
 from services.ingest import domain
+from services.ingest.annotation_imports import parse_mapping, pre_annotations_of, read_and_map
 from services.ingest.audio_uploads import AudioIngestor
 from services.ingest.deps import (
     BatchesDep,
@@ -162,13 +163,18 @@ async def upload_items(
     """Upload one image as the raw body, or one or many as multipart/form-data files.
 
     A raw upload may carry a pre-annotation in the `X-Pre-Annotation` header (JSON); a
-    multipart upload in a `pre_annotations` field mapping file names to annotations.
+    multipart upload in a `pre_annotations` field mapping file names to annotations, or as
+    another tool's file: an `annotations` file part with `annotations_format` (labelstudio,
+    cvat, coco; yolo and voc as a zip) and, optionally, `annotations_mapping` (JSON, as for
+    `POST /v1/projects/{id}/imports/check`); its shapes become the images' pre-labels, made by
+    `import:<format>`, matched by file name. If the file does not fit the project, nothing of
+    the request is kept (422 `import_refused`, with the report).
     """
     work = await ingestor(runtime, batches, projects, items, ledger, principal, batch_id, committer)
     limit = runtime.settings.max_upload_bytes
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        return report(await work.ingest(await _multipart_files(request, limit)))
+        return report(await work.ingest(await _multipart_files(request, limit, work.ontology)))
     if (declared_size(request) or 0) > limit:
         raise AppError("too_large", f"the upload exceeds {limit} bytes", status_code=413)
     data = await read_limited(request.stream(), limit)
@@ -253,17 +259,35 @@ def whole_file_name(request: Request, file_name: str | None, limit: int, what: s
     return file_name or request.headers.get("x-file-name", "")
 
 
-async def _multipart_files(request: Request, limit: int) -> list[Incoming]:
+async def _multipart_files(request: Request, limit: int, ontology: Ontology) -> list[Incoming]:
     if (declared_size(request) or 0) > limit * 4:
         raise AppError("too_large", "the request body is too large", status_code=413)
     async with request.form(
         max_files=MAX_FILES_PER_REQUEST, max_fields=10, max_part_size=MAX_PRE_ANNOTATIONS_BYTES
     ) as form:
-        uploads = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+        uploads = [
+            v for k, v in form.multi_items() if isinstance(v, UploadFile) and k != "annotations"
+        ]
         if not uploads:
             raise AppError("no_files", "the multipart body holds no files", status_code=400)
         raw_pre = form.get("pre_annotations")
         pre = parse_pre_annotations(raw_pre) if isinstance(raw_pre, str) else {}
+        foreign = form.get("annotations")
+        if isinstance(foreign, UploadFile):
+            if pre:
+                raise AppError(
+                    "invalid_pre_annotation",
+                    "send pre_annotations or an annotations file, not both",
+                    status_code=422,
+                )
+            fmt, mapping = form.get("annotations_format"), form.get("annotations_mapping")
+            mapped = await read_and_map(
+                fmt if isinstance(fmt, str) else "",
+                await foreign.read(),
+                ontology,
+                parse_mapping(mapping if isinstance(mapping, str) else None),
+            )
+            pre = pre_annotations_of(mapped)
         files = []
         for upload in uploads:
             name = upload.filename or ""

@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi import FastAPI
 
-from services.ingest import api, consumers, items_api, sequences_api
+from services.ingest import annotation_imports_api, api, consumers, items_api, sequences_api
 from services.ingest.audio_uploads import speech_detector
 from services.ingest.deps import IngestParts
 from shared.events import RoutingKey
@@ -43,7 +43,7 @@ def build_app(runtime: Runtime) -> FastAPI:
         ],
         stop_steps=[importer.close],
     )
-    routers = [api.router, items_api.router, sequences_api.router]
+    routers = [api.router, items_api.router, sequences_api.router, annotation_imports_api.router]
     app = create_app(runtime, startup, routers, title="Aviary ingest")
     app.state.parts = parts
     return app

@@ -121,6 +121,21 @@ SHAPES = make_item(
 )
 EMPTY = make_item("itm_empty", (), (800, 600), fmt="webp")
 ITEMS = (STREET, ROTATED, SHAPES, EMPTY)
+# The same, with every keypoint of the pose placed: formats that name no keypoint (CVAT's
+# points, Label Studio's) can only give a pose back whole when nothing is missing from it.
+PLACED_POSE = KeypointsShape(
+    class_id=12, keypoints=((50, 10, 2), (40, 30, 1), (1, 2, 2), (55, 60, 2))
+)
+EVERY_KEYPOINT_PLACED = tuple(
+    make_item(
+        i.item_id,
+        tuple(PLACED_POSE if s is POSE else s for s in i.shapes),
+        (i.width, i.height),
+        fmt=i.format,
+        reviewer_id=i.reviewer_id,
+    )
+    for i in ITEMS
+)
 ALL = ("coco", "yolo", "voc", "jsonl")
 
 

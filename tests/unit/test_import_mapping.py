@@ -148,3 +148,10 @@ def test_the_report_names_mapping_entries_the_file_does_not_use() -> None:
     assert mapped.report.as_dict()["labels"] == [
         {"label": "car", "class_name": "car", "shapes": 1, "converted": 0}
     ]
+
+
+def test_two_images_of_one_name_are_refused() -> None:
+    foreign = ForeignSet("coco", [ForeignImage("a.jpg", 100, 100, (BOX,))] * 2)
+    assert map_onto(foreign, ONTOLOGY).report.refused == [
+        "a.jpg: two images of the file have this name"
+    ]

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from aviary import __version__
-from aviary.cli import admin, deliveries, models, push, status
+from aviary.cli import admin, deliveries, imports, models, push, status
 from aviary.cli.common import JsonFlag, make_context, version_flag
 
 app = typer.Typer(
@@ -44,6 +44,7 @@ def main_options(
 
 
 app.command("push")(push.push)
+app.command("import")(imports.import_annotations)
 app.command("pull")(deliveries.pull)
 app.command("verify")(deliveries.verify)
 app.command("status")(status.status)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from aviary.cli.common import Context, Exit
 from aviary.client import AsyncClient, AviaryError
+from aviary.contracts.shapes import Annotation
 
 
 @dataclass
@@ -81,10 +83,18 @@ async def open_batch(
 
 
 async def run_push(
-    ctx: Context, folder: Path, project_id: str, batch_id: str | None, concurrency: int, seal: bool
+    ctx: Context,
+    folder: Path,
+    project_id: str,
+    batch_id: str | None,
+    concurrency: int,
+    seal: bool,
+    pre_annotations: Mapping[Path, Annotation] | None = None,
 ) -> dict[str, Any]:
+    """Upload the files under `folder` (only those of `pre_annotations`, each with its own,
+    when given: `aviary import`)."""
     journal = Journal.open(folder, project_id)
-    paths = files_under(folder)
+    paths = files_under(folder) if pre_annotations is None else sorted(pre_annotations)
     todo = [p for p in paths if not journal.has(str(p.relative_to(folder)), p.stat())]
     summary: dict[str, Any] = {
         "project_id": project_id,
@@ -112,8 +122,9 @@ async def run_push(
                 async with limiter:
                     stat = await asyncio.to_thread(path.stat)
                     data = await asyncio.to_thread(path.read_bytes)
+                    pre = pre_annotations.get(path) if pre_annotations is not None else None
                     try:
-                        item = await client.upload(summary["batch_id"], data, path.name)
+                        item = await client.upload(summary["batch_id"], data, path.name, pre)
                     except AviaryError as exc:
                         if exc.status >= 500 or exc.code == "batch_sealed":
                             raise

@@ -60,3 +60,17 @@ class ForeignFormatError(ValueError):
     def __init__(self, message: str, where: str = "") -> None:
         super().__init__(f"{where}: {message}" if where else message)
         self.where = where
+
+
+def coco_counts(mask: bytearray, width: int) -> tuple[int, ...]:
+    """COCO's uncompressed counts of a row-major 0/1 mask (one byte a pixel, `width` a row):
+    runs column by column, starting with zeros. What other tools' masks become."""
+    columns = b"".join(mask[c::width] for c in range(width))
+    runs: list[int] = []
+    pos, value, size = 0, 0, len(columns)
+    while pos < size:
+        found = columns.find(b"\x00" if value else b"\x01", pos)
+        end = size if found < 0 else found
+        runs.append(end - pos)
+        pos, value = end, value ^ 1
+    return tuple(runs) or (0,)

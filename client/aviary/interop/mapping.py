@@ -93,6 +93,9 @@ def map_onto(
     annotations: dict[str, Annotation] = {}
     for image in foreign.images:
         report.images += 1
+        if image.name in annotations:
+            report.refused.append(f"{image.name}: two images of the file have this name")
+            continue
         shapes = [
             shape
             for found in image.shapes

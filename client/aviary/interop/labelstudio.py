@@ -1,0 +1,840 @@
+"""Label Studio's JSON export, read into a `ForeignSet`.
+
+What is read: the **full JSON export** (Export → JSON: a list of tasks, each with `data`,
+`annotations` and `predictions`). JSON-MIN (flat records without `annotations`) and CSV/TSV lose
+the geometry's context and are refused with a message saying so. `path` is the `.json` file, or
+a folder holding exactly one.
+
+Per task:
+- **The image** is the value in `data` under `image_key` when the caller names one, else the
+  first value that looks like an image URL or path (its path, or the `d=` of a local-files URL,
+  ends in an image suffix). Its name is the last part of that path, URL-decoded. For files
+  uploaded to Label Studio (`/data/upload/<project>/<8 hex>-<name>`) the 8-hex-character prefix
+  and its dash, which the upload adds, are stripped: `1a2b3c4d-street.jpg` → `street.jpg`.
+  Names elsewhere (cloud storage, URLs) are kept as they are.
+- **Which labels**: the latest annotation (by `updated_at`, else `created_at`, else position)
+  that was not cancelled (`was_cancelled`); with none, the latest prediction, whose shapes get
+  the model's `score` (the result's own, else the prediction's; kept only within 0..1). A task
+  with neither is left out (an unlabelled task is not an empty image). Each choice is counted
+  in `notes`.
+- **The image size** is the results' `original_width`/`original_height` (they must agree);
+  coordinates are percentages of it, turned into pixels. A result with `image_rotation` ≠ 0 is
+  refused (its percentages are of a rotated view).
+
+Results, by `type` (`<kind>labels`, or the bare tool `<kind>` with a `labels` result of the
+same `id` naming it):
+- `rectanglelabels` → bbox from `x`, `y`, `width`, `height`; `rotation` ≠ 0 is refused
+  (Aviary's boxes are axis-aligned).
+- `polygonlabels` → polygon from `points` ([x, y] percentages).
+- `vectorlabels` (Label Studio 1.23 has no polyline tag; its `VectorLabels` tool draws paths)
+  → polyline when open, polygon when `closed`; Bézier control points are dropped (the path is
+  taken through its vertices, noted); a branching path (skeleton mode) is dropped and noted.
+- `keypointlabels` → one result per point, all visible (Label Studio has no hidden points).
+  Points are of one object when linked by `parentID`, by a `relation` result, or by ids
+  `<prefix>k<n>` with one prefix (as Aviary's own export writes them). The object's label is,
+  in this order: the label of the non-keypoint region (a rectangle, say) their `parentID`
+  names, whose own geometry is then not imported (noted); the points' one shared label; else
+  the `from_name` of their one KeyPointLabels control (noted), the points' labels being the
+  keypoint names. Named keypoints are ordered by their names' first appearance per label
+  (`ForeignSet.skeletons`), names an object lacks given as visibility 0 (x = y = 0). A point
+  linked to nothing makes a one-keypoint shape alone (noted).
+- `brushlabels` with `format: "rle"` → mask: Label Studio's bit-packed RLE (label-studio-
+  converter's `brush.py`: a 32-bit count of values, a 5-bit word size, four 4-bit run-length
+  sizes, then runs and literals) of an RGBA image the size of the original, row by row; the
+  alpha channel (non-zero) is the mask, re-encoded as COCO's column-major uncompressed counts.
+  An empty brush is dropped (noted).
+- `choices` on its own → one classification per chosen value (the value is the label).
+  `choices` and `textarea` results sharing a region's `id` (per-region controls) → attributes
+  of that region's shape, named by the control's `from_name` (several choices in one control
+  cannot be one attribute value: dropped, noted).
+- `ellipselabels`, `bitmasklabels`, relations other than between keypoints, `textarea` on its
+  own and any other type are dropped and counted in `notes` with their `from_name`.
+
+A region with several labels keeps the first (noted); one with none is dropped (noted).
+`from_name` names attributes and, failing all else, a keypoint object; otherwise it and
+`to_name` appear in `notes` only. Drafts, comments and task metadata are not read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from aviary.contracts.shapes import AttributeValue, Point, Rle
+from aviary.interop.foreign import (
+    ForeignFormatError,
+    ForeignImage,
+    ForeignKind,
+    ForeignSet,
+    ForeignShape,
+    Keypoint,
+    coco_counts,
+)
+
+FORMAT = "labelstudio"
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".avif", ".heic"}
+)
+# Label Studio's upload names a file "<8 hex>-<original name>".
+_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-(?=.)")
+# Tools whose result is a region with geometry; "<tool>labels" is the same with its labels.
+_TOOLS = frozenset({"rectangle", "polygon", "keypoint", "brush", "vector", "ellipse", "bitmask"})
+_READ_TOOLS = frozenset({"rectangle", "polygon", "keypoint", "brush", "vector"})
+# Aviary's export names a keypoint `s<shape>k<keypoint>`: one object per shape.
+_KEYPOINT_ID = re.compile(r"(.+)k[0-9]+")
+_LABEL_KEYS = (*(f"{tool}labels" for tool in sorted(_TOOLS)), "labels")
+
+
+def read(path: Path, image_key: str | None = None) -> ForeignSet:
+    """The tasks of a Label Studio JSON export (a file, or a folder holding one)."""
+    source = _export_file(path)
+    try:
+        with source.open("rb") as stream:
+            tasks = json.load(stream)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ForeignFormatError(f"not a JSON file ({exc})", source.name) from exc
+    if not isinstance(tasks, list):
+        raise ForeignFormatError(
+            "a Label Studio JSON export is a list of tasks (Export → JSON)", source.name
+        )
+    reader = _Reader(source.name, image_key)
+    for index, task in enumerate(tasks):
+        reader.task(index, task)
+    return reader.result()
+
+
+def _export_file(path: Path) -> Path:
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.suffix.lower() == ".json")
+        if len(found) != 1:
+            raise ForeignFormatError(
+                f"expected one .json export in the folder, found {len(found)}", str(path)
+            )
+        return found[0]
+    if not path.is_file():
+        raise ForeignFormatError("no such file", str(path))
+    return path
+
+
+# ----- images ----------------------------------------------------------------------------------
+
+
+def image_name(value: str) -> str:
+    """The file name a task's image URL or path gives (upload prefix stripped)."""
+    parts = urlsplit(value)
+    path = unquote(parts.path)
+    local = parse_qs(parts.query).get("d")
+    if local and path.rstrip("/").endswith("/data/local-files"):
+        path = local[0]  # local storage serves files as /data/local-files/?d=<path>
+    name = PurePosixPath(path.replace("\\", "/")).name
+    if "/data/upload/" in parts.path:
+        name = _UPLOAD_PREFIX.sub("", name)
+    return name
+
+
+def _looks_like_image(value: object) -> bool:
+    if not isinstance(value, str) or not value or value.startswith("data:"):
+        return False
+    name = image_name(value)
+    return PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
+
+
+# ----- brush RLE -------------------------------------------------------------------------------
+
+
+def decode_brush(rle: list[int], width: int, height: int, where: str = "") -> bytearray:
+    """The alpha channel of a Label Studio brush RLE as a row-major 0/1 mask (`width` x
+    `height` bytes). The stream: 32 bits of value count, 5 bits word size - 1, four 4-bit
+    run-length sizes - 1; then per run one bit (1: a run of one value, 0: literals), 2 bits
+    choosing the length's size, the length - 1, and the value(s) in `word size` bits."""
+    try:
+        data = bytes(rle)
+    except (TypeError, ValueError) as exc:
+        raise ForeignFormatError("a brush's `rle` is not a list of bytes", where) from exc
+    total = len(data) * 8
+    bits = bin(int.from_bytes(data, "big"))[2:].zfill(total) if data else ""
+    pos = 0
+
+    def take(size: int) -> int:
+        nonlocal pos
+        end = pos + size
+        if end > total:
+            raise ForeignFormatError("a brush's `rle` ends in the middle of a run", where)
+        value = int(bits[pos:end], 2)
+        pos = end
+        return value
+
+    count = take(32)
+    word = take(5) + 1
+    sizes = [take(4) + 1 for _ in range(4)]
+    if count != width * height * 4:
+        raise ForeignFormatError(
+            f"a brush's `rle` holds {count} values; a {width}x{height} RGBA image has "
+            f"{width * height * 4}",
+            where,
+        )
+    mask = bytearray(width * height)
+    short = "a brush's `rle` ends in the middle of a run"
+    i = 0
+    # The loop reads the bit string in place (no calls per value): a brush painted in Label
+    # Studio's canvas is mostly short runs and literals, a few per pixel.
+    while i < count:
+        if pos + 3 > total:
+            raise ForeignFormatError(short, where)
+        repeated = bits[pos] == "1"
+        size = sizes[int(bits[pos + 1 : pos + 3], 2)]
+        pos += 3
+        if pos + size > total:
+            raise ForeignFormatError(short, where)
+        j = i + 1 + int(bits[pos : pos + size], 2)
+        pos += size
+        if j > count:
+            raise ForeignFormatError("a brush's `rle` runs past the image", where)
+        end = pos + (word if repeated else (j - i) * word)
+        if end > total:
+            raise ForeignFormatError(short, where)
+        if repeated:
+            if "1" in bits[pos:end]:
+                # the pixels whose alpha byte (every 4th value, from index 3) lies in [i, j)
+                first, last = -(-(i - 3) // 4), (j - 4) // 4
+                if last >= first:
+                    mask[first : last + 1] = b"\x01" * (last - first + 1)
+        else:
+            # literals: only the alpha bytes among them matter
+            for k in range(i + ((3 - i) & 3), j, 4):
+                at = pos + (k - i) * word
+                if "1" in bits[at : at + word]:
+                    mask[k >> 2] = 1
+        pos = end
+        i = j
+    return mask
+
+
+# ----- reading ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Region:
+    """One region of an annotation: its geometry result, with the per-region controls that
+    share its `id`."""
+
+    id: str
+    tool: str
+    from_name: str
+    value: dict[str, Any]
+    labels: list[str]
+    attributes: dict[str, AttributeValue]
+    parent: str | None
+    score: float | None
+    where: str
+
+
+@dataclass
+class _NamedKeypoints:
+    """An object whose keypoints are named: ordered once every object of its label is known."""
+
+    label: str
+    points: dict[str, Keypoint]
+    attributes: dict[str, AttributeValue]
+    score: float | None
+
+
+_Pending = ForeignShape | _NamedKeypoints
+
+
+@dataclass
+class _Task:
+    name: str
+    width: int | None
+    height: int | None
+    shapes: list[_Pending] = field(default_factory=list)
+
+
+class _Reader:
+    def __init__(self, file: str, image_key: str | None) -> None:
+        self.file = file
+        self.image_key = image_key
+        self.tasks: list[_Task] = []
+        self.counts: Counter[str] = Counter()
+        self.controls: Counter[tuple[str, str]] = Counter()  # (from_name, type) read
+        self.dropped: Counter[tuple[str, str]] = Counter()  # (from_name, type) dropped
+        self.models: Counter[str] = Counter()
+        self.names: dict[str, list[str]] = {}  # keypoint names per label, first seen first
+        self.seen: dict[str, int] = {}  # image name -> its task
+
+    # --- a task ---
+
+    def task(self, index: int, task: object) -> None:
+        where = f"{self.file} task {index}"
+        if not isinstance(task, dict):
+            raise ForeignFormatError("a task is an object", where)
+        if "data" not in task:
+            if "annotations" not in task and "id" in task:
+                raise ForeignFormatError(
+                    "this looks like Label Studio's JSON-MIN export (no `data`, no"
+                    " `annotations`); export as JSON instead",
+                    where,
+                )
+            raise ForeignFormatError("a task has `data`", where)
+        data = task["data"]
+        if not isinstance(data, dict):
+            raise ForeignFormatError("`data` is an object", where)
+        name = self._image_name(data, where)
+        if name in self.seen:
+            raise ForeignFormatError(
+                f"task {self.seen[name]} names the image {name!r} too: an image is imported"
+                " once (two uploads of one file? stripping the upload prefix makes them one)",
+                where,
+            )
+        self.seen[name] = index
+        chosen = self._chosen(task, where)
+        if chosen is None:
+            self.counts["unlabelled"] += 1
+            return
+        entry, is_prediction = chosen
+        results = entry.get("result", [])
+        if not isinstance(results, list):
+            raise ForeignFormatError("an annotation's `result` is a list", where)
+        width, height = self._size(results, where)
+        current = _Task(name, width, height)
+        score = _score(entry.get("score")) if is_prediction else None
+        self._results(current, results, is_prediction, score, where)
+        self.tasks.append(current)
+
+    def _image_name(self, data: dict[str, Any], where: str) -> str:
+        if self.image_key is not None:
+            value = data.get(self.image_key)
+            if not isinstance(value, str) or not value:
+                raise ForeignFormatError(f"`data` has no image under {self.image_key!r}", where)
+        else:
+            value = next((v for v in data.values() if _looks_like_image(v)), None)
+            if value is None:
+                raise ForeignFormatError(
+                    f"no image URL or path in `data` (keys: {', '.join(map(str, data))});"
+                    " name its key with image_key",
+                    where,
+                )
+        name = image_name(value)
+        if not name:
+            raise ForeignFormatError(f"the image {value!r} has no file name", where)
+        return name
+
+    def _chosen(self, task: dict[str, Any], where: str) -> tuple[dict[str, Any], bool] | None:
+        """The annotation to read (latest not cancelled), else the latest prediction."""
+        annotations = _entries(task, "annotations", where)
+        kept = [a for a in annotations if not a.get("was_cancelled", False)]
+        self.counts["cancelled"] += len(annotations) - len(kept)
+        if kept:
+            if len(kept) > 1:
+                self.counts["several"] += 1
+            return _latest(kept), False
+        predictions = _entries(task, "predictions", where)
+        if predictions:
+            chosen = _latest(predictions)
+            self.counts["predicted"] += 1
+            self.models[str(chosen.get("model_version") or "unnamed")] += 1
+            return chosen, True
+        return None
+
+    def _size(self, results: list[Any], where: str) -> tuple[int | None, int | None]:
+        sizes = set()
+        for j, result in enumerate(results):
+            if isinstance(result, dict) and (
+                "original_width" in result or "original_height" in result
+            ):
+                here = f"{where} result {j}"
+                sizes.add(
+                    (
+                        _dimension(result.get("original_width"), "original_width", here),
+                        _dimension(result.get("original_height"), "original_height", here),
+                    )
+                )
+                rotation = result.get("image_rotation") or 0
+                if not isinstance(rotation, int | float) or rotation % 360:
+                    raise ForeignFormatError(
+                        f"the image was rotated by {rotation}° in Label Studio: its"
+                        " coordinates are of the rotated view, which Aviary does not read",
+                        here,
+                    )
+        if len(sizes) > 1:
+            found = ", ".join(f"{w}x{h}" for w, h in sorted(sizes))
+            raise ForeignFormatError(f"the results disagree on the image size ({found})", where)
+        if not sizes:
+            return None, None
+        width, height = sizes.pop()
+        return width, height
+
+    # --- its results ---
+
+    def _results(
+        self,
+        task: _Task,
+        results: list[Any],
+        predicted: bool,
+        score: float | None,
+        where: str,
+    ) -> None:
+        groups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        for j, result in enumerate(results):
+            if not isinstance(result, dict) or not isinstance(result.get("type"), str):
+                raise ForeignFormatError(
+                    "a result is an object with a `type`", f"{where} result {j}"
+                )
+            key = str(result["id"]) if result.get("id") is not None else f"#{j}"
+            groups.setdefault(key, []).append((j, result))
+        entries: list[_Region | ForeignShape] = []  # in the file's order
+        relations: list[tuple[str, str, str]] = []  # (from_id, to_id, from_name)
+        for key, group in groups.items():
+            tools = [(j, r) for j, r in group if _tool(r["type"]) in _TOOLS]
+            if tools:
+                region = self._region(key, tools[0], group, task, predicted, score, where)
+                if region is not None:
+                    entries.append(region)
+            else:
+                for j, result in group:
+                    if result["type"] == "relation":
+                        ends = (str(result.get("from_id")), str(result.get("to_id")))
+                        relations.append((*ends, str(result.get("from_name", "?"))))
+                        continue
+                    entries += self._unattached(result, score, predicted, f"{where} result {j}")
+        self._shapes(task, entries, relations)
+
+    def _region(
+        self,
+        key: str,
+        first: tuple[int, dict[str, Any]],
+        group: list[tuple[int, dict[str, Any]]],
+        task: _Task,
+        predicted: bool,
+        score: float | None,
+        where: str,
+    ) -> _Region | None:
+        j, result = first
+        here = f"{where} result {j}"
+        tool = _tool(result["type"])
+        from_name = str(result.get("from_name", "?"))
+        if tool not in _READ_TOOLS:
+            self.dropped[(from_name, result["type"])] += 1
+            return None
+        if task.width is None or task.height is None:
+            raise ForeignFormatError(
+                "a region without original_width/original_height: its percentages cannot"
+                " become pixels",
+                here,
+            )
+        value = result.get("value")
+        if not isinstance(value, dict):
+            raise ForeignFormatError("a result's `value` is an object", here)
+        labels: list[str] = []
+        attributes: dict[str, AttributeValue] = {}
+        for k, other in group:
+            self.controls[(str(other.get("from_name", "?")), other["type"])] += 1
+            other_value = other.get("value")
+            if not isinstance(other_value, dict):
+                raise ForeignFormatError("a result's `value` is an object", f"{where} result {k}")
+            for label_key in _LABEL_KEYS:
+                found = other_value.get(label_key)
+                if isinstance(found, list):
+                    labels += [str(x) for x in found if str(x) not in labels]
+            if other is not result and _tool(other["type"]) not in _TOOLS:
+                self._region_control(attributes, other, other_value)
+        if not labels:
+            self.counts["unlabelled_region"] += 1
+            return None
+        if len(labels) > 1:
+            self.counts["several_labels"] += 1
+        parent = result.get("parentID")
+        return _Region(
+            id=key,
+            tool=tool,
+            from_name=from_name,
+            value=value,
+            labels=labels,
+            attributes=attributes,
+            parent=str(parent) if parent else None,
+            score=_result_score(result, score) if predicted else None,
+            where=here,
+        )
+
+    def _region_control(
+        self, attributes: dict[str, AttributeValue], result: dict[str, Any], value: dict[str, Any]
+    ) -> None:
+        """A per-region control (same `id` as a region) as an attribute named by from_name."""
+        name = str(result.get("from_name", "?"))
+        kind = result["type"]
+        if kind == "labels":
+            return  # the region's label, taken above
+        if kind == "choices" and isinstance(value.get("choices"), list):
+            chosen = [str(c) for c in value["choices"]]
+            if len(chosen) == 1:
+                attributes[name] = chosen[0]
+                return
+        elif kind == "textarea" and isinstance(value.get("text"), list):
+            attributes[name] = "\n".join(str(t) for t in value["text"])
+            return
+        self.dropped[(name, kind)] += 1
+
+    def _unattached(
+        self,
+        result: dict[str, Any],
+        score: float | None,
+        predicted: bool,
+        where: str,
+    ) -> list[ForeignShape]:
+        """A result that is not a region's: image-level choices, or something not kept."""
+        name = str(result.get("from_name", "?"))
+        value = result.get("value")
+        if result["type"] == "choices" and isinstance(value, dict):
+            chosen = value.get("choices")
+            if not isinstance(chosen, list):
+                raise ForeignFormatError("a choices result has a list of `choices`", where)
+            self.controls[(name, "choices")] += 1
+            own = _result_score(result, score) if predicted else None
+            return [ForeignShape(str(label), "classification", score=own) for label in chosen]
+        self.dropped[(name, result["type"])] += 1
+        return []
+
+    # --- regions to shapes ---
+
+    def _shapes(
+        self,
+        task: _Task,
+        entries: list[_Region | ForeignShape],
+        relations: list[tuple[str, str, str]],
+    ) -> None:
+        regions = {e.id: e for e in entries if isinstance(e, _Region)}
+        objects, owners = self._objects(regions, relations)
+        consumed = {owner.id for owner in owners.values()}
+        for entry in entries:
+            if isinstance(entry, ForeignShape):
+                task.shapes.append(entry)
+            elif entry.id in consumed:
+                continue
+            elif entry.tool == "keypoint":
+                found = objects[entry.id]
+                if found[0] is entry:  # the object, once, at its first point
+                    self._keypoints(task, found, owners.get(entry.id))
+            elif (shape := self._geometry(task, entry)) is not None:
+                task.shapes.append(shape)
+        self.counts["consumed"] += len(consumed)
+
+    def _objects(
+        self, regions: dict[str, _Region], relations: list[tuple[str, str, str]]
+    ) -> tuple[dict[str, list[_Region]], dict[str, _Region]]:
+        """Keypoints by the object they belong to (each point's id -> the object's points), and
+        the labelled region naming each object (by point id) where one does. Points are of one
+        object when linked by parentID, by a relation, or by ids `<prefix>k<n>` of one prefix
+        (as Aviary's export writes them)."""
+        points = {k: r for k, r in regions.items() if r.tool == "keypoint"}
+        links = {k: k for k in points}  # union-find
+
+        def top(k: str) -> str:
+            while links[k] != k:
+                links[k] = links[links[k]]
+                k = links[k]
+            return k
+
+        def join(a: str, b: str) -> None:
+            links[top(a)] = top(b)
+
+        named: dict[str, str] = {}  # point id -> the non-keypoint region above it
+        prefixes: dict[str, str] = {}
+        firsts: dict[str, str] = {}
+        for key, point in points.items():
+            if point.parent in points:
+                join(key, point.parent)
+            elif point.parent in regions:
+                named[key] = point.parent
+                join(key, firsts.setdefault(point.parent, key))  # the points under one region
+            if (grouped := _KEYPOINT_ID.fullmatch(key)) is not None:
+                join(key, prefixes.setdefault(grouped[1], key))
+        for a, b, from_name in relations:
+            if a in points and b in points:
+                join(a, b)
+                self.counts["relations"] += 1
+            else:
+                self.dropped[(from_name, "relation")] += 1
+        objects: dict[str, list[_Region]] = {}
+        for key in points:
+            objects.setdefault(top(key), []).append(points[key])
+        by_point: dict[str, list[_Region]] = {}
+        owners: dict[str, _Region] = {}
+        for members in objects.values():
+            above = {named[m.id] for m in members if m.id in named}
+            if len(above) > 1:
+                raise ForeignFormatError(
+                    f"keypoints of one object under different regions ({', '.join(sorted(above))})",
+                    members[0].where,
+                )
+            for member in members:
+                by_point[member.id] = members
+                if above:
+                    owners[member.id] = regions[next(iter(above))]
+        return by_point, owners
+
+    def _keypoints(self, task: _Task, points: list[_Region], owner: _Region | None) -> None:
+        """One object from its keypoints (see the module's docstring)."""
+        assert task.width is not None and task.height is not None
+        placed = [(p.labels[0], _keypoint(p, task.width, task.height)) for p in points]
+        names = [name for name, _ in placed]
+        alike = len(points) > 1 and len(set(names)) == 1  # one label on every point
+        if owner is not None:
+            label = owner.labels[0]
+        elif len(points) == 1:
+            self.counts["lone_points"] += 1
+            label, alike = names[0], True
+        elif alike:
+            label = names[0]
+        else:
+            controls = sorted({p.from_name for p in points})
+            if len(controls) != 1:
+                raise ForeignFormatError(
+                    f"keypoints of one object carry different labels ({', '.join(names)}) from"
+                    f" different controls ({', '.join(controls)}), and no labelled region names"
+                    " the object",
+                    points[0].where,
+                )
+            label = controls[0]
+            self.counts["control_named"] += 1
+        attributes: dict[str, AttributeValue] = {}
+        for p in points:
+            attributes |= p.attributes
+        score = points[0].score
+        if owner is not None:
+            attributes |= owner.attributes
+            score = owner.score if owner.score is not None else score
+        if alike:
+            keypoints = tuple(k for _, k in placed)
+            task.shapes.append(
+                ForeignShape(
+                    label, "keypoints", keypoints=keypoints, attributes=attributes, score=score
+                )
+            )
+            return
+        if len(set(names)) != len(names):
+            twice = next(n for n in names if names.count(n) > 1)
+            raise ForeignFormatError(
+                f"two keypoints named {twice!r} in one object of {label!r}", points[0].where
+            )
+        known = self.names.setdefault(label, [])
+        known += [n for n in names if n not in known]
+        task.shapes.append(_NamedKeypoints(label, dict(placed), attributes, score))
+
+    def _geometry(self, task: _Task, region: _Region) -> ForeignShape | None:
+        assert task.width is not None and task.height is not None
+        width, height, value, where = task.width, task.height, region.value, region.where
+        common: dict[str, Any] = {"attributes": region.attributes, "score": region.score}
+        label = region.labels[0]
+        if region.tool == "rectangle":
+            rotation = value.get("rotation") or 0
+            if not isinstance(rotation, int | float) or rotation % 360:
+                raise ForeignFormatError(
+                    f"a rectangle rotated by {rotation}°: Aviary's boxes are axis-aligned"
+                    " (straighten it in Label Studio, or draw it as a polygon)",
+                    where,
+                )
+            x = _percent(value, "x", where) * width / 100
+            y = _percent(value, "y", where) * height / 100
+            w = _percent(value, "width", where) * width / 100
+            h = _percent(value, "height", where) * height / 100
+            if w < 0 or h < 0:
+                raise ForeignFormatError("a rectangle with a negative width or height", where)
+            return ForeignShape(label, "bbox", bbox=(x, y, w, h), **common)
+        if region.tool == "polygon":
+            points = value.get("points")
+            if not isinstance(points, list):
+                raise ForeignFormatError("a polygon has a list of `points`", where)
+            return ForeignShape(
+                label, "polygon", points=_points(points, width, height, where), **common
+            )
+        if region.tool == "vector":
+            return self._vector(label, value, width, height, common, where)
+        # a brush
+        if value.get("format") != "rle" or not isinstance(value.get("rle"), list):
+            self.counts["brush_format"] += 1
+            return None
+        mask = decode_brush(value["rle"], width, height, where)
+        if 1 not in mask:
+            self.counts["empty_brush"] += 1
+            return None
+        rle = Rle(size=(height, width), counts=coco_counts(mask, width))
+        return ForeignShape(label, "mask", rle=rle, **common)
+
+    def _vector(
+        self,
+        label: str,
+        value: dict[str, Any],
+        width: int,
+        height: int,
+        common: dict[str, Any],
+        where: str,
+    ) -> ForeignShape | None:
+        vertices = value.get("vertices")
+        if not isinstance(vertices, list) or not all(isinstance(v, dict) for v in vertices):
+            raise ForeignFormatError("a vector has a list of `vertices`", where)
+        previous = None
+        for vertex in vertices:
+            # each point follows the one before it, unless the path branches (skeleton mode)
+            linked = vertex.get("prevPointId")
+            if linked is not None and previous is not None and linked != previous:
+                self.counts["branching"] += 1
+                return None
+            previous = vertex.get("id")
+        if any(v.get("isBezier") for v in vertices):
+            self.counts["bezier"] += 1
+        points = _points([[v.get("x"), v.get("y")] for v in vertices], width, height, where)
+        kind: ForeignKind = "polygon" if value.get("closed") else "polyline"
+        return ForeignShape(label, kind, points=points, **common)
+
+    # --- the set ---
+
+    def result(self) -> ForeignSet:
+        images = [
+            ForeignImage(t.name, t.width, t.height, tuple(self._final(s) for s in t.shapes))
+            for t in self.tasks
+        ]
+        skeletons = {label: tuple(names) for label, names in self.names.items()}
+        return ForeignSet(FORMAT, images, skeletons, self._notes())
+
+    def _final(self, shape: _Pending) -> ForeignShape:
+        if isinstance(shape, ForeignShape):
+            return shape
+        missing: Keypoint = (0.0, 0.0, 0)
+        keypoints = tuple(shape.points.get(n, missing) for n in self.names[shape.label])
+        return ForeignShape(
+            shape.label,
+            "keypoints",
+            keypoints=keypoints,
+            attributes=shape.attributes,
+            score=shape.score,
+        )
+
+    def _notes(self) -> list[str]:
+        c = self.counts
+        notes = [
+            text
+            for count, text in (
+                (c["unlabelled"], "tasks with no annotation and no prediction, left out"),
+                (c["cancelled"], "cancelled (skipped) annotations, not read"),
+                (c["several"], "tasks with several annotations: the latest was read"),
+                (c["predicted"], "tasks with no annotation: their latest prediction was read"),
+                (c["unlabelled_region"], "regions without a label, dropped"),
+                (c["several_labels"], "regions with several labels: the first was kept"),
+                (
+                    c["consumed"],
+                    "regions naming the object of their keypoints (parentID), not imported"
+                    " as shapes themselves",
+                ),
+                (
+                    c["lone_points"],
+                    "keypoints linked to no other region, each read as a one-keypoint shape",
+                ),
+                (
+                    c["control_named"],
+                    "keypoint objects named by their control's from_name (no region names them;"
+                    " their points' labels are the keypoint names)",
+                ),
+                (c["relations"], "relations between keypoints, read as links of one object"),
+                (c["brush_format"], "brushes not in Label Studio's RLE format, dropped"),
+                (c["empty_brush"], "empty brushes, dropped"),
+                (c["bezier"], "vector paths with Bézier curves, read through their vertices"),
+                (c["branching"], "branching vector paths (skeleton mode), dropped"),
+            )
+            if count
+            for text in [f"{count} {text}"]
+        ]
+        if self.models:
+            used = ", ".join(f"{m} ({n})" for m, n in sorted(self.models.items()))
+            notes.append(f"predictions of models: {used}; their scores kept where within 0..1")
+        if self.controls:
+            read_ = ", ".join(f"{n!r} ({t}: {k})" for (n, t), k in sorted(self.controls.items()))
+            notes.append(f"controls read (from_name): {read_}")
+        if self.dropped:
+            gone = ", ".join(f"{n!r} ({t}: {k})" for (n, t), k in sorted(self.dropped.items()))
+            notes.append(f"results of these controls cannot be kept, dropped: {gone}")
+        return notes
+
+
+# ----- small pieces ----------------------------------------------------------------------------
+
+
+def _tool(kind: str) -> str:
+    return kind.lower().removesuffix("labels")
+
+
+def _entries(task: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+    entries = task.get(key) or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ForeignFormatError(f"`{key}` is a list of objects", where)
+    return entries
+
+
+def _latest(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The entry updated (else created) last; the later in the list on a tie or no time."""
+
+    def when(pair: tuple[int, dict[str, Any]]) -> tuple[float, int]:
+        index, entry = pair
+        stamp = entry.get("updated_at") or entry.get("created_at")
+        try:
+            moment = datetime.fromisoformat(str(stamp))
+        except ValueError:
+            return -math.inf, index
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp(), index
+
+    return max(enumerate(entries), key=when)[1]
+
+
+def _score(value: object) -> float | None:
+    """A confidence Aviary can keep (0..1), or None."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
+        return float(value)
+    return None
+
+
+def _result_score(result: dict[str, Any], fallback: float | None) -> float | None:
+    own = _score(result.get("score"))
+    return own if own is not None else fallback
+
+
+def _dimension(value: object, key: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise ForeignFormatError(f"`{key}` is a whole number of pixels", where)
+    if value < 1:
+        raise ForeignFormatError(f"`{key}` is at least 1", where)
+    return int(value)
+
+
+def _number(value: object, what: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ForeignFormatError(f"{what} is a number", where)
+    return float(value)
+
+
+def _percent(value: dict[str, Any], key: str, where: str) -> float:
+    return _number(value.get(key), f"`{key}`", where)
+
+
+def _points(points: list[Any], width: int, height: int, where: str) -> tuple[Point, ...]:
+    found: list[Point] = []
+    for point in points:
+        if not isinstance(point, list | tuple) or len(point) != 2:
+            raise ForeignFormatError("a point is [x, y]", where)
+        x = _number(point[0], "a point's x", where)
+        y = _number(point[1], "a point's y", where)
+        found.append((x * width / 100, y * height / 100))
+    return tuple(found)
+
+
+def _keypoint(region: _Region, width: int, height: int) -> Keypoint:
+    x = _percent(region.value, "x", region.where)
+    y = _percent(region.value, "y", region.where)
+    return (x * width / 100, y * height / 100, 2)

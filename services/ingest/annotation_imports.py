@@ -1,0 +1,118 @@
+"""Another tool's annotation file, sent to the API, read and mapped onto a project's ontology.
+
+The readers are the client's own (aviary.interop: the `aviary import` command reads the same
+way on the client's machine). A format that is one file (Label Studio JSON, CVAT XML, COCO
+JSON) comes as that file; a folder format (YOLO, Pascal VOC) as a zip of the folder, unpacked
+into a private temporary folder with its size, its number of files and its paths checked
+first. Reading is CPU work on a file of up to `MAX_BYTES`: it runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from aviary.contracts.shapes import Annotation, Ontology
+from aviary.interop.foreign import ForeignFormatError, ForeignSet
+from aviary.interop.mapping import Mapped, map_onto
+from aviary.interop.readers import READERS, read
+from shared.errors import AppError
+
+FOLDER_FORMATS = frozenset({"yolo", "voc"})
+MAX_BYTES = 256 * 1024 * 1024
+MAX_ZIP_FILES = 200_000
+NAMES = {"labelstudio": "tasks.json", "cvat": "annotations.xml", "coco": "annotations.json"}
+
+
+def refused(code: str, message: str, **details: Any) -> AppError:
+    return AppError(code, message, status_code=422, details=details or None)
+
+
+def check_format(fmt: str) -> None:
+    if fmt not in READERS:
+        raise refused("unknown_format", f"format must be one of {', '.join(READERS)}, not {fmt!r}")
+
+
+def parse_mapping(raw: str | None) -> dict[str, str | None]:
+    """A JSON object of label -> class name (or null to leave the label out)."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise refused("invalid_mapping", f"the mapping is not JSON: {exc}") from exc
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in value.items()
+    ):
+        raise refused("invalid_mapping", "the mapping must map labels to class names or null")
+    return value
+
+
+def _unpack(data: bytes, folder: Path) -> None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise refused("not_a_zip", "a YOLO or VOC folder comes as a zip") from exc
+    with archive:
+        members = archive.infolist()
+        if len(members) > MAX_ZIP_FILES:
+            raise refused("too_many_files", f"the zip holds over {MAX_ZIP_FILES} files")
+        if sum(m.file_size for m in members) > MAX_BYTES:
+            raise refused("too_large", f"the zip unpacks to over {MAX_BYTES} bytes")
+        for member in members:
+            path = PurePosixPath(member.filename)
+            if path.is_absolute() or ".." in path.parts or "\\" in member.filename:
+                raise refused("unsafe_path", f"the zip names {member.filename!r}")
+        archive.extractall(folder)
+
+
+def _read(fmt: str, data: bytes) -> ForeignSet:
+    with tempfile.TemporaryDirectory(prefix="aviary-import-") as tmp:
+        folder = Path(tmp)
+        if fmt in FOLDER_FORMATS:
+            _unpack(data, folder)
+            target = folder
+        else:
+            target = folder / NAMES[fmt]
+            target.write_bytes(data)
+        try:
+            return read(fmt, target)
+        except ForeignFormatError as exc:
+            raise refused("invalid_file", f"the file is not {fmt} as expected: {exc}") from exc
+        except (UnicodeDecodeError, ValueError) as exc:  # not JSON / not XML at all
+            raise refused("invalid_file", f"the file is not {fmt}: {exc}") from exc
+
+
+async def read_and_map(
+    fmt: str, data: bytes, ontology: Ontology, mapping: Mapping[str, str | None]
+) -> Mapped:
+    """The file's annotations for the project, each shape proposed by `import:<fmt>`."""
+    check_format(fmt)
+    if len(data) > MAX_BYTES:
+        raise AppError("too_large", f"the file exceeds {MAX_BYTES} bytes", status_code=413)
+    foreign = await asyncio.to_thread(_read, fmt, data)
+    return map_onto(foreign, ontology, mapping, source_model=f"import:{fmt}")
+
+
+def pre_annotations_of(mapped: Mapped) -> dict[str, Annotation]:
+    """The mapped annotations by the file name an upload would carry (the name's last part),
+    refused when the set is refused or two images share a file name."""
+    if not mapped.report.ok:
+        raise refused(
+            "import_refused",
+            "the annotations do not fit the project: nothing was imported",
+            report=mapped.report.as_dict(),
+        )
+    by_file: dict[str, Annotation] = {}
+    for name, annotation in mapped.annotations.items():
+        file_name = PurePosixPath(name.split("?")[0]).name
+        if file_name in by_file:
+            raise refused("ambiguous_images", f"two images of the file are named {file_name!r}")
+        by_file[file_name] = annotation
+    return by_file

@@ -1,0 +1,183 @@
+"""Another tool's annotations into a project, against the running services: the mapping step
+(`POST /v1/projects/{id}/imports/check`), a multipart upload carrying a COCO file whose shapes
+become the items' pre-labels (all or nothing), and `aviary import` doing the same from disk."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from aviary_devkit.processes import ServiceSet
+from tests.integration.test_cli import run
+from tests.support import Api, Tenant
+
+ONTOLOGY = {
+    "classes": [
+        {"id": 1, "name": "car"},
+        {"id": 2, "name": "pedestrian", "kind": "polygon"},
+    ]
+}
+
+
+def picture(seed: int, width: int = 64, height: int = 48) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (seed % 256, 90, 160)).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def coco(*labels: str) -> dict[str, Any]:
+    """Two 64x48 images; a car box on each and a pedestrian outline on the second, under
+    the category names given (car, pedestrian by default)."""
+    car, pedestrian = labels or ("car", "pedestrian")
+    return {
+        "images": [
+            {"id": 1, "file_name": "images/a.jpg", "width": 64, "height": 48},
+            {"id": 2, "file_name": "images/b.jpg", "width": 64, "height": 48},
+        ],
+        "categories": [{"id": 7, "name": car}, {"id": 9, "name": pedestrian}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 7, "bbox": [4, 5, 20, 10], "area": 200},
+            {"id": 2, "image_id": 2, "category_id": 7, "bbox": [30, 8, 12, 12], "area": 144},
+            {
+                "id": 3,
+                "image_id": 2,
+                "category_id": 9,
+                "bbox": [2, 2, 10, 20],
+                "area": 100,
+                "segmentation": [[2, 2, 12, 2, 12, 22, 2, 22]],
+            },
+        ],
+    }
+
+
+@pytest.fixture
+def setup(api: Api) -> tuple[Tenant, dict[str, Any], str, str]:
+    client = api.client()
+    vendor = api.org("vendor")
+    annotator = api.token(vendor, "annotator", "import-annotator")
+    project = api.project(client, vendor, ontology=ONTOLOGY, review={"mode": "auto"})
+    return client, project, vendor, annotator
+
+
+def check(api: Api, client: Tenant, project_id: str, body: bytes, fmt: str, **headers: str) -> Any:
+    answer = api.call(
+        "POST",
+        "ingest",
+        f"/v1/projects/{project_id}/imports/check",
+        client.token,
+        params={"format": fmt},
+        content=body,
+        headers=headers,
+    )
+    return answer
+
+
+def test_the_mapping_step_reports_what_maps_and_refuses_what_does_not(
+    api: Api, setup: tuple[Tenant, dict[str, Any], str, str]
+) -> None:
+    client, project, _, _ = setup
+    good = check(api, client, project["id"], json.dumps(coco()).encode(), "coco")
+    assert good.status_code == 200, good.text
+    report = good.json()
+    assert report["ok"] and (report["images"], report["shapes"]) == (2, 3)
+    assert {r["label"]: r["shapes"] for r in report["labels"]} == {"car": 2, "pedestrian": 1}
+
+    person = json.dumps(coco("car", "person")).encode()
+    unknown = check(api, client, project["id"], person, "coco").json()
+    assert not unknown["ok"] and "label 'person'" in unknown["refused"][0]
+    renamed = check(
+        api,
+        client,
+        project["id"],
+        person,
+        "coco",
+        **{"X-Import-Mapping": '{"person": "pedestrian"}'},
+    ).json()
+    assert renamed["ok"] and renamed["shapes"] == 3
+
+    broken = check(api, client, project["id"], b"{not json", "coco")
+    assert broken.status_code == 422 and broken.json()["error"]["code"] == "invalid_file"
+    other = check(api, client, project["id"], b"{}", "tiff")
+    assert other.status_code == 422 and other.json()["error"]["code"] == "unknown_format"
+    # A folder format comes as a zip, whose paths may not climb out.
+    sneaky = io.BytesIO()
+    with zipfile.ZipFile(sneaky, "w") as zf:
+        zf.writestr("../labels/a.txt", "0 0.5 0.5 0.1 0.1\n")
+    climbing = check(api, client, project["id"], sneaky.getvalue(), "yolo")
+    assert climbing.status_code == 422 and climbing.json()["error"]["code"] == "unsafe_path"
+    # Someone else's project is not there.
+    stranger = api.client()
+    assert check(api, stranger, project["id"], b"{}", "coco").status_code == 404
+
+
+def test_an_upload_with_a_coco_file_makes_pre_labels_or_keeps_nothing(
+    api: Api, setup: tuple[Tenant, dict[str, Any], str, str]
+) -> None:
+    client, project, _, annotator = setup
+    batch = api.batch(client, project["id"])
+    files = [
+        ("files", ("a.jpg", picture(1), "image/jpeg")),
+        ("files", ("b.jpg", picture(2), "image/jpeg")),
+    ]
+
+    def upload(document: dict[str, Any]) -> Any:
+        parts = [
+            *files,
+            ("annotations", ("instances.json", json.dumps(document).encode(), "application/json")),
+        ]
+        return api.call(
+            "POST",
+            "ingest",
+            f"/v1/batches/{batch}/items",
+            client.token,
+            files=parts,
+            data={"annotations_format": "coco"},
+        )
+
+    refused = upload(coco("car", "person"))
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "import_refused" and not error["details"]["report"]["ok"]
+    assert api.ok("GET", "ingest", f"/v1/batches/{batch}", client.token)["item_count"] == 0
+
+    done = upload(coco())
+    assert done.status_code == 200, done.text
+    assert [r["item"]["has_pre_annotation"] for r in done.json()["results"]] == [True, True]
+    tasks = [api.wait_for(lambda: (r := api.next_task(annotator, 2)).status_code == 200 and r)]
+    shapes = tasks[0].json()["pre_annotation"]["shapes"]
+    assert {s["source"]["model"] for s in shapes} == {"import:coco"}
+    assert {s["kind"] for s in shapes} <= {"bbox", "polygon"}
+
+
+def test_aviary_import_reads_maps_and_pushes_from_disk(
+    services: ServiceSet, api: Api, setup: tuple[Tenant, dict[str, Any], str, str], tmp_path: Path
+) -> None:
+    client, project, _, _ = setup
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.jpg").write_bytes(picture(11))
+    (tmp_path / "images" / "b.jpg").write_bytes(picture(12))
+    export = tmp_path / "instances.json"
+    export.write_text(json.dumps(coco("car", "person")))
+    args = ["import", str(export), "--from", "coco", "--project", project["id"]]
+
+    code, refused = run(services, client.token, *args)
+    assert code == 5 and not refused["report"]["ok"]
+    code, dry = run(services, client.token, *args, "--map", "person=pedestrian", "--dry-run")
+    assert code == 0 and dry["dry_run"] and dry["report"]["shapes"] == 3
+    code, done = run(services, client.token, *args, "--map", "person=pedestrian", "--seal")
+    assert code == 0, done
+    assert (done["push"]["uploaded"], done["push"]["refused"]) == (2, [])
+    batch = api.ok("GET", "ingest", f"/v1/batches/{done['push']['batch_id']}", client.token)
+    assert batch["item_count"] == 2 and batch["status"] == "sealed"
+    items = api.ok("GET", "ingest", f"/v1/batches/{batch['id']}/items", client.token)["items"]
+    assert all(i["has_pre_annotation"] for i in items)
+
+    (tmp_path / "images" / "b.jpg").unlink()
+    code, missing = run(services, client.token, *args, "--map", "person=pedestrian")
+    assert code == 5 and any("'images/b.jpg'" in r for r in missing["report"]["refused"])
