@@ -30,6 +30,7 @@ from aviary_devkit.bench.figures import (
     export,
     growth,
     ingest,
+    interop,
     pipeline,
     review,
     scale,
@@ -63,6 +64,7 @@ BENCHMARKS: dict[str, Callable[[int], Figures]] = {
     "video": video.bench_video,
     "speech": speech.bench_speech,
     "assist": assist.bench_assist,
+    "interop": interop.bench_interop,
 }
 
 

@@ -90,14 +90,21 @@ def _read(fmt: str, data: bytes) -> ForeignSet:
 
 
 async def read_and_map(
-    fmt: str, data: bytes, ontology: Ontology, mapping: Mapping[str, str | None]
+    fmt: str,
+    data: bytes,
+    ontology: Ontology,
+    mapping: Mapping[str, str | None],
+    keep: bool = True,
 ) -> Mapped:
-    """The file's annotations for the project, each shape proposed by `import:<fmt>`."""
+    """The file's annotations for the project, each shape proposed by `import:<fmt>` (with
+    `keep` False, checked and let go: the report alone)."""
     check_format(fmt)
     if len(data) > MAX_BYTES:
         raise AppError("too_large", f"the file exceeds {MAX_BYTES} bytes", status_code=413)
     foreign = await asyncio.to_thread(_read, fmt, data)
-    return map_onto(foreign, ontology, mapping, source_model=f"import:{fmt}")
+    return await asyncio.to_thread(
+        map_onto, foreign, ontology, mapping, source_model=f"import:{fmt}", keep=keep
+    )
 
 
 def pre_annotations_of(mapped: Mapped) -> dict[str, Annotation]:

@@ -33,5 +33,6 @@ async def check_import(
     project = await projects.get(org_scope(principal), project_id)
     data = await read_limited(request.stream(), MAX_BYTES)
     ontology = Ontology.model_validate(project["ontology"])
-    mapped = await read_and_map(format, data, ontology, parse_mapping(x_import_mapping))
+    mapping = parse_mapping(x_import_mapping)
+    mapped = await read_and_map(format, data, ontology, mapping, keep=False)
     return mapped.report.as_dict()

@@ -85,17 +85,21 @@ def map_onto(
     ontology: Ontology,
     rename: Mapping[str, str | None] | None = None,
     source_model: str | None = None,
+    keep: bool = True,
 ) -> Mapped:
     """The set's annotations for `ontology`, each shape's source naming `source_model` (a
-    pre-label: people see it as a proposal) or none (gold, or work taken as done)."""
+    pre-label: people see it as a proposal) or none (gold, or work taken as done). With
+    `keep` False every annotation is made and checked, then let go: the report alone."""
     report = Report(foreign.format, notes=list(foreign.notes))
     classes = _classes_for(foreign, ontology, rename or {}, report)
     annotations: dict[str, Annotation] = {}
+    names: set[str] = set()
     for image in foreign.images:
         report.images += 1
-        if image.name in annotations:
+        if image.name in names:
             report.refused.append(f"{image.name}: two images of the file have this name")
             continue
+        names.add(image.name)
         shapes = [
             shape
             for found in image.shapes
@@ -103,9 +107,12 @@ def map_onto(
         ]
         report.shapes += len(shapes)
         try:
-            annotations[image.name] = Annotation(shapes=tuple(shapes))
+            annotation = Annotation(shapes=tuple(shapes))
         except ValidationError as exc:
             report.refused.append(f"{image.name}: {_reason(exc)}")
+            continue
+        if keep:
+            annotations[image.name] = annotation
     return Mapped(report, annotations if report.ok else {})
 
 

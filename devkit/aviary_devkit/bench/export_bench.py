@@ -1,7 +1,9 @@
-"""The export benchmark: package 10,000 accepted images with 50,000 boxes (COCO + YOLO).
+"""The export benchmark: package 10,000 accepted images with 50,000 boxes (COCO + YOLO, or
+every image format at once).
 
     python -m aviary_devkit.bench.export_bench seed  --namespace NS     # fill export's read model
     python -m aviary_devkit.bench.export_bench build --namespace NS     # one build, prints JSON
+    python -m aviary_devkit.bench.export_bench build --namespace NS --formats all
 
 `build` runs in its own process so its peak RSS is the packaging's own footprint (plus the
 interpreter and libraries), measured with getrusage.
@@ -18,6 +20,7 @@ import time
 
 from aviary.contracts.shapes import Annotation, BoxShape
 from services.export.deps import ExportParts
+from services.export.formats import FORMATS
 from shared.events import (
     ImageRef,
     ItemAccepted,
@@ -130,11 +133,11 @@ async def seed(settings: Settings) -> None:
     await runtime.mongo_client.close()
 
 
-async def build(settings: Settings) -> dict[str, float]:
+async def build(settings: Settings, formats: list[str]) -> dict[str, float]:
     runtime = Runtime("export", settings, "api")
     parts = ExportParts.build(runtime)
     batch = await parts.batches.get(None, BATCH)
-    options = {"formats": ["coco", "yolo"], "include_images": False, "include_people": False}
+    options = {"formats": formats, "include_images": False, "include_people": False}
     delivery = await parts.deliveries.request(batch, "partial", options)
     started = time.perf_counter()
     await parts.builder.build(delivery)
@@ -151,12 +154,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("action", choices=["seed", "build"])
     parser.add_argument("--namespace", required=True)
+    parser.add_argument("--formats", default="coco,yolo", help="comma-separated, or all")
     args = parser.parse_args()
     settings = Settings(namespace=args.namespace)
+    formats = list(FORMATS) if args.formats == "all" else args.formats.split(",")
     if args.action == "seed":
         asyncio.run(seed(settings))
     else:
-        print(json.dumps(asyncio.run(build(settings))))
+        print(json.dumps(asyncio.run(build(settings, formats))))
 
 
 if __name__ == "__main__":
