@@ -32,7 +32,7 @@ from aviary.contracts.shapes import (
     Shape,
     ShapeSource,
 )
-from aviary_devkit.interop import run_tool, tool_python
+from aviary_devkit.interop import run_tool
 from services.export.formats import PackageItem, PackageSpec, PackageWriter
 from services.export.formats.cvat_images import PATH
 from services.export.formats.model import image_file_name
@@ -378,16 +378,6 @@ for item in ds:
                     "size": list(item.media.size)}
 print(json.dumps(out))
 """
-
-
-@pytest.fixture(scope="module")
-def datumaro() -> Path:
-    """Datumaro's interpreter. Failing to install it fails the tests that need it: the package
-    index is part of what `make test` needs, and a skip would hide an unchecked format."""
-    python, why = tool_python("datumaro")
-    if python is None:
-        pytest.fail(why)
-    return python
 
 
 def read_back(python: Path, files: dict[str, bytes], folder: Path) -> dict[str, Any]:

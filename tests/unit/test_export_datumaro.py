@@ -32,7 +32,7 @@ from aviary.contracts.shapes import (
     Shape,
     ShapeSource,
 )
-from aviary_devkit.interop import run_tool, tool_python
+from aviary_devkit.interop import run_tool
 from services.export.formats import PackageItem, PackageSpec, PackageWriter, image_file_name
 from services.export.formats.datumaro import PATH, DatumaroFormat
 from services.export.formats.zipsink import ZipSink
@@ -360,16 +360,6 @@ for item in sorted(ds, key=lambda i: i.id):
     })
 print(json.dumps(out))
 """
-
-
-@pytest.fixture(scope="module")
-def datumaro() -> Path:
-    """Datumaro's interpreter. Failing to install it fails the tests that need it: the package
-    index is part of what `make test` needs, and a skip would hide an unchecked format."""
-    python, why = tool_python("datumaro")
-    if python is None:
-        pytest.fail(why)
-    return python
 
 
 def read_back(python: Path, path: Path, fmt: str) -> dict[str, Any]:

@@ -9,10 +9,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.unit.test_export_datumaro import datumaro, read_back, unzip
+from tests.unit.test_export_datumaro import read_back, unzip
 from tests.unit.test_export_formats import CLASS_NAMES, ITEMS, SHAPES, STREET, build
-
-__all__ = ["datumaro"]  # the fixture, shared with test_export_datumaro.py
 
 
 def anns_of(got: dict[str, Any], item_id: str) -> list[dict[str, Any]]:

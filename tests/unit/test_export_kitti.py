@@ -26,7 +26,6 @@ from aviary.contracts.shapes import (
     PolygonShape,
     Shape,
 )
-from aviary_devkit.interop import tool_python
 from services.export.formats import PackageItem, PackageWriter
 from services.export.formats.kitti import kitti_name, kitti_names
 from shared.domain import masks
@@ -180,16 +179,6 @@ def test_a_mask_is_the_box_of_its_pixels(tmp_path: Path) -> None:
 
 
 # ----- read back by Datumaro -----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def datumaro() -> Path:
-    """Datumaro's interpreter. Failing to install it fails the tests that need it: the package
-    index is part of what `make test` needs, and a skip would hide an unchecked format."""
-    python, why = tool_python("datumaro")
-    if python is None:
-        pytest.fail(why)
-    return python
 
 
 def expected_boxes(item: PackageItem, names: dict[int, str]) -> list[tuple[str, list[float]]]:

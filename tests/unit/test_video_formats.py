@@ -23,7 +23,7 @@ from aviary.contracts.shapes import (
     PolygonShape,
 )
 from aviary.contracts.tracks import Keyframe, Track
-from aviary_devkit.interop import run_tool, tool_python
+from aviary_devkit.interop import run_tool
 from services.export.formats.video import VideoItem, VideoPackageWriter, VideoSpec
 from shared.domain.tracks import box_of, frames_of
 
@@ -197,16 +197,6 @@ for item in ds:
         })
 print(json.dumps(out))
 """
-
-
-@pytest.fixture(scope="module")
-def datumaro() -> Path:
-    """Datumaro's interpreter. Failing to install it fails the tests that need it: the package
-    index is part of what `make test` needs, and a skip would hide an unchecked format."""
-    python, why = tool_python("datumaro")
-    if python is None:
-        pytest.fail(why)
-    return python
 
 
 def read_back(python: Path, path: Path, fmt: str) -> list[dict[str, Any]]:
