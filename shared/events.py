@@ -64,6 +64,7 @@ class RoutingKey(StrEnum):
     PROJECT_UPSERTED = "project.upserted"
     ITEM_INGESTED = "item.ingested"
     ITEM_PRELABELED = "item.prelabeled"
+    ITEM_ANNOTATIONS_IMPORTED = "item.annotations_imported"
     BATCH_SEALED = "batch.sealed"
     TASK_SUBMITTED = "task.submitted"
     TASK_REJECTED = "task.rejected"
@@ -206,6 +207,20 @@ class ItemPrelabeled(ItemIngested):
     confidence: float | None = Field(default=None, ge=0, le=1)  # the least sure proposal's
     model: str | None = None
     error: str | None = None
+
+
+class ItemAnnotationsImported(EventData):
+    """Shapes another tool made for an item already ingested (a client's import, matched by
+    file name): dispatch adds them as proposals to the item's tasks nobody has been handed yet,
+    in place of any this `source` added before."""
+
+    routing_key = RoutingKey.ITEM_ANNOTATIONS_IMPORTED
+    item_id: str
+    project_id: str
+    batch_id: str
+    org_id: str
+    source: str  # the shapes' source model: `import:<format>`
+    annotation: Annotation
 
 
 class ImportRequested(EventData):

@@ -9,6 +9,7 @@ from services.dispatch.domain import makes_tasks
 from services.dispatch.store import TaskStore
 from shared.events import (
     GoldUpdated,
+    ItemAnnotationsImported,
     ItemIngested,
     ItemPrelabeled,
     ProjectUpserted,
@@ -32,6 +33,14 @@ def handlers(store: TaskStore, dispatcher: Dispatcher) -> dict[RoutingKey, Handl
     async def offer_rework(event: TaskRejected) -> None:
         await dispatcher.refresh([event.task_id])
 
+    changed: dict[str, list[str]] = {}  # by item, from the transaction to its commit
+
+    async def add_imported(session: AsyncClientSession, event: ItemAnnotationsImported) -> None:
+        changed[event.item_id] = await store.add_imported(session, event)
+
+    async def offer_imported(event: ItemAnnotationsImported) -> None:
+        await dispatcher.refresh(changed.pop(event.item_id, []))
+
     return {
         RoutingKey.PROJECT_UPSERTED: apply_once(
             store.db, ProjectUpserted, store.save_project, after=store.projects.forget
@@ -41,6 +50,9 @@ def handlers(store: TaskStore, dispatcher: Dispatcher) -> dict[RoutingKey, Handl
         ),
         RoutingKey.ITEM_PRELABELED: apply_once_in_groups(
             store.db, ItemPrelabeled, create_tasks, after=offer_items
+        ),
+        RoutingKey.ITEM_ANNOTATIONS_IMPORTED: apply_once(
+            store.db, ItemAnnotationsImported, add_imported, after=offer_imported
         ),
         RoutingKey.GOLD_UPDATED: apply_once(store.db, GoldUpdated, store.save_gold),
         RoutingKey.TASK_REJECTED: apply_once(

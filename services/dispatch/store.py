@@ -12,10 +12,18 @@ from datetime import UTC, datetime, timedelta
 from services.dispatch import domain
 from services.dispatch.leases.open_lists import OpenLists, open_round
 from services.dispatch.leases.repository import READ_CHUNK, SlotRepository
+from services.dispatch.leases.slots import is_lease, slot_key
 from shared.domain.projects import ProjectReadModel
 from shared.domain.tracks import clip_unit
 from shared.errors import NotFound, RetryLater
-from shared.events import GoldUpdated, ItemIngested, ItemPrelabeled, ProjectUpserted, TaskRejected
+from shared.events import (
+    GoldUpdated,
+    ItemAnnotationsImported,
+    ItemIngested,
+    ItemPrelabeled,
+    ProjectUpserted,
+    TaskRejected,
+)
 from shared.settings import Settings
 from shared.store.mongo import AsyncClientSession, AsyncCollection, Doc, ServiceDatabase, utcnow
 from shared.store.storage import ObjectStorage, content_key
@@ -40,6 +48,7 @@ HEAVY_FIELDS = {
 STAMP_FIELDS = {"_id": 1, "pending_since": 1, "group": 1}
 GROUP_READ_CHUNK = 20  # open lists (of up to 50 tasks) per read
 COUNT_SHARDS = 8  # documents the count of tasks made is spread over
+MAX_SHAPES = 5000  # an annotation's limit (aviary.contracts.shapes.Annotation)
 
 
 def needs_full_read(task: Doc) -> bool:
@@ -397,6 +406,59 @@ class TaskStore:
             session=session,
         )
         await self.open_lists.reopen(session, task["group"], event.task_id, round_ + 1)
+
+    async def add_imported(
+        self, session: AsyncClientSession, event: ItemAnnotationsImported
+    ) -> list[str]:
+        """The imported shapes join the pre-annotation of the item's tasks nobody has submitted
+        yet (pending, first round; gold and clips aside), in place of what the same source
+        added before (so an import sent again changes nothing). A task leased at this moment
+        shows them to whoever opens it next. Returns the ids of the tasks changed."""
+        candidates = await self.tasks.find(
+            {
+                "item_id": event.item_id,
+                "from_item": event.item_id,
+                "status": "pending",
+                "rework": 0,
+                "gold_id": None,
+                "clip": None,
+            },
+            {"pre_annotation": 1, "next_slot": 1},
+            session=session,
+        ).to_list(None)
+        slots = {
+            t["_id"]: [slot_key(t["_id"], 0, n) for n in range(int(t.get("next_slot", 0)) + 2)]
+            for t in candidates
+        }
+        records = await self.slots.read_map([key for keys in slots.values() for key in keys])
+        found = [
+            t
+            for t in candidates
+            if not any(k in records and not is_lease(records[k]) for k in slots[t["_id"]])
+        ]
+        imported = [s.model_dump(mode="json") for s in event.annotation.shapes]
+        changed = []
+        for task in found:
+            kept = [
+                shape
+                for shape in (task.get("pre_annotation") or {}).get("shapes", ())
+                if (shape.get("source") or {}).get("model") != event.source
+            ]
+            shapes = [*kept, *imported][:MAX_SHAPES]
+            done = await self.tasks.update_one(
+                {"_id": task["_id"], "rework": 0},
+                {
+                    "$set": {
+                        "pre_annotation": {"shapes": shapes} if shapes else None,
+                        "has_pre_annotation": bool(shapes),
+                        "pending_since": utcnow(),  # other processes' pools read it again
+                    }
+                },
+                session=session,
+            )
+            if done.modified_count:
+                changed.append(str(task["_id"]))
+        return changed
 
     # ----- the pool's reads ----------------------------------------------------------------
 

@@ -23,6 +23,8 @@ from aviary.interop.foreign import ForeignFormatError, ForeignSet
 from aviary.interop.mapping import Mapped, map_onto
 from aviary.interop.readers import READERS, read
 from shared.errors import AppError
+from shared.events import ItemAnnotationsImported
+from shared.store.mongo import Doc
 
 FOLDER_FORMATS = frozenset({"yolo", "voc"})
 MAX_BYTES = 256 * 1024 * 1024
@@ -123,3 +125,44 @@ def pre_annotations_of(mapped: Mapped) -> dict[str, Annotation]:
             raise refused("ambiguous_images", f"two images of the file are named {file_name!r}")
         by_file[file_name] = annotation
     return by_file
+
+
+def imported_events(
+    mapped: Mapped, named: Mapping[str, list[Doc]], source: str
+) -> list[ItemAnnotationsImported]:
+    """One event per image of the file, for the batch item uploaded under its file name;
+    refused whole (with the report) when the set is refused, when a name matches no item or
+    several, or when a matched item is not an image."""
+    by_file = pre_annotations_of(mapped)
+    problems = []
+    events = []
+    for file_name, annotation in by_file.items():
+        docs = named.get(file_name, [])
+        if len(docs) != 1:
+            problems.append(
+                f"{file_name}: {'no item' if not docs else f'{len(docs)} items'} of the batch"
+                " had this file name"
+            )
+            continue
+        doc = docs[0]
+        if doc.get("media", "image") != "image":
+            problems.append(f"{file_name}: the item is a {doc['media']}, not an image")
+            continue
+        events.append(
+            ItemAnnotationsImported(
+                item_id=doc["_id"],
+                project_id=doc["project_id"],
+                batch_id=doc["batch_id"],
+                org_id=doc["org_id"],
+                source=source,
+                annotation=annotation,
+            )
+        )
+    if problems:
+        report = mapped.report.as_dict() | {"ok": False, "refused": problems}
+        raise refused(
+            "import_refused",
+            "the file names images the batch does not have: nothing was imported",
+            report=report,
+        )
+    return events

@@ -1,5 +1,6 @@
-"""`POST /v1/projects/{id}/imports/check`: what another tool's annotation file would become in
-the project (the mapping step), before any image is sent. Nothing is kept."""
+"""Another tool's annotation file for a project: `POST /v1/projects/{id}/imports/check`, what
+it would become (the mapping step; nothing kept), and `POST /v1/batches/{id}/imports/annotations`,
+its shapes as proposals for the batch's items already uploaded, matched by file name."""
 
 from __future__ import annotations
 
@@ -8,8 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 
 from aviary.contracts.shapes import Ontology
-from services.ingest.annotation_imports import MAX_BYTES, parse_mapping, read_and_map
-from services.ingest.deps import ProjectsDep
+from services.ingest.annotation_imports import (
+    MAX_BYTES,
+    imported_events,
+    parse_mapping,
+    read_and_map,
+)
+from services.ingest.deps import BatchesDep, ItemsDep, LedgerDep, ProjectsDep
 from services.ingest.uploads import read_limited
 from shared.security.auth import Principal, Role, org_scope, require_roles
 
@@ -36,3 +42,31 @@ async def check_import(
     mapping = parse_mapping(x_import_mapping)
     mapped = await read_and_map(format, data, ontology, mapping, keep=False)
     return mapped.report.as_dict()
+
+
+@router.post("/batches/{batch_id}/imports/annotations", status_code=202)
+async def import_annotations(
+    batch_id: str,
+    request: Request,
+    principal: ClientOrOperator,
+    batches: BatchesDep,
+    projects: ProjectsDep,
+    items: ItemsDep,
+    ledger: LedgerDep,
+    format: Annotated[str, Query(max_length=20)],
+    x_import_mapping: Annotated[str | None, Header(max_length=100_000)] = None,
+) -> dict[str, Any]:
+    """The file's shapes become proposals (made by `import:<format>`) on the tasks of the
+    batch's items that nobody has been handed yet; every image of the file must be an item of
+    the batch (by the file name it was uploaded under), or nothing is imported (422
+    `import_refused`, with the report). The answer: the report and how many items matched;
+    dispatch applies it in a moment (202)."""
+    batch = await batches.get(org_scope(principal), batch_id)
+    project = await projects.get(None, batch["project_id"])
+    data = await read_limited(request.stream(), MAX_BYTES)
+    ontology = Ontology.model_validate(project["ontology"])
+    mapping = parse_mapping(x_import_mapping)
+    mapped = await read_and_map(format, data, ontology, mapping)
+    events = imported_events(mapped, await items.by_file_name(batch_id), f"import:{format}")
+    await ledger.import_annotations(batch, events)
+    return {"report": mapped.report.as_dict(), "items": len(events)}

@@ -1,7 +1,8 @@
 """The batch ledger: what goes into a batch, counted in the transaction that records it.
 
 Items (with their `item.ingested` events), URL imports (an `import.requested` per URL), the
-seal (with `batch.sealed` and the final count) and the progress other services report: each
+seal (with `batch.sealed` and the final count), another tool's shapes for its items
+(`item.annotations_imported`) and the progress other services report: each
 is one transaction over the batch's counters and another repository (items, imports), so it
 lives here rather than in either.
 """
@@ -14,9 +15,11 @@ from services.ingest.domain import envelope
 from services.ingest.repositories import BatchRepository, ImportRepository, ItemRepository
 from services.ingest.repositories.imports import new_import
 from shared.errors import Conflict
-from shared.events import BatchSealed, ImportRequested, ItemIngested
+from shared.events import BatchSealed, EventData, ImportRequested, ItemIngested
 from shared.messaging.outbox import Outbox
 from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase
+
+OUTBOX_CHUNK = 200
 
 
 class BatchLedger:
@@ -51,6 +54,18 @@ class BatchLedger:
             await self.outbox.add(
                 session, *(envelope(event, batch["org_id"]) for _, event in items)
             )
+
+        await self.db.transaction(work)
+        self.outbox.notify()
+
+    async def import_annotations(self, batch: Doc, events: Sequence[EventData]) -> None:
+        """Every item's imported shapes published together, or none (OUTBOX_CHUNK events a
+        document: a big import stays under the database's document size)."""
+
+        async def work(session: AsyncClientSession) -> None:
+            for start in range(0, len(events), OUTBOX_CHUNK):
+                chunk = events[start : start + OUTBOX_CHUNK]
+                await self.outbox.add(session, *(envelope(e, batch["org_id"]) for e in chunk))
 
         await self.db.transaction(work)
         self.outbox.notify()

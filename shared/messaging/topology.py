@@ -23,6 +23,7 @@ SUBSCRIPTIONS: dict[str, tuple[RoutingKey, ...]] = {
         RoutingKey.PROJECT_UPSERTED,
         RoutingKey.ITEM_INGESTED,
         RoutingKey.ITEM_PRELABELED,
+        RoutingKey.ITEM_ANNOTATIONS_IMPORTED,
         RoutingKey.TASK_REJECTED,
         RoutingKey.GOLD_UPDATED,
         RoutingKey.TOKEN_REVOKED,

@@ -181,3 +181,69 @@ def test_aviary_import_reads_maps_and_pushes_from_disk(
     (tmp_path / "images" / "b.jpg").unlink()
     code, missing = run(services, client.token, *args, "--map", "person=pedestrian")
     assert code == 5 and any("'images/b.jpg'" in r for r in missing["report"]["refused"])
+
+
+def test_a_file_for_items_already_uploaded_becomes_proposals_on_their_open_tasks(
+    api: Api, setup: tuple[Tenant, dict[str, Any], str, str]
+) -> None:
+    client, project, _, annotator = setup
+    batch = api.batch(client, project["id"])
+    for name, seed in (("a.jpg", 21), ("b.jpg", 22)):
+        answer = api.call(
+            "POST",
+            "ingest",
+            f"/v1/batches/{batch}/items",
+            client.token,
+            content=picture(seed),
+            params={"file_name": name},
+            headers={"content-type": "image/jpeg"},
+        )
+        assert answer.status_code == 201, answer.text
+    path = f"/v1/batches/{batch}/imports/annotations"
+
+    def send(document: dict[str, Any], **headers: str) -> Any:
+        return api.call(
+            "POST",
+            "ingest",
+            path,
+            client.token,
+            params={"format": "coco"},
+            content=json.dumps(document).encode(),
+            headers=headers,
+        )
+
+    # A name the batch does not have: nothing is imported.
+    stray = coco()
+    stray["images"][1]["file_name"] = "images/c.jpg"
+    refused = send(stray)
+    assert refused.status_code == 422, refused.text
+    report = refused.json()["error"]["details"]["report"]
+    assert report["refused"] == ["c.jpg: no item of the batch had this file name"]
+
+    done = send(coco())
+    assert done.status_code == 202, done.text
+    assert done.json()["items"] == 2
+    # Sent twice, it replaces what it added instead of adding it again.
+    assert send(coco()).status_code == 202
+
+    def proposals() -> list[dict[str, Any]] | None:
+        answer = api.next_task(annotator, 1)
+        if answer.status_code != 200:
+            return None
+        task = answer.json()
+        shapes = (task.get("pre_annotation") or {}).get("shapes", [])
+        release = f"/v1/tasks/{task['id']}/release"
+        api.call("POST", "dispatch", release, annotator, json={"lease_id": task["lease_id"]})
+        return list(shapes) if shapes else None
+
+    shapes = api.wait_for(proposals)
+    assert {s["source"]["model"] for s in shapes} == {"import:coco"}
+    assert len(shapes) in (1, 2)  # a.jpg has a box; b.jpg a box and an outline
+
+    other = api.client()
+    assert (
+        api.call(
+            "POST", "ingest", path, other.token, params={"format": "coco"}, content=b"{}"
+        ).status_code
+        == 404
+    )

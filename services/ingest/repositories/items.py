@@ -44,6 +44,14 @@ class ItemRepository:
             query["_id"] = {"$gt": after}
         return await self.items.find(query).sort("_id", 1).limit(limit).to_list(limit)
 
+    async def by_file_name(self, batch_id: str) -> dict[str, list[Doc]]:
+        """The batch's items by the file name they were uploaded under (ids and where)."""
+        named: dict[str, list[Doc]] = {}
+        fields = {"file_name": 1, "project_id": 1, "org_id": 1, "batch_id": 1, "media": 1}
+        async for doc in self.items.find({"batch_id": batch_id}, fields):
+            named.setdefault(doc.get("file_name") or "", []).append(doc)
+        return named
+
     async def set_preview_key(self, item_id: str, key: str) -> None:
         await self.items.update_one({"_id": item_id}, {"$set": {"preview_key": key}})
 
