@@ -184,7 +184,10 @@ def test_aviary_import_reads_maps_and_pushes_from_disk(
 
 
 def test_a_file_for_items_already_uploaded_becomes_proposals_on_their_open_tasks(
-    api: Api, setup: tuple[Tenant, dict[str, Any], str, str]
+    services: ServiceSet,
+    api: Api,
+    setup: tuple[Tenant, dict[str, Any], str, str],
+    tmp_path: Path,
 ) -> None:
     client, project, _, annotator = setup
     batch = api.batch(client, project["id"])
@@ -223,8 +226,12 @@ def test_a_file_for_items_already_uploaded_becomes_proposals_on_their_open_tasks
     done = send(coco())
     assert done.status_code == 202, done.text
     assert done.json()["items"] == 2
-    # Sent twice, it replaces what it added instead of adding it again.
-    assert send(coco()).status_code == 202
+    # Sent again (here with `aviary import --uploaded`), it replaces what it added.
+    export = tmp_path / "instances.json"
+    export.write_text(json.dumps(coco()))
+    args = ["--from", "coco", "--project", project["id"], "--batch", batch, "--uploaded"]
+    code, again = run(services, client.token, "import", str(export), *args)
+    assert code == 0 and again["items"] == 2, again
 
     def proposals() -> list[dict[str, Any]] | None:
         answer = api.next_task(annotator, 1)

@@ -12,6 +12,8 @@ proposals to accept, correct or delete, and review's statistics count what they 
 from __future__ import annotations
 
 import asyncio
+import io
+import zipfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +24,7 @@ from aviary.cli.push import run_push
 from aviary.client import AviaryError
 from aviary.contracts.shapes import Annotation, Ontology
 from aviary.interop.foreign import ForeignFormatError
-from aviary.interop.images import find_images
+from aviary.interop.images import IMAGE_SUFFIXES, find_images
 from aviary.interop.mapping import Report, map_onto
 from aviary.interop.readers import READERS, read
 
@@ -84,6 +86,27 @@ async def plan(
     return mapped.report, files if mapped.report.ok else {}
 
 
+def file_bytes(fmt: str, path: Path) -> bytes:
+    """The file as the API takes it: a folder (YOLO, VOC) zipped, a file as it is."""
+    if not path.is_dir():
+        return path.read_bytes()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in sorted(path.rglob("*")):
+            if file.is_file() and file.suffix.lower() not in IMAGE_SUFFIXES:
+                zf.write(file, file.relative_to(path).as_posix())
+    return out.getvalue()
+
+
+async def onto_uploaded(
+    ctx: Context, fmt: str, path: Path, batch_id: str, mapping: dict[str, str | None]
+) -> dict[str, Any]:
+    """The file's shapes for the batch's items already uploaded (the API matches them)."""
+    data = await asyncio.to_thread(file_bytes, fmt, path)
+    async with ctx.client() as client:
+        return await client.import_annotations(batch_id, fmt, data, mapping)
+
+
 def import_annotations(
     ctx: typer.Context,
     path: Annotated[
@@ -113,11 +136,29 @@ def import_annotations(
         int, typer.Option("--concurrency", "-n", min=1, max=64, help="Uploads in flight at once.")
     ] = 8,
     seal: Annotated[bool, typer.Option(help="Seal the batch once everything is in.")] = False,
+    uploaded: Annotated[
+        bool,
+        typer.Option(
+            "--uploaded",
+            help="The images are already in --batch: send only the shapes, matched by file name.",
+        ),
+    ] = False,
 ) -> None:
     """Import annotations from Label Studio, CVAT, COCO, YOLO or Pascal VOC as pre-labels."""
     context: Context = ctx.obj
     if source not in READERS:
         raise typer.BadParameter(f"--from must be one of {', '.join(READERS)}")
+    if uploaded:
+        if batch is None:
+            raise typer.BadParameter("--uploaded needs the --batch the images are in")
+        try:
+            answer = asyncio.run(
+                onto_uploaded(context, source, path, batch, parse_mapping(mapping or []))
+            )
+        except AviaryError as exc:
+            context.api_error(exc)
+        context.emit(answer, f"{answer['items']} items get the file's shapes as proposals")
+        return
     folder = images or (path if path.is_dir() else path.parent)
     try:
         report, files = asyncio.run(

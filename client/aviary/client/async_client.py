@@ -7,6 +7,7 @@ connections, with back-off and the server's Retry-After) never do anything twice
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -198,6 +199,38 @@ class AsyncClient:
             headers=headers,
         )
         return read_answer(ItemRead, data_json)
+
+    async def check_import(
+        self, project_id: str, fmt: str, data: bytes, mapping: dict[str, str | None] | None = None
+    ) -> dict[str, Any]:
+        """What another tool's file (a zip of the folder for yolo and voc) would become in the
+        project: the report (`ok`, per label its class, refusals, what is left out)."""
+        return dict(
+            await self._json(
+                "POST",
+                "ingest",
+                f"/v1/projects/{project_id}/imports/check",
+                params={"format": fmt},
+                content=data,
+                headers=_mapping_header(mapping),
+            )
+        )
+
+    async def import_annotations(
+        self, batch_id: str, fmt: str, data: bytes, mapping: dict[str, str | None] | None = None
+    ) -> dict[str, Any]:
+        """Another tool's shapes for the batch's items already uploaded (matched by file
+        name), as proposals on their open tasks: all or nothing (422 `import_refused`)."""
+        return dict(
+            await self._json(
+                "POST",
+                "ingest",
+                f"/v1/batches/{batch_id}/imports/annotations",
+                params={"format": fmt},
+                content=data,
+                headers=_mapping_header(mapping),
+            )
+        )
 
     async def upload_files(self, batch_id: str, files: Sequence[tuple[str, bytes]]) -> UploadReport:
         """Many images in one multipart request; the report says what happened to each."""
@@ -470,3 +503,7 @@ class AsyncClient:
             "POST", "assist", "/v1/assist/segment", json=body.model_dump(mode="json")
         )
         return read_answer(SegmentResult, data)
+
+
+def _mapping_header(mapping: dict[str, str | None] | None) -> dict[str, str]:
+    return {"X-Import-Mapping": json.dumps(mapping)} if mapping else {}
