@@ -46,6 +46,8 @@ ACCESS: dict[tuple[str, str, str], set[str]] = {
     ("ingest", "GET", "/v1/batches/{batch_id}"): {OP, C},
     ("ingest", "POST", "/v1/batches/{batch_id}/seal"): {C},
     ("ingest", "POST", "/v1/batches/{batch_id}/items"): {C},
+    ("ingest", "POST", "/v1/projects/{project_id}/imports/check"): {OP, C},
+    ("ingest", "POST", "/v1/batches/{batch_id}/imports/annotations"): {OP, C},
     ("ingest", "POST", "/v1/batches/{batch_id}/videos"): {C},
     ("ingest", "POST", "/v1/batches/{batch_id}/recordings"): {C},
     ("ingest", "PUT", "/v1/batches/{batch_id}/sequences/{sequence_id}/frames/{index}"): {C},
