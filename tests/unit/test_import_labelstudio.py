@@ -27,12 +27,13 @@ from aviary.contracts.shapes import (
     Skeleton,
 )
 from aviary.interop.foreign import ForeignFormatError, ForeignSet, ForeignShape, coco_counts
-from aviary.interop.labelstudio import decode_brush, image_name, read
+from aviary.interop.labelstudio import Control, decode_brush, image_name, read, read_config
 from aviary.interop.mapping import map_onto
 from services.export.formats import PackageItem
 from shared.domain import masks
 from tests.unit.test_export_formats import (
     EVERY_KEYPOINT_PLACED,
+    ITEMS,
     ONTOLOGY,
     WEIRD,
     build,
@@ -744,23 +745,74 @@ def test_a_set_maps_onto_an_ontology(tmp_path: Path) -> None:
 # ----- Aviary's own Label Studio export, read back ---------------------------------------------
 
 
-def exported(tmp_path: Path, items: tuple[PackageItem, ...]) -> Path:
+def exported(tmp_path: Path, items: tuple[PackageItem, ...], config: bool = False) -> Path:
+    """Our export's tasks.json in tmp_path, with its config.xml beside it when `config`."""
     files, _ = build(tmp_path, items, formats=("labelstudio",))
+    if config:
+        (tmp_path / "config.xml").write_bytes(files["labelstudio/config.xml"])
     return write(tmp_path, json.loads(files["labelstudio/tasks.json"]), name="tasks.json")
 
 
-# What the export writes that a Label Studio file alone cannot name back: a keypoint class's
-# control is `keypoints-<class id>` (the object's label here), a classification's attribute is
-# a whole-image choice (read as a classification of its value: left out), and a control
-# character XML cannot hold comes back as U+FFFD.
-RENAME: dict[str, str | None] = {
-    "keypoints-12": "pose",
-    "clear": None,
-    WEIRD.replace("\x01", "\ufffd"): WEIRD,
-}
+# A control character XML cannot hold comes back as U+FFFD, config or not.
+XML_RENAME: dict[str, str | None] = {WEIRD.replace("\x01", "\ufffd"): WEIRD}
+# What the export writes that a Label Studio file alone (without its config) cannot name back:
+# a keypoint class's control is `keypoints-<class id>` (the object's label here), and a
+# classification's attribute is a whole-image choice (read as a classification of its value:
+# left out).
+RENAME: dict[str, str | None] = {"keypoints-12": "pose", "clear": None, **XML_RENAME}
 
 
-def test_our_own_export_maps_back_shape_by_shape(tmp_path: Path) -> None:
+def test_our_own_export_with_its_config_maps_back_as_it_was(tmp_path: Path) -> None:
+    # with config.xml beside tasks.json: the pose's class, its every keypoint name (so the one
+    # not placed comes back as not placed) and hidden point, attributes by name and type
+    found = read(exported(tmp_path, ITEMS, config=True))
+    assert found.notes[0] == "labeling config read: config.xml (8 controls)"
+    assert found.skeletons == {"pose": ("head", "left_hand", "right_hand", "hip")}
+    mapped = map_onto(found, ONTOLOGY, rename=XML_RENAME)
+    assert mapped.report.ok, mapped.report.refused
+    assert mapped.report.dropped_attributes == 0
+    assert not [n for n in found.notes if "dropped" in n or "does not have" in n]
+    assert [i.name.split(".")[0] for i in found.images] == [i.item_id for i in ITEMS]
+    compared = 0
+    for item, foreign in zip(ITEMS, found.images, strict=True):
+        back = mapped.annotations[foreign.name].shapes
+        # the export writes an image's classifications last, as one choices result
+        ordered = sorted(item.shapes, key=lambda s: s.kind == "classification")
+        assert len(back) == len(ordered)
+        for original, returned in zip(ordered, back, strict=True):
+            assert (returned.kind, returned.class_id) == (original.kind, original.class_id)
+            assert returned.attributes == original.attributes
+            if isinstance(original, BoxShape):
+                assert returned.bbox == pytest.approx(original.bbox)  # type: ignore[union-attr]
+            elif isinstance(original, PolygonShape | PolylineShape):
+                got = [v for p in returned.points for v in p]  # type: ignore[union-attr]
+                assert got == pytest.approx([v for p in original.points for v in p])
+            elif isinstance(original, KeypointsShape):
+                got = [v for k in returned.keypoints for v in k]  # type: ignore[union-attr]
+                assert got == pytest.approx([v for k in original.keypoints for v in k])
+                assert [k[2] for k in returned.keypoints] == [2, 1, 0, 2]  # type: ignore[union-attr]
+            compared += 1
+    assert compared == 3 + 1 + 6
+    # as the reader gives them: a boolean, and the classification's attribute on it
+    assert found.images[0].shapes[1].attributes == {"occluded": True}
+    assert found.images[2].shapes[-1] == ForeignShape(
+        "weather", "classification", attributes={"sky": "clear"}
+    )
+
+
+def test_a_config_named_is_read_and_the_same_as_one_beside(tmp_path: Path) -> None:
+    beside = read(exported(tmp_path / "a", ITEMS, config=True))
+    elsewhere = tmp_path / "b"
+    tasks = exported(elsewhere, ITEMS)
+    (tmp_path / "project.xml").write_bytes((tmp_path / "a" / "config.xml").read_bytes())
+    named = read(tasks, config=tmp_path / "project.xml")
+    assert named.images == beside.images and named.skeletons == beside.skeletons
+    assert named.notes[0] == "labeling config read: project.xml (8 controls)"
+    assert read(tmp_path / "a").images == beside.images  # the folder, its config beside
+    assert read(tasks).images != beside.images  # no config: as below
+
+
+def test_our_own_export_without_its_config_maps_back_shape_by_shape(tmp_path: Path) -> None:
     # every keypoint placed: the file has no names for the ones that were not
     items = EVERY_KEYPOINT_PLACED
     found = read(exported(tmp_path, items))
@@ -810,3 +862,156 @@ def test_two_tasks_naming_one_image_are_refused(tmp_path: Path) -> None:
         "export.json task 1: task 0 names the image 'street.jpg' too: an image is imported once"
         " (two uploads of one file? stripping the upload prefix makes them one)"
     )
+
+
+# ----- with a labeling config ------------------------------------------------------------------
+
+
+HINTED = """<View>
+  <Image name="image" value="$image"/>
+  <RectangleLabels name="box" toName="image"><Label value="person"/></RectangleLabels>
+  <Header value="pose"/>
+  <KeyPointLabels name="kp" toName="image" aviaryClass="pose">
+    <Label value="hip" model_index="1"/><Label value="head" model_index="0"/>
+  </KeyPointLabels>
+  <Choices name="kp-hidden" toName="image" perRegion="true" aviaryClass="pose"
+           aviaryRole="hidden"><Choice value="hidden"/></Choices>
+  <Choices name="classification" toName="image" choice="multiple">
+    <Choice value="weather"/><Choice value="night"/></Choices>
+  <View visibleWhen="region-selected" whenTagName="box">
+    <Header value="person: occluded"/>
+    <Choices name="attr-2-0" toName="image" perRegion="true" aviaryClass="person"
+             aviaryAttribute="occluded" aviaryType="boolean">
+      <Choice value="true"/><Choice value="false"/></Choices>
+    <TextArea name="attr-2-1" toName="image" perRegion="true" aviaryClass="person"
+              aviaryAttribute="note" aviaryType="text"/>
+  </View>
+  <Choices name="attr-13-0" toName="image" aviaryClass="weather" aviaryAttribute="sky"
+           aviaryType="enum"><Choice value="clear"/><Choice value="rain"/></Choices>
+  <TextArea name="attr-14-0" toName="image" aviaryClass="night" aviaryAttribute="moon"
+            aviaryType="text"/>
+</View>
+"""
+
+
+def configured(tmp_path: Path, config: str, *results: dict[str, Any]) -> ForeignSet:
+    """One task's results read with `config` as config.xml beside them."""
+    (tmp_path / "config.xml").write_text(config)
+    return one(tmp_path, *results)
+
+
+def test_the_config_s_controls(tmp_path: Path) -> None:
+    path = tmp_path / "config.xml"
+    path.write_text(HINTED)
+    controls = read_config(path)
+    assert list(controls) == [
+        "box",
+        "kp",
+        "kp-hidden",
+        "classification",
+        "attr-2-0",
+        "attr-2-1",
+        "attr-13-0",
+        "attr-14-0",
+    ]
+    assert controls["box"] == Control("box", "RectangleLabels", ("person",), False)
+    assert controls["kp"] == Control("kp", "KeyPointLabels", ("head", "hip"), False, "pose")
+    assert controls["kp-hidden"].role == "hidden" and controls["kp-hidden"].per_region
+    assert controls["attr-2-0"] == Control(
+        "attr-2-0", "Choices", ("true", "false"), True, "person", "occluded", "boolean"
+    )
+    assert controls["attr-14-0"].tag == "TextArea" and controls["attr-14-0"].labels == ()
+
+
+def test_hinted_attributes_are_named_and_typed(tmp_path: Path) -> None:
+    box = rect("r1", "person", 0, 0, 10, 10, from_name="box")
+    occluded = choices("r1", ["false"], "attr-2-0")
+    note = {"id": "r1", "type": "textarea", "from_name": "attr-2-1", "value": {"text": ["a", "b"]}}
+    other = rect("r2", "person", 0, 0, 10, 10, from_name="box")
+    odd = choices("r2", ["maybe"], "attr-2-0")  # not a boolean: kept as text (the mapping drops)
+    found = configured(tmp_path, HINTED, box, occluded, note, other, odd)
+    first, second = found.images[0].shapes
+    assert first.attributes == {"occluded": False, "note": "a\nb"}
+    assert second.attributes == {"occluded": "maybe"}
+
+
+def test_classification_attributes_go_onto_their_classification(tmp_path: Path) -> None:
+    chosen = choices("classification", ["weather"], "classification")
+    sky = choices("s3a0", ["rain"], "attr-13-0")
+    moon = {"id": "m", "type": "textarea", "from_name": "attr-14-0", "value": {"text": ["full"]}}
+    found = configured(tmp_path, HINTED, chosen, sky, moon)
+    assert found.images[0].shapes == (
+        ForeignShape("weather", "classification", attributes={"sky": "rain"}),
+    )  # "night" is not chosen: its attribute has nothing to go on
+    assert "1 attributes of a classification the task does not choose, dropped" in found.notes
+
+
+def test_a_hinted_keypoint_control_names_the_object_and_every_keypoint(tmp_path: Path) -> None:
+    # one point: an object of the control's class, not a lone one-keypoint shape; the config's
+    # order (model_index) and every name, the one not placed given as not placed
+    hip = point("s0k1", "hip", 10, 10)
+    hip["from_name"] = "kp"
+    hidden = choices("s0k1", ["hidden"], "kp-hidden")
+    found = configured(tmp_path, HINTED, hip, hidden)
+    assert found.images[0].shapes == (
+        ForeignShape("pose", "keypoints", keypoints=((0, 0, 0), (20, 10, 1))),
+    )
+    assert found.skeletons == {"pose": ("head", "hip")}
+    assert not [n for n in found.notes if "one-keypoint" in n or "named by their control" in n]
+    assert (
+        "1 keypoints linked to no other point, each read as an object of its control's class"
+        " with that one point placed"
+    ) in found.notes
+
+
+PLAIN = """<View>
+  <Image name="image" value="$image"/>
+  <KeyPointLabels name="kp" toName="image">
+    <Label value="head"/><Label value="hip"/><Label value="tail"/></KeyPointLabels>
+  <Choices name="weather" toName="image"><Choice value="clear"/></Choices>
+  <Choices name="occluded" toName="image" perRegion="true"><Choice value="yes"/></Choices>
+</View>
+"""
+
+
+def test_a_config_without_hints_gives_the_keypoints_names_only(tmp_path: Path) -> None:
+    # Label Studio's own config: its KeyPointLabels' labels are the skeleton, the object is
+    # still named by the control; a per-region control's result with no region is dropped
+    # (not taken for a classification), and a control it does not have is noted
+    related = [point("a", "hip", 10, 10), point("b", "head", 10, 50, parentID="a")]
+    orphan = choices("gone", ["yes"], "occluded")
+    found = configured(
+        tmp_path, PLAIN, *related, orphan, choices("c", ["clear"]), choices("d", ["x"], "mood")
+    )
+    assert found.images[0].shapes == (
+        ForeignShape("kp", "keypoints", keypoints=((20, 50, 2), (20, 10, 2), (0, 0, 0))),
+        ForeignShape("clear", "classification"),
+        ForeignShape("x", "classification"),
+    )
+    assert found.skeletons == {"kp": ("head", "hip", "tail")}
+    assert any("'occluded' (choices: 1)" in n and "dropped" in n for n in found.notes)
+    assert "results of controls the labeling config does not have: 'mood' (1)" in found.notes
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            '<!DOCTYPE View [<!ENTITY a "x">]><View>&a;</View>',
+            "config.xml: a DOCTYPE or ENTITY declaration: refused (a labeling config needs none)",
+        ),
+        ("<View><Choices></View>", "config.xml: not well-formed XML: mismatched tag"),
+        (
+            '<View><Choices name="a" toName="i"/><TextArea name="a" toName="i"/></View>',
+            "config.xml: two controls are named 'a'",
+        ),
+    ],
+)
+def test_a_bad_config_is_refused(tmp_path: Path, config: str, message: str) -> None:
+    (tmp_path / "config.xml").write_text(config)
+    assert message in refusal(tmp_path, [task(annotations=[annotation([])])])
+
+
+def test_a_config_named_but_missing_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ForeignFormatError, match="cannot read the labeling config"):
+        read(write(tmp_path, []), config=tmp_path / "nope.xml")

@@ -29,7 +29,8 @@ same `id` naming it):
 - `vectorlabels` (Label Studio 1.23 has no polyline tag; its `VectorLabels` tool draws paths)
   → polyline when open, polygon when `closed`; Bézier control points are dropped (the path is
   taken through its vertices, noted); a branching path (skeleton mode) is dropped and noted.
-- `keypointlabels` → one result per point, all visible (Label Studio has no hidden points).
+- `keypointlabels` → one result per point, all visible (Label Studio has no hidden points;
+  Aviary's `hidden` choice is read with the config, below).
   Points are of one object when linked by `parentID`, by a `relation` result, or by ids
   `<prefix>k<n>` with one prefix (as Aviary's own export writes them). The object's label is,
   in this order: the label of the non-keypoint region (a rectangle, say) their `parentID`
@@ -53,6 +54,24 @@ same `id` naming it):
 A region with several labels keeps the first (noted); one with none is dropped (noted).
 `from_name` names attributes and, failing all else, a keypoint object; otherwise it and
 `to_name` appear in `notes` only. Drafts, comments and task metadata are not read.
+
+**The labeling config** (`config`, else a `config.xml` beside the tasks file; XML with any
+DOCTYPE or ENTITY declaration refused) gives each control (an element with `name` and
+`toName`) its tag and Label/Choice values (`read_config`), and, in Aviary's own export, the
+hints `aviaryClass`, `aviaryAttribute`, `aviaryType` and `aviaryRole`. With it:
+- an attribute control's results (per region, or whole-image for a classification) are
+  attributes named `aviaryAttribute`, a boolean's "true"/"false" a boolean; a whole-image one
+  goes onto the task's classification of its `aviaryClass` (none chosen: dropped, noted);
+- a keypoint with a choice of the `aviaryRole="hidden"` control has visibility 1;
+- keypoints of one KeyPointLabels control with an `aviaryClass` and no region above them are
+  an object of that class, their labels the keypoint names (a point linked to no other is an
+  object of its own, noted);
+- the keypoint names of an object whose points come from one KeyPointLabels control are, for
+  its label, that control's labels in `model_index` order (else as written) when they hold the
+  object's: a name not placed is then visibility 0 (x = y = 0);
+- a result of a `perRegion` control (or the hidden choice) that is on no region is dropped
+  (noted), not read as a classification; results of controls the config lacks are noted.
+Everything else is read as without a config.
 """
 
 from __future__ import annotations
@@ -60,12 +79,14 @@ from __future__ import annotations
 import json
 import math
 import re
+import xml.etree.ElementTree as ET
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+from xml.parsers import expat
 
 from aviary.contracts.shapes import AttributeValue, Point, Rle
 from aviary.interop.foreign import (
@@ -90,11 +111,22 @@ _READ_TOOLS = frozenset({"rectangle", "polygon", "keypoint", "brush", "vector"})
 # Aviary's export names a keypoint `s<shape>k<keypoint>`: one object per shape.
 _KEYPOINT_ID = re.compile(r"(.+)k[0-9]+")
 _LABEL_KEYS = (*(f"{tool}labels" for tool in sorted(_TOOLS)), "labels")
+# The labeling config read beside the tasks file when none is named.
+CONFIG = "config.xml"
+# The hints Aviary's export puts on its config's controls (services/export/formats/labelstudio.py).
+HINT_CLASS = "aviaryClass"
+HINT_ATTRIBUTE = "aviaryAttribute"
+HINT_TYPE = "aviaryType"
+HINT_ROLE = "aviaryRole"
 
 
-def read(path: Path, image_key: str | None = None) -> ForeignSet:
-    """The tasks of a Label Studio JSON export (a file, or a folder holding one)."""
+def read(path: Path, image_key: str | None = None, config: Path | None = None) -> ForeignSet:
+    """The tasks of a Label Studio JSON export (a file, or a folder holding one), read with the
+    project's labeling config: `config`, else a `config.xml` beside the tasks file, if any."""
     source = _export_file(path)
+    if config is None and (source.parent / CONFIG).is_file():
+        config = source.parent / CONFIG
+    controls = read_config(config) if config is not None else None
     try:
         with source.open("rb") as stream:
             tasks = json.load(stream)
@@ -104,10 +136,13 @@ def read(path: Path, image_key: str | None = None) -> ForeignSet:
         raise ForeignFormatError(
             "a Label Studio JSON export is a list of tasks (Export → JSON)", source.name
         )
-    reader = _Reader(source.name, image_key)
+    reader = _Reader(source.name, image_key, controls)
     for index, task in enumerate(tasks):
         reader.task(index, task)
-    return reader.result()
+    found = reader.result()
+    if config is not None and controls is not None:
+        found.notes.insert(0, f"labeling config read: {config.name} ({len(controls)} controls)")
+    return found
 
 
 def _export_file(path: Path) -> Path:
@@ -121,6 +156,80 @@ def _export_file(path: Path) -> Path:
     if not path.is_file():
         raise ForeignFormatError("no such file", str(path))
     return path
+
+
+# ----- the labeling config ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Control:
+    """A control of a labeling config (an element with `name` and `toName`): its tag as
+    written, its Label / Choice values (in `model_index` order where every label has one), and
+    the hints of Aviary's export (None where absent)."""
+
+    name: str
+    tag: str
+    labels: tuple[str, ...]
+    per_region: bool
+    cls: str | None = None  # aviaryClass: the class (label value) it belongs to
+    attribute: str | None = None  # aviaryAttribute: the attribute it holds
+    type: str | None = None  # aviaryType: boolean, enum or text
+    role: str | None = None  # aviaryRole: "hidden", a keypoint's hidden choice
+
+
+class _Declaration(Exception):
+    pass
+
+
+def _safe_xml(data: bytes, where: str) -> ET.Element:
+    """The document's root, refusing DOCTYPE and ENTITY declarations before ElementTree sees
+    them (they are how entity-expansion and external-entity attacks get in)."""
+    scan = expat.ParserCreate()
+
+    def refuse(*_: object) -> None:
+        raise _Declaration
+
+    scan.StartDoctypeDeclHandler = refuse
+    scan.EntityDeclHandler = refuse
+    try:
+        scan.Parse(data, True)
+    except _Declaration:
+        raise ForeignFormatError(
+            "a DOCTYPE or ENTITY declaration: refused (a labeling config needs none)", where
+        ) from None
+    except expat.ExpatError as exc:
+        raise ForeignFormatError(f"not well-formed XML: {exc}", where) from None
+    return ET.fromstring(data)  # noqa: S314 - declarations refused above; no entity to expand
+
+
+def read_config(path: Path) -> dict[str, Control]:
+    """The controls of a Label Studio labeling config (XML), by name."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ForeignFormatError(f"cannot read the labeling config ({exc})", str(path)) from exc
+    root = _safe_xml(data, path.name)
+    controls: dict[str, Control] = {}
+    for element in root.iter():
+        name, to_name = element.get("name"), element.get("toName")
+        if name is None or to_name is None:
+            continue  # an object tag (Image), a View, a Header...
+        if name in controls:
+            raise ForeignFormatError(f"two controls are named {name!r}", path.name)
+        children = [c for c in element.iter() if c.tag in ("Label", "Choice") and c.get("value")]
+        if all((c.get("model_index") or "").isdigit() for c in children):
+            children.sort(key=lambda c: int(c.get("model_index") or 0))
+        controls[name] = Control(
+            name=name,
+            tag=element.tag,
+            labels=tuple(dict.fromkeys(str(c.get("value")) for c in children)),
+            per_region=element.get("perRegion", "").lower() == "true",
+            cls=element.get(HINT_CLASS),
+            attribute=element.get(HINT_ATTRIBUTE),
+            type=element.get(HINT_TYPE),
+            role=element.get(HINT_ROLE),
+        )
+    return controls
 
 
 # ----- images ----------------------------------------------------------------------------------
@@ -234,6 +343,7 @@ class _Region:
     parent: str | None
     score: float | None
     where: str
+    hidden: bool = False  # a keypoint with the config's hidden choice: visibility 1
 
 
 @dataclass
@@ -255,12 +365,16 @@ class _Task:
     width: int | None
     height: int | None
     shapes: list[_Pending] = field(default_factory=list)
+    # whole-image attribute results of classifications: (class label, name, value)
+    class_attributes: list[tuple[str, str, AttributeValue]] = field(default_factory=list)
 
 
 class _Reader:
-    def __init__(self, file: str, image_key: str | None) -> None:
+    def __init__(self, file: str, image_key: str | None, config: dict[str, Control] | None) -> None:
         self.file = file
         self.image_key = image_key
+        self.config = config
+        self.unknown: Counter[str] = Counter()  # from_names the config has no control for
         self.tasks: list[_Task] = []
         self.counts: Counter[str] = Counter()
         self.controls: Counter[tuple[str, str]] = Counter()  # (from_name, type) read
@@ -389,6 +503,9 @@ class _Reader:
                 )
             key = str(result["id"]) if result.get("id") is not None else f"#{j}"
             groups.setdefault(key, []).append((j, result))
+            named = result.get("from_name")
+            if self.config is not None and named is not None and str(named) not in self.config:
+                self.unknown[str(named)] += 1
         entries: list[_Region | ForeignShape] = []  # in the file's order
         relations: list[tuple[str, str, str]] = []  # (from_id, to_id, from_name)
         for key, group in groups.items():
@@ -403,8 +520,11 @@ class _Reader:
                         ends = (str(result.get("from_id")), str(result.get("to_id")))
                         relations.append((*ends, str(result.get("from_name", "?"))))
                         continue
-                    entries += self._unattached(result, score, predicted, f"{where} result {j}")
+                    entries += self._unattached(
+                        task, result, score, predicted, f"{where} result {j}"
+                    )
         self._shapes(task, entries, relations)
+        self._attach(task)
 
     def _region(
         self,
@@ -434,6 +554,7 @@ class _Reader:
             raise ForeignFormatError("a result's `value` is an object", here)
         labels: list[str] = []
         attributes: dict[str, AttributeValue] = {}
+        hidden = False
         for k, other in group:
             self.controls[(str(other.get("from_name", "?")), other["type"])] += 1
             other_value = other.get("value")
@@ -444,7 +565,7 @@ class _Reader:
                 if isinstance(found, list):
                     labels += [str(x) for x in found if str(x) not in labels]
             if other is not result and _tool(other["type"]) not in _TOOLS:
-                self._region_control(attributes, other, other_value)
+                hidden |= self._region_control(attributes, other, other_value)
         if not labels:
             self.counts["unlabelled_region"] += 1
             return None
@@ -461,36 +582,56 @@ class _Reader:
             parent=str(parent) if parent else None,
             score=_result_score(result, score) if predicted else None,
             where=here,
+            hidden=hidden and tool == "keypoint",
         )
 
     def _region_control(
         self, attributes: dict[str, AttributeValue], result: dict[str, Any], value: dict[str, Any]
-    ) -> None:
-        """A per-region control (same `id` as a region) as an attribute named by from_name."""
+    ) -> bool:
+        """A per-region control (same `id` as a region) as an attribute: named by the config's
+        hint (its value typed) or else by from_name. True for the config's hidden choice."""
         name = str(result.get("from_name", "?"))
         kind = result["type"]
         if kind == "labels":
-            return  # the region's label, taken above
-        if kind == "choices" and isinstance(value.get("choices"), list):
-            chosen = [str(c) for c in value["choices"]]
-            if len(chosen) == 1:
-                attributes[name] = chosen[0]
-                return
-        elif kind == "textarea" and isinstance(value.get("text"), list):
-            attributes[name] = "\n".join(str(t) for t in value["text"])
-            return
-        self.dropped[(name, kind)] += 1
+            return False  # the region's label, taken above
+        control = self.config.get(name) if self.config is not None else None
+        if control is not None and control.role == "hidden":
+            chosen = value.get("choices")
+            return isinstance(chosen, list) and bool(chosen)
+        found = _control_value(kind, value)
+        if found is None:
+            self.dropped[(name, kind)] += 1
+        elif control is not None and control.attribute is not None:
+            attributes[control.attribute] = _typed(found, control.type)
+        else:
+            attributes[name] = found
+        return False
 
     def _unattached(
         self,
+        task: _Task,
         result: dict[str, Any],
         score: float | None,
         predicted: bool,
         where: str,
     ) -> list[ForeignShape]:
-        """A result that is not a region's: image-level choices, or something not kept."""
+        """A result that is not a region's: image-level choices, the config's classification
+        attributes, or something not kept."""
         name = str(result.get("from_name", "?"))
         value = result.get("value")
+        control = self.config.get(name) if self.config is not None else None
+        if control is not None and (control.per_region or control.role is not None):
+            self.dropped[(name, result["type"])] += 1  # its region is gone
+            return []
+        if control is not None and control.attribute is not None and control.cls is not None:
+            found = _control_value(result["type"], value) if isinstance(value, dict) else None
+            if found is None:
+                self.dropped[(name, result["type"])] += 1
+            else:
+                self.controls[(name, result["type"])] += 1
+                typed = _typed(found, control.type)
+                task.class_attributes.append((control.cls, control.attribute, typed))
+            return []
         if result["type"] == "choices" and isinstance(value, dict):
             chosen = value.get("choices")
             if not isinstance(chosen, list):
@@ -500,6 +641,22 @@ class _Reader:
             return [ForeignShape(str(label), "classification", score=own) for label in chosen]
         self.dropped[(name, result["type"])] += 1
         return []
+
+    def _attach(self, task: _Task) -> None:
+        """Each classification attribute onto the task's (first) classification of its class."""
+        chosen = {
+            s.label: i
+            for i, s in reversed(list(enumerate(task.shapes)))
+            if isinstance(s, ForeignShape) and s.kind == "classification"
+        }
+        for label, name, value in task.class_attributes:
+            at = chosen.get(label)
+            if at is None:
+                self.counts["unchosen"] += 1
+                continue
+            shape = task.shapes[at]
+            assert isinstance(shape, ForeignShape)
+            task.shapes[at] = replace(shape, attributes={**shape.attributes, name: value})
 
     # --- regions to shapes ---
 
@@ -585,8 +742,21 @@ class _Reader:
         placed = [(p.labels[0], _keypoint(p, task.width, task.height)) for p in points]
         names = [name for name, _ in placed]
         alike = len(points) > 1 and len(set(names)) == 1  # one label on every point
+        # the points' one KeyPointLabels control in the config, if they have one
+        sources = {p.from_name for p in points}
+        control = (
+            self.config.get(next(iter(sources)))
+            if self.config is not None and len(sources) == 1
+            else None
+        )
+        if control is not None and control.tag.lower() != "keypointlabels":
+            control = None
         if owner is not None:
             label = owner.labels[0]
+        elif control is not None and control.cls is not None:
+            label, alike = control.cls, False  # the class Aviary's export names; points named
+            if len(points) == 1:
+                self.counts["lone_class_points"] += 1
         elif len(points) == 1:
             self.counts["lone_points"] += 1
             label, alike = names[0], True
@@ -624,6 +794,8 @@ class _Reader:
                 f"two keypoints named {twice!r} in one object of {label!r}", points[0].where
             )
         known = self.names.setdefault(label, [])
+        if control is not None and set(names) <= set(control.labels):
+            known += [n for n in control.labels if n not in known]  # the config's every name
         known += [n for n in names if n not in known]
         task.shapes.append(_NamedKeypoints(label, dict(placed), attributes, score))
 
@@ -737,6 +909,11 @@ class _Reader:
                     "keypoints linked to no other region, each read as a one-keypoint shape",
                 ),
                 (
+                    c["lone_class_points"],
+                    "keypoints linked to no other point, each read as an object of its"
+                    " control's class with that one point placed",
+                ),
+                (
                     c["control_named"],
                     "keypoint objects named by their control's from_name (no region names them;"
                     " their points' labels are the keypoint names)",
@@ -746,6 +923,10 @@ class _Reader:
                 (c["empty_brush"], "empty brushes, dropped"),
                 (c["bezier"], "vector paths with Bézier curves, read through their vertices"),
                 (c["branching"], "branching vector paths (skeleton mode), dropped"),
+                (
+                    c["unchosen"],
+                    "attributes of a classification the task does not choose, dropped",
+                ),
             )
             if count
             for text in [f"{count} {text}"]
@@ -759,6 +940,9 @@ class _Reader:
         if self.dropped:
             gone = ", ".join(f"{n!r} ({t}: {k})" for (n, t), k in sorted(self.dropped.items()))
             notes.append(f"results of these controls cannot be kept, dropped: {gone}")
+        if self.unknown:
+            odd = ", ".join(f"{n!r} ({k})" for n, k in sorted(self.unknown.items()))
+            notes.append(f"results of controls the labeling config does not have: {odd}")
         return notes
 
 
@@ -837,4 +1021,22 @@ def _points(points: list[Any], width: int, height: int, where: str) -> tuple[Poi
 def _keypoint(region: _Region, width: int, height: int) -> Keypoint:
     x = _percent(region.value, "x", region.where)
     y = _percent(region.value, "y", region.where)
-    return (x * width / 100, y * height / 100, 2)
+    return (x * width / 100, y * height / 100, 1 if region.hidden else 2)
+
+
+def _control_value(kind: str, value: dict[str, Any]) -> str | None:
+    """The one value of a choices result, or a textarea's texts joined by line feeds; None
+    where there is not one (several choices, another type)."""
+    if kind == "choices" and isinstance(value.get("choices"), list):
+        chosen = [str(c) for c in value["choices"]]
+        return chosen[0] if len(chosen) == 1 else None
+    if kind == "textarea" and isinstance(value.get("text"), list):
+        return "\n".join(str(t) for t in value["text"])
+    return None
+
+
+def _typed(value: str, kind: str | None) -> AttributeValue:
+    """A boolean attribute's "true" / "false" as a boolean; anything else as it is."""
+    if kind == "boolean" and value in ("true", "false"):
+        return value == "true"
+    return value

@@ -37,6 +37,11 @@ the item's shapes (empty for an image accepted with none). Every region result h
   text -> TextArea. For a region it is `perRegion` and its result has the region's `id` and
   geometry (as Label Studio exports per-region results; a mask's RLE is not repeated); for a
   classification it is a whole-image control shown when that class is chosen.
+- hints for reading the file back (aviary.interop.labelstudio): XML attributes Label Studio
+  keeps and ignores. An attribute control has `aviaryClass` (the class's label),
+  `aviaryAttribute` (the attribute's name) and `aviaryType` (boolean, enum, text); a keypoint
+  class's KeyPointLabels has `aviaryClass`, its hidden choice `aviaryClass` and
+  `aviaryRole="hidden"`.
 - provenance: `origin` is `manual` for shapes by hand, `prediction` for a model's shape kept as
   proposed, `prediction-changed` for one edited by hand (Label Studio's own values), with `score`
   the model's confidence where there is one; the model's name is in the task's
@@ -85,6 +90,13 @@ TASKS = "labelstudio/tasks.json"
 CONFIG = "labelstudio/config.xml"
 IMAGE = "image"  # the config's Image tag: every result's to_name
 CLASSIFICATION = "classification"
+# What a control means to Aviary, for reading a Label Studio export back with this config
+# (client/aviary/interop/labelstudio.py): extra XML attributes, which Label Studio keeps and
+# ignores (its config schema allows any; checked in tests/unit/test_labelstudio_import.py).
+HINT_CLASS = "aviaryClass"  # the class (its label value) a control belongs to
+HINT_ATTRIBUTE = "aviaryAttribute"  # an attribute control: the attribute's name
+HINT_TYPE = "aviaryType"  # ... and its type: boolean, enum or text
+HINT_ROLE = "aviaryRole"  # "hidden": the keypoint choice that means visibility 1
 # A keypoint's drawn size, in percent of the image width (the editor's default is ~2 screen px).
 KEYPOINT_WIDTH = 0.5
 # Region controls by the class's kind: (tag, control name, result type).
@@ -225,10 +237,13 @@ def _attribute_views(parent: ET.Element, cls: OntologyClass) -> None:
         else:
             control = ET.SubElement(view, "Choices", name=name, toName=IMAGE)
             control.set("choice", "single-radio")
-            for option in options:
-                ET.SubElement(control, "Choice", value=option)
         if region:
             control.set("perRegion", "true")
+        control.set(HINT_CLASS, label)
+        control.set(HINT_ATTRIBUTE, xml_text(spec.name))
+        control.set(HINT_TYPE, spec.type)
+        for option in options or ():
+            ET.SubElement(control, "Choice", value=option)
 
 
 def labeling_config(classes: tuple[OntologyClass, ...]) -> bytes:
@@ -245,7 +260,11 @@ def labeling_config(classes: tuple[OntologyClass, ...]) -> bytes:
         if cls.kind != "keypoints" or cls.skeleton is None:
             continue
         ET.SubElement(root, "Header", value=label_of(cls))
-        control = ET.SubElement(root, "KeyPointLabels", name=keypoints_control(cls), toName=IMAGE)
+        control = ET.SubElement(
+            root,
+            "KeyPointLabels",
+            {"name": keypoints_control(cls), "toName": IMAGE, HINT_CLASS: label_of(cls)},
+        )
         for index, point in enumerate(cls.skeleton.keypoints):
             ET.SubElement(
                 control,
@@ -260,10 +279,14 @@ def labeling_config(classes: tuple[OntologyClass, ...]) -> bytes:
         hidden = ET.SubElement(
             view,
             "Choices",
-            name=keypoints_control(cls) + "-hidden",
-            toName=IMAGE,
-            perRegion="true",
-            choice="multiple",
+            {
+                "name": keypoints_control(cls) + "-hidden",
+                "toName": IMAGE,
+                "perRegion": "true",
+                "choice": "multiple",
+                HINT_CLASS: label_of(cls),
+                HINT_ROLE: "hidden",
+            },
         )
         ET.SubElement(hidden, "Choice", value="hidden")
     choices = [label_of(c) for c in classes if c.kind == "classification"]
