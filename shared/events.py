@@ -211,16 +211,19 @@ class ItemPrelabeled(ItemIngested):
 
 class ItemAnnotationsImported(EventData):
     """Shapes another tool made for an item already ingested (a client's import, matched by
-    file name): dispatch adds them as proposals to the item's tasks nobody has been handed yet,
-    in place of any this `source` added before."""
+    file name): dispatch adds them as proposals to the item's tasks nobody has submitted yet,
+    in place of any this `source` added before; or, `as_gold`, review keeps them as the item's
+    known answer (gold), in place of the one this source gave before."""
 
     routing_key = RoutingKey.ITEM_ANNOTATIONS_IMPORTED
     item_id: str
     project_id: str
     batch_id: str
     org_id: str
-    source: str  # the shapes' source model: `import:<format>`
+    source: str  # `import:<format>`: the proposals' source model, or the gold's maker
     annotation: Annotation
+    as_gold: bool = False
+    image: ImageRef | None = None  # where the item is (review keeps it with gold)
 
 
 class ImportRequested(EventData):

@@ -36,7 +36,8 @@ def handlers(store: TaskStore, dispatcher: Dispatcher) -> dict[RoutingKey, Handl
     changed: dict[str, list[str]] = {}  # by item, from the transaction to its commit
 
     async def add_imported(session: AsyncClientSession, event: ItemAnnotationsImported) -> None:
-        changed[event.item_id] = await store.add_imported(session, event)
+        if not event.as_gold:  # gold is review's to keep (it tells dispatch with gold.updated)
+            changed[event.item_id] = await store.add_imported(session, event)
 
     async def offer_imported(event: ItemAnnotationsImported) -> None:
         await dispatcher.refresh(changed.pop(event.item_id, []))

@@ -22,8 +22,9 @@ from aviary.contracts.shapes import Annotation, Ontology
 from aviary.interop.foreign import ForeignFormatError, ForeignSet
 from aviary.interop.mapping import Mapped, map_onto
 from aviary.interop.readers import READERS, read
+from services.ingest.domain import safe_file_name
 from shared.errors import AppError
-from shared.events import ItemAnnotationsImported
+from shared.events import ImageRef, ItemAnnotationsImported
 from shared.store.mongo import Doc
 
 FOLDER_FORMATS = frozenset({"yolo", "voc"})
@@ -97,15 +98,22 @@ async def read_and_map(
     ontology: Ontology,
     mapping: Mapping[str, str | None],
     keep: bool = True,
+    proposals: bool = True,
 ) -> Mapped:
-    """The file's annotations for the project, each shape proposed by `import:<fmt>` (with
-    `keep` False, checked and let go: the report alone)."""
+    """The file's annotations for the project, each shape proposed by `import:<fmt>` (as
+    known answers, `proposals` False: no source; with `keep` False, checked and let go: the
+    report alone)."""
     check_format(fmt)
     if len(data) > MAX_BYTES:
         raise AppError("too_large", f"the file exceeds {MAX_BYTES} bytes", status_code=413)
     foreign = await asyncio.to_thread(_read, fmt, data)
     return await asyncio.to_thread(
-        map_onto, foreign, ontology, mapping, source_model=f"import:{fmt}", keep=keep
+        map_onto,
+        foreign,
+        ontology,
+        mapping,
+        source_model=f"import:{fmt}" if proposals else None,
+        keep=keep,
     )
 
 
@@ -128,16 +136,17 @@ def pre_annotations_of(mapped: Mapped) -> dict[str, Annotation]:
 
 
 def imported_events(
-    mapped: Mapped, named: Mapping[str, list[Doc]], source: str
+    mapped: Mapped, named: Mapping[str, list[Doc]], source: str, as_gold: bool = False
 ) -> list[ItemAnnotationsImported]:
-    """One event per image of the file, for the batch item uploaded under its file name;
-    refused whole (with the report) when the set is refused, when a name matches no item or
-    several, or when a matched item is not an image."""
+    """One event per image of the file, for the batch item uploaded under its file name (as
+    ingest keeps names: domain.safe_file_name); refused whole (with the report) when the set
+    is refused, when a name matches no item or several, or when a matched item is not an
+    image."""
     by_file = pre_annotations_of(mapped)
     problems = []
     events = []
     for file_name, annotation in by_file.items():
-        docs = named.get(file_name, [])
+        docs = named.get(safe_file_name(file_name), [])
         if len(docs) != 1:
             problems.append(
                 f"{file_name}: {'no item' if not docs else f'{len(docs)} items'} of the batch"
@@ -156,6 +165,16 @@ def imported_events(
                 org_id=doc["org_id"],
                 source=source,
                 annotation=annotation,
+                as_gold=as_gold,
+                image=ImageRef(
+                    bucket=doc["bucket"],
+                    object_key=doc["object_key"],
+                    width=doc["width"],
+                    height=doc["height"],
+                    format=doc["format"],
+                    sha256=doc["sha256"],
+                    file_name=doc["file_name"],
+                ),
             )
         )
     if problems:

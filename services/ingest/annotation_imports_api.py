@@ -4,7 +4,7 @@ its shapes as proposals for the batch's items already uploaded, matched by file 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 
@@ -54,19 +54,23 @@ async def import_annotations(
     items: ItemsDep,
     ledger: LedgerDep,
     format: Annotated[str, Query(max_length=20)],
+    kind: Annotated[Literal["prelabels", "gold"], Query(alias="as")] = "prelabels",
     x_import_mapping: Annotated[str | None, Header(max_length=100_000)] = None,
 ) -> dict[str, Any]:
     """The file's shapes become proposals (made by `import:<format>`) on the tasks of the
-    batch's items that nobody has been handed yet; every image of the file must be an item of
-    the batch (by the file name it was uploaded under), or nothing is imported (422
+    batch's items that nobody has submitted yet, or, with `as=gold`, the items' known answers
+    (review's gold, mixed into the work like any other). Every image of the file must be an
+    item of the batch (by the file name it was uploaded under), or nothing is imported (422
     `import_refused`, with the report). The answer: the report and how many items matched;
-    dispatch applies it in a moment (202)."""
+    dispatch or review applies it in a moment (202)."""
     batch = await batches.get(org_scope(principal), batch_id)
     project = await projects.get(None, batch["project_id"])
     data = await read_limited(request.stream(), MAX_BYTES)
     ontology = Ontology.model_validate(project["ontology"])
     mapping = parse_mapping(x_import_mapping)
-    mapped = await read_and_map(format, data, ontology, mapping)
-    events = imported_events(mapped, await items.by_file_name(batch_id), f"import:{format}")
+    gold = kind == "gold"
+    mapped = await read_and_map(format, data, ontology, mapping, proposals=not gold)
+    named = await items.by_file_name(batch_id)
+    events = imported_events(mapped, named, f"import:{format}", as_gold=gold)
     await ledger.import_annotations(batch, events)
     return {"report": mapped.report.as_dict(), "items": len(events)}

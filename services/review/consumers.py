@@ -2,22 +2,53 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from services.review.desk import Desk
-from services.review.domain import dispute_id
+from services.review.domain import Answer, dispute_id, require_valid_answer
 from services.review.intake import Intake
+from services.review.repositories.gold import GoldRepository
 from shared.domain.projects import ProjectReadModel
-from shared.events import ProjectUpserted, RoutingKey, TaskSubmitted
+from shared.errors import AppError, RetryLater
+from shared.events import ItemAnnotationsImported, ProjectUpserted, RoutingKey, TaskSubmitted
 from shared.messaging import Handler
 from shared.messaging.handlers import apply_once, apply_once_in_groups
 from shared.messaging.outbox import Outbox
-from shared.store.mongo import ServiceDatabase
+from shared.store.mongo import AsyncClientSession, ServiceDatabase
+
+log = logging.getLogger(__name__)
 
 
 def handlers(
-    db: ServiceDatabase, outbox: Outbox, projects: ProjectReadModel, intake: Intake, desk: Desk
+    db: ServiceDatabase,
+    outbox: Outbox,
+    projects: ProjectReadModel,
+    intake: Intake,
+    desk: Desk,
+    gold: GoldRepository,
 ) -> dict[RoutingKey, Handler]:
+    async def keep_imported_gold(
+        session: AsyncClientSession, event: ItemAnnotationsImported
+    ) -> None:
+        """An imported known answer (proposals are dispatch's): kept if it is one a curator
+        could have given; one that is not is logged and left (ingest checked it already)."""
+        if not event.as_gold or event.image is None:
+            return
+        project = await projects.get(event.project_id)
+        if project is None:
+            raise RetryLater(f"project {event.project_id} not known yet")
+        answer = Answer(event.annotation, None, None)
+        try:
+            require_valid_answer(answer, project, {"image": event.image.model_dump()})
+        except AppError as exc:
+            log.warning(
+                "review.imported_gold_refused",
+                extra={"item": event.item_id, "error": f"{exc.code}: {exc}"[:300]},
+            )
+            return
+        await gold.add_imported(session, project, event)
+
     async def queue_for_review(events: Sequence[TaskSubmitted]) -> None:
         outbox.notify()
         disputes = [dispute_id(e.item_id, e.clip.index if e.clip else None) for e in events]
@@ -29,5 +60,8 @@ def handlers(
         ),
         RoutingKey.TASK_SUBMITTED: apply_once_in_groups(
             db, TaskSubmitted, intake.receive, after=queue_for_review
+        ),
+        RoutingKey.ITEM_ANNOTATIONS_IMPORTED: apply_once(
+            db, ItemAnnotationsImported, keep_imported_gold, after=lambda _: outbox.notify()
         ),
     }

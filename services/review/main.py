@@ -36,7 +36,9 @@ def build_app(runtime: Runtime) -> FastAPI:
             log.info("review.lease_expired", extra={"count": freed})
 
     startup = Startup(
-        handlers=consumers.handlers(runtime.db, runtime.outbox, parts.projects, parts.intake, desk),
+        handlers=consumers.handlers(
+            runtime.db, runtime.outbox, parts.projects, parts.intake, desk, parts.gold
+        ),
         steps=[
             parts.units.ensure_indexes,
             parts.submissions.ensure_indexes,

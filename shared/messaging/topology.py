@@ -28,7 +28,12 @@ SUBSCRIPTIONS: dict[str, tuple[RoutingKey, ...]] = {
         RoutingKey.GOLD_UPDATED,
         RoutingKey.TOKEN_REVOKED,
     ),
-    "review": (RoutingKey.PROJECT_UPSERTED, RoutingKey.TASK_SUBMITTED, RoutingKey.TOKEN_REVOKED),
+    "review": (
+        RoutingKey.PROJECT_UPSERTED,
+        RoutingKey.TASK_SUBMITTED,
+        RoutingKey.ITEM_ANNOTATIONS_IMPORTED,
+        RoutingKey.TOKEN_REVOKED,
+    ),
     "export": (
         RoutingKey.PROJECT_UPSERTED,
         RoutingKey.BATCH_SEALED,

@@ -257,3 +257,47 @@ def test_a_file_for_items_already_uploaded_becomes_proposals_on_their_open_tasks
         ).status_code
         == 404
     )
+
+
+def test_a_file_imported_as_gold_becomes_the_items_known_answers(
+    services: ServiceSet,
+    api: Api,
+    setup: tuple[Tenant, dict[str, Any], str, str],
+    tmp_path: Path,
+) -> None:
+    client, project, _, _ = setup
+    batch = api.batch(client, project["id"])
+    for name, seed in (("a.jpg", 31), ("b.jpg", 32)):
+        answer = api.call(
+            "POST",
+            "ingest",
+            f"/v1/batches/{batch}/items",
+            client.token,
+            content=picture(seed),
+            params={"file_name": name},
+            headers={"content-type": "image/jpeg"},
+        )
+        assert answer.status_code == 201, answer.text
+    export = tmp_path / "instances.json"
+    export.write_text(json.dumps(coco()))
+    args = ["--from", "coco", "--project", project["id"], "--batch", batch]
+    # Gold is for images already in: without --uploaded it is a usage error.
+    code, _ = run(services, client.token, "import", str(export), *args, "--as", "gold")
+    assert code == 2
+    for _ in range(2):  # sent twice: one gold per item all the same
+        code, done = run(
+            services, client.token, "import", str(export), *args, "--uploaded", "--as", "gold"
+        )
+        assert code == 0 and done["items"] == 2, done
+    path = f"/v1/projects/{project['id']}/gold"
+
+    def golds() -> list[dict[str, Any]] | None:
+        found = api.ok("GET", "review", path, client.token)
+        return found if len(found) == 2 else None
+
+    found = api.wait_for(golds)
+    assert {g["created_by"] for g in found} == {"import:coco"}
+    counts = sorted(len(g["annotation"]["shapes"]) for g in found)
+    assert counts == [1, 2]
+    # Known answers carry no model as their source.
+    assert all(s.get("source") is None for g in found for s in g["annotation"]["shapes"])

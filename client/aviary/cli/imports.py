@@ -99,12 +99,17 @@ def file_bytes(fmt: str, path: Path) -> bytes:
 
 
 async def onto_uploaded(
-    ctx: Context, fmt: str, path: Path, batch_id: str, mapping: dict[str, str | None]
+    ctx: Context,
+    fmt: str,
+    path: Path,
+    batch_id: str,
+    mapping: dict[str, str | None],
+    kind: str,
 ) -> dict[str, Any]:
     """The file's shapes for the batch's items already uploaded (the API matches them)."""
     data = await asyncio.to_thread(file_bytes, fmt, path)
     async with ctx.client() as client:
-        return await client.import_annotations(batch_id, fmt, data, mapping)
+        return await client.import_annotations(batch_id, fmt, data, mapping, kind)
 
 
 def import_annotations(
@@ -143,21 +148,34 @@ def import_annotations(
             help="The images are already in --batch: send only the shapes, matched by file name.",
         ),
     ] = False,
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--as",
+            help="prelabels (proposals to accept or correct) or gold (known answers; "
+            "needs --uploaded).",
+        ),
+    ] = "prelabels",
 ) -> None:
     """Import annotations from Label Studio, CVAT, COCO, YOLO or Pascal VOC as pre-labels."""
     context: Context = ctx.obj
     if source not in READERS:
         raise typer.BadParameter(f"--from must be one of {', '.join(READERS)}")
+    if kind not in ("prelabels", "gold"):
+        raise typer.BadParameter("--as must be prelabels or gold")
+    if kind == "gold" and not uploaded:
+        raise typer.BadParameter("gold is for images already uploaded: add --uploaded --batch")
     if uploaded:
         if batch is None:
             raise typer.BadParameter("--uploaded needs the --batch the images are in")
         try:
             answer = asyncio.run(
-                onto_uploaded(context, source, path, batch, parse_mapping(mapping or []))
+                onto_uploaded(context, source, path, batch, parse_mapping(mapping or []), kind)
             )
         except AviaryError as exc:
             context.api_error(exc)
-        context.emit(answer, f"{answer['items']} items get the file's shapes as proposals")
+        what = "as gold" if kind == "gold" else "as proposals"
+        context.emit(answer, f"{answer['items']} items get the file's shapes {what}")
         return
     folder = images or (path if path.is_dir() else path.parent)
     try:

@@ -217,16 +217,22 @@ class AsyncClient:
         )
 
     async def import_annotations(
-        self, batch_id: str, fmt: str, data: bytes, mapping: dict[str, str | None] | None = None
+        self,
+        batch_id: str,
+        fmt: str,
+        data: bytes,
+        mapping: dict[str, str | None] | None = None,
+        kind: str = "prelabels",
     ) -> dict[str, Any]:
         """Another tool's shapes for the batch's items already uploaded (matched by file
-        name), as proposals on their open tasks: all or nothing (422 `import_refused`)."""
+        name), as proposals on their open tasks, or (`kind="gold"`) as their known answers:
+        all or nothing (422 `import_refused`)."""
         return dict(
             await self._json(
                 "POST",
                 "ingest",
                 f"/v1/batches/{batch_id}/imports/annotations",
-                params={"format": fmt},
+                params={"format": fmt, "as": kind},
                 content=data,
                 headers=_mapping_header(mapping),
             )

@@ -47,7 +47,10 @@ class ItemRepository:
     async def by_file_name(self, batch_id: str) -> dict[str, list[Doc]]:
         """The batch's items by the file name they were uploaded under (ids and where)."""
         named: dict[str, list[Doc]] = {}
-        fields = {"file_name": 1, "project_id": 1, "org_id": 1, "batch_id": 1, "media": 1}
+        fields = dict.fromkeys(
+            ("file_name", "project_id", "org_id", "batch_id", "media", "bucket", "object_key"),
+            1,
+        ) | dict.fromkeys(("width", "height", "format", "sha256"), 1)
         async for doc in self.items.find({"batch_id": batch_id}, fields):
             named.setdefault(doc.get("file_name") or "", []).append(doc)
         return named

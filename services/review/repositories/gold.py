@@ -3,12 +3,13 @@ event (dispatch mixes active ones into the work) and its audit entry."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Collection
 
 from services.review.domain import Answer, envelope
 from shared.errors import NotFound
-from shared.events import GoldUpdated, ProjectUpserted
+from shared.events import GoldUpdated, ItemAnnotationsImported, ProjectUpserted
 from shared.messaging.outbox import Outbox
 from shared.security.audit import AuditLog
 from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, modify_by_id, utcnow
@@ -82,6 +83,33 @@ class GoldRepository:
         await self.db.transaction(work)
         self.outbox.notify()
         return gold
+
+    async def add_imported(
+        self, session: AsyncClientSession, project: ProjectUpserted, event: ItemAnnotationsImported
+    ) -> None:
+        """An imported known answer for an item (in the caller's transaction): one gold per
+        item and import source, replaced when the same source sends it again."""
+        assert event.image is not None
+        digest = hashlib.sha256(f"{event.item_id}|{event.source}".encode()).hexdigest()
+        gold_id = "gld_" + digest[:20]
+        gold: Doc = {
+            "_id": gold_id,
+            "project_id": project.project_id,
+            "org_id": project.org_id,
+            "item_id": event.item_id,
+            "image": event.image.model_dump(mode="json"),
+            "ontology_version": project.version,
+            "answer": event.annotation.model_dump(mode="json"),
+            "clip": None,
+            "tracks": None,
+            "transcript": None,
+            "active": True,
+            "created_by": event.source,
+            "created_at": utcnow(),
+        }
+        await self.gold.replace_one({"_id": gold_id}, gold, upsert=True, session=session)
+        await self.outbox.add(session, envelope(gold_event(gold), project.org_id))
+        await self.audit.record(session, "gold.imported", gold_id, orgs=[project.org_id])
 
     async def retire(self, project_id: str, gold_id: str) -> None:
         """Out of rotation (its past scores stay)."""
