@@ -360,6 +360,7 @@ EVENT_TYPES: dict[RoutingKey, type[EventData]] = {
         ProjectUpserted,
         ItemIngested,
         ItemPrelabeled,
+        ItemAnnotationsImported,
         ImportRequested,
         BatchSealed,
         TaskSubmitted,

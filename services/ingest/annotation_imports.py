@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from aviary.contracts.shapes import Annotation, Ontology
+from aviary.interop import yolo
 from aviary.interop.foreign import ForeignFormatError, ForeignSet
 from aviary.interop.mapping import Mapped, map_onto
 from aviary.interop.readers import READERS, read
@@ -75,7 +76,7 @@ def _unpack(data: bytes, folder: Path) -> None:
         archive.extractall(folder)
 
 
-def _read(fmt: str, data: bytes) -> ForeignSet:
+def _read(fmt: str, data: bytes, sizes: Mapping[str, tuple[int, int]]) -> ForeignSet:
     with tempfile.TemporaryDirectory(prefix="aviary-import-") as tmp:
         folder = Path(tmp)
         if fmt in FOLDER_FORMATS:
@@ -85,7 +86,9 @@ def _read(fmt: str, data: bytes) -> ForeignSet:
             target = folder / NAMES[fmt]
             target.write_bytes(data)
         try:
-            return read(fmt, target)
+            # YOLO's coordinates are shares of the image's size: from the items, when the zip
+            # holds labels only.
+            return yolo.read(target, sizes) if fmt == "yolo" else read(fmt, target)
         except ForeignFormatError as exc:
             raise refused("invalid_file", f"the file is not {fmt} as expected: {exc}") from exc
         except (UnicodeDecodeError, ValueError) as exc:  # not JSON / not XML at all
@@ -99,14 +102,15 @@ async def read_and_map(
     mapping: Mapping[str, str | None],
     keep: bool = True,
     proposals: bool = True,
+    sizes: Mapping[str, tuple[int, int]] | None = None,
 ) -> Mapped:
     """The file's annotations for the project, each shape proposed by `import:<fmt>` (as
     known answers, `proposals` False: no source; with `keep` False, checked and let go: the
-    report alone)."""
+    report alone). `sizes`: (width, height) of images already ingested, by file name."""
     check_format(fmt)
     if len(data) > MAX_BYTES:
         raise AppError("too_large", f"the file exceeds {MAX_BYTES} bytes", status_code=413)
-    foreign = await asyncio.to_thread(_read, fmt, data)
+    foreign = await asyncio.to_thread(_read, fmt, data, sizes or {})
     return await asyncio.to_thread(
         map_onto,
         foreign,
@@ -185,3 +189,12 @@ def imported_events(
             report=report,
         )
     return events
+
+
+def sizes_of(named: Mapping[str, list[Doc]]) -> dict[str, tuple[int, int]]:
+    """The batch's image sizes by file name (names two items share are left out)."""
+    return {
+        name: (docs[0]["width"], docs[0]["height"])
+        for name, docs in named.items()
+        if len(docs) == 1 and "width" in docs[0]
+    }

@@ -14,6 +14,7 @@ from services.ingest.annotation_imports import (
     imported_events,
     parse_mapping,
     read_and_map,
+    sizes_of,
 )
 from services.ingest.deps import BatchesDep, ItemsDep, LedgerDep, ProjectsDep
 from services.ingest.uploads import read_limited
@@ -69,8 +70,9 @@ async def import_annotations(
     ontology = Ontology.model_validate(project["ontology"])
     mapping = parse_mapping(x_import_mapping)
     gold = kind == "gold"
-    mapped = await read_and_map(format, data, ontology, mapping, proposals=not gold)
     named = await items.by_file_name(batch_id)
+    sizes = sizes_of(named)
+    mapped = await read_and_map(format, data, ontology, mapping, proposals=not gold, sizes=sizes)
     events = imported_events(mapped, named, f"import:{format}", as_gold=gold)
     await ledger.import_annotations(batch, events)
     return {"report": mapped.report.as_dict(), "items": len(events)}

@@ -301,3 +301,32 @@ def test_a_file_imported_as_gold_becomes_the_items_known_answers(
     assert counts == [1, 2]
     # Known answers carry no model as their source.
     assert all(s.get("source") is None for g in found for s in g["annotation"]["shapes"])
+
+
+def test_yolo_labels_for_uploaded_images_take_their_sizes_from_the_items(
+    services: ServiceSet,
+    api: Api,
+    setup: tuple[Tenant, dict[str, Any], str, str],
+    tmp_path: Path,
+) -> None:
+    client, project, _, _ = setup
+    batch = api.batch(client, project["id"])
+    answer = api.call(
+        "POST",
+        "ingest",
+        f"/v1/batches/{batch}/items",
+        client.token,
+        content=picture(41),
+        params={"file_name": "a.jpg"},
+        headers={"content-type": "image/jpeg"},
+    )
+    assert answer.status_code == 201, answer.text
+    dataset = tmp_path / "dataset"
+    (dataset / "labels").mkdir(parents=True)
+    (dataset / "data.yaml").write_text("names:\n  - car\n  - pedestrian\n")
+    # A car box of 32x24 at the middle of the 64x48 image: normalised.
+    (dataset / "labels" / "a.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    args = ["--from", "yolo", "--project", project["id"], "--batch", batch, "--uploaded"]
+    code, done = run(services, client.token, "import", str(dataset), *args)
+    assert code == 0 and done["items"] == 1, done
+    assert done["report"]["shapes"] == 1

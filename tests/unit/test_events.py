@@ -21,6 +21,7 @@ from shared.events import (
     ImageRef,
     ImportRequested,
     ItemAccepted,
+    ItemAnnotationsImported,
     ItemIngested,
     ItemPrelabeled,
     Ontology,
@@ -167,6 +168,16 @@ SAMPLES: list[EventData] = [
         ),
         confidence=0.42,
         model="cars@2",
+    ),
+    ItemAnnotationsImported(
+        item_id="itm_1",
+        project_id="prj_1",
+        batch_id="bat_1",
+        org_id="org_acme",
+        source="import:coco",
+        annotation=Annotation(shapes=(BoxShape(class_id=1, bbox=(1.0, 2.0, 3.0, 4.0)),)),
+        as_gold=True,
+        image=IMAGE,
     ),
 ]
 
