@@ -79,14 +79,12 @@ from __future__ import annotations
 import json
 import math
 import re
-import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
-from xml.parsers import expat
 
 from aviary.contracts.shapes import AttributeValue, Point, Rle
 from aviary.interop.foreign import (
@@ -97,6 +95,7 @@ from aviary.interop.foreign import (
     ForeignShape,
     Keypoint,
     coco_counts,
+    safe_xml,
 )
 
 FORMAT = "labelstudio"
@@ -177,38 +176,13 @@ class Control:
     role: str | None = None  # aviaryRole: "hidden", a keypoint's hidden choice
 
 
-class _Declaration(Exception):
-    pass
-
-
-def _safe_xml(data: bytes, where: str) -> ET.Element:
-    """The document's root, refusing DOCTYPE and ENTITY declarations before ElementTree sees
-    them (they are how entity-expansion and external-entity attacks get in)."""
-    scan = expat.ParserCreate()
-
-    def refuse(*_: object) -> None:
-        raise _Declaration
-
-    scan.StartDoctypeDeclHandler = refuse
-    scan.EntityDeclHandler = refuse
-    try:
-        scan.Parse(data, True)
-    except _Declaration:
-        raise ForeignFormatError(
-            "a DOCTYPE or ENTITY declaration: refused (a labeling config needs none)", where
-        ) from None
-    except expat.ExpatError as exc:
-        raise ForeignFormatError(f"not well-formed XML: {exc}", where) from None
-    return ET.fromstring(data)  # noqa: S314 - declarations refused above; no entity to expand
-
-
 def read_config(path: Path) -> dict[str, Control]:
     """The controls of a Label Studio labeling config (XML), by name."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ForeignFormatError(f"cannot read the labeling config ({exc})", str(path)) from exc
-    root = _safe_xml(data, path.name)
+    root = safe_xml(data, path.name, "a labeling config")
     controls: dict[str, Control] = {}
     for element in root.iter():
         name, to_name = element.get("name"), element.get("toName")

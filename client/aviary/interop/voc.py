@@ -32,19 +32,20 @@ import math
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from xml.parsers import expat
 
 from aviary.contracts.shapes import AttributeValue
-from aviary.interop.foreign import ForeignFormatError, ForeignImage, ForeignSet, ForeignShape
+from aviary.interop.foreign import (
+    ForeignFormatError,
+    ForeignImage,
+    ForeignSet,
+    ForeignShape,
+    safe_xml,
+)
 
 FORMAT = "voc"
 FLAGS = ("difficult", "truncated", "occluded")
 _BOOLEANS = {"0": False, "1": True, "false": False, "true": True}
 CORNERS = ("xmin", "ymin", "xmax", "ymax")
-
-
-class _Declaration(Exception):
-    pass
 
 
 def read(path: Path) -> ForeignSet:
@@ -74,31 +75,10 @@ def read(path: Path) -> ForeignSet:
     return result
 
 
-def safe_xml(data: bytes, where: str) -> ET.Element:
-    """The document's root, refusing DOCTYPE and ENTITY declarations before ElementTree
-    sees them."""
-    scan = expat.ParserCreate()
-
-    def refuse(*_: object) -> None:
-        raise _Declaration
-
-    scan.StartDoctypeDeclHandler = refuse
-    scan.EntityDeclHandler = refuse
-    try:
-        scan.Parse(data, True)
-    except _Declaration:
-        raise ForeignFormatError(
-            "a DOCTYPE or ENTITY declaration: refused (a VOC file needs none)", where
-        ) from None
-    except expat.ExpatError as exc:
-        raise ForeignFormatError(f"not well-formed XML: {exc}", where) from None
-    return ET.fromstring(data)  # noqa: S314 - declarations refused above; no entity to expand
-
-
 def parse(data: bytes, where: str = "", notes: Counter[str] | None = None) -> ForeignImage:
     """One VOC document; what it holds that Aviary cannot keep is counted in `notes`."""
     notes = Counter() if notes is None else notes
-    root = safe_xml(data, where)
+    root = safe_xml(data, where, "a VOC file")
     if root.tag != "annotation":
         raise ForeignFormatError(f"the root element is <{root.tag}>, not <annotation>", where)
     name = _text(root, "filename")
