@@ -31,6 +31,21 @@ def picture(seed: int, width: int = 64, height: int = 48) -> bytes:
     return out.getvalue()
 
 
+def uploaded(api: Api, client: Tenant, batch: str, name: str, seed: int) -> str:
+    """A picture pushed under `name` into the batch; its item id."""
+    answer = api.call(
+        "POST",
+        "ingest",
+        f"/v1/batches/{batch}/items",
+        client.token,
+        content=picture(seed),
+        params={"file_name": name},
+        headers={"content-type": "image/jpeg"},
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
 def coco(*labels: str) -> dict[str, Any]:
     """Two 64x48 images; a car box on each and a pedestrian outline on the second, under
     the category names given (car, pedestrian by default)."""
@@ -193,17 +208,7 @@ def test_a_file_for_items_already_uploaded_becomes_proposals_on_their_open_tasks
     batch = api.batch(client, project["id"])
     shapes_of: dict[str, int] = {}  # item id -> shapes the file has for it
     for name, seed, count in (("a.jpg", 21, 1), ("b.jpg", 22, 2)):
-        answer = api.call(
-            "POST",
-            "ingest",
-            f"/v1/batches/{batch}/items",
-            client.token,
-            content=picture(seed),
-            params={"file_name": name},
-            headers={"content-type": "image/jpeg"},
-        )
-        assert answer.status_code == 201, answer.text
-        shapes_of[answer.json()["id"]] = count
+        shapes_of[uploaded(api, client, batch, name, seed)] = count
     path = f"/v1/batches/{batch}/imports/annotations"
 
     def send(document: dict[str, Any], **headers: str) -> Any:
@@ -268,16 +273,7 @@ def test_a_file_imported_as_gold_becomes_the_items_known_answers(
     client, project, _, _ = setup
     batch = api.batch(client, project["id"])
     for name, seed in (("a.jpg", 31), ("b.jpg", 32)):
-        answer = api.call(
-            "POST",
-            "ingest",
-            f"/v1/batches/{batch}/items",
-            client.token,
-            content=picture(seed),
-            params={"file_name": name},
-            headers={"content-type": "image/jpeg"},
-        )
-        assert answer.status_code == 201, answer.text
+        uploaded(api, client, batch, name, seed)
     export = tmp_path / "instances.json"
     export.write_text(json.dumps(coco()))
     args = ["--from", "coco", "--project", project["id"], "--batch", batch]
@@ -311,16 +307,7 @@ def test_yolo_labels_for_uploaded_images_take_their_sizes_from_the_items(
 ) -> None:
     client, project, _, _ = setup
     batch = api.batch(client, project["id"])
-    answer = api.call(
-        "POST",
-        "ingest",
-        f"/v1/batches/{batch}/items",
-        client.token,
-        content=picture(41),
-        params={"file_name": "a.jpg"},
-        headers={"content-type": "image/jpeg"},
-    )
-    assert answer.status_code == 201, answer.text
+    uploaded(api, client, batch, "a.jpg", 41)
     dataset = tmp_path / "dataset"
     (dataset / "labels").mkdir(parents=True)
     (dataset / "data.yaml").write_text("names:\n  - car\n  - pedestrian\n")

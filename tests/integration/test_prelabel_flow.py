@@ -7,19 +7,17 @@ The pre-labels themselves are published here, as assist would: this is the flow 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from aviary_devkit.listening import listening
 from aviary_devkit.media.video import render
-from aviary_devkit.processes import ServiceSet
 from shared.events import (
     Annotation,
     BoxShape,
     Envelope,
-    ImageRef,
     ItemIngested,
     ItemPrelabeled,
     ProjectUpserted,
@@ -28,22 +26,16 @@ from shared.events import (
 )
 from shared.messaging import Broker, QueueNames
 from tests.integration.test_audio_flow import AUDIO_PROJECT, upload_recording, wav
-from tests.integration.test_event_faults import settle, task_counts
+from tests.integration.test_event_faults import broker, image, settle, task_counts
 from tests.integration.test_ingest_features import ImageServer
 from tests.integration.test_video_flow import VIDEO_PROJECT, upload_video
 from tests.support import Api, Workspace, jpeg, workspace
 
+__all__ = ["broker"]  # the fixture, shared with test_event_faults.py
+
 SECRET = "endpoint-secret-0123456789"
 ENDPOINT = {"url": "https://models.example.com/v1/predict", "secret": SECRET}
 PRELABELED = {"assist": {"prelabel_model": "cars", "min_confidence": 0.4}}
-
-
-@pytest.fixture
-async def broker(services: ServiceSet) -> AsyncIterator[Broker]:
-    b = Broker(services.settings)
-    await b.connect()
-    yield b
-    await b.close()
 
 
 async def deliver(broker: Broker, service: str, envelope: Envelope) -> None:
@@ -61,18 +53,6 @@ async def deliver(broker: Broker, service: str, envelope: Envelope) -> None:
         await queue.unbind(names.exchange, routing_key=key)
     finally:
         await channel.close()
-
-
-def image(name: str) -> ImageRef:
-    return ImageRef(
-        bucket="aviary-images",
-        object_key=f"k/{name}",
-        width=640,
-        height=480,
-        format="JPEG",
-        sha256="0" * 64,
-        file_name=name,
-    )
 
 
 def waiting_item(ws: Workspace, item_id: str) -> ItemIngested:
