@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from aviary.cli.common import Context
-from aviary.client import AviaryError
+from aviary.client import AsyncClient
 
 app = typer.Typer(help="Organisations and credentials.", no_args_is_help=True)
 orgs = typer.Typer(help="Client and vendor organisations (operator only).", no_args_is_help=True)
@@ -27,14 +26,10 @@ def create_org(
     """Register a client company or a labeling company (vendor)."""
     context: Context = ctx.obj
 
-    async def run() -> dict[str, object]:
-        async with context.client() as client:
-            return (await client.create_org(name, kind)).model_dump(mode="json")
+    async def create(client: AsyncClient) -> dict[str, object]:
+        return (await client.create_org(name, kind)).model_dump(mode="json")
 
-    try:
-        org = asyncio.run(run())
-    except AviaryError as exc:
-        context.api_error(exc)
+    org = context.call(create)
     context.emit(org, f"created {kind} {org['id']} ({name})")
 
 
@@ -43,14 +38,10 @@ def list_orgs(ctx: typer.Context) -> None:
     """Every organisation on the platform."""
     context: Context = ctx.obj
 
-    async def run() -> list[dict[str, object]]:
-        async with context.client() as client:
-            return [o.model_dump(mode="json") for o in await client.list_orgs()]
+    async def listed(client: AsyncClient) -> list[dict[str, object]]:
+        return [o.model_dump(mode="json") for o in await client.list_orgs()]
 
-    try:
-        rows = asyncio.run(run())
-    except AviaryError as exc:
-        context.api_error(exc)
+    rows = context.call(listed)
     if context.json:
         context.emit(rows)
         return
@@ -71,13 +62,9 @@ def issue_token(
     """Issue a token (printed once; store it like a password)."""
     context: Context = ctx.obj
 
-    async def run() -> dict[str, object]:
-        async with context.client() as client:
-            token = await client.issue_token(org, role, subject, ttl_days * 24 * 3600)
-            return token.model_dump(mode="json")
+    async def issue(client: AsyncClient) -> dict[str, object]:
+        token = await client.issue_token(org, role, subject, ttl_days * 24 * 3600)
+        return token.model_dump(mode="json")
 
-    try:
-        token = asyncio.run(run())
-    except AviaryError as exc:
-        context.api_error(exc)
+    token = context.call(issue)
     context.emit(token, str(token["token"]))

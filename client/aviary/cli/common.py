@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
 from aviary.client import AsyncClient, AviaryError
 from aviary.client.config import Endpoints
+
+T = TypeVar("T")
 
 
 class Exit(IntEnum):
@@ -74,6 +78,19 @@ class Context:
         else:
             Console(stderr=True).print(f"[bold red]error:[/] {message}")
         raise typer.Exit(int(exit_code))
+
+    def call(self, work: Callable[[AsyncClient], Awaitable[T]]) -> T:
+        """`work` done with a client of these credentials; the API refusing it ends the
+        command (exit 5, with the API's code and message)."""
+
+        async def run() -> T:
+            async with self.client() as client:
+                return await work(client)
+
+        try:
+            return asyncio.run(run())
+        except AviaryError as exc:
+            self.api_error(exc)
 
     def api_error(self, exc: AviaryError) -> NoReturn:
         self.fail(

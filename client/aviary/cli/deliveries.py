@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from aviary.cli.common import Context, Exit
-from aviary.client import AviaryError, VerificationError, verify_file
+from aviary.client import AsyncClient, VerificationError, verify_file
 
 
 def pull(
@@ -23,14 +22,11 @@ def pull(
     """Download a ready delivery (and, by default, verify every checksum)."""
     context: Context = ctx.obj
 
-    async def run() -> Path:
-        async with context.client() as client:
-            return await client.download_delivery(delivery, out, verify=verify)
+    async def download(client: AsyncClient) -> Path:
+        return await client.download_delivery(delivery, out, verify=verify)
 
     try:
-        path = asyncio.run(run())
-    except AviaryError as exc:
-        context.api_error(exc)
+        path = context.call(download)
     except VerificationError as exc:
         context.fail(Exit.VERIFY_FAILED, f"delivery {delivery} failed verification: {exc}")
     context.emit(

@@ -98,20 +98,6 @@ def file_bytes(fmt: str, path: Path) -> bytes:
     return out.getvalue()
 
 
-async def onto_uploaded(
-    ctx: Context,
-    fmt: str,
-    path: Path,
-    batch_id: str,
-    mapping: dict[str, str | None],
-    kind: str,
-) -> dict[str, Any]:
-    """The file's shapes for the batch's items already uploaded (the API matches them)."""
-    data = await asyncio.to_thread(file_bytes, fmt, path)
-    async with ctx.client() as client:
-        return await client.import_annotations(batch_id, fmt, data, mapping, kind)
-
-
 def import_annotations(
     ctx: typer.Context,
     path: Annotated[
@@ -168,12 +154,11 @@ def import_annotations(
     if uploaded:
         if batch is None:
             raise typer.BadParameter("--uploaded needs the --batch the images are in")
-        try:
-            answer = asyncio.run(
-                onto_uploaded(context, source, path, batch, parse_mapping(mapping or []), kind)
-            )
-        except AviaryError as exc:
-            context.api_error(exc)
+        # The API matches the images to the batch's items (for YOLO, their sizes too).
+        data, rename = file_bytes(source, path), parse_mapping(mapping or [])
+        answer = context.call(
+            lambda client: client.import_annotations(batch, source, data, rename, kind)
+        )
         what = "as gold" if kind == "gold" else "as proposals"
         context.emit(answer, f"{answer['items']} items get the file's shapes {what}")
         return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +10,7 @@ import typer
 from rich.table import Table
 
 from aviary.cli.common import Context, Exit
-from aviary.client import AviaryError
+from aviary.client import AsyncClient
 
 app = typer.Typer(help="ONNX models that pre-label and outline (operator).", no_args_is_help=True)
 ROLES = ("model", "encoder", "decoder")
@@ -68,14 +67,11 @@ def upload(
         context.fail(Exit.USAGE, f"{manifest} is not JSON: {exc}")
     roles = file_roles(context, files)
 
-    async def run() -> dict[str, Any]:
-        async with context.client() as client:
-            return (await client.upload_model(spec, roles)).model_dump(mode="json")
+    async def install(client: AsyncClient) -> dict[str, Any]:
+        return (await client.upload_model(spec, roles)).model_dump(mode="json")
 
     try:
-        model = asyncio.run(run())
-    except AviaryError as exc:
-        context.api_error(exc)
+        model = context.call(install)
     except ValueError as exc:  # a manifest the contract refuses before anything is sent
         context.fail(Exit.USAGE, f"{manifest}: {exc}")
     context.emit(model, f"installed {model['name']}@{model['version']} ({model['task']})")
@@ -86,14 +82,10 @@ def list_models(ctx: typer.Context) -> None:
     """The installed models (the latest version of each)."""
     context: Context = ctx.obj
 
-    async def run() -> list[dict[str, Any]]:
-        async with context.client() as client:
-            return [m.model_dump(mode="json") for m in await client.models()]
+    async def listed(client: AsyncClient) -> list[dict[str, Any]]:
+        return [m.model_dump(mode="json") for m in await client.models()]
 
-    try:
-        rows = asyncio.run(run())
-    except AviaryError as exc:
-        context.api_error(exc)
+    rows = context.call(listed)
     if context.json:
         context.emit(rows)
         return
