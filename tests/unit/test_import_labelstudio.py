@@ -26,8 +26,10 @@ from aviary.contracts.shapes import (
     PolylineShape,
     Skeleton,
 )
+from aviary.interop.brush import decode_brush
 from aviary.interop.foreign import ForeignFormatError, ForeignSet, ForeignShape, coco_counts
-from aviary.interop.labelstudio import Control, decode_brush, image_name, read, read_config
+from aviary.interop.labelstudio import image_name, read
+from aviary.interop.labelstudio_config import Control, read_config
 from aviary.interop.mapping import map_onto
 from services.export.formats import PackageItem
 from shared.domain import masks

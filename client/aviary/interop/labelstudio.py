@@ -57,8 +57,8 @@ A region with several labels keeps the first (noted); one with none is dropped (
 
 **The labeling config** (`config`, else a `config.xml` beside the tasks file; XML with any
 DOCTYPE or ENTITY declaration refused) gives each control (an element with `name` and
-`toName`) its tag and Label/Choice values (`read_config`), and, in Aviary's own export, the
-hints `aviaryClass`, `aviaryAttribute`, `aviaryType` and `aviaryRole`. With it:
+`toName`) its tag and Label/Choice values (labelstudio_config.py), and, in Aviary's own
+export, the hints `aviaryClass`, `aviaryAttribute`, `aviaryType` and `aviaryRole`. With it:
 - an attribute control's results (per region, or whole-image for a classification) are
   attributes named `aviaryAttribute`, a boolean's "true"/"false" a boolean; a whole-image one
   goes onto the task's classification of its `aviaryClass` (none chosen: dropped, noted);
@@ -87,6 +87,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from aviary.contracts.shapes import AttributeValue, Point, Rle
+from aviary.interop.brush import decode_brush
 from aviary.interop.foreign import (
     ForeignFormatError,
     ForeignImage,
@@ -95,8 +96,8 @@ from aviary.interop.foreign import (
     ForeignShape,
     Keypoint,
     coco_counts,
-    safe_xml,
 )
+from aviary.interop.labelstudio_config import Control, read_config
 
 FORMAT = "labelstudio"
 IMAGE_SUFFIXES = frozenset(
@@ -112,11 +113,6 @@ _KEYPOINT_ID = re.compile(r"(.+)k[0-9]+")
 _LABEL_KEYS = (*(f"{tool}labels" for tool in sorted(_TOOLS)), "labels")
 # The labeling config read beside the tasks file when none is named.
 CONFIG = "config.xml"
-# The hints Aviary's export puts on its config's controls (services/export/formats/labelstudio.py).
-HINT_CLASS = "aviaryClass"
-HINT_ATTRIBUTE = "aviaryAttribute"
-HINT_TYPE = "aviaryType"
-HINT_ROLE = "aviaryRole"
 
 
 def read(path: Path, image_key: str | None = None, config: Path | None = None) -> ForeignSet:
@@ -157,55 +153,6 @@ def _export_file(path: Path) -> Path:
     return path
 
 
-# ----- the labeling config ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Control:
-    """A control of a labeling config (an element with `name` and `toName`): its tag as
-    written, its Label / Choice values (in `model_index` order where every label has one), and
-    the hints of Aviary's export (None where absent)."""
-
-    name: str
-    tag: str
-    labels: tuple[str, ...]
-    per_region: bool
-    cls: str | None = None  # aviaryClass: the class (label value) it belongs to
-    attribute: str | None = None  # aviaryAttribute: the attribute it holds
-    type: str | None = None  # aviaryType: boolean, enum or text
-    role: str | None = None  # aviaryRole: "hidden", a keypoint's hidden choice
-
-
-def read_config(path: Path) -> dict[str, Control]:
-    """The controls of a Label Studio labeling config (XML), by name."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ForeignFormatError(f"cannot read the labeling config ({exc})", str(path)) from exc
-    root = safe_xml(data, path.name, "a labeling config")
-    controls: dict[str, Control] = {}
-    for element in root.iter():
-        name, to_name = element.get("name"), element.get("toName")
-        if name is None or to_name is None:
-            continue  # an object tag (Image), a View, a Header...
-        if name in controls:
-            raise ForeignFormatError(f"two controls are named {name!r}", path.name)
-        children = [c for c in element.iter() if c.tag in ("Label", "Choice") and c.get("value")]
-        if all((c.get("model_index") or "").isdigit() for c in children):
-            children.sort(key=lambda c: int(c.get("model_index") or 0))
-        controls[name] = Control(
-            name=name,
-            tag=element.tag,
-            labels=tuple(dict.fromkeys(str(c.get("value")) for c in children)),
-            per_region=element.get("perRegion", "").lower() == "true",
-            cls=element.get(HINT_CLASS),
-            attribute=element.get(HINT_ATTRIBUTE),
-            type=element.get(HINT_TYPE),
-            role=element.get(HINT_ROLE),
-        )
-    return controls
-
-
 # ----- images ----------------------------------------------------------------------------------
 
 
@@ -227,77 +174,6 @@ def _looks_like_image(value: object) -> bool:
         return False
     name = image_name(value)
     return PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
-
-
-# ----- brush RLE -------------------------------------------------------------------------------
-
-
-def decode_brush(rle: list[int], width: int, height: int, where: str = "") -> bytearray:
-    """The alpha channel of a Label Studio brush RLE as a row-major 0/1 mask (`width` x
-    `height` bytes). The stream: 32 bits of value count, 5 bits word size - 1, four 4-bit
-    run-length sizes - 1; then per run one bit (1: a run of one value, 0: literals), 2 bits
-    choosing the length's size, the length - 1, and the value(s) in `word size` bits."""
-    try:
-        data = bytes(rle)
-    except (TypeError, ValueError) as exc:
-        raise ForeignFormatError("a brush's `rle` is not a list of bytes", where) from exc
-    total = len(data) * 8
-    bits = bin(int.from_bytes(data, "big"))[2:].zfill(total) if data else ""
-    pos = 0
-
-    def take(size: int) -> int:
-        nonlocal pos
-        end = pos + size
-        if end > total:
-            raise ForeignFormatError("a brush's `rle` ends in the middle of a run", where)
-        value = int(bits[pos:end], 2)
-        pos = end
-        return value
-
-    count = take(32)
-    word = take(5) + 1
-    sizes = [take(4) + 1 for _ in range(4)]
-    if count != width * height * 4:
-        raise ForeignFormatError(
-            f"a brush's `rle` holds {count} values; a {width}x{height} RGBA image has "
-            f"{width * height * 4}",
-            where,
-        )
-    mask = bytearray(width * height)
-    short = "a brush's `rle` ends in the middle of a run"
-    i = 0
-    # The loop reads the bit string in place (no calls per value): a brush painted in Label
-    # Studio's canvas is mostly short runs and literals, a few per pixel.
-    while i < count:
-        if pos + 3 > total:
-            raise ForeignFormatError(short, where)
-        repeated = bits[pos] == "1"
-        size = sizes[int(bits[pos + 1 : pos + 3], 2)]
-        pos += 3
-        if pos + size > total:
-            raise ForeignFormatError(short, where)
-        j = i + 1 + int(bits[pos : pos + size], 2)
-        pos += size
-        if j > count:
-            raise ForeignFormatError("a brush's `rle` runs past the image", where)
-        end = pos + (word if repeated else (j - i) * word)
-        if end > total:
-            raise ForeignFormatError(short, where)
-        if repeated:
-            if "1" in bits[pos:end]:
-                # the pixels whose alpha byte (every 4th value, from index 3) lies in [i, j)
-                first, last = -(-(i - 3) // 4), (j - 4) // 4
-                if last >= first:
-                    mask[first : last + 1] = b"\x01" * (last - first + 1)
-        else:
-            # literals: only the alpha bytes among them matter
-            for k in range(i + ((3 - i) & 3), j, 4):
-                at = pos + (k - i) * word
-                if "1" in bits[at : at + word]:
-                    mask[k >> 2] = 1
-        pos = end
-        i = j
-    return mask
 
 
 # ----- reading ---------------------------------------------------------------------------------

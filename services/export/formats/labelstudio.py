@@ -80,6 +80,7 @@ from aviary.contracts.shapes import (
     PolylineShape,
     Shape,
 )
+from aviary.interop.labelstudio_config import HINT_ATTRIBUTE, HINT_CLASS, HINT_ROLE, HINT_TYPE
 from services.export.formats.model import PackageItem, PackageSpec
 from services.export.formats.partfile import PartFile
 from services.export.formats.text import xml_text
@@ -93,10 +94,6 @@ CLASSIFICATION = "classification"
 # What a control means to Aviary, for reading a Label Studio export back with this config
 # (client/aviary/interop/labelstudio.py): extra XML attributes, which Label Studio keeps and
 # ignores (its config schema allows any; checked in tests/unit/test_labelstudio_import.py).
-HINT_CLASS = "aviaryClass"  # the class (its label value) a control belongs to
-HINT_ATTRIBUTE = "aviaryAttribute"  # an attribute control: the attribute's name
-HINT_TYPE = "aviaryType"  # ... and its type: boolean, enum or text
-HINT_ROLE = "aviaryRole"  # "hidden": the keypoint choice that means visibility 1
 # A keypoint's drawn size, in percent of the image width (the editor's default is ~2 screen px).
 KEYPOINT_WIDTH = 0.5
 # Region controls by the class's kind: (tag, control name, result type).
