@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 
 import pytest
 
 from aviary_devkit.processes import ROOT, ServiceSet, cleanup_namespace, isolated_settings, running
+from aviary_devkit.wedge import TIMEOUTS_BEFORE_STOP, database_stacks, is_timeout
 from shared.settings import Settings
 from tests.support import Api
 
@@ -23,6 +24,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     the suite an op that takes 15 ms on a fresh one was seen taking 900 ms), and a ratio taken
     then measures that, not the code."""
     items.sort(key=lambda item: item.get_closest_marker("timing") is None)
+
+
+_timeouts: list[str] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A test that hung until its timeout: the database's stacks go into the report, and a
+    second one ends the run (see aviary_devkit.wedge for why)."""
+    report: pytest.TestReport = yield
+    if report.failed and is_timeout(report.longrepr):
+        _timeouts.append(item.nodeid)
+        report.sections.append(("embedded database threads", database_stacks()))
+        if len(_timeouts) >= TIMEOUTS_BEFORE_STOP:
+            item.session.shouldstop = f"{len(_timeouts)} tests hung until timeout: {_timeouts}"
+    return report
 
 
 @pytest.fixture(scope="session")
