@@ -211,9 +211,11 @@ class ItemPrelabeled(ItemIngested):
 
 class ItemAnnotationsImported(EventData):
     """Shapes another tool made for an item already ingested (a client's import, matched by
-    file name): dispatch adds them as proposals to the item's tasks nobody has submitted yet,
-    in place of any this `source` added before; or, `as_gold`, review keeps them as the item's
-    known answer (gold), in place of the one this source gave before."""
+    file name or content): dispatch adds them as proposals to the item's tasks nobody has
+    submitted yet, in place of any this `source` added before; or, `as_gold`, review keeps
+    them as the item's known answer (gold), in place of the one this source gave before. For
+    a video, `tracks` (in the item's frames; `annotation` empty): dispatch gives each clip
+    task nobody has submitted the part of them in its frames, as the tracks to start from."""
 
     routing_key = RoutingKey.ITEM_ANNOTATIONS_IMPORTED
     item_id: str
@@ -224,6 +226,7 @@ class ItemAnnotationsImported(EventData):
     annotation: Annotation
     as_gold: bool = False
     image: ImageRef | None = None  # where the item is (review keeps it with gold)
+    tracks: TrackAnnotation | None = None
 
 
 class ImportRequested(EventData):

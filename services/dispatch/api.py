@@ -88,10 +88,16 @@ async def task_view(call: Worker, leased: LeasedTask) -> TaskView:
         previous_annotation=task.get("last_annotation") if task["rework"] else None,
         video=video_view(call, task),
         previous_tracks=task.get("last_tracks") if task["rework"] else None,
+        pre_tracks=_tracks_only(task.get("pre_tracks")),
         audio=audio_view(call, task, project),
         pre_transcript=task.get("pre_transcript"),
         previous_transcript=task.get("last_transcript") if task["rework"] else None,
     )
+
+
+def _tracks_only(pre_tracks: Doc | None) -> Doc | None:
+    """The tracks of an import, without the name of the tool they came from."""
+    return {"tracks": pre_tracks["tracks"]} if pre_tracks else None
 
 
 def audio_view(call: Worker, task: Doc, project: ProjectUpserted) -> AudioView | None:

@@ -12,17 +12,19 @@ from datetime import UTC, datetime, timedelta
 from services.dispatch import domain
 from services.dispatch.leases.open_lists import OpenLists, open_round
 from services.dispatch.leases.repository import READ_CHUNK, SlotRepository
-from services.dispatch.leases.slots import is_lease, slot_key
+from services.dispatch.leases.slots import LeaseEnd, slot_key
 from shared.domain.projects import ProjectReadModel
-from shared.domain.tracks import clip_unit
+from shared.domain.tracks import clip_unit, cut
 from shared.errors import NotFound, RetryLater
 from shared.events import (
+    Annotation,
     GoldUpdated,
     ItemAnnotationsImported,
     ItemIngested,
     ItemPrelabeled,
     ProjectUpserted,
     TaskRejected,
+    TrackAnnotation,
 )
 from shared.settings import Settings
 from shared.store.mongo import AsyncClientSession, AsyncCollection, Doc, ServiceDatabase, utcnow
@@ -411,54 +413,60 @@ class TaskStore:
         self, session: AsyncClientSession, event: ItemAnnotationsImported
     ) -> list[str]:
         """The imported shapes join the pre-annotation of the item's tasks nobody has submitted
-        yet (pending, first round; gold and clips aside), in place of what the same source
-        added before (so an import sent again changes nothing). A task leased at this moment
-        shows them to whoever opens it next. Returns the ids of the tasks changed."""
-        candidates = await self.tasks.find(
-            {
-                "item_id": event.item_id,
-                "from_item": event.item_id,
-                "status": "pending",
-                "rework": 0,
-                "gold_id": None,
-                "clip": None,
-            },
-            {"pre_annotation": 1, "next_slot": 1},
-            session=session,
-        ).to_list(None)
-        slots = {
-            t["_id"]: [slot_key(t["_id"], 0, n) for n in range(int(t.get("next_slot", 0)) + 2)]
-            for t in candidates
-        }
-        records = await self.slots.read_map([key for keys in slots.values() for key in keys])
-        found = [
-            t
-            for t in candidates
-            if not any(k in records and not is_lease(records[k]) for k in slots[t["_id"]])
-        ]
-        imported = [s.model_dump(mode="json") for s in event.annotation.shapes]
+        yet (pending, first round; gold aside), in place of what the same source added before
+        (so an import sent again changes nothing); a video's tracks, cut to each clip, become
+        the tracks its task starts from. A task leased at this moment shows them to whoever
+        opens it next. Returns the ids of the tasks changed."""
+        clips = event.tracks is not None
+        found = await self._unsubmitted(session, event.item_id, clips)
         changed = []
         for task in found:
-            kept = [
-                shape
-                for shape in (task.get("pre_annotation") or {}).get("shapes", ())
-                if (shape.get("source") or {}).get("model") != event.source
-            ]
-            shapes = [*kept, *imported][:MAX_SHAPES]
+            if event.tracks is not None:
+                update = _pre_tracks(event.tracks, task["clip"], event.source)
+            else:
+                update = _pre_annotation(task, event.annotation, event.source)
             done = await self.tasks.update_one(
                 {"_id": task["_id"], "rework": 0},
-                {
-                    "$set": {
-                        "pre_annotation": {"shapes": shapes} if shapes else None,
-                        "has_pre_annotation": bool(shapes),
-                        "pending_since": utcnow(),  # other processes' pools read it again
-                    }
-                },
+                {"$set": update | {"pending_since": utcnow()}},  # other pools read it again
                 session=session,
             )
             if done.modified_count:
                 changed.append(str(task["_id"]))
         return changed
+
+    async def _unsubmitted(
+        self, session: AsyncClientSession, item_id: str, clips: bool
+    ) -> list[Doc]:
+        """The item's open first-round tasks (its clips' or its own) no slot has submitted;
+        retried later when the item has no task yet (its own event is still on its way)."""
+        candidates = await self.tasks.find(
+            {
+                "item_id": item_id,
+                "from_item": item_id,
+                "status": "pending",
+                "rework": 0,
+                "gold_id": None,
+                "clip": {"$ne": None} if clips else None,
+            },
+            {"pre_annotation": 1, "next_slot": 1, "clip": 1},
+            session=session,
+        ).to_list(None)
+        if not candidates and not await self.tasks.find_one(
+            {"item_id": item_id}, {"_id": 1}, session=session
+        ):
+            raise RetryLater(f"item {item_id} has no tasks yet")
+        slots = {
+            t["_id"]: [slot_key(t["_id"], 0, n) for n in range(int(t.get("next_slot", 0)) + 2)]
+            for t in candidates
+        }
+        records = await self.slots.read_map([key for keys in slots.values() for key in keys])
+        return [
+            t
+            for t in candidates
+            if not any(
+                records.get(k, {}).get("kind") == LeaseEnd.SUBMITTED for k in slots[t["_id"]]
+            )
+        ]
 
     # ----- the pool's reads ----------------------------------------------------------------
 
@@ -528,6 +536,29 @@ class TaskStore:
             await self.counts.update_one(
                 {"_id": "tasks:0"}, {"$setOnInsert": {"n": n}}, upsert=True
             )
+
+
+def _pre_annotation(task: Doc, imported: Annotation, source: str) -> Doc:
+    kept = [
+        shape
+        for shape in (task.get("pre_annotation") or {}).get("shapes", ())
+        if (shape.get("source") or {}).get("model") != source
+    ]
+    shapes = [*kept, *(s.model_dump(mode="json") for s in imported.shapes)][:MAX_SHAPES]
+    return {
+        "pre_annotation": {"shapes": shapes} if shapes else None,
+        "has_pre_annotation": bool(shapes),
+    }
+
+
+def _pre_tracks(imported: TrackAnnotation, clip: Doc, source: str) -> Doc:
+    """The tracks in the clip's frames, as its task starts from them."""
+    tracks = [
+        part.model_dump(mode="json")
+        for track in imported.tracks
+        if (part := cut(track, clip["start"], clip["stop"])) is not None
+    ]
+    return {"pre_tracks": {"tracks": tracks, "source": source} if tracks else None}
 
 
 def _unit(

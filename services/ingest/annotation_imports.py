@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -31,6 +33,7 @@ from shared.store.mongo import Doc
 FOLDER_FORMATS = frozenset({"yolo", "voc"})
 MAX_BYTES = 256 * 1024 * 1024
 MAX_ZIP_FILES = 200_000
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 NAMES = {"labelstudio": "tasks.json", "cvat": "annotations.xml", "coco": "annotations.json"}
 
 
@@ -139,28 +142,105 @@ def pre_annotations_of(mapped: Mapped) -> dict[str, Annotation]:
     return by_file
 
 
+def parse_checksums(raw: str | bytes | None) -> dict[str, str]:
+    """The multipart part `checksums`: {"<image name in the file>": "<SHA-256, hex>"}; those
+    images match the batch's items by content instead of by file name."""
+    if raw is None:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise refused("invalid_checksums", f"the checksums are not JSON: {exc}") from exc
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and SHA256_HEX.fullmatch(v)
+        for k, v in value.items()
+    ):
+        raise refused(
+            "invalid_checksums", "the checksums must map image names to SHA-256 hex digests"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class BatchItems:
+    """A batch's items as an import finds them: by the file name each was uploaded under (as
+    ingest keeps names: domain.safe_file_name), and by its content's SHA-256."""
+
+    by_name: dict[str, list[Doc]]
+    by_sha256: dict[str, list[Doc]]
+    by_id: dict[str, list[Doc]]
+
+    @classmethod
+    def of(cls, docs: Iterable[Doc]) -> BatchItems:
+        by_name: dict[str, list[Doc]] = {}
+        by_sha256: dict[str, list[Doc]] = {}
+        by_id: dict[str, list[Doc]] = {}
+        for doc in docs:
+            by_name.setdefault(doc.get("file_name") or "", []).append(doc)
+            by_sha256.setdefault(doc.get("sha256") or "", []).append(doc)
+            by_id[doc["_id"]] = [doc]
+        return cls(by_name, by_sha256, by_id)
+
+    def match(self, name: str, checksums: Mapping[str, str]) -> tuple[list[Doc], str]:
+        """The items an image of the file names, and how they were found (for the report)."""
+        file_name = PurePosixPath(name.split("?")[0]).name
+        checksum = checksums.get(name) or checksums.get(file_name)
+        if checksum is not None:
+            return self.by_sha256.get(checksum, []), f"content {checksum[:12]}…"
+        return self.by_name.get(safe_file_name(file_name), []), "this file name"
+
+    def sizes(self, checksums: Mapping[str, str]) -> dict[str, tuple[int, int]]:
+        """(width, height) by image name: of the items matched by content, and of those whose
+        file name no other item of the batch shares."""
+        sizes = {
+            name: (docs[0]["width"], docs[0]["height"])
+            for name, docs in self.by_name.items()
+            if len(docs) == 1 and "width" in docs[0]
+        }
+        for name, checksum in checksums.items():
+            docs = self.by_sha256.get(checksum, [])
+            if len(docs) == 1 and "width" in docs[0]:
+                sizes[name] = sizes[PurePosixPath(name).name] = (
+                    docs[0]["width"],
+                    docs[0]["height"],
+                )
+        return sizes
+
+
 def imported_events(
-    mapped: Mapped, named: Mapping[str, list[Doc]], source: str, as_gold: bool = False
+    mapped: Mapped,
+    items: BatchItems,
+    source: str,
+    as_gold: bool = False,
+    checksums: Mapping[str, str] | None = None,
 ) -> list[ItemAnnotationsImported]:
-    """One event per image of the file, for the batch item uploaded under its file name (as
-    ingest keeps names: domain.safe_file_name); refused whole (with the report) when the set
-    is refused, when a name matches no item or several, or when a matched item is not an
-    image."""
-    by_file = pre_annotations_of(mapped)
+    """One event per image of the file, for the batch item it names: by content where
+    `checksums` gives the image's SHA-256, else by the file name it was uploaded under.
+    Refused whole (with the report) when the set is refused, when an image matches no item or
+    several, when two images match one item, or when a matched item is not an image."""
+    if not mapped.report.ok:
+        raise refused(
+            "import_refused",
+            "the annotations do not fit the project: nothing was imported",
+            report=mapped.report.as_dict(),
+        )
     problems = []
     events = []
-    for file_name, annotation in by_file.items():
-        docs = named.get(safe_file_name(file_name), [])
+    taken: dict[str, str] = {}
+    for name, annotation in mapped.annotations.items():
+        docs, how = items.match(name, checksums or {})
         if len(docs) != 1:
-            problems.append(
-                f"{file_name}: {'no item' if not docs else f'{len(docs)} items'} of the batch"
-                " had this file name"
-            )
+            many = "no item" if not docs else f"{len(docs)} items"
+            problems.append(f"{name}: {many} of the batch had {how}")
             continue
         doc = docs[0]
         if doc.get("media", "image") != "image":
-            problems.append(f"{file_name}: the item is a {doc['media']}, not an image")
+            problems.append(f"{name}: the item is a {doc['media']}, not an image")
             continue
+        if doc["_id"] in taken:
+            problems.append(f"{name}: matches the item {taken[doc['_id']]!r} matches too")
+            continue
+        taken[doc["_id"]] = name
         events.append(
             ItemAnnotationsImported(
                 item_id=doc["_id"],
@@ -189,12 +269,3 @@ def imported_events(
             report=report,
         )
     return events
-
-
-def sizes_of(named: Mapping[str, list[Doc]]) -> dict[str, tuple[int, int]]:
-    """The batch's image sizes by file name (names two items share are left out)."""
-    return {
-        name: (docs[0]["width"], docs[0]["height"])
-        for name, docs in named.items()
-        if len(docs) == 1 and "width" in docs[0]
-    }

@@ -156,6 +156,28 @@ def plan_clips(frame_count: int, length: int, overlap: int) -> list[Clip]:
     return clips
 
 
+def cut(track: Track, start: int, stop: int) -> Track | None:
+    """The part of `track` in frames start..stop-1, as keyframes that give the same shapes
+    there: its keyframes inside, and where it is present at either end without one, the
+    interpolated shape made a keyframe (so a clip shows what the whole track shows). None
+    when the object is absent from every frame of the span."""
+    inside = [k for k in track.keyframes if start <= k.frame < stop]
+    first, last = shape_at(track, start), shape_at(track, stop - 1)
+    if first is not None and not first.keyframe:
+        inside.insert(0, _keyframe(first))
+    if last is not None and not last.keyframe and last.frame != start:
+        inside.append(_keyframe(last))
+    if not any(not k.outside for k in inside):
+        return None
+    while inside and inside[0].outside:  # leaving before it ever shows in the span
+        inside.pop(0)
+    return Track(track_id=track.track_id, keyframes=tuple(inside))
+
+
+def _keyframe(at: TrackFrame) -> Keyframe:
+    return Keyframe(frame=at.frame, shape=at.shape, occluded=at.occluded)
+
+
 def boxes_over(track: Track, frames: range) -> dict[int, Box | None]:
     """The box around the track's shape in each frame of `frames` where it is present."""
     return {f.frame: box_of(f.shape) for f in frames_of(track, frames.start, frames.stop)}

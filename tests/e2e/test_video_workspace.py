@@ -28,6 +28,7 @@ from tests.e2e.test_workspaces import (
 from tests.integration.test_video_flow import (
     BOTTOM,
     TOP,
+    cvat_for_video,
     follow,
     submit_tracks,
     upload_video,
@@ -108,6 +109,52 @@ async def test_track_a_car_with_help_correct_it_and_deliver_in_the_browser(
     assert {r[1] for r in rows} == {"1"}
     last_row = next(r for r in rows if int(r[0]) == FRAMES)
     assert abs(float(last_row[4]) - fixed["bbox"][2]) <= 0.02
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_clip_opens_on_the_tracks_a_client_imported_from_cvat(
+    services: ServiceSet,
+    browser: Browser,  # noqa: F811 - the fixture
+) -> None:
+    """The client imports a CVAT for video file onto the uploaded video; the annotator's clip
+    opens with its track (interpolated between CVAT's keyframes), and submitting it unchanged
+    delivers that track."""
+    api = Api(services)
+    ws = video_workspace(api, video={"clip_frames": FRAMES, "clip_overlap": 0})
+    video = render("mp4", frames=FRAMES, width=480, height=270, boxes=(CAR,))
+    item = upload_video(api, ws.client, ws.batch_id, video, "car.mp4").json()
+    imported = api.call(
+        "POST",
+        "ingest",
+        f"/v1/batches/{ws.batch_id}/imports/annotations",
+        ws.client.token,
+        params={"format": "cvat", "item": item["id"]},
+        content=cvat_for_video("car.mp4", frames=FRAMES, car=CAR),
+    )
+    assert imported.status_code == 202, imported.text
+    api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
+
+    def imported_yet() -> bool:
+        task = api.next_task(ws.annotators[0]).json()
+        release = f"/v1/tasks/{task['id']}/release"
+        api.call("POST", "dispatch", release, ws.annotators[0], json={"lease_id": task["lease_id"]})
+        return bool(task.get("pre_tracks"))
+
+    api.wait_for(imported_yet)
+    page = await new_page(browser, f"{services.url('dispatch')}/ui/label.html", ws.annotators[0])
+    await open_next_task(page)
+    await page.wait_for_selector("#timeline:not([hidden])")
+    for frame in (0, 11, FRAMES - 1):
+        await page.evaluate(f"() => window.aviaryVideo.show({frame})")
+        (here,) = await shapes(page)
+        assert box_iou(tuple(here["bbox"]), CAR.at(frame)) > 0.98, frame
+    await page.click("#submit")
+    await page.wait_for_selector("#task-box[hidden]", state="attached")
+    rows = mot_rows(api, ws.client.token, ws.batch_id)
+    assert sorted(int(r[0]) for r in rows) == list(range(1, FRAMES + 1))
+    middle = next(r for r in rows if int(r[0]) == 12)
+    x, y, w, h = (float(v) for v in middle[2:6])
+    assert box_iou((x, y, w, h), CAR.at(11)) > 0.98
     assert page.errors == []  # type: ignore[attr-defined]
 
 

@@ -228,7 +228,7 @@ def test_a_file_for_items_already_uploaded_becomes_proposals_on_their_open_tasks
     refused = send(stray)
     assert refused.status_code == 422, refused.text
     report = refused.json()["error"]["details"]["report"]
-    assert report["refused"] == ["c.jpg: no item of the batch had this file name"]
+    assert report["refused"] == ["images/c.jpg: no item of the batch had this file name"]
 
     done = send(coco())
     assert done.status_code == 202, done.text
@@ -317,3 +317,60 @@ def test_yolo_labels_for_uploaded_images_take_their_sizes_from_the_items(
     code, done = run(services, client.token, "import", str(dataset), *args)
     assert code == 0 and done["items"] == 1, done
     assert done["report"]["shapes"] == 1
+
+
+def test_images_uploaded_under_other_names_are_matched_by_content(
+    services: ServiceSet,
+    api: Api,
+    setup: tuple[Tenant, dict[str, Any], str, str],
+    tmp_path: Path,
+) -> None:
+    """The file names a.jpg and b.jpg; the batch has them as cam-0001.jpg and cam-0002.jpg
+    (a URL import, a renaming camera). With the images at hand, `aviary import --uploaded
+    --images` matches them by SHA-256; by name alone nothing is imported."""
+    client, project, _, _ = setup
+    batch = api.batch(client, project["id"])
+    ids = {
+        local: uploaded(api, client, batch, stored, seed)
+        for local, stored, seed in (("a.jpg", "cam-0001.jpg", 51), ("b.jpg", "cam-0002.jpg", 52))
+    }
+    (tmp_path / "images").mkdir()
+    for local, seed in (("a.jpg", 51), ("b.jpg", 52)):
+        (tmp_path / "images" / local).write_bytes(picture(seed))
+    export = tmp_path / "instances.json"
+    export.write_text(json.dumps(coco()))
+    args = ["--from", "coco", "--project", project["id"], "--batch", batch, "--uploaded"]
+
+    code, by_name = run(services, client.token, "import", str(export), *args)
+    assert code == 5, by_name
+    assert by_name["details"]["report"]["refused"] == [
+        "images/a.jpg: no item of the batch had this file name",
+        "images/b.jpg: no item of the batch had this file name",
+    ]
+
+    images = ["--images", str(tmp_path / "images")]
+    code, by_content = run(services, client.token, "import", str(export), *args, *images)
+    assert code == 0 and by_content["items"] == 2, by_content
+
+    # A picture the batch does not hold: refused whole, naming the content it looked for.
+    (tmp_path / "images" / "b.jpg").write_bytes(picture(53))
+    code, stray = run(services, client.token, "import", str(export), *args, *images)
+    refused = stray["details"]["report"]["refused"]
+    assert code == 5 and len(refused) == 1, stray
+    assert refused[0].startswith("images/b.jpg: no item of the batch had con")
+
+    # A malformed digest is refused with its own code.
+    bad = api.call(
+        "POST",
+        "ingest",
+        f"/v1/batches/{batch}/imports/annotations",
+        client.token,
+        params={"format": "coco"},
+        files=[
+            ("file", ("annotations", json.dumps(coco()).encode())),
+            ("checksums", ("c.json", json.dumps({"images/a.jpg": "not-a-digest"}).encode())),
+        ],
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_checksums"
+    listed = api.ok("GET", "ingest", f"/v1/batches/{batch}/items", client.token)["items"]
+    assert {i["id"] for i in listed} == set(ids.values())  # matching adds no item

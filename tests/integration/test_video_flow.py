@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from PIL import Image
 
 from aviary_devkit.media.video import MovingBox, render
 from shared.domain.tracks import box_iou, plan_clips
+from tests.integration.test_cli import run
 from tests.integration.test_export_api import download, ready_delivery
 from tests.support import Api, Tenant, Workspace, jpeg
 
@@ -28,6 +30,10 @@ VIDEO_PROJECT: dict[str, Any] = {
 
 def error_code(response: Any) -> str:
     return str(response.json()["error"]["code"])
+
+
+def error_message(response: Any) -> str:
+    return str(response.json()["error"]["message"])
 
 
 def upload_video(api: Api, client: Tenant, batch_id: str, data: bytes, name: str) -> Any:
@@ -606,3 +612,92 @@ def test_sequence_frames_go_only_to_a_video_projects_open_batch(api: Api) -> Non
     api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
     sealed = put_frame(api, ws, "cam", 1, jpeg(1))
     assert (sealed.status_code, error_code(sealed)) == (409, "batch_sealed")
+
+
+def cvat_for_video(
+    source: str,
+    size: int | None = None,
+    label: str = "car",
+    frames: int = FRAMES,
+    car: MovingBox = CAR,
+) -> bytes:
+    """CVAT for video 1.1 as CVAT writes it: the car in every frame, keyframes at both ends."""
+    boxes = []
+    for f in range(frames):
+        x, y, w, h = car.at(f)
+        key = int(f in (0, frames - 1))
+        boxes.append(
+            f'<box frame="{f}" outside="0" occluded="0" keyframe="{key}" xtl="{x}" ytl="{y}"'
+            f' xbr="{x + w}" ybr="{y + h}" z_order="0"/>'
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task>'
+        f"<name>drive task</name><size>{size or frames}</size><mode>interpolation</mode>"
+        "<image_quality>70</image_quality>"
+        "<original_size><width>320</width><height>240</height></original_size>"
+        f"<source>{source}</source></task></meta>"
+        f'<track id="3" label="{label}" source="manual">{"".join(boxes)}</track></annotations>'
+    ).encode()
+
+
+def test_a_cvat_for_video_file_gives_each_clip_task_its_part_of_the_tracks(
+    api: Api, tmp_path: Path
+) -> None:
+    ws = video_workspace(api)
+    video = render("mp4", frames=FRAMES, boxes=(CAR,))
+    item = upload_video(api, ws.client, ws.batch_id, video, "drive.mp4").json()
+    path = f"/v1/batches/{ws.batch_id}/imports/annotations"
+
+    def send(body: bytes, **params: str) -> Any:
+        return api.call(
+            "POST",
+            "ingest",
+            path,
+            ws.client.token,
+            params={"format": "cvat", **params},
+            content=body,
+        )
+
+    check = api.call(
+        "POST",
+        "ingest",
+        f"/v1/projects/{ws.project['id']}/imports/check",
+        ws.client.token,
+        params={"format": "cvat"},
+        content=cvat_for_video("drive.mp4", label="truck"),
+    )
+    assert check.status_code == 200 and check.json()["refused"] == [
+        "label 'truck': the ontology has no class 'truck'"
+        " (map it to a class, or leave it out with truck=)"
+    ]
+    stranger = send(cvat_for_video("other.mp4"))
+    assert stranger.status_code == 422 and "say which with ?item=" in error_message(stranger)
+    gold = send(cvat_for_video("drive.mp4"), **{"as": "gold"})
+    assert (gold.status_code, error_code(gold)) == (422, "not_supported")
+    longer = send(cvat_for_video("drive.mp4", size=FRAMES * 10), item=item["id"])
+    assert longer.status_code == 202, longer.text  # frames taken as the video's own: fine
+    done = send(cvat_for_video("drive.mp4"))  # by its source's name; replaces the one before
+    assert done.status_code == 202 and done.json()["items"] == 1, done.text
+    # `aviary import` sends it the same way, and says where a video file has to go.
+    export = tmp_path / "annotations.xml"
+    export.write_bytes(cvat_for_video("drive.mp4"))
+    args = ["import", str(export), "--from", "cvat", "--project", ws.project["id"]]
+    code, _ = run(api.services, ws.client.token, *args)
+    assert code == 2  # a usage error: a video file goes onto a video already uploaded
+    code, again = run(api.services, ws.client.token, *args, "--uploaded", "--batch", ws.batch_id)
+    assert code == 0 and again["items"] == 1, again
+
+    def clip_with_tracks() -> dict[str, Any] | None:
+        task = api.next_task(ws.annotators[0]).json()
+        release = f"/v1/tasks/{task['id']}/release"
+        api.call("POST", "dispatch", release, ws.annotators[0], json={"lease_id": task["lease_id"]})
+        return task if task.get("pre_tracks") else None
+
+    task = api.wait_for(clip_with_tracks)
+    clip = task["video"]["clip"]
+    (track,) = task["pre_tracks"]["tracks"]
+    frames = [k["frame"] for k in track["keyframes"]]
+    assert frames[0] == clip["start"] and frames[-1] == clip["stop"] - 1
+    for key in track["keyframes"]:
+        assert box_iou(tuple(key["shape"]["bbox"]), CAR.at(key["frame"])) > 0.99
+        assert key["shape"]["source"]["model"] == "import:cvat"

@@ -70,8 +70,8 @@ export class VideoWorkspace {
   }
 
   /**
-   * Open a video task: its frames loaded, the tracks of a rework to start from.
-   * @param {{ id: string, classes: OntologyClass[], video: VideoView, previous_tracks?: { tracks: Track[] } | null }} task
+   * Open a video task: its frames loaded, the tracks of a rework (or else of an import) to start from.
+   * @param {{ id: string, classes: OntologyClass[], video: VideoView, previous_tracks?: { tracks: Track[] } | null, pre_tracks?: { tracks: Track[] } | null }} task
    * @param {() => string} leaseId the task's current lease (a heartbeat may change it)
    */
   async open(task, leaseId) {
@@ -79,7 +79,7 @@ export class VideoWorkspace {
     this.taskId = task.id;
     this.leaseId = leaseId;
     this.classes = new Map(task.classes.map((c) => [c.id, c]));
-    this.tracks = new TrackSet(task.previous_tracks?.tracks || []);
+    this.tracks = new TrackSet(task.previous_tracks?.tracks || task.pre_tracks?.tracks || []);
     this.pictures = await Promise.all(task.video.frames.map((url) => loadImage(url)));
     const { start, stop } = task.video.clip;
     this.timeline.open(start, stop, task.video.fps);

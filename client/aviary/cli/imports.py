@@ -12,6 +12,7 @@ proposals to accept, correct or delete, and review's statistics count what they 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import zipfile
 from pathlib import Path
@@ -23,6 +24,7 @@ from aviary.cli.common import Context, Exit
 from aviary.cli.push import run_push
 from aviary.client import AviaryError
 from aviary.contracts.shapes import Annotation, Ontology
+from aviary.interop import cvat
 from aviary.interop.foreign import ForeignFormatError
 from aviary.interop.images import IMAGE_SUFFIXES, find_images
 from aviary.interop.mapping import Report, map_onto
@@ -86,6 +88,27 @@ async def plan(
     return mapped.report, files if mapped.report.ok else {}
 
 
+def checksums(ctx: Context, fmt: str, path: Path, images: Path) -> dict[str, str]:
+    """The SHA-256 of each image the file names, found in `images`: the API matches those
+    images to items by content (they may have been uploaded under other names)."""
+    try:
+        foreign = read(fmt, path)
+    except (ForeignFormatError, OSError) as exc:
+        ctx.fail(Exit.API_ERROR, f"{path} is not {fmt} as expected: {exc}")
+    found, missing = find_images(foreign, images)
+    if missing:
+        ctx.fail(Exit.API_ERROR, "images the file names are not in --images", missing=missing)
+    return {name: file_sha256(file) for name, file in found.items()}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def file_bytes(fmt: str, path: Path) -> bytes:
     """The file as the API takes it: a folder (YOLO, VOC) zipped, a file as it is."""
     if not path.is_dir():
@@ -131,9 +154,14 @@ def import_annotations(
         bool,
         typer.Option(
             "--uploaded",
-            help="The images are already in --batch: send only the shapes, matched by file name.",
+            help="The images are already in --batch: send only the shapes, matched to the items"
+            " by file name, or by content when --images holds the images.",
         ),
     ] = False,
+    item: Annotated[
+        str | None,
+        typer.Option(help="CVAT for video: the video item its tracks are for (with --uploaded)."),
+    ] = None,
     kind: Annotated[
         str,
         typer.Option(
@@ -151,13 +179,21 @@ def import_annotations(
         raise typer.BadParameter("--as must be prelabels or gold")
     if kind == "gold" and not uploaded:
         raise typer.BadParameter("gold is for images already uploaded: add --uploaded --batch")
+    video = source == "cvat" and path.is_file() and cvat.holds_tracks(path.read_bytes())
+    if video and not uploaded:
+        raise typer.BadParameter(
+            "a CVAT for video file goes onto a video already uploaded: add --uploaded --batch"
+            " (and --item, unless the file names the video)"
+        )
     if uploaded:
         if batch is None:
             raise typer.BadParameter("--uploaded needs the --batch the images are in")
-        # The API matches the images to the batch's items (for YOLO, their sizes too).
+        # The API matches the images to the batch's items (for YOLO, their sizes too): by
+        # content when --images holds them here, else by the file names they were uploaded as.
         data, rename = file_bytes(source, path), parse_mapping(mapping or [])
+        sums = checksums(context, source, path, images) if images and not video else None
         answer = context.call(
-            lambda client: client.import_annotations(batch, source, data, rename, kind)
+            lambda client: client.import_annotations(batch, source, data, rename, kind, sums, item)
         )
         what = "as gold" if kind == "gold" else "as proposals"
         context.emit(answer, f"{answer['items']} items get the file's shapes {what}")

@@ -223,18 +223,26 @@ class AsyncClient:
         data: bytes,
         mapping: dict[str, str | None] | None = None,
         kind: str = "prelabels",
+        checksums: Mapping[str, str] | None = None,
+        item: str | None = None,
     ) -> dict[str, Any]:
-        """Another tool's shapes for the batch's items already uploaded (matched by file
-        name), as proposals on their open tasks, or (`kind="gold"`) as their known answers:
-        all or nothing (422 `import_refused`)."""
+        """Another tool's shapes for the batch's items already uploaded, as proposals on their
+        open tasks, or (`kind="gold"`) as their known answers: all or nothing (422
+        `import_refused`). An image matches the item uploaded under its file name or, where
+        `checksums` gives its SHA-256 (hex), the item with that content. A CVAT for video
+        file's tracks go to the video `item` (by default, the one the file names)."""
+        body: dict[str, Any] = {"content": data}
+        if checksums:
+            listed = json.dumps(dict(checksums)).encode()
+            body = {"files": [("file", ("annotations", data)), ("checksums", ("c.json", listed))]}
         return dict(
             await self._json(
                 "POST",
                 "ingest",
                 f"/v1/batches/{batch_id}/imports/annotations",
-                params={"format": fmt, "as": kind},
-                content=data,
+                params={"format": fmt, "as": kind} | ({"item": item} if item else {}),
                 headers=_mapping_header(mapping),
+                **body,
             )
         )
 

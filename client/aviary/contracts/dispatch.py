@@ -124,6 +124,8 @@ class TaskView(BaseModel):
     # submitted in the item's frame numbers.
     video: VideoView | None = None
     previous_tracks: TrackAnnotation | None = None
+    # Imported tracks (another tool's, e.g. CVAT for video) cut to the clip, to start from.
+    pre_tracks: TrackAnnotation | None = None
     # An audio task: its part of the recording (`image` is then the recording's waveform
     # picture); segments are submitted in seconds from the recording's start. `pre_transcript`
     # holds the segments voice-activity detection proposed (no text), to start from.

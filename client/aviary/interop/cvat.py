@@ -39,6 +39,7 @@ occluded, keyframe, attributes). Tracks of other shapes are left out and counted
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 import zipfile
 from collections import Counter
@@ -90,13 +91,30 @@ class ForeignTrack:
 
 @dataclass
 class TrackSet:
-    """A CVAT for video file: the video's frame size and number of frames where `meta` says."""
+    """A CVAT for video file: the video's frame size and number of frames where `meta` says,
+    and the names it goes by there (the task's `name`, the video file's `source`)."""
 
     width: int | None
     height: int | None
     frames: int | None
     tracks: list[ForeignTrack] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    names: tuple[str, ...] = ()
+
+
+_TRACK_TAG = re.compile(rb"<track[\s>/]")
+_IMAGE_TAG = re.compile(rb"<image[\s>/]")  # not <image_quality>, which meta may hold
+
+
+def holds_tracks(data: bytes) -> bool:
+    """Whether a CVAT file is for video (tracks, no images) without parsing it: as `read`
+    and `read_tracks` tell the two apart."""
+    return _TRACK_TAG.search(data) is not None and _IMAGE_TAG.search(data) is None
+
+
+class ForVideo(ForeignFormatError):
+    """A CVAT file for video where one for images was expected (its tracks belong to a video
+    item: `read_tracks`)."""
 
 
 # ----- opening ---------------------------------------------------------------------------------
@@ -180,6 +198,7 @@ class _Meta:
     size: int | None = None
     width: int | None = None
     height: int | None = None
+    names: tuple[str, ...] = ()  # the task's name and its video's file name, where given
 
 
 def _meta(element: ET.Element, where: str) -> _Meta:
@@ -202,6 +221,8 @@ def _meta(element: ET.Element, where: str) -> _Meta:
     if original is not None:
         meta.width = _integer(original.findtext("width"), "original_size/width", where)
         meta.height = _integer(original.findtext("height"), "original_size/height", where)
+    given = (element.findtext("./*/source"), element.findtext("./*/name"))
+    meta.names = tuple(n.strip() for n in given if n and n.strip())
     return meta
 
 
@@ -222,7 +243,7 @@ def read(path: Path) -> ForeignSet:
         elif tag == "track":
             tracks += 1
     if tracks and not reader.images:
-        raise ForeignFormatError(
+        raise ForVideo(
             "this is CVAT for video (tracks, no images): read it with read_tracks", str(path)
         )
     return reader.result()
@@ -395,7 +416,7 @@ def read_tracks(path: Path) -> TrackSet:
     if left_out:
         gone = ", ".join(f"<{t}> ({n})" for t, n in sorted(left_out.items()))
         notes.append(f"tracks of shapes other than boxes, left out: {gone}")
-    return TrackSet(meta.width, meta.height, meta.size, tracks, notes)
+    return TrackSet(meta.width, meta.height, meta.size, tracks, notes, meta.names)
 
 
 def _track(element: ET.Element, meta: _Meta, where: str) -> ForeignTrack | str:

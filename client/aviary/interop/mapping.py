@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,7 +91,8 @@ def map_onto(
     pre-label: people see it as a proposal) or none (gold, or work taken as done). With
     `keep` False every annotation is made and checked, then let go: the report alone."""
     report = Report(foreign.format, notes=list(foreign.notes))
-    classes = _classes_for(foreign, ontology, rename or {}, report)
+    labels = sorted({s.label for image in foreign.images for s in image.shapes})
+    classes = classes_for(labels, ontology, rename or {}, report)
     annotations: dict[str, Annotation] = {}
     names: set[str] = set()
     for image in foreign.images:
@@ -109,15 +110,15 @@ def map_onto(
         try:
             annotation = Annotation(shapes=tuple(shapes))
         except ValidationError as exc:
-            report.refused.append(f"{image.name}: {_reason(exc)}")
+            report.refused.append(f"{image.name}: {reason(exc)}")
             continue
         if keep:
             annotations[image.name] = annotation
     return Mapped(report, annotations if report.ok else {})
 
 
-def _classes_for(
-    foreign: ForeignSet,
+def classes_for(
+    labels: Sequence[str],
     ontology: Ontology,
     rename: Mapping[str, str | None],
     report: Report,
@@ -125,7 +126,6 @@ def _classes_for(
     """Each label's class (None: left out on purpose); unknown labels are refused."""
     by_name = {c.name: c for c in ontology.classes}
     folded = Counter(c.name.casefold() for c in ontology.classes)
-    labels = sorted({s.label for image in foreign.images for s in image.shapes})
     for label in rename:
         if label not in labels:
             report.notes.append(f"the mapping names {label!r}, which the file does not use")
@@ -176,13 +176,13 @@ def _shape(
     if not _inside(found, image):
         report.refused.append(f"{where} lies outside the {image.width}x{image.height} image")
         return None
-    body["attributes"] = _attributes(found.attributes, cls, report)
+    body["attributes"] = attributes_for(found.attributes, cls, report)
     if source_model is not None:
         body["source"] = ShapeSource(by="model", model=source_model, confidence=found.score)
     try:
         shape = _SHAPE.validate_python(body)
     except ValidationError as exc:
-        report.refused.append(f"{where}: {_reason(exc)}")
+        report.refused.append(f"{where}: {reason(exc)}")
         return None
     report.labels[found.label].shapes += 1
     return shape
@@ -250,7 +250,7 @@ def _inside(found: ForeignShape, image: ForeignImage) -> bool:
     )
 
 
-def _attributes(
+def attributes_for(
     given: Mapping[str, AttributeValue], cls: OntologyClass, report: Report
 ) -> dict[str, AttributeValue]:
     """The attributes the class declares, with values it allows; the rest counted as dropped."""
@@ -270,7 +270,7 @@ def _attributes(
     return kept
 
 
-def _reason(exc: ValidationError) -> str:
+def reason(exc: ValidationError) -> str:
     first = exc.errors()[0]
     place = ".".join(str(part) for part in first["loc"])
     return f"{first['msg']}" + (f" ({place})" if place else "")

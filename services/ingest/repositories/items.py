@@ -44,16 +44,16 @@ class ItemRepository:
             query["_id"] = {"$gt": after}
         return await self.items.find(query).sort("_id", 1).limit(limit).to_list(limit)
 
-    async def by_file_name(self, batch_id: str) -> dict[str, list[Doc]]:
-        """The batch's items by the file name they were uploaded under (ids and where)."""
-        named: dict[str, list[Doc]] = {}
+    async def matchable(self, batch_id: str) -> list[Doc]:
+        """The batch's items with what an import matches them by (file name, SHA-256) and
+        what its events carry (ids, media, where the image is and its size; a video's
+        frames)."""
         fields = dict.fromkeys(
             ("file_name", "project_id", "org_id", "batch_id", "media", "bucket", "object_key"),
             1,
         ) | dict.fromkeys(("width", "height", "format", "sha256"), 1)
-        async for doc in self.items.find({"batch_id": batch_id}, fields):
-            named.setdefault(doc.get("file_name") or "", []).append(doc)
-        return named
+        video = dict.fromkeys(("frame_count", "fps", "manifest_key"), 1)
+        return await self.items.find({"batch_id": batch_id}, fields | video).to_list(None)
 
     async def set_preview_key(self, item_id: str, key: str) -> None:
         await self.items.update_one({"_id": item_id}, {"$set": {"preview_key": key}})
