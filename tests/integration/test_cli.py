@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from aviary.cli import app
+from aviary.cli import app, json_first
 from aviary_devkit.processes import ROOT, ServiceSet
 from shared.opscli import app as ops_app
 from shared.settings import SERVICE_PORTS, get_settings
@@ -70,6 +70,67 @@ def test_admin_creates_organisations_and_issues_working_tokens(
     assert api.call("GET", "ingest", "/v1/projects", token["token"]).status_code == 200
     code, refused = run(services, token["token"], "admin", "org", "list")
     assert code == 5 and refused["status"] == 403
+
+
+def test_a_client_makes_a_project_from_files_and_the_operator_invites_its_people(
+    services: ServiceSet, api: Api, tmp_path: Path
+) -> None:
+    client = api.client()
+    vendor, other = api.org("vendor"), api.org("vendor")
+    ontology = tmp_path / "ontology.yaml"
+    ontology.write_text(
+        "classes:\n"
+        "  - {id: 1, name: car}\n"
+        "  - id: 2\n"
+        "    name: pedestrian\n"
+        "    kind: polygon\n"
+        "    attributes: [{name: walking, type: boolean}]\n"
+    )
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"review": {"mode": "auto"}, "piece_rate": 0.1}))
+    args = ["--ontology", str(ontology), "--vendor", vendor, "--vendor", f"{other}:0.25"]
+    code, project = run(
+        services, client.token, "project", "create", "Streets", *args, "--spec", str(spec)
+    )
+    assert code == 0, project
+    assert {v["vendor_id"]: v["share"] for v in project["vendors"]} == {vendor: 0.75, other: 0.25}
+    assert (project["review"]["mode"], project["piece_rate"]) == ("auto", 0.1)
+    assert [c["kind"] for c in project["ontology"]["classes"]] == ["bbox", "polygon"]
+
+    code, listed = run(services, client.token, "project", "list")
+    assert code == 0 and [p["id"] for p in listed] == [project["id"]]
+    # --json after the command, as `aviary` itself takes it (json_first).
+    argv = [f"--token={client.token}", *endpoint_args(services), "project", "show"]
+    shown = CliRunner().invoke(app, json_first([*argv, project["id"], "--json"]))
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["name"] == "Streets"
+
+    # What the API refuses names the field; an unreadable file says so; nothing is made.
+    circle = tmp_path / "circle.yaml"
+    circle.write_text("[{id: 1, name: wheel, kind: circle}]")
+    code, refused = run(
+        services, client.token, "project", "create", "X", "--ontology", str(circle),
+        "--vendor", vendor,
+    )  # fmt: skip
+    assert code == 5 and refused["status"] == 422, refused
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("classes: [unclosed")
+    code, unreadable = run(
+        services, client.token, "project", "create", "X", "--ontology", str(broken),
+        "--vendor", vendor,
+    )  # fmt: skip
+    assert code == 5 and "not a readable ontology" in unreadable["error"]
+    assert len(run(services, client.token, "project", "list")[1]) == 1
+
+    code, invitation = run(
+        services, api.operator, "people", "invite", "Ana", "--org", vendor, "--role", "annotator"
+    )
+    assert code == 0 and invitation["page"] == services.url("dispatch") + "/ui/label.html"
+    assert invitation["subject"] == "Ana" and invitation["role"] == "annotator"
+    assert api.next_task(invitation["token"], wait_s=0).status_code in (200, 204)
+    code, wrong = run(
+        services, api.operator, "people", "invite", "B", "--org", vendor, "--role", "x"
+    )
+    assert code == 2, wrong
 
 
 def test_push_reports_each_file_and_a_rerun_skips_what_is_in(

@@ -9,12 +9,13 @@ It speaks HTTP only; `aviary-ops` (shipped with the services) talks to the broke
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from aviary import __version__
-from aviary.cli import admin, deliveries, imports, models, push, status
+from aviary.cli import admin, deliveries, imports, models, projects, push, status
 from aviary.cli.common import JsonFlag, make_context, version_flag
 
 app = typer.Typer(
@@ -49,8 +50,18 @@ app.command("pull")(deliveries.pull)
 app.command("verify")(deliveries.verify)
 app.command("status")(status.status)
 app.add_typer(admin.app, name="admin")
+app.add_typer(admin.people, name="people")
+app.add_typer(projects.app, name="project")
 app.add_typer(models.app, name="models")
 
 
 def main() -> None:
-    app()
+    app(args=json_first(sys.argv[1:]))
+
+
+def json_first(args: list[str]) -> list[str]:
+    """`--json` wherever it is given (`aviary status --json`) as the option it is: before the
+    command. Arguments after `--` are left as they are."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if a == "--json"]
+    return [*flags, *(a for a in args[:end] if a != "--json"), *args[end:]]
