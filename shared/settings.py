@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     # Pillow refuses images above its own bomb limit (~89.5 MP) before ours can apply.
     max_image_pixels: int = Field(default=80_000_000, ge=1, le=89_000_000)
     presign_ttl_s: int = 3600
+    # Who reads /metrics (shared/web/metrics.py): on the API's port the operator key or this
+    # token (a scraper's); on `metrics_port`, when set, anyone who can reach it (keep it
+    # inside the cluster: the production manifests expose no Service on it).
+    metrics_token: SecretStr | None = None
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # Ingest: videos (docs/media.md); a project sets its own, shorter, duration limit.
     max_video_bytes: int = Field(default=4 * 1024**3, ge=1)
     max_video_side_px: int = Field(default=4096, ge=16, le=16384)

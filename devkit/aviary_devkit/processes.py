@@ -61,6 +61,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     The port and public URLs are left to the caller, which knows where each process listens."""
     values: dict[str, str] = {}
     for name, value in settings.model_dump(exclude={"host", "port", "public_urls"}).items():
+        if value is None:
+            continue  # unset is None; no text means None to the settings' parser
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         if isinstance(value, list | dict):

@@ -9,9 +9,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +27,7 @@ from shared.store.mongo import DATABASE_DOWN
 from shared.store.storage import STORAGE_DOWN
 from shared.web.bodylimit import JsonBodyLimit
 from shared.web.idempotency import IdempotencyMiddleware, IdempotencyStore
+from shared.web.metrics import metrics_endpoint, serve_internal
 from shared.web.pages import allow_page_origins
 
 log = logging.getLogger(__name__)
@@ -177,9 +177,7 @@ def _ops_router(runtime: Runtime) -> APIRouter:
             status_code=200 if ok else 503,
         )
 
-    @router.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    router.get("/metrics", include_in_schema=False)(metrics_endpoint(runtime.settings))
 
     return router
 
@@ -221,6 +219,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        serve_internal(runtime.settings)
         runtime.start_in_background(whole)
         try:
             yield

@@ -319,13 +319,29 @@ def test_each_service_has_an_api_and_a_worker_deployment(layer: str) -> None:
             assert container["args"] == [f"services.{name}", role]
 
 
+METRICS_PORT = 9464
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_metrics_are_served_on_a_port_no_service_exposes(layer: str) -> None:
+    objects = render(layer)
+    (config,) = of_kind(objects, "ConfigMap").values()
+    assert config["data"]["AVIARY_METRICS_PORT"] == str(METRICS_PORT)
+    for service in of_kind(objects, "Service").values():
+        targets = {p.get("targetPort") for p in service["spec"]["ports"]}
+        assert not targets & {"metrics", METRICS_PORT}, service["metadata"]["name"]
+
+
 @pytest.mark.parametrize("layer", LAYERS)
 def test_ports_probes_and_scrape_annotations_agree(layer: str) -> None:
     for deployment in of_kind(render(layer), "Deployment").values():
         name = pod_labels(deployment)["app.kubernetes.io/name"]
         port = SERVICE_PORTS[name]
         container = only_container(deployment)
-        assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+        assert container["ports"] == [
+            {"name": "http", "containerPort": port, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+        ]
         env = {e["name"]: e["value"] for e in container.get("env", [])}
         assert env["AVIARY_PORT"] == str(port)
         for probe, path in (
@@ -340,7 +356,8 @@ def test_ports_probes_and_scrape_annotations_agree(layer: str) -> None:
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 30
         annotations = deployment["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true"
-        assert annotations["prometheus.io/port"] == str(port)
+        # Scraped on the internal port: the API port's /metrics wants a token (metrics.py).
+        assert annotations["prometheus.io/port"] == str(METRICS_PORT)
         assert annotations["prometheus.io/path"] == "/metrics"
         assert pod_spec(deployment)["terminationGracePeriodSeconds"] == 30
 

@@ -191,5 +191,9 @@ def test_every_service_reports_health_readiness_and_metrics(api: Api, service: s
         "storage": "ok",
         "started": "ok",
     }
-    metrics = api.call("GET", service, "/metrics", None).text
+    metrics = api.call("GET", service, "/metrics", api.operator).text
     assert "aviary_http_request_seconds" in metrics
+    # Platform-wide counters: not for anyone who asks, nor for a tenant's token.
+    for token in (None, api.client().token):
+        refused = api.call("GET", service, "/metrics", token)
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"

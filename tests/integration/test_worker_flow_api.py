@@ -170,7 +170,7 @@ def test_metrics_show_queues_tasks_and_expired_leases(api: Api) -> None:
     time.sleep(api.services.settings.lease_ttl_s + 1.5)  # let it expire
 
     def metrics_show() -> str | None:
-        text = api.call("GET", "dispatch", "/metrics", None).text
+        text = api.call("GET", "dispatch", "/metrics", api.operator).text
         ready = "aviary_leases_expired_total" in text and 'aviary_tasks{state="pending"}' in text
         return text if ready and 'aviary_queue_messages{queue="main"' in text else None
 
@@ -180,4 +180,4 @@ def test_metrics_show_queues_tasks_and_expired_leases(api: Api) -> None:
     ]
     assert float(expired[0].split()[1]) >= 1
     assert 'aviary_queue_messages{queue="dead_letter",service="dispatch"}' in text
-    assert "aviary_outbox_backlog" in api.call("GET", "ingest", "/metrics", None).text
+    assert "aviary_outbox_backlog" in api.call("GET", "ingest", "/metrics", api.operator).text

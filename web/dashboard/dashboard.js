@@ -1,7 +1,7 @@
 // @ts-check
 // One dashboard: a client's projects, batches, deliveries and webhook log; the operator's and
 // vendor admins' view of the platform (queues, throughput, tasks, people at work, quality).
-import { api, byId as $, clear, el, requireLogin, services, setupTheme, signOut, toast } from "/ui/common/common.js";
+import { api, byId as $, clear, el, requireLogin, services, setupTheme, signOut, toast, token } from "/ui/common/common.js";
 
 /** @typedef {import("/ui/common/common.js").Claims} Claims */
 /** @typedef {import("/ui/common/common.js").Scores} Scores */
@@ -48,6 +48,8 @@ function start(me) {
   $("refresh").addEventListener("click", refresh);
   $("client").hidden = !["client", "operator"].includes(me.role);
   $("ops").hidden = !["operator", "vendor_admin"].includes(me.role);
+  // The services' counters are the whole platform's: the operator's alone (docs/security.md).
+  $("platform").hidden = me.role !== "operator";
   refresh();
   setInterval(refresh, 10000);
 }
@@ -56,7 +58,8 @@ async function refresh() {
   /** @type {Promise<void>[]} */
   const work = [];
   if (!$("client").hidden) work.push(showProjects(), showDeliveries());
-  if (!$("ops").hidden) work.push(showPlatform(), showQuality());
+  if (!$("platform").hidden) work.push(showPlatform());
+  if (!$("ops").hidden) work.push(showQuality());
   const results = await Promise.allSettled(work);
   const failed = results.find((r) => r.status === "rejected");
   if (failed) toast(failed.reason.message, "error");
@@ -190,7 +193,8 @@ async function showPlatform() {
   let tasks = [];
   let active = 0;
   for (const service of SERVICES) {
-    const response = await fetch(`${urls[service]}/metrics`);
+    const response = await fetch(`${urls[service]}/metrics`, { headers: { Authorization: `Bearer ${token()}` } });
+    if (!response.ok) throw new Error(`${service} /metrics: ${response.status}`);
     const samples = parseMetrics(await response.text());
     const handled = sum(samples, "aviary_events_consumed_total", (l) => l.outcome === "ok");
     const now = Date.now();
