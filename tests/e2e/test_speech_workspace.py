@@ -12,11 +12,13 @@ Screenshots go to var/screenshots/ (label-audio.png, review-audio.png, label-aud
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any
 
 from playwright.async_api import Page
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from aviary.contracts.speech import Transcript
 from aviary_devkit.media.speech import encode, render_recording
@@ -42,8 +44,11 @@ async def open_audio_task(page: Page) -> None:
     deadline = time.monotonic() + 60
     while not await page.is_visible("#task-box"):
         assert time.monotonic() < deadline, "no task opened"
-        if await page.is_enabled("#next"):
-            await page.click("#next")
+        # The button hides while the page waits for work (a long poll): click only when shown,
+        # and briefly, so a click racing the page's own next call does not wait 30 s.
+        if await page.is_visible("#next") and await page.is_enabled("#next"):
+            with contextlib.suppress(PlaywrightTimeoutError):
+                await page.click("#next", timeout=2_000)
         await asyncio.sleep(0.3)
     await page.wait_for_function("() => window.aviaryAudio.player.waveform.peaks !== null")
 
