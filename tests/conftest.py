@@ -6,8 +6,11 @@ starts them (scripts/stack.py infra) and this file makes sure they are up.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import traceback
+import warnings
 from collections.abc import AsyncIterator, Generator, Iterator
 
 import pytest
@@ -50,12 +53,28 @@ def stack() -> None:
     subprocess.run([sys.executable, str(ROOT / "scripts" / "stack.py"), "infra"], check=True)
 
 
+# A namespace's cleanup (queues, databases, buckets) that has not ended by then is left to run
+# on its own: the test is over, and a cleanup stuck in one of the servers must not hold every
+# later test's teardown too (what it is stuck on shows in the warning's stacks).
+CLEANUP_WAIT_S = 60
+
+
 @pytest.fixture
 async def settings(stack: None) -> AsyncIterator[Settings]:
     """A fresh namespace for one test."""
     s = isolated_settings()
     yield s
-    await cleanup_namespace(s)
+    cleanup = asyncio.create_task(cleanup_namespace(s), name=f"cleanup {s.namespace}")
+    done, _ = await asyncio.wait({cleanup}, timeout=CLEANUP_WAIT_S)
+    if done:
+        cleanup.result()  # a cleanup that failed fails the test's teardown, as before
+        return
+    stacks = "".join(line for f in cleanup.get_stack() for line in traceback.format_stack(f))
+    warnings.warn(
+        f"namespace {s.namespace} not cleaned up after {CLEANUP_WAIT_S} s; left running:\n"
+        f"{stacks}\n{database_stacks()}",
+        stacklevel=1,
+    )
 
 
 @pytest.fixture(scope="session")
