@@ -217,7 +217,8 @@ def imported_events(
     """One event per image of the file, for the batch item it names: by content where
     `checksums` gives the image's SHA-256, else by the file name it was uploaded under.
     Refused whole (with the report) when the set is refused, when an image matches no item or
-    several, when two images match one item, or when a matched item is not an image."""
+    several, when two images match one item, when a matched item is not an image, or when the
+    file gives the image another size than the item's."""
     if not mapped.report.ok:
         raise refused(
             "import_refused",
@@ -236,6 +237,13 @@ def imported_events(
         doc = docs[0]
         if doc.get("media", "image") != "image":
             problems.append(f"{name}: the item is a {doc['media']}, not an image")
+            continue
+        declared = mapped.sizes.get(name)
+        if declared is not None and declared != (doc.get("width"), doc.get("height")):
+            problems.append(
+                f"{name}: {declared[0]}x{declared[1]} in the file, but the item is"
+                f" {doc.get('width')}x{doc.get('height')} (its shapes would be misplaced)"
+            )
             continue
         if doc["_id"] in taken:
             problems.append(f"{name}: matches the item {taken[doc['_id']]!r} matches too")

@@ -229,6 +229,14 @@ def test_a_file_for_items_already_uploaded_becomes_proposals_on_their_open_tasks
     assert refused.status_code == 422, refused.text
     report = refused.json()["error"]["details"]["report"]
     assert report["refused"] == ["images/c.jpg: no item of the batch had this file name"]
+    # The right name, but the file says another size: the shapes would land elsewhere.
+    resized = coco()
+    resized["images"][0] |= {"width": 128, "height": 96}
+    refused = send(resized)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["details"]["report"]["refused"] == [
+        "images/a.jpg: 128x96 in the file, but the item is 64x48 (its shapes would be misplaced)"
+    ]
 
     done = send(coco())
     assert done.status_code == 202, done.text

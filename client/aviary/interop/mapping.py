@@ -78,6 +78,7 @@ class Report:
 class Mapped:
     report: Report
     annotations: dict[str, Annotation]  # by image name; empty when the report refuses
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # (w, h) the file gives
 
 
 def map_onto(
@@ -94,6 +95,7 @@ def map_onto(
     labels = sorted({s.label for image in foreign.images for s in image.shapes})
     classes = classes_for(labels, ontology, rename or {}, report)
     annotations: dict[str, Annotation] = {}
+    sizes: dict[str, tuple[int, int]] = {}
     names: set[str] = set()
     for image in foreign.images:
         report.images += 1
@@ -114,7 +116,9 @@ def map_onto(
             continue
         if keep:
             annotations[image.name] = annotation
-    return Mapped(report, annotations if report.ok else {})
+        if image.width and image.height:
+            sizes[image.name] = (image.width, image.height)
+    return Mapped(report, annotations if report.ok else {}, sizes)
 
 
 def classes_for(
