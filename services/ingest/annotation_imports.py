@@ -15,10 +15,10 @@ import json
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, overload
 
 from aviary.contracts.shapes import Annotation, Ontology
 from aviary.interop import yolo
@@ -213,12 +213,13 @@ def imported_events(
     source: str,
     as_gold: bool = False,
     checksums: Mapping[str, str] | None = None,
-) -> list[ItemAnnotationsImported]:
+) -> ImportedEvents:
     """One event per image of the file, for the batch item it names: by content where
     `checksums` gives the image's SHA-256, else by the file name it was uploaded under.
     Refused whole (with the report) when the set is refused, when an image matches no item or
     several, when two images match one item, when a matched item is not an image, or when the
-    file gives the image another size than the item's."""
+    file gives the image another size than the item's. The events are made as they are read
+    (ImportedEvents), a chunk at a time, not all at once."""
     if not mapped.report.ok:
         raise refused(
             "import_refused",
@@ -226,7 +227,7 @@ def imported_events(
             report=mapped.report.as_dict(),
         )
     problems = []
-    events = []
+    matched: list[tuple[Doc, Annotation]] = []
     taken: dict[str, str] = {}
     for name, annotation in mapped.annotations.items():
         docs, how = items.match(name, checksums or {})
@@ -249,26 +250,7 @@ def imported_events(
             problems.append(f"{name}: matches the item {taken[doc['_id']]!r} matches too")
             continue
         taken[doc["_id"]] = name
-        events.append(
-            ItemAnnotationsImported(
-                item_id=doc["_id"],
-                project_id=doc["project_id"],
-                batch_id=doc["batch_id"],
-                org_id=doc["org_id"],
-                source=source,
-                annotation=annotation,
-                as_gold=as_gold,
-                image=ImageRef(
-                    bucket=doc["bucket"],
-                    object_key=doc["object_key"],
-                    width=doc["width"],
-                    height=doc["height"],
-                    format=doc["format"],
-                    sha256=doc["sha256"],
-                    file_name=doc["file_name"],
-                ),
-            )
-        )
+        matched.append((doc, annotation))
     if problems:
         report = mapped.report.as_dict() | {"ok": False, "refused": problems}
         raise refused(
@@ -276,4 +258,48 @@ def imported_events(
             "the file names images the batch does not have: nothing was imported",
             report=report,
         )
-    return events
+    return ImportedEvents(matched, source, as_gold)
+
+
+class ImportedEvents(Sequence[ItemAnnotationsImported]):
+    """The events of an import, each made when read: a 10,000-image import holds a chunk of
+    events and their envelopes at a time, not all of them (ingest's memory)."""
+
+    def __init__(self, matched: list[tuple[Doc, Annotation]], source: str, as_gold: bool):
+        self.matched, self.source, self.as_gold = matched, source, as_gold
+
+    def __len__(self) -> int:
+        return len(self.matched)
+
+    @overload
+    def __getitem__(self, index: int) -> ItemAnnotationsImported: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[ItemAnnotationsImported]: ...
+
+    def __getitem__(
+        self, index: int | slice
+    ) -> ItemAnnotationsImported | list[ItemAnnotationsImported]:
+        if isinstance(index, slice):
+            return [self._event(*pair) for pair in self.matched[index]]
+        return self._event(*self.matched[index])
+
+    def _event(self, doc: Doc, annotation: Annotation) -> ItemAnnotationsImported:
+        return ItemAnnotationsImported(
+            item_id=doc["_id"],
+            project_id=doc["project_id"],
+            batch_id=doc["batch_id"],
+            org_id=doc["org_id"],
+            source=self.source,
+            annotation=annotation,
+            as_gold=self.as_gold,
+            image=ImageRef(
+                bucket=doc["bucket"],
+                object_key=doc["object_key"],
+                width=doc["width"],
+                height=doc["height"],
+                format=doc["format"],
+                sha256=doc["sha256"],
+                file_name=doc["file_name"],
+            ),
+        )

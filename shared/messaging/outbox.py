@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 BACKLOG_EVERY_S = 5.0
 RELAY_PAGE = 100  # outbox documents read and published at a time
+PUBLISH_SLICE = 500  # events published at once
 
 
 class Outbox:
@@ -72,14 +73,17 @@ class Outbox:
             OUTBOX_BACKLOG.labels(service_name.get()).set(0)
             return 0
         events = [e for d in docs for e in _events_of(d)]
-        await asyncio.gather(
-            *(
-                self.broker.publish_raw(
-                    e["type"], e["body"].encode(), e["id"], e.get("correlation_id")
+        # In slices: a page of documents may carry an import's 10,000 events, and publishing
+        # them all at once held as many messages in memory (200 MB in ingest) for no speed.
+        for start in range(0, len(events), PUBLISH_SLICE):
+            await asyncio.gather(
+                *(
+                    self.broker.publish_raw(
+                        e["type"], e["body"].encode(), e["id"], e.get("correlation_id")
+                    )
+                    for e in events[start : start + PUBLISH_SLICE]
                 )
-                for e in events
             )
-        )
         await self.collection.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
         for e in events:
             EVENTS_PUBLISHED.labels(service_name.get(), e["type"]).inc()

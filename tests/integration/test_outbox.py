@@ -150,3 +150,36 @@ async def test_events_applied_in_groups_are_applied_once_and_a_bad_one_fails_alo
     await handle(envelopes[1])
     assert await db["sealed"].count_documents({}) == 3
     assert sum(len(g) for g in applied_groups) == 3
+
+
+async def test_a_document_of_more_events_than_a_slice_is_published_whole(
+    parts: tuple[ServiceDatabase, Broker], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import writes hundreds of events to one document; the relay publishes them a slice
+    at a time (memory), and every one goes out, once, before the document is removed."""
+    db, broker = parts
+    outbox = Outbox(db, broker)
+    monkeypatch.setattr("shared.messaging.outbox.PUBLISH_SLICE", 7)
+    in_flight, most = 0, 0
+    publish = broker.publish_raw
+
+    async def counted(*args: object, **kwargs: object) -> None:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            await publish(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(broker, "publish_raw", counted)
+    events = [sealed(f"b{n}") for n in range(30)]
+
+    async def work(session: AsyncClientSession) -> None:
+        await outbox.add(session, *events)
+
+    await db.transaction(work)
+    assert await outbox.relay_once() == 1
+    assert most == 7
+    assert await db["outbox"].count_documents({}) == 0
+    assert sorted(await queued_ids(broker, settings)) == sorted(e.event_id for e in events)

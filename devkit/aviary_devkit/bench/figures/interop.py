@@ -126,6 +126,7 @@ def _measure(services: ServiceSet, data: bytes, runs: int) -> Figures:
                 content=data,
             )
             checks.append(time.perf_counter() - started)
+            print(f"  check: peak RSS {peak_rss_mb(services.procs['ingest'].pid):.0f} MB")
             if not report["ok"] or report["shapes"] != BOXES:
                 raise RuntimeError(f"the import was not whole: {report}")
             started = time.perf_counter()
@@ -141,7 +142,8 @@ def _measure(services: ServiceSet, data: bytes, runs: int) -> Figures:
                 raise RuntimeError(f"the import matched {done['items']} items, not {IMAGES}")
             print(
                 f"  run {run}: import {imports[-1]:.2f} s, check {checks[-1]:.2f} s"
-                f" ({len(data) / 1e6:.1f} MB file)",
+                f" ({len(data) / 1e6:.1f} MB file); ingest's peak RSS so far"
+                f" {peak_rss_mb(services.procs['ingest'].pid):.0f} MB",
                 flush=True,
             )
         rss = peak_rss_mb(services.procs["ingest"].pid)
