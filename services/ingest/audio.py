@@ -20,14 +20,18 @@ import io
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import av
-import av.error
 import numpy as np
 import numpy.typing as npt
 
 from shared.errors import AppError
+
+if TYPE_CHECKING:
+    import av
+
+# PyAV is imported where a recording is read, not here: a replica that never sees audio or
+# video (an image-only tenant's) does not carry its 21 MB (docs/benchmarks.md, interop).
 
 Samples = npt.NDArray[np.float32]
 
@@ -198,6 +202,9 @@ def read_recording(
     With `spill_dir` the samples live in a file there, mapped into memory (see _Normaliser).
     Raises AppError with a machine code for every refusal.
     """
+    import av
+    import av.error
+
     with path.open("rb") as f:
         kind = check_name(f, file_name)
         declared = _declared_length(f, kind)
@@ -288,6 +295,8 @@ def _decode(
     limits: AudioLimits,
     spill_dir: Path | None,
 ) -> Recording:
+    import av.error
+
     if not container.streams.audio:
         what = "video but no" if container.streams.video else "no"
         raise invalid("no_audio_stream", f"the file has {what} audio stream")
@@ -437,6 +446,8 @@ class _Normaliser:
             self._drain(None)
             self._input = key
             self._channels = frame.layout.nb_channels
+            import av
+
             self._resampler = av.AudioResampler(format="flt", layout=frame.layout, rate=RATE)
         self._drain(frame)
 

@@ -12,7 +12,6 @@ import io
 import json
 from fractions import Fraction
 
-import av
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
@@ -33,6 +32,8 @@ PICTURE_AXIS = (200, 200, 200)
 def listening_copy(samples: Samples) -> bytes:
     """The copy people listen to: Ogg Opus, 16 kHz mono, about 24 kbit/s (speech stays clear;
     an hour is about 11 MB). Browsers play and seek it (Ogg pages carry granule positions)."""
+    import av  # here, not at the top: see audio.py
+
     out = io.BytesIO()
     with av.open(out, mode="w", format="ogg") as container:
         # Complexity 6: from 7 up libopus takes 4 times as long on room noise (measured: an

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort  # type: ignore[import-untyped]  # ships no type hints
 
 from shared.errors import StartupError
 
@@ -53,6 +52,10 @@ class SpeechDetector:
     sessions are thread-safe, and each call keeps its own recurrent state)."""
 
     def __init__(self, model: Path | None = None, threads: int = 1) -> None:
+        # Imported with the first recording, not with ingest: a replica that never sees
+        # audio does not carry onnxruntime's 37 MB.
+        import onnxruntime as ort  # type: ignore[import-untyped]  # ships no type hints
+
         options = ort.SessionOptions()
         # One core a recording: ingest reads a few recordings at once, each on its own thread.
         options.intra_op_num_threads = threads

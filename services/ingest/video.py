@@ -19,12 +19,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
 
-import av
-import av.error
 from PIL import Image
 
 from shared.errors import AppError
+
+if TYPE_CHECKING:
+    import av
 
 # FFmpeg's demuxer names, and what Aviary calls them.
 CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2": "mp4", "matroska,webm": "matroska"}
@@ -150,6 +152,9 @@ def read_video(
     Raises AppError with a machine code for every refusal; `on_frame` may already have seen
     frames by then, so the caller keeps them aside until this returns.
     """
+    import av  # here, not at the top: see audio.py
+    import av.error
+
     with path.open("rb") as f:
         check_name(f.read(16), file_name)
     try:
@@ -166,6 +171,9 @@ def _decode(
     sampling: Sampling,
     on_frame: Callable[[Frame], None],
 ) -> VideoInfo:
+    import av
+    import av.error
+
     kind = CONTAINERS.get(container.format.name)
     if kind is None:
         raise invalid("unsupported_container", f"{container.format.name} is not read", 415)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import cv2
 import numpy as np
 from shapely.geometry import LinearRing, MultiPolygon, Polygon
 
@@ -238,6 +237,8 @@ def mask_to_polygon(mask: np.ndarray, tolerance: float = 1.0) -> tuple[Point, ..
     empty mask. The outline is a simple polygon (what validation asks of a polygon): a part
     too thin to have an inside (a pixel, a one-pixel line) gives the box around its pixels,
     and one-pixel spikes are cut off."""
+    import cv2  # OpenCV's 36 MB load where masks meet outlines, not in every service
+
     if mask.ndim != 2:
         raise ValueError(f"a mask has two dimensions, not {mask.ndim}")
     image = np.ascontiguousarray(mask, dtype=np.uint8)
@@ -291,6 +292,8 @@ def polygon_to_mask(points: tuple[Point, ...] | list[Point], height: int, width:
     the nearest pixel centre, and the pixels the outline crosses included. It fills back
     exactly the mask an outline of `mask_to_polygon` came from (with no simplification); a
     polygon drawn along pixel edges gains up to a pixel on its right and bottom sides."""
+    import cv2
+
     shift = 8  # OpenCV takes fixed-point coordinates: 1/256 of a pixel
     scaled = np.round((np.asarray(points, dtype=np.float64) - 0.5) * (1 << shift))
     canvas = np.zeros((height, width), dtype=np.uint8)
