@@ -33,6 +33,7 @@ SERVICES = {"ingest": 8001, "dispatch": 8002, "review": 8003, "export": 8004, "a
 
 def env() -> dict[str, str]:
     e = dict(os.environ)
+    e.setdefault("MALLOC_ARENA_MAX", "2")  # as the image sets it (deploy/Dockerfile)
     e.setdefault("AVIARY_S3_ACCESS_KEY", "aviary")
     e.setdefault("AVIARY_S3_SECRET_KEY", "aviary-local-secret")
     # SeaweedFS takes its S3 credentials from these.

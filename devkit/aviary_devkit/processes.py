@@ -72,7 +72,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         else:
             text = str(value)
         values[f"AVIARY_{name.upper()}"] = text
-    return {**os.environ, **values}
+    # As the image runs them (deploy/Dockerfile): one malloc arena per process, not per thread.
+    return {"MALLOC_ARENA_MAX": "2", **os.environ, **values}
 
 
 async def cleanup_namespace(settings: Settings) -> None:

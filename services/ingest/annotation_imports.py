@@ -16,14 +16,14 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, overload
 
 from aviary.contracts.shapes import Annotation, Ontology
 from aviary.interop import yolo
-from aviary.interop.foreign import ForeignFormatError, ForeignSet
-from aviary.interop.mapping import Mapped, map_onto
+from aviary.interop.foreign import ForeignFormatError, ForeignImage, ForeignSet
+from aviary.interop.mapping import Mapped, Report, map_onto
 from aviary.interop.readers import READERS, read
 from services.ingest.domain import safe_file_name
 from shared.errors import AppError
@@ -124,6 +124,45 @@ async def read_and_map(
     )
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A file read and checked against the project (its report), its annotations not made
+    yet: ImportedEvents makes them a chunk at a time, so a 10,000-image file never holds all
+    its shapes as models at once (87 MB for 50,000 boxes)."""
+
+    foreign: ForeignSet
+    report: Report
+    ontology: Ontology
+    mapping: Mapping[str, str | None]
+    source_model: str | None
+
+    def annotations(self, images: Sequence[ForeignImage]) -> dict[str, Annotation]:
+        """The annotations of some of the file's images (checked already: they map)."""
+        part = replace(self.foreign, images=list(images))
+        return map_onto(part, self.ontology, self.mapping, self.source_model).annotations
+
+
+async def read_and_check(
+    fmt: str,
+    data: bytes,
+    ontology: Ontology,
+    mapping: Mapping[str, str | None],
+    proposals: bool = True,
+    sizes: Mapping[str, tuple[int, int]] | None = None,
+) -> Checked:
+    """The file read and every shape checked against the ontology, as `read_and_map` does,
+    its annotations left to be made when wanted."""
+    check_format(fmt)
+    if len(data) > MAX_BYTES:
+        raise AppError("too_large", f"the file exceeds {MAX_BYTES} bytes", status_code=413)
+    foreign = await asyncio.to_thread(_read, fmt, data, sizes or {})
+    source_model = f"import:{fmt}" if proposals else None
+    checked = await asyncio.to_thread(
+        map_onto, foreign, ontology, mapping, source_model=source_model, keep=False
+    )
+    return Checked(foreign, checked.report, ontology, mapping, source_model)
+
+
 def pre_annotations_of(mapped: Mapped) -> dict[str, Annotation]:
     """The mapped annotations by the file name an upload would carry (the name's last part),
     refused when the set is refused or two images share a file name."""
@@ -208,7 +247,7 @@ class BatchItems:
 
 
 def imported_events(
-    mapped: Mapped,
+    checked: Checked,
     items: BatchItems,
     source: str,
     as_gold: bool = False,
@@ -220,16 +259,17 @@ def imported_events(
     several, when two images match one item, when a matched item is not an image, or when the
     file gives the image another size than the item's. The events are made as they are read
     (ImportedEvents), a chunk at a time, not all at once."""
-    if not mapped.report.ok:
+    if not checked.report.ok:
         raise refused(
             "import_refused",
             "the annotations do not fit the project: nothing was imported",
-            report=mapped.report.as_dict(),
+            report=checked.report.as_dict(),
         )
     problems = []
-    matched: list[tuple[Doc, Annotation]] = []
+    matched: list[tuple[Doc, ForeignImage]] = []
     taken: dict[str, str] = {}
-    for name, annotation in mapped.annotations.items():
+    for image in checked.foreign.images:
+        name = image.name
         docs, how = items.match(name, checksums or {})
         if len(docs) != 1:
             many = "no item" if not docs else f"{len(docs)} items"
@@ -239,10 +279,10 @@ def imported_events(
         if doc.get("media", "image") != "image":
             problems.append(f"{name}: the item is a {doc['media']}, not an image")
             continue
-        declared = mapped.sizes.get(name)
-        if declared is not None and declared != (doc.get("width"), doc.get("height")):
+        declared = (image.width, image.height)
+        if image.width and image.height and declared != (doc.get("width"), doc.get("height")):
             problems.append(
-                f"{name}: {declared[0]}x{declared[1]} in the file, but the item is"
+                f"{name}: {image.width}x{image.height} in the file, but the item is"
                 f" {doc.get('width')}x{doc.get('height')} (its shapes would be misplaced)"
             )
             continue
@@ -250,23 +290,30 @@ def imported_events(
             problems.append(f"{name}: matches the item {taken[doc['_id']]!r} matches too")
             continue
         taken[doc["_id"]] = name
-        matched.append((doc, annotation))
+        matched.append((doc, image))
     if problems:
-        report = mapped.report.as_dict() | {"ok": False, "refused": problems}
+        report = checked.report.as_dict() | {"ok": False, "refused": problems}
         raise refused(
             "import_refused",
             "the file names images the batch does not have: nothing was imported",
             report=report,
         )
-    return ImportedEvents(matched, source, as_gold)
+    return ImportedEvents(checked, matched, source, as_gold)
 
 
 class ImportedEvents(Sequence[ItemAnnotationsImported]):
-    """The events of an import, each made when read: a 10,000-image import holds a chunk of
-    events and their envelopes at a time, not all of them (ingest's memory)."""
+    """The events of an import, each made when read, its annotation too: a 10,000-image import
+    holds a chunk of shapes, events and envelopes at a time, not all of them (ingest's
+    memory)."""
 
-    def __init__(self, matched: list[tuple[Doc, Annotation]], source: str, as_gold: bool):
-        self.matched, self.source, self.as_gold = matched, source, as_gold
+    def __init__(
+        self,
+        checked: Checked,
+        matched: list[tuple[Doc, ForeignImage]],
+        source: str,
+        as_gold: bool,
+    ) -> None:
+        self.checked, self.matched, self.source, self.as_gold = checked, matched, source, as_gold
 
     def __len__(self) -> int:
         return len(self.matched)
@@ -280,9 +327,10 @@ class ImportedEvents(Sequence[ItemAnnotationsImported]):
     def __getitem__(
         self, index: int | slice
     ) -> ItemAnnotationsImported | list[ItemAnnotationsImported]:
-        if isinstance(index, slice):
-            return [self._event(*pair) for pair in self.matched[index]]
-        return self._event(*self.matched[index])
+        pairs = self.matched[index] if isinstance(index, slice) else [self.matched[index]]
+        made = self.checked.annotations([image for _, image in pairs])
+        events = [self._event(doc, made[image.name]) for doc, image in pairs]
+        return events if isinstance(index, slice) else events[0]
 
     def _event(self, doc: Doc, annotation: Annotation) -> ItemAnnotationsImported:
         return ItemAnnotationsImported(

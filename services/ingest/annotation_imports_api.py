@@ -17,6 +17,7 @@ from services.ingest.annotation_imports import (
     imported_events,
     parse_checksums,
     parse_mapping,
+    read_and_check,
     read_and_map,
     refused,
 )
@@ -91,10 +92,11 @@ async def import_annotations(
         await ledger.import_annotations(batch, [event])
         return {"report": tracked.report.as_dict(), "items": 1}
     sizes = found.sizes(checksums)
-    mapped = await read_and_map(format, data, ontology, mapping, proposals=not gold, sizes=sizes)
-    events = imported_events(mapped, found, f"import:{format}", as_gold=gold, checksums=checksums)
+    checked = await read_and_check(format, data, ontology, mapping, not gold, sizes)
+    del data  # the file's bytes: read already
+    events = imported_events(checked, found, f"import:{format}", as_gold=gold, checksums=checksums)
     await ledger.import_annotations(batch, events)
-    return {"report": mapped.report.as_dict(), "items": len(events)}
+    return {"report": checked.report.as_dict(), "items": len(events)}
 
 
 async def _file_and_checksums(request: Request) -> tuple[bytes, dict[str, str]]:

@@ -78,7 +78,6 @@ class Report:
 class Mapped:
     report: Report
     annotations: dict[str, Annotation]  # by image name; empty when the report refuses
-    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # (w, h) the file gives
 
 
 def map_onto(
@@ -95,7 +94,6 @@ def map_onto(
     labels = sorted({s.label for image in foreign.images for s in image.shapes})
     classes = classes_for(labels, ontology, rename or {}, report)
     annotations: dict[str, Annotation] = {}
-    sizes: dict[str, tuple[int, int]] = {}
     names: set[str] = set()
     for image in foreign.images:
         report.images += 1
@@ -116,9 +114,7 @@ def map_onto(
             continue
         if keep:
             annotations[image.name] = annotation
-        if image.width and image.height:
-            sizes[image.name] = (image.width, image.height)
-    return Mapped(report, annotations if report.ok else {}, sizes)
+    return Mapped(report, annotations if report.ok else {})
 
 
 def classes_for(
