@@ -27,7 +27,7 @@ from aviary.interop.mapping import Mapped, Report, map_onto
 from aviary.interop.readers import READERS, read
 from services.ingest.domain import safe_file_name
 from shared.errors import AppError
-from shared.events import ImageRef, ItemAnnotationsImported
+from shared.events import ImageRef, ItemAnnotationsImported, TrackAnnotation
 from shared.store.mongo import Doc
 
 FOLDER_FORMATS = frozenset({"yolo", "voc"})
@@ -98,6 +98,16 @@ def _read(fmt: str, data: bytes, sizes: Mapping[str, tuple[int, int]]) -> Foreig
             raise refused("invalid_file", f"the file is not {fmt}: {exc}") from exc
 
 
+async def read_file(
+    fmt: str, data: bytes, sizes: Mapping[str, tuple[int, int]] | None = None
+) -> ForeignSet:
+    """The file in a known format and within the size limit, read in a worker thread."""
+    check_format(fmt)
+    if len(data) > MAX_BYTES:
+        raise AppError("too_large", f"the file exceeds {MAX_BYTES} bytes", status_code=413)
+    return await asyncio.to_thread(_read, fmt, data, sizes or {})
+
+
 async def read_and_map(
     fmt: str,
     data: bytes,
@@ -110,10 +120,7 @@ async def read_and_map(
     """The file's annotations for the project, each shape proposed by `import:<fmt>` (as
     known answers, `proposals` False: no source; with `keep` False, checked and let go: the
     report alone). `sizes`: (width, height) of images already ingested, by file name."""
-    check_format(fmt)
-    if len(data) > MAX_BYTES:
-        raise AppError("too_large", f"the file exceeds {MAX_BYTES} bytes", status_code=413)
-    foreign = await asyncio.to_thread(_read, fmt, data, sizes or {})
+    foreign = await read_file(fmt, data, sizes)
     return await asyncio.to_thread(
         map_onto,
         foreign,
@@ -152,10 +159,7 @@ async def read_and_check(
 ) -> Checked:
     """The file read and every shape checked against the ontology, as `read_and_map` does,
     its annotations left to be made when wanted."""
-    check_format(fmt)
-    if len(data) > MAX_BYTES:
-        raise AppError("too_large", f"the file exceeds {MAX_BYTES} bytes", status_code=413)
-    foreign = await asyncio.to_thread(_read, fmt, data, sizes or {})
+    foreign = await read_file(fmt, data, sizes)
     source_model = f"import:{fmt}" if proposals else None
     checked = await asyncio.to_thread(
         map_onto, foreign, ontology, mapping, source_model=source_model, keep=False
@@ -333,21 +337,35 @@ class ImportedEvents(Sequence[ItemAnnotationsImported]):
         return events if isinstance(index, slice) else events[0]
 
     def _event(self, doc: Doc, annotation: Annotation) -> ItemAnnotationsImported:
-        return ItemAnnotationsImported(
-            item_id=doc["_id"],
-            project_id=doc["project_id"],
-            batch_id=doc["batch_id"],
-            org_id=doc["org_id"],
-            source=self.source,
-            annotation=annotation,
-            as_gold=self.as_gold,
-            image=ImageRef(
-                bucket=doc["bucket"],
-                object_key=doc["object_key"],
-                width=doc["width"],
-                height=doc["height"],
-                format=doc["format"],
-                sha256=doc["sha256"],
-                file_name=doc["file_name"],
-            ),
-        )
+        return imported_event(doc, self.source, annotation, as_gold=self.as_gold)
+
+
+def imported_event(
+    doc: Doc,
+    source: str,
+    annotation: Annotation,
+    as_gold: bool = False,
+    tracks: TrackAnnotation | None = None,
+    image_format: str | None = None,
+) -> ItemAnnotationsImported:
+    """The event for one item (`doc` as BatchItems holds it); a video's is its poster frame,
+    a JPEG (`image_format`)."""
+    return ItemAnnotationsImported(
+        item_id=doc["_id"],
+        project_id=doc["project_id"],
+        batch_id=doc["batch_id"],
+        org_id=doc["org_id"],
+        source=source,
+        annotation=annotation,
+        as_gold=as_gold,
+        tracks=tracks,
+        image=ImageRef(
+            bucket=doc["bucket"],
+            object_key=doc["object_key"],
+            width=doc["width"],
+            height=doc["height"],
+            format=image_format or doc["format"],
+            sha256=doc["sha256"],
+            file_name=doc["file_name"],
+        ),
+    )

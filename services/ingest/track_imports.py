@@ -21,9 +21,9 @@ from aviary.contracts.shapes import Annotation, Ontology
 from aviary.interop import cvat
 from aviary.interop.foreign import ForeignFormatError
 from aviary.interop.track_mapping import FrameMap, MappedTracks, map_tracks
-from services.ingest.annotation_imports import BatchItems, refused
+from services.ingest.annotation_imports import BatchItems, imported_event, refused
 from services.ingest.domain import safe_file_name
-from shared.events import ImageRef, ItemAnnotationsImported
+from shared.events import ItemAnnotationsImported
 from shared.store.mongo import Doc
 from shared.store.storage import ObjectStorage
 
@@ -133,22 +133,7 @@ async def tracks_event(
             "the tracks do not fit the project: nothing was imported",
             report=mapped.report.as_dict(),
         )
-    event = ItemAnnotationsImported(
-        item_id=item["_id"],
-        project_id=item["project_id"],
-        batch_id=item["batch_id"],
-        org_id=item["org_id"],
-        source="import:cvat",
-        annotation=Annotation(shapes=()),
-        tracks=mapped.annotation,
-        image=ImageRef(
-            bucket=item["bucket"],
-            object_key=item["object_key"],
-            width=item["width"],
-            height=item["height"],
-            format="jpeg",
-            sha256=item["sha256"],
-            file_name=item["file_name"],
-        ),
-    )
+    empty = Annotation(shapes=())
+    tracks = mapped.annotation
+    event = imported_event(item, "import:cvat", empty, tracks=tracks, image_format="jpeg")
     return mapped, event
