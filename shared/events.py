@@ -36,6 +36,7 @@ from aviary.contracts.shapes import (
 )
 from aviary.contracts.speech import AudioSettings, Transcript
 from aviary.contracts.tracks import TrackAnnotation
+from shared.domain.tracks import clip_unit
 
 __all__ = [
     "Annotation",
@@ -73,6 +74,7 @@ class RoutingKey(StrEnum):
     IMPORT_REQUESTED = "import.requested"
     GOLD_UPDATED = "gold.updated"
     TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an event name
+    ITEM_DROPPED = "item.dropped"
 
 
 class Tolerant(BaseModel):
@@ -317,6 +319,28 @@ class ItemAccepted(EventData):
     transcript: Transcript | None = None
 
 
+class ItemDropped(EventData):
+    """An item taken out of its batch by an operator or its client (a task nobody could do):
+    its tasks have ended, review forgets it, and the batch's full delivery completes without
+    it, listing it with the reason."""
+
+    routing_key = RoutingKey.ITEM_DROPPED
+    item_id: str
+    project_id: str
+    batch_id: str
+    org_id: str
+    reason: str
+    dropped_by: str  # the operator, or the client's subject
+    # A video's clips (a recording's parts), each a unit of the batch's count; None: an image.
+    clips: int | None = Field(default=None, ge=1)
+
+    def units(self) -> list[str]:
+        """What the batch counted for this item: the item, or each of its clips."""
+        if self.clips is None:
+            return [clip_unit(self.item_id, None)]
+        return [clip_unit(self.item_id, index) for index in range(self.clips)]
+
+
 class GoldUpdated(EventData):
     """An item with a known answer that dispatch may mix in as a gold task (the answer stays
     in review); `active` False takes it out of rotation."""
@@ -370,6 +394,7 @@ EVENT_TYPES: dict[RoutingKey, type[EventData]] = {
         TaskRejected,
         GoldUpdated,
         ItemAccepted,
+        ItemDropped,
         DeliveryReady,
         TokenRevoked,
     )

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from services.dispatch.dispatcher import Dispatcher
+from services.dispatch.flagged_store import FlaggedTasks
 from services.dispatch.leases import Leases, OpenLists, SlotRepository
 from services.dispatch.replicas import Replicas
 from services.dispatch.store import TaskStore
@@ -26,6 +27,7 @@ class DispatchParts:
     work: WorkClock
     replicas: Replicas
     dispatcher: Dispatcher
+    flagged: FlaggedTasks
 
     @classmethod
     def build(cls, runtime: Runtime) -> DispatchParts:
@@ -37,7 +39,8 @@ class DispatchParts:
         work = WorkClock(work_store, settings)
         replicas = Replicas(runtime.db, settings)
         dispatcher = Dispatcher(tasks, leases, work, replicas, settings)
-        return cls(runtime, tasks, leases, work_store, work, replicas, dispatcher)
+        flagged = FlaggedTasks(runtime.db, slots, runtime.audit)
+        return cls(runtime, tasks, leases, work_store, work, replicas, dispatcher, flagged)
 
 
 from_app = PartsOf(DispatchParts)

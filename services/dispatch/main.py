@@ -6,7 +6,14 @@ import logging
 
 from fastapi import FastAPI
 
-from services.dispatch import api, consumers, limits_api, stats_api, tracking_api
+from services.dispatch import (
+    api,
+    consumers,
+    flagged_api,
+    limits_api,
+    stats_api,
+    tracking_api,
+)
 from services.dispatch.deps import DispatchParts
 from services.dispatch.stats_api import count_by_state
 from shared.observability import ANNOTATORS_ACTIVE, LEASES_EXPIRED, TASKS_BY_STATE
@@ -74,7 +81,13 @@ def build_app(runtime: Runtime) -> FastAPI:
     app = create_app(
         runtime,
         startup,
-        [api.router, tracking_api.router, limits_api.router, stats_api.router],
+        [
+            api.router,
+            tracking_api.router,
+            limits_api.router,
+            stats_api.router,
+            flagged_api.router,
+        ],
         title="Aviary dispatch",
     )
     mount_pages(app, settings, "label")

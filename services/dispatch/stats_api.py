@@ -47,16 +47,16 @@ async def task_stats(project_id: str, principal: Viewer, parts: PartsDep) -> Tas
 async def count_by_state(parts: DispatchParts, pending: int) -> tuple[dict[str, int], int]:
     """Tasks in each state, and the people holding leases, at a cost that does not grow with
     the tasks: `pending` as the caller's pool holds them, `leased` as the live processes
-    report, flagged through the status index, the rest submitted (from the counts kept at
-    creation). Reading the open lists or counting the tasks read every task on the embedded
+    report, flagged and dropped through the status index, the rest submitted (from the counts
+    kept at creation). Reading the open lists or counting the tasks read every task on the embedded
     database, a stall of seconds at 200,000 tasks."""
     live = await parts.replicas.live()
     leased = sum(int(d.get("leases", 0)) for d in live)
-    made, flagged = await parts.tasks.count_made_and_flagged()
+    made, ended = await parts.tasks.count_made_and_ended()
     counts = {
         "pending": pending,
         "leased": leased,
-        "flagged": flagged,
-        "submitted": max(0, made - pending - leased - flagged),
+        **ended,
+        "submitted": max(0, made - pending - leased - sum(ended.values())),
     }
     return counts, len({h for d in live for h in d.get("holders", [])})

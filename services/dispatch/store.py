@@ -367,10 +367,12 @@ class TaskStore:
         """Back to the pool, first for the annotator who made it, with the reviewer's words:
         a new round of slots, open again on its group's list."""
         task = await self.tasks.find_one(
-            {"_id": event.task_id}, {"rework": 1, "next_slot": 1, "group": 1}, session=session
+            {"_id": event.task_id},
+            {"rework": 1, "next_slot": 1, "group": 1, "status": 1},
+            session=session,
         )
-        if task is None:
-            return
+        if task is None or task["status"] == "dropped":
+            return  # a dropped item's task stays ended (flagged_store.py)
         round_ = int(task.get("rework", 0))
         submitted = await self.slots.submission(
             session, event.task_id, round_, int(task["next_slot"]), event.submission_id
@@ -524,11 +526,14 @@ class TaskStore:
         fields = {"vendor_id": 1, "status": 1, "rework": 1, "next_slot": 1, "group": 1}
         return await self.tasks.find({"project_id": project_id}, fields).to_list(None)
 
-    async def count_made_and_flagged(self) -> tuple[int, int]:
-        """Tasks ever made (counted at creation) and flagged (the status index): counting
-        the collection would read every task on the embedded database."""
-        flagged = await self.tasks.count_documents({"status": "flagged"})
-        return sum([int(d["n"]) async for d in self.counts.find({})]), flagged
+    async def count_made_and_ended(self) -> tuple[int, dict[str, int]]:
+        """Tasks ever made (counted at creation), and those flagged or dropped (the status
+        index): counting the collection would read every task on the embedded database."""
+        ended = {
+            status: await self.tasks.count_documents({"status": status})
+            for status in ("flagged", "dropped")
+        }
+        return sum([int(d["n"]) async for d in self.counts.find({})]), ended
 
     async def count_existing_tasks(self) -> None:
         """Start the creation counts of a deployment whose tasks predate them (once)."""

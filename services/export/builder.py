@@ -252,6 +252,7 @@ class DeliveryBuilder:
             formats=tuple(options["formats"]),
             include_images=options["include_images"],
             include_people=options["include_people"],
+            dropped=await self.batches.dropped(delivery["batch_id"]),
         )
         storage = self.runtime.storage
         # Leaving the block without close() (an error mid-build) removes the partial files.
@@ -282,6 +283,7 @@ class DeliveryBuilder:
             ontology=project.ontology,
             project_version=project.version,
             formats=tuple(f for f in options["formats"] if f in VIDEO_FORMATS),
+            dropped=await self.batches.dropped(delivery["batch_id"]),
         )
         clips: dict[str, list[Doc]] = {}
         async for doc in self.accepted.in_range(delivery["batch_id"], after, upto):
@@ -308,6 +310,7 @@ class DeliveryBuilder:
             batch_id=delivery["batch_id"],
             formats=tuple(f for f in options["formats"] if f in SPEECH_FORMATS),
             include_audio=options["include_images"],
+            dropped=await self.batches.dropped(delivery["batch_id"]),
         )
         parts: dict[str, list[Doc]] = {}
         async for doc in self.accepted.in_range(delivery["batch_id"], after, upto):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.export.builder import DeliveryBuilder
 from services.export.intake import Intake
 from shared.domain.projects import ProjectReadModel
-from shared.events import BatchSealed, ItemAccepted, ProjectUpserted, RoutingKey
+from shared.events import BatchSealed, ItemAccepted, ItemDropped, ProjectUpserted, RoutingKey
 from shared.messaging import Handler
 from shared.messaging.handlers import apply_once, apply_once_in_groups
 from shared.store.mongo import ServiceDatabase
@@ -23,5 +23,8 @@ def handlers(
         # and concurrent transactions on one batch would conflict.
         RoutingKey.ITEM_ACCEPTED: apply_once_in_groups(
             db, ItemAccepted, intake.accept_items, after=lambda _: builder.notify()
+        ),
+        RoutingKey.ITEM_DROPPED: apply_once(
+            db, ItemDropped, intake.drop_item, after=lambda _: builder.notify()
         ),
     }

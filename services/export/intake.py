@@ -1,5 +1,6 @@
-"""Events into export's read model: a batch sealed, items accepted; and, in the same
-transaction, the full delivery a sealed batch gets once every item in it is accepted.
+"""Events into export's read model: a batch sealed, items accepted or dropped; and, in the same
+transaction, the full delivery a sealed batch gets once every item in it is accepted (or
+dropped).
 
 Each is one transaction over several repositories (batches, accepted items, deliveries), so it
 lives here rather than in any of them.
@@ -17,7 +18,7 @@ from services.export.repositories import (
 )
 from shared.domain.projects import ProjectReadModel
 from shared.domain.tracks import clip_unit
-from shared.events import BatchSealed, ItemAccepted
+from shared.events import BatchSealed, ItemAccepted, ItemDropped
 from shared.store.mongo import AsyncClientSession, Doc, utcnow
 
 
@@ -63,8 +64,13 @@ class Intake:
     async def _accept_into_batch(
         self, session: AsyncClientSession, latest: dict[str, ItemAccepted]
     ) -> None:
-        known = await self.accepted.known(session, latest)
-        fresh = [item_id for item_id in latest if item_id not in known]
+        seen = await self.accepted.known(session, latest)
+        # A dropped item's units stay out, whatever review decided before it heard.
+        latest = {unit: e for unit, e in latest.items() if not seen.get(unit, False)}
+        if not latest:
+            return
+        known = [unit for unit in latest if unit in seen]
+        fresh = [unit for unit in latest if unit not in seen]
         batch = await self.batches.number(session, next(iter(latest.values())), len(fresh))
         now = utcnow()
         fields = {
@@ -79,13 +85,24 @@ class Intake:
             await self.accepted.replace(session, item_id, fields[item_id])
         await self._request_full_delivery_if_complete(session, batch)
 
+    async def drop_item(self, session: AsyncClientSession, event: ItemDropped) -> None:
+        """An item out of its batch: its units no longer count as to be accepted, the ones
+        accepted leave the deliveries, and the full delivery goes ahead without it."""
+        dropped = {"reason": event.reason, "by": event.dropped_by, "at": utcnow()}
+        units, accepted = await self.accepted.drop(session, event.units(), event.batch_id, dropped)
+        if not units:
+            return  # dropped before
+        batch = await self.batches.drop(session, event, units, accepted)
+        await self._request_full_delivery_if_complete(session, batch)
+
     async def _request_full_delivery_if_complete(
         self, session: AsyncClientSession, batch: Doc
     ) -> None:
         """`batch` as this transaction left it."""
         if not batch.get("sealed"):
             return
-        if batch["accepted_count"] < batch.get("unit_count", batch["item_count"]):
+        done = batch["accepted_count"] + batch.get("dropped_units", 0)
+        if done < batch.get("unit_count", batch["item_count"]):
             return
         project = await self.projects.get(batch["project_id"])
         options = delivery_options(project, {}) if project is not None else None

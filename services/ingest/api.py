@@ -250,6 +250,7 @@ async def get_project(
 async def batch_read(batches: BatchRepository, doc: Doc) -> BatchRead:
     counts = await batches.progress(doc["_id"])
     received = doc["item_count"] if doc["item_count"] is not None else counts["received"]
+    submitted, dropped_submitted = counts["submitted"], counts["dropped_submitted"]
     return BatchRead(
         id=doc["_id"],
         project_id=doc["project_id"],
@@ -261,9 +262,11 @@ async def batch_read(batches: BatchRepository, doc: Doc) -> BatchRead:
         sealed_at=doc.get("sealed_at"),
         progress=BatchProgress(
             received=received,
-            in_labeling=max(0, received - counts["submitted"]),
-            in_review=max(0, counts["submitted"] - counts["accepted"]),
+            # A dropped item left labeling, or review when it had been submitted.
+            in_labeling=max(0, received - submitted - counts["dropped"] + dropped_submitted),
+            in_review=max(0, submitted - counts["accepted"] - dropped_submitted),
             accepted=counts["accepted"],
+            dropped=counts["dropped"],
             delivered=doc.get("delivered", False),
             deliveries=doc.get("deliveries", 0),
         ),

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from services.ingest.ledger import BatchLedger
 from services.ingest.repositories import BatchRepository
-from shared.events import DeliveryReady, ItemAccepted, RoutingKey, TaskSubmitted
+from shared.events import DeliveryReady, ItemAccepted, ItemDropped, RoutingKey, TaskSubmitted
 from shared.messaging import Handler
 from shared.messaging.handlers import apply_once, apply_once_in_groups
 from shared.store.mongo import AsyncClientSession, ServiceDatabase
@@ -31,4 +31,5 @@ def handlers(
         RoutingKey.TASK_SUBMITTED: apply_once_in_groups(db, TaskSubmitted, tasks_submitted),
         RoutingKey.ITEM_ACCEPTED: apply_once_in_groups(db, ItemAccepted, items_accepted),
         RoutingKey.DELIVERY_READY: apply_once(db, DeliveryReady, batches.mark_delivered),
+        RoutingKey.ITEM_DROPPED: apply_once(db, ItemDropped, ledger.mark_dropped),
     }

@@ -15,9 +15,9 @@ from services.ingest.domain import envelope
 from services.ingest.repositories import BatchRepository, ImportRepository, ItemRepository
 from services.ingest.repositories.imports import new_import
 from shared.errors import Conflict
-from shared.events import BatchSealed, EventData, ImportRequested, ItemIngested
+from shared.events import BatchSealed, EventData, ImportRequested, ItemDropped, ItemIngested
 from shared.messaging.outbox import Outbox
-from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase
+from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
 
 OUTBOX_CHUNK = 200
 
@@ -136,6 +136,17 @@ class BatchLedger:
         await self.batches.count(
             session, await self.items.flag_once(session, item_ids, "accepted"), "accepted"
         )
+
+    async def mark_dropped(self, session: AsyncClientSession, event: ItemDropped) -> None:
+        """An item taken out of its batch: counted once as dropped, and, when it had been
+        submitted, as no longer in review."""
+        dropped = {"reason": event.reason, "by": event.dropped_by, "at": utcnow()}
+        item = await self.items.drop(session, event.item_id, dropped)
+        if item is None:
+            return
+        await self.batches.count(session, {item["batch_id"]: 1}, "dropped")
+        if item.get("submitted"):
+            await self.batches.count(session, {item["batch_id"]: 1}, "dropped_submitted")
 
     async def mark_clips_accepted(
         self, session: AsyncClientSession, clips: Sequence[tuple[str, int, int]]

@@ -11,7 +11,13 @@ from services.review.intake import Intake
 from services.review.repositories.gold import GoldRepository
 from shared.domain.projects import ProjectReadModel
 from shared.errors import AppError, RetryLater
-from shared.events import ItemAnnotationsImported, ProjectUpserted, RoutingKey, TaskSubmitted
+from shared.events import (
+    ItemAnnotationsImported,
+    ItemDropped,
+    ProjectUpserted,
+    RoutingKey,
+    TaskSubmitted,
+)
 from shared.messaging import Handler
 from shared.messaging.handlers import apply_once, apply_once_in_groups
 from shared.messaging.outbox import Outbox
@@ -54,7 +60,14 @@ def handlers(
         disputes = [dispute_id(e.item_id, e.clip.index if e.clip else None) for e in events]
         await desk.refresh([e.submission_id for e in events] + disputes)
 
+    async def forget_dropped(event: ItemDropped) -> None:
+        """Off this process's queue (other processes find them taken when they try)."""
+        await desk.refresh(await desk.units.item_units(event))
+
     return {
+        RoutingKey.ITEM_DROPPED: apply_once(
+            db, ItemDropped, desk.units.drop_item, after=forget_dropped
+        ),
         RoutingKey.PROJECT_UPSERTED: apply_once(
             db, ProjectUpserted, projects.save, after=projects.forget
         ),

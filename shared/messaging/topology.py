@@ -17,6 +17,7 @@ SUBSCRIPTIONS: dict[str, tuple[RoutingKey, ...]] = {
         RoutingKey.TASK_SUBMITTED,
         RoutingKey.ITEM_ACCEPTED,
         RoutingKey.DELIVERY_READY,
+        RoutingKey.ITEM_DROPPED,
         RoutingKey.TOKEN_REVOKED,
     ),
     "dispatch": (
@@ -32,12 +33,14 @@ SUBSCRIPTIONS: dict[str, tuple[RoutingKey, ...]] = {
         RoutingKey.PROJECT_UPSERTED,
         RoutingKey.TASK_SUBMITTED,
         RoutingKey.ITEM_ANNOTATIONS_IMPORTED,
+        RoutingKey.ITEM_DROPPED,
         RoutingKey.TOKEN_REVOKED,
     ),
     "export": (
         RoutingKey.PROJECT_UPSERTED,
         RoutingKey.BATCH_SEALED,
         RoutingKey.ITEM_ACCEPTED,
+        RoutingKey.ITEM_DROPPED,
         RoutingKey.TOKEN_REVOKED,
     ),
     "assist": (RoutingKey.PROJECT_UPSERTED, RoutingKey.ITEM_INGESTED, RoutingKey.TOKEN_REVOKED),

@@ -156,7 +156,13 @@ async def test_tasks_are_counted_by_state_without_reading_them(parts: DispatchPa
     store = parts.tasks
     await parts.replicas.beat(3, ["ann-1", "ann-2"])
     counts, working = await count_by_state(parts, pending=100)
-    assert counts == {"pending": 100, "leased": 3, "flagged": 0, "submitted": TASKS - 103}
+    assert counts == {
+        "pending": 100,
+        "leased": 3,
+        "flagged": 0,
+        "dropped": 0,
+        "submitted": TASKS - 103,
+    }
     assert working == 2
     # A deployment whose tasks predate the counts gets them once, at start.
     await store.counts.delete_many({})

@@ -300,6 +300,7 @@ def test_batch_progress_follows_items_through_the_stages(api: Api) -> None:
         "in_labeling": 1,
         "in_review": 1,
         "accepted": 0,
+        "dropped": 0,
         "delivered": False,
         "deliveries": 0,
     }

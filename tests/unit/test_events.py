@@ -22,6 +22,7 @@ from shared.events import (
     ImportRequested,
     ItemAccepted,
     ItemAnnotationsImported,
+    ItemDropped,
     ItemIngested,
     ItemPrelabeled,
     Ontology,
@@ -125,6 +126,15 @@ SAMPLES: list[EventData] = [
         ontology_version=3,
         image=IMAGE,
         annotation=ANNOTATION,
+    ),
+    ItemDropped(
+        item_id="itm_9",
+        project_id="prj_1",
+        batch_id="bat_1",
+        org_id="org_acme",
+        reason="the lens was covered",
+        dropped_by="ops",
+        clips=3,
     ),
     DeliveryReady(
         delivery_id="dlv_1",
@@ -304,3 +314,12 @@ def test_field_constraints_are_enforced() -> None:
     with pytest.raises(ValidationError):
         OntologyClass(id=0, name="car")
     assert Ontology(classes=()).classes == ()  # an audio project's: ingest refuses it elsewhere
+
+
+def test_a_dropped_item_names_the_units_its_batch_counted() -> None:
+    image = ItemDropped(
+        item_id="itm_1", project_id="p", batch_id="b", org_id="o", reason="r", dropped_by="x"
+    )
+    assert image.units() == ["itm_1"]
+    video = image.model_copy(update={"clips": 2})
+    assert video.units() == ["itm_1#0", "itm_1#1"]

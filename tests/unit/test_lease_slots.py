@@ -102,3 +102,38 @@ def test_an_ending_record_sorts_beside_its_lease_in_the_sweeps_range() -> None:
 @pytest.mark.parametrize("kind", list(LeaseEnd))
 def test_every_way_a_lease_ends_is_recorded_by_name(kind: LeaseEnd) -> None:
     assert slots.ending_doc(lease(), kind, T0)["kind"] == kind.value
+
+
+def by_key(*docs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {d["_id"]: d for d in docs}
+
+
+def test_a_drop_takes_the_free_slot_of_a_round_nobody_holds() -> None:
+    record = slots.dropping("tsk_a", 2, 3, {}, T0)
+    assert record is not None
+    assert (record["_id"], record["kind"], record["expires_at"]) == ("tsk_a/2/3", "dropped", T0)
+
+
+def test_a_drop_ends_a_live_lease_in_the_slot_after_it() -> None:
+    held = lease()
+    record = slots.dropping("tsk_a", 2, 3, by_key(held.to_doc()), T0)
+    assert record is not None
+    assert record["_id"] == held.next_key
+    assert record["expires_at"] == held.expires_at  # beside its lease for the sweep
+
+
+def test_a_drop_follows_a_lease_renewed_in_the_next_slot() -> None:
+    held = lease()
+    renewed = held.moved_to(held.slot + 1, held.expires_at + timedelta(seconds=60))
+    record = slots.dropping("tsk_a", 2, 3, by_key(held.to_doc(), renewed.to_doc()), T0)
+    assert record is not None
+    assert record["_id"] == renewed.next_key
+
+
+def test_a_round_a_submit_ended_needs_no_drop_record() -> None:
+    held = lease()
+    done = slots.ending_doc(held, LeaseEnd.SUBMITTED, T0)
+    assert slots.dropping("tsk_a", 2, 3, by_key(held.to_doc(), done), T0) is None
+    released = slots.ending_doc(held, LeaseEnd.RELEASED, T0)
+    record = slots.dropping("tsk_a", 2, 3, by_key(held.to_doc(), released), T0)
+    assert record is not None and record["slot"] == 5

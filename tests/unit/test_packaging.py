@@ -307,6 +307,7 @@ def test_manifest_fields(tmp_path: Path) -> None:
         "include_images": False,
         "counts": {"images": 3, "annotations": 3},
         "models": {},  # every shape drawn by hand
+        "dropped": [],  # no item was taken out of the batch
     }
 
 

@@ -171,3 +171,60 @@ class VendorLimitsView(BaseModel):
     groups: dict[str, float]
     members: dict[str, str]
     annotators: dict[str, float]
+
+
+class SkipView(BaseModel):
+    """One skip of a flagged task: who passed on it, why, and when."""
+
+    annotator_id: str
+    reason: str
+    comment: str
+    at: datetime
+
+
+class FlaggedTaskView(BaseModel):
+    """A task skipped by `max_skips` people, waiting for an operator or its client: what it
+    is (a picture to look at), why people passed on it, and where it may be sent."""
+
+    id: str
+    project_id: str
+    project_name: str
+    batch_id: str
+    item_id: str
+    org_id: str
+    vendor_id: str
+    rework: int
+    skips: list[SkipView]
+    image: ImageView  # a short-lived URL: the item's picture (a clip's first frame)
+    clip: ClipView | None = None  # a video's clip or a recording's part
+    allowed_vendors: list[str]  # where "send to a vendor" may send it: the project's vendors
+    flagged_at: datetime | None = None
+
+
+class FlaggedPage(BaseModel):
+    tasks: list[FlaggedTaskView]
+
+
+class ReturnBody(Strict):
+    """Back to the pool, its skips cleared: to the vendor it had, or to `vendor_id` (one of
+    the project's vendors)."""
+
+    vendor_id: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class DropBody(Strict):
+    """Take the task's item out of its batch: every task of the item ends, and the batch's
+    full delivery completes without it, listing it with this reason."""
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ReturnResult(BaseModel):
+    id: str
+    vendor_id: str  # whose pool it is in now
+
+
+class DropResult(BaseModel):
+    item_id: str
+    batch_id: str
+    tasks_ended: int  # the item's tasks that ended (its overlap copies, a video's clips)

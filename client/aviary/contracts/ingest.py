@@ -161,6 +161,7 @@ class BatchProgress(BaseModel):
     in_labeling: int
     in_review: int
     accepted: int
+    dropped: int = 0  # taken out of the batch (a flagged task's item): delivered without them
     delivered: bool  # the batch's full delivery is ready
     deliveries: int  # deliveries made so far (full, partial, incremental)
 

@@ -208,8 +208,8 @@ class Leases:
         return task, worked_seconds(lease.started_at, now)
 
     async def states(self, tasks: Sequence[Doc]) -> dict[str, str]:
-        """Each task's state: `flagged`; `leased` when open and its next slot holds a lease;
-        `pending` when open; else `submitted` (off its open list)."""
+        """Each task's state: `flagged` or `dropped`; `leased` when open and its next slot
+        holds a lease; `pending` when open; else `submitted` (off its open list)."""
         open_now = await self.open_lists.open_entries({t.get("group", "") for t in tasks})
         next_slots = {
             slot_key(t["_id"], t.get("rework", 0), t.get("next_slot", 0)): t["_id"]
@@ -221,8 +221,8 @@ class Leases:
         pending = set(next_slots.values())
 
         def state(task: Doc) -> str:
-            if task["status"] == "flagged":
-                return "flagged"
+            if task["status"] in ("flagged", "dropped"):
+                return str(task["status"])
             if task["_id"] in leased:
                 return "leased"
             return "pending" if task["_id"] in pending else "submitted"

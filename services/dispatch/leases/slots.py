@@ -36,6 +36,7 @@ class LeaseEnd(StrEnum):
     SUBMITTED = "submitted"
     RELEASED = "released"
     SKIPPED = "skipped"
+    DROPPED = "dropped"  # the task's item left its batch (flagged_store.py): nobody may go on
 
 
 def slot_key(task_id: str, round_: int, slot: int) -> str:
@@ -155,6 +156,29 @@ def ending_doc(lease: Lease, end: LeaseEnd, at: datetime, **details: Any) -> Doc
         "at": at,
         "expires_at": lease.expires_at,  # beside its lease in the sweep's date range
         **details,
+    }
+
+
+def dropping(
+    task_id: str, round_: int, slot: int, records: dict[str, Doc], now: datetime
+) -> Doc | None:
+    """The record that closes a round whose item was dropped, in its first free slot from
+    `slot` on (`records`: the slots read, by key). After a live lease it ends that lease;
+    in a slot nobody holds it keeps leases out. A round a submit ended needs none."""
+    last: Doc | None = None
+    while (record := records.get(slot_key(task_id, round_, slot))) is not None:
+        last, slot = record, slot + 1
+    if last is not None and last.get("kind") == LeaseEnd.SUBMITTED:
+        return None
+    return {
+        "_id": slot_key(task_id, round_, slot),
+        "kind": LeaseEnd.DROPPED.value,
+        "task_id": task_id,
+        "round": round_,
+        "slot": slot,
+        "at": now,
+        # Beside the lease it ends, where the sweep and the retention look.
+        "expires_at": last["expires_at"] if last is not None and is_lease(last) else now,
     }
 
 

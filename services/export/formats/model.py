@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from aviary.contracts.shapes import Ontology, Shape
 
@@ -58,6 +59,8 @@ class PackageSpec:
     formats: tuple[str, ...]  # subset of FORMATS, at least one
     include_images: bool
     include_people: bool  # annotator/reviewer ids in JSONL only when True
+    # Items taken out of the batch, listed in the manifest with why (item_id, reason, ...).
+    dropped: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

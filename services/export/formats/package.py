@@ -228,6 +228,7 @@ class PackageWriter:
             "include_images": spec.include_images,
             "counts": {"images": self._images, "annotations": self._annotations},
             "models": self._models.manifest(),
+            "dropped": list(spec.dropped),
         }
         write_manifest(self._sink, head, files)
 

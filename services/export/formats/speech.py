@@ -122,6 +122,7 @@ class SpeechSpec:
     formats: tuple[str, ...]
     include_audio: bool = False  # a clip per speech segment, whatever the formats
     project_version: int | None = None
+    dropped: tuple[dict[str, Any], ...] = ()  # items taken out of the batch, with why
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.formats) - set(SPEECH_FORMATS))
@@ -333,6 +334,7 @@ class SpeechPackageWriter:
                     "transcribed_segments": self._transcribed,
                     "clips": self._clips,
                 },
+                "dropped": list(spec.dropped),
             }
             write_manifest(self._sink, head, files)
             self._sink.close()

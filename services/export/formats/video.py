@@ -69,6 +69,7 @@ class VideoSpec:
     ontology: Ontology
     project_version: int
     formats: tuple[str, ...]
+    dropped: tuple[dict[str, Any], ...] = ()  # items taken out of the batch, with why
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.formats) - set(VIDEO_FORMATS))
@@ -136,6 +137,7 @@ class VideoPackageWriter:
             "project_version": spec.project_version,
             "formats": [f for f in VIDEO_FORMATS if f in spec.formats],
             "counts": {"videos": self._items, "tracks": self._tracks, "boxes": self._boxes},
+            "dropped": list(spec.dropped),
         }
         write_manifest(self._sink, head, files)
         self._sink.close()

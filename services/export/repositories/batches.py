@@ -5,8 +5,8 @@ delivery that read `seq` N holds every item numbered up to N)."""
 from __future__ import annotations
 
 from shared.errors import NotFound
-from shared.events import BatchSealed, ItemAccepted
-from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, modify_by_id
+from shared.events import BatchSealed, ItemAccepted, ItemDropped
+from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, modify_by_id, utcnow
 
 
 class BatchRepository:
@@ -61,12 +61,50 @@ class BatchRepository:
         assert batch is not None
         return batch
 
+    async def drop(
+        self, session: AsyncClientSession, event: ItemDropped, units: int, accepted: int
+    ) -> Doc:
+        """Count an item's `units` as dropped (`accepted` of them no longer accepted) and list
+        it for the manifest; the batch as this transaction leaves it."""
+        batch = await modify_by_id(
+            self.batches,
+            event.batch_id,
+            {
+                "$inc": {"dropped_units": units, "accepted_count": -accepted},
+                "$push": {
+                    "dropped_items": {
+                        "item_id": event.item_id,
+                        "reason": event.reason,
+                        "dropped_by": event.dropped_by,
+                        "units": len(event.units()),
+                        "at": utcnow().isoformat(),  # as the manifest writes it
+                    }
+                },
+                "$setOnInsert": {
+                    "project_id": event.project_id,
+                    "org_id": event.org_id,
+                    "sealed": False,
+                    "item_count": None,
+                    "seq": 0,
+                },
+            },
+            upsert=True,
+            session=session,
+        )
+        assert batch is not None  # upserted
+        return batch
+
     async def get(self, org_id: str | None, batch_id: str) -> Doc:
         """A batch, if `org_id` (None for the operator) may see it; else 404."""
         batch = await self.batches.find_one({"_id": batch_id})
         if batch is None or (org_id is not None and batch["org_id"] != org_id):
             raise NotFound("batch")
         return batch
+
+    async def dropped(self, batch_id: str) -> tuple[Doc, ...]:
+        """The items taken out of the batch, in the order they were dropped."""
+        batch = await self.batches.find_one({"_id": batch_id}, {"dropped_items": 1})
+        return tuple(batch.get("dropped_items", [])) if batch else ()
 
     async def seq(self, batch_id: str) -> int:
         """The batch's latest sequence number (0 before any item was accepted)."""

@@ -63,8 +63,15 @@ class BatchRepository:
         )
 
     async def progress(self, batch_id: str) -> dict[str, int]:
-        """Items received, submitted at least once and accepted, summed over counter shards."""
-        totals = {"received": 0, "submitted": 0, "accepted": 0}
+        """Items received, submitted at least once, accepted and dropped, summed over counter
+        shards."""
+        totals = {
+            "received": 0,
+            "submitted": 0,
+            "accepted": 0,
+            "dropped": 0,
+            "dropped_submitted": 0,  # of the dropped, those that had been submitted
+        }
         async for shard in self.counters.find({"batch_id": batch_id}):
             for key in totals:
                 totals[key] += int(shard.get(key, 0))

@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from pymongo.errors import BulkWriteError
 
 from shared.errors import NotFound
-from shared.store.mongo import AsyncClientSession, Doc, DuplicateKeyError, ServiceDatabase
+from shared.store.mongo import (
+    AsyncClientSession,
+    Doc,
+    DuplicateKeyError,
+    ServiceDatabase,
+    modify_by_id,
+)
 
 DUPLICATE_KEY = 11000
 
@@ -76,7 +82,8 @@ class ItemRepository:
         how many were flagged now, per batch. Reads and writes by `_id` only (one `$in`
         each): the cost stays flat as a project's items grow."""
         fresh = await self.items.find(
-            {"_id": {"$in": list(item_ids)}, flag: {"$ne": True}},
+            # A dropped item's progress stays where the drop left it.
+            {"_id": {"$in": list(item_ids)}, flag: {"$ne": True}, "dropped": None},
             {"batch_id": 1, "sha256": 1},
             session=session,
         ).to_list(None)
@@ -88,6 +95,18 @@ class ItemRepository:
             session=session,
         )
         return Counter(item["batch_id"] for item in fresh)
+
+    async def drop(self, session: AsyncClientSession, item_id: str, dropped: Doc) -> Doc | None:
+        """Mark the item dropped from its batch; the item as it was, or None when it was
+        dropped before (or is unknown)."""
+        return await modify_by_id(
+            self.items,
+            item_id,
+            {"$set": {"dropped": dropped}},
+            session=session,
+            when=lambda doc: doc.get("dropped") is None,
+            new=False,
+        )
 
     async def accept_clips(
         self, session: AsyncClientSession, clips: Sequence[tuple[str, int, int]]

@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from services.review.domain import queue_of
+from services.review.domain import dispute_id, queue_of
 from shared.errors import NotFound
+from shared.events import ItemDropped
 from shared.store.mongo import AsyncClientSession, AsyncCollection, Doc, ServiceDatabase, utcnow
 
 REVIEW_LEASE_S = 600
+# A unit a reviewer may still take or is deciding.
+OPEN = ("pending", "in_review")
 QUEUE_FIELDS = {"vendor_id": 1, "queue": 1, "queued_at": 1, "appeal": 1, "reviewer_id": 1}
 
 
@@ -149,3 +152,24 @@ class UnitRepository:
 
     async def add_dispute(self, session: AsyncClientSession, dispute: Doc) -> None:
         await self.disputes.insert_one(dispute, session=session)
+
+    async def item_units(
+        self, event: ItemDropped, session: AsyncClientSession | None = None
+    ) -> list[str]:
+        """Every unit of an item: its submissions (the item index) and its disputes (by id)."""
+        clips = [None] if event.clips is None else list(range(event.clips))
+        subs = await self.submissions.find(
+            {"item_id": event.item_id}, {"_id": 1}, session=session
+        ).to_list(None)
+        return [d["_id"] for d in subs] + [dispute_id(event.item_id, c) for c in clips]
+
+    async def drop_item(self, session: AsyncClientSession, event: ItemDropped) -> None:
+        """The dropped item's units nobody has decided end as `dropped`: no decision on them
+        is recorded any more, so nothing of the item is accepted after its drop."""
+        ids = await self.item_units(event, session)
+        for collection in (self.submissions, self.disputes):
+            await collection.update_many(
+                {"_id": {"$in": ids}, "status": {"$in": list(OPEN)}},
+                {"$set": {"status": "dropped", "lease": None}},
+                session=session,
+            )
