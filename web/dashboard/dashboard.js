@@ -12,7 +12,19 @@ import { api, byId as $, clear, el, requireLogin, services, setupTheme, signOut,
  * @property {string} name
  * @property {"open" | "sealed"} status
  * @property {number} item_count
- * @property {{ in_labeling: number, in_review: number, accepted: number, delivered: boolean }} progress
+ * @property {{ in_labeling: number, in_review: number, accepted: number, dropped: number, delivered: boolean }} progress
+ */
+/**
+ * A task skipped by too many people, waiting for its client or the operator.
+ * @typedef {object} FlaggedTask
+ * @property {string} id
+ * @property {string} project_name
+ * @property {string} item_id
+ * @property {string} vendor_id
+ * @property {{ annotator_id: string, reason: string, comment: string, at: string }[]} skips
+ * @property {{ url: string, width: number, height: number }} image
+ * @property {string[]} allowed_vendors
+ * @property {string | null} flagged_at
  */
 /** Tasks by vendor, then by state. @typedef {{ by_vendor: Record<string, Record<string, number>> }} TaskStats */
 /**
@@ -57,7 +69,7 @@ function start(me) {
 async function refresh() {
   /** @type {Promise<void>[]} */
   const work = [];
-  if (!$("client").hidden) work.push(showProjects(), showDeliveries());
+  if (!$("client").hidden) work.push(showProjects(), showFlagged(), showDeliveries());
   if (!$("platform").hidden) work.push(showPlatform());
   if (!$("ops").hidden) work.push(showQuality());
   const results = await Promise.allSettled(work);
@@ -115,7 +127,82 @@ async function showProjects() {
 
 /** @param {Batch["progress"]} p */
 function progressText(p) {
-  return `${p.in_labeling} labeling · ${p.in_review} review · ${p.accepted} accepted${p.delivered ? " · delivered" : ""}`;
+  const dropped = p.dropped ? ` · ${p.dropped} dropped` : "";
+  return `${p.in_labeling} labeling · ${p.in_review} review · ${p.accepted} accepted${dropped}${p.delivered ? " · delivered" : ""}`;
+}
+
+// ----- flagged tasks ---------------------------------------------------------------------------
+
+async function showFlagged() {
+  const page = /** @type {{ tasks: FlaggedTask[] }} */ (await api("dispatch", "GET", "/v1/flagged-tasks"));
+  const table = $("flagged", HTMLTableElement);
+  // A row being decided keeps its inputs: refreshing would drop what was typed.
+  if (table.contains(document.activeElement) && document.activeElement !== document.body) return;
+  table.hidden = page.tasks.length === 0;
+  $("flagged-none").hidden = page.tasks.length > 0;
+  clear(table.tBodies[0], page.tasks.map(flaggedRow));
+}
+
+/** @param {FlaggedTask} task */
+function flaggedRow(task) {
+  const others = task.allowed_vendors.filter((v) => v !== task.vendor_id);
+  const vendor = el("select", { "aria-label": "vendor to send it to" }, others.map((v) => el("option", { value: v }, v)));
+  const reason = el("input", { type: "text", placeholder: "why it leaves the batch", "aria-label": "reason for dropping", maxlength: 500 });
+  return el(
+    "tr",
+    { dataset: { task: task.id } },
+    el("td", {}, el("img", { class: "thumb", src: task.image.url, alt: `the picture of item ${task.item_id}` })),
+    el("td", {}, task.project_name, el("div", { class: "muted", title: task.item_id }, `item ${task.item_id.slice(0, 12)}…`)),
+    el(
+      "td",
+      {},
+      el("ul", {}, task.skips.map((s) => el("li", {}, `${s.reason.replaceAll("_", " ")}${s.comment ? `: “${s.comment}”` : ""}`, el("span", { class: "muted" }, ` (${s.annotator_id})`)))),
+    ),
+    el("td", {}, task.flagged_at ? new Date(task.flagged_at).toLocaleString() : "–"),
+    el(
+      "td",
+      {},
+      el(
+        "div",
+        { class: "decide" },
+        el("button", { type: "button", onclick: () => decide(task, "return", {}, "returned to the pool") }, "Return to pool"),
+        others.length
+          ? [vendor, el("button", { type: "button", onclick: () => decide(task, "return", { vendor_id: /** @type {HTMLSelectElement} */ (vendor).value }, "sent to the vendor") }, "Send")]
+          : null,
+        reason,
+        el(
+          "button",
+          {
+            type: "button",
+            class: "danger",
+            onclick: () => {
+              const why = /** @type {HTMLInputElement} */ (reason).value.trim();
+              if (!why) return toast("Say why the item leaves the batch", "error");
+              return decide(task, "drop", { reason: why }, "dropped from its batch");
+            },
+          },
+          "Drop item",
+        ),
+      ),
+    ),
+  );
+}
+
+/**
+ * @param {FlaggedTask} task
+ * @param {"return" | "drop"} action
+ * @param {Record<string, string>} body
+ * @param {string} done what to say once it worked
+ */
+async function decide(task, action, body, done) {
+  try {
+    await api("dispatch", "POST", `/v1/flagged-tasks/${task.id}/${action}`, body);
+    toast(`Task ${done}`);
+  } catch (error) {
+    toast(/** @type {Error} */ (error).message, "error");
+  }
+  /** @type {HTMLElement} */ (document.activeElement)?.blur?.();
+  await Promise.allSettled([showFlagged(), showProjects()]);
 }
 
 async function showDeliveries() {

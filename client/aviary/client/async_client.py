@@ -21,6 +21,7 @@ from aviary.client.config import Endpoints
 from aviary.client.errors import AviaryError
 from aviary.client.packages import verify_package
 from aviary.contracts.assist import Click, ModelManifest, ModelRead, SegmentRequest, SegmentResult
+from aviary.contracts.dispatch import DropResult, FlaggedTaskView, ReturnResult
 from aviary.contracts.export import DeliveryRead, WebhookRead
 from aviary.contracts.ingest import (
     BatchRead,
@@ -411,6 +412,30 @@ class AsyncClient:
             WebhookRead,
             await self._json("POST", "export", f"/v1/deliveries/{delivery_id}/webhooks"),
         )
+
+    # ----- flagged tasks (clients for their own, the operator) ---------------------------------
+
+    async def flagged_tasks(
+        self, project_id: str | None = None, limit: int = 100
+    ) -> list[FlaggedTaskView]:
+        """Tasks skipped by too many people, longest waiting first."""
+        params: dict[str, Any] = {"limit": limit}
+        if project_id is not None:
+            params["project_id"] = project_id
+        page = await self._json("GET", "dispatch", "/v1/flagged-tasks", params=params)
+        return [read_answer(FlaggedTaskView, t) for t in page["tasks"]]
+
+    async def return_task(self, task_id: str, vendor_id: str | None = None) -> ReturnResult:
+        """Back to the pool with its skips cleared, to its vendor or to `vendor_id`."""
+        body = {} if vendor_id is None else {"vendor_id": vendor_id}
+        path = f"/v1/flagged-tasks/{task_id}/return"
+        return read_answer(ReturnResult, await self._json("POST", "dispatch", path, json=body))
+
+    async def drop_item(self, task_id: str, reason: str) -> DropResult:
+        """Take a flagged task's item out of its batch (its delivery completes without it)."""
+        path = f"/v1/flagged-tasks/{task_id}/drop"
+        body = {"reason": reason}
+        return read_answer(DropResult, await self._json("POST", "dispatch", path, json=body))
 
     # ----- annotators and reviewers ------------------------------------------------------------
 

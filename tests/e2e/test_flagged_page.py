@@ -1,0 +1,80 @@
+"""The flagged-task queue on the dashboard, in Chromium: the client sees why people skipped its
+task, with the picture, and drops the item (the batch is delivered without it); the operator
+returns another client's task to the pool, and an annotator takes it."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+from playwright.async_api import Browser
+
+from aviary_devkit.processes import ServiceSet
+from tests.e2e.test_workspaces import (
+    browser,  # noqa: F401 - the fixture
+    new_page,
+    shot,
+)
+from tests.integration.test_flagged_tasks import batch, flag_one, lease
+from tests.support import Api, workspace
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_the_client_drops_a_flagged_item_and_the_operator_returns_another(
+    services: ServiceSet,
+    browser: Browser,  # noqa: F811 - the fixture
+) -> None:
+    api = Api(services)
+    ws = workspace(api, images=1, review={"mode": "auto"})
+    api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
+    flag_one(api, ws)
+    url = f"{services.url('export')}/ui/dashboard.html"
+
+    client = await new_page(browser, url, ws.client.token)
+    row = client.locator("#flagged tbody tr")
+    await row.wait_for()
+    text = await row.text_content() or ""
+    assert "unreadable image: “all black”" in text
+    assert "test project" in text
+    picture = row.locator("img.thumb")
+    await client.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=await picture.element_handle()
+    )
+    await shot(client, "dashboard-flagged")
+
+    await row.get_by_role("button", name="Drop item").click()  # no reason yet: refused here
+    await client.get_by_text("Say why the item leaves the batch").wait_for()
+    await row.get_by_label("reason for dropping").fill("the lens was covered")
+    await row.get_by_role("button", name="Drop item").click()
+    await client.get_by_text("Task dropped from its batch").wait_for()
+    await client.locator("#flagged-none").wait_for(state="visible")
+
+    done = api.wait_for(lambda: (b := batch(api, ws))["progress"]["delivered"] and b, timeout=30)
+    assert done["progress"]["dropped"] == 1
+    [delivery] = api.ok(
+        "GET", "export", "/v1/deliveries", ws.client.token, params={"project_id": ws.project["id"]}
+    )
+    detail = api.ok("GET", "export", f"/v1/deliveries/{delivery['id']}", ws.client.token)
+    package = zipfile.ZipFile(io.BytesIO(api.http.get(detail["download_url"]).content))
+    [dropped] = json.loads(package.read("manifest.json"))["dropped"]
+    assert dropped["reason"] == "the lens was covered"
+    await client.reload()
+    await client.get_by_text("1 dropped").wait_for()  # the batch's progress says so
+
+    # The operator sees every client's queue and puts a task back.
+    other = workspace(api)
+    other_task = flag_one(api, other)
+    operator = await new_page(browser, url, api.operator)
+    mine = operator.locator(f"#flagged tbody tr[data-task='{other_task}']")
+    await mine.get_by_role("button", name="Return to pool").click()
+    await operator.get_by_text("Task returned to the pool").wait_for()
+    await mine.wait_for(state="detached")
+    assert lease(api, other.annotators[1])["id"] == other_task
+
+    for page in (client, operator):
+        assert page.errors == [], page.errors  # type: ignore[attr-defined]
+        await page.close()
+    api.http.close()
