@@ -23,19 +23,21 @@ from aviary.contracts.shapes import Annotation
 from aviary.contracts.speech import AudioView
 from services.dispatch import domain
 from services.dispatch.deps import DispatchParts, from_app
-from services.dispatch.leases import LeasedTask
+from services.dispatch.leases import Lease, LeasedTask
 from shared.domain.annotation_rules import require_valid_annotation, require_valid_tracks
 from shared.domain.transcript_rules import require_valid_transcript
 from shared.errors import AppError, Conflict
 from shared.events import ProjectUpserted
 from shared.security.auth import Role, authorize, vendor_of
-from shared.store.mongo import Doc
+from shared.store.mongo import Doc, utcnow
 from shared.web.deps import WaitS
 from shared.web.leanroute import LeanRoute
 
 # Served by lean handlers: these routes run hundreds of times a second (shared/web/leanroute.py).
 router = APIRouter(prefix="/v1/tasks", tags=["worker"], route_class=LeanRoute)
 ANNOTATORS = frozenset({Role.ANNOTATOR})
+# The shortest life of a media URL: the page loads it at once, and clocks may differ a little.
+MIN_MEDIA_TTL_S = 30
 
 
 @dataclass(frozen=True)
@@ -61,15 +63,22 @@ async def worker(request: Request) -> Worker:
 WorkerDep = Annotated[Worker, Depends(worker)]
 
 
+def media_ttl(call: Worker, lease: Lease) -> int:
+    """Seconds a URL of the task's media lives: until its lease ends (a heartbeat hands out
+    fresh ones), so a person reads only the media of the task they hold; never under
+    `MIN_MEDIA_TTL_S` (clocks differ), never over `presign_ttl_s`."""
+    left = (lease.expires_at - utcnow()).total_seconds()
+    return int(max(MIN_MEDIA_TTL_S, min(call.parts.runtime.settings.presign_ttl_s, left)))
+
+
 async def task_view(call: Worker, leased: LeasedTask) -> TaskView:
     task, lease = leased.task, leased.lease
     project = await call.parts.tasks.get_project_version(
         task["project_id"], task["ontology_version"]
     )
     image = task["image"]
-    url = call.parts.runtime.storage.presigned_get(
-        image["bucket"], image["object_key"], call.parts.runtime.settings.presign_ttl_s
-    )
+    ttl = media_ttl(call, lease)
+    url = call.parts.runtime.storage.presigned_get(image["bucket"], image["object_key"], ttl)
     return TaskView(
         id=task["_id"],
         lease_id=lease.id,
@@ -86,10 +95,10 @@ async def task_view(call: Worker, leased: LeasedTask) -> TaskView:
         estimated_seconds=await call.parts.work.estimated_seconds(task["project_id"]),
         pre_annotation=task.get("pre_annotation"),
         previous_annotation=task.get("last_annotation") if task["rework"] else None,
-        video=video_view(call, task),
+        video=video_view(call, task, ttl),
         previous_tracks=task.get("last_tracks") if task["rework"] else None,
         pre_tracks=_tracks_only(task.get("pre_tracks")),
-        audio=audio_view(call, task, project),
+        audio=audio_view(call, task, project, ttl),
         pre_transcript=task.get("pre_transcript"),
         previous_transcript=task.get("last_transcript") if task["rework"] else None,
     )
@@ -100,12 +109,12 @@ def _tracks_only(pre_tracks: Doc | None) -> Doc | None:
     return {"tracks": pre_tracks["tracks"]} if pre_tracks else None
 
 
-def audio_view(call: Worker, task: Doc, project: ProjectUpserted) -> AudioView | None:
+def audio_view(call: Worker, task: Doc, project: ProjectUpserted, ttl: int) -> AudioView | None:
     """An audio task's part, with URLs for the recording's listening copy and its peaks."""
     audio = task.get("audio")
     if audio is None:
         return None
-    storage, ttl = call.parts.runtime.storage, call.parts.runtime.settings.presign_ttl_s
+    storage = call.parts.runtime.storage
     clip = task["clip"]
     return AudioView(
         url=storage.presigned_get(audio["bucket"], audio["listening_key"], ttl),
@@ -119,12 +128,12 @@ def audio_view(call: Worker, task: Doc, project: ProjectUpserted) -> AudioView |
     )
 
 
-def video_view(call: Worker, task: Doc) -> VideoView | None:
+def video_view(call: Worker, task: Doc, ttl: int) -> VideoView | None:
     """A video task's clip, with a URL for each of its frames."""
     video = task.get("video")
     if video is None:
         return None
-    storage, ttl = call.parts.runtime.storage, call.parts.runtime.settings.presign_ttl_s
+    storage = call.parts.runtime.storage
     return VideoView(
         fps=video["fps"],
         width=video["width"],
@@ -153,8 +162,19 @@ async def next_task(call: WorkerDep, wait_s: WaitS = 0) -> TaskView | Response:
 async def heartbeat(task_id: str, body: LeaseRef, call: WorkerDep) -> LeaseView:
     """Extend the lease. The answer's `lease_id` is the one to use from now on (it changes
     when a lease that had expired, and that nobody took meanwhile, is taken again)."""
-    lease = await call.parts.leases.heartbeat(await call.held(task_id, body))
-    return LeaseView(id=task_id, lease_id=lease.id, lease_expires_at=lease.expires_at)
+    held = await call.held(task_id, body)
+    lease = await call.parts.leases.heartbeat(held)
+    storage, ttl, task = call.parts.runtime.storage, media_ttl(call, lease), held.task
+    image, audio = task["image"], task.get("audio")
+    return LeaseView(
+        id=task_id,
+        lease_id=lease.id,
+        lease_expires_at=lease.expires_at,
+        image_url=storage.presigned_get(image["bucket"], image["object_key"], ttl),
+        audio_url=storage.presigned_get(audio["bucket"], audio["listening_key"], ttl)
+        if audio is not None
+        else None,
+    )
 
 
 @router.post("/{task_id}/release", status_code=status.HTTP_204_NO_CONTENT)

@@ -880,3 +880,34 @@ async def test_the_review_desk_rejects_a_segment_and_settles_a_dispute_with_a_ve
     assert settled == {"transcript": {"segments": theirs}}
     assert page.errors == []  # type: ignore[attr-defined]
     await page.close()
+
+
+async def test_a_renewed_recording_url_is_taken_at_once_when_paused_else_at_the_next_pause(
+    browser: Browser,  # noqa: F811 - the fixture
+    site: str,
+) -> None:
+    """Media URLs live as long as the task's lease; each heartbeat hands out a new one."""
+    page = await component_page(browser, site)
+    task = {
+        "audio": audio_view(site),
+        "rework": 0,
+        "comments": [],
+        "instructions": GUIDELINES,
+        "pre_transcript": {"segments": []},
+        "previous_transcript": None,
+    }
+    await page.evaluate("(task) => window.openLabel(task)", task)
+    src = "() => window.aviaryAudio.playback.audio.getAttribute('src')"
+    first, second = f"{site}/media/listening.ogg?v=1", f"{site}/media/listening.ogg?v=2"
+    await page.evaluate("(url) => window.aviaryAudio.playback.renew(url)", first)
+    assert await page.evaluate(src) == first  # nothing plays: taken at once
+    await page.evaluate("() => window.aviaryAudio.playback.setRate(2)")
+    await page.evaluate("() => window.aviaryAudio.playback.play()")
+    await page.evaluate("(url) => window.aviaryAudio.playback.renew(url)", second)
+    assert await page.evaluate(src) == first  # playing: the sound goes on from the old URL
+    await page.evaluate("() => window.aviaryAudio.playback.pause()")
+    assert await page.evaluate(src) == second
+    assert await page.evaluate("() => window.aviaryAudio.playback.rate") == 2  # kept
+    await page.evaluate("() => window.aviaryAudio.playback.play()")  # plays from the new one
+    await page.wait_for_function("() => window.aviaryAudio.playback.audio.currentTime > 2.5")
+    assert page.errors == [], page.errors  # type: ignore[attr-defined]

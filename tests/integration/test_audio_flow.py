@@ -177,6 +177,15 @@ def test_a_recording_becomes_part_tasks_labeled_reviewed_and_delivered(api: Api)
         assert task["pre_transcript"] == {"segments": []}  # detection is off in this project
         listening = api.http.get(audio["url"])
         assert listening.status_code == 200 and listening.content[:4] == b"OggS"
+        # The heartbeat renews the recording's URL with the lease.
+        beat = {"lease_id": task["lease_id"]}
+        lease = api.ok(
+            "POST", "dispatch", f"/v1/tasks/{task['id']}/heartbeat", annotator, json=beat
+        )
+        assert (
+            "X-Amz-Expires=30&" in lease["audio_url"]
+        )  # the lease's life (3 s in tests), at least 30 s
+        assert api.http.get(lease["audio_url"]).content[:4] == b"OggS"
         peaks = api.http.get(audio["peaks_url"]).json()
         assert peaks["sample_rate"] == 16000 and abs(peaks["duration_s"] - 25) < 0.05
         start, end = audio["start"], audio["end"]

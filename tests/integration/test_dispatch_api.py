@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -245,3 +246,22 @@ def test_a_heartbeat_after_expiry_takes_the_task_again_unless_someone_else_did(a
     assert lease(api, b, wait_s=ttl + 3)["id"] == task["id"]  # expired and taken by b
     refused = heartbeat(a, task)
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "lease_lost"
+
+
+def expires_s(url: str) -> int:
+    return int(parse_qs(urlsplit(url).query)["X-Amz-Expires"][0])
+
+
+def test_media_urls_live_as_long_as_the_lease_and_heartbeats_renew_them(api: Api) -> None:
+    ws = workspace(api)
+    a = ws.annotators[0]
+    task = lease(api, a)
+    # The lease lives 3 s in tests: a URL lives the shortest time a page needs, not an hour.
+    assert api.services.settings.lease_ttl_s == 3
+    assert expires_s(task["image"]["url"]) == 30
+    assert api.http.get(task["image"]["url"]).status_code == 200
+    path = f"/v1/tasks/{task['id']}/heartbeat"
+    renewed = api.ok("POST", "dispatch", path, a, json={"lease_id": task["lease_id"]})
+    assert expires_s(renewed["image_url"]) == 30
+    assert renewed["audio_url"] is None  # an image task
+    assert api.http.get(renewed["image_url"]).status_code == 200

@@ -25,6 +25,8 @@ export class Playback {
     this.stretch = { start: 0, end: 0 };
     this.loop = false;
     this.frame = 0;
+    /** @type {string | null} a fresh URL to take at the next pause */
+    this.renewed = null;
     /** @type {number} where the cursor is when nothing plays */
     this.cursor = 0;
     audio.preload = "auto";
@@ -47,7 +49,28 @@ export class Playback {
     this.seek(start);
   }
 
+  /**
+   * A fresh URL of the same recording (media URLs live as long as the task's lease, and each
+   * heartbeat hands out new ones): taken at once when nothing plays, else at the next pause.
+   * @param {string} url
+   */
+  renew(url) {
+    if (!this.audio.getAttribute("src")) return;
+    this.renewed = url;
+    if (!this.playing) this.takeRenewed();
+  }
+
+  takeRenewed() {
+    const url = this.renewed;
+    this.renewed = null;
+    if (!url || this.audio.getAttribute("src") === url) return;
+    const rate = this.audio.playbackRate; // a new source starts at the default rate
+    this.audio.src = url;
+    this.audio.playbackRate = rate;
+  }
+
   unload() {
+    this.renewed = null;
     this.pause();
     this.audio.removeAttribute("src");
     this.audio.load();
@@ -122,6 +145,7 @@ export class Playback {
       this.audio.pause();
       this.cursor = this.clamp(this.audio.currentTime);
     }
+    this.takeRenewed();
     this.onTime(this.cursor, false);
   }
 
@@ -134,6 +158,7 @@ export class Playback {
     this.audio.pause();
     this.cursor = this.clamp(t);
     this.audio.currentTime = this.cursor;
+    this.takeRenewed();
     this.onTime(this.cursor, false);
   }
 

@@ -138,6 +138,10 @@ class LeaseView(BaseModel):
     id: str
     lease_id: str
     lease_expires_at: datetime
+    # The task's media URLs live as long as the lease: fresh ones with each heartbeat (what
+    # the page has not loaded yet: the picture, an audio part's recording).
+    image_url: str | None = None
+    audio_url: str | None = None
 
 
 class SubmitResult(BaseModel):
