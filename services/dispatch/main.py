@@ -11,6 +11,7 @@ from services.dispatch import (
     consumers,
     flagged_api,
     limits_api,
+    personal,
     stats_api,
     tracking_api,
 )
@@ -89,6 +90,7 @@ def build_app(runtime: Runtime) -> FastAPI:
             flagged_api.router,
         ],
         title="Aviary dispatch",
+        personal=personal.collector(parts),
     )
     mount_pages(app, settings, "label")
     app.state.parts = parts

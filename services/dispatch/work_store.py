@@ -64,6 +64,21 @@ class WorkStore:
             ordered=False,
         )
 
+    async def days_of(self, vendor_id: str, annotator_id: str) -> list[Doc]:
+        """One person's seconds worked, day by day (their own export)."""
+        field = _field(annotator_id)
+        days = self.worktime.find({"vendor_id": vendor_id}).sort("day", 1)
+        return [
+            {"day": d["day"], "seconds": float(d["seconds"][field])}
+            async for d in days
+            if field in d.get("seconds", {})
+        ]
+
+    async def limits_of(self, vendor_id: str, annotator_id: str) -> list[Doc]:
+        """The limit set for one person, if any (their own export)."""
+        query = {"vendor_id": vendor_id, "kind": "annotator", "name": annotator_id}
+        return await self.limits.find(query, {"_id": 0}).to_list(None)
+
     async def vendor_limits(self, vendor_id: str) -> VendorLimits:
         limits = VendorLimits()
         async for doc in self.limits.find({"vendor_id": vendor_id}):

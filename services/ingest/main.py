@@ -11,6 +11,7 @@ from services.ingest.audio_uploads import speech_detector
 from services.ingest.deps import IngestParts
 from shared.events import RoutingKey
 from shared.runtime import Runtime, Startup
+from shared.store.mongo import Doc
 from shared.web.app import create_app
 
 
@@ -44,6 +45,11 @@ def build_app(runtime: Runtime) -> FastAPI:
         stop_steps=[importer.close],
     )
     routers = [api.router, items_api.router, sequences_api.router, annotation_imports_api.router]
-    app = create_app(runtime, startup, routers, title="Aviary ingest")
+
+    async def personal(org_id: str, subject: str) -> dict[str, list[Doc]]:
+        """What ingest keeps about a person: the tokens issued to them."""
+        return {"tokens": await parts.tokens.of_subject(org_id, subject)}
+
+    app = create_app(runtime, startup, routers, title="Aviary ingest", personal=personal)
     app.state.parts = parts
     return app

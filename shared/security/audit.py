@@ -84,6 +84,11 @@ class AuditLog:
         """Delete entries (once archived)."""
         await self.collection.delete_many({"_id": {"$in": entry_ids}})
 
+    async def by_actor(self, org_id: str, sub: str) -> list[Doc]:
+        """What one person did, as this service recorded it (their own data to export)."""
+        query = {"actor.org": org_id, "actor.sub": sub}
+        return await self.collection.find(query).sort("at", 1).to_list(None)
+
     async def query(
         self, org_id: str | None, action: str | None, before: datetime | None, limit: int
     ) -> list[Doc]:

@@ -21,6 +21,7 @@ from shared.observability import HTTP_LATENCY, correlation_id, new_correlation_i
 from shared.release import server_version
 from shared.runtime import Runtime, Startup
 from shared.security.audit import audit_router
+from shared.security.personal_data import Collector, keeps_nothing, personal_data_router
 from shared.security.ratelimit import RateLimit, RateLimiter
 from shared.security.revocation import Revocations
 from shared.store.mongo import DATABASE_DOWN
@@ -210,9 +211,15 @@ def with_common_parts(
 
 
 def create_app(
-    runtime: Runtime, startup: Startup, routers: Sequence[APIRouter], *, title: str
+    runtime: Runtime,
+    startup: Startup,
+    routers: Sequence[APIRouter],
+    *,
+    title: str,
+    personal: Collector = keeps_nothing,
 ) -> FastAPI:
-    """A service's FastAPI app; in its lifespan the runtime runs `startup` with the common parts."""
+    """A service's FastAPI app; in its lifespan the runtime runs `startup` with the common parts.
+    `personal`: what the service keeps about one person, for their own export."""
     revocations = Revocations(runtime.db)
     idempotency = IdempotencyStore(runtime.db)
     whole = with_common_parts(runtime, startup, revocations=revocations, idempotency=idempotency)
@@ -244,6 +251,7 @@ def create_app(
         app.include_router(router)
     app.include_router(_ops_router(runtime))
     app.include_router(audit_router())
+    app.include_router(personal_data_router(runtime.service, personal))
     # Every write with an Idempotency-Key is safe to retry. Added first, so it runs inside the
     # correlation middleware and its own answers carry a correlation id.
     app.add_middleware(IdempotencyMiddleware, store=idempotency)

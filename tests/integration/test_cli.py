@@ -30,7 +30,9 @@ BOX = {"class_id": 1, "bbox": [10, 10, 50, 40]}
 
 
 def endpoint_args(services: ServiceSet) -> list[str]:
-    return [f"--{n}-url={services.url(n)}" for n in ("ingest", "dispatch", "review", "export")]
+    return [
+        f"--{n}-url={services.url(n)}" for n in ("ingest", "dispatch", "review", "export", "assist")
+    ]
 
 
 def run(services: ServiceSet, token: str, *args: str) -> tuple[int, Any]:

@@ -256,3 +256,24 @@ export function toast(text, kind = "info") {
   box.append(item);
   setTimeout(() => item.remove(), 6000);
 }
+
+/**
+ * Everything the platform keeps about the signed-in person (an annotator or a reviewer), from
+ * every service's `GET /v1/me/data`, saved as one JSON file.
+ */
+export async function downloadMyData() {
+  const names = Object.keys(await services());
+  const answers = /** @type {{ service: string, subject: string, org_id: string, records: unknown }[]} */ (
+    await Promise.all(names.map((name) => api(name, "GET", "/v1/me/data")))
+  );
+  /** @type {Record<string, unknown>} */
+  const byService = {};
+  for (const answer of answers) byService[answer.service] = answer.records;
+  const whole = { subject: answers[0].subject, org_id: answers[0].org_id, generated_at: new Date().toISOString(), services: byService };
+  const url = URL.createObjectURL(new Blob([JSON.stringify(whole, null, 2)], { type: "application/json" }));
+  const link = el("a", { href: url, download: `aviary-my-data-${answers[0].subject}.json` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}

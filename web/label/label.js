@@ -3,7 +3,7 @@
 // A model's pre-labels open as proposals to accept, edit or drop, and the assist mode turns a
 // box or a click into an outline (assist.js); every shape keeps how it was made (`source`).
 import { ImageCanvas, byModel, colorOf } from "/ui/common/canvas.js";
-import { ApiError, api, byId as $, clear, el, formatSeconds, messageOf, requireLogin, setupTheme, signOut, toast } from "/ui/common/common.js";
+import { ApiError, api, byId as $, clear, downloadMyData, el, formatSeconds, messageOf, requireLogin, setupTheme, signOut, toast } from "/ui/common/common.js";
 import { AssistMode } from "./assist.js";
 import { AudioWorkspace } from "./audio.js";
 import { describeSource, reclass, showProposals, status } from "./proposals.js";
@@ -41,7 +41,7 @@ import { VideoWorkspace } from "./video.js";
  * @property {import("/ui/common/segments.js").Transcript | null} [pre_transcript] the segments proposed, to start from
  * @property {import("/ui/common/segments.js").Transcript | null} [previous_transcript] this annotator's, when it comes back
  */
-/** @typedef {{ lease_id: string }} Lease */
+/** A heartbeat's answer: the lease, and fresh media URLs. @typedef {{ lease_id: string, image_url?: string | null, audio_url?: string | null }} Lease */
 /** @typedef {{ worked_s: number, limit_s: number }} WorkToday */
 /** @typedef {{ completed: number, earnings: number }} Statement */
 /**
@@ -66,6 +66,7 @@ if (me) start(me);
 function start(me) {
   setupTheme($("theme"));
   $("signout").addEventListener("click", signOut);
+  $("mydata").addEventListener("click", () => downloadMyData().catch((e) => toast(e.message, "error")));
   $("who").textContent = `${me.sub} · ${me.vendor}`;
   /** @type {State} */
   const state = {
@@ -239,6 +240,8 @@ async function heartbeat(state) {
     const lease = /** @type {Lease | null} */ (await api("dispatch", "POST", `/v1/tasks/${task.id}/heartbeat`, { lease_id: task.lease_id }));
     // A lease that had expired and that nobody took is taken again under a new id.
     if (lease && lease.lease_id) task.lease_id = lease.lease_id;
+    // The media URLs live as long as the lease: a recording still to be streamed takes the new one.
+    if (lease?.audio_url && task.audio) state.audio?.playback.renew(lease.audio_url);
   } catch (error) {
     if (error instanceof ApiError && error.status === 409) {
       stopHeartbeat(state);

@@ -3,7 +3,7 @@
 // waveform), every annotator's version when they disagreed, accept / reject with a reason /
 // correct the shapes; and the appeals queue.
 import { ImageCanvas, colorOf } from "/ui/common/canvas.js";
-import { ApiError, api, byId as $, clear, el, messageOf, requireLogin, setupTheme, signOut, toast } from "/ui/common/common.js";
+import { ApiError, api, byId as $, clear, downloadMyData, el, messageOf, requireLogin, setupTheme, signOut, toast } from "/ui/common/common.js";
 import { timesOf } from "/ui/common/segments.js";
 import { AudioDesk, wordDiff } from "./listen.js";
 import { ClipPlayer } from "./player.js";
@@ -49,6 +49,7 @@ if (me) start(me);
 function start(me) {
   setupTheme($("theme"));
   $("signout").addEventListener("click", signOut);
+  $("mydata").addEventListener("click", () => downloadMyData().catch((e) => toast(e.message, "error")));
   $("who").textContent = `${me.sub} · ${me.vendor}`;
   /** @type {State} */
   const state = { unit: null, appeal: false, player: null, audio: null };

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from aviary import __version__
-from aviary.cli import admin, deliveries, flagged, imports, models, projects, push, status
+from aviary.cli import admin, deliveries, flagged, imports, me, models, projects, push, status
 from aviary.cli.common import JsonFlag, make_context, version_flag
 
 app = typer.Typer(
@@ -54,6 +54,7 @@ app.add_typer(admin.people, name="people")
 app.add_typer(projects.app, name="project")
 app.add_typer(models.app, name="models")
 app.add_typer(flagged.app, name="flagged")
+app.add_typer(me.app, name="me")
 
 
 def main() -> None:

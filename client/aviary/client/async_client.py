@@ -7,6 +7,7 @@ connections, with back-off and the server's Retry-After) never do anything twice
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import uuid
@@ -34,6 +35,7 @@ from aviary.contracts.ingest import (
     TokenRead,
     UploadReport,
 )
+from aviary.contracts.personal import PersonalData
 from aviary.contracts.shapes import Annotation
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -438,6 +440,19 @@ class AsyncClient:
         return read_answer(DropResult, await self._json("POST", "dispatch", path, json=body))
 
     # ----- annotators and reviewers ------------------------------------------------------------
+
+    async def my_data(self) -> dict[str, Any]:
+        """Everything the platform keeps about the caller (an annotator or a reviewer), service
+        by service: `{"subject", "org_id", "services": {name: {kind: [records]}}}`."""
+        names = [f.name for f in dataclasses.fields(self.endpoints)]
+        answers = await asyncio.gather(*(self._json("GET", n, "/v1/me/data") for n in names))
+        parts = [read_answer(PersonalData, a) for a in answers]
+        return {
+            "subject": parts[0].subject,
+            "org_id": parts[0].org_id,
+            "generated_at": max(p.generated_at for p in parts).isoformat(),
+            "services": {p.service: p.records for p in parts},
+        }
 
     async def next_task(self, wait_s: float = 0) -> dict[str, Any] | None:
         response = await self.request(

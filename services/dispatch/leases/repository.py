@@ -9,6 +9,7 @@ the task's new state and the outbox event commit together.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -174,6 +175,17 @@ class SlotRepository:
         keys = [slot_key(task_id, round_, s) for s in range(next_slot + 2)]
         records = await self.claims.find({"_id": {"$in": keys}}, session=session).to_list(None)
         return next((r for r in records if r.get("submission_id") == submission_id), None)
+
+    async def records_of(self, vendor_id: str, annotator_id: str) -> list[Doc]:
+        """Every lease one person held and the records that ended them (their own export:
+        a scan, which only such an export pays)."""
+        query = {"annotator_id": annotator_id, "vendor_id": vendor_id}
+        return await self.claims.find(query).sort("expires_at", 1).to_list(None)
+
+    async def marks_of(self, annotator_id: str) -> list[Doc]:
+        """The items one person had a copy of (`<item>/<annotator>`)."""
+        query = {"_id": {"$regex": f"/{re.escape(annotator_id)}$"}}
+        return await self.marks.find(query).to_list(None)
 
     # ----- ending a lease ------------------------------------------------------------------
 

@@ -56,6 +56,11 @@ class TokenRepository:
         criteria = {} if org_id is None else {"org_id": org_id}
         return await self.tokens.find(criteria).sort("issued_at", -1).to_list(limit)
 
+    async def of_subject(self, org_id: str, subject: str) -> list[Doc]:
+        """The tokens issued to one person (their own export; the token itself is never kept)."""
+        query = {"org_id": org_id, "subject": subject}
+        return await self.tokens.find(query).sort("issued_at", 1).to_list(None)
+
     async def get(self, org_id: str | None, token_id: str) -> Doc:
         criteria: Doc = {"_id": token_id}
         if org_id is not None:

@@ -48,3 +48,12 @@ class AnnotatorRepository:
             upsert=True,
             session=session,
         )
+
+    async def scores_of(self, annotator_id: str, project_ids: Iterable[str]) -> list[Doc]:
+        """One person's counts and recent outcomes in these projects (their own export)."""
+        wanted = {"_id": {"$in": [record_id(p, annotator_id) for p in set(project_ids)]}}
+        return [
+            doc
+            for collection in (self.annotators, self.outcomes)
+            for doc in await collection.find(wanted).to_list(None)
+        ]

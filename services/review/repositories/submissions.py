@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from services.review.domain import queue_of
 from shared.errors import NotFound
 from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase
 
@@ -85,3 +86,14 @@ class SubmissionRepository:
                 },
                 session=session,
             )
+
+    async def of_annotator(self, vendor_id: str, annotator_id: str) -> list[Doc]:
+        """Everything one person submitted for their vendor, with its review and appeal
+        (their own export; the annotator index)."""
+        query = {"annotator_id": annotator_id, "vendor_id": vendor_id}
+        return await self.submissions.find(query).sort("created_at", 1).to_list(None)
+
+    async def decided_by(self, org_id: str, reviewer_id: str) -> list[Doc]:
+        """The submissions one reviewer of `org_id` decided (their own export: a scan)."""
+        found = await self.submissions.find({"reviewer_id": reviewer_id}).to_list(None)
+        return [doc for doc in found if queue_of(doc) == org_id]
