@@ -20,6 +20,7 @@ from shared.messaging import Broker, Consumer, Handler, queue_counts
 from shared.messaging.outbox import Outbox
 from shared.observability import QUEUE_DEPTH
 from shared.security.audit import AuditLog
+from shared.security.media_reads import MediaReads
 from shared.settings import Settings
 from shared.store.mongo import ServiceDatabase, connect_mongo, utcnow
 from shared.store.retention import AuditArchiver, expiries, prepare_expiries, sweep_expired
@@ -83,6 +84,7 @@ class Runtime:
         self.broker = Broker(settings)
         self.outbox = Outbox(self.db, self.broker, settings.outbox_poll_s)
         self.audit = AuditLog(self.db, service)
+        self.media_reads = MediaReads(self.audit)
         self.startup = Startup()
         self.consumer: Consumer | None = None
         self.started = asyncio.Event()

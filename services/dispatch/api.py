@@ -71,6 +71,18 @@ def media_ttl(call: Worker, lease: Lease) -> int:
     return int(max(MIN_MEDIA_TTL_S, min(call.parts.runtime.settings.presign_ttl_s, left)))
 
 
+def media_of(task: Doc) -> str:
+    """What a task shows its annotator: a recording, a clip's frames, or a picture."""
+    return "audio" if task.get("audio") else "frames" if task.get("video") else "image"
+
+
+async def record_read(call: Worker, task: Doc, ttl: int) -> None:
+    """The annotator was handed the task's media (shared/security/media_reads.py)."""
+    await call.parts.runtime.media_reads.record(
+        task["item_id"], media_of(task), ttl, orgs=[task["org_id"]], task_id=task["_id"]
+    )
+
+
 async def task_view(call: Worker, leased: LeasedTask) -> TaskView:
     task, lease = leased.task, leased.lease
     project = await call.parts.tasks.get_project_version(
@@ -78,6 +90,7 @@ async def task_view(call: Worker, leased: LeasedTask) -> TaskView:
     )
     image = task["image"]
     ttl = media_ttl(call, lease)
+    await record_read(call, task, ttl)
     url = call.parts.runtime.storage.presigned_get(image["bucket"], image["object_key"], ttl)
     return TaskView(
         id=task["_id"],
@@ -166,6 +179,7 @@ async def heartbeat(task_id: str, body: LeaseRef, call: WorkerDep) -> LeaseView:
     lease = await call.parts.leases.heartbeat(held)
     storage, ttl, task = call.parts.runtime.storage, media_ttl(call, lease), held.task
     image, audio = task["image"], task.get("audio")
+    await record_read(call, task, ttl)
     return LeaseView(
         id=task_id,
         lease_id=lease.id,

@@ -38,9 +38,10 @@ def org_scope(principal: Principal) -> str | None:
 async def flagged_view(parts: DispatchParts, task: Doc) -> FlaggedTaskView:
     project = await parts.tasks.projects.get(task["project_id"])
     image = task["image"]
-    settings = parts.runtime.settings
-    url = parts.runtime.storage.presigned_get(
-        image["bucket"], image["object_key"], settings.presign_ttl_s
+    ttl = parts.runtime.settings.presign_ttl_s
+    url = parts.runtime.storage.presigned_get(image["bucket"], image["object_key"], ttl)
+    await parts.runtime.media_reads.record(
+        task["item_id"], "image", ttl, orgs=[task["org_id"]], task_id=task["_id"]
     )
     clip = task.get("clip")
     return FlaggedTaskView(

@@ -346,7 +346,9 @@ async def get_preview(
         key = domain.preview_key(item["org_id"], item["sha256"])
         await runtime.storage.put_bytes(item["bucket"], key, preview, "image/webp")
         await items.set_preview_key(item_id, key)
-    url = runtime.storage.presigned_get(item["bucket"], key, runtime.settings.presign_ttl_s)
+    ttl = runtime.settings.presign_ttl_s
+    url = runtime.storage.presigned_get(item["bucket"], key, ttl)
+    await runtime.media_reads.record(item_id, "preview", ttl, orgs=[item["org_id"]])
     return RedirectResponse(url, status_code=307)
 
 

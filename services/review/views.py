@@ -34,12 +34,16 @@ class ReviewViews:
     async def view(self, unit: Doc) -> ReviewView:
         runtime, submissions = self.runtime, self.submissions
         project = await known_project(self.projects, unit["project_id"])
-        image = unit["image"]
-        url = runtime.storage.presigned_get(
-            image["bucket"], image["object_key"], runtime.settings.presign_ttl_s
-        )
+        image, ttl = unit["image"], runtime.settings.presign_ttl_s
+        url = runtime.storage.presigned_get(image["bucket"], image["object_key"], ttl)
         dispute = is_dispute(unit["_id"])
         agreed = Transcript.model_validate(unit["transcript"]) if unit.get("transcript") else None
+        clip = unit.get("clip")
+        audio = agreed is not None and clip is not None
+        media = "audio" if audio else "frames" if clip else "image"
+        await runtime.media_reads.record(
+            unit["item_id"], media, ttl, orgs=[unit["org_id"]], unit_id=unit["_id"]
+        )
         overlaps = (
             [
                 OverlapView(
@@ -56,8 +60,6 @@ class ReviewViews:
             if dispute
             else []
         )
-        clip = unit.get("clip")
-        audio = agreed is not None and clip is not None
         lease = unit.get("lease") or {}
         return ReviewView(
             id=unit["_id"],

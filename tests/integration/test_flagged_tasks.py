@@ -60,6 +60,9 @@ def test_the_client_sees_its_flagged_tasks_and_returns_one_to_another_vendor(api
         ("unreadable_image", "nothing to see"),
     ]
     assert api.http.get(seen["image"]["url"]).status_code == 200  # the picture to judge by
+    params = {"action": "media.read", "limit": 1000}
+    looked = api.ok("GET", "dispatch", "/v1/audit", ws.client.token, params=params)
+    assert any(e["actor"]["role"] == "client" and e["target"] == seen["item_id"] for e in looked)
     assert seen["allowed_vendors"] == [ws.vendor_id]
     assert flagged(api, api.operator, project_id=ws.project["id"]) == [seen]
 
