@@ -76,9 +76,9 @@ def media_of(task: Doc) -> str:
     return "audio" if task.get("audio") else "frames" if task.get("video") else "image"
 
 
-async def record_read(call: Worker, task: Doc, ttl: int) -> None:
+def record_read(call: Worker, task: Doc, ttl: int) -> None:
     """The annotator was handed the task's media (shared/security/media_reads.py)."""
-    await call.parts.runtime.media_reads.record(
+    call.parts.runtime.media_reads.record(
         task["item_id"], media_of(task), ttl, orgs=[task["org_id"]], task_id=task["_id"]
     )
 
@@ -90,7 +90,7 @@ async def task_view(call: Worker, leased: LeasedTask) -> TaskView:
     )
     image = task["image"]
     ttl = media_ttl(call, lease)
-    await record_read(call, task, ttl)
+    record_read(call, task, ttl)
     url = call.parts.runtime.storage.presigned_get(image["bucket"], image["object_key"], ttl)
     return TaskView(
         id=task["_id"],
@@ -179,7 +179,7 @@ async def heartbeat(task_id: str, body: LeaseRef, call: WorkerDep) -> LeaseView:
     lease = await call.parts.leases.heartbeat(held)
     storage, ttl, task = call.parts.runtime.storage, media_ttl(call, lease), held.task
     image, audio = task["image"], task.get("audio")
-    await record_read(call, task, ttl)
+    record_read(call, task, ttl)
     return LeaseView(
         id=task_id,
         lease_id=lease.id,

@@ -40,7 +40,7 @@ async def flagged_view(parts: DispatchParts, task: Doc) -> FlaggedTaskView:
     image = task["image"]
     ttl = parts.runtime.settings.presign_ttl_s
     url = parts.runtime.storage.presigned_get(image["bucket"], image["object_key"], ttl)
-    await parts.runtime.media_reads.record(
+    parts.runtime.media_reads.record(
         task["item_id"], "image", ttl, orgs=[task["org_id"]], task_id=task["_id"]
     )
     clip = task.get("clip")

@@ -348,7 +348,7 @@ async def get_preview(
         await items.set_preview_key(item_id, key)
     ttl = runtime.settings.presign_ttl_s
     url = runtime.storage.presigned_get(item["bucket"], key, ttl)
-    await runtime.media_reads.record(item_id, "preview", ttl, orgs=[item["org_id"]])
+    runtime.media_reads.record(item_id, "preview", ttl, orgs=[item["org_id"]])
     return RedirectResponse(url, status_code=307)
 
 

@@ -41,7 +41,7 @@ class ReviewViews:
         clip = unit.get("clip")
         audio = agreed is not None and clip is not None
         media = "audio" if audio else "frames" if clip else "image"
-        await runtime.media_reads.record(
+        runtime.media_reads.record(
             unit["item_id"], media, ttl, orgs=[unit["org_id"]], unit_id=unit["_id"]
         )
         overlaps = (

@@ -19,8 +19,9 @@ from shared.events import RoutingKey, TokenRevoked
 from shared.messaging.handlers import apply_once
 from shared.observability import HTTP_LATENCY, correlation_id, new_correlation_id
 from shared.release import server_version
-from shared.runtime import Runtime, Startup
+from shared.runtime import Runtime, Startup, every
 from shared.security.audit import audit_router
+from shared.security.media_reads import FLUSH_S
 from shared.security.personal_data import Collector, keeps_nothing, personal_data_router
 from shared.security.ratelimit import RateLimit, RateLimiter
 from shared.security.revocation import Revocations
@@ -191,8 +192,9 @@ def with_common_parts(
     idempotency: IdempotencyStore,
 ) -> Startup:
     """A service's own start-up, followed by what every service runs: it refuses revoked
-    credentials (consumes `token.revoked`, and re-reads the list in every role), and prepares
-    the indexes of its audit log and of its stored idempotent answers."""
+    credentials (consumes `token.revoked`, and re-reads the list in every role), writes the
+    media reads it noted (every second and at the end), and prepares the indexes of its audit
+    log and of its stored idempotent answers."""
     learn_revocation = apply_once(
         runtime.db, TokenRevoked, revocations.record, after=revocations.remember
     )
@@ -205,8 +207,12 @@ def with_common_parts(
             idempotency.ensure_indexes,
         ],
         worker_loops=own.worker_loops,
-        every_role_loops=[*own.every_role_loops, revocations.run],
-        stop_steps=own.stop_steps,
+        every_role_loops=[
+            *own.every_role_loops,
+            revocations.run,
+            every(FLUSH_S, runtime.media_reads.flush, name="audit.media_reads"),
+        ],
+        stop_steps=[*own.stop_steps, runtime.media_reads.flush],
     )
 
 

@@ -21,7 +21,9 @@ def test_each_person_handed_media_urls_is_recorded_with_what_and_for_how_long(ap
     task = api.next_task(annotator).json()
     beat = {"lease_id": task["lease_id"]}
     api.ok("POST", "dispatch", f"/v1/tasks/{task['id']}/heartbeat", annotator, json=beat)
-    [first, renewed] = sorted(reads(api, "dispatch", ws.client.token), key=lambda e: e["at"])
+    # Noted as the URLs go out, written within a second.
+    found = api.wait_for(lambda: len(got := reads(api, "dispatch", ws.client.token)) == 2 and got)
+    [first, renewed] = sorted(found, key=lambda e: e["at"])
     for entry in (first, renewed):
         assert entry["target"] == task["item_id"]
         assert entry["actor"] == {"sub": "ann-0", "org": ws.vendor_id, "role": "annotator"}
@@ -35,13 +37,14 @@ def test_each_person_handed_media_urls_is_recorded_with_what_and_for_how_long(ap
             and r.json()
         )
     )
-    [seen] = reads(api, "review", api.token(ws.vendor_id, "vendor_admin", "boss"))
+    boss = api.token(ws.vendor_id, "vendor_admin", "boss")
+    [seen] = api.wait_for(lambda: reads(api, "review", boss))
     assert seen["target"] == task["item_id"] and seen["actor"]["sub"] == "rev"
     assert seen["details"]["media"] == "image" and seen["details"]["unit_id"] == review["id"]
 
     preview = f"/v1/items/{task['item_id']}/preview"
     assert api.call("GET", "ingest", preview, ws.client.token).status_code == 307
-    [looked] = reads(api, "ingest", ws.client.token)
+    [looked] = api.wait_for(lambda: reads(api, "ingest", ws.client.token))
     assert looked["target"] == task["item_id"] and looked["details"]["media"] == "preview"
     assert looked["actor"]["role"] == "client"
     # Another tenant's log shows none of it.
