@@ -254,6 +254,67 @@ RICH_ONTOLOGY = {
 }
 
 
+async def test_points_are_added_and_taken_out_and_keypoints_hidden(
+    services: ServiceSet, browser: Browser
+) -> None:
+    api = Api(services)
+    ws = workspace(api, images=1, ontology=RICH_ONTOLOGY)
+    page = await new_page(browser, f"{services.url('dispatch')}/ui/label.html", ws.annotators[0])
+    await open_next_task(page)
+    v = await view(page)
+    # A lane line of three points; a pedestrian whose foot is hidden behind a car (Shift).
+    await page.keyboard.press("2")
+    for x, y in ((200, 470), (260, 300), (300, 200)):
+        await page.mouse.click(*screen(v, x, y))
+    await page.keyboard.press("Enter")
+    await page.keyboard.press("3")
+    await page.mouse.click(*screen(v, 500, 200))
+    await page.mouse.click(*screen(v, 505, 260))
+    await page.keyboard.down("Shift")
+    await page.mouse.click(*screen(v, 510, 330))
+    await page.keyboard.up("Shift")
+    assert [k[2] for k in (await shapes(page))[1]["keypoints"]] == [2, 2, 1]
+
+    # Select mode: a double-click on the line's first edge adds a point there.
+    await page.keyboard.press("v")
+    await page.mouse.click(*screen(v, 260, 300))  # on a point: selects the line
+    await page.mouse.dblclick(*screen(v, 230, 385))  # halfway along the first edge
+    line = (await shapes(page))[0]["points"]
+    assert len(line) == 4 and abs(line[1][0] - 230) < 3 and abs(line[1][1] - 385) < 3
+    # Alt+click on a point takes it out; a line keeps two at least.
+    for _ in range(3):  # the last point each time: the third is refused
+        last = (await shapes(page))[0]["points"][-1]
+        await page.keyboard.down("Alt")
+        await page.mouse.click(*screen(v, *last))
+        await page.keyboard.up("Alt")
+    assert len((await shapes(page))[0]["points"]) == 2
+    await page.keyboard.press("Control+z")
+    assert len((await shapes(page))[0]["points"]) == 3
+
+    # Alt+click on the head hides it; the hidden foot stays where it was put.
+    await page.mouse.click(*screen(v, 505, 260))
+    await page.keyboard.down("Alt")
+    await page.mouse.click(*screen(v, 500, 200))
+    await page.keyboard.up("Alt")
+    keypoints = (await shapes(page))[1]["keypoints"]
+    assert [k[2] for k in keypoints] == [1, 2, 1]
+    await shot(page, "label-points")
+    await page.click("#submit")
+    await page.wait_for_selector("#task-box[hidden]", state="attached")
+    submitted = api.wait_for(
+        lambda: (
+            (r := api.call("POST", "review", "/v1/reviews/next", ws.reviewer)).status_code == 200
+            and r.json()
+        )
+    )
+    kinds = {s["kind"]: s for s in submitted["annotation"]["shapes"]}
+    assert [k[2] for k in kinds["keypoints"]["keypoints"]] == [1, 2, 1]
+    assert len(kinds["polyline"]["points"]) == 3
+    assert page.errors == [], page.errors  # type: ignore[attr-defined]
+    await page.close()
+    api.http.close()
+
+
 async def test_every_geometry_kind_attributes_undo_and_errors_next_to_the_shape(
     services: ServiceSet, browser: Browser
 ) -> None:

@@ -7,7 +7,7 @@
 // Each shape keeps its `source` (how it was made: none for by hand, or a model's); a model's
 // shapes not yet decided on are the canvas's `proposals`, drawn dashed with their confidence.
 
-import { dist2, handleAt, insidePolygon, moveHandle, nearSegment } from "/ui/common/geometry.js";
+import { dist2, edgeAt, handleAt, insidePolygon, moveHandle, nearSegment, removePoint, toggleHidden } from "/ui/common/geometry.js";
 import { HANDLE, drawDraft, drawShape } from "/ui/common/painter.js";
 import { maskContains } from "/ui/common/rle.js";
 
@@ -478,9 +478,10 @@ export class ImageCanvas {
   // Start or continue drawing with the current class's kind.
   /**
    * @param {Point} point
+   * @param {boolean} [hidden] a keypoint placed where it would be, but occluded (COCO v=1)
    * @returns {boolean} whether the point went to a drawing
    */
-  drawAt(point) {
+  drawAt(point, hidden = false) {
     const cls = this.currentClass;
     // Masks are not drawn by hand: they come from the assist mode (a tool).
     if (!cls || cls.kind === "classification" || cls.kind === "mask") return false;
@@ -492,7 +493,7 @@ export class ImageCanvas {
     if (cls.kind === "keypoints") {
       const names = cls.skeleton?.keypoints || [];
       if (this.draft?.kind !== "keypoints") this.draft = { kind: "keypoints", class_id: cls.id, keypoints: [] };
-      this.draft.keypoints.push([point[0], point[1], 2]);
+      this.draft.keypoints.push([point[0], point[1], hidden ? 1 : 2]); // Shift: hidden
       if (this.draft.keypoints.length === names.length) this.finishDraft();
       this.render();
       return true;
@@ -538,6 +539,8 @@ export class ImageCanvas {
       if (this.draft && "points" in this.draft) {
         this.draft.points.pop(); // the second click of the double-click added a point
         this.finishDraft();
+      } else if (this.editable && !this.draft && !this.currentClass) {
+        this.insertPointAt(this.clamp(this.toImage(this.screenPoint(e))));
       }
     });
     window.addEventListener("keydown", (e) => { if (e.code === "Space" && e.target === document.body) { this.spaceDown = true; e.preventDefault(); } });
@@ -554,7 +557,7 @@ export class ImageCanvas {
     if (!this.editable || e.button !== 0) return;
     const point = this.clamp(this.toImage(screen));
     if (this.draft) {
-      this.drawAt(point); // the next point of a polygon, line or skeleton
+      this.drawAt(point, e.shiftKey); // the next point of a polygon, line or skeleton
       return;
     }
     if (this.tool?.down(point, e)) {
@@ -562,13 +565,49 @@ export class ImageCanvas {
       return;
     }
     const handle = this.handleAt(point);
+    // Alt on a point: a polygon's or line's is taken out, a keypoint is hidden or shown again.
+    if (handle >= 0 && e.altKey && this.selected >= 0 && this.selectedProposal < 0) {
+      this.pointAction(handle);
+      return;
+    }
     if (handle >= 0) {
       // A proposal is accepted as edited, and an undo step taken, once the handle moves.
       this.drag = { kind: "handle", handle, proposal: this.selectedProposal >= 0, moved: false };
       return;
     }
+    // On the selected outline's edge in select mode: kept selected (a double-click adds a point).
+    const selected = this.shapes[this.selected];
+    if (!this.currentClass && selected && edgeAt(selected, point, HANDLE / this.scale) >= 0) return;
     // No class chosen (select mode), or Alt held: a click selects the shape (or proposal) under it.
-    if (!this.currentClass || e.altKey || !this.drawAt(point)) this.pick(point);
+    if (!this.currentClass || e.altKey || !this.drawAt(point, e.shiftKey)) this.pick(point);
+  }
+
+  /** @param {number} handle the selected shape's: its point removed, or its keypoint hidden/shown */
+  pointAction(handle) {
+    const shape = this.shapes[this.selected];
+    const copy = structuredClone(shape);
+    const changed = shape.kind === "keypoints" ? toggleHidden(copy, handle) : removePoint(copy, handle);
+    if (!changed) return;
+    this.snapshot();
+    Object.assign(shape, copy);
+    this.markEdited(shape);
+    this.changed();
+  }
+
+  /**
+   * A point added to the selected polygon or line where `point` is on its edge.
+   * @param {Point} point
+   * @returns {boolean} whether one was added
+   */
+  insertPointAt(point) {
+    const shape = this.shapes[this.selected];
+    const at = shape ? edgeAt(shape, point, HANDLE / this.scale) : -1;
+    if (at < 0 || !("points" in shape)) return false;
+    this.snapshot();
+    shape.points.splice(at, 0, point);
+    this.markEdited(shape);
+    this.changed();
+    return true;
   }
 
   /** @param {Point} point select what is there: a proposal first (they await a decision), else a shape */

@@ -99,3 +99,52 @@ export function moveHandle(shape, handle, [x, y]) {
     shape.points[handle] = [x, y];
   }
 }
+
+/** Points a polygon or a line keeps at least. */
+const MIN_POINTS = { polygon: 3, polyline: 2 };
+
+/**
+ * Where a new point goes on the outline of `shape` near `point`: the index to insert it at
+ * (after the first point of the edge under it), or -1 (not a polygon or line, or no edge near).
+ * @param {Shape} shape
+ * @param {Point} point
+ * @param {number} tolerance in image pixels
+ */
+export function edgeAt(shape, point, tolerance) {
+  if (shape.kind !== "polygon" && shape.kind !== "polyline") return -1;
+  const points = shape.points;
+  const edges = shape.kind === "polygon" ? points.length : points.length - 1;
+  for (let i = 0; i < edges; i++) {
+    if (nearSegment(point, points[i], points[(i + 1) % points.length], tolerance)) return i + 1;
+  }
+  return -1;
+}
+
+/**
+ * A point of a polygon or line taken out (changed in place), unless the shape would fall under
+ * its minimum (3 for a polygon, 2 for a line).
+ * @param {Shape} shape
+ * @param {number} index
+ * @returns {boolean} whether it was taken out
+ */
+export function removePoint(shape, index) {
+  if (shape.kind !== "polygon" && shape.kind !== "polyline") return false;
+  if (shape.points.length <= MIN_POINTS[shape.kind] || !shape.points[index]) return false;
+  shape.points.splice(index, 1);
+  return true;
+}
+
+/**
+ * A placed keypoint (handle `handle`, as `handles` counts them) marked hidden, or visible
+ * again: COCO's visibility 1 (there, but occluded) and 2 (seen).
+ * @param {Shape} shape
+ * @param {number} handle
+ * @returns {boolean} whether it changed
+ */
+export function toggleHidden(shape, handle) {
+  if (shape.kind !== "keypoints") return false;
+  const keypoint = shape.keypoints.filter((k) => k[2] > 0)[handle];
+  if (!keypoint) return false;
+  keypoint[2] = keypoint[2] === 2 ? 1 : 2;
+  return true;
+}

@@ -89,8 +89,11 @@ export function drawShape(view, shape, selected, error, proposal = false) {
       const [x, y] = view.toScreen(k);
       ctx.beginPath();
       ctx.arc(x, y, 4, 0, Math.PI * 2);
-      ctx.fillStyle = color;
-      ctx.fill();
+      if (k[2] === 1) ctx.stroke(); // hidden (occluded): a ring, not a dot
+      else {
+        ctx.fillStyle = color;
+        ctx.fill();
+      }
     }
     const first = shape.keypoints.find((k) => k[2] > 0);
     anchor = first ? view.toScreen(first) : null;
@@ -154,7 +157,8 @@ export function drawDraft(view) {
   } else if ("keypoints" in d) {
     for (const k of d.keypoints) {
       const [x, y] = view.toScreen(k);
-      ctx.strokeRect(x - 3, y - 3, 6, 6);
+      if (k[2] === 1) ctx.strokeRect(x - 2, y - 2, 4, 4); // hidden
+      else ctx.strokeRect(x - 3, y - 3, 6, 6);
     }
   }
   ctx.setLineDash([]);
