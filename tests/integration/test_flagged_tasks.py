@@ -63,8 +63,9 @@ def test_the_client_sees_its_flagged_tasks_and_returns_one_to_another_vendor(api
     params = {"action": "media.read", "limit": 1000}
     api.wait_for(
         lambda: any(
-            e["actor"]["role"] == "client" and e["target"] == seen["item_id"]
+            e["actor"]["role"] == "client" and r["target"] == seen["item_id"]
             for e in api.ok("GET", "dispatch", "/v1/audit", ws.client.token, params=params)
+            for r in e["details"]["reads"]
         )
     )
     assert seen["allowed_vendors"] == [ws.vendor_id]
