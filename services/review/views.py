@@ -74,6 +74,7 @@ class ReviewViews:
             agreement=unit.get("agreement"),
             classes=list(project.ontology.classes),
             reject_reasons=list(project.reject_reasons),
+            instructions=project.instructions,
             image=ImageView(url=url, width=image["width"], height=image["height"]),
             rework=unit.get("rework", 0),
             lease_expires_at=lease.get("expires_at"),

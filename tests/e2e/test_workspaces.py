@@ -315,6 +315,35 @@ async def test_points_are_added_and_taken_out_and_keypoints_hidden(
     api.http.close()
 
 
+async def test_the_desk_shows_the_instructions_whole_image_classes_and_attributes(
+    services: ServiceSet, browser: Browser
+) -> None:
+    api = Api(services)
+    guide = "Box every car; say whether it is occluded. <b>not bold</b>"
+    ws = workspace(api, images=1, ontology=RICH_ONTOLOGY, instructions=guide)
+    task = api.next_task(ws.annotators[0]).json()
+    car = {
+        "kind": "bbox",
+        "class_id": 1,
+        "bbox": [10, 10, 50, 40],
+        "attributes": {"occluded": True},
+    }
+    night = {"kind": "classification", "class_id": 4}
+    assert api.submit(ws.annotators[0], task, [car, night]).status_code == 200
+    page = await new_page(browser, f"{services.url('review')}/ui/review.html", ws.reviewer)
+    await open_next_review(page)
+    assert await page.text_content("#whole-image") == "night"
+    assert await page.text_content("#shape-list") == "car (bbox)occluded: true"
+    await page.click("#instructions-box summary")
+    assert await page.text_content("#instructions") == guide  # as text, never markup
+    await page.click("#shape-list li")
+    assert await page.evaluate("() => window.aviaryCanvas.selected") == 0
+    await shot(page, "review-details")
+    assert page.errors == [], page.errors  # type: ignore[attr-defined]
+    await page.close()
+    api.http.close()
+
+
 async def test_every_geometry_kind_attributes_undo_and_errors_next_to_the_shape(
     services: ServiceSet, browser: Browser
 ) -> None:

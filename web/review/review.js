@@ -28,6 +28,7 @@ import { ClipPlayer } from "./player.js";
  * @property {number | null} agreement
  * @property {OntologyClass[]} classes
  * @property {string[]} reject_reasons
+ * @property {string} [instructions] the project's, as the annotator saw them
  * @property {{ url: string, width: number, height: number }} image
  * @property {number} rework
  * @property {string | null} [appeal_comment]
@@ -165,6 +166,7 @@ async function load(state, canvas, path, appeal) {
         el("div", { class: "instructions" }, `The annotator says: ${unit.appeal_comment || ""}`),
       );
     }
+    showUnitInfo(unit, canvas);
     await showOverlaps(unit, state, canvas);
   } catch (error) {
     toast(messageOf(error), "error");
@@ -172,6 +174,36 @@ async function load(state, canvas, path, appeal) {
     button.disabled = false;
     button.textContent = label;
   }
+}
+
+/**
+ * What the reviewer judges by besides the picture: the project's instructions, the whole-image
+ * classes chosen, and every shape with its class, attributes and origin (a click selects it).
+ * @param {ReviewUnit} unit
+ * @param {ImageCanvas} canvas
+ */
+function showUnitInfo(unit, canvas) {
+  const image = !unit.audio && !unit.clip;
+  $("unit-info").hidden = !image && !unit.instructions;
+  const names = new Map(unit.classes.map((c) => [c.id, c.name]));
+  const shapes = unit.annotation.shapes;
+  const whole = shapes.filter((s) => s.kind === "classification").map((s) => names.get(s.class_id) ?? `class ${s.class_id}`);
+  $("whole-image").textContent = whole.length ? whole.join(", ") : "no class for the whole image";
+  clear(
+    $("shape-list"),
+    shapes.map((shape, index) =>
+      shape.kind === "classification"
+        ? null
+        : el(
+            "li",
+            { dataset: { index: String(index) }, onclick: () => canvas.select(index) },
+            `${names.get(shape.class_id) ?? shape.class_id} (${shape.kind})`,
+            Object.entries(shape.attributes || {}).map(([k, v]) => el("div", { class: "muted" }, `${k}: ${String(v)}`)),
+            shape.source && shape.source.by !== "human" ? el("div", { class: "muted" }, `${shape.source.by} ${shape.source.model ?? ""}`.trim()) : null,
+          ),
+    ),
+  );
+  $("instructions").textContent = unit.instructions || "none";
 }
 
 /**

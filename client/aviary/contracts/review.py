@@ -94,6 +94,7 @@ class ReviewView(BaseModel):
     classes: list[OntologyClass]
     reject_reasons: list[str]
     image: ImageView
+    instructions: str = ""  # the project's, as the annotator saw them
     rework: int = 0
     lease_expires_at: datetime | None = None
     # For an appeal: the annotator's reasons, and the rejection being appealed.
