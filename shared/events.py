@@ -165,6 +165,7 @@ class ProjectUpserted(EventData):
     ontology: Ontology
     overlap: int = Field(ge=1, le=10)
     vendors: tuple[VendorShare, ...]
+    vendor_names: dict[str, str] = Field(default_factory=dict)  # for pages: names, not ids
     review: ReviewPolicy
     reject_reasons: tuple[str, ...]
     piece_rate: float = Field(ge=0)

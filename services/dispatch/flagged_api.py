@@ -65,6 +65,7 @@ async def flagged_view(parts: DispatchParts, task: Doc) -> FlaggedTaskView:
         image=ImageView(url=url, width=image["width"], height=image["height"]),
         clip=ClipView.model_validate(clip) if clip is not None else None,
         allowed_vendors=list(task.get("allowed_vendors", [])),
+        vendor_names=dict(project.vendor_names) if project is not None else {},
         flagged_at=task.get("pending_since"),
     )
 

@@ -21,7 +21,7 @@ from aviary.contracts.ingest import (
 )
 from services.ingest import domain
 from services.ingest.deps import BatchesDep, LedgerDep, OrgsDep, ProjectsDep, TokensDep
-from services.ingest.repositories import BatchRepository
+from services.ingest.repositories import BatchRepository, OrgRepository
 from shared.errors import AppError, Conflict
 from shared.security.auth import (
     VENDOR_ROLES,
@@ -205,11 +205,18 @@ async def create_project(
     runtime: RuntimeDep,
 ) -> ProjectRead:
     fields = project_fields(body, runtime.settings)
-    if not await orgs.are_vendors([v["vendor_id"] for v in fields["vendors"]]):
+    fields["vendor_names"] = await vendor_names(orgs, fields)
+    return project_read(await projects.create(principal.org, fields, principal))
+
+
+async def vendor_names(orgs: OrgRepository, fields: dict[str, Any]) -> dict[str, str]:
+    """The project's vendors by name (pages show names), or 422 when one is not a vendor."""
+    names = await orgs.vendor_names([v["vendor_id"] for v in fields["vendors"]])
+    if names is None:
         raise AppError(
             "unknown_vendor", "every vendor must be a registered vendor", status_code=422
         )
-    return project_read(await projects.create(principal.org, fields, principal))
+    return names
 
 
 @router.put("/projects/{project_id}", response_model=ProjectRead)
@@ -217,6 +224,7 @@ async def update_project(
     project_id: str,
     body: ProjectUpdate,
     principal: Client,
+    orgs: OrgsDep,
     projects: ProjectsDep,
     runtime: RuntimeDep,
 ) -> ProjectRead:
@@ -229,6 +237,7 @@ async def update_project(
             f"{body.media}s",
         )
     fields = project_fields(body, runtime.settings, current)
+    fields["vendor_names"] = await vendor_names(orgs, fields)
     return project_read(await projects.update(current, fields, principal))
 
 

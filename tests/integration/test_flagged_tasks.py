@@ -114,6 +114,8 @@ def test_a_flagged_task_is_sent_to_a_vendor_of_the_operators_choice(api: Api) ->
     annotators = [api.token(usual, "annotator", f"u-{i}") for i in range(2)]
     ws = Workspace(client, usual, annotators, "", project, batch_id)
     task_id = flag_one(api, ws)
+    [seen] = flagged(api, client.token)
+    assert seen["vendor_names"] == {usual: "usual", spare: "spare"}  # for the page's choice
     path = f"{FLAGGED}/{task_id}/return"
     sent = api.ok("POST", "dispatch", path, api.operator, json={"vendor_id": spare})
     assert sent == {"id": task_id, "vendor_id": spare}

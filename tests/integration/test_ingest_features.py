@@ -256,6 +256,12 @@ def test_project_update_publishes_a_new_version_used_by_new_tasks(api: Api) -> N
         "PUT", "ingest", f"/v1/projects/{ws.project['id']}", ws.client.token, json=body
     )
     assert updated["version"] == 2
+    assert updated["vendor_names"] == {ws.vendor_id: "org"}  # names for pages, not ids alone
+    not_a_vendor = {**body, "vendors": [{"vendor_id": ws.client.org_id, "share": 1.0}]}
+    refused = api.call(
+        "PUT", "ingest", f"/v1/projects/{ws.project['id']}", ws.client.token, json=not_a_vendor
+    )
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "unknown_vendor"
     assert (
         api.call(
             "PUT", "ingest", f"/v1/projects/{ws.project['id']}", api.client().token, json=body

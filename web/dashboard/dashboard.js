@@ -24,6 +24,7 @@ import { api, byId as $, clear, el, requireLogin, services, setupTheme, signOut,
  * @property {{ annotator_id: string, reason: string, comment: string, at: string }[]} skips
  * @property {{ url: string, width: number, height: number }} image
  * @property {string[]} allowed_vendors
+ * @property {Record<string, string>} [vendor_names]
  * @property {string | null} flagged_at
  */
 /** Tasks by vendor, then by state. @typedef {{ by_vendor: Record<string, Record<string, number>> }} TaskStats */
@@ -146,7 +147,8 @@ async function showFlagged() {
 /** @param {FlaggedTask} task */
 function flaggedRow(task) {
   const others = task.allowed_vendors.filter((v) => v !== task.vendor_id);
-  const vendor = el("select", { "aria-label": "vendor to send it to" }, others.map((v) => el("option", { value: v }, v)));
+  const names = task.vendor_names || {};
+  const vendor = el("select", { "aria-label": "vendor to send it to" }, others.map((v) => el("option", { value: v, title: v }, names[v] || v)));
   const reason = el("input", { type: "text", placeholder: "why it leaves the batch", "aria-label": "reason for dropping", maxlength: 500 });
   return el(
     "tr",

@@ -202,6 +202,7 @@ class FlaggedTaskView(BaseModel):
     image: ImageView  # a short-lived URL: the item's picture (a clip's first frame)
     clip: ClipView | None = None  # a video's clip or a recording's part
     allowed_vendors: list[str]  # where "send to a vendor" may send it: the project's vendors
+    vendor_names: dict[str, str] = {}  # the project's vendors by name
     flagged_at: datetime | None = None
 
 

@@ -132,6 +132,7 @@ class ProjectRead(BaseModel):
     instructions: str
     overlap: int
     vendors: list[VendorShare]
+    vendor_names: dict[str, str] = {}  # each vendor's name, for pages and people
     review: ReviewPolicy
     reject_reasons: list[str]
     piece_rate: float

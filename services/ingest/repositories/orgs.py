@@ -39,7 +39,8 @@ class OrgRepository:
             raise NotFound("organisation")
         return doc
 
-    async def are_vendors(self, org_ids: Collection[str]) -> bool:
-        """Whether every one of these is a registered vendor."""
-        found = await self.orgs.count_documents({"_id": {"$in": list(org_ids)}, "kind": "vendor"})
-        return found == len(set(org_ids))
+    async def vendor_names(self, org_ids: Collection[str]) -> dict[str, str] | None:
+        """The names of these vendors, or None when one of them is not a registered vendor."""
+        query = {"_id": {"$in": list(org_ids)}, "kind": "vendor"}
+        names = {d["_id"]: d["name"] async for d in self.orgs.find(query, {"name": 1})}
+        return names if len(names) == len(set(org_ids)) else None

@@ -24,6 +24,7 @@ def project_event(project: Doc) -> ProjectUpserted:
         ontology=Ontology.model_validate(project["ontology"]),
         overlap=project["overlap"],
         vendors=project["vendors"],
+        vendor_names=project.get("vendor_names") or {},
         review=project["review"],
         reject_reasons=project["reject_reasons"],
         piece_rate=project["piece_rate"],
