@@ -4,12 +4,15 @@ and the batch's full delivery completes without it)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import zipfile
 from typing import Any
 
 from aviary_devkit.processes import ServiceSet
+from shared.events import Annotation, Envelope, ImageRef, ItemAccepted, ItemDropped
+from shared.messaging import Broker
 from tests.integration.test_cli import run
 from tests.support import Api, Workspace, jpeg, workspace
 
@@ -229,3 +232,80 @@ def test_the_cli_lists_returns_and_drops_flagged_tasks(services: ServiceSet, api
     assert code == 0 and dropped["tasks_ended"] == 1
     code, listed = run(services, token, "flagged", "list")
     assert code == 0 and listed == []
+
+
+async def test_a_drop_heard_again_or_an_acceptance_heard_after_it_changes_nothing(
+    api: Api, services: ServiceSet
+) -> None:
+    """At-least-once: the same `item.dropped` redelivered (and once more under a new event id),
+    then a late `item.accepted` of the dropped item (review decided before it heard)."""
+    ws = workspace(api, images=2, review={"mode": "auto"})
+    api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
+    task_id = flag_one(api, ws)
+    if batch(api, ws)["progress"]["accepted"] < 1:
+        other = lease(api, ws.annotators[0])
+        assert api.submit(ws.annotators[0], other, [BOX]).status_code == 200
+    [seen] = flagged(api, ws.client.token)
+    drop = f"{FLAGGED}/{task_id}/drop"
+    api.ok("POST", "dispatch", drop, ws.client.token, json={"reason": "blurred"})
+    api.wait_for(lambda: batch(api, ws)["progress"]["delivered"], timeout=30)
+
+    dropped = ItemDropped(
+        item_id=seen["item_id"],
+        project_id=ws.project["id"],
+        batch_id=ws.batch_id,
+        org_id=ws.client.org_id,
+        reason="blurred",
+        dropped_by="integration",
+    )
+    late = ItemAccepted(
+        item_id=seen["item_id"],
+        project_id=ws.project["id"],
+        batch_id=ws.batch_id,
+        org_id=ws.client.org_id,
+        task_id=task_id,
+        submission_id="sub_late",
+        annotator_id="ann-0",
+        reviewer_id=None,
+        ontology_version=1,
+        image=ImageRef(
+            bucket="b",
+            object_key="k",
+            width=seen["image"]["width"],
+            height=seen["image"]["height"],
+            format="JPEG",
+            sha256="0" * 64,
+            file_name="late.jpg",
+        ),
+        annotation=Annotation(),
+    )
+    broker = Broker(services.settings)
+    await broker.connect()
+    try:
+        envelope = Envelope.wrap(dropped)
+        for _ in range(3):
+            await broker.publish(envelope)
+        await broker.publish(Envelope.wrap(dropped))  # the same drop under a new event id
+        await broker.publish(Envelope.wrap(late))
+    finally:
+        await broker.close()
+    await asyncio.sleep(2)  # time for a wrongful second effect to show
+
+    progress = batch(api, ws)["progress"]
+    assert (progress["dropped"], progress["accepted"], progress["in_review"]) == (1, 1, 0)
+    body = {"kind": "partial", "formats": ["coco"]}
+    path = f"/v1/batches/{ws.batch_id}/deliveries"
+    asked = api.ok("POST", "export", path, ws.client.token, json=body)
+    ready = api.wait_for(
+        lambda: (
+            (d := api.ok("GET", "export", f"/v1/deliveries/{asked['id']}", ws.client.token))[
+                "status"
+            ]
+            == "ready"
+            and d
+        )
+    )
+    package = zipfile.ZipFile(io.BytesIO(api.http.get(ready["download_url"]).content))
+    manifest = json.loads(package.read("manifest.json"))
+    assert manifest["counts"]["images"] == 1
+    assert [d["item_id"] for d in manifest["dropped"]] == [seen["item_id"]]
