@@ -246,6 +246,18 @@ def audio_view(site: str) -> dict[str, Any]:
     }
 
 
+def label_task(site: str, proposed: list[dict[str, Any]]) -> dict[str, Any]:
+    """A first-round audio task as the labeling page gets it, with detection's segments."""
+    return {
+        "audio": audio_view(site),
+        "rework": 0,
+        "comments": [],
+        "instructions": GUIDELINES,
+        "pre_transcript": {"segments": proposed},
+        "previous_transcript": None,
+    }
+
+
 def vad(segment_id: str, start: float, end: float) -> dict[str, Any]:
     return {
         "segment_id": segment_id,
@@ -396,14 +408,7 @@ async def test_mark_edit_split_delete_zoom_play_and_submit(
     site: str,
 ) -> None:
     page = await component_page(browser, site)
-    task = {
-        "audio": audio_view(site),
-        "rework": 0,
-        "comments": [],
-        "instructions": GUIDELINES,
-        "pre_transcript": {"segments": [vad("vad-1", 2.5, 4.0), vad("vad-2", 5.0, 6.5)]},
-        "previous_transcript": None,
-    }
+    task = label_task(site, [vad("vad-1", 2.5, 4.0), vad("vad-2", 5.0, 6.5)])
     await page.evaluate("(task) => window.openLabel(task)", task)
     await page.wait_for_function("() => window.aviaryAudio.waveform.peaks !== null")
     assert await page.text_content("#instructions") == GUIDELINES  # text, never markup
@@ -888,15 +893,7 @@ async def test_a_renewed_recording_url_is_taken_at_once_when_paused_else_at_the_
 ) -> None:
     """Media URLs live as long as the task's lease; each heartbeat hands out a new one."""
     page = await component_page(browser, site)
-    task = {
-        "audio": audio_view(site),
-        "rework": 0,
-        "comments": [],
-        "instructions": GUIDELINES,
-        "pre_transcript": {"segments": []},
-        "previous_transcript": None,
-    }
-    await page.evaluate("(task) => window.openLabel(task)", task)
+    await page.evaluate("(task) => window.openLabel(task)", label_task(site, []))
     src = "() => window.aviaryAudio.playback.audio.getAttribute('src')"
     first, second = f"{site}/media/listening.ogg?v=1", f"{site}/media/listening.ogg?v=2"
     await page.evaluate("(url) => window.aviaryAudio.playback.renew(url)", first)

@@ -133,16 +133,22 @@ def test_a_flagged_task_is_sent_to_a_vendor_of_the_operators_choice(api: Api) ->
     assert entries[0]["details"] == {"from_vendor": usual, "to_vendor": spare}
 
 
-def test_dropping_an_item_delivers_the_batch_without_it_and_lists_why(api: Api) -> None:
+def waiting_on_a_flagged_task(api: Api) -> tuple[Workspace, str, dict[str, Any]]:
+    """A sealed batch of two images (auto review): one flagged, the other accepted, so the
+    batch waits for the flagged one only. Returns the workspace, its task and queue view."""
     ws = workspace(api, images=2, review={"mode": "auto"})
     api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
     task_id = flag_one(api, ws)
-    # The other image is labeled and accepted; the batch now waits for the flagged one only.
     if batch(api, ws)["progress"]["accepted"] < 1:
         other = lease(api, ws.annotators[0])
         assert api.submit(ws.annotators[0], other, [BOX]).status_code == 200
     api.wait_for(lambda: batch(api, ws)["progress"]["accepted"] == 1)
     [seen] = flagged(api, ws.client.token)
+    return ws, task_id, seen
+
+
+def test_dropping_an_item_delivers_the_batch_without_it_and_lists_why(api: Api) -> None:
+    ws, task_id, seen = waiting_on_a_flagged_task(api)
 
     drop = f"{FLAGGED}/{task_id}/drop"
     assert api.call("POST", "dispatch", drop, ws.client.token, json={}).status_code == 422
@@ -239,13 +245,7 @@ async def test_a_drop_heard_again_or_an_acceptance_heard_after_it_changes_nothin
 ) -> None:
     """At-least-once: the same `item.dropped` redelivered (and once more under a new event id),
     then a late `item.accepted` of the dropped item (review decided before it heard)."""
-    ws = workspace(api, images=2, review={"mode": "auto"})
-    api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
-    task_id = flag_one(api, ws)
-    if batch(api, ws)["progress"]["accepted"] < 1:
-        other = lease(api, ws.annotators[0])
-        assert api.submit(ws.annotators[0], other, [BOX]).status_code == 200
-    [seen] = flagged(api, ws.client.token)
+    ws, task_id, seen = waiting_on_a_flagged_task(api)
     drop = f"{FLAGGED}/{task_id}/drop"
     api.ok("POST", "dispatch", drop, ws.client.token, json={"reason": "blurred"})
     api.wait_for(lambda: batch(api, ws)["progress"]["delivered"], timeout=30)
