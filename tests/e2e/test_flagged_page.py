@@ -63,6 +63,15 @@ async def test_the_client_drops_a_flagged_item_and_the_operator_returns_another(
     assert dropped["reason"] == "the lens was covered"
     await client.reload()
     await client.get_by_text("1 dropped").wait_for()  # the batch's progress says so
+    # The audit log: dispatch's entries of this client, filtered by action.
+    await client.select_option("#audit-service", "dispatch")
+    await client.fill("#audit-action", "item.dropped")
+    await client.click("#audit-form button[type=submit]")
+    entry = client.locator("#audit-log tbody tr")
+    await entry.wait_for()
+    assert await entry.count() == 1
+    assert dropped["item_id"] in (await entry.text_content() or "")
+    await shot(client, "dashboard-audit")
 
     # The operator sees every client's queue and puts a task back.
     other = workspace(api)

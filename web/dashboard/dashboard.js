@@ -45,6 +45,10 @@ import { api, byId as $, clear, el, requireLogin, services, setupTheme, signOut,
  * @property {"pending" | "delivered" | "failed"} status
  * @property {{ status_code: number | null, error: string | null }[]} attempts
  */
+/**
+ * One entry of a service's audit log.
+ * @typedef {{ at: string, action: string, target: string, actor: { sub: string, org: string, role: string }, details: Record<string, unknown> }} AuditEntry
+ */
 /** One sample of a service's Prometheus metrics. @typedef {{ name: string, labels: Record<string, string>, value: number }} Sample */
 
 const SERVICES = ["ingest", "dispatch", "review", "export"];
@@ -63,8 +67,43 @@ function start(me) {
   $("ops").hidden = !["operator", "vendor_admin"].includes(me.role);
   // The services' counters are the whole platform's: the operator's alone (docs/security.md).
   $("platform").hidden = me.role !== "operator";
+  $("audit-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    showAudit(false).catch((error) => toast(error.message, "error"));
+  });
+  $("audit-more").addEventListener("click", () => showAudit(true).catch((error) => toast(error.message, "error")));
   refresh();
   setInterval(refresh, 10000);
+}
+
+// ----- audit log -------------------------------------------------------------------------------
+
+const AUDIT_PAGE = 50;
+/** @type {AuditEntry[]} the entries shown, oldest last */
+let auditShown = [];
+
+/** @param {boolean} older the next page after the last entry shown, else the newest */
+async function showAudit(older) {
+  const service = $("audit-service", HTMLSelectElement).value;
+  const action = $("audit-action", HTMLInputElement).value.trim() || undefined;
+  const before = older && auditShown.length ? auditShown[auditShown.length - 1].at : undefined;
+  const page = /** @type {AuditEntry[]} */ (await api(service, "GET", "/v1/audit", undefined, { action, before, limit: AUDIT_PAGE }));
+  auditShown = older ? [...auditShown, ...page] : page;
+  $("audit-more").hidden = page.length < AUDIT_PAGE;
+  clear(
+    $("audit-log", HTMLTableElement).tBodies[0],
+    auditShown.map((e) =>
+      el(
+        "tr",
+        {},
+        el("td", {}, new Date(e.at).toLocaleString()),
+        el("td", { title: e.actor.org }, `${e.actor.sub} (${e.actor.role})`),
+        el("td", {}, e.action),
+        el("td", {}, e.target),
+        el("td", { class: "muted" }, JSON.stringify(e.details).slice(0, 200)),
+      ),
+    ),
+  );
 }
 
 async function refresh() {
@@ -83,6 +122,9 @@ const percent = (x) => (x === null || x === undefined ? "–" : `${Math.round(x 
 
 // ----- client ----------------------------------------------------------------------------------
 
+/** Batch names by id, for the tables that name a batch (filled by `showProjects`). */
+const batchNames = new Map();
+
 async function showProjects() {
   const projects = /** @type {Project[]} */ (await api("ingest", "GET", "/v1/projects"));
   const rows = [];
@@ -99,6 +141,7 @@ async function showProjects() {
       for (const [state, n] of Object.entries(states)) tasks[state] = (tasks[state] || 0) + n;
     }
     const taskText = Object.entries(tasks).map(([s, n]) => `${s} ${n}`).join(", ") || "–";
+    for (const b of batches) if (b.name) batchNames.set(b.id, b.name);
     for (const batch of batches.length ? batches : [null]) {
       const done = batch && batch.item_count ? batch.progress.accepted / batch.item_count : 0;
       rows.push(
@@ -216,7 +259,7 @@ async function showDeliveries() {
         "tr",
         {},
         el("td", {}, d.id),
-        el("td", {}, d.batch_id),
+        el("td", { title: d.batch_id }, batchNames.get(d.batch_id) ?? d.batch_id),
         el("td", {}, d.kind),
         el("td", { class: d.status === "ready" ? "ok" : "" }, d.status),
         el("td", {}, d.images ?? "–"),
