@@ -67,6 +67,11 @@ function start(me) {
   $("ops").hidden = !["operator", "vendor_admin"].includes(me.role);
   // The services' counters are the whole platform's: the operator's alone (docs/security.md).
   $("platform").hidden = me.role !== "operator";
+  $("limits").hidden = me.role !== "vendor_admin";
+  $("limit-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    setLimit(me).catch((error) => toast(error.message, "error"));
+  });
   $("audit-form").addEventListener("submit", (e) => {
     e.preventDefault();
     showAudit(false).catch((error) => toast(error.message, "error"));
@@ -74,6 +79,44 @@ function start(me) {
   $("audit-more").addEventListener("click", () => showAudit(true).catch((error) => toast(error.message, "error")));
   refresh();
   setInterval(refresh, 10000);
+}
+
+// ----- work limits (vendor admins) ---------------------------------------------------------------
+
+/**
+ * @typedef {{ default_daily_hours: number, intern_daily_hours: number, groups: Record<string, number>,
+ *   members: Record<string, string>, annotators: Record<string, number> }} VendorLimits
+ */
+
+/** @param {Claims} me */
+async function showLimits(me) {
+  const limits = /** @type {VendorLimits} */ (await api("dispatch", "GET", `/v1/vendors/${me.vendor || me.org}/work-limits`));
+  $("limits-default").textContent = `${limits.default_daily_hours} h; interns ${limits.intern_daily_hours} h`;
+  clear(
+    $("limit-groups", HTMLTableElement).tBodies[0],
+    Object.entries(limits.groups).map(([group, hours]) => el("tr", {}, el("td", {}, group), el("td", {}, String(hours)))),
+  );
+  const people = [...new Set([...Object.keys(limits.members), ...Object.keys(limits.annotators)])].sort();
+  clear(
+    $("limit-people", HTMLTableElement).tBodies[0],
+    people.map((who) =>
+      el("tr", {}, el("td", {}, who), el("td", {}, limits.members[who] ?? "–"), el("td", {}, limits.annotators[who] !== undefined ? String(limits.annotators[who]) : "–")),
+    ),
+  );
+}
+
+/** A person's group and/or own daily hours, as the form says. @param {Claims} me */
+async function setLimit(me) {
+  const who = $("limit-who", HTMLInputElement).value.trim();
+  const group = $("limit-group", HTMLInputElement).value.trim();
+  const hours = $("limit-hours", HTMLInputElement).value;
+  /** @type {Record<string, string | number>} */
+  const body = {};
+  if (group) body.group = group;
+  if (hours) body.daily_hours = Number(hours);
+  await api("dispatch", "PUT", `/v1/vendors/${me.vendor || me.org}/work-limits/annotators/${encodeURIComponent(who)}`, body);
+  toast(`Limit set for ${who}`);
+  await showLimits(me);
 }
 
 // ----- audit log -------------------------------------------------------------------------------
@@ -112,6 +155,7 @@ async function refresh() {
   if (!$("client").hidden) work.push(showProjects(), showFlagged(), showDeliveries());
   if (!$("platform").hidden) work.push(showPlatform());
   if (!$("ops").hidden) work.push(showQuality());
+  if (!$("limits").hidden && me) work.push(showLimits(me));
   const results = await Promise.allSettled(work);
   const failed = results.find((r) => r.status === "rejected");
   if (failed) toast(failed.reason.message, "error");

@@ -1,6 +1,8 @@
-"""The flagged-task queue on the dashboard, in Chromium: the client sees why people skipped its
-task, with the picture, and drops the item (the batch is delivered without it); the operator
-returns another client's task to the pool, and an annotator takes it."""
+"""The dashboard's management sections in Chromium. Flagged tasks: the client sees why people
+skipped its task, with the picture, and drops the item (the batch is delivered without it, and
+the audit log shows the drop); the operator returns another client's task to the pool, and an
+annotator takes it. Work limits: a vendor admin sets a person's group and hours and sees only
+their own people."""
 
 from __future__ import annotations
 
@@ -86,4 +88,31 @@ async def test_the_client_drops_a_flagged_item_and_the_operator_returns_another(
     for page in (client, operator):
         assert page.errors == [], page.errors  # type: ignore[attr-defined]
         await page.close()
+    api.http.close()
+
+
+async def test_a_vendor_admin_sets_a_work_limit_and_sees_only_their_people(
+    services: ServiceSet,
+    browser: Browser,  # noqa: F811 - the fixture
+) -> None:
+    api = Api(services)
+    ws = workspace(api, images=0)
+    boss = api.token(ws.vendor_id, "vendor_admin", "boss")
+    other = api.org("vendor", "other")
+    path = f"/v1/vendors/{other}/work-limits/annotators/theirs"
+    api.ok("PUT", "dispatch", path, api.operator, json={"daily_hours": 2})
+    page = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", boss)
+    await page.locator("#limits").wait_for()
+    await page.fill("#limit-who", "ann-0")
+    await page.fill("#limit-group", "intern")
+    await page.fill("#limit-hours", "3")
+    await page.click("#limit-form button[type=submit]")
+    row = page.locator("#limit-people tbody tr")
+    await row.wait_for()
+    assert [await r.text_content() for r in await row.all()] == ["ann-0intern3"]
+    limits = api.ok("GET", "dispatch", f"/v1/vendors/{ws.vendor_id}/work-limits", boss)
+    assert limits["members"] == {"ann-0": "intern"} and limits["annotators"] == {"ann-0": 3.0}
+    await shot(page, "dashboard-limits")
+    assert page.errors == [], page.errors  # type: ignore[attr-defined]
+    await page.close()
     api.http.close()
