@@ -2,7 +2,8 @@
 skipped its task, with the picture, and drops the item (the batch is delivered without it, and
 the audit log shows the drop); the operator returns another client's task to the pool, and an
 annotator takes it. Work limits: a vendor admin sets a person's group and hours and sees only
-their own people."""
+their own people. People: a vendor admin invites a person (the token works), then revokes it
+(refused at once)."""
 
 from __future__ import annotations
 
@@ -113,6 +114,36 @@ async def test_a_vendor_admin_sets_a_work_limit_and_sees_only_their_people(
     limits = api.ok("GET", "dispatch", f"/v1/vendors/{ws.vendor_id}/work-limits", boss)
     assert limits["members"] == {"ann-0": "intern"} and limits["annotators"] == {"ann-0": 3.0}
     await shot(page, "dashboard-limits")
+    assert page.errors == [], page.errors  # type: ignore[attr-defined]
+    await page.close()
+    api.http.close()
+
+
+async def test_a_vendor_admin_invites_a_person_and_revokes_the_token(
+    services: ServiceSet,
+    browser: Browser,  # noqa: F811 - the fixture
+) -> None:
+    api = Api(services)
+    ws = workspace(api, images=0)
+    boss = api.token(ws.vendor_id, "vendor_admin", "boss")
+    api.token(api.org("vendor", "other"), "annotator", "stranger")
+    page = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", boss)
+    await page.fill("#invite-name", "ana")
+    await page.select_option("#invite-role", "annotator")
+    await page.click("#invite-form button[type=submit]")
+    await page.locator("#invited").wait_for()
+    token = await page.input_value("#invited-token")
+    assert await page.text_content("#invited-page") == f"{services.url('dispatch')}/ui/label.html"
+    assert api.next_task(token, wait_s=0).status_code == 204  # the token works: no task yet
+    row = page.locator("#tokens tbody tr", has_text="ana")
+    await row.wait_for()
+    await shot(page, "dashboard-people")
+    await row.get_by_role("button", name="Revoke").click()
+    await page.get_by_text("ana's token revoked").wait_for()
+    await page.locator("#tokens tbody tr", has_text="revoked").wait_for()
+    api.wait_for(lambda: api.next_task(token, wait_s=0).status_code == 401)
+    listed = await page.text_content("#tokens") or ""
+    assert "ann-0" in listed and "stranger" not in listed  # their own people only
     assert page.errors == [], page.errors  # type: ignore[attr-defined]
     await page.close()
     api.http.close()

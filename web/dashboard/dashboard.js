@@ -68,6 +68,13 @@ function start(me) {
   // The services' counters are the whole platform's: the operator's alone (docs/security.md).
   $("platform").hidden = me.role !== "operator";
   $("limits").hidden = me.role !== "vendor_admin";
+  $("people").hidden = false; // clients, vendor admins and the operator: their own tokens
+  $("invite-form").hidden = !["vendor_admin", "operator"].includes(me.role);
+  $("invite-org-box").hidden = me.role !== "operator";
+  $("invite-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    invite(me).catch((error) => toast(error.message, "error"));
+  });
   $("limit-form").addEventListener("submit", (e) => {
     e.preventDefault();
     setLimit(me).catch((error) => toast(error.message, "error"));
@@ -79,6 +86,60 @@ function start(me) {
   $("audit-more").addEventListener("click", () => showAudit(true).catch((error) => toast(error.message, "error")));
   refresh();
   setInterval(refresh, 10000);
+}
+
+// ----- people and tokens -----------------------------------------------------------------------
+
+/**
+ * @typedef {{ id: string, subject: string, role: string, org_id: string, issued_at: string,
+ *   expires_at: string, revoked_at: string | null }} TokenInfo
+ */
+
+async function showTokens() {
+  const tokens = /** @type {TokenInfo[]} */ (await api("ingest", "GET", "/v1/tokens", undefined, { limit: 200 }));
+  clear(
+    $("tokens", HTMLTableElement).tBodies[0],
+    tokens.map((t) =>
+      el(
+        "tr",
+        { dataset: { token: t.id } },
+        el("td", { title: t.org_id }, t.subject),
+        el("td", {}, t.role),
+        el("td", {}, new Date(t.issued_at).toLocaleDateString()),
+        el("td", {}, new Date(t.expires_at).toLocaleDateString()),
+        el("td", { class: t.revoked_at ? "error" : "ok" }, t.revoked_at ? "revoked" : "active"),
+        el("td", {}, t.revoked_at ? "" : el("button", { type: "button", class: "danger", onclick: () => revoke(t) }, "Revoke")),
+      ),
+    ),
+  );
+}
+
+/** @param {TokenInfo} t */
+async function revoke(t) {
+  try {
+    await api("ingest", "DELETE", `/v1/tokens/${t.id}`);
+    toast(`${t.subject}'s token revoked`);
+  } catch (error) {
+    toast(/** @type {Error} */ (error).message, "error");
+  }
+  await showTokens();
+}
+
+/** A token for a new annotator or reviewer, shown once with the page they open. @param {Claims} me */
+async function invite(me) {
+  const subject = $("invite-name", HTMLInputElement).value.trim();
+  const role = $("invite-role", HTMLSelectElement).value;
+  const org = me.role === "operator" ? $("invite-org", HTMLInputElement).value.trim() : me.org;
+  const issued = /** @type {{ token: string }} */ (await api("ingest", "POST", "/v1/tokens", { org_id: org, role, subject }));
+  const urls = await services();
+  const page = role === "reviewer" ? `${urls.review}/ui/review.html` : `${urls.dispatch}/ui/label.html`;
+  $("invited-name").textContent = subject;
+  $("invited-token", HTMLTextAreaElement).value = issued.token;
+  const link = $("invited-page", HTMLAnchorElement);
+  link.href = page;
+  link.textContent = page;
+  $("invited").hidden = false;
+  await showTokens();
 }
 
 // ----- work limits (vendor admins) ---------------------------------------------------------------
@@ -156,6 +217,7 @@ async function refresh() {
   if (!$("platform").hidden) work.push(showPlatform());
   if (!$("ops").hidden) work.push(showQuality());
   if (!$("limits").hidden && me) work.push(showLimits(me));
+  if (!$("people").hidden) work.push(showTokens());
   const results = await Promise.allSettled(work);
   const failed = results.find((r) => r.status === "rejected");
   if (failed) toast(failed.reason.message, "error");
