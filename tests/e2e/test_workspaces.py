@@ -226,6 +226,8 @@ async def test_draw_submit_reject_fix_accept_deliver_in_the_browser(
     operator = await new_page(browser, dashboard_url, api.operator)
     await operator.wait_for_selector("#stages tbody tr")
     await operator.wait_for_selector("#quality tbody tr")
+    scored = operator.locator("#annotator-scores tbody tr", has_text="ann-0")
+    await scored.wait_for()  # the annotator's own row: submitted, accepted after rework
     await shot(operator, "dashboard-operator")
 
     for page in (annotator, reviewer, client, operator):

@@ -464,22 +464,28 @@ async function showPlatform() {
 }
 
 async function showQuality() {
-  const scores = /** @type {Scores} */ (await api("review", "GET", "/v1/scores", undefined, { group_by: "vendor" }));
-  clear(
-    $("quality", HTMLTableElement).tBodies[0],
-    scores.rows.map((r) =>
-      el(
-        "tr",
-        {},
-        el("td", {}, r.key),
-        el("td", {}, String(r.submitted)),
-        el("td", {}, String(r.accepted)),
-        el("td", {}, String(r.rejected)),
-        el("td", {}, percent(r.acceptance_rate)),
-        el("td", {}, percent(r.agreement)),
-        el("td", {}, percent(r.gold_accuracy)),
-        el("td", {}, r.hours_worked.toFixed(1)),
-      ),
-    ),
+  const [vendors, annotators] = /** @type {[Scores, Scores]} */ (
+    await Promise.all([
+      api("review", "GET", "/v1/scores", undefined, { group_by: "vendor" }),
+      api("review", "GET", "/v1/scores", undefined, { group_by: "annotator" }),
+    ])
+  );
+  clear($("quality", HTMLTableElement).tBodies[0], vendors.rows.map(scoreRow));
+  clear($("annotator-scores", HTMLTableElement).tBodies[0], annotators.rows.map(scoreRow));
+}
+
+/** @param {import("/ui/common/common.js").ScoreRow} r a vendor's or an annotator's figures */
+function scoreRow(r) {
+  return el(
+    "tr",
+    {},
+    el("td", {}, r.key),
+    el("td", {}, String(r.submitted)),
+    el("td", {}, String(r.accepted)),
+    el("td", {}, String(r.rejected)),
+    el("td", {}, percent(r.acceptance_rate)),
+    el("td", {}, percent(r.agreement)),
+    el("td", {}, percent(r.gold_accuracy)),
+    el("td", {}, r.hours_worked.toFixed(1)),
   );
 }
