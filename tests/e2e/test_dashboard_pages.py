@@ -3,7 +3,7 @@ skipped its task, with the picture, and drops the item (the batch is delivered w
 the audit log shows the drop); the operator returns another client's task to the pool, and an
 annotator takes it. Work limits: a vendor admin sets a person's group and hours and sees only
 their own people. People: a vendor admin invites a person (the token works), then revokes it
-(refused at once)."""
+(refused at once). Gold: the client lists a project's gold and retires an item."""
 
 from __future__ import annotations
 
@@ -144,6 +144,36 @@ async def test_a_vendor_admin_invites_a_person_and_revokes_the_token(
     api.wait_for(lambda: api.next_task(token, wait_s=0).status_code == 401)
     listed = await page.text_content("#tokens") or ""
     assert "ann-0" in listed and "stranger" not in listed  # their own people only
+    assert page.errors == [], page.errors  # type: ignore[attr-defined]
+    await page.close()
+    api.http.close()
+
+
+async def test_the_client_sees_its_gold_and_retires_an_item(
+    services: ServiceSet,
+    browser: Browser,  # noqa: F811 - the fixture
+) -> None:
+    api = Api(services)
+    ws = workspace(api, review={"mode": "auto"})
+    task = api.next_task(ws.annotators[0]).json()
+    car = {"class_id": 1, "bbox": [10, 10, 50, 40]}
+    assert api.submit(ws.annotators[0], task, [car]).status_code == 200
+    path = f"/v1/projects/{ws.project['id']}/gold"
+    body = {"item_id": task["item_id"], "annotation": {"shapes": [car]}}
+    api.wait_for(
+        lambda: api.call("POST", "review", path, ws.client.token, json=body).status_code == 201
+    )
+    page = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", ws.client.token)
+    await page.locator("#gold-project option", has_text="test project").wait_for(state="attached")
+    await page.click("#gold-form button[type=submit]")
+    row = page.locator("#gold tbody tr")
+    await row.wait_for()
+    assert "1 shapes" in (await row.text_content() or "")
+    assert "in rotation" in (await row.text_content() or "")
+    await row.get_by_role("button", name="Retire").click()
+    await page.locator("#gold tbody tr", has_text="retired").wait_for()
+    assert [g["active"] for g in api.ok("GET", "review", path, ws.client.token)] == [False]
+    await shot(page, "dashboard-gold")
     assert page.errors == [], page.errors  # type: ignore[attr-defined]
     await page.close()
     api.http.close()

@@ -79,6 +79,10 @@ function start(me) {
     e.preventDefault();
     setLimit(me).catch((error) => toast(error.message, "error"));
   });
+  $("gold-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    showGold().catch((error) => toast(error.message, "error"));
+  });
   $("audit-form").addEventListener("submit", (e) => {
     e.preventDefault();
     showAudit(false).catch((error) => toast(error.message, "error"));
@@ -86,6 +90,47 @@ function start(me) {
   $("audit-more").addEventListener("click", () => showAudit(true).catch((error) => toast(error.message, "error")));
   refresh();
   setInterval(refresh, 10000);
+}
+
+// ----- gold ------------------------------------------------------------------------------------
+
+/**
+ * @typedef {{ id: string, item_id: string, clip: number | null, active: boolean, created_by: string,
+ *   created_at: string, annotation: { shapes: unknown[] } }} GoldItem
+ */
+
+async function showGold() {
+  const project = $("gold-project", HTMLSelectElement).value;
+  if (!project) return;
+  const gold = /** @type {GoldItem[]} */ (await api("review", "GET", `/v1/projects/${project}/gold`));
+  clear(
+    $("gold", HTMLTableElement).tBodies[0],
+    gold.map((g) =>
+      el(
+        "tr",
+        { dataset: { gold: g.id } },
+        el("td", { title: g.item_id }, g.clip === null ? g.item_id : `${g.item_id} clip ${g.clip + 1}`),
+        el("td", {}, `${g.annotation.shapes.length} shapes`),
+        el("td", {}, `${new Date(g.created_at).toLocaleDateString()} by ${g.created_by}`),
+        el("td", { class: g.active ? "ok" : "" }, g.active ? "in rotation" : "retired"),
+        el("td", {}, g.active ? el("button", { type: "button", class: "danger", onclick: () => retireGold(project, g) }, "Retire") : ""),
+      ),
+    ),
+  );
+}
+
+/**
+ * @param {string} project
+ * @param {GoldItem} gold
+ */
+async function retireGold(project, gold) {
+  try {
+    await api("review", "DELETE", `/v1/projects/${project}/gold/${gold.id}`);
+    toast("Gold item retired");
+  } catch (error) {
+    toast(/** @type {Error} */ (error).message, "error");
+  }
+  await showGold();
 }
 
 // ----- people and tokens -----------------------------------------------------------------------
@@ -228,8 +273,10 @@ const percent = (x) => (x === null || x === undefined ? "–" : `${Math.round(x 
 
 // ----- client ----------------------------------------------------------------------------------
 
-/** Batch names by id, for the tables that name a batch (filled by `showProjects`). */
+/** Batch and project names by id, for the tables that name them (filled by `showProjects`). */
 const batchNames = new Map();
+/** @type {Map<string, string>} */
+const projectNames = new Map();
 
 async function showProjects() {
   const projects = /** @type {Project[]} */ (await api("ingest", "GET", "/v1/projects"));
@@ -248,6 +295,7 @@ async function showProjects() {
     }
     const taskText = Object.entries(tasks).map(([s, n]) => `${s} ${n}`).join(", ") || "–";
     for (const b of batches) if (b.name) batchNames.set(b.id, b.name);
+    projectNames.set(project.id, project.name);
     for (const batch of batches.length ? batches : [null]) {
       const done = batch && batch.item_count ? batch.progress.accepted / batch.item_count : 0;
       rows.push(
@@ -273,6 +321,9 @@ async function showProjects() {
     }
   }
   clear($("projects", HTMLTableElement).tBodies[0], rows);
+  const choice = $("gold-project", HTMLSelectElement);
+  const chosen = choice.value;
+  clear(choice, [...projectNames].map(([id, name]) => el("option", { value: id, selected: id === chosen }, name)));
 }
 
 /** @param {Batch["progress"]} p */
