@@ -3,13 +3,16 @@ skipped its task, with the picture, and drops the item (the batch is delivered w
 the audit log shows the drop); the operator returns another client's task to the pool, and an
 annotator takes it. Work limits: a vendor admin sets a person's group and hours and sees only
 their own people. People: a vendor admin invites a person (the token works), then revokes it
-(refused at once). Gold: the client lists a project's gold and retires an item."""
+(refused at once). Gold: the client lists a project's gold and retires an item. Upload: the
+client starts a batch, uploads pictures (a refusal listed with its reason, the same pictures
+again kept once) and seals it."""
 
 from __future__ import annotations
 
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser
@@ -21,7 +24,7 @@ from tests.e2e.test_workspaces import (
     shot,
 )
 from tests.integration.test_flagged_tasks import batch, flag_one, lease
-from tests.support import Api, workspace
+from tests.support import Api, jpeg, workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -174,6 +177,55 @@ async def test_the_client_sees_its_gold_and_retires_an_item(
     await page.locator("#gold tbody tr", has_text="retired").wait_for()
     assert [g["active"] for g in api.ok("GET", "review", path, ws.client.token)] == [False]
     await shot(page, "dashboard-gold")
+    assert page.errors == [], page.errors  # type: ignore[attr-defined]
+    await page.close()
+    api.http.close()
+
+
+async def test_the_client_uploads_a_batch_sees_the_refusals_and_seals_it(
+    services: ServiceSet,
+    browser: Browser,  # noqa: F811 - the fixture
+    tmp_path: Path,
+) -> None:
+    api = Api(services)
+    ws = workspace(api, images=0)
+    files = []
+    for i in range(3):
+        path = tmp_path / f"street-{i}.jpg"
+        path.write_bytes(jpeg(7000 + i))
+        files.append(path)
+    (tmp_path / "notes.jpg").write_bytes(b"not a picture at all")
+    files.append(tmp_path / "notes.jpg")
+    page = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", ws.client.token)
+    await page.locator("#upload-project option", has_text="test project").wait_for(state="attached")
+    await page.fill("#upload-batch-name", "week 49")
+    await page.click("#upload-form button[type=submit]")
+    await page.locator("#upload-box").wait_for()
+    await page.set_input_files("#upload-files", [str(f) for f in files])
+    count = page.locator("#upload-count")
+    await page.wait_for_function(
+        "() => document.getElementById('upload-count').textContent.startsWith('4 of 4')"
+    )
+    assert "3 new, 0 already there, 1 refused" in (await count.text_content() or "")
+    refused = await page.text_content("#upload-refused") or ""
+    assert refused.startswith("notes.jpg: ")
+    # The same files again: nothing is added twice.
+    await page.set_input_files("#upload-files", [str(f) for f in files[:3]])
+    await page.wait_for_function(
+        "() => document.getElementById('upload-count').textContent.startsWith('7 of 7')"
+    )
+    assert "3 new, 3 already there" in (await count.text_content() or "")
+    await shot(page, "dashboard-upload")
+    await page.click("#upload-seal")
+    await page.get_by_text("Batch sealed with 3 items").wait_for()
+    [sealed] = [
+        b
+        for b in api.ok(
+            "GET", "ingest", f"/v1/projects/{ws.project['id']}/batches", ws.client.token
+        )
+        if b["name"] == "week 49"
+    ]
+    assert (sealed["status"], sealed["item_count"]) == ("sealed", 3)
     assert page.errors == [], page.errors  # type: ignore[attr-defined]
     await page.close()
     api.http.close()

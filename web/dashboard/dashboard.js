@@ -2,6 +2,7 @@
 // One dashboard: a client's projects, batches, deliveries and webhook log; the operator's and
 // vendor admins' view of the platform (queues, throughput, tasks, people at work, quality).
 import { api, byId as $, clear, el, requireLogin, services, setupTheme, signOut, toast, token } from "/ui/common/common.js";
+import { Uploader } from "./upload.js";
 
 /** @typedef {import("/ui/common/common.js").Claims} Claims */
 /** @typedef {import("/ui/common/common.js").Scores} Scores */
@@ -79,6 +80,9 @@ function start(me) {
     e.preventDefault();
     setLimit(me).catch((error) => toast(error.message, "error"));
   });
+  // Clients push their own pictures; the operator's dashboard has no upload.
+  $("upload").hidden = me.role !== "client";
+  if (me.role === "client") new Uploader();
   $("gold-form").addEventListener("submit", (e) => {
     e.preventDefault();
     showGold().catch((error) => toast(error.message, "error"));
@@ -321,9 +325,11 @@ async function showProjects() {
     }
   }
   clear($("projects", HTMLTableElement).tBodies[0], rows);
-  const choice = $("gold-project", HTMLSelectElement);
-  const chosen = choice.value;
-  clear(choice, [...projectNames].map(([id, name]) => el("option", { value: id, selected: id === chosen }, name)));
+  for (const id of ["gold-project", "upload-project"]) {
+    const choice = $(id, HTMLSelectElement);
+    const chosen = choice.value;
+    clear(choice, [...projectNames].map(([pid, name]) => el("option", { value: pid, selected: pid === chosen }, name)));
+  }
 }
 
 /** @param {Batch["progress"]} p */
