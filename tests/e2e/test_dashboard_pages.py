@@ -5,7 +5,7 @@ annotator takes it. Work limits: a vendor admin sets a person's group and hours 
 their own people. People: a vendor admin invites a person (the token works), then revokes it
 (refused at once). Gold: the client lists a project's gold and retires an item. Upload: the
 client starts a batch, uploads pictures (a refusal listed with its reason, the same pictures
-again kept once) and seals it."""
+again kept once), imports by URL (a failure listed with its reason) and seals it."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from tests.e2e.test_workspaces import (
     shot,
 )
 from tests.integration.test_flagged_tasks import batch, flag_one, lease
-from tests.support import Api, jpeg, workspace
+from tests.integration.test_ingest_features import ImageServer
+from tests.support import Api, Receiver, jpeg, workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -215,9 +216,22 @@ async def test_the_client_uploads_a_batch_sees_the_refusals_and_seals_it(
         "() => document.getElementById('upload-count').textContent.startsWith('7 of 7')"
     )
     assert "3 new, 3 already there" in (await count.text_content() or "")
+    # By URL: one picture fetched, one answer that is not a picture, listed with its reason.
+    server = ImageServer()
+    await page.click("#upload-box details summary")
+    await page.fill("#import-urls", f"{server.url('/good.jpg')}\n{server.url('/text')}\n")
+    await page.click("#import-go")
+    status = page.locator("#import-status")
+    await page.wait_for_function(
+        "() => document.getElementById('import-status').textContent.endsWith('0 waiting')",
+        timeout=60_000,
+    )
+    assert (await status.text_content() or "").startswith("1 of 2 fetched, 1 failed")
+    failed = await page.text_content("#import-failed") or ""
+    assert failed.startswith(server.url("/text") + ": not_an_image")
     await shot(page, "dashboard-upload")
     await page.click("#upload-seal")
-    await page.get_by_text("Batch sealed with 3 items").wait_for()
+    await page.get_by_text("Batch sealed with 4 items").wait_for()
     [sealed] = [
         b
         for b in api.ok(
@@ -225,7 +239,38 @@ async def test_the_client_uploads_a_batch_sees_the_refusals_and_seals_it(
         )
         if b["name"] == "week 49"
     ]
-    assert (sealed["status"], sealed["item_count"]) == ("sealed", 3)
+    assert (sealed["status"], sealed["item_count"]) == ("sealed", 4)
     assert page.errors == [], page.errors  # type: ignore[attr-defined]
     await page.close()
     api.http.close()
+
+
+async def test_the_client_sends_a_delivered_webhook_again(
+    services: ServiceSet,
+    browser: Browser,  # noqa: F811 - the fixture
+) -> None:
+    api = Api(services)
+    receiver = Receiver()
+    try:
+        secret = "whsec-0123456789abcdef"
+        ws = workspace(
+            api, images=1, review={"mode": "auto"}, webhook_url=receiver.url, webhook_secret=secret
+        )
+        api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
+        task = api.next_task(ws.annotators[0]).json()
+        assert (
+            api.submit(ws.annotators[0], task, [{"class_id": 1, "bbox": [1, 1, 9, 9]}]).status_code
+            == 200
+        )
+        api.wait_for(lambda: len(receiver.received) == 1, timeout=30)
+        url = f"{services.url('export')}/ui/dashboard.html"
+        page = await new_page(browser, url, ws.client.token)
+        row = page.locator("#webhooks tbody tr", has_text="delivered")
+        await row.get_by_role("button", name="Send again").click()
+        await page.get_by_text("The webhook is sent again").wait_for()
+        api.wait_for(lambda: len(receiver.received) == 2, timeout=30)
+        assert page.errors == [], page.errors  # type: ignore[attr-defined]
+        await page.close()
+    finally:
+        receiver.close()
+        api.http.close()

@@ -444,9 +444,21 @@ async function showDeliveries() {
         el("td", { class: w.status === "failed" ? "error" : w.status === "delivered" ? "ok" : "" }, w.status),
         el("td", {}, String(w.attempts.length)),
         el("td", {}, last ? last.status_code ?? last.error ?? "–" : "–"),
+        el("td", {}, w.status === "pending" ? "" : el("button", { type: "button", onclick: () => resend(w) }, "Send again")),
       );
     }),
   );
+}
+
+/** @param {Webhook} w a delivery's webhook, delivered or given up on: posted once more */
+async function resend(w) {
+  try {
+    await api("export", "POST", `/v1/deliveries/${w.delivery_id}/webhooks`);
+    toast("The webhook is sent again");
+  } catch (error) {
+    toast(/** @type {Error} */ (error).message, "error");
+  }
+  await showDeliveries();
 }
 
 /** @param {string} id a ready delivery's */

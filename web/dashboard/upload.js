@@ -7,6 +7,10 @@ import { api, byId as $, clear, el, services, toast, token } from "/ui/common/co
 const AT_ONCE = 4;
 
 /** @typedef {{ file: File, error: string }} Refusal */
+/**
+ * @typedef {{ id: string, total: number, pending: number, done: number, failed: number,
+ *   urls?: { url: string, status: string, error: string | null, message: string | null }[] | null }} ImportState
+ */
 
 export class Uploader {
   constructor() {
@@ -48,6 +52,25 @@ export class Uploader {
       this.send(again);
     });
     $("upload-seal").addEventListener("click", () => this.seal().catch((error) => toast(error.message, "error")));
+    $("import-go").addEventListener("click", () => this.importUrls().catch((error) => toast(error.message, "error")));
+  }
+
+  /** The addresses typed, fetched by ingest; the page follows the import until it is done. */
+  async importUrls() {
+    if (!this.batch) return;
+    const urls = $("import-urls", HTMLTextAreaElement).value.split("\n").map((u) => u.trim()).filter(Boolean);
+    if (!urls.length) return;
+    let state = /** @type {ImportState} */ (await api("ingest", "POST", `/v1/batches/${this.batch}/imports`, { urls: urls.map((url) => ({ url })) }));
+    while (true) {
+      $("import-status").textContent = `${state.done} of ${state.total} fetched, ${state.failed} failed, ${state.pending} waiting`;
+      if (!state.pending) break;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      state = /** @type {ImportState} */ (await api("ingest", "GET", `/v1/imports/${state.id}`));
+    }
+    clear(
+      $("import-failed"),
+      (state.urls || []).filter((u) => u.status === "failed").map((u) => el("li", {}, `${u.url}: ${u.error}: ${u.message ?? ""}`)),
+    );
   }
 
   async start() {
