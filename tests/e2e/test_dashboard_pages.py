@@ -5,7 +5,9 @@ annotator takes it. Work limits: a vendor admin sets a person's group and hours 
 their own people. People: a vendor admin invites a person (the token works), then revokes it
 (refused at once). Gold: the client lists a project's gold and retires an item. Upload: the
 client starts a batch, uploads pictures (a refusal listed with its reason, the same pictures
-again kept once), imports by URL (a failure listed with its reason) and seals it."""
+again kept once), imports by URL (a failure listed with its reason) and seals it. New
+project: the client makes a project with classes, a skeleton and attributes (a refusal shown
+first). Webhooks: sent again from the log."""
 
 from __future__ import annotations
 
@@ -274,3 +276,57 @@ async def test_the_client_sends_a_delivered_webhook_again(
     finally:
         receiver.close()
         api.http.close()
+
+
+async def test_the_client_creates_a_project_with_its_ontology(
+    services: ServiceSet,
+    browser: Browser,  # noqa: F811 - the fixture
+) -> None:
+    api = Api(services)
+    client = api.client()
+    vendor = api.org("vendor", "northwind")
+    page = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", client.token)
+    await page.click("#new-project summary")
+    await page.fill("#project-name", "Streets")
+    # Refused without a vendor: the API's words under the button, nothing created.
+    await page.locator("#class-rows input[aria-label='class name']").fill("car")
+    await page.click("#project-form button[type=submit]")
+    await page.locator("#project-error").filter(has_text="vendor").wait_for()
+    assert api.ok("GET", "ingest", "/v1/projects", client.token) == []
+
+    rows = page.locator("#class-rows tbody tr")
+    await rows.nth(0).locator("input[aria-label=attributes]").fill("occluded:boolean")
+    await page.click("#add-class")
+    await rows.nth(1).locator("input[aria-label='class name']").fill("pedestrian")
+    await rows.nth(1).locator("select[aria-label=kind]").select_option("keypoints")
+    await rows.nth(1).locator("input[aria-label=keypoints]").fill("head, hip, foot")
+    await page.click("#add-class")
+    await rows.nth(2).locator("input[aria-label='class name']").fill("light")
+    await rows.nth(2).locator("input[aria-label=attributes]").fill("colour:enum:red|amber|green")
+    await page.fill("#project-vendors", vendor)
+    await page.select_option("#project-review", "auto")
+    await page.fill("#project-instructions", "Box every car. <b>not bold</b>")
+    assert await page.text_content("#instructions-preview") == "Box every car. <b>not bold</b>"
+    await shot(page, "dashboard-new-project")
+    await page.click("#project-form button[type=submit]")
+    await page.get_by_text("Project Streets created").wait_for()
+    [project] = api.ok("GET", "ingest", "/v1/projects", client.token)
+    classes = project["ontology"]["classes"]
+    assert [(c["id"], c["name"], c["kind"]) for c in classes] == [
+        (1, "car", "bbox"),
+        (2, "pedestrian", "keypoints"),
+        (3, "light", "bbox"),
+    ]
+    assert classes[0]["attributes"][0]["type"] == "boolean"
+    assert classes[1]["skeleton"] == {
+        "keypoints": ["head", "hip", "foot"],
+        "edges": [[1, 2], [2, 3]],
+    }
+    assert classes[2]["attributes"][0]["options"] == ["red", "amber", "green"]
+    assert project["vendors"] == [{"vendor_id": vendor, "share": 1.0}]
+    assert project["vendor_names"] == {vendor: "northwind"}
+    assert project["review"]["mode"] == "auto"
+    await page.locator("#upload-project option", has_text="Streets").wait_for(state="attached")
+    assert page.errors == [], page.errors  # type: ignore[attr-defined]
+    await page.close()
+    api.http.close()

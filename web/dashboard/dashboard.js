@@ -2,6 +2,7 @@
 // One dashboard: a client's projects, batches, deliveries and webhook log; the operator's and
 // vendor admins' view of the platform (queues, throughput, tasks, people at work, quality).
 import { api, byId as $, clear, el, requireLogin, services, setupTheme, signOut, toast, token } from "/ui/common/common.js";
+import { ProjectForm } from "./projects.js";
 import { Uploader } from "./upload.js";
 
 /** @typedef {import("/ui/common/common.js").Claims} Claims */
@@ -82,7 +83,11 @@ function start(me) {
   });
   // Clients push their own pictures; the operator's dashboard has no upload.
   $("upload").hidden = me.role !== "client";
-  if (me.role === "client") new Uploader();
+  $("new-project").hidden = me.role !== "client";
+  if (me.role === "client") {
+    new Uploader();
+    new ProjectForm(showProjects);
+  }
   $("gold-form").addEventListener("submit", (e) => {
     e.preventDefault();
     showGold().catch((error) => toast(error.message, "error"));
