@@ -35,6 +35,7 @@ from aviary_devkit.bench.figures import (
     review,
     scale,
     speech,
+    ui,
     url_import,
     video,
 )
@@ -65,6 +66,7 @@ BENCHMARKS: dict[str, Callable[[int], Figures]] = {
     "speech": speech.bench_speech,
     "assist": assist.bench_assist,
     "interop": interop.bench_interop,
+    "ui": ui.bench_ui,
 }
 
 
