@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Page
 
 from aviary_devkit.processes import ServiceSet
 from tests.e2e.test_workspaces import (
@@ -32,11 +32,17 @@ from tests.support import Api, Receiver, jpeg, workspace
 pytestmark = pytest.mark.e2e
 
 
+async def closed(page: Page) -> None:
+    """The page showed no script error (an injected one would show here), then closes."""
+    assert page.errors == [], page.errors  # type: ignore[attr-defined]
+    await page.close()
+
+
 async def test_the_client_drops_a_flagged_item_and_the_operator_returns_another(
     services: ServiceSet,
     browser: Browser,  # noqa: F811 - the fixture
+    api: Api,
 ) -> None:
-    api = Api(services)
     ws = workspace(api, images=1, review={"mode": "auto"})
     api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
     flag_one(api, ws)
@@ -93,16 +99,14 @@ async def test_the_client_drops_a_flagged_item_and_the_operator_returns_another(
     assert lease(api, other.annotators[1])["id"] == other_task
 
     for page in (client, operator):
-        assert page.errors == [], page.errors  # type: ignore[attr-defined]
-        await page.close()
-    api.http.close()
+        await closed(page)
 
 
 async def test_a_vendor_admin_sets_a_work_limit_and_sees_only_their_people(
     services: ServiceSet,
     browser: Browser,  # noqa: F811 - the fixture
+    api: Api,
 ) -> None:
-    api = Api(services)
     ws = workspace(api, images=0)
     boss = api.token(ws.vendor_id, "vendor_admin", "boss")
     other = api.org("vendor", "other")
@@ -120,16 +124,14 @@ async def test_a_vendor_admin_sets_a_work_limit_and_sees_only_their_people(
     limits = api.ok("GET", "dispatch", f"/v1/vendors/{ws.vendor_id}/work-limits", boss)
     assert limits["members"] == {"ann-0": "intern"} and limits["annotators"] == {"ann-0": 3.0}
     await shot(page, "dashboard-limits")
-    assert page.errors == [], page.errors  # type: ignore[attr-defined]
-    await page.close()
-    api.http.close()
+    await closed(page)
 
 
 async def test_a_vendor_admin_invites_a_person_and_revokes_the_token(
     services: ServiceSet,
     browser: Browser,  # noqa: F811 - the fixture
+    api: Api,
 ) -> None:
-    api = Api(services)
     ws = workspace(api, images=0)
     boss = api.token(ws.vendor_id, "vendor_admin", "boss")
     api.token(api.org("vendor", "other"), "annotator", "stranger")
@@ -150,16 +152,14 @@ async def test_a_vendor_admin_invites_a_person_and_revokes_the_token(
     api.wait_for(lambda: api.next_task(token, wait_s=0).status_code == 401)
     listed = await page.text_content("#tokens") or ""
     assert "ann-0" in listed and "stranger" not in listed  # their own people only
-    assert page.errors == [], page.errors  # type: ignore[attr-defined]
-    await page.close()
-    api.http.close()
+    await closed(page)
 
 
 async def test_the_client_sees_its_gold_and_retires_an_item(
     services: ServiceSet,
     browser: Browser,  # noqa: F811 - the fixture
+    api: Api,
 ) -> None:
-    api = Api(services)
     ws = workspace(api, review={"mode": "auto"})
     task = api.next_task(ws.annotators[0]).json()
     car = {"class_id": 1, "bbox": [10, 10, 50, 40]}
@@ -180,17 +180,15 @@ async def test_the_client_sees_its_gold_and_retires_an_item(
     await page.locator("#gold tbody tr", has_text="retired").wait_for()
     assert [g["active"] for g in api.ok("GET", "review", path, ws.client.token)] == [False]
     await shot(page, "dashboard-gold")
-    assert page.errors == [], page.errors  # type: ignore[attr-defined]
-    await page.close()
-    api.http.close()
+    await closed(page)
 
 
 async def test_the_client_uploads_a_batch_sees_the_refusals_and_seals_it(
     services: ServiceSet,
     browser: Browser,  # noqa: F811 - the fixture
     tmp_path: Path,
+    api: Api,
 ) -> None:
-    api = Api(services)
     ws = workspace(api, images=0)
     files = []
     for i in range(3):
@@ -242,16 +240,14 @@ async def test_the_client_uploads_a_batch_sees_the_refusals_and_seals_it(
         if b["name"] == "week 49"
     ]
     assert (sealed["status"], sealed["item_count"]) == ("sealed", 4)
-    assert page.errors == [], page.errors  # type: ignore[attr-defined]
-    await page.close()
-    api.http.close()
+    await closed(page)
 
 
 async def test_the_client_sends_a_delivered_webhook_again(
     services: ServiceSet,
     browser: Browser,  # noqa: F811 - the fixture
+    api: Api,
 ) -> None:
-    api = Api(services)
     receiver = Receiver()
     try:
         secret = "whsec-0123456789abcdef"
@@ -271,18 +267,16 @@ async def test_the_client_sends_a_delivered_webhook_again(
         await row.get_by_role("button", name="Send again").click()
         await page.get_by_text("The webhook is sent again").wait_for()
         api.wait_for(lambda: len(receiver.received) == 2, timeout=30)
-        assert page.errors == [], page.errors  # type: ignore[attr-defined]
-        await page.close()
+        await closed(page)
     finally:
         receiver.close()
-        api.http.close()
 
 
 async def test_the_client_creates_a_project_with_its_ontology(
     services: ServiceSet,
     browser: Browser,  # noqa: F811 - the fixture
+    api: Api,
 ) -> None:
-    api = Api(services)
     client = api.client()
     vendor = api.org("vendor", "northwind")
     page = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", client.token)
@@ -327,6 +321,4 @@ async def test_the_client_creates_a_project_with_its_ontology(
     assert project["vendor_names"] == {vendor: "northwind"}
     assert project["review"]["mode"] == "auto"
     await page.locator("#upload-project option", has_text="Streets").wait_for(state="attached")
-    assert page.errors == [], page.errors  # type: ignore[attr-defined]
-    await page.close()
-    api.http.close()
+    await closed(page)
