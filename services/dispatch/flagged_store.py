@@ -27,8 +27,6 @@ from shared.observability import correlation_id
 from shared.security.audit import AuditLog
 from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
 
-# Copies of one unit at most (a project's overlap); the ids are deterministic (domain.task_id).
-MAX_OVERLAP = 10
 # Slots read past a task's `next_slot` (a lease, the record after it, a heartbeat's re-lease).
 LOOKAHEAD = 3
 # A drop that met a lease taken at the same moment tries again this many times.
@@ -45,7 +43,8 @@ class NotFlagged(Conflict):
 
 
 def item_task_ids(task: Doc) -> list[str]:
-    """Every task the item of `task` can have: each copy of the item, or of each clip."""
+    """Every task the item of `task` can have: each copy (the project's overlap) of the item,
+    or of each of its clips; the ids are deterministic (`domain.task_id`)."""
     clip = task.get("clip")
     units = (
         [clip_unit(task["item_id"], index) for index in range(int(clip["count"]))]
