@@ -22,17 +22,12 @@ from aviary.contracts.dispatch import (
     SkipView,
 )
 from services.dispatch.deps import DispatchParts, PartsDep
-from shared.security.auth import Principal, Role, require_roles
+from shared.security.auth import Principal, Role, org_scope, require_roles
 from shared.store.mongo import Doc
 
 router = APIRouter(prefix="/v1/flagged-tasks", tags=["flagged tasks"])
 
 Decider = Annotated[Principal, require_roles(Role.CLIENT, Role.OPERATOR)]
-
-
-def org_scope(principal: Principal) -> str | None:
-    """The client's own organisation; None for the operator (every client's)."""
-    return None if principal.role == Role.OPERATOR else principal.org
 
 
 async def flagged_view(parts: DispatchParts, task: Doc) -> FlaggedTaskView:

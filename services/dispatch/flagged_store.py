@@ -85,6 +85,20 @@ class FlaggedTasks:
             raise NotFlagged(task["status"])
         return task
 
+    async def skips_of(self, vendor_id: str, annotator_id: str) -> list[Doc]:
+        """One person's skips, with the task each was of (their own export): of tasks their
+        vendor could take (another vendor's person may have the same name)."""
+        found: list[Doc] = []
+        for field in ("skips", "skip_history"):
+            query = {f"{field}.annotator_id": annotator_id, "allowed_vendors": vendor_id}
+            async for task in self.tasks.find(query, {field: 1, "item_id": 1, "project_id": 1}):
+                found.extend(
+                    {"task_id": task["_id"], "item_id": task["item_id"], **skip}
+                    for skip in task.get(field, [])
+                    if skip.get("annotator_id") == annotator_id
+                )
+        return found
+
     async def return_to_pool(self, task: Doc, vendor_id: str | None) -> Doc:
         """Pending again, skips cleared (kept in `skip_history`), open on its group's list:
         the people who skipped it may take it too, since someone decided it can be done."""
@@ -176,12 +190,12 @@ class FlaggedTasks:
             except BulkWriteError as error:
                 raise _Raced() from error
         dropped = {"reason": event.reason, "by": event.dropped_by, "at": now}
+        await self.tasks.update_many(
+            {"_id": {"$in": [t["_id"] for t in tasks]}},
+            {"$set": {"status": "dropped", "dropped": dropped}},
+            session=session,
+        )
         for task in tasks:
-            await self.tasks.update_one(
-                {"_id": task["_id"]},
-                {"$set": {"status": "dropped", "dropped": dropped}},
-                session=session,
-            )
             await self.open_lists.close(
                 session, task.get("group", ""), task["_id"], int(task.get("rework", 0))
             )

@@ -20,7 +20,7 @@ def collector(parts: DispatchParts) -> Collector:
             "work_limits": await parts.work_store.limits_of(vendor_id, subject),
             "slot_records": records,
             "item_marks": [m for m in await slots.marks_of(subject) if m["lease"] in leases],
-            "skips": await parts.tasks.skips_of(vendor_id, subject),
+            "skips": await parts.flagged.skips_of(vendor_id, subject),
         }
 
     return collect

@@ -519,20 +519,6 @@ class TaskStore:
     async def get_task(self, task_id: str) -> Doc | None:
         return await self.tasks.find_one({"_id": task_id})
 
-    async def skips_of(self, vendor_id: str, annotator_id: str) -> list[Doc]:
-        """One person's skips, with the task each was of (their own export): of tasks their
-        vendor could take (another vendor's person may have the same name)."""
-        found: list[Doc] = []
-        for field in ("skips", "skip_history"):
-            query = {f"{field}.annotator_id": annotator_id, "allowed_vendors": vendor_id}
-            async for task in self.tasks.find(query, {field: 1, "item_id": 1, "project_id": 1}):
-                found.extend(
-                    {"task_id": task["_id"], "item_id": task["item_id"], **skip}
-                    for skip in task.get(field, [])
-                    if skip.get("annotator_id") == annotator_id
-                )
-        return found
-
     # ----- figures ---------------------------------------------------------------------------
 
     async def project_tasks(self, project_id: str) -> list[Doc]:
