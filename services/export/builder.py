@@ -238,10 +238,14 @@ class DeliveryBuilder:
         upto: int,
         workdir: Path,
     ) -> PackageSummary:
+        # Items taken out of the batch: every package of it lists them, whatever the media.
+        dropped = await self.batches.dropped(delivery["batch_id"])
         if project.media == "video":
-            return await self._package_videos(delivery, project, options, after, upto, workdir)
+            return await self._package_videos(
+                delivery, project, options, after, upto, workdir, dropped
+            )
         if project.media == "audio":
-            return await self._package_recordings(delivery, options, after, upto, workdir)
+            return await self._package_recordings(delivery, options, after, upto, workdir, dropped)
         spec = PackageSpec(
             delivery_id=delivery["_id"],
             kind=delivery["kind"],
@@ -252,7 +256,7 @@ class DeliveryBuilder:
             formats=tuple(options["formats"]),
             include_images=options["include_images"],
             include_people=options["include_people"],
-            dropped=await self.batches.dropped(delivery["batch_id"]),
+            dropped=dropped,
         )
         storage = self.runtime.storage
         # Leaving the block without close() (an error mid-build) removes the partial files.
@@ -273,6 +277,7 @@ class DeliveryBuilder:
         after: int,
         upto: int,
         workdir: Path,
+        dropped: tuple[Doc, ...],
     ) -> PackageSummary:
         """Each video's accepted clips, their tracks stitched into the video's (frames are not
         included: the client has the video)."""
@@ -283,7 +288,7 @@ class DeliveryBuilder:
             ontology=project.ontology,
             project_version=project.version,
             formats=tuple(f for f in options["formats"] if f in VIDEO_FORMATS),
-            dropped=await self.batches.dropped(delivery["batch_id"]),
+            dropped=dropped,
         )
         clips: dict[str, list[Doc]] = {}
         async for doc in self.accepted.in_range(delivery["batch_id"], after, upto):
@@ -299,7 +304,13 @@ class DeliveryBuilder:
             raise
 
     async def _package_recordings(
-        self, delivery: Doc, options: dict[str, Any], after: int, upto: int, workdir: Path
+        self,
+        delivery: Doc,
+        options: dict[str, Any],
+        after: int,
+        upto: int,
+        workdir: Path,
+        dropped: tuple[Doc, ...],
     ) -> PackageSummary:
         """Each recording's accepted parts, their segments joined into the recording's; with
         `include_images` (for audio: the audio), each speech segment cut as a clip from the
@@ -310,7 +321,7 @@ class DeliveryBuilder:
             batch_id=delivery["batch_id"],
             formats=tuple(f for f in options["formats"] if f in SPEECH_FORMATS),
             include_audio=options["include_images"],
-            dropped=await self.batches.dropped(delivery["batch_id"]),
+            dropped=dropped,
         )
         parts: dict[str, list[Doc]] = {}
         async for doc in self.accepted.in_range(delivery["batch_id"], after, upto):
