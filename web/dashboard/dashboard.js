@@ -133,13 +133,7 @@ async function showGold() {
  * @param {GoldItem} gold
  */
 async function retireGold(project, gold) {
-  try {
-    await api("review", "DELETE", `/v1/projects/${project}/gold/${gold.id}`);
-    toast("Gold item retired");
-  } catch (error) {
-    toast(/** @type {Error} */ (error).message, "error");
-  }
-  await showGold();
+  await act(() => api("review", "DELETE", `/v1/projects/${project}/gold/${gold.id}`), "Gold item retired", showGold);
 }
 
 // ----- people and tokens -----------------------------------------------------------------------
@@ -170,13 +164,7 @@ async function showTokens() {
 
 /** @param {TokenInfo} t */
 async function revoke(t) {
-  try {
-    await api("ingest", "DELETE", `/v1/tokens/${t.id}`);
-    toast(`${t.subject}'s token revoked`);
-  } catch (error) {
-    toast(/** @type {Error} */ (error).message, "error");
-  }
-  await showTokens();
+  await act(() => api("ingest", "DELETE", `/v1/tokens/${t.id}`), `${t.subject}'s token revoked`, showTokens);
 }
 
 /** A token for a new annotator or reviewer, shown once with the page they open. @param {Claims} me */
@@ -275,6 +263,23 @@ async function refresh() {
   const results = await Promise.allSettled(work);
   const failed = results.find((r) => r.status === "rejected");
   if (failed) toast(failed.reason.message, "error");
+}
+
+/**
+ * A button's action: the API call, then a toast saying what it did (or the API's refusal),
+ * then the table it changed drawn again either way.
+ * @param {() => Promise<unknown>} call
+ * @param {string} done
+ * @param {() => Promise<unknown>} redraw
+ */
+async function act(call, done, redraw) {
+  try {
+    await call();
+    toast(done);
+  } catch (error) {
+    toast(/** @type {Error} */ (error).message, "error");
+  }
+  await redraw();
 }
 
 /** @param {number | null | undefined} x */
@@ -408,14 +413,10 @@ function flaggedRow(task) {
  * @param {string} done what to say once it worked
  */
 async function decide(task, action, body, done) {
-  try {
-    await api("dispatch", "POST", `/v1/flagged-tasks/${task.id}/${action}`, body);
-    toast(`Task ${done}`);
-  } catch (error) {
-    toast(/** @type {Error} */ (error).message, "error");
-  }
-  /** @type {HTMLElement} */ (document.activeElement)?.blur?.();
-  await Promise.allSettled([showFlagged(), showProjects()]);
+  await act(() => api("dispatch", "POST", `/v1/flagged-tasks/${task.id}/${action}`, body), `Task ${done}`, () => {
+    /** @type {HTMLElement} */ (document.activeElement)?.blur?.(); // the queue redraws only when nothing in it has focus
+    return Promise.allSettled([showFlagged(), showProjects()]);
+  });
 }
 
 async function showDeliveries() {
@@ -457,13 +458,7 @@ async function showDeliveries() {
 
 /** @param {Webhook} w a delivery's webhook, delivered or given up on: posted once more */
 async function resend(w) {
-  try {
-    await api("export", "POST", `/v1/deliveries/${w.delivery_id}/webhooks`);
-    toast("The webhook is sent again");
-  } catch (error) {
-    toast(/** @type {Error} */ (error).message, "error");
-  }
-  await showDeliveries();
+  await act(() => api("export", "POST", `/v1/deliveries/${w.delivery_id}/webhooks`), "The webhook is sent again", showDeliveries);
 }
 
 /** @param {string} id a ready delivery's */
