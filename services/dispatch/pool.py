@@ -26,7 +26,7 @@ from shared.heaps import Queued, pop_first
 Doc = dict[str, Any]
 # How far down another vendor's queue an idle annotator looks for backlog to take.
 STEAL_LOOKAHEAD = 64
-SortKey = tuple[int, datetime, float, datetime, str]
+SortKey = tuple[int, datetime, float, datetime, int, str]
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,8 @@ class Entry:
     def sort_key(self) -> SortKey:
         d = self.doc
         rank = float(d.get("confidence_rank", 1.0))  # least sure pre-labels first, if asked
-        return (-int(d["priority"]), d["deadline"], rank, d["created_at"], self.id)
+        part = int((d.get("clip") or {}).get("index", 0))  # clips and parts in order
+        return (-int(d["priority"]), d["deadline"], rank, d["created_at"], part, self.id)
 
     def reserved_for_other(self, annotator_id: str, now: datetime) -> bool:
         """Rework waits for the annotator who made it, until `preferred_until`."""

@@ -53,6 +53,13 @@ def test_order_is_priority_then_deadline_then_age() -> None:
     assert len(pool) == 0
 
 
+def test_a_videos_clips_made_at_once_go_out_in_order_whatever_their_ids() -> None:
+    pool = TaskPool()
+    for index, task_id in ((2, "a-last"), (0, "z-first"), (1, "m-middle")):
+        pool.add(task(task_id, item="video", clip={"index": index, "count": 3}))
+    assert take_all(pool) == ["z-first", "m-middle", "a-last"]
+
+
 def test_a_vendor_takes_only_its_own_tasks_without_takeover() -> None:
     pool = TaskPool()
     pool.add(task("mine"))
