@@ -12,7 +12,7 @@ BENCH  ?=
 CLUSTER ?=
 STACK  := scripts/$(if $(CLUSTER),cluster,stack).py
 
-.PHONY: install up infra down status demo test chaos browser speech-tools bench lint fmt typecheck dist image-check clean
+.PHONY: install up infra down status demo test chaos browser speech-tools interop-tools bench lint fmt typecheck dist image-check clean
 
 # Three distributions, installed editable: aviary-client (client/: contracts, SDK, CLI),
 # aviary-server (the services) and aviary-devkit (devkit/: simulators, benchmarks, test tools;
@@ -56,7 +56,10 @@ browser:             ## Debian's chromium, for the browser tests
 speech-tools:        ## Debian's espeak-ng, which speaks the speech simulation's recordings
 	command -v espeak-ng >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng)
 
-test: infra browser speech-tools ## the test suite (unit, integration, end-to-end, browser)
+interop-tools: install ## Datumaro and Label Studio in virtualenvs of their own (var/venvs/), which check our exports
+	$(BIN)/python -m aviary_devkit.interop || echo "interop-tools: not installed; the tests that use them skip and say why"
+
+test: infra browser speech-tools interop-tools ## the test suite (unit, integration, end-to-end, browser)
 	$(BIN)/python -m pytest
 
 chaos: infra         ## faults in long flows (AVIARY_CHAOS_IMAGES=500); report in var/chaos/

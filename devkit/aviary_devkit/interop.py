@@ -50,3 +50,19 @@ def run_tool(python: Path, script: str, *args: str) -> str:
         timeout=300,
     )
     return result.stdout
+
+
+def install_all() -> int:
+    """Make every tool's virtualenv at once (`make interop-tools`), so that the tests that
+    use them find them ready; 1 if one could not be installed (those tests then skip)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(TOOLS)) as pool:
+        results = dict(zip(TOOLS, pool.map(tool_python, TOOLS), strict=True))
+    for name, (python, why) in results.items():
+        print(f"{name}: {python}" if python is not None else f"{name}: {why}")
+    return 0 if all(python is not None for python, _ in results.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(install_all())
