@@ -183,6 +183,11 @@ class ProjectUpserted(EventData):
     audio: AudioSettings = AudioSettings()
     assist: AssistSettings = AssistSettings()
 
+    def rate_for(self, vendor_id: str) -> float:
+        """What the vendor's annotators earn a completed task: its own rate, else the project's."""
+        own = next((v.piece_rate for v in self.vendors if v.vendor_id == vendor_id), None)
+        return self.piece_rate if own is None else own
+
 
 class ItemIngested(EventData):
     routing_key = RoutingKey.ITEM_INGESTED

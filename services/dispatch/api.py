@@ -104,7 +104,7 @@ async def task_view(call: Worker, leased: LeasedTask) -> TaskView:
         image=ImageView(url=url, width=image["width"], height=image["height"]),
         rework=task["rework"],
         comments=[ReworkComment.model_validate(c) for c in task.get("comments", [])],
-        piece_rate=project.piece_rate,
+        piece_rate=project.rate_for(lease.vendor_id),
         estimated_seconds=await call.parts.work.estimated_seconds(task["project_id"]),
         pre_annotation=task.get("pre_annotation"),
         previous_annotation=task.get("last_annotation") if task["rework"] else None,

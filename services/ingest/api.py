@@ -18,6 +18,7 @@ from aviary.contracts.ingest import (
     TokenCreate,
     TokenInfo,
     TokenRead,
+    VendorRead,
 )
 from services.ingest import domain
 from services.ingest.deps import BatchesDep, LedgerDep, OrgsDep, ProjectsDep, TokensDep
@@ -62,6 +63,12 @@ async def list_orgs(_: Operator, orgs: OrgsDep) -> list[OrgRead]:
         OrgRead(id=d["_id"], **{k: d[k] for k in ("name", "kind", "created_at")})
         for d in await orgs.all()
     ]
+
+
+@router.get("/vendors", response_model=list[VendorRead])
+async def list_vendors(_: ClientOrOperator, orgs: OrgsDep) -> list[VendorRead]:
+    """The vendors a client may name in its projects, by name (their people stay theirs)."""
+    return [VendorRead(id=d["_id"], name=d["name"]) for d in await orgs.vendors()]
 
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenRead)

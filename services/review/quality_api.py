@@ -113,7 +113,7 @@ async def build_statement(
     rates = {}
     for project_id in {f["project_id"] for f in facts}:
         project = await projects.get(project_id)
-        rates[project_id] = project.piece_rate if project else 0.0
+        rates[project_id] = project.rate_for(vendor_id) if project else 0.0
     lines = domain.statement(facts, rates)
     hourly = domain.effective_hourly(lines)
     minimum = await statements.minimum_wage(vendor_id)

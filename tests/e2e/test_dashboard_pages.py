@@ -297,7 +297,9 @@ async def test_the_client_creates_a_project_with_its_ontology(
     await page.click("#add-class")
     await rows.nth(2).locator("input[aria-label='class name']").fill("light")
     await rows.nth(2).locator("input[aria-label=attributes]").fill("colour:enum:red|amber|green")
-    await page.fill("#project-vendors", vendor)
+    await page.select_option("#vendor-rows select[aria-label=vendor]", vendor)
+    await page.fill("#vendor-rows input[aria-label='vendor piece rate']", "0.12")
+    await page.fill("#project-rate", "0.04")
     await page.select_option("#project-review", "auto")
     await page.fill("#project-instructions", "Box every car. <b>not bold</b>")
     assert await page.text_content("#instructions-preview") == "Box every car. <b>not bold</b>"
@@ -317,8 +319,57 @@ async def test_the_client_creates_a_project_with_its_ontology(
         "edges": [[1, 2], [2, 3]],
     }
     assert classes[2]["attributes"][0]["options"] == ["red", "amber", "green"]
-    assert project["vendors"] == [{"vendor_id": vendor, "share": 1.0}]
+    assert project["vendors"] == [{"vendor_id": vendor, "share": 1.0, "piece_rate": 0.12}]
     assert project["vendor_names"] == {vendor: "northwind"}
-    assert project["review"]["mode"] == "auto"
+    assert (project["review"]["mode"], project["piece_rate"]) == ("auto", 0.04)
     await page.locator("#upload-project option", has_text="Streets").wait_for(state="attached")
+
+    # Edited (after the API made version 2) into version 3: the classes keep their ids, a new
+    # one follows, what the form does not show (the delivery formats) stays, a second vendor
+    # shares the work.
+    second = api.org("vendor", "southwind")
+    formats = ["coco", "yolo"]
+    edited = {
+        **{k: project[k] for k in ("name", "ontology", "vendors")},
+        "delivery_formats": formats,
+    }
+    api.ok("PUT", "ingest", f"/v1/projects/{project['id']}", client.token, json=edited)
+    await page.reload()
+    await page.locator("#projects button", has_text="Edit").click()
+    await page.locator("#project-submit", has_text="Save as version 3").wait_for()
+    assert await page.input_value("#project-name") == "Streets"
+    assert await page.is_disabled("#project-media")
+    assert await rows.count() == 3
+    assert await rows.nth(2).locator("input[aria-label=attributes]").input_value() == (
+        "colour:enum:red|amber|green"
+    )
+    await rows.nth(0).locator("input[aria-label='class name']").fill("vehicle")
+    await rows.nth(1).locator("button", has_text="Remove").click()
+    await page.click("#add-class")
+    await rows.nth(2).locator("input[aria-label='class name']").fill("cyclist")
+    await rows.nth(2).locator("input[aria-label=attributes]").fill("helmet*:boolean")
+    await page.click("#add-vendor")
+    vendors = page.locator("#vendor-rows tbody tr")
+    await vendors.nth(0).locator("input[aria-label=share]").fill("0.75")
+    await vendors.nth(1).locator("select[aria-label=vendor]").select_option(second)
+    await page.select_option("#project-review", "sample")
+    await page.fill("#project-review-rate", "0.25")
+    await shot(page, "dashboard-edit-project")
+    await page.click("#project-submit")
+    await page.get_by_text("Project Streets saved as version 3").wait_for()
+    now = api.ok("GET", "ingest", f"/v1/projects/{project['id']}", client.token)
+    assert now["version"] == 3 and now["delivery_formats"] == formats
+    assert [(c["id"], c["name"]) for c in now["ontology"]["classes"]] == [
+        (1, "vehicle"),
+        (3, "light"),
+        (4, "cyclist"),
+    ]
+    assert now["ontology"]["classes"][2]["attributes"][0]["required"] is True
+    assert [(v["vendor_id"], v["share"], v["piece_rate"]) for v in now["vendors"]] == [
+        (vendor, 0.75, 0.12),
+        (second, 0.25, None),
+    ]
+    assert (now["review"]["mode"], now["review"]["rate"]) == ("sample", 0.25)
+    assert now["vendor_names"][second] == "southwind"
+    assert await page.text_content("#project-submit") == "Create the project"
     await closed(page)

@@ -34,6 +34,7 @@ ACCESS: dict[tuple[str, str, str], set[str]] = {
     ("ingest", "GET", "/v1/audit"): AUDITORS,
     ("ingest", "GET", "/v1/orgs"): {OP},
     ("ingest", "POST", "/v1/orgs"): {OP},
+    ("ingest", "GET", "/v1/vendors"): {OP, C},
     ("ingest", "POST", "/v1/tokens"): {OP, VA},
     ("ingest", "GET", "/v1/tokens"): {OP, C, VA},
     ("ingest", "DELETE", "/v1/tokens/{token_id}"): {OP, C, VA},

@@ -225,6 +225,54 @@ def test_statements_show_pay_for_all_completed_work_and_alert_below_minimum_wage
     )
 
 
+def test_each_vendor_is_paid_its_own_piece_rate_else_the_projects(api: Api) -> None:
+    client = api.client()
+    dear, plain = api.org("vendor", "aaa dear"), api.org("vendor", "aaa plain")
+    listed = api.ok("GET", "ingest", "/v1/vendors", client.token)
+    assert {"id": dear, "name": "aaa dear"} in listed and {
+        "id": plain,
+        "name": "aaa plain",
+    } in listed
+    assert [v["name"] for v in listed] == sorted(v["name"] for v in listed)
+    assert (
+        api.call("GET", "ingest", "/v1/vendors", api.token(dear, "annotator", "x")).status_code
+        == 403
+    )
+    shares = [
+        {"vendor_id": dear, "share": 0.5, "piece_rate": 0.2},
+        {"vendor_id": plain, "share": 0.5},
+    ]
+    project = api.project(client, dear, vendors=shares, piece_rate=0.05, review={"mode": "auto"})
+    assert (
+        project["vendors"][0]["piece_rate"] == 0.2 and project["vendors"][1]["piece_rate"] is None
+    )
+    too_dear = [{"vendor_id": dear, "share": 1, "piece_rate": -1}]
+    refused = api.call(
+        "PUT",
+        "ingest",
+        f"/v1/projects/{project['id']}",
+        client.token,
+        json={"name": "x", "ontology": project["ontology"], "vendors": too_dear},
+    )
+    assert refused.status_code == 422
+    batch = api.batch(client, project["id"])
+    for i in range(4):
+        assert api.upload(client, batch, jpeg(2000 + i)).status_code == 201
+    rates = {}
+    for vendor in (dear, plain):
+        token = api.token(vendor, "annotator", "ann")
+        task = api.next_task(token).json()
+        rates[vendor] = task["piece_rate"]
+        assert api.submit(token, task, [CAR]).status_code == 200
+        admin = api.token(vendor, "vendor_admin", "boss")
+        path = f"/v1/vendors/{vendor}/annotators/ann/statement"
+        sheet = api.wait_for(
+            lambda path=path, admin=admin: api.ok("GET", "review", path, admin)["lines"]
+        )
+        assert sheet[0]["piece_rate"] == rates[vendor]
+    assert rates == {dear: 0.2, plain: 0.05}
+
+
 def test_gold_tasks_are_mixed_in_scored_and_never_delivered(api: Api) -> None:
     ws = workspace(api, review={"mode": "auto", "gold_rate": 1.0})
     annotator = ws.annotators[0]

@@ -54,6 +54,8 @@ import { Uploader } from "./upload.js";
 /** One sample of a service's Prometheus metrics. @typedef {{ name: string, labels: Record<string, string>, value: number }} Sample */
 
 const SERVICES = ["ingest", "dispatch", "review", "export"];
+/** @type {ProjectForm | null} a client's: makes projects and edits them into new versions */
+let projectForm = null;
 const me = requireLogin($("app"), ["client", "operator", "vendor_admin"], "Aviary dashboard: sign in");
 /** @type {Map<string, { at: number, handled: number }>} */
 const previous = new Map(); // service -> {at, handled}: for events per second
@@ -86,7 +88,7 @@ function start(me) {
   $("new-project").hidden = me.role !== "client";
   if (me.role === "client") {
     new Uploader();
-    new ProjectForm(showProjects);
+    projectForm = new ProjectForm(showProjects);
   }
   $("gold-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -310,7 +312,7 @@ async function showProjects() {
     const taskText = Object.entries(tasks).map(([s, n]) => `${s} ${n}`).join(", ") || "–";
     for (const b of batches) if (b.name) batchNames.set(b.id, b.name);
     projectNames.set(project.id, project.name);
-    for (const batch of batches.length ? batches : [null]) {
+    for (const [n, batch] of (batches.length ? batches : [null]).entries()) {
       const done = batch && batch.item_count ? batch.progress.accepted / batch.item_count : 0;
       rows.push(
         el(
@@ -330,6 +332,7 @@ async function showProjects() {
               : "–",
           ),
           el("td", {}, taskText),
+          el("td", {}, n === 0 && projectForm ? el("button", { type: "button", onclick: () => editProject(project.id) }, "Edit") : ""),
         ),
       );
     }
@@ -340,6 +343,11 @@ async function showProjects() {
     const chosen = choice.value;
     clear(choice, [...projectNames].map(([pid, name]) => el("option", { value: pid, selected: pid === chosen }, name)));
   }
+}
+
+/** @param {string} projectId */
+function editProject(projectId) {
+  projectForm?.edit(projectId).catch((error) => toast(error.message, "error"));
 }
 
 /** @param {Batch["progress"]} p */

@@ -46,6 +46,13 @@ class OrgRead(BaseModel):
     created_at: datetime
 
 
+class VendorRead(BaseModel):
+    """A vendor as a client sees it, to choose its projects' vendors from."""
+
+    id: str
+    name: str
+
+
 class TokenCreate(Strict):
     org_id: str
     role: Role

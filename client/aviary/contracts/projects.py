@@ -76,6 +76,8 @@ class VideoSettings(Frozen):
 class VendorShare(Frozen):
     vendor_id: str
     share: float = Field(gt=0, le=1)
+    # What this vendor's annotators are paid per completed task; left out, the project's rate.
+    piece_rate: float | None = Field(default=None, ge=0, le=1000)
 
 
 class ReviewPolicy(Frozen):

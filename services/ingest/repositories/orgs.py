@@ -33,6 +33,10 @@ class OrgRepository:
     async def all(self) -> list[Doc]:
         return await self.orgs.find({}).to_list(10_000)
 
+    async def vendors(self) -> list[Doc]:
+        """Every vendor's id and name: what a client chooses its projects' vendors from."""
+        return await self.orgs.find({"kind": "vendor"}, {"name": 1}).sort("name", 1).to_list(10_000)
+
     async def get(self, org_id: str) -> Doc:
         doc = await self.orgs.find_one({"_id": org_id})
         if doc is None:

@@ -129,7 +129,7 @@ async def first_project(
         await row.locator("select[aria-label=kind]").select_option(kind)
         await row.locator("input[aria-label=keypoints]").fill(keypoints)
         await row.locator("input[aria-label=attributes]").fill(attributes)
-    await page.fill("#project-vendors", vendor)
+    await page.select_option("#vendor-rows select[aria-label=vendor]", vendor)
     await page.fill("#project-instructions", "Box every car; outline the road; mark the lanes.")
     await page.click("#project-form button[type=submit]")
     await page.get_by_text(f"Project Streets {run} created").wait_for()
