@@ -73,6 +73,7 @@ def own_vendor(principal: Principal, vendor_id: str) -> str:
 async def scores(
     principal: Anyone,
     statements: StatementsDep,
+    projects: ProjectsDep,
     group_by: Literal["annotator", "vendor", "project"] = "annotator",
     project_id: str | None = None,
     vendor_id: str | None = None,
@@ -95,7 +96,8 @@ async def scores(
     query = {**filters, **scope(principal), **window(since, until)}
     key = {"annotator": "annotator_id", "vendor": "vendor_id", "project": "project_id"}[group_by]
     tallies = domain.tally_by(await statements.facts(query), key)
-    rows = [ScoreRow(key=k, **t.summary()) for k, t in sorted(tallies.items())]
+    names = await projects.names(group_by, tallies.keys())
+    rows = [ScoreRow(key=k, name=names.get(k), **t.summary()) for k, t in sorted(tallies.items())]
     return Scores(group_by=group_by, since=since, until=until, rows=rows)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 
 from shared.events import ProjectUpserted
 from shared.store.mongo import AsyncClientSession, ServiceDatabase
@@ -43,3 +44,16 @@ class ProjectReadModel:
         project = ProjectUpserted.model_validate(doc)
         self._cache[project_id] = (time.monotonic(), project)
         return project
+
+    async def names(self, group_by: str, keys: Collection[str]) -> dict[str, str]:
+        """Projects' or vendors' names by id, for pages (annotators are named by their subject)."""
+        if group_by == "project":
+            query = {"_id": {"$in": list(keys)}}
+            return {d["_id"]: d["name"] async for d in self.collection.find(query, {"name": 1})}
+        if group_by != "vendor":
+            return {}
+        names: dict[str, str] = {}
+        query = {"vendors.vendor_id": {"$in": list(keys)}}
+        async for doc in self.collection.find(query, {"vendor_names": 1}):
+            names.update((k, v) for k, v in (doc.get("vendor_names") or {}).items() if k in keys)
+        return names

@@ -271,6 +271,17 @@ def test_each_vendor_is_paid_its_own_piece_rate_else_the_projects(api: Api) -> N
         )
         assert sheet[0]["piece_rate"] == rates[vendor]
     assert rates == {dear: 0.2, plain: 0.05}
+    # Scores name vendors and projects (an annotator's key is already their name).
+    query = {"group_by": "vendor", "project_id": project["id"]}
+    by_vendor = api.ok("GET", "review", "/v1/scores", client.token, params=query)["rows"]
+    assert {(r["key"], r["name"]) for r in by_vendor} == {(dear, "aaa dear"), (plain, "aaa plain")}
+    query["group_by"] = "project"
+    [by_project] = api.ok("GET", "review", "/v1/scores", client.token, params=query)["rows"]
+    assert (by_project["key"], by_project["name"]) == (project["id"], "test project")
+    query["group_by"] = "annotator"
+    assert {
+        r["name"] for r in api.ok("GET", "review", "/v1/scores", client.token, params=query)["rows"]
+    } == {None}
 
 
 def test_gold_tasks_are_mixed_in_scored_and_never_delivered(api: Api) -> None:

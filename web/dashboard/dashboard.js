@@ -556,7 +556,7 @@ function scoreRow(r) {
   return el(
     "tr",
     {},
-    el("td", {}, r.key),
+    el("td", { title: r.key }, r.name ?? r.key),
     el("td", {}, String(r.submitted)),
     el("td", {}, String(r.accepted)),
     el("td", {}, String(r.rejected)),

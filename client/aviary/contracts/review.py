@@ -132,6 +132,7 @@ class SubmissionView(BaseModel):
 
 class ScoreRow(BaseModel):
     key: str
+    name: str | None = None  # a project's or vendor's name (an annotator's key is their name)
     submitted: int
     accepted: int
     rejected: int
