@@ -10,6 +10,7 @@ from aviary.contracts.ingest import (
     BatchCreate,
     BatchProgress,
     BatchRead,
+    MeRead,
     OrgCreate,
     OrgRead,
     ProjectCreate,
@@ -63,6 +64,20 @@ async def list_orgs(_: Operator, orgs: OrgsDep) -> list[OrgRead]:
         OrgRead(id=d["_id"], **{k: d[k] for k in ("name", "kind", "created_at")})
         for d in await orgs.all()
     ]
+
+
+@router.get("/me", response_model=MeRead)
+async def who_am_i(principal: CurrentPrincipal, orgs: OrgsDep) -> MeRead:
+    """The caller's own organisation and vendor by name, for the pages' headers."""
+    names = await orgs.names({principal.org, *([principal.vendor] if principal.vendor else [])})
+    return MeRead(
+        subject=principal.sub,
+        role=principal.role,
+        org_id=principal.org,
+        org_name=names.get(principal.org),
+        vendor_id=principal.vendor,
+        vendor_name=names.get(principal.vendor) if principal.vendor else None,
+    )
 
 
 @router.get("/vendors", response_model=list[VendorRead])

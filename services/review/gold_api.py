@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from aviary.contracts.review import ImageView
+from aviary.contracts.shapes import OntologyClass
 from services.review.deps import GoldDep, ProjectsDep, SubmissionsDep
 from services.review.domain import Answer, require_valid_answer
 from shared.domain.projects import ProjectReadModel
@@ -17,6 +19,7 @@ from shared.errors import AppError, NotFound
 from shared.events import Annotation, ProjectUpserted, TrackAnnotation, Transcript
 from shared.security.auth import Principal, Role, require_roles
 from shared.store.mongo import Doc
+from shared.web.deps import RuntimeDep
 
 router = APIRouter(tags=["gold"])
 
@@ -63,6 +66,53 @@ def gold_view(doc: Doc) -> GoldView:
         created_by=doc["created_by"],
         created_at=doc["created_at"],
     )
+
+
+class GoldResult(BaseModel):
+    """One gold task as scored: who did it and how close to the known answer they came."""
+
+    submission_id: str
+    gold_id: str
+    item_id: str
+    clip: int | None = None
+    annotator_id: str
+    vendor_id: str
+    score: float
+    at: datetime
+
+
+class GoldComparison(GoldResult):
+    """A gold task's submission beside the known answer, to look at side by side."""
+
+    image: ImageView
+    classes: list[OntologyClass]
+    submitted: Annotation
+    answer: Annotation
+    submitted_tracks: TrackAnnotation | None = None
+    answer_tracks: TrackAnnotation | None = None
+    submitted_transcript: Transcript | None = None
+    answer_transcript: Transcript | None = None
+
+
+def gold_result(doc: Doc) -> GoldResult:
+    return GoldResult(
+        submission_id=doc["_id"],
+        gold_id=doc["gold_id"],
+        item_id=doc["item_id"],
+        clip=doc["clip"]["index"] if doc.get("clip") else None,
+        annotator_id=doc["annotator_id"],
+        vendor_id=doc["vendor_id"],
+        score=doc["gold_score"],
+        at=doc["created_at"],
+    )
+
+
+def people_seen(principal: Principal, annotator_id: str | None) -> Doc:
+    """Whose results a caller sees: a reviewer its own vendor's people, others the project's."""
+    people: Doc = {"vendor_id": principal.vendor} if principal.role == Role.REVIEWER else {}
+    if annotator_id is not None:
+        people["annotator_id"] = annotator_id
+    return people
 
 
 async def curated_project(
@@ -128,3 +178,55 @@ async def retire_gold(
     """Take a gold item out of rotation (its past scores stay)."""
     await curated_project(projects, principal, project_id)
     await gold.retire(project_id, gold_id)
+
+
+@router.get("/v1/projects/{project_id}/gold/results", response_model=list[GoldResult])
+async def gold_results(
+    project_id: str,
+    principal: Curator,
+    projects: ProjectsDep,
+    submissions: SubmissionsDep,
+    annotator_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[GoldResult]:
+    """The project's gold tasks as scored, newest first (one person's with `annotator_id`)."""
+    await curated_project(projects, principal, project_id)
+    people = people_seen(principal, annotator_id)
+    return [gold_result(d) for d in await submissions.gold_scored(project_id, people, limit)]
+
+
+@router.get("/v1/projects/{project_id}/gold/results/{submission_id}", response_model=GoldComparison)
+async def gold_comparison(
+    project_id: str,
+    submission_id: str,
+    principal: Curator,
+    projects: ProjectsDep,
+    submissions: SubmissionsDep,
+    gold: GoldDep,
+    runtime: RuntimeDep,
+) -> GoldComparison:
+    """What the annotator submitted beside the known answer, with the picture to draw them on."""
+    project = await curated_project(projects, principal, project_id)
+    found = await submissions.members([submission_id])
+    doc = found[0] if found else {}
+    mine = people_seen(principal, None).items() <= doc.items()
+    if not mine or doc.get("route") != "gold" or doc["project_id"] != project_id:
+        raise NotFound("gold result")
+    known = (await gold.answers(None, [doc["gold_id"]])).get(doc["gold_id"])
+    if known is None:
+        raise NotFound("gold item")
+    answer, submitted = Answer.of(known, "answer"), Answer.of(doc)
+    image, ttl = doc["image"], runtime.settings.presign_ttl_s
+    url = runtime.storage.presigned_get(image["bucket"], image["object_key"], ttl)
+    runtime.media_reads.record(doc["item_id"], "image", ttl, orgs=[doc["org_id"]])
+    return GoldComparison(
+        **gold_result(doc).model_dump(),
+        image=ImageView(url=url, width=image["width"], height=image["height"]),
+        classes=list(project.ontology.classes),
+        submitted=submitted.annotation,
+        answer=answer.annotation,
+        submitted_tracks=submitted.tracks,
+        answer_tracks=answer.tracks,
+        submitted_transcript=submitted.transcript,
+        answer_transcript=answer.transcript,
+    )

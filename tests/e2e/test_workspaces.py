@@ -24,7 +24,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from aviary_devkit.processes import ROOT, ServiceSet
-from tests.support import Api, workspace
+from tests.support import Api, jpeg, workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -341,6 +341,57 @@ async def test_the_desk_shows_the_instructions_whole_image_classes_and_attribute
     await page.click("#shape-list li")
     assert await page.evaluate("() => window.aviaryCanvas.selected") == 0
     await shot(page, "review-details")
+    assert page.errors == [], page.errors  # type: ignore[attr-defined]
+    await page.close()
+    api.http.close()
+
+
+async def test_the_desk_shows_the_authors_gold_record_beside_the_known_answer(
+    services: ServiceSet, browser: Browser
+) -> None:
+    api = Api(services)
+    ws = workspace(api, images=1, review={"mode": "all", "gold_rate": 1.0})
+    annotator = ws.annotators[0]
+    car = {"kind": "bbox", "class_id": 1, "bbox": [10, 10, 50, 40]}
+    first = api.next_task(annotator).json()
+    assert api.submit(annotator, first, [car]).status_code == 200
+    review = api.wait_for(
+        lambda: (
+            (r := api.call("POST", "review", "/v1/reviews/next", ws.reviewer)).status_code == 200
+            and r.json()
+        )
+    )
+    api.ok("POST", "review", f"/v1/reviews/{review['id']}/accept", ws.reviewer)
+    gold_path = f"/v1/projects/{ws.project['id']}/gold"
+    body = {"item_id": first["item_id"], "annotation": {"shapes": [car]}}
+    api.ok("POST", "review", gold_path, ws.client.token, json=body)
+    assert api.upload(ws.client, ws.batch_id, jpeg(7001)).status_code == 201
+    tasks = [api.next_task(annotator, wait_s=10).json() for _ in range(2)]
+    for task in tasks:
+        gold = task["item_id"] == first["item_id"]
+        shifted = {**car, "bbox": [40, 30, 50, 40]} if gold else car
+        assert api.submit(annotator, task, [shifted]).status_code == 200
+    api.wait_for(lambda: api.ok("GET", "review", f"{gold_path}/results", ws.reviewer))
+
+    page = await new_page(browser, f"{services.url('review')}/ui/review.html", ws.reviewer)
+    await open_next_review(page)
+    await page.locator("#gold-box").wait_for()
+    await page.locator("#who", has_text="rev · org").wait_for()  # the vendor's name, not its id
+    assert ws.vendor_id in (await page.get_attribute("#who", "title") or "")
+    summary = await page.text_content("#gold-summary")
+    assert summary is not None and summary.startswith("ann-0's last 1 gold tasks")
+    await page.click("#gold-results button")
+    sides = page.locator("#gold-side canvas")
+    await sides.nth(1).wait_for()
+    assert [await sides.nth(i).get_attribute("aria-label") for i in range(2)] == [
+        await page.locator("#gold-side .muted").first.text_content(),
+        "the known answer",
+    ]
+    drawn = await page.evaluate(
+        "() => [...document.querySelectorAll('#gold-side canvas')].map((c) => c.width > 0)"
+    )
+    assert drawn == [True, True]
+    await shot(page, "review-gold")
     assert page.errors == [], page.errors  # type: ignore[attr-defined]
     await page.close()
     api.http.close()

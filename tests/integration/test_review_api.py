@@ -261,6 +261,11 @@ def test_each_vendor_is_paid_its_own_piece_rate_else_the_projects(api: Api) -> N
     rates = {}
     for vendor in (dear, plain):
         token = api.token(vendor, "annotator", "ann")
+        me = api.ok("GET", "ingest", "/v1/me", token)
+        assert (me["subject"], me["role"], me["vendor_id"]) == ("ann", "annotator", vendor)
+        assert (
+            me["vendor_name"] == me["org_name"] == ("aaa dear" if vendor == dear else "aaa plain")
+        )
         task = api.next_task(token).json()
         rates[vendor] = task["piece_rate"]
         assert api.submit(token, task, [CAR]).status_code == 200
@@ -288,7 +293,8 @@ def test_gold_tasks_are_mixed_in_scored_and_never_delivered(api: Api) -> None:
     ws = workspace(api, review={"mode": "auto", "gold_rate": 1.0})
     annotator = ws.annotators[0]
     first = api.next_task(annotator).json()
-    assert api.submit(annotator, first, [CAR]).status_code == 200
+    first_submission = api.submit(annotator, first, [CAR])
+    assert first_submission.status_code == 200
     gold_path = f"/v1/projects/{ws.project['id']}/gold"
     body = {"item_id": first["item_id"], "annotation": {"shapes": [CAR]}}
     outsider = api.client()
@@ -334,6 +340,39 @@ def test_gold_tasks_are_mixed_in_scored_and_never_delivered(api: Api) -> None:
         )
     )
     assert progress["progress"]["received"] == 3
+    # Each gold task as scored, newest first, and side by side with the known answer.
+    results = api.ok("GET", "review", f"{gold_path}/results", ws.reviewer)
+    assert [r["annotator_id"] for r in results] == ["ann-0", "ann-0"]
+    assert sorted(r["score"] for r in results) == sorted(
+        [1.0, 0.0 if tasks[3] in gold_tasks else 1.0]
+    )
+    assert results[0]["at"] >= results[1]["at"] and {r["gold_id"] for r in results} == {gold["id"]}
+    assert (
+        api.ok(
+            "GET",
+            "review",
+            f"{gold_path}/results",
+            ws.client.token,
+            params={"annotator_id": "ann-1"},
+        )
+        == []
+    )
+    side = api.ok(
+        "GET", "review", f"{gold_path}/results/{results[0]['submission_id']}", ws.client.token
+    )
+    assert (
+        side["answer"]["shapes"][0]["bbox"] == CAR["bbox"] and side["score"] == results[0]["score"]
+    )
+    assert side["submitted"]["shapes"] and api.http.get(side["image"]["url"]).status_code == 200
+    other_vendor = api.token(api.org("vendor"), "reviewer", "rev")
+    assert api.call("GET", "review", f"{gold_path}/results", other_vendor).status_code == 404
+    not_gold = api.call(
+        "GET",
+        "review",
+        f"{gold_path}/results/{first_submission.json()['submission_id']}",
+        ws.client.token,
+    )
+    assert not_gold.status_code == 404
     retire = api.call("DELETE", "review", f"{gold_path}/{gold['id']}", ws.client.token)
     assert retire.status_code == 204
     assert api.ok("GET", "review", gold_path, ws.client.token)[0]["active"] is False

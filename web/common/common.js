@@ -158,6 +158,23 @@ export function el(tag, attrs = {}, ...children) {
 }
 
 /**
+ * The header's "who": the person and their organisation by name (ids on hover). Shows the
+ * role until ingest answers, and keeps it if it cannot.
+ * @param {HTMLElement} node
+ * @param {Claims} me
+ */
+export function showWho(node, me) {
+  node.textContent = `${me.sub} · ${me.role.replaceAll("_", " ")}`;
+  /** @type {Promise<{ org_name: string | null, vendor_name: string | null }>} */ (api("ingest", "GET", "/v1/me"))
+    .then((who) => {
+      const org = who.vendor_name || who.org_name;
+      if (org) node.textContent = `${me.sub} · ${org}`;
+      node.title = [me.role, me.org, me.vendor].filter(Boolean).join(" · ");
+    })
+    .catch(() => undefined);
+}
+
+/**
  * Replace what `node` holds by `children` (null and undefined: nothing).
  * @param {Element} node
  * @param {...(Node | string | null | undefined | (Node | string | null | undefined)[])} children

@@ -1,7 +1,7 @@
 // @ts-check
 // One dashboard: a client's projects, batches, deliveries and webhook log; the operator's and
 // vendor admins' view of the platform (queues, throughput, tasks, people at work, quality).
-import { api, byId as $, clear, el, requireLogin, services, setupTheme, signOut, toast, token } from "/ui/common/common.js";
+import { api, byId as $, clear, el, requireLogin, services, setupTheme, showWho, signOut, toast, token } from "/ui/common/common.js";
 import { ProjectForm } from "./projects.js";
 import { Uploader } from "./upload.js";
 
@@ -65,7 +65,7 @@ if (me) start(me);
 function start(me) {
   setupTheme($("theme"));
   $("signout").addEventListener("click", signOut);
-  $("who").textContent = `${me.sub} · ${me.role}`;
+  showWho($("who"), me);
   $("refresh").addEventListener("click", refresh);
   $("client").hidden = !["client", "operator"].includes(me.role);
   $("ops").hidden = !["operator", "vendor_admin"].includes(me.role);

@@ -3,7 +3,7 @@
 // A model's pre-labels open as proposals to accept, edit or drop, and the assist mode turns a
 // box or a click into an outline (assist.js); every shape keeps how it was made (`source`).
 import { ImageCanvas, byModel, colorOf } from "/ui/common/canvas.js";
-import { ApiError, api, byId as $, clear, downloadMyData, el, formatSeconds, messageOf, requireLogin, setupTheme, signOut, toast } from "/ui/common/common.js";
+import { ApiError, api, byId as $, clear, downloadMyData, el, formatSeconds, messageOf, requireLogin, setupTheme, showWho, signOut, toast } from "/ui/common/common.js";
 import { AssistMode } from "./assist.js";
 import { AudioWorkspace } from "./audio.js";
 import { describeSource, reclass, showProposals, status } from "./proposals.js";
@@ -67,7 +67,7 @@ function start(me) {
   setupTheme($("theme"));
   $("signout").addEventListener("click", signOut);
   $("mydata").addEventListener("click", () => downloadMyData().catch((e) => toast(e.message, "error")));
-  $("who").textContent = `${me.sub} · ${me.vendor}`;
+  showWho($("who"), me);
   /** @type {State} */
   const state = {
     task: null,

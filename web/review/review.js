@@ -3,8 +3,9 @@
 // waveform), every annotator's version when they disagreed, accept / reject with a reason /
 // correct the shapes; and the appeals queue.
 import { ImageCanvas, colorOf } from "/ui/common/canvas.js";
-import { ApiError, api, byId as $, clear, downloadMyData, el, messageOf, requireLogin, setupTheme, signOut, toast } from "/ui/common/common.js";
+import { ApiError, api, byId as $, clear, downloadMyData, el, messageOf, requireLogin, setupTheme, showWho, signOut, toast } from "/ui/common/common.js";
 import { timesOf } from "/ui/common/segments.js";
+import { showGoldChecks } from "./gold.js";
 import { AudioDesk, wordDiff } from "./listen.js";
 import { ClipPlayer } from "./player.js";
 
@@ -19,6 +20,7 @@ import { ClipPlayer } from "./player.js";
  * @typedef {object} ReviewUnit
  * @property {string} id
  * @property {"submission" | "consensus"} kind
+ * @property {string} project_id
  * @property {string} annotator_id
  * @property {Annotation} annotation
  * @property {{ annotator_id: string, annotation: Annotation, agreement: number | null, tracks?: { tracks: import("/ui/common/tracks.js").Track[] } | null,
@@ -51,7 +53,7 @@ function start(me) {
   setupTheme($("theme"));
   $("signout").addEventListener("click", signOut);
   $("mydata").addEventListener("click", () => downloadMyData().catch((e) => toast(e.message, "error")));
-  $("who").textContent = `${me.sub} · ${me.vendor}`;
+  showWho($("who"), me);
   /** @type {State} */
   const state = { unit: null, appeal: false, player: null, audio: null };
   const canvas = new ImageCanvas($("canvas", HTMLCanvasElement), { editable: true });
@@ -168,6 +170,9 @@ async function load(state, canvas, path, appeal) {
     }
     showUnitInfo(unit, canvas);
     await showOverlaps(unit, state, canvas);
+    // The author's gold record beside their work (a dispute has several authors).
+    if (unit.kind === "submission") showGoldChecks(unit).catch((error) => toast(messageOf(error), "error"));
+    else $("gold-box").hidden = true;
   } catch (error) {
     toast(messageOf(error), "error");
   } finally {
@@ -369,6 +374,7 @@ function finish(state, canvas) {
   $("decide").hidden = true;
   $("appeal").hidden = true;
   $("overlaps-box").hidden = true;
+  $("gold-box").hidden = true;
   $("empty").hidden = false;
   canvas.shapes = [];
   canvas.image = null;

@@ -46,6 +46,17 @@ class OrgRead(BaseModel):
     created_at: datetime
 
 
+class MeRead(BaseModel):
+    """Who a token speaks for, with the names pages show (GET /v1/me)."""
+
+    subject: str
+    role: Role
+    org_id: str
+    org_name: str | None  # None for the bootstrap operator, who belongs to no organisation
+    vendor_id: str | None = None
+    vendor_name: str | None = None
+
+
 class VendorRead(BaseModel):
     """A vendor as a client sees it, to choose its projects' vendors from."""
 

@@ -43,6 +43,11 @@ class OrgRepository:
             raise NotFound("organisation")
         return doc
 
+    async def names(self, org_ids: Collection[str]) -> dict[str, str]:
+        """The names of these organisations (those that exist)."""
+        query = {"_id": {"$in": list(org_ids)}}
+        return {d["_id"]: d["name"] async for d in self.orgs.find(query, {"name": 1})}
+
     async def vendor_names(self, org_ids: Collection[str]) -> dict[str, str] | None:
         """The names of these vendors, or None when one of them is not a registered vendor."""
         query = {"_id": {"$in": list(org_ids)}, "kind": "vendor"}

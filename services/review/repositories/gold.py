@@ -38,7 +38,9 @@ class GoldRepository:
     async def ensure_indexes(self) -> None:
         await self.gold.create_index([("project_id", 1)])
 
-    async def answers(self, session: AsyncClientSession, ids: Collection[str]) -> dict[str, Doc]:
+    async def answers(
+        self, session: AsyncClientSession | None, ids: Collection[str]
+    ) -> dict[str, Doc]:
         """The gold items by id, with their answers."""
         if not ids:
             return {}

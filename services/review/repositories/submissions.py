@@ -93,6 +93,12 @@ class SubmissionRepository:
         query = {"annotator_id": annotator_id, "vendor_id": vendor_id}
         return await self.submissions.find(query).sort("created_at", 1).to_list(None)
 
+    async def gold_scored(self, project_id: str, people: Doc, limit: int) -> list[Doc]:
+        """A project's gold tasks as scored, newest first; `people` narrows them (a vendor,
+        an annotator)."""
+        query = {"project_id": project_id, "route": "gold", **people}
+        return await self.submissions.find(query).sort("created_at", -1).to_list(limit)
+
     async def decided_by(self, org_id: str, reviewer_id: str) -> list[Doc]:
         """The submissions one reviewer of `org_id` decided (their own export: a scan)."""
         found = await self.submissions.find({"reviewer_id": reviewer_id}).to_list(None)
