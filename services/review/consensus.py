@@ -76,6 +76,17 @@ def _polygon(shape: PolygonShape) -> Any:
     return poly if poly.is_valid else make_valid(poly)
 
 
+def turned_box_iou(a: BoxShape, b: BoxShape) -> float:
+    """IoU of two boxes of which one at least turns: of their outlines."""
+    pa, pb = Polygon(a.corners()), Polygon(b.corners())
+    union = pa.union(pb).area
+    return float(pa.intersection(pb).area / union) if union > 0 else 0.0
+
+
+def _turned(shape: Shape) -> bool:
+    return isinstance(shape, BoxShape) and shape.rotation != 0
+
+
 def polygon_iou(a: PolygonShape, b: PolygonShape) -> float:
     pa, pb = _polygon(a), _polygon(b)
     union = pa.union(pb).area
@@ -100,9 +111,10 @@ def _closeness(distance: float, diagonal: float) -> float:
 
 def polyline_similarity(a: PolylineShape, b: PolylineShape, diagonal: float) -> float:
     """From the mean distance of each line's points to the other line, both ways."""
-    la, lb = LineString(a.points), LineString(b.points)
-    ab = sum(lb.distance(Point(p)) for p in a.points) / len(a.points)
-    ba = sum(la.distance(Point(p)) for p in b.points) / len(b.points)
+    pa, pb = a.line(), b.line()  # smooth lines: their curves
+    la, lb = LineString(pa), LineString(pb)
+    ab = sum(lb.distance(Point(p)) for p in pa) / len(pa)
+    ba = sum(la.distance(Point(p)) for p in pb) / len(pb)
     return _closeness((ab + ba) / 2, diagonal)
 
 
@@ -125,7 +137,7 @@ def similarity(a: Shape, b: Shape, diagonal: float) -> float:
     if a.class_id != b.class_id or a.kind != b.kind:
         return 0.0
     if isinstance(a, BoxShape) and isinstance(b, BoxShape):
-        return box_iou(a.bbox, b.bbox)
+        return turned_box_iou(a, b) if a.rotation or b.rotation else box_iou(a.bbox, b.bbox)
     if isinstance(a, PolygonShape) and isinstance(b, PolygonShape):
         return polygon_iou(a, b)
     if isinstance(a, MaskShape) and isinstance(b, MaskShape):
@@ -155,11 +167,14 @@ def _pair_scores(
             by_key: dict[tuple[int, str], list[int]] = defaultdict(list)
             for q, key in enumerate(keys[j]):
                 by_key[key].append(q)
-            boxes_i = [p for p, k in enumerate(keys[i]) if k[1] == "bbox"]
+            # Boxes that do not turn are compared all at once (the matrix below).
+            boxes_i = [
+                p for p, k in enumerate(keys[i]) if k[1] == "bbox" and not _turned(shapes[i][p])
+            ]
             for p, key in enumerate(keys[i]):
-                if key[1] == "bbox":
-                    continue
                 for q in by_key.get(key, ()):
+                    if key[1] == "bbox" and not (_turned(shapes[i][p]) or _turned(shapes[j][q])):
+                        continue
                     pairs.append((similarity(shapes[i][p], shapes[j][q], diagonal), i, p, j, q))
             if boxes_i:
                 pairs.extend(_box_pairs(shapes, keys, i, j, boxes_i))
@@ -174,7 +189,7 @@ def _bbox(shape: Shape) -> tuple[float, float, float, float]:
 def _box_pairs(
     shapes: list[list[Shape]], keys: list[list[tuple[int, str]]], i: int, j: int, boxes_i: list[int]
 ) -> list[tuple[float, int, int, int, int]]:
-    boxes_j = [q for q, k in enumerate(keys[j]) if k[1] == "bbox"]
+    boxes_j = [q for q, k in enumerate(keys[j]) if k[1] == "bbox" and not _turned(shapes[j][q])]
     if not boxes_j:
         return []
     a = np.array([_bbox(shapes[i][p]) for p in boxes_i], dtype=np.float64)
@@ -297,6 +312,15 @@ def _averaged_source(members: list[Shape], medoid: Shape) -> ShapeSource | None:
     return ShapeSource(by="model_edited", model=named[0]) if named else None
 
 
+def _mean_rotation(members: list[Shape]) -> float:
+    """The boxes' mean turn, on the circle (350° and 10° average to 0°, not 180°)."""
+    angles = [math.radians(s.rotation) for s in members if isinstance(s, BoxShape)]
+    if not any(angles):
+        return 0.0
+    mean = math.degrees(math.atan2(sum(map(math.sin, angles)), sum(map(math.cos, angles))))
+    return round(mean % 360, 2) % 360
+
+
 def _merge(members: list[Shape], diagonal: float) -> Shape:
     medoid = _medoid(members, diagonal)
     attributes = _vote_attributes(members, medoid)
@@ -305,6 +329,7 @@ def _merge(members: list[Shape], diagonal: float) -> Shape:
     if isinstance(first, BoxShape):
         coords = np.mean([_bbox(s) for s in members], axis=0)
         return BoxShape(
+            rotation=_mean_rotation(members),
             class_id=first.class_id,
             bbox=(
                 round(float(coords[0]), 2),

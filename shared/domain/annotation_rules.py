@@ -44,8 +44,8 @@ class ShapeError:
         return {"shape": self.index, "code": self.code, "message": self.message}
 
 
-def _inside(x: float, y: float, width: int, height: int) -> bool:
-    return 0 <= x <= width and 0 <= y <= height
+def _inside(x: float, y: float, width: int, height: int, slack: float = 0.0) -> bool:
+    return -slack <= x <= width + slack and -slack <= y <= height + slack
 
 
 def _geometry_errors(shape: Shape, cls: OntologyClass, width: int, height: int) -> list[str]:
@@ -54,9 +54,11 @@ def _geometry_errors(shape: Shape, cls: OntologyClass, width: int, height: int) 
         x, y, w, h = shape.bbox
         if w <= 0 or h <= 0:
             return ["empty_box: box width and height must be > 0"]
-        if x < 0 or y < 0 or x + w > width or y + h > height:
+        # A turned box is inside when its corners are (a hair of rounding allowed).
+        if not all(_inside(cx, cy, width, height, 1e-6) for cx, cy in shape.corners()):
+            turned = f" turned {shape.rotation:g}°" if shape.rotation else ""
             return [
-                f"outside_image: box [{x:g}, {y:g}, {w:g}, {h:g}] is not inside the "
+                f"outside_image: box [{x:g}, {y:g}, {w:g}, {h:g}]{turned} is not inside the "
                 f"{width}x{height} image"
             ]
     elif isinstance(shape, PolygonShape | PolylineShape):

@@ -26,9 +26,11 @@ def shape_box(shape: Shape) -> Box | None:
     """The box around a shape (a keypoints shape's labeled points only); None where there is
     nothing to put a box around (an image-level class, no labeled keypoint, an empty mask)."""
     if isinstance(shape, BoxShape):
-        return shape.bbox
-    if isinstance(shape, PolygonShape | PolylineShape):
+        return shape.outer_box()
+    if isinstance(shape, PolygonShape):
         return bounds(shape.points)
+    if isinstance(shape, PolylineShape):
+        return bounds(shape.line())
     if isinstance(shape, KeypointsShape):
         labeled = [(x, y) for x, y, v in shape.keypoints if v > 0]
         return bounds(labeled) if labeled else None

@@ -84,7 +84,8 @@ def interpolate(a: TrackShape, b: TrackShape, t: float) -> TrackShape:
     """The shape a fraction `t` of the way from `a` to `b` (both of one kind)."""
     if isinstance(a, BoxShape) and isinstance(b, BoxShape):
         box = tuple(_lerp(p, q, t) for p, q in zip(a.bbox, b.bbox, strict=True))
-        return a.model_copy(update={"bbox": box})
+        turn = (b.rotation - a.rotation + 180) % 360 - 180  # the shorter way round
+        return a.model_copy(update={"bbox": box, "rotation": (a.rotation + turn * t) % 360})
     if isinstance(a, PolygonShape | PolylineShape) and isinstance(b, PolygonShape | PolylineShape):
         if len(a.points) != len(b.points):
             return a
@@ -111,7 +112,7 @@ def _lerp(a: float, b: float, t: float) -> float:
 def box_of(shape: TrackShape) -> Box | None:
     """The box around a shape (visible keypoints only); None when nothing is drawn."""
     if isinstance(shape, BoxShape):
-        return shape.bbox
+        return shape.outer_box()
     if isinstance(shape, KeypointsShape):
         labeled: list[tuple[float, float]] = [(x, y) for x, y, v in shape.keypoints if v]
         return bounds(labeled) if labeled else None

@@ -101,13 +101,13 @@ def test_every_kind(tmp_path: Path) -> None:
     assert mask == ForeignShape("road", "mask", rle=masks.encode(blob()))
     assert crowd.rle == Rle(size=(H, W), counts=(0, 5, W * H - 5))
     assert pose == ForeignShape("person", "keypoints", keypoints=((5, 6, 2), (0, 0, 0)))
-    assert scored.bbox == (5.5, 6.25, 1, 2)
+    # CVAT's turned box: its bbox is the box before it turns, its rotation an attribute
+    assert (scored.bbox, scored.rotation) == ((5.5, 6.25, 1, 2), 30.0)
     assert scored.score == 0.75
-    # text and yes/no kept; CVAT's rotation and track number are not attributes Aviary keeps
+    # text and yes/no kept; the track number is not an attribute Aviary keeps
     assert scored.attributes == {"occluded": True, "colour": "red", "keyframe": False}
     assert found.skeletons == {"person": ("head", "foot")}
     assert sorted(found.notes) == [
-        "1 boxes rotated in CVAT read as their unrotated box",
         "1 crowd regions (iscrowd 1) read as single objects",
         "1 keypoint annotations whose box and outline were dropped"
         " (an Aviary keypoints shape has neither)",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -596,13 +597,18 @@ def test_a_task_with_nothing_is_left_out_but_an_empty_annotation_is_an_empty_ima
 # ----- refusals --------------------------------------------------------------------------------
 
 
-def test_a_rotated_rectangle_is_refused(tmp_path: Path) -> None:
+def test_a_turned_rectangle_turns_about_its_centre_once_read(tmp_path: Path) -> None:
     turned = rect("r", "car", 10, 10, 20, 20)
     turned["value"]["rotation"] = 30
-    message = refusal(tmp_path, [task(annotations=[annotation([turned])])])
-    assert message == (
-        "export.json task 0 result 0: a rectangle rotated by 30°: Aviary's boxes are"
-        " axis-aligned (straighten it in Label Studio, or draw it as a polygon)"
+    shape = one(tmp_path, turned).images[0].shapes[0]
+    # Label Studio's top-left corner (20, 10) is the pivot; Aviary turns the box about its
+    # centre, which is 20 px along and 10 px down the turned box from that corner.
+    cx, cy = 20 + 20 * math.cos(math.pi / 6) - 10 * 0.5, 10 + 20 * 0.5 + 10 * math.cos(math.pi / 6)
+    assert shape.bbox == pytest.approx((cx - 20, cy - 10, 40, 20))
+    assert shape.rotation == 30
+    turned["value"]["rotation"] = "30"
+    assert "rotation '30' is a number" in refusal(
+        tmp_path, [task(annotations=[annotation([turned])])]
     )
 
 

@@ -6,6 +6,7 @@ the top-left corner. A shape's `kind` must match its class's geometry kind.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
@@ -67,10 +68,30 @@ class ShapeBase(Frozen):
 
 
 class BoxShape(ShapeBase):
-    """An axis-aligned box: left, top, width, height."""
+    """A box: left, top, width and height before it turns; `rotation` turns it clockwise
+    about its centre, in degrees, as CVAT keeps rotated boxes (0: axis-aligned)."""
 
     kind: Literal["bbox"] = "bbox"
     bbox: tuple[float, float, float, float]
+    rotation: float = Field(default=0.0, ge=0, lt=360)
+
+    def corners(self) -> tuple[Point, Point, Point, Point]:
+        """Its corners as drawn, clockwise from the one that was top-left before turning."""
+        x, y, w, h = self.bbox
+        if not self.rotation:
+            return ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
+        cx, cy = x + w / 2, y + h / 2
+        cos, sin = math.cos(math.radians(self.rotation)), math.sin(math.radians(self.rotation))
+        turned = [
+            (cx + dx * cos - dy * sin, cy + dx * sin + dy * cos)
+            for dx, dy in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2))
+        ]
+        return (turned[0], turned[1], turned[2], turned[3])
+
+    def outer_box(self) -> tuple[float, float, float, float]:
+        """The axis-aligned box around it (itself when it does not turn): what formats
+        without rotation (COCO, YOLO, VOC, KITTI) are given."""
+        return self.bbox if not self.rotation else bounds(self.corners())
 
 
 class PolygonShape(ShapeBase):
@@ -81,10 +102,16 @@ class PolygonShape(ShapeBase):
 
 
 class PolylineShape(ShapeBase):
-    """An open line (lane markings, curbs), at least two points."""
+    """An open line (lane markings, curbs), at least two points. A `smooth` line is a curve
+    through its points (a lane's bend): formats are given the curve as points (`line`)."""
 
     kind: Literal["polyline"] = "polyline"
     points: tuple[Point, ...] = Field(min_length=2, max_length=MAX_POINTS)
+    smooth: bool = False
+
+    def line(self) -> tuple[Point, ...]:
+        """The points the line passes through as drawn: the curve's, for a smooth line."""
+        return curve_points(self.points) if self.smooth else self.points
 
 
 class KeypointsShape(ShapeBase):
@@ -141,6 +168,57 @@ Shape = Annotated[
 
 class Annotation(Frozen):
     shapes: tuple[Shape, ...] = Field(default=(), max_length=5000)
+
+
+def turned_box(
+    corner: Point, width: float, height: float, rotation: float
+) -> tuple[tuple[float, float, float, float], float]:
+    """The (bbox, rotation) of a box of this size turned `rotation` degrees clockwise whose
+    top-left corner, once turned, is at `corner` (Label Studio's form; a COCO outline's first
+    corner)."""
+    if not rotation % 360:  # a whole turn is none: the box exactly as given
+        return (corner[0], corner[1], width, height), 0.0
+    cos, sin = math.cos(math.radians(rotation)), math.sin(math.radians(rotation))
+    cx = corner[0] + width / 2 * cos - height / 2 * sin
+    cy = corner[1] + width / 2 * sin + height / 2 * cos
+    return (cx - width / 2, cy - height / 2, width, height), rotation % 360
+
+
+CURVE_STEPS = 8  # points a smooth line's curve is drawn with between two of its points
+
+
+def curve_points(points: tuple[Point, ...], steps: int = CURVE_STEPS) -> tuple[Point, ...]:
+    """A Catmull-Rom curve through `points` (uniform, the ends repeated), `steps` points per
+    span, passing through every given point: the labeling page draws the same curve
+    (web/common/geometry.js `curvePoints`)."""
+    if len(points) < 3:
+        return points
+    padded = (points[0], *points, points[-1])
+    out: list[Point] = [points[0]]
+    for i in range(1, len(padded) - 2):
+        (x0, y0), (x1, y1), (x2, y2), (x3, y3) = padded[i - 1 : i + 3]
+        for step in range(1, steps + 1):
+            t = step / steps
+            t2, t3 = t * t, t * t * t
+            out.append(
+                (
+                    0.5
+                    * (
+                        2 * x1
+                        + (x2 - x0) * t
+                        + (2 * x0 - 5 * x1 + 4 * x2 - x3) * t2
+                        + (3 * x1 - x0 - 3 * x2 + x3) * t3
+                    ),
+                    0.5
+                    * (
+                        2 * y1
+                        + (y2 - y0) * t
+                        + (2 * y0 - 5 * y1 + 4 * y2 - y3) * t2
+                        + (3 * y1 - y0 - 3 * y2 + y3) * t3
+                    ),
+                )
+            )
+    return tuple(out)
 
 
 def bounds(points: tuple[Point, ...] | list[Point]) -> tuple[float, float, float, float]:

@@ -12,11 +12,13 @@ such file, directly or under `annotations/`). What is read:
   shape; else `segmentation` as polygons (one polygon shape per part: several parts are noted)
   or as RLE (compressed string or uncompressed list counts, `size` = [height, width] of the
   image) a mask; else `bbox` (x, y, w, h) a box. `score` (a model's confidence, in [0, 1]) is
-  kept; `attributes` (CVAT's COCO) are kept where they are text or yes/no.
+  kept; `attributes` (CVAT's COCO) are kept where they are text or yes/no. An annotation with
+  `attributes.rotation` ≠ 0 is a turned box: from the four corners of its outline where it has
+  one (as Aviary writes it), else its `bbox` is the box before it turns (as CVAT writes it).
 
 Dropped and noted: the box and outline of keypoint annotations (an Aviary keypoints shape has
 neither), `iscrowd` (a crowd region is read as an ordinary mask or polygon), attribute values that
-are numbers or lists, and CVAT's `rotation` (a rotated box is read unrotated). Not read at all:
+are numbers or lists. Not read at all:
 `area` (follows from the geometry), `info`, `licenses`, image URLs and dates.
 
 Refused, with the place: a results file (a bare list of detections: it has no images or
@@ -34,7 +36,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aviary.contracts.shapes import AttributeValue, Point, Rle
+from aviary.contracts.shapes import AttributeValue, Point, Rle, turned_box
 from aviary.interop.foreign import (
     ForeignFormatError,
     ForeignImage,
@@ -256,6 +258,9 @@ class _Reader:
                     " (an Aviary keypoints shape has neither)"
                 ] += 1
             return [ForeignShape(label, "keypoints", keypoints=points, **extra)]
+        rotation = _turning(ann.get("attributes"))
+        if rotation:
+            return [self._turned(ann, segmentation, rotation, label, extra, where)]
         if isinstance(segmentation, dict):
             rle = self._rle(segmentation, size, where)
             return [ForeignShape(label, "mask", rle=rle, **extra)]
@@ -270,6 +275,25 @@ class _Reader:
         if segmentation is not None:
             raise self.fail("segmentation is a list of polygons or an RLE object", where)
         return [ForeignShape(label, "bbox", bbox=self._bbox(ann.get("bbox"), where), **extra)]
+
+    def _turned(
+        self,
+        ann: Mapping[str, Any],
+        segmentation: Any,
+        rotation: float,
+        label: str,
+        extra: dict[str, Any],
+        where: str,
+    ) -> ForeignShape:
+        """A turned box: from its four corners where the outline gives them (as Aviary writes
+        it), else its `bbox` as the box before it turns (as CVAT writes it)."""
+        if isinstance(segmentation, list) and len(segmentation) == 1 and len(segmentation[0]) == 8:
+            corners = self._polygon(segmentation[0], f"{where} segmentation[0]")
+            w, h = math.dist(corners[0], corners[1]), math.dist(corners[1], corners[2])
+            bbox, turn = turned_box(corners[0], w, h, rotation)
+            return ForeignShape(label, "bbox", bbox=bbox, rotation=turn, **extra)
+        bbox = self._bbox(ann.get("bbox"), where)
+        return ForeignShape(label, "bbox", bbox=bbox, rotation=rotation % 360, **extra)
 
     def _bbox(self, value: Any, where: str) -> tuple[float, float, float, float]:
         if not (isinstance(value, list) and len(value) == 4 and all(map(_number, value))):
@@ -356,11 +380,15 @@ class _Reader:
                 kept[name] = attr
                 continue
             if name == "rotation" and _number(attr):
-                if attr % 360:
-                    self.notes["boxes rotated in CVAT read as their unrotated box"] += 1
-                continue
+                continue  # a turned box's: read with its geometry (`_turned`)
             self.dropped[name] += 1
         return kept
+
+
+def _turning(attributes: Any) -> float:
+    """A box's turn in degrees, from CVAT's `rotation` attribute (0: it does not turn)."""
+    value: Any = attributes.get("rotation") if isinstance(attributes, Mapping) else None
+    return float(value) % 360 if _number(value) else 0.0
 
 
 def _known(value: Any, ids: Mapping[Any, Any]) -> bool:

@@ -13,8 +13,9 @@ entity attacks get in). Images are read one at a time and cleared, so memory sta
   checked (mapping.py decides what fits).
 - `<image id name width height>`: `name` as written (with any folder: matched by its last
   part), the size in pixels.
-- `<box xtl ytl xbr ybr>` → bbox (x, y, w, h); `rotation` ≠ 0 is refused (Aviary's boxes are
-  axis-aligned). `<polygon points="x,y;…">` → polygon, `<polyline>` → polyline,
+- `<box xtl ytl xbr ybr rotation>` → bbox (x, y, w, h) and its rotation (clockwise about the
+  centre, degrees, as CVAT and Aviary both keep it); a track's turned box is refused.
+  `<polygon points="x,y;…">` → polygon, `<polyline>` → polyline,
   `<points>` → keypoints, each visible (2): CVAT's points have neither names nor visibility.
   `<skeleton>` (CVAT 2.x) → keypoints named by its `<points label>` children, in the order of
   the skeleton's point labels in `meta` (else as they come): `outside="1"` → visibility 0
@@ -305,7 +306,13 @@ class _ImageReader:
             self.counts["occluded"] += 1
         tag = element.tag
         if tag == "box":
-            return ForeignShape(label, "bbox", bbox=_box(element, where), attributes=attributes)
+            return ForeignShape(
+                label,
+                "bbox",
+                bbox=_box(element, where),
+                rotation=_rotation(element, where),
+                attributes=attributes,
+            )
         if tag in ("polygon", "polyline"):
             points = _points(element.get("points"), where)
             kind: ForeignKind = "polygon" if tag == "polygon" else "polyline"
@@ -432,6 +439,12 @@ def _track(element: ET.Element, meta: _Meta, where: str) -> ForeignTrack | str:
     declared = meta.attributes.get(label, {})
     for index, box in enumerate(element):
         here = f"{where} box {index}"
+        if _rotation(box, here):
+            raise ForeignFormatError(
+                "a track's box turns: a video's tracks are read with boxes that do not turn"
+                " (straighten it in CVAT)",
+                here,
+            )
         boxes.append(
             TrackBox(
                 frame=_integer(box.get("frame"), "a box's frame", here),
@@ -478,14 +491,12 @@ def _optional_size(value: str | None, what: str, where: str) -> int | None:
     return size
 
 
+def _rotation(element: ET.Element, where: str) -> float:
+    """A box's `rotation`: clockwise about its centre, in degrees, as Aviary keeps it."""
+    return _float(element.get("rotation", "0"), "rotation", where) % 360
+
+
 def _box(element: ET.Element, where: str) -> tuple[float, float, float, float]:
-    rotation = _float(element.get("rotation", "0"), "rotation", where)
-    if rotation % 360:
-        raise ForeignFormatError(
-            f"a box rotated by {rotation}°: Aviary's boxes are axis-aligned (straighten it in"
-            " CVAT, or draw it as a polygon)",
-            where,
-        )
     x1, y1, x2, y2 = (_float(element.get(k), k, where) for k in ("xtl", "ytl", "xbr", "ybr"))
     if x2 < x1 or y2 < y1:
         raise ForeignFormatError(

@@ -29,6 +29,7 @@ class ForeignShape:
     label: str
     kind: ForeignKind
     bbox: tuple[float, float, float, float] | None = None
+    rotation: float = 0.0  # a box's, clockwise about its centre, in degrees
     points: tuple[Point, ...] = ()
     keypoints: tuple[Keypoint, ...] = ()
     rle: Rle | None = None

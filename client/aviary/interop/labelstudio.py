@@ -23,8 +23,8 @@ Per task:
 
 Results, by `type` (`<kind>labels`, or the bare tool `<kind>` with a `labels` result of the
 same `id` naming it):
-- `rectanglelabels` → bbox from `x`, `y`, `width`, `height`; `rotation` ≠ 0 is refused
-  (Aviary's boxes are axis-aligned).
+- `rectanglelabels` → bbox from `x`, `y`, `width`, `height` and `rotation` (Label Studio turns
+  about the top-left corner: the box is moved so that it turns about its centre, as Aviary's do).
 - `polygonlabels` → polygon from `points` ([x, y] percentages).
 - `vectorlabels` (Label Studio 1.23 has no polyline tag; its `VectorLabels` tool draws paths)
   → polyline when open, polygon when `closed`; Bézier control points are dropped (the path is
@@ -86,7 +86,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from aviary.contracts.shapes import AttributeValue, Point, Rle
+from aviary.contracts.shapes import AttributeValue, Point, Rle, turned_box
 from aviary.interop.brush import decode_brush
 from aviary.interop.foreign import (
     ForeignFormatError,
@@ -656,19 +656,17 @@ class _Reader:
         label = region.labels[0]
         if region.tool == "rectangle":
             rotation = value.get("rotation") or 0
-            if not isinstance(rotation, int | float) or rotation % 360:
-                raise ForeignFormatError(
-                    f"a rectangle rotated by {rotation}°: Aviary's boxes are axis-aligned"
-                    " (straighten it in Label Studio, or draw it as a polygon)",
-                    where,
-                )
+            if not isinstance(rotation, int | float) or isinstance(rotation, bool):
+                raise ForeignFormatError(f"a rectangle's rotation {rotation!r} is a number", where)
             x = _percent(value, "x", where) * width / 100
             y = _percent(value, "y", where) * height / 100
             w = _percent(value, "width", where) * width / 100
             h = _percent(value, "height", where) * height / 100
             if w < 0 or h < 0:
                 raise ForeignFormatError("a rectangle with a negative width or height", where)
-            return ForeignShape(label, "bbox", bbox=(x, y, w, h), **common)
+            # Label Studio turns a rectangle about its top-left corner, Aviary about its centre.
+            bbox, turn = turned_box((x, y), w, h, float(rotation))
+            return ForeignShape(label, "bbox", bbox=bbox, rotation=turn, **common)
         if region.tool == "polygon":
             points = value.get("points")
             if not isinstance(points, list):

@@ -199,7 +199,7 @@ def _geometry(
         report.labels[found.label].converted += 1
         return {"bbox": bounds(found.points)}
     if found.kind == "bbox":
-        return {"bbox": found.bbox}
+        return {"bbox": found.bbox, "rotation": found.rotation}
     if found.kind in ("polygon", "polyline"):
         return {"points": found.points}
     if found.kind == "mask":

@@ -7,6 +7,8 @@ ontology (a class since removed, say) are left out too.
 A mask is written as COCO's RLE with compressed counts (`segmentation: {size, counts}`, what
 pycocotools' `encode` gives), with `iscrowd` 0 as every annotation here: one object, not a crowd.
 Its `area` is its pixel count and its `bbox` the box of its pixels, as pycocotools computes them.
+A turned box is the box around it, with its four corners as the segmentation, its own area, and
+`attributes.rotation` (clockwise about the centre, degrees) as CVAT's COCO export writes it.
 """
 
 from __future__ import annotations
@@ -89,7 +91,18 @@ class CocoFormat:
             if points is None:
                 continue
             ann: dict[str, Any] = {"category_id": shape.class_id, "iscrowd": 0}
-            if isinstance(shape, BoxShape):
+            if isinstance(shape, BoxShape) and shape.rotation:
+                # COCO has no turned boxes: the box around it, its outline as the
+                # segmentation, and the rotation as CVAT's COCO export keeps it.
+                w, h = shape.bbox[2:]
+                outline = [c for point in shape.corners() for c in point]
+                ann |= {
+                    "bbox": list(shape.outer_box()),
+                    "area": w * h,
+                    "segmentation": [outline],
+                    "attributes": {"rotation": shape.rotation},
+                }
+            elif isinstance(shape, BoxShape):
                 x, y, w, h = shape.bbox
                 ann |= {"bbox": [x, y, w, h], "area": w * h, "segmentation": []}
             elif isinstance(shape, PolygonShape):

@@ -7,7 +7,7 @@ CVAT label type, attributes with `input_type` and `values`: cvat_xml.py). Then o
 the image's file name in the package (`images/<name>` when images are included; CVAT matches
 annotations to a task's images by that name), `width`/`height` its displayed size. In it:
 
-- bbox -> `<box xtl ytl xbr ybr>` (corners: x + w, y + h);
+- bbox -> `<box xtl ytl xbr ybr>` (corners: x + w, y + h; a turned box with `rotation`);
 - polygon -> `<polygon points="x,y;...">`, polyline -> `<polyline points>`;
 - keypoints -> `<points points>` with the keypoints placed (visibility 1 or 2), in skeleton
   order. CVAT's points have no names and no visibility: which keypoint a point is follows from
@@ -64,9 +64,11 @@ def occluded_of(shape: Shape) -> int:
 def _geometry(shape: Shape) -> str | None:
     """The element's geometry attributes; None when CVAT cannot hold the shape."""
     if isinstance(shape, BoxShape):
-        return cvat_xml.box_geometry(shape.bbox)
-    if isinstance(shape, PolygonShape | PolylineShape):
+        return cvat_xml.box_geometry(shape.bbox, shape.rotation)
+    if isinstance(shape, PolygonShape):
         return cvat_xml.points_geometry(shape.points)
+    if isinstance(shape, PolylineShape):
+        return cvat_xml.points_geometry(shape.line())  # a smooth line: its curve
     if isinstance(shape, KeypointsShape):
         placed = cvat_xml.labeled_keypoints(shape)
         return cvat_xml.points_geometry(placed) if placed else None

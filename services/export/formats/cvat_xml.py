@@ -76,11 +76,14 @@ def coordinate(value: float) -> str:
     return "0.00" if written == "-0.00" else written
 
 
-def box_geometry(bbox: tuple[float, float, float, float]) -> str:
+def box_geometry(bbox: tuple[float, float, float, float], rotation: float = 0.0) -> str:
+    """A box's corners before it turns, and CVAT's `rotation` (clockwise about the centre,
+    in degrees, as Aviary keeps it) where it does."""
     x, y, w, h = bbox
+    turned = f' rotation="{coordinate(rotation)}"' if rotation else ""
     return (
         f' xtl="{coordinate(x)}" ytl="{coordinate(y)}"'
-        f' xbr="{coordinate(x + w)}" ybr="{coordinate(y + h)}"'
+        f' xbr="{coordinate(x + w)}" ybr="{coordinate(y + h)}"{turned}'
     )
 
 

@@ -85,9 +85,10 @@ def geometry(shape: Shape) -> dict[str, Any]:
     """The annotation's type and the fields that say where it is."""
     if isinstance(shape, BoxShape):
         return {"type": "bbox", "bbox": list(shape.bbox)}
-    if isinstance(shape, PolygonShape | PolylineShape):
-        kind = "polygon" if isinstance(shape, PolygonShape) else "polyline"
-        return {"type": kind, "points": [c for point in shape.points for c in point]}
+    if isinstance(shape, PolygonShape):
+        return {"type": "polygon", "points": [c for point in shape.points for c in point]}
+    if isinstance(shape, PolylineShape):  # a smooth line: its curve
+        return {"type": "polyline", "points": [c for point in shape.line() for c in point]}
     if isinstance(shape, KeypointsShape):
         return {
             "type": "points",
@@ -159,6 +160,8 @@ class DatumaroFormat:
 
     def _attributes(self, shape: Shape) -> dict[str, Any]:
         attributes: dict[str, Any] = dict(shape.attributes)
+        if isinstance(shape, BoxShape) and shape.rotation:
+            attributes["rotation"] = shape.rotation  # as CVAT writes a turned box for Datumaro
         source = shape.source
         if source is None:
             return attributes

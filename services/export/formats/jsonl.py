@@ -1,7 +1,9 @@
 """JSONL: `jsonl/annotations.jsonl`, one object per item with every shape of every kind.
 
 Shapes are written as the contracts have them (a mask's RLE in the form it came in), with
-their `source` where one was recorded: a shape without one was drawn by hand.
+their `source` where one was recorded: a shape without one was drawn by hand. A turned box has
+its `rotation`; a smooth line its `smooth` flag and, beside the points it was drawn through,
+the `curve` as points.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from aviary.contracts.shapes import PolylineShape
 from services.export.formats.model import PackageItem, PackageSpec
 from services.export.formats.zipsink import ZipSink
 
@@ -32,6 +35,13 @@ class JsonlFormat:
             entry = shape.model_dump(mode="json")
             if entry.get("source") is None:
                 entry.pop("source", None)  # drawn by hand: as deliveries before sources were
+            # A box that does not turn and a straight line read as before either existed.
+            if entry.get("rotation") == 0:
+                del entry["rotation"]
+            if entry.get("smooth") is False:
+                del entry["smooth"]
+            elif isinstance(shape, PolylineShape) and shape.smooth:
+                entry["curve"] = [list(p) for p in shape.line()]  # the curve, as points
             entry["class_name"] = self._names.get(shape.class_id)  # None: not in this ontology
             shapes.append(entry)
         record: dict[str, Any] = {

@@ -16,10 +16,13 @@ the item's shapes (empty for an image accepted with none). Every region result h
 0, `origin` and `value`. Coordinates in `value` are percent (0-100) of the displayed width
 (x) and height (y):
 
-- bbox -> `rectanglelabels` (control `box`): `x`, `y`, `width`, `height`, `rotation` 0.
+- bbox -> `rectanglelabels` (control `box`): `x`, `y`, `width`, `height`, `rotation`. Label
+  Studio turns a rectangle about its top-left corner, Aviary about its centre: a turned box's
+  `x`, `y` are where its top-left corner is once turned, which draws the same rectangle.
 - polygon -> `polygonlabels` (control `polygon`): `points` [[x, y], ...], `closed` true.
 - polyline -> `vectorlabels` (control `polyline`, Label Studio's VectorLabels: it has no
-  PolyLine tag): `vertices` [{`id`, `x`, `y`, `prevPointId`, `isBezier` false}], `closed` false.
+  PolyLine tag): `vertices` [{`id`, `x`, `y`, `prevPointId`, `isBezier` false}], `closed` false;
+  a smooth line's vertices are its curve's points.
 - keypoints -> `keypointlabels` (control `keypoints-<class id>`, one per keypoint class, its
   labels the skeleton's keypoint names with `model_index` their order, as Label Studio's
   converters read them): one result per labeled keypoint (visibility 1 or 2), `x`, `y`,
@@ -417,13 +420,13 @@ class LabelStudioFormat:
         rid = f"s{index}"
         geometry: dict[str, Any]
         if isinstance(shape, BoxShape):
-            x, y, w, h = shape.bbox
+            (x, y), w, h = shape.corners()[0], shape.bbox[2], shape.bbox[3]
             geometry = {
                 "x": out.px(x),
                 "y": out.py(y),
                 "width": out.px(w),
                 "height": out.py(h),
-                "rotation": 0,
+                "rotation": shape.rotation,
             }
         elif isinstance(shape, PolygonShape):
             geometry = {
@@ -432,7 +435,7 @@ class LabelStudioFormat:
             }
         elif isinstance(shape, PolylineShape):
             vertices: list[dict[str, Any]] = []
-            for j, (x, y) in enumerate(shape.points):
+            for j, (x, y) in enumerate(shape.line()):
                 vertex: dict[str, Any] = {"id": f"{rid}v{j}", "x": out.px(x), "y": out.py(y)}
                 if j:
                     vertex["prevPointId"] = f"{rid}v{j - 1}"

@@ -239,7 +239,7 @@ def _cvat_shape(f: TrackFrame, outside: bool, frame: int | None = None) -> str:
         f'occluded="{int(f.occluded)}" z_order="0"'
     )
     if isinstance(shape, BoxShape):
-        geometry = cvat_xml.box_geometry(shape.bbox)
+        geometry = cvat_xml.box_geometry(shape.bbox, shape.rotation)
     elif isinstance(shape, KeypointsShape):
         # CVAT's points cannot be empty: a track frame with no keypoint placed keeps a point
         geometry = cvat_xml.points_geometry(cvat_xml.labeled_keypoints(shape) or [(0.0, 0.0)])

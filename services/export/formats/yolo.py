@@ -82,7 +82,7 @@ class YoloFormat(PerItemFormat):
             if index is None:
                 continue
             if isinstance(shape, BoxShape):
-                boxes.append(box_line(index, shape.bbox, item.width, item.height))
+                boxes.append(box_line(index, shape.outer_box(), item.width, item.height))
                 written.append(i)
             elif isinstance(shape, PolygonShape) and self.segmentation:
                 polygons.append(polygon_line(index, shape.points, item.width, item.height))
