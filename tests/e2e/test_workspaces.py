@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import io
 import json
+import math
 import shutil
 import time
 import zipfile
@@ -23,6 +24,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from aviary.contracts.shapes import BoxShape, curve_points
 from aviary_devkit.processes import ROOT, ServiceSet
 from tests.support import Api, jpeg, workspace
 
@@ -312,6 +314,72 @@ async def test_points_are_added_and_taken_out_and_keypoints_hidden(
     kinds = {s["kind"]: s for s in submitted["annotation"]["shapes"]}
     assert [k[2] for k in kinds["keypoints"]["keypoints"]] == [1, 2, 1]
     assert len(kinds["polyline"]["points"]) == 3
+    assert page.errors == [], page.errors  # type: ignore[attr-defined]
+    await page.close()
+    api.http.close()
+
+
+async def test_a_box_turns_its_handles_turn_with_it_and_a_lane_becomes_a_curve(
+    services: ServiceSet, browser: Browser
+) -> None:
+    api = Api(services)
+    ontology = {
+        "classes": [{"id": 1, "name": "car"}, {"id": 2, "name": "lane", "kind": "polyline"}]
+    }
+    ws = workspace(api, images=1, ontology=ontology)
+    page = await new_page(browser, f"{services.url('dispatch')}/ui/label.html", ws.annotators[0])
+    await open_next_task(page)
+    v = await view(page)
+    await page.keyboard.press("1")
+    await drag(page, screen(v, 200, 150), screen(v, 360, 230))  # 160 x 80, centre (280, 190)
+    await page.keyboard.press("v")
+    await page.mouse.click(*screen(v, 280, 190))
+    for _ in range(6):
+        await page.keyboard.press("]")  # 6 x 5° clockwise
+    await page.keyboard.press("Shift+BracketLeft")  # 1° back
+    box = (await shapes(page))[0]
+    assert box["rotation"] == 29
+    # The right edge's middle, turned with the box: dragged 20 px further out along the box's
+    # own x axis, it widens the box to 180 and keeps the left edge where it was.
+    angle = math.radians(29)
+    right = (280 + 80 * math.cos(angle), 190 + 80 * math.sin(angle))
+    out = (right[0] + 20 * math.cos(angle), right[1] + 20 * math.sin(angle))
+    await drag(page, screen(v, *right), screen(v, *out))
+    x, y, w, h = (await shapes(page))[0]["bbox"]
+    assert (w, h) == (pytest.approx(180, abs=1.5), pytest.approx(80, abs=0.5))
+    left = BoxShape(class_id=1, bbox=(x, y, w, h), rotation=29).corners()[0]
+    assert left == pytest.approx(
+        BoxShape(class_id=1, bbox=(200, 150, 160, 80), rotation=29).corners()[0], abs=1.5
+    )
+
+    await page.keyboard.press("2")
+    lane = ((100, 450), (250, 320), (420, 300))
+    for point in lane:
+        await page.mouse.click(*screen(v, *point))
+    await page.keyboard.press("Enter")
+    await page.keyboard.press("v")
+    await page.mouse.click(*screen(v, *lane[1]))
+    await page.keyboard.press("c")
+    line = (await shapes(page))[1]
+    assert line["smooth"] is True
+    # The page draws the curve the formats are given: the same points as the contracts'.
+    drawn = await page.evaluate(
+        "async (points) => (await import('/ui/common/geometry.js')).curvePoints(points)",
+        line["points"],
+    )
+    expected = curve_points(tuple(tuple(p) for p in line["points"]))
+    assert [c for p in drawn for c in p] == pytest.approx([c for p in expected for c in p])
+    await shot(page, "label-turned-curve")
+    await page.click("#submit")
+    await page.wait_for_selector("#task-box[hidden]", state="attached")
+    review = api.wait_for(
+        lambda: (
+            (r := api.call("POST", "review", "/v1/reviews/next", ws.reviewer)).status_code == 200
+            and r.json()
+        )
+    )
+    turned, curve = review["annotation"]["shapes"]
+    assert turned["rotation"] == 29 and curve["smooth"] is True
     assert page.errors == [], page.errors  # type: ignore[attr-defined]
     await page.close()
     api.http.close()

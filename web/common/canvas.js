@@ -7,7 +7,7 @@
 // Each shape keeps its `source` (how it was made: none for by hand, or a model's); a model's
 // shapes not yet decided on are the canvas's `proposals`, drawn dashed with their confidence.
 
-import { dist2, edgeAt, handleAt, insidePolygon, moveHandle, nearSegment, removePoint, toggleHidden } from "/ui/common/geometry.js";
+import { corners, dist2, edgeAt, handleAt, insidePolygon, lineOf, moveHandle, nearSegment, removePoint, rotateBox, toggleHidden } from "/ui/common/geometry.js";
 import { HANDLE, drawDraft, drawShape } from "/ui/common/painter.js";
 import { maskContains } from "/ui/common/rle.js";
 
@@ -16,8 +16,11 @@ export { colorOf, proposalLabel } from "/ui/common/painter.js";
 /** @typedef {[number, number]} Point */
 /** A keypoint with its visibility as in COCO: 0 not labeled, 1 hidden, 2 visible. @typedef {[number, number, 0 | 1 | 2]} Keypoint */
 /** @typedef {Record<string, string | boolean>} Attributes */
-/** @typedef {{ kind: "bbox", class_id: number, bbox: [number, number, number, number], attributes?: Attributes }} BoxShape */
-/** @typedef {{ kind: "polygon" | "polyline", class_id: number, points: Point[], attributes?: Attributes }} LineShape */
+/**
+ * A box; `rotation` turns it clockwise about its centre, in degrees (absent or 0: it does not).
+ * @typedef {{ kind: "bbox", class_id: number, bbox: [number, number, number, number], rotation?: number, attributes?: Attributes }} BoxShape
+ */
+/** A polygon or a line; a `smooth` line is drawn as a curve through its points. @typedef {{ kind: "polygon" | "polyline", class_id: number, points: Point[], smooth?: boolean, attributes?: Attributes }} LineShape */
 /** @typedef {{ kind: "keypoints", class_id: number, keypoints: Keypoint[], attributes?: Attributes }} KeypointsShape */
 /** @typedef {{ kind: "classification", class_id: number, attributes?: Attributes }} ClassificationShape */
 /** @typedef {{ kind: "mask", class_id: number, rle: import("/ui/common/rle.js").Rle, attributes?: Attributes }} MaskShape */
@@ -341,6 +344,35 @@ export class ImageCanvas {
     this.changed();
   }
 
+  /**
+   * The selected box turned by `degrees` more (clockwise), one undo step.
+   * @param {number} degrees
+   * @returns {boolean} whether a box was selected
+   */
+  rotateSelected(degrees) {
+    const shape = this.shapes[this.selected];
+    if (shape?.kind !== "bbox") return false;
+    this.snapshot();
+    rotateBox(shape, degrees);
+    this.markEdited(shape);
+    this.changed();
+    return true;
+  }
+
+  /**
+   * The selected line made a smooth curve through its points, or straight again.
+   * @returns {boolean} whether a line was selected
+   */
+  toggleSmooth() {
+    const shape = this.shapes[this.selected];
+    if (shape?.kind !== "polyline") return false;
+    this.snapshot();
+    shape.smooth = !shape.smooth;
+    this.markEdited(shape);
+    this.changed();
+    return true;
+  }
+
   /** @param {Shape} shape whose geometry or class a person changed */
   markEdited(shape) {
     if (shape.source?.by === "model") shape.source = { ...shape.source, by: "model_edited" };
@@ -445,13 +477,16 @@ export class ImageCanvas {
     const tolerance = HANDLE / this.scale;
     for (let i = shapes.length - 1; i >= 0; i--) {
       const s = shapes[i];
-      if (s.kind === "bbox") {
+      if (s.kind === "bbox" && s.rotation) {
+        if (insidePolygon(point, corners(s))) return i;
+      } else if (s.kind === "bbox") {
         const [x, y, w, h] = s.bbox;
         if (point[0] >= x - tolerance && point[0] <= x + w + tolerance && point[1] >= y - tolerance && point[1] <= y + h + tolerance) return i;
       } else if (s.kind === "polygon") {
         if (insidePolygon(point, s.points)) return i;
       } else if (s.kind === "polyline") {
-        for (let k = 1; k < s.points.length; k++) if (nearSegment(point, s.points[k - 1], s.points[k], tolerance)) return i;
+        const line = lineOf(s);
+        for (let k = 1; k < line.length; k++) if (nearSegment(point, line[k - 1], line[k], tolerance)) return i;
       } else if (s.kind === "keypoints") {
         if (s.keypoints.some((k) => k[2] > 0 && dist2(point, k) <= tolerance * tolerance * 4)) return i;
       } else if (s.kind === "mask") {

@@ -41,8 +41,79 @@ export function nearSegment(p, a, b, tolerance) {
   return dist2(p, [a[0] + t * dx, a[1] + t * dy]) <= tolerance * tolerance;
 }
 
+/**
+ * A box's corners as drawn, clockwise from the one that was top-left before it turned: the
+ * contracts' `BoxShape.corners`, the same formula.
+ * @param {import("./canvas.js").BoxShape} box
+ * @returns {Point[]}
+ */
+export function corners(box) {
+  const [x, y, w, h] = box.bbox;
+  if (!box.rotation) return [[x, y], [x + w, y], [x + w, y + h], [x, y + h]];
+  return [[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]].map(([dx, dy]) => turn([x + w / 2, y + h / 2], [dx, dy], box.rotation || 0));
+}
+
+/**
+ * `centre` plus the offset `[dx, dy]` turned `degrees` clockwise (on screen, y down).
+ * @param {readonly number[]} centre
+ * @param {readonly number[]} offset
+ * @param {number} degrees
+ * @returns {Point}
+ */
+function turn([cx, cy], [dx, dy], degrees) {
+  const [cos, sin] = [Math.cos((degrees * Math.PI) / 180), Math.sin((degrees * Math.PI) / 180)];
+  return [cx + dx * cos - dy * sin, cy + dx * sin + dy * cos];
+}
+
+/**
+ * A box turned by `degrees` more (changed in place), kept in [0, 360).
+ * @param {import("./canvas.js").BoxShape} box
+ * @param {number} degrees
+ */
+export function rotateBox(box, degrees) {
+  const turned = (((box.rotation || 0) + degrees) % 360 + 360) % 360;
+  box.rotation = Math.round(turned * 1000) / 1000;
+}
+
+/** Points a smooth line's curve has between two of its points: the contracts' CURVE_STEPS. */
+export const CURVE_STEPS = 8;
+
+/**
+ * A Catmull-Rom curve through `points` (uniform, the ends repeated), `steps` points a span:
+ * the contracts' `curve_points`, the same formula, so the page draws what formats are given.
+ * @param {readonly Point[]} points
+ * @param {number} [steps]
+ * @returns {Point[]}
+ */
+export function curvePoints(points, steps = CURVE_STEPS) {
+  if (points.length < 3) return [...points];
+  const padded = [points[0], ...points, points[points.length - 1]];
+  /** @type {Point[]} */
+  const out = [points[0]];
+  for (let i = 1; i < padded.length - 2; i++) {
+    const [p0, p1, p2, p3] = padded.slice(i - 1, i + 3);
+    for (let step = 1; step <= steps; step++) {
+      const t = step / steps;
+      const [t2, t3] = [t * t, t * t * t];
+      /** @param {number} k */
+      const at = (k) => 0.5 * (2 * p1[k] + (p2[k] - p0[k]) * t + (2 * p0[k] - 5 * p1[k] + 4 * p2[k] - p3[k]) * t2 + (3 * p1[k] - p0[k] - 3 * p2[k] + p3[k]) * t3);
+      out.push([at(0), at(1)]);
+    }
+  }
+  return out;
+}
+
+/**
+ * The points a line passes through as drawn: its curve's when it is smooth.
+ * @param {import("./canvas.js").LineShape} shape
+ */
+export function lineOf(shape) {
+  return shape.kind === "polyline" && shape.smooth ? curvePoints(shape.points) : shape.points;
+}
+
 // A box's handles: its corners (0-3, clockwise from the top left), then the middles of its
-// edges (4 top, 5 right, 6 bottom, 7 left), so that one side can be moved alone.
+// edges (4 top, 5 right, 6 bottom, 7 left), so that one side can be moved alone; a turned
+// box's turn with it.
 /**
  * The editable points of a shape: a box's corners and edge middles, the visible keypoints, a
  * line's points. A mask has none (it is redrawn with the assist mode, not edited by points).
@@ -51,8 +122,10 @@ export function nearSegment(p, a, b, tolerance) {
  */
 export function handles(shape) {
   if (shape.kind === "bbox") {
-    const [x, y, w, h] = shape.bbox;
-    return [[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x + w / 2, y], [x + w, y + h / 2], [x + w / 2, y + h], [x, y + h / 2]];
+    const c = corners(shape);
+    /** @type {Point[]} */
+    const middles = c.map((p, i) => [(p[0] + c[(i + 1) % 4][0]) / 2, (p[1] + c[(i + 1) % 4][1]) / 2]);
+    return [...c, ...middles];
   }
   if (shape.kind === "keypoints") return shape.keypoints.filter((k) => k[2] > 0).map((k) => [k[0], k[1]]);
   return ("points" in shape && shape.points) || [];
@@ -82,7 +155,18 @@ export function handleAt(shape, point, tolerance) {
  * @param {Point} point
  */
 export function moveHandle(shape, handle, [x, y]) {
-  if (shape.kind === "bbox") {
+  if (shape.kind === "bbox" && shape.rotation) {
+    // In the box's own frame (turned back about its centre) the handle moves as on a box
+    // that does not turn; the new box is then placed so that its other sides stay put.
+    const [bx, by, bw, bh] = shape.bbox;
+    const centre = [bx + bw / 2, by + bh / 2];
+    const local = turn(centre, [x - centre[0], y - centre[1]], -shape.rotation);
+    const straight = { kind: /** @type {"bbox"} */ ("bbox"), class_id: shape.class_id, bbox: shape.bbox };
+    moveHandle(straight, handle, local);
+    const [nx, ny, nw, nh] = straight.bbox;
+    const moved = turn(centre, [nx + nw / 2 - centre[0], ny + nh / 2 - centre[1]], shape.rotation);
+    shape.bbox = [moved[0] - nw / 2, moved[1] - nh / 2, nw, nh];
+  } else if (shape.kind === "bbox") {
     const [bx, by, bw, bh] = shape.bbox;
     let [left, top, right, bottom] = [bx, by, bx + bw, by + bh];
     // Which sides each handle moves: corners two, edge middles one.

@@ -3,7 +3,7 @@
 // in its class's colour, masks tinted (rle.js), a model's proposals dashed and translucent
 // with their confidence, the selected shape's handles, the shape being drawn.
 
-import { handles } from "/ui/common/geometry.js";
+import { corners, handles, lineOf } from "/ui/common/geometry.js";
 import { maskPicture, outlineOf } from "/ui/common/rle.js";
 
 /** @typedef {import("./canvas.js").ImageCanvas} ImageCanvas */
@@ -65,14 +65,20 @@ export function drawShape(view, shape, selected, error, proposal = false) {
   ctx.setLineDash(shape.interpolated || proposal ? [6, 4] : []);
   /** @type {Point | null} */
   let anchor = null;
-  if (shape.kind === "bbox") {
+  if (shape.kind === "bbox" && shape.rotation) {
+    const outline = corners(shape);
+    path(view, outline, true);
+    ctx.fill();
+    ctx.stroke();
+    anchor = view.toScreen(outline[0]);
+  } else if (shape.kind === "bbox") {
     const [x, y, w, h] = shape.bbox;
     const [sx, sy] = view.toScreen([x, y]);
     ctx.fillRect(sx, sy, w * view.scale, h * view.scale);
     ctx.strokeRect(sx, sy, w * view.scale, h * view.scale);
     anchor = [sx, sy];
   } else if (shape.kind === "polygon" || shape.kind === "polyline") {
-    path(view, shape.points, shape.kind === "polygon");
+    path(view, lineOf(shape), shape.kind === "polygon");
     if (shape.kind === "polygon") ctx.fill();
     ctx.stroke();
     anchor = view.toScreen(shape.points[0]);

@@ -470,7 +470,7 @@ function showAttributes(canvas, index) {
   classSelect.addEventListener("change", () => canvas.setClass(index, Number(classSelect.value)));
   clear(
     $("attributes"),
-    el("div", { class: "muted" }, `${cls?.name || shape.class_id} · ${shape.kind}`),
+    el("div", { class: "muted" }, `${cls?.name || shape.class_id} · ${shape.kind}${shape.kind === "bbox" && shape.rotation ? ` · turned ${shape.rotation}° ([ / ])` : ""}${shape.kind === "polyline" ? (shape.smooth ? " · curve (C: straighten)" : " · C: curve") : ""}`),
     shape.source && shape.source.by !== "human" ? el("div", { class: "muted", id: "shape-source" }, describeSource(shape.source)) : null,
     kin.length > 1 ? el("div", { class: "field" }, el("label", { for: "shape-class" }, "class"), classSelect) : null,
     fields,
@@ -565,6 +565,13 @@ function keys(e, state, canvas) {
   }
   if (e.key === "Delete" || e.key === "Backspace") return canvas.selectedProposal >= 0 ? canvas.decide(false) : canvas.removeSelected();
   if (e.key.toLowerCase() === "a") return toggleAssist(state);
+  // A box turns 5° a press (1° with Shift), clockwise with ], back with [; C curves a line.
+  if (e.code === "BracketRight" || e.code === "BracketLeft") {
+    const step = (e.shiftKey ? 1 : 5) * (e.code === "BracketRight" ? 1 : -1);
+    if (!state.task?.video && canvas.rotateSelected(step)) e.preventDefault();
+    return;
+  }
+  if (e.key.toLowerCase() === "c" && !state.task?.video) return void canvas.toggleSmooth();
   if (e.key.toLowerCase() === "f") return canvas.fit();
   if (e.shiftKey && /^Digit[1-9]$/.test(e.code) && state.task && !state.task.video) return reclass(canvas, state.task.classes, Number(e.code.slice(5)));
   if (/^[1-9]$/.test(e.key) && state.task) {

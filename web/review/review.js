@@ -202,7 +202,7 @@ function showUnitInfo(unit, canvas) {
         : el(
             "li",
             { dataset: { index: String(index) }, onclick: () => canvas.select(index) },
-            `${names.get(shape.class_id) ?? shape.class_id} (${shape.kind})`,
+            `${names.get(shape.class_id) ?? shape.class_id} (${shape.kind}${shape.kind === "bbox" && shape.rotation ? `, turned ${shape.rotation}°` : ""}${shape.kind === "polyline" && shape.smooth ? ", curve" : ""})`,
             Object.entries(shape.attributes || {}).map(([k, v]) => el("div", { class: "muted" }, `${k}: ${String(v)}`)),
             shape.source && shape.source.by !== "human" ? el("div", { class: "muted" }, `${shape.source.by} ${shape.source.model ?? ""}`.trim()) : null,
           ),
