@@ -98,6 +98,7 @@ async def task_view(call: Worker, leased: LeasedTask) -> TaskView:
         lease_expires_at=lease.expires_at,
         project_id=task["project_id"],
         item_id=task["item_id"],
+        batch_id=task.get("batch_id"),
         ontology_version=task["ontology_version"],
         classes=list(project.ontology.classes),
         instructions=project.instructions,

@@ -385,6 +385,51 @@ async def test_a_box_turns_its_handles_turn_with_it_and_a_lane_becomes_a_curve(
     api.http.close()
 
 
+async def test_the_previous_pictures_shapes_are_copied_within_a_batch_only(
+    services: ServiceSet, browser: Browser
+) -> None:
+    api = Api(services)
+    ontology = {
+        "classes": [{"id": 1, "name": "car"}, {"id": 2, "name": "lane", "kind": "polyline"}]
+    }
+    ws = workspace(api, images=2, ontology=ontology, review={"mode": "auto"})
+    page = await new_page(browser, f"{services.url('dispatch')}/ui/label.html", ws.annotators[0])
+    await open_next_task(page)
+    assert await page.is_hidden("#copy-previous")  # nothing submitted in this batch yet
+    v = await view(page)
+    await page.keyboard.press("1")
+    await drag(page, screen(v, 100, 100), screen(v, 200, 160))
+    await page.keyboard.press("v")
+    await page.mouse.click(*screen(v, 150, 130))
+    await page.keyboard.press("]")
+    first = await page.evaluate("() => window.aviaryCanvas.shapes[0].bbox")
+    await page.click("#submit")
+    await page.locator("#copy-previous").wait_for()  # the next picture of the batch opened
+    await page.keyboard.press("p")
+    [copied] = await shapes(page)
+    assert copied["bbox"] == first and copied["rotation"] == 5
+    await page.keyboard.press("Control+z")
+    assert await shapes(page) == []
+    await page.click("#copy-previous")
+    await shot(page, "label-copied")
+    await page.click("#submit")
+    submitted = api.wait_for(
+        lambda: (
+            (b := api.ok("GET", "ingest", f"/v1/batches/{ws.batch_id}", ws.client.token))
+            and b["progress"]["accepted"] == 2
+        )
+    )
+    assert submitted
+    # Another batch of the project: nothing to copy there.
+    other = api.batch(ws.client, ws.project["id"])
+    assert api.upload(ws.client, other, jpeg(4242)).status_code == 201
+    await open_next_task(page)
+    assert await page.is_hidden("#copy-previous")
+    assert page.errors == [], page.errors  # type: ignore[attr-defined]
+    await page.close()
+    api.http.close()
+
+
 async def test_the_desk_shows_the_instructions_whole_image_classes_and_attributes(
     services: ServiceSet, browser: Browser
 ) -> None:

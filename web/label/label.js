@@ -6,6 +6,7 @@ import { ImageCanvas, byModel, colorOf } from "/ui/common/canvas.js";
 import { ApiError, api, byId as $, clear, downloadMyData, el, formatSeconds, messageOf, requireLogin, setupTheme, showWho, signOut, toast } from "/ui/common/common.js";
 import { AssistMode } from "./assist.js";
 import { AudioWorkspace } from "./audio.js";
+import { PreviousShapes } from "./previous.js";
 import { describeSource, reclass, showProposals, status } from "./proposals.js";
 import { VideoWorkspace } from "./video.js";
 
@@ -20,6 +21,8 @@ import { VideoWorkspace } from "./video.js";
  * @typedef {object} Task
  * @property {string} id
  * @property {string} item_id
+ * @property {string} project_id
+ * @property {string | null} [batch_id]
  * @property {string} lease_id
  * @property {string} lease_expires_at
  * @property {number} ontology_version
@@ -55,6 +58,7 @@ import { VideoWorkspace } from "./video.js";
  * @property {AssistMode | null} assist the assist mode, for image tasks
  * @property {boolean} warnedDrop the person was told undecided proposals are dropped at submit
  * @property {Map<number, ShapeSource>} imageSources a model's whole-image classes, ticked at the start
+ * @property {PreviousShapes} previous the shapes of the person's last picture, to copy
  */
 
 const BREAK_KEY = "aviary.breakMinutes";
@@ -79,6 +83,7 @@ function start(me) {
     assist: null,
     warnedDrop: false,
     imageSources: new Map(),
+    previous: new PreviousShapes(me.sub),
   };
   const canvas = new ImageCanvas($("canvas", HTMLCanvasElement), {
     editable: true,
@@ -112,6 +117,7 @@ function start(me) {
   $("next").addEventListener("click", () => next(state, canvas));
   $("submit").addEventListener("click", () => submit(state, canvas));
   $("skip").addEventListener("click", () => $("skip-dialog", HTMLDialogElement).showModal());
+  $("copy-previous").addEventListener("click", () => copyPrevious(state, canvas));
   $("skip-form").addEventListener("submit", (event) => {
     if (event.submitter instanceof HTMLButtonElement && event.submitter.value === "skip") skip(state, canvas);
   });
@@ -209,6 +215,7 @@ async function open(state, canvas, task) {
   }
   $("empty").hidden = true;
   $("task-box").hidden = false;
+  $("copy-previous").hidden = !state.previous.available(task);
   $("submit-error").textContent = "";
   $("task-meta").textContent =
     (task.audio
@@ -314,6 +321,7 @@ async function submit(state, canvas) {
       ontology_version: task.ontology_version,
     });
     toast("Submitted. Thank you!", "ok");
+    if ("annotation" in work && work.annotation) state.previous.remember(task, work.annotation.shapes);
     state.task = null;
     refreshWork();
     await next(state, canvas);
@@ -346,6 +354,22 @@ async function submit(state, canvas) {
   } finally {
     $("submit", HTMLButtonElement).disabled = false;
   }
+}
+
+/**
+ * The shapes of the person's previous picture of this batch, put on this one to adjust.
+ * @param {State} state
+ * @param {ImageCanvas} canvas
+ */
+function copyPrevious(state, canvas) {
+  const task = state.task;
+  if (!task || task.video || task.audio) return;
+  const { copied, whole, refusal } = state.previous.copy(task, canvas);
+  if (refusal) return toast(`Nothing copied: ${refusal}.`, "error");
+  for (const box of /** @type {NodeListOf<HTMLInputElement>} */ (document.querySelectorAll("#image-classes input"))) {
+    if (whole.includes(Number(box.value))) box.checked = true;
+  }
+  status(`${copied} shapes copied from the previous picture${whole.length ? `, ${whole.length} whole-image classes ticked` : ""}: Ctrl+Z takes them back.`);
 }
 
 /**
@@ -572,6 +596,7 @@ function keys(e, state, canvas) {
     return;
   }
   if (e.key.toLowerCase() === "c" && !state.task?.video) return void canvas.toggleSmooth();
+  if (e.key.toLowerCase() === "p" && !state.task?.video) return copyPrevious(state, canvas);
   if (e.key.toLowerCase() === "f") return canvas.fit();
   if (e.shiftKey && /^Digit[1-9]$/.test(e.code) && state.task && !state.task.video) return reclass(canvas, state.task.classes, Number(e.code.slice(5)));
   if (/^[1-9]$/.test(e.key) && state.task) {

@@ -112,6 +112,7 @@ class TaskView(BaseModel):
     classes: list[OntologyClass]
     instructions: str
     image: ImageView
+    batch_id: str | None = None  # the item's batch: the page copies shapes within one
     rework: int
     comments: list[ReworkComment]
     piece_rate: float
