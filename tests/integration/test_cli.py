@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 import zipfile
 from collections.abc import Callable
 from importlib.metadata import version
@@ -78,7 +79,8 @@ def test_a_client_makes_a_project_from_files_and_the_operator_invites_its_people
     services: ServiceSet, api: Api, tmp_path: Path
 ) -> None:
     client = api.client()
-    vendor, other = api.org("vendor"), api.org("vendor")
+    other_name = f"southwind {uuid.uuid4().hex[:8]}"
+    vendor, other = api.org("vendor"), api.org("vendor", other_name)
     ontology = tmp_path / "ontology.yaml"
     ontology.write_text(
         "classes:\n"
@@ -90,7 +92,8 @@ def test_a_client_makes_a_project_from_files_and_the_operator_invites_its_people
     )
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"review": {"mode": "auto"}, "piece_rate": 0.1}))
-    args = ["--ontology", str(ontology), "--vendor", vendor, "--vendor", f"{other}:0.25"]
+    # A vendor by id, another by its name.
+    args = ["--ontology", str(ontology), "--vendor", vendor, "--vendor", f"{other_name}:0.25"]
     code, project = run(
         services, client.token, "project", "create", "Streets", *args, "--spec", str(spec)
     )
@@ -101,10 +104,37 @@ def test_a_client_makes_a_project_from_files_and_the_operator_invites_its_people
 
     code, listed = run(services, client.token, "project", "list")
     assert code == 0 and [p["id"] for p in listed] == [project["id"]]
+    code, vendors = run(services, client.token, "project", "vendors")
+    assert code == 0 and {"id": other, "name": other_name} in vendors
+    code, unknown = run(
+        services, client.token, "project", "create", "X", "--ontology", str(ontology),
+        "--vendor", "nobody at all",
+    )  # fmt: skip
+    assert code == 5 and "is no vendor's id or name" in unknown["error"]
+    api.org("vendor", other_name + " twin"), api.org("vendor", other_name + " twin")
+    code, twins = run(
+        services, client.token, "project", "create", "X", "--ontology", str(ontology),
+        "--vendor", other_name + " twin",
+    )  # fmt: skip
+    assert code == 5 and "names several vendors" in twins["error"]
+
+    # The next version: what is given changes, the rest (review, formats, vendors) stays.
+    rate = tmp_path / "rate.yaml"
+    rate.write_text("piece_rate: 0.2\n")
+    code, edited = run(
+        services, client.token, "project", "edit", project["id"], "--name", "Streets 2",
+        "--spec", str(rate),
+    )  # fmt: skip
+    assert code == 0, edited
+    assert (edited["version"], edited["name"], edited["piece_rate"]) == (2, "Streets 2", 0.2)
+    assert edited["review"]["mode"] == "auto" and edited["vendors"] == project["vendors"]
+    assert edited["ontology"] == project["ontology"]
     # --json after the command, as `aviary` itself takes it (json_first).
     argv = [f"--token={client.token}", *endpoint_args(services), "project", "show"]
     shown = CliRunner().invoke(app, json_first([*argv, project["id"], "--json"]))
-    assert shown.exit_code == 0 and json.loads(shown.stdout)["name"] == "Streets"
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["name"] == "Streets 2"
+    text = CliRunner().invoke(app, [*argv, project["id"]])
+    assert f"{other_name} (25%)" in text.stdout  # vendors by name
 
     # What the API refuses names the field; an unreadable file says so; nothing is made.
     circle = tmp_path / "circle.yaml"

@@ -1,10 +1,11 @@
-"""`aviary project create|list|show`: a client's projects from the terminal.
+"""`aviary project create|edit|list|show|vendors`: a client's projects from the terminal.
 
 A project is made from a name, an ontology file (YAML or JSON: `{"classes": [...]}`, or the
-list of classes alone) and the vendors that do the work (`--vendor ID` or `ID:SHARE`, shares
-equal when not given); anything else the API takes (review policy, piece rate, media, delivery
-formats, ...) comes from `--spec`, a YAML or JSON object of those fields. The API checks it all:
-a refusal names the field (exit 5).
+list of classes alone) and the vendors that do the work (`--vendor VENDOR` or `VENDOR:SHARE`,
+a vendor by name or id, shares equal when not given); anything else the API takes (review
+policy, piece rate, media, delivery formats, ...) comes from `--spec`, a YAML or JSON object of
+those fields. `edit` makes the next version: what it is given replaces those fields, the rest
+stays as it was. The API checks it all: a refusal names the field (exit 5).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def read_document(ctx: Context, path: Path, what: str) -> Any:
 
 
 def vendor_shares(specs: list[str]) -> list[dict[str, Any]]:
-    """`ID` or `ID:SHARE` each; vendors without a share split what the others leave."""
+    """`VENDOR` or `VENDOR:SHARE` each; vendors without a share split what the others leave
+    (`VENDOR` as given: `named_vendors` turns names into ids)."""
     given: dict[str, float | None] = {}
     for spec in specs:
         vendor, _, share = spec.partition(":")
@@ -51,6 +53,37 @@ def vendor_shares(specs: list[str]) -> list[dict[str, Any]]:
     ]
 
 
+def named_vendors(
+    context: Context, shares: list[dict[str, Any]], vendors: list[dict[str, str]]
+) -> list[dict[str, Any]]:
+    """Each share's vendor as an id: given as one, or by its name (which must name one)."""
+    ids = {v["id"] for v in vendors}
+    by_name: dict[str, list[str]] = {}
+    for v in vendors:
+        by_name.setdefault(v["name"], []).append(v["id"])
+    named = []
+    for share in shares:
+        given = share["vendor_id"]
+        found = [given] if given in ids else by_name.get(given, [])
+        if len(found) != 1:
+            why = "names several vendors" if found else "is no vendor's id or name"
+            context.fail(Exit.API_ERROR, f"--vendor {given!r} {why} (aviary project vendors)")
+        named.append({**share, "vendor_id": found[0]})
+    return named
+
+
+async def vendor_list(client: AsyncClient) -> list[dict[str, str]]:
+    return [v.model_dump() for v in await client.list_vendors()]
+
+
+@app.command("vendors")
+def vendors(ctx: typer.Context) -> None:
+    """The vendors a project may name (client, operator): names and ids."""
+    context: Context = ctx.obj
+    rows = context.call(vendor_list)
+    context.emit(rows, "\n".join(f"{v['name']}  {v['id']}" for v in rows) or "no vendors")
+
+
 @app.command("create")
 def create(
     ctx: typer.Context,
@@ -60,7 +93,8 @@ def create(
         typer.Option(exists=True, dir_okay=False, help="Classes: a YAML or JSON file."),
     ],
     vendor: Annotated[
-        list[str], typer.Option(help="A vendor doing the work: ID or ID:SHARE (repeatable).")
+        list[str],
+        typer.Option(help="A vendor doing the work: NAME or ID, :SHARE after it (repeatable)."),
     ],
     instructions: Annotated[
         Path | None,
@@ -81,20 +115,81 @@ def create(
         body = read_document(context, spec, "project spec")
         if not isinstance(body, dict):
             context.fail(Exit.API_ERROR, f"{spec}: the spec is an object of project fields")
+    shares = vendor_shares(vendor)
     body |= {
         "name": name,
         "ontology": {"classes": classes} if isinstance(classes, list) else classes,
-        "vendors": vendor_shares(vendor),
     }
     if instructions is not None:
         body["instructions"] = instructions.read_text(encoding="utf-8")
 
     async def made(client: AsyncClient) -> dict[str, Any]:
+        body["vendors"] = named_vendors(context, shares, await vendor_list(client))
         return (await client.create_project(**body)).model_dump(mode="json")
 
     project = context.call(made)
     kinds = ", ".join(f"{c['name']} ({c['kind']})" for c in project["ontology"]["classes"])
     context.emit(project, f"created project {project['id']} ({name}): {kinds}")
+
+
+# What a project's next version is made of (ProjectUpdate): the rest of ProjectRead is the
+# server's (id, version, names, dates) and is not sent back.
+SETTINGS = (
+    "name", "ontology", "instructions", "overlap", "vendors", "review", "reject_reasons",
+    "piece_rate", "priority", "deadline", "delivery_formats", "include_images", "include_people",
+    "webhook_url", "media", "video", "audio", "assist",
+)  # fmt: skip
+
+
+@app.command("edit")
+def edit(
+    ctx: typer.Context,
+    project_id: Annotated[str, typer.Argument(help="Project id.")],
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    ontology: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="The classes: a YAML or JSON file."),
+    ] = None,
+    vendor: Annotated[
+        list[str] | None,
+        typer.Option(help="The vendors, all of them: NAME or ID, :SHARE after it."),
+    ] = None,
+    instructions: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="The instructions (Markdown)."),
+    ] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Other fields to change: YAML or JSON."),
+    ] = None,
+) -> None:
+    """Make a project's next version (client): the fields given change, the rest stay."""
+    context: Context = ctx.obj
+    changes: dict[str, Any] = {}
+    if spec is not None:
+        changes = read_document(context, spec, "project spec")
+        if not isinstance(changes, dict):
+            context.fail(Exit.API_ERROR, f"{spec}: the spec is an object of project fields")
+    if name is not None:
+        changes["name"] = name
+    if ontology is not None:
+        classes = read_document(context, ontology, "ontology")
+        changes["ontology"] = {"classes": classes} if isinstance(classes, list) else classes
+    if instructions is not None:
+        changes["instructions"] = instructions.read_text(encoding="utf-8")
+    shares = vendor_shares(vendor) if vendor else None
+
+    async def edited(client: AsyncClient) -> dict[str, Any]:
+        current = (await client.get_project(project_id)).model_dump(mode="json")
+        body = {k: current[k] for k in SETTINGS if k in current} | changes
+        if shares is not None:
+            body["vendors"] = named_vendors(context, shares, await vendor_list(client))
+        return (await client.update_project(project_id, **body)).model_dump(mode="json")
+
+    project = context.call(edited)
+    context.emit(
+        project, f"project {project['id']} ({project['name']}) is now version {project['version']}"
+    )
 
 
 @app.command("list")
@@ -133,24 +228,22 @@ def show(
         return (await client.get_project(project_id)).model_dump(mode="json")
 
     project = context.call(got)
+    names = project.get("vendor_names") or {}
     lines = [
         f"{project['name']} ({project['id']}), version {project['version']}, {project['media']}",
         "classes:",
-        *(
-            f"  {c['id']}: {c['name']} ({c['kind']})"
-            + (
-                f", attributes {', '.join(a['name'] for a in c['attributes'])}"
-                if c["attributes"]
-                else ""
-            )
-            for c in project["ontology"]["classes"]
-        ),
-        "vendors: " + ", ".join(f"{v['vendor_id']} ({v['share']:.0%})" for v in project["vendors"]),
+        *(class_line(c) for c in project["ontology"]["classes"]),
+        "vendors: " + ", ".join(vendor_line(v, names) for v in project["vendors"]),
         f"review: {project['review']['mode']}, overlap {project['overlap']},"
         f" piece rate {project['piece_rate']}",
         f"delivery: {', '.join(project['delivery_formats'])}",
     ]
     context.emit(project, "\n".join(lines))
+
+
+def vendor_line(share: dict[str, Any], names: dict[str, str]) -> str:
+    rate = f", piece rate {share['piece_rate']}" if share.get("piece_rate") is not None else ""
+    return f"{names.get(share['vendor_id'], share['vendor_id'])} ({share['share']:.0%}{rate})"
 
 
 def class_line(cls: dict[str, Any]) -> str:

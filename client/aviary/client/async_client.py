@@ -34,6 +34,7 @@ from aviary.contracts.ingest import (
     SequenceFrameRead,
     TokenRead,
     UploadReport,
+    VendorRead,
 )
 from aviary.contracts.personal import PersonalData
 from aviary.contracts.shapes import Annotation
@@ -119,6 +120,11 @@ class AsyncClient:
 
     async def list_orgs(self) -> list[OrgRead]:
         return [read_answer(OrgRead, o) for o in await self._json("GET", "ingest", "/v1/orgs")]
+
+    async def list_vendors(self) -> list[VendorRead]:
+        """The vendors a client may name in its projects: ids and names."""
+        data = await self._json("GET", "ingest", "/v1/vendors")
+        return [read_answer(VendorRead, v) for v in data]
 
     async def issue_token(
         self, org_id: str, role: str, subject: str, ttl_s: int = 30 * 24 * 3600
