@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -153,6 +154,51 @@ async def test_a_vendor_admin_invites_a_person_and_revokes_the_token(
     listed = await page.text_content("#tokens") or ""
     assert "ann-0" in listed and "stranger" not in listed  # their own people only
     await closed(page)
+
+
+async def test_the_operator_makes_organisations_and_invites_by_their_names(
+    services: ServiceSet,
+    browser: Browser,  # noqa: F811 - the fixture
+    api: Api,
+) -> None:
+    name = f"Lark Labeling {uuid.uuid4().hex[:6]}"
+    page = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", api.operator)
+    await page.fill("#org-name", name)
+    await page.select_option("#org-kind", "vendor")
+    await page.click("#org-form button[type=submit]")
+    await page.get_by_text(f"{name} created").wait_for()
+    row = page.locator("#org-list tbody tr", has_text=name)
+    await row.wait_for()
+    [vendor] = [o for o in api.ok("GET", "ingest", "/v1/orgs", api.operator) if o["name"] == name]
+    assert (
+        vendor["kind"] == "vendor"
+        and await row.locator("td").first.get_attribute("title") == vendor["id"]
+    )
+    # Invite the vendor's admin, choosing the organisation by its name.
+    await page.select_option("#invite-org", label=f"{name} (vendor)")
+    await page.fill("#invite-name", "lark-boss")
+    await page.select_option("#invite-role", "vendor_admin")
+    await page.click("#invite-form button[type=submit]")
+    await page.locator("#invited").wait_for()
+    token = await page.input_value("#invited-token")
+    assert await page.text_content("#invited-page") == f"{services.url('export')}/ui/dashboard.html"
+    me = api.ok("GET", "ingest", "/v1/me", token)
+    assert (me["role"], me["org_name"], me["vendor_id"]) == ("vendor_admin", name, vendor["id"])
+    await page.locator("#tokens tbody tr", has_text="lark-boss").filter(has_text=name).wait_for()
+    # Refused: an empty name; nothing is made.
+    count = len(api.ok("GET", "ingest", "/v1/orgs", api.operator))
+    await page.fill("#org-name", " ")
+    await page.click("#org-form button[type=submit]")
+    await page.locator(".toast.error").wait_for()
+    assert len(api.ok("GET", "ingest", "/v1/orgs", api.operator)) == count
+    await shot(page, "dashboard-orgs")
+    await closed(page)
+
+    # A vendor admin invites only annotators and reviewers, into its own organisation.
+    admin = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", token)
+    roles = await admin.locator("#invite-role option").all_text_contents()
+    assert roles == ["annotator", "reviewer"] and await admin.is_hidden("#orgs")
+    await closed(admin)
 
 
 async def test_the_client_sees_its_gold_and_retires_an_item(

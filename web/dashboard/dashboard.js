@@ -2,6 +2,8 @@
 // One dashboard: a client's projects, batches, deliveries and webhook log; the operator's and
 // vendor admins' view of the platform (queues, throughput, tasks, people at work, quality).
 import { api, byId as $, clear, el, requireLogin, services, setupTheme, showWho, signOut, toast, token } from "/ui/common/common.js";
+import { act } from "./act.js";
+import { People } from "./people.js";
 import { ProjectForm } from "./projects.js";
 import { Uploader } from "./upload.js";
 
@@ -56,6 +58,8 @@ import { Uploader } from "./upload.js";
 const SERVICES = ["ingest", "dispatch", "review", "export"];
 /** @type {ProjectForm | null} a client's: makes projects and edits them into new versions */
 let projectForm = null;
+/** @type {People | null} organisations (the operator's), people and their tokens */
+let people = null;
 const me = requireLogin($("app"), ["client", "operator", "vendor_admin"], "Aviary dashboard: sign in");
 /** @type {Map<string, { at: number, handled: number }>} */
 const previous = new Map(); // service -> {at, handled}: for events per second
@@ -73,12 +77,7 @@ function start(me) {
   $("platform").hidden = me.role !== "operator";
   $("limits").hidden = me.role !== "vendor_admin";
   $("people").hidden = false; // clients, vendor admins and the operator: their own tokens
-  $("invite-form").hidden = !["vendor_admin", "operator"].includes(me.role);
-  $("invite-org-box").hidden = me.role !== "operator";
-  $("invite-form").addEventListener("submit", (e) => {
-    e.preventDefault();
-    invite(me).catch((error) => toast(error.message, "error"));
-  });
+  people = new People(me);
   $("limit-form").addEventListener("submit", (e) => {
     e.preventDefault();
     setLimit(me).catch((error) => toast(error.message, "error"));
@@ -136,54 +135,6 @@ async function showGold() {
  */
 async function retireGold(project, gold) {
   await act(() => api("review", "DELETE", `/v1/projects/${project}/gold/${gold.id}`), "Gold item retired", showGold);
-}
-
-// ----- people and tokens -----------------------------------------------------------------------
-
-/**
- * @typedef {{ id: string, subject: string, role: string, org_id: string, issued_at: string,
- *   expires_at: string, revoked_at: string | null }} TokenInfo
- */
-
-async function showTokens() {
-  const tokens = /** @type {TokenInfo[]} */ (await api("ingest", "GET", "/v1/tokens", undefined, { limit: 200 }));
-  clear(
-    $("tokens", HTMLTableElement).tBodies[0],
-    tokens.map((t) =>
-      el(
-        "tr",
-        { dataset: { token: t.id } },
-        el("td", { title: t.org_id }, t.subject),
-        el("td", {}, t.role),
-        el("td", {}, new Date(t.issued_at).toLocaleDateString()),
-        el("td", {}, new Date(t.expires_at).toLocaleDateString()),
-        el("td", { class: t.revoked_at ? "error" : "ok" }, t.revoked_at ? "revoked" : "active"),
-        el("td", {}, t.revoked_at ? "" : el("button", { type: "button", class: "danger", onclick: () => revoke(t) }, "Revoke")),
-      ),
-    ),
-  );
-}
-
-/** @param {TokenInfo} t */
-async function revoke(t) {
-  await act(() => api("ingest", "DELETE", `/v1/tokens/${t.id}`), `${t.subject}'s token revoked`, showTokens);
-}
-
-/** A token for a new annotator or reviewer, shown once with the page they open. @param {Claims} me */
-async function invite(me) {
-  const subject = $("invite-name", HTMLInputElement).value.trim();
-  const role = $("invite-role", HTMLSelectElement).value;
-  const org = me.role === "operator" ? $("invite-org", HTMLInputElement).value.trim() : me.org;
-  const issued = /** @type {{ token: string }} */ (await api("ingest", "POST", "/v1/tokens", { org_id: org, role, subject }));
-  const urls = await services();
-  const page = role === "reviewer" ? `${urls.review}/ui/review.html` : `${urls.dispatch}/ui/label.html`;
-  $("invited-name").textContent = subject;
-  $("invited-token", HTMLTextAreaElement).value = issued.token;
-  const link = $("invited-page", HTMLAnchorElement);
-  link.href = page;
-  link.textContent = page;
-  $("invited").hidden = false;
-  await showTokens();
 }
 
 // ----- work limits (vendor admins) ---------------------------------------------------------------
@@ -261,27 +212,10 @@ async function refresh() {
   if (!$("platform").hidden) work.push(showPlatform());
   if (!$("ops").hidden) work.push(showQuality());
   if (!$("limits").hidden && me) work.push(showLimits(me));
-  if (!$("people").hidden) work.push(showTokens());
+  if (!$("people").hidden && people) work.push(people.show());
   const results = await Promise.allSettled(work);
   const failed = results.find((r) => r.status === "rejected");
   if (failed) toast(failed.reason.message, "error");
-}
-
-/**
- * A button's action: the API call, then a toast saying what it did (or the API's refusal),
- * then the table it changed drawn again either way.
- * @param {() => Promise<unknown>} call
- * @param {string} done
- * @param {() => Promise<unknown>} redraw
- */
-async function act(call, done, redraw) {
-  try {
-    await call();
-    toast(done);
-  } catch (error) {
-    toast(/** @type {Error} */ (error).message, "error");
-  }
-  await redraw();
 }
 
 /** @param {number | null | undefined} x */
