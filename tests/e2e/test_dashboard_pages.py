@@ -336,6 +336,7 @@ async def test_the_client_creates_a_project_with_its_ontology(
 
     rows = page.locator("#class-rows tbody tr")
     await rows.nth(0).locator("input[aria-label=attributes]").fill("occluded:boolean")
+    await rows.nth(0).locator("input[aria-label=colour]").fill("#ff3300")
     await page.click("#add-class")
     await rows.nth(1).locator("input[aria-label='class name']").fill("pedestrian")
     await rows.nth(1).locator("select[aria-label=kind]").select_option("keypoints")
@@ -360,6 +361,8 @@ async def test_the_client_creates_a_project_with_its_ontology(
         (3, "light", "bbox"),
     ]
     assert classes[0]["attributes"][0]["type"] == "boolean"
+    # The colour chosen; the others as the pages' palette draws them by default.
+    assert [c["colour"] for c in classes] == ["#ff3300", "#f72585", "#b5e48c"]
     assert classes[1]["skeleton"] == {
         "keypoints": ["head", "hip", "foot"],
         "edges": [[1, 2], [2, 3]],

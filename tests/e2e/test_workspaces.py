@@ -324,7 +324,10 @@ async def test_a_box_turns_its_handles_turn_with_it_and_a_lane_becomes_a_curve(
 ) -> None:
     api = Api(services)
     ontology = {
-        "classes": [{"id": 1, "name": "car"}, {"id": 2, "name": "lane", "kind": "polyline"}]
+        "classes": [
+            {"id": 1, "name": "car", "colour": "#123456"},
+            {"id": 2, "name": "lane", "kind": "polyline"},
+        ]
     }
     ws = workspace(api, images=1, ontology=ontology)
     page = await new_page(browser, f"{services.url('dispatch')}/ui/label.html", ws.annotators[0])
@@ -339,6 +342,8 @@ async def test_a_box_turns_its_handles_turn_with_it_and_a_lane_becomes_a_curve(
     await page.keyboard.press("Shift+BracketLeft")  # 1° back
     box = (await shapes(page))[0]
     assert box["rotation"] == 29
+    swatch = page.locator("#classes .swatch").first  # the class's own colour, not the palette's
+    assert await swatch.evaluate("(s) => s.style.background") == "rgb(18, 52, 86)"
     # The right edge's middle, turned with the box: dragged 20 px further out along the box's
     # own x axis, it widens the box to 180 and keeps the left edge where it was.
     angle = math.radians(29)

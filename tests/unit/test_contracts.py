@@ -110,7 +110,7 @@ NEWER_PROJECT = {
     "name": "streets",
     "version": 3,
     "ontology": {
-        "classes": [{"id": 1, "name": "car", "kind": "bbox", "colour": "#f00"}],
+        "classes": [{"id": 1, "name": "car", "kind": "bbox", "icon": "car.svg"}],
         "hierarchy": [],
     },
     "instructions": "",

@@ -8,7 +8,7 @@
 // shapes not yet decided on are the canvas's `proposals`, drawn dashed with their confidence.
 
 import { corners, dist2, edgeAt, handleAt, insidePolygon, lineOf, moveHandle, nearSegment, removePoint, rotateBox, toggleHidden } from "/ui/common/geometry.js";
-import { HANDLE, drawDraft, drawShape } from "/ui/common/painter.js";
+import { HANDLE, drawDraft, drawShape, setColours } from "/ui/common/painter.js";
 import { maskContains } from "/ui/common/rle.js";
 
 export { colorOf, proposalLabel } from "/ui/common/painter.js";
@@ -41,7 +41,7 @@ export { colorOf, proposalLabel } from "/ui/common/painter.js";
 /**
  * A class of the project's ontology.
  * @typedef {{ id: number, name: string, kind: Shape["kind"], skeleton?: Skeleton | null,
- *   attributes?: AttributeSpec[] }} OntologyClass
+ *   attributes?: AttributeSpec[], colour?: string | null }} OntologyClass
  */
 /** What the API says is wrong with one shape of a submission. @typedef {{ shape: number, code: string, message: string }} ShapeError */
 /**
@@ -147,6 +147,7 @@ export class ImageCanvas {
   /** @param {OntologyClass[]} classes */
   setClasses(classes) {
     this.classes = new Map(classes.map((c) => [c.id, c]));
+    setColours(classes); // before the class list's swatches are drawn
   }
 
   /**

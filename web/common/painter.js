@@ -19,7 +19,24 @@ export const HANDLE = 6; // screen pixels
  * @returns {string}
  */
 export function colorOf(classId) {
+  return colours.get(classId) ?? paletteColour(classId);
+}
+
+/** The palette's colour for a class without its own. @param {number} classId */
+export function paletteColour(classId) {
   return PALETTE[(classId - 1) % PALETTE.length];
+}
+
+/** The ontology's own colours, by class id (a page shows one project's classes at a time). */
+const colours = new Map();
+
+/**
+ * Take the classes' own colours (`colour`, set in the project's ontology).
+ * @param {{ id: number, colour?: string | null }[]} classes
+ */
+export function setColours(classes) {
+  colours.clear();
+  for (const c of classes) if (c.colour) colours.set(c.id, c.colour);
 }
 
 /**

@@ -4,6 +4,7 @@
 // review policy, a webhook, and instructions with a preview as annotators will read them (text,
 // never markup). The same form edits a project: saving publishes its next version, and work
 // already handed out keeps the version it was made with.
+import { paletteColour } from "/ui/common/painter.js";
 import { ApiError, api, byId as $, clear, el, toast } from "/ui/common/common.js";
 
 const KINDS = ["bbox", "polygon", "polyline", "keypoints", "classification", "mask"];
@@ -18,7 +19,7 @@ const SETTINGS = [
 /** @typedef {{ name: string, type: string, options: string[], required?: boolean }} AttributeSpec */
 /**
  * @typedef {{ id: number, name: string, kind: string, skeleton?: { keypoints: string[], edges: number[][] } | null,
- *   attributes: AttributeSpec[] }} OntologyClass
+ *   attributes: AttributeSpec[], colour?: string | null }} OntologyClass
  */
 /** @typedef {{ vendor_id: string, share: number, piece_rate?: number | null }} VendorShare */
 /**
@@ -55,11 +56,14 @@ export class ProjectForm {
   /** @param {OntologyClass} [c] an existing class (its id stays: annotations name it) */
   addClass(c) {
     const kind = el("select", { "aria-label": "kind" }, KINDS.map((k) => el("option", { value: k, selected: k === c?.kind }, k)));
+    const rows = $("class-rows", HTMLTableElement).tBodies[0].rows.length;
+    const colour = c?.colour ?? paletteColour(c?.id ?? rows + 1);
     const row = el(
       "tr",
       { dataset: c ? { classId: String(c.id), skeleton: JSON.stringify(c.skeleton ?? null) } : {} },
       el("td", {}, el("input", { type: "text", "aria-label": "class name", maxlength: 100, value: c?.name ?? "" })),
       el("td", {}, kind),
+      el("td", {}, el("input", { type: "color", "aria-label": "colour", value: colour })),
       el("td", {}, el("input", { type: "text", "aria-label": "keypoints", placeholder: "head, hip, foot", value: c?.skeleton?.keypoints.join(", ") ?? "" })),
       el("td", {}, el("input", { type: "text", "aria-label": "attributes", placeholder: "occluded:boolean, colour*:enum:red|blue", value: attributesText(c?.attributes ?? []) })),
       el("td", {}, el("button", { type: "button", onclick: () => row.remove() }, "Remove")),
@@ -140,14 +144,14 @@ export class ProjectForm {
     return rows
       .map((row) => ({ row, values: [...row.querySelectorAll("input, select")].map((f) => /** @type {HTMLInputElement} */ (f).value.trim()) }))
       .filter(({ values }) => values[0])
-      .map(({ row, values: [name, kind, keypoints, attributes] }) => {
+      .map(({ row, values: [name, kind, colour, keypoints, attributes] }) => {
         const names = keypoints.split(",").map((k) => k.trim()).filter(Boolean);
         const before = JSON.parse(row.dataset.skeleton || "null");
         // The skeleton's edges stay as they were while its keypoints do; new ones chain them.
         const edges = before && before.keypoints.join() === names.join() ? before.edges : names.slice(1).map((_, k) => [k + 1, k + 2]);
         const skeleton = kind === "keypoints" ? { keypoints: names, edges } : undefined;
         const id = row.dataset.classId ? Number(row.dataset.classId) : next++;
-        return { id, name, kind, skeleton, attributes: parseAttributes(attributes) };
+        return { id, name, kind, skeleton, attributes: parseAttributes(attributes), colour };
       });
   }
 

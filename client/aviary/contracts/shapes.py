@@ -41,6 +41,8 @@ class OntologyClass(Frozen):
     kind: GeometryKind = "bbox"
     skeleton: Skeleton | None = None
     attributes: tuple[AttributeSpec, ...] = ()
+    # How pages draw the class (`#rrggbb`); left out, a colour of the pages' palette by its id.
+    colour: str | None = Field(default=None, pattern=r"^#[0-9a-fA-F]{6}$")
 
 
 class Ontology(Frozen):

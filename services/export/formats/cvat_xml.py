@@ -134,8 +134,9 @@ def labels_block(classes: Iterable[OntologyClass], indent: str, mutable: bool) -
         attributes = "".join(
             _attribute_spec(a.name, a.type, a.options, mutable) for a in cls.attributes
         )
+        colour = f"<color>{cls.colour}</color>" if cls.colour else ""  # the project's own
         lines.append(
-            f"{indent}  <label><name>{text(cls.name)}</name>"
+            f"{indent}  <label><name>{text(cls.name)}</name>{colour}"
             f"<type>{LABEL_TYPES[cls.kind]}</type>"
             f"<attributes>{attributes}</attributes></label>\n"
         )

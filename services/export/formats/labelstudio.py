@@ -51,8 +51,8 @@ the item's shapes (empty for an image accepted with none). Every region result h
   `meta.aviary_models` (and in the package manifest).
 
 Class names are label values: XML-escaped in the config (characters XML cannot hold at all
-become U+FFFD, in the config and the results alike, so they still match). Label colours are a
-fixed palette by the class's position in the ontology.
+become U+FFFD, in the config and the results alike, so they still match). Label colours are the
+class's own `colour`, else a fixed palette by the class's position in the ontology.
 
 Not carried (and so not in `written`): shapes of a class no longer in the ontology or whose kind
 is not the class's, keypoints drawn against another skeleton or of a class without one, keypoint
@@ -251,7 +251,7 @@ def labeling_config(classes: tuple[OntologyClass, ...]) -> bytes:
     class, one Choices for the classifications, and the attributes' controls."""
     root = ET.Element("View")
     ET.SubElement(root, "Image", name=IMAGE, value="$" + IMAGE)
-    colours = {c.id: PALETTE[i % len(PALETTE)] for i, c in enumerate(classes)}
+    colours = {c.id: c.colour or PALETTE[i % len(PALETTE)] for i, c in enumerate(classes)}
     for kind, (tag, name, _) in REGION_CONTROLS.items():
         labels = [(label_of(c), colours[c.id]) for c in classes if c.kind == kind]
         if labels:
