@@ -16,6 +16,7 @@ from aviary.contracts.ingest import (
     ProjectCreate,
     ProjectRead,
     ProjectUpdate,
+    ProjectVersionRead,
     TokenCreate,
     TokenInfo,
     TokenRead,
@@ -23,6 +24,7 @@ from aviary.contracts.ingest import (
 )
 from services.ingest import domain
 from services.ingest.deps import BatchesDep, LedgerDep, OrgsDep, ProjectsDep, TokensDep
+from services.ingest.project_versions import version_changes
 from services.ingest.repositories import BatchRepository, OrgRepository
 from shared.errors import AppError, Conflict
 from shared.security.auth import (
@@ -316,6 +318,27 @@ async def create_batch(
 ) -> BatchRead:
     project = await projects.get(principal.org, project_id)
     return await batch_read(batches, await batches.create(project, body.name))
+
+
+@router.get("/projects/{project_id}/versions", response_model=list[ProjectVersionRead])
+async def project_versions(
+    project_id: str, principal: ClientOrOperator, projects: ProjectsDep
+) -> list[ProjectVersionRead]:
+    """Every version kept, newest first, each with what changed from the one before (a
+    project made before versions were kept starts at the first version saved since)."""
+    await projects.get(org_scope(principal), project_id)
+    kept = await projects.versions_of(project_id)
+    read = [
+        ProjectVersionRead(
+            version=v["version"],
+            saved_at=v["saved_at"],
+            saved_by=v["saved_by"],
+            name=v["settings"]["name"],
+            changes=version_changes(before["settings"], v["settings"]) if before else ["created"],
+        )
+        for before, v in zip([None, *kept], kept, strict=False)
+    ]
+    return read[::-1]
 
 
 @router.get("/projects/{project_id}/batches", response_model=list[BatchRead])

@@ -387,6 +387,10 @@ async def test_the_client_creates_a_project_with_its_ontology(
     await page.locator("#projects button", has_text="Edit").click()
     await page.locator("#project-submit", has_text="Save as version 3").wait_for()
     assert await page.input_value("#project-name") == "Streets"
+    await page.click("#project-history summary")
+    versions = await page.locator("#project-versions li").all_text_contents()
+    assert len(versions) == 2 and versions[1].startswith("v1") and "created" in versions[1]
+    assert "delivery formats coco → coco, yolo" in versions[0]
     assert await page.is_disabled("#project-media")
     assert await rows.count() == 3
     assert await rows.nth(2).locator("input[aria-label=attributes]").input_value() == (

@@ -36,6 +36,7 @@ ACCESS: dict[tuple[str, str, str], set[str]] = {
     ("ingest", "POST", "/v1/orgs"): {OP},
     ("ingest", "GET", "/v1/vendors"): {OP, C},
     ("ingest", "GET", "/v1/me"): {OP, C, VA, A, R},
+    ("ingest", "GET", "/v1/projects/{project_id}/versions"): {OP, C},
     ("ingest", "POST", "/v1/tokens"): {OP, VA},
     ("ingest", "GET", "/v1/tokens"): {OP, C, VA},
     ("ingest", "DELETE", "/v1/tokens/{token_id}"): {OP, C, VA},

@@ -268,6 +268,20 @@ def test_project_update_publishes_a_new_version_used_by_new_tasks(api: Api) -> N
         ).status_code
         == 404
     )
+    # Each version kept, newest first, with what changed (the refused one made none).
+    path = f"/v1/projects/{ws.project['id']}/versions"
+    versions = api.ok("GET", "ingest", path, ws.client.token)
+    assert [(v["version"], v["saved_by"], v["name"]) for v in versions] == [
+        (2, "integration", "v2"),
+        (1, "integration", "test project"),
+    ]
+    assert versions[0]["changes"] == [
+        "renamed 'test project' → 'v2'",
+        "class 3 'bicycle' (bbox) added",
+    ]
+    assert versions[1]["changes"] == ["created"]
+    assert api.ok("GET", "ingest", path, api.operator) == versions
+    assert api.call("GET", "ingest", path, api.client().token).status_code == 404
 
     def next_new() -> dict[str, Any] | None:
         assert api.upload(ws.client, ws.batch_id, jpeg(77)).status_code in (200, 201)

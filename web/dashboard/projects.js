@@ -97,6 +97,7 @@ export class ProjectForm {
     $("project-form-title").textContent = `Edit ${project.name}`;
     $("project-editing").textContent = `Version ${project.version}: saving makes version ${project.version + 1}; tasks already made keep theirs.`;
     $("project-editing").hidden = false;
+    await this.showVersions(project.id);
     $("project-submit").textContent = `Save as version ${project.version + 1}`;
     $("project-cancel").hidden = false;
     $("project-name", HTMLInputElement).value = project.name;
@@ -120,6 +121,23 @@ export class ProjectForm {
     $("project-name").focus();
   }
 
+  /**
+   * The project's versions, newest first, each with what changed (GET /v1/projects/{id}/versions).
+   * @param {string} projectId
+   */
+  async showVersions(projectId) {
+    const versions = /** @type {{ version: number, saved_at: string, saved_by: string, changes: string[] }[]} */ (
+      await api("ingest", "GET", `/v1/projects/${projectId}/versions`)
+    );
+    clear(
+      $("project-versions"),
+      versions.map((v) =>
+        el("li", { value: v.version }, `v${v.version} · ${new Date(v.saved_at).toLocaleString()} · ${v.saved_by}: `, el("span", { class: "muted" }, v.changes.join("; ") || "no change")),
+      ),
+    );
+    $("project-history").hidden = versions.length === 0;
+  }
+
   /** Back to an empty form for a new project. */
   reset() {
     this.editing = null;
@@ -127,6 +145,7 @@ export class ProjectForm {
     $("project-media", HTMLSelectElement).disabled = false;
     $("project-form-title").textContent = "New project";
     $("project-editing").hidden = true;
+    $("project-history").hidden = true;
     $("project-submit").textContent = "Create the project";
     $("project-cancel").hidden = true;
     $("project-error").textContent = "";

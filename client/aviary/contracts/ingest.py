@@ -46,6 +46,16 @@ class OrgRead(BaseModel):
     created_at: datetime
 
 
+class ProjectVersionRead(BaseModel):
+    """One version of a project: when, by whom, and what changed from the one before."""
+
+    version: int
+    saved_at: datetime
+    saved_by: str
+    name: str
+    changes: list[str]  # ["created"] for the first one kept
+
+
 class MeRead(BaseModel):
     """Who a token speaks for, with the names pages show (GET /v1/me)."""
 

@@ -43,16 +43,38 @@ def project_event(project: Doc) -> ProjectUpserted:
     )
 
 
+# Kept with the project, not with each version: a version lists settings, never secrets.
+NOT_SNAPSHOTTED = {"_id", "org_id", "version", "created_at", "updated_at", "webhook_secret"}
+
+
+def version_doc(project: Doc, actor: Principal) -> Doc:
+    """A version as it was saved: its settings (secrets left out), when and by whom."""
+    settings = {k: v for k, v in project.items() if k not in NOT_SNAPSHOTTED}
+    endpoint = (settings.get("assist") or {}).get("endpoint")
+    if endpoint:
+        settings["assist"] = {**settings["assist"], "endpoint": {**endpoint, "secret": None}}
+    return {
+        "_id": f"{project['_id']}:{project['version']}",
+        "project_id": project["_id"],
+        "version": project["version"],
+        "settings": settings,
+        "saved_at": project["updated_at"],
+        "saved_by": actor.sub,
+    }
+
+
 class ProjectRepository:
     def __init__(self, db: ServiceDatabase, outbox: Outbox, audit: AuditLog) -> None:
         self.db = db
         self.outbox = outbox
         self.audit = audit
         self.projects = db["projects"]
+        self.versions = db["project_versions"]
         self._recent = RecentReads("project", lambda project_id: self.get(None, project_id))
 
     async def ensure_indexes(self) -> None:
         await self.projects.create_index([("org_id", 1)])
+        await self.versions.create_index([("project_id", 1)])
 
     async def create(self, org_id: str, fields: dict[str, Any], actor: Principal) -> Doc:
         now = utcnow()
@@ -67,6 +89,7 @@ class ProjectRepository:
 
         async def work(session: AsyncClientSession) -> None:
             await self.projects.insert_one(doc, session=session)
+            await self.versions.insert_one(version_doc(doc, actor), session=session)
             await self.outbox.add(session, envelope(project_event(doc), org_id))
             await self.audit.record(session, "project.created", doc["_id"], actor=actor)
 
@@ -87,6 +110,7 @@ class ProjectRepository:
                 session=session,
             )
             assert updated is not None
+            await self.versions.insert_one(version_doc(updated, actor), session=session)
             await self.outbox.add(session, envelope(project_event(updated), updated["org_id"]))
             await self.audit.record(
                 session,
@@ -111,6 +135,11 @@ class ProjectRepository:
     async def recent(self, org_id: str, project_id: str) -> Doc:
         """The project as read at most a moment ago (see `RecentReads`), for uploads."""
         return await self._recent.get(org_id, project_id)
+
+    async def versions_of(self, project_id: str) -> list[Doc]:
+        """The versions saved since versions were kept, oldest first."""
+        query = {"project_id": project_id}
+        return await self.versions.find(query).sort("version", 1).to_list(10_000)
 
     async def of_org(self, org_id: str | None) -> list[Doc]:
         """The organisation's projects (everyone's for None), oldest first."""
