@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 
 from aviary.contracts.assist import ModelStats
 from aviary.contracts.review import (
+    MinimumWage,
     MinimumWageBody,
     ScoreRow,
     Scores,
@@ -152,6 +153,13 @@ async def statement(
     if principal.role == Role.ANNOTATOR and principal.sub != annotator_id:
         raise NotFound("statement")
     return await build_statement(statements, projects, vendor_id, annotator_id, since, until)
+
+
+@router.get("/v1/vendors/{vendor_id}/minimum-wage", response_model=MinimumWage)
+async def minimum_wage(
+    vendor_id: str, principal: VendorAdmin, statements: StatementsDep
+) -> MinimumWage:
+    return MinimumWage(hourly=await statements.minimum_wage(own_vendor(principal, vendor_id)))
 
 
 @router.put("/v1/vendors/{vendor_id}/minimum-wage", status_code=204)

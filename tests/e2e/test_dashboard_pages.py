@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -125,6 +126,40 @@ async def test_a_vendor_admin_sets_a_work_limit_and_sees_only_their_people(
     limits = api.ok("GET", "dispatch", f"/v1/vendors/{ws.vendor_id}/work-limits", boss)
     assert limits["members"] == {"ann-0": "intern"} and limits["annotators"] == {"ann-0": 3.0}
     await shot(page, "dashboard-limits")
+    await closed(page)
+
+
+async def test_a_vendor_admin_sets_a_minimum_wage_and_sees_who_earns_less(
+    services: ServiceSet,
+    browser: Browser,  # noqa: F811 - the fixture
+    api: Api,
+) -> None:
+    ws = workspace(api, images=1, review={"mode": "auto"}, piece_rate=0.05)
+    task = api.next_task(ws.annotators[0]).json()
+    time.sleep(0.6)  # 0.05 for 0.6 s of work: about 300 an hour
+    assert (
+        api.submit(ws.annotators[0], task, [{"class_id": 1, "bbox": [1, 1, 9, 9]}]).status_code
+        == 200
+    )
+    boss = api.token(ws.vendor_id, "vendor_admin", "boss")
+    statement = f"/v1/vendors/{ws.vendor_id}/annotators/ann-0/statement"
+    api.wait_for(lambda: api.ok("GET", "review", statement, boss)["lines"])
+    page = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", boss)
+    await page.get_by_text("No minimum set yet.").wait_for()
+    await page.fill("#wage-hourly", "1000")
+    await page.click("#wage-form button[type=submit]")
+    await page.get_by_text("Minimum wage set to 1000 an hour").wait_for()
+    row = page.locator("#wage-alerts tbody tr", has_text="ann-0")
+    await row.wait_for()
+    earned = float(await row.locator("td").nth(1).text_content() or "0")
+    assert 0 < earned < 1000
+    assert api.ok("GET", "review", f"/v1/vendors/{ws.vendor_id}/minimum-wage", boss) == {
+        "hourly": 1000
+    }
+    await page.fill("#wage-hourly", "1")
+    await page.click("#wage-form button[type=submit]")
+    await page.get_by_text("Everyone earns at least 1 an hour worked.").wait_for()
+    assert await page.is_hidden("#wage-alerts")
     await closed(page)
 
 

@@ -214,7 +214,9 @@ def test_statements_show_pay_for_all_completed_work_and_alert_below_minimum_wage
     wage = f"/v1/vendors/{ws.vendor_id}/minimum-wage"
     assert api.call("PUT", "review", wage, annotator, json={"hourly": 5}).status_code == 403
     assert sheet["effective_hourly"] < 400
+    assert api.ok("GET", "review", wage, admin) == {"hourly": None}
     api.ok("PUT", "review", wage, admin, json={"hourly": 1000})
+    assert api.ok("GET", "review", wage, admin) == {"hourly": 1000}
     alerts = api.ok("GET", "review", f"/v1/vendors/{ws.vendor_id}/wage-alerts", admin)
     assert [a["annotator_id"] for a in alerts] == ["ann-0"]
     assert alerts[0]["effective_hourly"] < 1000

@@ -5,6 +5,7 @@ import { api, byId as $, clear, el, requireLogin, services, setupTheme, showWho,
 import { act } from "./act.js";
 import { People } from "./people.js";
 import { ProjectForm } from "./projects.js";
+import { setWage, showWages } from "./wages.js";
 import { Uploader } from "./upload.js";
 
 /** @typedef {import("/ui/common/common.js").Claims} Claims */
@@ -78,6 +79,10 @@ function start(me) {
   $("limits").hidden = me.role !== "vendor_admin";
   $("people").hidden = false; // clients, vendor admins and the operator: their own tokens
   people = new People(me);
+  $("wage-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    setWage(me).catch((error) => toast(error.message, "error"));
+  });
   $("limit-form").addEventListener("submit", (e) => {
     e.preventDefault();
     setLimit(me).catch((error) => toast(error.message, "error"));
@@ -211,7 +216,7 @@ async function refresh() {
   if (!$("client").hidden) work.push(showProjects(), showFlagged(), showDeliveries());
   if (!$("platform").hidden) work.push(showPlatform());
   if (!$("ops").hidden) work.push(showQuality());
-  if (!$("limits").hidden && me) work.push(showLimits(me));
+  if (!$("limits").hidden && me) work.push(showLimits(me), showWages(me));
   if (!$("people").hidden && people) work.push(people.show());
   const results = await Promise.allSettled(work);
   const failed = results.find((r) => r.status === "rejected");

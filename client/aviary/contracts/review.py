@@ -59,6 +59,12 @@ class MinimumWageBody(Strict):
     hourly: float = Field(gt=0, le=10_000)
 
 
+class MinimumWage(BaseModel):
+    """A vendor's minimum hourly wage; None until its admin sets one."""
+
+    hourly: float | None
+
+
 class ImageView(BaseModel):
     url: str
     width: int
