@@ -459,6 +459,12 @@ async def test_the_desk_shows_the_instructions_whole_image_classes_and_attribute
     await page.click("#shape-list li")
     assert await page.evaluate("() => window.aviaryCanvas.selected") == 0
     await shot(page, "review-details")
+    # Kept as gold, as the desk shows it: the item's known answer from now on.
+    await page.click("#keep-gold")
+    await page.get_by_text("Kept as gold").wait_for()
+    [gold] = api.ok("GET", "review", f"/v1/projects/{ws.project['id']}/gold", ws.client.token)
+    assert gold["item_id"] == task["item_id"] and gold["created_by"] == "rev"
+    assert [s["kind"] for s in gold["annotation"]["shapes"]] == ["bbox", "classification"]
     assert page.errors == [], page.errors  # type: ignore[attr-defined]
     await page.close()
     api.http.close()

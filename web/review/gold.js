@@ -3,7 +3,7 @@
 // any of them beside the known answer, so a reviewer judges a submission knowing its author's
 // record (GET /v1/projects/{id}/gold/results).
 import { ImageCanvas } from "/ui/common/canvas.js";
-import { api, byId as $, clear, el } from "/ui/common/common.js";
+import { api, byId as $, clear, el, toast } from "/ui/common/common.js";
 
 /** @typedef {import("/ui/common/canvas.js").Annotation} Annotation */
 /** @typedef {import("/ui/common/canvas.js").OntologyClass} OntologyClass */
@@ -64,3 +64,20 @@ async function compare(path, submissionId) {
 
 /** @param {number} x */
 const percent = (x) => `${Math.round(x * 100)} %`;
+
+/**
+ * The unit's answer as shown kept as its gold (known) answer: a picture's shapes as they are on
+ * the desk (corrected or not), a clip's tracks, a part's transcript as submitted.
+ * @param {{ project_id: string, item_id: string, clip?: { index?: number } | null,
+ *   tracks?: unknown, audio?: { part: number } | null, transcript?: unknown }} unit
+ * @param {Annotation["shapes"]} shapes what the desk's canvas shows
+ */
+export async function keepAsGold(unit, shapes) {
+  const body = unit.audio
+    ? { item_id: unit.item_id, clip: unit.audio.part, transcript: unit.transcript }
+    : unit.clip
+      ? { item_id: unit.item_id, clip: unit.clip.index, tracks: unit.tracks }
+      : { item_id: unit.item_id, annotation: { shapes } };
+  await api("review", "POST", `/v1/projects/${unit.project_id}/gold`, body);
+  toast("Kept as gold: dispatch mixes it into the project's work at its gold rate.");
+}

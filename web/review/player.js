@@ -10,7 +10,7 @@ import { TrackSet } from "/ui/common/tracks.js";
 /** @typedef {import("/ui/common/tracks.js").Track} Track */
 /**
  * A clip under review, as the review service gives it.
- * @typedef {{ clip: { start: number, stop: number, fps?: number, frames?: number }, frames: string[],
+ * @typedef {{ clip: { start: number, stop: number, index?: number, fps?: number, frames?: number }, frames: string[],
  *   tracks: { tracks: Track[] } | null, image: { width: number, height: number } }} ClipUnit
  */
 

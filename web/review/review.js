@@ -5,7 +5,7 @@
 import { ImageCanvas, colorOf } from "/ui/common/canvas.js";
 import { ApiError, api, byId as $, clear, downloadMyData, el, messageOf, requireLogin, setupTheme, showWho, signOut, toast } from "/ui/common/common.js";
 import { timesOf } from "/ui/common/segments.js";
-import { showGoldChecks } from "./gold.js";
+import { keepAsGold, showGoldChecks } from "./gold.js";
 import { AudioDesk, wordDiff } from "./listen.js";
 import { ClipPlayer } from "./player.js";
 
@@ -21,6 +21,7 @@ import { ClipPlayer } from "./player.js";
  * @property {string} id
  * @property {"submission" | "consensus"} kind
  * @property {string} project_id
+ * @property {string} item_id
  * @property {string} annotator_id
  * @property {Annotation} annotation
  * @property {{ annotator_id: string, annotation: Annotation, agreement: number | null, tracks?: { tracks: import("/ui/common/tracks.js").Track[] } | null,
@@ -67,6 +68,9 @@ function start(me) {
   $("next-review").addEventListener("click", () => load(state, canvas, "/v1/reviews/next", false));
   $("next-appeal").addEventListener("click", () => load(state, canvas, "/v1/appeals/next", true));
   $("accept").addEventListener("click", () => decide(state, canvas, "accept"));
+  $("keep-gold").addEventListener("click", () => {
+    if (state.unit) keepAsGold(state.unit, canvas.shapes).catch((error) => toast(messageOf(error), "error"));
+  });
   $("reject").addEventListener("click", () => decide(state, canvas, "reject"));
   $("correct").addEventListener("click", () => decide(state, canvas, "correct"));
   $("overturn").addEventListener("click", () => decideAppeal(state, canvas, "overturn"));
