@@ -16,6 +16,7 @@ import { Uploader } from "./upload.js";
  * @property {string} id
  * @property {string} name
  * @property {"open" | "sealed"} status
+ * @property {string} created_at
  * @property {number} item_count
  * @property {{ in_labeling: number, in_review: number, accepted: number, dropped: number, delivered: boolean }} progress
  */
@@ -249,7 +250,8 @@ async function showProjects() {
       for (const [state, n] of Object.entries(states)) tasks[state] = (tasks[state] || 0) + n;
     }
     const taskText = Object.entries(tasks).map(([s, n]) => `${s} ${n}`).join(", ") || "–";
-    for (const b of batches) if (b.name) batchNames.set(b.id, b.name);
+    // A batch without a name is called by its project and the day it began.
+    for (const b of batches) batchNames.set(b.id, b.name || `${project.name}, ${new Date(b.created_at).toLocaleDateString()}`);
     projectNames.set(project.id, project.name);
     for (const [n, batch] of (batches.length ? batches : [null]).entries()) {
       const done = batch && batch.item_count ? batch.progress.accepted / batch.item_count : 0;
@@ -258,7 +260,7 @@ async function showProjects() {
           "tr",
           {},
           el("td", {}, project.name, el("div", { class: "muted" }, `v${project.version}`)),
-          el("td", {}, batch ? `${batch.name || batch.id} (${batch.status})` : "–"),
+          el("td", { title: batch?.id }, batch ? `${batchNames.get(batch.id)} (${batch.status})` : "–"),
           el("td", {}, batch ? String(batch.item_count) : "0"),
           el(
             "td",
@@ -385,14 +387,16 @@ async function showDeliveries() {
     ),
   );
   const logs = /** @type {Webhook[][]} */ (await Promise.all(deliveries.slice(0, 20).map((d) => api("export", "GET", `/v1/deliveries/${d.id}/webhooks`))));
+  const batchOf = new Map(deliveries.map((d) => [d.id, d]));
   clear(
     $("webhooks", HTMLTableElement).tBodies[0],
     logs.flat().map((w) => {
       const last = w.attempts[w.attempts.length - 1];
+      const delivery = batchOf.get(w.delivery_id);
       return el(
         "tr",
         {},
-        el("td", {}, w.delivery_id),
+        el("td", { title: w.delivery_id }, delivery ? `${batchNames.get(delivery.batch_id) ?? delivery.batch_id} (${delivery.kind})` : w.delivery_id),
         el("td", {}, w.url),
         el("td", { class: w.status === "failed" ? "error" : w.status === "delivered" ? "ok" : "" }, w.status),
         el("td", {}, String(w.attempts.length)),
