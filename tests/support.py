@@ -114,6 +114,16 @@ class Workspace:
     batch_id: str
 
 
+def review_next(api: Api, token: str, path: str = "/v1/reviews/next") -> dict[str, Any]:
+    """The next unit on a reviewer's desk (or appeal), once one has arrived."""
+
+    def poll() -> dict[str, Any] | None:
+        response = api.call("POST", "review", path, token)
+        return dict(response.json()) if response.status_code == 200 else None
+
+    return dict(api.wait_for(poll))
+
+
 def workspace(api: Api, images: int = 1, **project_fields: Any) -> Workspace:
     client = api.client()
     vendor = api.org("vendor")

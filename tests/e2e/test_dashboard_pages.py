@@ -163,6 +163,15 @@ async def test_a_vendor_admin_sets_a_minimum_wage_and_sees_who_earns_less(
     await closed(page)
 
 
+async def invite(page: Page, name: str, role: str) -> str:
+    """Invite a person on the dashboard; the token shown once."""
+    await page.fill("#invite-name", name)
+    await page.select_option("#invite-role", role)
+    await page.click("#invite-form button[type=submit]")
+    await page.locator("#invited").wait_for()
+    return await page.input_value("#invited-token")
+
+
 async def test_a_vendor_admin_invites_a_person_and_revokes_the_token(
     services: ServiceSet,
     browser: Browser,  # noqa: F811 - the fixture
@@ -172,11 +181,7 @@ async def test_a_vendor_admin_invites_a_person_and_revokes_the_token(
     boss = api.token(ws.vendor_id, "vendor_admin", "boss")
     api.token(api.org("vendor", "other"), "annotator", "stranger")
     page = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", boss)
-    await page.fill("#invite-name", "ana")
-    await page.select_option("#invite-role", "annotator")
-    await page.click("#invite-form button[type=submit]")
-    await page.locator("#invited").wait_for()
-    token = await page.input_value("#invited-token")
+    token = await invite(page, "ana", "annotator")
     assert await page.text_content("#invited-page") == f"{services.url('dispatch')}/ui/label.html"
     assert api.next_task(token, wait_s=0).status_code == 204  # the token works: no task yet
     row = page.locator("#tokens tbody tr", has_text="ana")
@@ -211,11 +216,7 @@ async def test_the_operator_makes_organisations_and_invites_by_their_names(
     )
     # Invite the vendor's admin, choosing the organisation by its name.
     await page.select_option("#invite-org", label=f"{name} (vendor)")
-    await page.fill("#invite-name", "lark-boss")
-    await page.select_option("#invite-role", "vendor_admin")
-    await page.click("#invite-form button[type=submit]")
-    await page.locator("#invited").wait_for()
-    token = await page.input_value("#invited-token")
+    token = await invite(page, "lark-boss", "vendor_admin")
     assert await page.text_content("#invited-page") == f"{services.url('export')}/ui/dashboard.html"
     me = api.ok("GET", "ingest", "/v1/me", token)
     assert (me["role"], me["org_name"], me["vendor_id"]) == ("vendor_admin", name, vendor["id"])

@@ -26,7 +26,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from aviary.contracts.shapes import BoxShape, curve_points
 from aviary_devkit.processes import ROOT, ServiceSet
-from tests.support import Api, jpeg, workspace
+from tests.support import Api, jpeg, review_next, workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -305,12 +305,7 @@ async def test_points_are_added_and_taken_out_and_keypoints_hidden(
     await shot(page, "label-points")
     await page.click("#submit")
     await page.wait_for_selector("#task-box[hidden]", state="attached")
-    submitted = api.wait_for(
-        lambda: (
-            (r := api.call("POST", "review", "/v1/reviews/next", ws.reviewer)).status_code == 200
-            and r.json()
-        )
-    )
+    submitted = review_next(api, ws.reviewer)
     kinds = {s["kind"]: s for s in submitted["annotation"]["shapes"]}
     assert [k[2] for k in kinds["keypoints"]["keypoints"]] == [1, 2, 1]
     assert len(kinds["polyline"]["points"]) == 3
@@ -377,12 +372,7 @@ async def test_a_box_turns_its_handles_turn_with_it_and_a_lane_becomes_a_curve(
     await shot(page, "label-turned-curve")
     await page.click("#submit")
     await page.wait_for_selector("#task-box[hidden]", state="attached")
-    review = api.wait_for(
-        lambda: (
-            (r := api.call("POST", "review", "/v1/reviews/next", ws.reviewer)).status_code == 200
-            and r.json()
-        )
-    )
+    review = review_next(api, ws.reviewer)
     turned, curve = review["annotation"]["shapes"]
     assert turned["rotation"] == 29 and curve["smooth"] is True
     assert page.errors == [], page.errors  # type: ignore[attr-defined]
@@ -479,12 +469,7 @@ async def test_the_desk_shows_the_authors_gold_record_beside_the_known_answer(
     car = {"kind": "bbox", "class_id": 1, "bbox": [10, 10, 50, 40]}
     first = api.next_task(annotator).json()
     assert api.submit(annotator, first, [car]).status_code == 200
-    review = api.wait_for(
-        lambda: (
-            (r := api.call("POST", "review", "/v1/reviews/next", ws.reviewer)).status_code == 200
-            and r.json()
-        )
-    )
+    review = review_next(api, ws.reviewer)
     api.ok("POST", "review", f"/v1/reviews/{review['id']}/accept", ws.reviewer)
     gold_path = f"/v1/projects/{ws.project['id']}/gold"
     body = {"item_id": first["item_id"], "annotation": {"shapes": [car]}}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from aviary_devkit.processes import ServiceSet
-from tests.support import Api, jpeg, workspace
+from tests.support import Api, jpeg, review_next, workspace
 
 CAR = {"class_id": 1, "bbox": [10, 10, 50, 40]}
 PERSON = {"class_id": 2, "bbox": [300, 200, 40, 90]}
@@ -24,14 +24,6 @@ def label(api: Api, token: str, shapes: list[Any], hold_s: float = 0) -> dict[st
     response = api.submit(token, task.json(), shapes)
     assert response.status_code == 200, response.text
     return dict(response.json())
-
-
-def review_next(api: Api, token: str, path: str = "/v1/reviews/next") -> dict[str, Any]:
-    def poll() -> dict[str, Any] | None:
-        response = api.call("POST", "review", path, token)
-        return dict(response.json()) if response.status_code == 200 else None
-
-    return dict(api.wait_for(poll))
 
 
 def my_submission(api: Api, token: str, submission_id: str) -> dict[str, Any]:
@@ -117,7 +109,7 @@ def test_disagreeing_overlaps_go_to_a_human_side_by_side(api: Api) -> None:
         [sub_a["submission_id"], sub_b["submission_id"]]
     )
     assert review["annotation"]["shapes"] == [
-        {**CAR, "kind": "bbox", "attributes": {}, "source": None}
+        {**CAR, "kind": "bbox", "attributes": {}, "source": None, "rotation": 0.0}
     ]
     reject = api.call(
         "POST",

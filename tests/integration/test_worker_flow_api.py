@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.support import Api, workspace
+from tests.support import Api, review_next, workspace
 
 BOX = {"class_id": 1, "bbox": [10, 10, 50, 40]}
 
@@ -88,14 +88,6 @@ def test_late_submit_is_accepted_when_nobody_else_took_the_task(api: Api) -> Non
     time.sleep(api.services.settings.lease_ttl_s + 1.5)
     assert api.submit(ws.annotators[0], task, [BOX]).status_code == 200
     assert api.submit(ws.annotators[0], task, [BOX]).status_code == 409  # only once
-
-
-def review_next(api: Api, token: str) -> dict[str, Any]:
-    def poll() -> dict[str, Any] | None:
-        response = api.call("POST", "review", "/v1/reviews/next", token)
-        return dict(response.json()) if response.status_code == 200 else None
-
-    return dict(api.wait_for(poll))
 
 
 def test_rejection_needs_a_listed_reason_and_a_comment_then_comes_back_as_rework(
