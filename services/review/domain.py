@@ -370,10 +370,12 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
-def tally_by(subs: Iterable[dict[str, Any]], key: str) -> dict[str, Tally]:
-    tallies: dict[str, Tally] = {}
+def tally_by(subs: Iterable[dict[str, Any]], *keys: str) -> dict[tuple[str, ...], Tally]:
+    """Submissions counted per value of `keys` (an annotator is one of a vendor: two vendors'
+    people may share a name)."""
+    tallies: dict[tuple[str, ...], Tally] = {}
     for sub in subs:
-        tallies.setdefault(str(sub[key]), Tally()).add(sub)
+        tallies.setdefault(tuple(str(sub[k]) for k in keys), Tally()).add(sub)
     return tallies
 
 

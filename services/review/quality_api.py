@@ -95,10 +95,24 @@ async def scores(
     }
     # The caller's scope wins over any filter it asks for.
     query = {**filters, **scope(principal), **window(since, until)}
-    key = {"annotator": "annotator_id", "vendor": "vendor_id", "project": "project_id"}[group_by]
-    tallies = domain.tally_by(await statements.facts(query), key)
-    names = await projects.names(group_by, tallies.keys())
-    rows = [ScoreRow(key=k, name=names.get(k), **t.summary()) for k, t in sorted(tallies.items())]
+    keys = {
+        "annotator": ("annotator_id", "vendor_id"),
+        "vendor": ("vendor_id",),
+        "project": ("project_id",),
+    }[group_by]
+    tallies = domain.tally_by(await statements.facts(query), *keys)
+    names = await projects.names(group_by, {k[0] for k in tallies})
+    vendors = await projects.names("vendor", {k[1] for k in tallies if len(k) > 1})
+    rows = [
+        ScoreRow(
+            key=k[0],
+            name=names.get(k[0]),
+            vendor_id=k[1] if len(k) > 1 else None,
+            vendor_name=vendors.get(k[1]) if len(k) > 1 else None,
+            **t.summary(),
+        )
+        for k, t in sorted(tallies.items())
+    ]
     return Scores(group_by=group_by, since=since, until=until, rows=rows)
 
 

@@ -278,9 +278,13 @@ def test_each_vendor_is_paid_its_own_piece_rate_else_the_projects(api: Api) -> N
     [by_project] = api.ok("GET", "review", "/v1/scores", client.token, params=query)["rows"]
     assert (by_project["key"], by_project["name"]) == (project["id"], "test project")
     query["group_by"] = "annotator"
-    assert {
-        r["name"] for r in api.ok("GET", "review", "/v1/scores", client.token, params=query)["rows"]
-    } == {None}
+    # Each vendor's "ann" is their own person: two rows, each naming its vendor.
+    rows = api.ok("GET", "review", "/v1/scores", client.token, params=query)["rows"]
+    assert sorted((r["key"], r["vendor_id"], r["vendor_name"], r["submitted"]) for r in rows) == [
+        ("ann", dear, "aaa dear", 1),
+        ("ann", plain, "aaa plain", 1),
+    ]
+    assert {r["name"] for r in rows} == {None}
 
 
 def test_gold_tasks_are_mixed_in_scored_and_never_delivered(api: Api) -> None:

@@ -17,7 +17,7 @@
  */
 /**
  * Review's figures by annotator or vendor (GET /v1/scores), which two pages show.
- * @typedef {{ key: string, name?: string | null, submitted: number, accepted: number, rejected: number, rework: number,
+ * @typedef {{ key: string, name?: string | null, vendor_id?: string | null, vendor_name?: string | null, submitted: number, accepted: number, rejected: number, rework: number,
  *   acceptance_rate: number | null, agreement: number | null, gold_accuracy: number | null,
  *   hours_worked: number }} ScoreRow
  * @typedef {{ rows: ScoreRow[] }} Scores

@@ -499,7 +499,7 @@ function scoreRow(r) {
   return el(
     "tr",
     {},
-    el("td", { title: r.key }, r.name ?? r.key),
+    el("td", { title: [r.key, r.vendor_id].filter(Boolean).join(" · ") }, r.name ?? r.key, r.vendor_name ? el("div", { class: "muted" }, r.vendor_name) : null),
     el("td", {}, String(r.submitted)),
     el("td", {}, String(r.accepted)),
     el("td", {}, String(r.rejected)),

@@ -139,6 +139,9 @@ class SubmissionView(BaseModel):
 class ScoreRow(BaseModel):
     key: str
     name: str | None = None  # a project's or vendor's name (an annotator's key is their name)
+    # An annotator's row: their vendor (two vendors' people may share a name).
+    vendor_id: str | None = None
+    vendor_name: str | None = None
     submitted: int
     accepted: int
     rejected: int
