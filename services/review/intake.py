@@ -93,7 +93,7 @@ class Intake:
             if project is None:
                 raise RetryLater(f"project {project_id} not known yet")
             projects[project_id] = project
-        record_ids = [record_id(e.project_id, e.annotator_id) for e in events]
+        record_ids = [record_id(e.project_id, e.vendor_id, e.annotator_id) for e in events]
         records = await self.annotators.records(session, record_ids)
         counted: dict[str, int] = {}  # submissions earlier in this group, per record
         now = utcnow()

@@ -15,7 +15,7 @@ def collector(parts: ReviewParts) -> Collector:
         projects = {doc["project_id"] for doc in submitted}
         return {
             "submissions": submitted,
-            "scores": await parts.annotators.scores_of(subject, projects),
+            "scores": await parts.annotators.scores_of(org_id, subject, projects),
             "decided": await parts.submissions.decided_by(org_id, subject),
         }
 

@@ -55,6 +55,25 @@ def test_a_new_annotators_first_tasks_are_all_reviewed_then_the_rate_applies(api
     assert api.call("POST", "review", "/v1/reviews/next", ws.reviewer).status_code == 204
 
 
+def test_namesakes_of_two_vendors_are_each_new_to_the_project(api: Api) -> None:
+    """Vendors name their people as they like: vendor B's "ann" is new to the project even
+    after vendor A's "ann" has submitted, so her first task is reviewed too."""
+    client = api.client()
+    first, second = api.org("vendor"), api.org("vendor")
+    shares = [{"vendor_id": first, "share": 0.5}, {"vendor_id": second, "share": 0.5}]
+    policy = {"mode": "sample", "rate": 0.0, "new_annotator_tasks": 1}
+    project = api.project(client, first, vendors=shares, review=policy)
+    batch = api.batch(client, project["id"])
+    for i in range(4):
+        assert api.upload(client, batch, jpeg(3100 + i)).status_code == 201
+    statuses = []
+    for vendor in (first, second):
+        token = api.token(vendor, "annotator", "ann")
+        done = label(api, token, [CAR])
+        statuses.append(wait_status(api, token, done["submission_id"], "pending")["status"])
+    assert statuses == ["pending", "pending"]  # to a reviewer; "accepted" if she were not new
+
+
 def test_a_correction_becomes_final_and_credits_the_kept_shapes(api: Api) -> None:
     ws = workspace(api)
     done = label(api, ws.annotators[0], [CAR, PERSON])

@@ -1,6 +1,7 @@
-"""What sampling needs per project and annotator, under `<project>|<annotator>`: how many they
-submitted (`annotators`) and their recent human outcomes (`outcomes`). Two collections, so
-that recording submissions and deciding reviews never write the same document."""
+"""What sampling needs per project and annotator, under `<project>|<vendor>|<annotator>` (two
+vendors' people may share a name): how many they submitted (`annotators`) and their recent
+human outcomes (`outcomes`). Two collections, so that recording submissions and deciding
+reviews never write the same document."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from services.review import domain
 from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase
 
 
-def record_id(project_id: str, annotator_id: str) -> str:
-    return f"{project_id}|{annotator_id}"
+def record_id(project_id: str, vendor_id: str, annotator_id: str) -> str:
+    return f"{project_id}|{vendor_id}|{annotator_id}"
 
 
 class AnnotatorRepository:
@@ -43,15 +44,18 @@ class AnnotatorRepository:
     async def remember(self, session: AsyncClientSession, sub: Doc, score: float) -> None:
         """The annotator's recent human outcomes, which raise their sampling rate if low."""
         await self.outcomes.update_one(
-            {"_id": record_id(sub["project_id"], sub["annotator_id"])},
+            {"_id": record_id(sub["project_id"], sub["vendor_id"], sub["annotator_id"])},
             {"$push": {"recent": {"$each": [score], "$slice": -domain.RECENT_WINDOW}}},
             upsert=True,
             session=session,
         )
 
-    async def scores_of(self, annotator_id: str, project_ids: Iterable[str]) -> list[Doc]:
+    async def scores_of(
+        self, vendor_id: str, annotator_id: str, project_ids: Iterable[str]
+    ) -> list[Doc]:
         """One person's counts and recent outcomes in these projects (their own export)."""
-        wanted = {"_id": {"$in": [record_id(p, annotator_id) for p in set(project_ids)]}}
+        ids = [record_id(p, vendor_id, annotator_id) for p in set(project_ids)]
+        wanted = {"_id": {"$in": ids}}
         return [
             doc
             for collection in (self.annotators, self.outcomes)
