@@ -11,6 +11,7 @@ first). Webhooks: sent again from the log."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import time
@@ -352,6 +353,39 @@ async def test_the_client_sends_a_delivered_webhook_again(
         await closed(page)
     finally:
         receiver.close()
+
+
+async def test_every_table_downloads_as_csv_and_events_per_second_show_at_once(
+    services: ServiceSet,
+    browser: Browser,  # noqa: F811 - the fixture
+    api: Api,
+) -> None:
+    ws = workspace(api, images=1, name='Streets, "north" =1')
+    page = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", ws.client.token)
+    await page.locator("#projects tbody tr", has_text="north").wait_for()
+    async with page.expect_download() as waiting:
+        await page.click("button[aria-label='download projects as CSV']")
+    download = await waiting.value
+    assert download.suggested_filename == "aviary-projects.csv"
+    text = Path(await download.path()).read_text()
+    lines = list(csv.reader(io.StringIO(text)))
+    assert lines[0][:4] == ["project", "batch", "batch id", "items"]
+    # The name as written (quoted where it must be; no formula), the batch's id beside its name.
+    assert lines[1][0].startswith('Streets, "north" =1') and lines[1][2] == ws.batch_id
+    assert lines[1][3] == "1"
+    forms = await page.locator("#class-rows + button.csv").count()
+    assert forms == 0  # the forms' editing tables have none
+    await closed(page)
+
+    operator = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", api.operator)
+    rate = operator.locator("#stages tbody tr").first.locator("td").nth(3)
+    await operator.wait_for_function(
+        "() => { const c = document.querySelector('#stages tbody tr td:nth-child(4)');"
+        " return c && c.textContent !== '…' && !isNaN(parseFloat(c.textContent)); }",
+        timeout=8000,
+    )
+    assert float(await rate.text_content() or "x") >= 0
+    await closed(operator)
 
 
 async def test_the_client_creates_a_project_with_its_ontology(

@@ -287,8 +287,18 @@ export async function downloadMyData() {
   const byService = {};
   for (const answer of answers) byService[answer.service] = answer.records;
   const whole = { subject: answers[0].subject, org_id: answers[0].org_id, generated_at: new Date().toISOString(), services: byService };
-  const url = URL.createObjectURL(new Blob([JSON.stringify(whole, null, 2)], { type: "application/json" }));
-  const link = el("a", { href: url, download: `aviary-my-data-${answers[0].subject}.json` });
+  saveFile(`aviary-my-data-${answers[0].subject}.json`, JSON.stringify(whole, null, 2), "application/json");
+}
+
+/**
+ * Hand the browser a file made on the page, to save.
+ * @param {string} name
+ * @param {string} text
+ * @param {string} type
+ */
+export function saveFile(name, text, type) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const link = el("a", { href: url, download: name });
   document.body.append(link);
   link.click();
   link.remove();

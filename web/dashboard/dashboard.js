@@ -3,6 +3,7 @@
 // vendor admins' view of the platform (queues, throughput, tasks, people at work, quality).
 import { api, byId as $, clear, el, requireLogin, services, setupTheme, showWho, signOut, toast, token } from "/ui/common/common.js";
 import { act } from "./act.js";
+import { addCsvButtons } from "./csv.js";
 import { People } from "./people.js";
 import { ProjectForm } from "./projects.js";
 import { setWage, showWages } from "./wages.js";
@@ -104,8 +105,12 @@ function start(me) {
     showAudit(false).catch((error) => toast(error.message, "error"));
   });
   $("audit-more").addEventListener("click", () => showAudit(true).catch((error) => toast(error.message, "error")));
+  addCsvButtons();
   refresh();
   setInterval(refresh, 10000);
+  // Events per second need two readings of the counters: a second one soon after the first,
+  // rather than "…" until the next refresh.
+  if (me.role === "operator") setTimeout(() => showPlatform().catch(() => undefined), 2000);
 }
 
 // ----- gold ------------------------------------------------------------------------------------
