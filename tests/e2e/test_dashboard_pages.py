@@ -30,7 +30,7 @@ from tests.e2e.test_workspaces import (
 )
 from tests.integration.test_flagged_tasks import batch, flag_one, lease
 from tests.integration.test_ingest_features import ImageServer
-from tests.support import Api, Receiver, jpeg, workspace
+from tests.support import Api, Receiver, jpeg, review_next, workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -386,6 +386,45 @@ async def test_every_table_downloads_as_csv_and_events_per_second_show_at_once(
     )
     assert float(await rate.text_content() or "x") >= 0
     await closed(operator)
+
+
+async def test_the_client_compares_its_vendors_on_a_scorecard(
+    services: ServiceSet,
+    browser: Browser,  # noqa: F811 - the fixture
+    api: Api,
+) -> None:
+    client = api.client()
+    good, poor = api.org("vendor", "Lark"), api.org("vendor", "Wren")
+    shares = [{"vendor_id": good, "share": 0.5}, {"vendor_id": poor, "share": 0.5}]
+    project = api.project(client, good, vendors=shares, name="Scored streets")
+    batch = api.batch(client, project["id"])
+    for i in range(4):
+        assert api.upload(client, batch, jpeg(5100 + i)).status_code == 201
+    car = [{"class_id": 1, "bbox": [1, 1, 20, 20]}]
+    for vendor, decision in ((good, "accept"), (poor, "reject")):
+        annotator = api.token(vendor, "annotator", "ann")
+        task = api.next_task(annotator).json()
+        assert api.submit(annotator, task, car).status_code == 200
+        reviewer = api.token(vendor, "reviewer", "rev")
+        unit = review_next(api, reviewer)
+        why = {"reason": project["reject_reasons"][0], "comment": "loose"}
+        body = why if decision == "reject" else None
+        api.ok("POST", "review", f"/v1/reviews/{unit['id']}/{decision}", reviewer, json=body)
+    page = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", client.token)
+    await page.locator("#scorecard-project option", has_text="Scored streets").wait_for(
+        state="attached"
+    )
+    await page.select_option("#scorecard-project", label="Scored streets")
+    await page.click("#scorecard-form button[type=submit]")
+    rows = page.locator("#scorecard tbody tr")
+    await page.wait_for_function(
+        "() => document.querySelectorAll('#scorecard tbody tr').length === 2"
+    )
+    cells = [await rows.nth(i).locator("td").all_text_contents() for i in range(2)]
+    assert [c[:3] for c in cells] == [["Lark", "1", "100 %"], ["Wren", "1", "0 %"]]
+    assert await rows.nth(0).locator("td").first.get_attribute("title") == good
+    await shot(page, "dashboard-scorecard")
+    await closed(page)
 
 
 async def test_the_client_creates_a_project_with_its_ontology(

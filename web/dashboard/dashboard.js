@@ -6,6 +6,7 @@ import { act } from "./act.js";
 import { addCsvButtons } from "./csv.js";
 import { People } from "./people.js";
 import { ProjectForm } from "./projects.js";
+import { scorecardProjects, showScorecard } from "./scorecard.js";
 import { setWage, showWages } from "./wages.js";
 import { Uploader } from "./upload.js";
 
@@ -99,6 +100,10 @@ function start(me) {
   $("gold-form").addEventListener("submit", (e) => {
     e.preventDefault();
     showGold().catch((error) => toast(error.message, "error"));
+  });
+  $("scorecard-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    showScorecard().catch((error) => toast(error.message, "error"));
   });
   $("audit-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -219,7 +224,7 @@ async function showAudit(older) {
 async function refresh() {
   /** @type {Promise<void>[]} */
   const work = [];
-  if (!$("client").hidden) work.push(showProjects(), showFlagged(), showDeliveries());
+  if (!$("client").hidden) work.push(showProjects().then(showScorecard), showFlagged(), showDeliveries());
   if (!$("platform").hidden) work.push(showPlatform());
   if (!$("ops").hidden) work.push(showQuality());
   if (!$("limits").hidden && me) work.push(showLimits(me), showWages(me));
@@ -284,6 +289,7 @@ async function showProjects() {
     }
   }
   clear($("projects", HTMLTableElement).tBodies[0], rows);
+  scorecardProjects(projectNames);
   for (const id of ["gold-project", "upload-project"]) {
     const choice = $(id, HTMLSelectElement);
     const chosen = choice.value;
