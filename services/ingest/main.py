@@ -6,7 +6,14 @@ import asyncio
 
 from fastapi import FastAPI
 
-from services.ingest import annotation_imports_api, api, consumers, items_api, sequences_api
+from services.ingest import (
+    annotation_imports_api,
+    api,
+    consumers,
+    items_api,
+    progress_api,
+    sequences_api,
+)
 from services.ingest.audio_uploads import speech_detector
 from services.ingest.deps import IngestParts
 from shared.events import RoutingKey
@@ -44,7 +51,13 @@ def build_app(runtime: Runtime) -> FastAPI:
         ],
         stop_steps=[importer.close],
     )
-    routers = [api.router, items_api.router, sequences_api.router, annotation_imports_api.router]
+    routers = [
+        api.router,
+        items_api.router,
+        progress_api.router,
+        sequences_api.router,
+        annotation_imports_api.router,
+    ]
 
     async def personal(org_id: str, subject: str) -> dict[str, list[Doc]]:
         """What ingest keeps about a person: the tokens issued to them."""

@@ -427,6 +427,39 @@ async def test_the_client_compares_its_vendors_on_a_scorecard(
     await closed(page)
 
 
+async def test_a_batch_burnup_is_drawn_with_its_forecast_and_said_in_words(
+    services: ServiceSet,
+    browser: Browser,  # noqa: F811 - the fixture
+    api: Api,
+) -> None:
+    ws = workspace(api, images=3, review={"mode": "auto"}, deadline="2030-06-01T12:00:00Z")
+    for annotator in ws.annotators:
+        task = api.next_task(annotator).json()
+        assert (
+            api.submit(annotator, task, [{"class_id": 1, "bbox": [1, 1, 9, 9]}]).status_code == 200
+        )
+    path = f"/v1/batches/{ws.batch_id}/burnup"
+    api.wait_for(lambda: api.ok("GET", "ingest", path, ws.client.token)["done"] == 2)
+    page = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", ws.client.token)
+    await page.locator("#projects button", has_text="Burn-up").click()
+    await page.locator("#burnup-chart canvas").wait_for()
+    text = await page.text_content("#burnup-text") or ""
+    assert text.startswith("2 of 3 items done (the batch is still open);"), text
+    assert "an hour over the last hour" in text and "done by" in text and "due " in text
+    # Two series (done, forecast) and the x axis, drawn on a canvas of the box's width.
+    labels = await page.locator("#burnup-chart .u-legend .u-label").all_text_contents()
+    assert labels[-2:] == ["done", "forecast"]
+    width = await page.evaluate("document.querySelector('#burnup-chart canvas').width")
+    assert width > 300
+    async with page.expect_download() as waiting:
+        await page.click("button[aria-label='download projects as CSV']")
+    rows = list(csv.reader(io.StringIO(Path(await (await waiting.value).path()).read_text())))
+    assert "2 accepted" in rows[1][rows[0].index("progress")]  # the button's word left out
+    assert "Burn-up" not in "".join(rows[1])
+    await shot(page, "dashboard-burnup")
+    await closed(page)
+
+
 async def test_the_client_creates_a_project_with_its_ontology(
     services: ServiceSet,
     browser: Browser,  # noqa: F811 - the fixture

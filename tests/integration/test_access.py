@@ -37,6 +37,7 @@ ACCESS: dict[tuple[str, str, str], set[str]] = {
     ("ingest", "GET", "/v1/vendors"): {OP, C},
     ("ingest", "GET", "/v1/me"): {OP, C, VA, A, R},
     ("ingest", "GET", "/v1/projects/{project_id}/versions"): {OP, C},
+    ("ingest", "GET", "/v1/batches/{batch_id}/burnup"): {OP, C},
     ("ingest", "POST", "/v1/tokens"): {OP, VA},
     ("ingest", "GET", "/v1/tokens"): {OP, C, VA},
     ("ingest", "DELETE", "/v1/tokens/{token_id}"): {OP, C, VA},

@@ -9,6 +9,7 @@ import io
 import json
 import threading
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -324,6 +325,30 @@ def test_batch_progress_follows_items_through_the_stages(api: Api) -> None:
         "delivered": False,
         "deliveries": 0,
     }
+
+
+def test_a_batch_burnup_counts_done_items_and_forecasts_the_finish(api: Api) -> None:
+    deadline = "2031-01-01T00:00:00Z"
+    ws = workspace(api, images=3, review={"mode": "auto"}, deadline=deadline)
+    path = f"/v1/batches/{ws.batch_id}/burnup"
+    empty = api.ok("GET", "ingest", path, ws.client.token)
+    assert (empty["total"], empty["done"], empty["points"], empty["finish_at"]) == (3, 0, [], None)
+    assert empty["sealed"] is False and empty["deadline"].startswith("2031-01-01")
+    for annotator in ws.annotators:
+        task = api.next_task(annotator).json()
+        assert api.submit(annotator, task, [BOX]).status_code == 200
+
+    def burnup() -> dict[str, Any]:
+        return dict(api.ok("GET", "ingest", path, ws.client.token))
+
+    two = api.wait_for(lambda: (b := burnup())["done"] == 2 and b)
+    assert [p["done"] for p in two["points"]] == [1, 2]
+    # Two items within a minute: 120 an hour at least, the third due within a minute.
+    assert two["per_hour"] >= 120
+    finish = datetime.fromisoformat(two["finish_at"])
+    assert finish - datetime.fromisoformat(two["points"][-1]["at"]) < timedelta(seconds=60)
+    assert api.call("GET", "ingest", path, api.client().token).status_code == 404
+    assert api.ok("GET", "ingest", path, api.operator)["done"] == 2
 
 
 def test_items_have_small_previews(api: Api) -> None:

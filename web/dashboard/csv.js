@@ -13,6 +13,16 @@ function field(value) {
 }
 
 /**
+ * What a cell says, its buttons and inputs left out, its parts one space apart.
+ * @param {HTMLTableCellElement} cell
+ */
+function cellText(cell) {
+  const copy = /** @type {HTMLElement} */ (cell.cloneNode(true));
+  for (const control of copy.querySelectorAll("button, input, select, textarea")) control.remove();
+  return [...copy.childNodes].map((n) => (n.textContent ?? "").replace(/\s+/g, " ").trim()).filter(Boolean).join(" ");
+}
+
+/**
  * The table as CSV lines: each cell's text, and its `title` (an id behind a name) beside it.
  * @param {HTMLTableElement} table
  */
@@ -24,7 +34,7 @@ export function tableCsv(table) {
   const lines = rows.map((cells) =>
     head.flatMap((_, i) => {
       const cell = cells[i];
-      const text = cell && !cell.querySelector("button, input, select") ? (cell.innerText || cell.textContent || "").replaceAll("\n", " ").trim() : "";
+      const text = cell ? cellText(cell) : "";
       return titled[i] ? [text, cell?.title ?? ""] : [text];
     }),
   );

@@ -3,6 +3,7 @@
 // vendor admins' view of the platform (queues, throughput, tasks, people at work, quality).
 import { api, byId as $, clear, el, requireLogin, services, setupTheme, showWho, signOut, toast, token } from "/ui/common/common.js";
 import { act } from "./act.js";
+import { burnupButton } from "./burnup.js";
 import { addCsvButtons } from "./csv.js";
 import { People } from "./people.js";
 import { ProjectForm } from "./projects.js";
@@ -279,6 +280,7 @@ async function showProjects() {
               ? [
                   el("div", { class: "progress" }, el("div", { style: { width: `${Math.round(done * 100)}%` } })),
                   el("div", { class: "muted" }, progressText(batch.progress)),
+                  burnupButton(batch.id, batchNames.get(batch.id) ?? batch.id),
                 ]
               : "–",
           ),

@@ -56,6 +56,25 @@ class ProjectVersionRead(BaseModel):
     changes: list[str]  # ["created"] for the first one kept
 
 
+class BurnupPoint(BaseModel):
+    at: datetime
+    done: int  # items accepted or dropped by then
+
+
+class BurnupRead(BaseModel):
+    """A batch's burn-up: items done over time, the pace of the last hour and the finish it
+    gives (None without a pace), beside the project's deadline."""
+
+    batch_id: str
+    sealed: bool  # an open batch's total is the items in so far
+    total: int
+    done: int
+    points: list[BurnupPoint]
+    per_hour: float | None
+    finish_at: datetime | None
+    deadline: datetime | None
+
+
 class MeRead(BaseModel):
     """Who a token speaks for, with the names pages show (GET /v1/me)."""
 

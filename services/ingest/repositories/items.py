@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 
 from pymongo.errors import BulkWriteError
 
@@ -15,6 +16,7 @@ from shared.store.mongo import (
     DuplicateKeyError,
     ServiceDatabase,
     modify_by_id,
+    utcnow,
 )
 
 DUPLICATE_KEY = 11000
@@ -91,10 +93,19 @@ class ItemRepository:
             return Counter()
         await self.items.update_many(
             {"_id": {"$in": [item["_id"] for item in fresh]}},
-            {"$set": {flag: True}},
+            {"$set": {flag: True, f"{flag}_at": utcnow()}},  # when: a batch's burn-up
             session=session,
         )
         return Counter(item["batch_id"] for item in fresh)
+
+    async def done_times(self, batch_id: str) -> list[datetime]:
+        """When each of the batch's items was accepted or dropped (its part of the delivery
+        done), in order: a batch's burn-up. One indexed read by batch."""
+        query = {"batch_id": batch_id, "$or": [{"accepted": True}, {"dropped": {"$ne": None}}]}
+        fields = {"accepted_at": 1, "dropped.at": 1}
+        docs = await self.items.find(query, fields).to_list(None)
+        times = [(d.get("dropped") or {}).get("at") or d.get("accepted_at") for d in docs]
+        return sorted(t for t in times if t is not None)
 
     async def drop(self, session: AsyncClientSession, item_id: str, dropped: Doc) -> Doc | None:
         """Mark the item dropped from its batch; the item as it was, or None when it was
