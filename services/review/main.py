@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI
 
-from services.review import api, consumers, gold_api, personal, quality_api
+from services.review import api, consumers, fair_work_api, gold_api, personal, quality_api
 from services.review.deps import ReviewParts
 from shared.runtime import Runtime, Startup, every
 from shared.web.app import create_app
@@ -56,7 +56,7 @@ def build_app(runtime: Runtime) -> FastAPI:
     app = create_app(
         runtime,
         startup,
-        [api.router, quality_api.router, gold_api.router],
+        [api.router, quality_api.router, fair_work_api.router, gold_api.router],
         title="Aviary review",
         personal=personal.collector(parts),
     )

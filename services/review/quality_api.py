@@ -1,8 +1,8 @@
-"""Scores, statements and the minimum-wage check: the same figures for workers and vendors."""
+"""Scores and statements: the same figures for workers and vendors (a vendor's pay against its
+minimum wage is fair_work_api.py's)."""
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -10,13 +10,10 @@ from fastapi import APIRouter, Query
 
 from aviary.contracts.assist import ModelStats
 from aviary.contracts.review import (
-    MinimumWage,
-    MinimumWageBody,
     ScoreRow,
     Scores,
     Statement,
     StatementLineView,
-    WageAlert,
 )
 from services.review import domain
 from services.review.deps import ModelStatsDep, ProjectsDep, StatementsDep
@@ -27,7 +24,6 @@ from shared.errors import NotFound
 from shared.security.auth import Principal, Role, require_roles
 from shared.store.mongo import Doc
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["quality"])
 
 Anyone = Annotated[
@@ -167,53 +163,6 @@ async def statement(
     if principal.role == Role.ANNOTATOR and principal.sub != annotator_id:
         raise NotFound("statement")
     return await build_statement(statements, projects, vendor_id, annotator_id, since, until)
-
-
-@router.get("/v1/vendors/{vendor_id}/minimum-wage", response_model=MinimumWage)
-async def minimum_wage(
-    vendor_id: str, principal: VendorAdmin, statements: StatementsDep
-) -> MinimumWage:
-    return MinimumWage(hourly=await statements.minimum_wage(own_vendor(principal, vendor_id)))
-
-
-@router.put("/v1/vendors/{vendor_id}/minimum-wage", status_code=204)
-async def set_minimum_wage(
-    vendor_id: str, body: MinimumWageBody, principal: VendorAdmin, statements: StatementsDep
-) -> None:
-    """The hourly wage below which the vendor admin is alerted about an annotator."""
-    await statements.set_minimum_wage(own_vendor(principal, vendor_id), body.hourly)
-
-
-@router.get("/v1/vendors/{vendor_id}/wage-alerts", response_model=list[WageAlert])
-async def wage_alerts(
-    vendor_id: str,
-    principal: VendorAdmin,
-    statements: StatementsDep,
-    projects: ProjectsDep,
-    since: Since = None,
-    until: Until = None,
-) -> list[WageAlert]:
-    """Annotators whose effective hourly earnings in the window fall below the minimum."""
-    vendor_id = own_vendor(principal, vendor_id)
-    minimum = await statements.minimum_wage(vendor_id)
-    if minimum is None:
-        return []
-    facts = await statements.facts({"vendor_id": vendor_id, **window(since, until)})
-    alerts = []
-    for annotator_id in sorted({f["annotator_id"] for f in facts}):
-        sheet = await build_statement(statements, projects, vendor_id, annotator_id, since, until)
-        if sheet.below_minimum_wage and sheet.effective_hourly is not None:
-            alerts.append(
-                WageAlert(
-                    annotator_id=annotator_id,
-                    effective_hourly=sheet.effective_hourly,
-                    minimum_wage=minimum,
-                    seconds_worked=sheet.seconds_worked,
-                )
-            )
-    if alerts:
-        log.warning("wages.below_minimum", extra={"vendor": vendor_id, "count": len(alerts)})
-    return alerts
 
 
 @router.get("/v1/projects/{project_id}/assist-stats", response_model=list[ModelStats])

@@ -150,17 +150,23 @@ async def test_a_vendor_admin_sets_a_minimum_wage_and_sees_who_earns_less(
     await page.fill("#wage-hourly", "1000")
     await page.click("#wage-form button[type=submit]")
     await page.get_by_text("Minimum wage set to 1000 an hour").wait_for()
-    row = page.locator("#wage-alerts tbody tr", has_text="ann-0")
-    await row.wait_for()
-    earned = float(await row.locator("td").nth(1).text_content() or "0")
-    assert 0 < earned < 1000
+    await page.get_by_text("1 of 1 people earned less than 1000 an hour worked.").wait_for()
+    row = page.locator("#fair-work tbody tr", has_text="ann-0")
+    cells = await row.locator("td").all_text_contents()
+    assert cells[:2] == ["ann-0", "1"] and 0 < float(cells[4]) < 1000
+    assert await row.locator("td").nth(4).get_attribute("class") == "error"
+    # The chart: a bar for ann-0 and the minimum as a line, drawn.
+    labels = await page.locator("#fair-work-chart .u-legend .u-label").all_text_contents()
+    assert labels[-2:] == ["per hour worked", "minimum wage"]
+    await page.locator("#fair-work").scroll_into_view_if_needed()
+    await shot(page, "dashboard-fair-work")
     assert api.ok("GET", "review", f"/v1/vendors/{ws.vendor_id}/minimum-wage", boss) == {
         "hourly": 1000
     }
     await page.fill("#wage-hourly", "1")
     await page.click("#wage-form button[type=submit]")
     await page.get_by_text("Everyone earns at least 1 an hour worked.").wait_for()
-    assert await page.is_hidden("#wage-alerts")
+    assert await page.locator("#fair-work td.error").count() == 0
     await closed(page)
 
 

@@ -100,6 +100,7 @@ ACCESS: dict[tuple[str, str, str], set[str]] = {
     ("review", "GET", "/v1/vendors/{vendor_id}/annotators/{annotator_id}/statement"): {OP, VA, A},
     ("review", "PUT", "/v1/vendors/{vendor_id}/minimum-wage"): {OP, VA},
     ("review", "GET", "/v1/vendors/{vendor_id}/minimum-wage"): {OP, VA},
+    ("review", "GET", "/v1/vendors/{vendor_id}/fair-work"): {OP, VA},
     ("review", "GET", "/v1/vendors/{vendor_id}/wage-alerts"): {OP, VA},
     ("review", "POST", "/v1/projects/{project_id}/gold"): {OP, C, R},
     ("review", "GET", "/v1/projects/{project_id}/gold"): {OP, C, R},

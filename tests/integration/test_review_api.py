@@ -228,6 +228,11 @@ def test_statements_show_pay_for_all_completed_work_and_alert_below_minimum_wage
     assert api.ok("GET", "review", wage, admin) == {"hourly": None}
     api.ok("PUT", "review", wage, admin, json={"hourly": 1000})
     assert api.ok("GET", "review", wage, admin) == {"hourly": 1000}
+    card = api.ok("GET", "review", f"/v1/vendors/{ws.vendor_id}/fair-work", admin)
+    [row] = card["people"]
+    assert card["minimum_wage"] == 1000 and row["annotator_id"] == "ann-0"
+    assert (row["completed"], row["rejected"], row["below_minimum_wage"]) == (2, 1, True)
+    assert row["earnings"] == pytest.approx(0.10) and row["effective_hourly"] < 1000
     alerts = api.ok("GET", "review", f"/v1/vendors/{ws.vendor_id}/wage-alerts", admin)
     assert [a["annotator_id"] for a in alerts] == ["ann-0"]
     assert alerts[0]["effective_hourly"] < 1000

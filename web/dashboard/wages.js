@@ -1,29 +1,109 @@
 // @ts-check
-// A vendor admin's minimum wage: the hourly figure set (GET/PUT /v1/vendors/{id}/minimum-wage)
-// and the annotators whose pay per hour worked falls below it (wage-alerts), so that a piece
-// rate too low for the work shows before payday.
+// A vendor admin's fair-work card: the minimum hourly wage (GET/PUT
+// /v1/vendors/{id}/minimum-wage) and, over the last 30 days, each person's pay per hour worked
+// beside how their work was judged (GET /v1/vendors/{id}/fair-work): a table (the numbers) and a
+// chart of pay per hour with the minimum as a line (uPlot, vendored), so that a piece rate too
+// low for the work shows before payday.
+import uPlot from "/ui/common/uplot/uPlot.esm.js";
 import { api, byId as $, clear, el, toast } from "/ui/common/common.js";
 
 /** @typedef {import("/ui/common/common.js").Claims} Claims */
-/** @typedef {{ annotator_id: string, effective_hourly: number, minimum_wage: number, seconds_worked: number }} WageAlert */
+/**
+ * @typedef {{ annotator_id: string, completed: number, hours_worked: number, earnings: number,
+ *   effective_hourly: number | null, below_minimum_wage: boolean, rejected: number, appealed: number, overturned: number }} FairWorkRow
+ * @typedef {{ vendor_id: string, minimum_wage: number | null, people: FairWorkRow[] }} FairWork
+ */
+
+const PERIOD_DAYS = 30;
+/** @type {uPlot | null} */
+let chart = null;
 
 /** @param {Claims} me */
 export async function showWages(me) {
   const vendor = me.vendor || me.org;
-  const [wage, alerts] = /** @type {[{ hourly: number | null }, WageAlert[]]} */ (
-    await Promise.all([api("review", "GET", `/v1/vendors/${vendor}/minimum-wage`), api("review", "GET", `/v1/vendors/${vendor}/wage-alerts`)])
-  );
+  const since = new Date(Date.now() - PERIOD_DAYS * 24 * 3600 * 1000).toISOString();
+  const card = /** @type {FairWork} */ (await api("review", "GET", `/v1/vendors/${vendor}/fair-work`, undefined, { since }));
   const input = $("wage-hourly", HTMLInputElement);
-  if (document.activeElement !== input) input.value = wage.hourly === null ? "" : String(wage.hourly);
+  if (document.activeElement !== input) input.value = card.minimum_wage === null ? "" : String(card.minimum_wage);
+  const below = card.people.filter((p) => p.below_minimum_wage).length;
   $("wage-none").textContent =
-    wage.hourly === null ? "No minimum set yet." : alerts.length ? "" : `Everyone earns at least ${wage.hourly} an hour worked.`;
-  $("wage-alerts").hidden = alerts.length === 0;
+    card.minimum_wage === null
+      ? "No minimum set yet."
+      : below
+        ? `${below} of ${card.people.length} people earned less than ${card.minimum_wage} an hour worked.`
+        : `Everyone earns at least ${card.minimum_wage} an hour worked.`;
+  $("fair-work").hidden = card.people.length === 0;
   clear(
-    $("wage-alerts", HTMLTableElement).tBodies[0],
-    alerts.map((a) =>
-      el("tr", {}, el("td", {}, a.annotator_id), el("td", { class: "error" }, a.effective_hourly.toFixed(2)), el("td", {}, (a.seconds_worked / 3600).toFixed(1))),
+    $("fair-work", HTMLTableElement).tBodies[0],
+    card.people.map((p) =>
+      el(
+        "tr",
+        { class: p.below_minimum_wage ? "below" : undefined },
+        el("td", {}, p.annotator_id),
+        el("td", {}, String(p.completed)),
+        el("td", {}, p.hours_worked.toFixed(2)),
+        el("td", {}, p.earnings.toFixed(2)),
+        el("td", { class: p.below_minimum_wage ? "error" : "" }, p.effective_hourly === null ? "–" : p.effective_hourly.toFixed(2)),
+        el("td", {}, String(p.rejected)),
+        el("td", {}, p.appealed ? `${p.overturned} of ${p.appealed}` : "–"),
+      ),
     ),
   );
+  drawPay(card);
+}
+
+/** Pay per hour worked, a bar a person, and the minimum as a line. @param {FairWork} card */
+function drawPay(card) {
+  chart?.destroy();
+  chart = null;
+  const target = $("fair-work-chart");
+  clear(target);
+  const paid = card.people.filter((p) => p.effective_hourly !== null);
+  if (!paid.length) return;
+  const names = paid.map((p) => p.annotator_id);
+  const xs = paid.map((_, i) => i);
+  const pay = paid.map((p) => /** @type {number} */ (p.effective_hourly));
+  const minimum = paid.map(() => card.minimum_wage);
+  const top = Math.max(...pay, card.minimum_wage ?? 0) * 1.1;
+  chart = new uPlot(
+    {
+      width: Math.max(320, target.clientWidth || 640),
+      height: 200,
+      scales: { x: { time: false, range: [-0.5, paid.length - 0.5] }, y: { range: [0, top || 1] } },
+      series: [
+        { label: "person", value: (_, i) => (i === null ? "–" : names[Math.round(i)] ?? "") },
+        { label: "per hour worked", stroke: "#4cc9f0", fill: "#4cc9f055", paths: uPlot.paths.bars?.({ size: [0.6, 60] }) },
+        { label: "minimum wage", stroke: "#ef476f", width: 2, dash: [6, 4], points: { show: false } },
+      ],
+      // The minimum across the whole width, whatever the number of people.
+      hooks: { draw: [(u) => card.minimum_wage !== null && level(u, card.minimum_wage, "#ef476f")] },
+      axes: [
+        { stroke: "#9aa4b2", splits: () => xs, values: (_, splits) => splits.map((i) => names[i] ?? "") },
+        { stroke: "#9aa4b2", label: "per hour" },
+      ],
+    },
+    [xs, pay, minimum],
+    target,
+  );
+}
+
+/**
+ * A dashed horizontal line at `value` across the plot.
+ * @param {uPlot} u
+ * @param {number} value
+ * @param {string} colour
+ */
+function level(u, value, colour) {
+  const y = u.valToPos(value, "y", true);
+  u.ctx.save();
+  u.ctx.strokeStyle = colour;
+  u.ctx.lineWidth = 2;
+  u.ctx.setLineDash([6, 4]);
+  u.ctx.beginPath();
+  u.ctx.moveTo(u.bbox.left, y);
+  u.ctx.lineTo(u.bbox.left + u.bbox.width, y);
+  u.ctx.stroke();
+  u.ctx.restore();
 }
 
 /** @param {Claims} me */

@@ -188,6 +188,30 @@ class Statement(BaseModel):
     below_minimum_wage: bool
 
 
+class FairWorkRow(BaseModel):
+    """One person's work and pay in a period: what their tasks paid per hour worked, and how
+    their work was judged."""
+
+    annotator_id: str
+    completed: int
+    hours_worked: float
+    earnings: float
+    effective_hourly: float | None
+    below_minimum_wage: bool
+    rejected: int
+    appealed: int
+    overturned: int
+
+
+class FairWork(BaseModel):
+    """A vendor's fair-work card: its people's pay per hour worked against its minimum wage,
+    and rejection and appeal outcomes (GET /v1/vendors/{id}/fair-work)."""
+
+    vendor_id: str
+    minimum_wage: float | None
+    people: list[FairWorkRow]
+
+
 class WageAlert(BaseModel):
     annotator_id: str
     effective_hourly: float
