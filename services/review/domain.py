@@ -343,6 +343,16 @@ class Tally:
         if sub.get("gold_score") is not None:
             self.gold.append(float(sub["gold_score"]))
 
+    def merge(self, other: Tally) -> None:
+        """Count `other`'s submissions too (another day of the same person, say)."""
+        for name in ("submitted", "accepted", "rejected", "corrected", "appealed", "overturned"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rework += other.rework
+        self.seconds_worked += other.seconds_worked
+        self.credit += other.credit
+        self.agreement += other.agreement
+        self.gold += other.gold
+
     def summary(self) -> dict[str, Any]:
         decided = self.accepted + self.rejected + self.corrected
         hours = self.seconds_worked / 3600
@@ -370,12 +380,21 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
+def merge_days(tallies: dict[tuple[str, ...], Tally]) -> dict[tuple[str, ...], Tally]:
+    """Tallies keyed (..., day) summed over the days: keyed (..., "")."""
+    merged: dict[tuple[str, ...], Tally] = {}
+    for key, tally in tallies.items():
+        whole = merged.setdefault((*key[:-1], ""), Tally())
+        whole.merge(tally)
+    return merged
+
+
 def tally_by(subs: Iterable[dict[str, Any]], *keys: str) -> dict[tuple[str, ...], Tally]:
     """Submissions counted per value of `keys` (an annotator is one of a vendor: two vendors'
     people may share a name)."""
     tallies: dict[tuple[str, ...], Tally] = {}
     for sub in subs:
-        tallies.setdefault(tuple(str(sub[k]) for k in keys), Tally()).add(sub)
+        tallies.setdefault(tuple(str(sub.get(k) or "") for k in keys), Tally()).add(sub)
     return tallies
 
 

@@ -77,9 +77,10 @@ async def scores(
     annotator_id: str | None = None,
     since: Since = None,
     until: Until = None,
+    per_day: bool = False,
 ) -> Scores:
     """Acceptance rate, agreement, gold accuracy, rework and throughput, per annotator,
-    vendor or project, over a time window."""
+    vendor or project, over a time window (`per_day`: a row a day of each, for charts)."""
     filters = {
         k: v
         for k, v in (
@@ -91,20 +92,20 @@ async def scores(
     }
     # The caller's scope wins over any filter it asks for.
     query = {**filters, **scope(principal), **window(since, until)}
-    keys = {
-        "annotator": ("annotator_id", "vendor_id"),
-        "vendor": ("vendor_id",),
-        "project": ("project_id",),
-    }[group_by]
-    tallies = domain.tally_by(await statements.facts(query), *keys)
+    # An annotator is one of a vendor's people: two vendors' may share a name.
+    keys = ("annotator_id", "vendor_id") if group_by == "annotator" else (f"{group_by}_id",)
+    tallies = domain.tally_by(await statements.facts(query), *keys, "day")
+    if not per_day:
+        tallies = domain.merge_days(tallies)
     names = await projects.names(group_by, {k[0] for k in tallies})
-    vendors = await projects.names("vendor", {k[1] for k in tallies if len(k) > 1})
+    vendors = await projects.names("vendor", {k[1] for k in tallies if len(k) > 2})
     rows = [
         ScoreRow(
             key=k[0],
             name=names.get(k[0]),
-            vendor_id=k[1] if len(k) > 1 else None,
-            vendor_name=vendors.get(k[1]) if len(k) > 1 else None,
+            vendor_id=k[1] if len(k) > 2 else None,
+            vendor_name=vendors.get(k[1]) if len(k) > 2 else None,
+            day=k[-1] or None,
             **t.summary(),
         )
         for k, t in sorted(tallies.items())

@@ -429,6 +429,12 @@ async def test_the_client_compares_its_vendors_on_a_scorecard(
     cells = [await rows.nth(i).locator("td").all_text_contents() for i in range(2)]
     assert [c[:3] for c in cells] == [["Lark", "1", "100 %"], ["Wren", "1", "0 %"]]
     assert await rows.nth(0).locator("td").first.get_attribute("title") == good
+    # By day: a line a vendor, and the same in words.
+    await page.locator("#scorecard-chart canvas").wait_for()
+    legend = await page.locator("#scorecard-chart .u-legend .u-label").all_text_contents()
+    assert legend[-2:] == ["Lark", "Wren"]  # as the table lists them, the best first
+    daily = await page.text_content("#scorecard-daily") or ""
+    assert daily.startswith("Accepted by day:") and "100 %" in daily and "0 %" in daily
     await shot(page, "dashboard-scorecard")
     await closed(page)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -298,6 +299,9 @@ def test_each_vendor_is_paid_its_own_piece_rate_else_the_projects(api: Api) -> N
     query = {"group_by": "vendor", "project_id": project["id"]}
     by_vendor = api.ok("GET", "review", "/v1/scores", client.token, params=query)["rows"]
     assert {(r["key"], r["name"]) for r in by_vendor} == {(dear, "aaa dear"), (plain, "aaa plain")}
+    daily = api.ok("GET", "review", "/v1/scores", client.token, params={**query, "per_day": "true"})
+    today = datetime.now(UTC).date().isoformat()
+    assert {(r["key"], r["day"]) for r in daily["rows"]} == {(dear, today), (plain, today)}
     query["group_by"] = "project"
     [by_project] = api.ok("GET", "review", "/v1/scores", client.token, params=query)["rows"]
     assert (by_project["key"], by_project["name"]) == (project["id"], "test project")

@@ -13,12 +13,14 @@ from services.review.domain import (
     Tally,
     check_rejection,
     effective_hourly,
+    merge_days,
     model_stats,
     proposal_outcomes,
     route_submission,
     sample_point,
     sampling_rate,
     statement,
+    tally_by,
 )
 from shared.errors import AppError
 from shared.events import (
@@ -279,3 +281,20 @@ def test_model_stats_show_the_share_people_had_to_correct() -> None:
     assert (stats.model, stats.proposed, stats.kept) == ("cars@2", 8, 6)
     assert stats.correction_rate == 0.25
     assert model_stats({"model": "idle@1"}).correction_rate == 0.0
+
+
+def test_tallies_per_day_merge_into_the_whole_period() -> None:
+    subs = [
+        {"vendor_id": "v1", "day": "2026-12-01", "outcome": "accepted", "agreement": 1.0},
+        {"vendor_id": "v1", "day": "2026-12-02", "outcome": "rejected", "seconds_worked": 30},
+        {"vendor_id": "v1", "day": "2026-12-02", "appeal": {"status": "overturned"}},
+        {"vendor_id": "v2", "outcome": "accepted", "gold_score": 0.5},  # before days were kept
+    ]
+    per_day = tally_by(subs, "vendor_id", "day")
+    assert sorted(per_day) == [("v1", "2026-12-01"), ("v1", "2026-12-02"), ("v2", "")]
+    whole = merge_days(per_day)
+    assert sorted(whole) == [("v1", ""), ("v2", "")]
+    v1 = whole[("v1", "")].summary()
+    assert (v1["submitted"], v1["accepted"], v1["rejected"], v1["overturned"]) == (3, 2, 1, 1)
+    assert v1["agreement"] == 1.0 and whole[("v2", "")].summary()["gold_accuracy"] == 0.5
+    assert whole[("v1", "")].seconds_worked == 30

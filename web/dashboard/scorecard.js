@@ -3,12 +3,18 @@
 // what decides which vendor gets the next batch: how much of their work is accepted, how
 // well their people agree, how they do on gold, how much is rejected, how long a task takes
 // (GET /v1/scores?group_by=vendor, narrowed to one project if chosen).
+import uPlot from "/ui/common/uplot/uPlot.esm.js";
 import { api, byId as $, clear, el } from "/ui/common/common.js";
 
 /** @typedef {import("/ui/common/common.js").ScoreRow} ScoreRow */
-/** @typedef {ScoreRow & { corrected: number, appealed: number, overturned: number, rework: number, throughput_per_hour: number | null }} VendorRow */
+/** @typedef {ScoreRow & { corrected: number, appealed: number, overturned: number, rework: number, throughput_per_hour: number | null, day?: string | null }} VendorRow */
 
-const DAY_MS = 24 * 3600 * 1000;
+const COLOURS = ["#4cc9f0", "#ffb703", "#06d6a0", "#f72585", "#9d4edd", "#ef476f"];
+/** @type {uPlot | null} */
+let chart = null;
+
+const DAY_S = 24 * 3600;
+const DAY_MS = DAY_S * 1000;
 
 /** @param {number | null | undefined} x */
 const percent = (x) => (x === null || x === undefined ? "–" : `${Math.round(x * 100)} %`);
@@ -19,10 +25,16 @@ export async function showScorecard() {
   /** @type {Record<string, string | undefined>} */
   const query = { group_by: "vendor", project_id: project || undefined };
   if (days) query.since = new Date(Date.now() - days * DAY_MS).toISOString();
-  const scores = /** @type {{ rows: VendorRow[] }} */ (await api("review", "GET", "/v1/scores", undefined, query));
+  const [scores, daily] = /** @type {[{ rows: VendorRow[] }, { rows: VendorRow[] }]} */ (
+    await Promise.all([
+      api("review", "GET", "/v1/scores", undefined, query),
+      api("review", "GET", "/v1/scores", undefined, { ...query, per_day: "true" }),
+    ])
+  );
   // The best first: most of its work accepted, then agreement.
   const rows = [...scores.rows].sort((a, b) => (b.acceptance_rate ?? -1) - (a.acceptance_rate ?? -1) || (b.agreement ?? -1) - (a.agreement ?? -1));
   $("scorecard-none").hidden = rows.length > 0;
+  drawDaily(daily.rows, days, rows.map((r) => r.key));
   clear(
     $("scorecard", HTMLTableElement).tBodies[0],
     rows.map((r) =>
@@ -39,6 +51,50 @@ export async function showScorecard() {
         el("td", {}, r.submitted && r.hours_worked ? `${Math.round((r.hours_worked * 3600) / r.submitted)} s` : "–"),
       ),
     ),
+  );
+}
+
+/**
+ * The share accepted each day, a line a vendor, and the same in words beside it.
+ * @param {VendorRow[]} rows a row a vendor and day
+ * @param {number} period the days shown back from today (0: all the days there are)
+ * @param {string[]} order the vendors as the table lists them
+ */
+function drawDaily(rows, period, order) {
+  chart?.destroy();
+  chart = null;
+  const target = $("scorecard-chart");
+  clear(target);
+  const days = [...new Set(rows.map((r) => r.day ?? ""))].filter(Boolean).sort();
+  const xs = days.map((d) => Date.parse(`${d}T12:00:00Z`) / 1000);
+  const named = new Map(rows.map((r) => [r.key, r.name ?? r.key]));
+  const vendors = order.filter((id) => named.has(id)).map((id) => [id, named.get(id) ?? id]);
+  $("scorecard-daily").textContent = vendors.length
+    ? `Accepted by day: ${vendors
+        .map(([id, name]) => `${name} ${rows.filter((r) => r.key === id).map((r) => `${r.day} ${percent(r.acceptance_rate)}`).join(", ")}`)
+        .join("; ")}.`
+    : "";
+  if (!days.length) return;
+  const series = vendors.map(([id]) =>
+    days.map((day) => {
+      const row = rows.find((r) => r.key === id && r.day === day);
+      return row?.acceptance_rate === null || row?.acceptance_rate === undefined ? null : row.acceptance_rate * 100;
+    }),
+  );
+  chart = new uPlot(
+    {
+      width: Math.max(320, target.clientWidth || 640),
+      height: 180,
+      // The period asked for, a day either side: one day of work is a point in its week.
+      scales: {
+        x: { range: [period ? Date.now() / 1000 - period * DAY_S : xs[0] - DAY_S, Math.max(Date.now() / 1000, xs[xs.length - 1]) + DAY_S / 2] },
+        y: { range: [0, 100] },
+      },
+      series: [{}, ...vendors.map(([, name], i) => ({ label: name, stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: true }))],
+      axes: [{ stroke: "#9aa4b2" }, { stroke: "#9aa4b2", label: "% accepted" }],
+    },
+    [xs, ...series],
+    target,
   );
 }
 

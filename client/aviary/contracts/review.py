@@ -142,6 +142,7 @@ class ScoreRow(BaseModel):
     # An annotator's row: their vendor (two vendors' people may share a name).
     vendor_id: str | None = None
     vendor_name: str | None = None
+    day: str | None = None  # asked for per day: the day (UTC, YYYY-MM-DD) the row counts
     submitted: int
     accepted: int
     rejected: int
