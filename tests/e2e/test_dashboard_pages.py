@@ -435,6 +435,10 @@ async def test_the_client_compares_its_vendors_on_a_scorecard(
     assert legend[-2:] == ["Lark", "Wren"]  # as the table lists them, the best first
     daily = await page.text_content("#scorecard-daily") or ""
     assert daily.startswith("Accepted by day:") and "100 %" in daily and "0 %" in daily
+    await page.select_option("#scorecard-measure", "time")
+    await page.click("#scorecard-form button[type=submit]")
+    await page.get_by_text("Time per task by day:").wait_for()
+    assert await page.locator("#scorecard-chart canvas").count() == 1  # drawn again, once
     await shot(page, "dashboard-scorecard")
     await closed(page)
 

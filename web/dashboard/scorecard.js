@@ -10,6 +10,19 @@ import { api, byId as $, clear, el } from "/ui/common/common.js";
 /** @typedef {ScoreRow & { corrected: number, appealed: number, overturned: number, rework: number, throughput_per_hour: number | null, day?: string | null }} VendorRow */
 
 const COLOURS = ["#4cc9f0", "#ffb703", "#06d6a0", "#f72585", "#9d4edd", "#ef476f"];
+/**
+ * What the day-by-day chart can show: its name, its unit, and a row's value (null: none).
+ * @type {Record<string, { label: string, unit: string, max: number | null, value: (r: VendorRow) => number | null }>}
+ */
+const MEASURES = {
+  accepted: { label: "accepted", unit: "%", max: 100, value: (r) => share(r.acceptance_rate) },
+  agreement: { label: "agreement", unit: "%", max: 100, value: (r) => share(r.agreement) },
+  gold: { label: "gold accuracy", unit: "%", max: 100, value: (r) => share(r.gold_accuracy) },
+  time: { label: "time per task", unit: "s", max: null, value: (r) => (r.submitted && r.hours_worked ? Math.round((r.hours_worked * 3600) / r.submitted) : null) },
+};
+
+/** @param {number | null | undefined} x a share, as a percentage */
+const share = (x) => (x === null || x === undefined ? null : Math.round(x * 1000) / 10);
 /** @type {uPlot | null} */
 let chart = null;
 
@@ -61,6 +74,7 @@ export async function showScorecard() {
  * @param {string[]} order the vendors as the table lists them
  */
 function drawDaily(rows, period, order) {
+  const measure = MEASURES[$("scorecard-measure", HTMLSelectElement).value] ?? MEASURES.accepted;
   chart?.destroy();
   chart = null;
   const target = $("scorecard-chart");
@@ -69,16 +83,20 @@ function drawDaily(rows, period, order) {
   const xs = days.map((d) => Date.parse(`${d}T12:00:00Z`) / 1000);
   const named = new Map(rows.map((r) => [r.key, r.name ?? r.key]));
   const vendors = order.filter((id) => named.has(id)).map((id) => [id, named.get(id) ?? id]);
+  /** @param {VendorRow} r */
+  const said = (r) => {
+    const v = measure.value(r);
+    return v === null ? "–" : `${v}${measure.unit === "%" ? " %" : " s"}`;
+  };
+  const label = measure.label[0].toUpperCase() + measure.label.slice(1);
   $("scorecard-daily").textContent = vendors.length
-    ? `Accepted by day: ${vendors
-        .map(([id, name]) => `${name} ${rows.filter((r) => r.key === id).map((r) => `${r.day} ${percent(r.acceptance_rate)}`).join(", ")}`)
-        .join("; ")}.`
+    ? `${label} by day: ${vendors.map(([id, name]) => `${name} ${rows.filter((r) => r.key === id).map((r) => `${r.day} ${said(r)}`).join(", ")}`).join("; ")}.`
     : "";
   if (!days.length) return;
   const series = vendors.map(([id]) =>
     days.map((day) => {
       const row = rows.find((r) => r.key === id && r.day === day);
-      return row?.acceptance_rate === null || row?.acceptance_rate === undefined ? null : row.acceptance_rate * 100;
+      return row ? measure.value(row) : null;
     }),
   );
   chart = new uPlot(
@@ -88,10 +106,10 @@ function drawDaily(rows, period, order) {
       // The period asked for, a day either side: one day of work is a point in its week.
       scales: {
         x: { range: [period ? Date.now() / 1000 - period * DAY_S : xs[0] - DAY_S, Math.max(Date.now() / 1000, xs[xs.length - 1]) + DAY_S / 2] },
-        y: { range: [0, 100] },
+        y: { range: (_u, _min, max) => [0, measure.max ?? Math.max(1, max * 1.1)] },
       },
       series: [{}, ...vendors.map(([, name], i) => ({ label: name, stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: true }))],
-      axes: [{ stroke: "#9aa4b2" }, { stroke: "#9aa4b2", label: "% accepted" }],
+      axes: [{ stroke: "#9aa4b2" }, { stroke: "#9aa4b2", label: `${measure.label} (${measure.unit})` }],
     },
     [xs, ...series],
     target,
