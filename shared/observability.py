@@ -15,11 +15,13 @@ from prometheus_client import Counter, Gauge, Histogram
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 service_name: ContextVar[str] = ContextVar("service_name", default="aviary")
 
+# Seconds; the per-minute rollups (shared/rollups.py) keep a count for each.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 HTTP_LATENCY = Histogram(
     "aviary_http_request_seconds",
     "HTTP request latency by route",
     ["service", "method", "route", "status"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=LATENCY_BUCKETS,
 )
 EVENTS_CONSUMED = Counter(
     "aviary_events_consumed_total", "Events handled, by outcome", ["service", "type", "outcome"]

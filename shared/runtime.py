@@ -19,6 +19,7 @@ from shared.events import RoutingKey
 from shared.messaging import Broker, Consumer, Handler, queue_counts
 from shared.messaging.outbox import Outbox
 from shared.observability import QUEUE_DEPTH
+from shared.rollups import Rollups
 from shared.security.audit import AuditLog
 from shared.security.media_reads import MediaReads
 from shared.settings import Settings
@@ -85,6 +86,7 @@ class Runtime:
         self.outbox = Outbox(self.db, self.broker, settings.outbox_poll_s)
         self.audit = AuditLog(self.db, service)
         self.media_reads = MediaReads(self.audit)
+        self.rollups = Rollups(self.db, service)
         self.startup = Startup()
         self.consumer: Consumer | None = None
         self.started = asyncio.Event()

@@ -80,8 +80,9 @@ async def settings(stack: None) -> AsyncIterator[Settings]:
 @pytest.fixture(scope="session")
 def services(stack: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceSet]:
     """All the services on test ports (18001..), in a namespace of their own."""
-    # Tasks by state counted every 2 s (60 s in production): the metrics tests read them.
-    settings = isolated_settings(task_count_s=2.0)
+    # Tasks by state counted every 2 s (60 s in production): the metrics tests read them;
+    # rollups every second (15 s), which the charts' tests read.
+    settings = isolated_settings(task_count_s=2.0, rollup_interval_s=1.0)
     with running(settings, tmp_path_factory.mktemp("service-logs")) as service_set:
         yield service_set
 

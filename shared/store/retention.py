@@ -15,6 +15,9 @@ each is cheap, but kept forever they would outgrow the data they protect:
 - The audit log: entries move to object storage (gzipped JSON lines under
   `audit/<service>/`) after 90 days and the archives are deleted after two years.
 
+- `rollups` (every service): the per-minute figures the dashboard charts
+  (shared/rollups.py). Kept 8 days (`rollup_retention_s`): a week in view, and a day more.
+
 Idempotency records expire by their own TTL index (`shared/web/idempotency.py`, 24 hours), and the
 outbox deletes what it has published.
 
@@ -54,7 +57,10 @@ class Expiry:
 
 
 def expiries(service: str, settings: Settings) -> list[Expiry]:
-    kept = [Expiry("processed_events", "at", settings.processed_events_retention_s)]
+    kept = [
+        Expiry("processed_events", "at", settings.processed_events_retention_s),
+        Expiry("rollups", "minute", settings.rollup_retention_s),
+    ]
     if service == "dispatch":
         kept += [
             Expiry("claims", "expires_at", settings.claims_retention_s),

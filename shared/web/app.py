@@ -31,6 +31,7 @@ from shared.web.bodylimit import JsonBodyLimit
 from shared.web.idempotency import IdempotencyMiddleware, IdempotencyStore
 from shared.web.metrics import metrics_endpoint, serve_internal
 from shared.web.pages import allow_page_origins
+from shared.web.rollups_api import rollups_router
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,8 @@ def with_common_parts(
 ) -> Startup:
     """A service's own start-up, followed by what every service runs: it refuses revoked
     credentials (consumes `token.revoked`, and re-reads the list in every role), writes the
-    media reads it noted (every second and at the end), and prepares the indexes of its audit
+    media reads it noted (every second and at the end) and its per-minute figures (rollups),
+    and prepares the indexes of its audit
     log and of its stored idempotent answers."""
     learn_revocation = apply_once(
         runtime.db, TokenRevoked, revocations.record, after=revocations.remember
@@ -211,6 +213,7 @@ def with_common_parts(
             *own.every_role_loops,
             revocations.run,
             every(FLUSH_S, runtime.media_reads.flush, name="audit.media_reads"),
+            every(runtime.settings.rollup_interval_s, runtime.rollups.tick, name="rollups"),
         ],
         stop_steps=[*own.stop_steps, runtime.media_reads.flush],
     )
@@ -257,6 +260,7 @@ def create_app(
         app.include_router(router)
     app.include_router(_ops_router(runtime))
     app.include_router(audit_router())
+    app.include_router(rollups_router())
     app.include_router(personal_data_router(runtime.service, personal))
     # Every write with an Idempotency-Key is safe to retry. Added first, so it runs inside the
     # correlation middleware and its own answers carry a correlation id.

@@ -476,6 +476,38 @@ async def test_a_batch_burnup_is_drawn_with_its_forecast_and_said_in_words(
     await closed(page)
 
 
+async def test_the_operator_charts_every_service_minute_by_minute(
+    services: ServiceSet,
+    browser: Browser,  # noqa: F811 - the fixture
+    api: Api,
+) -> None:
+    ws = workspace(api, images=2, review={"mode": "auto"})
+    box = [{"class_id": 1, "bbox": [1, 1, 9, 9]}]
+    for annotator in ws.annotators:
+        assert api.submit(annotator, api.next_task(annotator).json(), box).status_code == 200
+    api.wait_for(
+        lambda: any(
+            m["events"] for m in api.ok("GET", "review", "/v1/rollups", api.operator)["minutes"]
+        )
+    )
+    page = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", api.operator)
+    await page.wait_for_function("document.querySelectorAll('#charts canvas').length === 4")
+    said = page.locator("#charts p[data-chart=events]")
+    await said.filter(has_text="review").wait_for()
+    text = await said.text_content() or ""
+    assert text.startswith("Last minute with figures:") and "peak" in text
+    legend = await page.locator("#charts .u-legend").first.locator(".u-label").all_text_contents()
+    assert legend[-5:] == ["ingest", "dispatch", "review", "export", "assist"]
+    await page.locator("#charts").scroll_into_view_if_needed()
+    await shot(page, "dashboard-charts")
+    await page.select_option("#range", "168")  # a week of minutes
+    await page.wait_for_function("document.querySelectorAll('#charts canvas').length === 4")
+    await closed(page)
+    client = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", ws.client.token)
+    assert await client.is_hidden("#charts")  # the whole platform's: the operator's alone
+    await closed(client)
+
+
 async def test_the_client_creates_a_project_with_its_ontology(
     services: ServiceSet,
     browser: Browser,  # noqa: F811 - the fixture

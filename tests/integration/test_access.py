@@ -32,6 +32,7 @@ AUDITORS = {OP, C, VA}
 # (service, method, path) -> the roles the route is for.
 ACCESS: dict[tuple[str, str, str], set[str]] = {
     ("ingest", "GET", "/v1/audit"): AUDITORS,
+    ("ingest", "GET", "/v1/rollups"): {OP},
     ("ingest", "GET", "/v1/orgs"): {OP},
     ("ingest", "POST", "/v1/orgs"): {OP},
     ("ingest", "GET", "/v1/vendors"): {OP, C},
@@ -66,6 +67,7 @@ ACCESS: dict[tuple[str, str, str], set[str]] = {
     ("ingest", "POST", "/v1/batches/{batch_id}/imports"): {C},
     ("ingest", "GET", "/v1/imports/{import_id}"): {OP, C},
     ("dispatch", "GET", "/v1/audit"): AUDITORS,
+    ("dispatch", "GET", "/v1/rollups"): {OP},
     ("dispatch", "POST", "/v1/tasks/next"): {A},
     ("dispatch", "POST", "/v1/tasks/{task_id}/heartbeat"): {A},
     ("dispatch", "POST", "/v1/tasks/{task_id}/release"): {A},
@@ -86,6 +88,7 @@ ACCESS: dict[tuple[str, str, str], set[str]] = {
     ("dispatch", "POST", "/v1/flagged-tasks/{task_id}/return"): {OP, C},
     ("dispatch", "POST", "/v1/flagged-tasks/{task_id}/drop"): {OP, C},
     ("review", "GET", "/v1/audit"): AUDITORS,
+    ("review", "GET", "/v1/rollups"): {OP},
     ("review", "GET", "/v1/projects/{project_id}/assist-stats"): {OP, C, VA},
     ("review", "POST", "/v1/reviews/next"): {R},
     ("review", "GET", "/v1/reviews/{unit_id}"): {R},
@@ -108,7 +111,9 @@ ACCESS: dict[tuple[str, str, str], set[str]] = {
     ("review", "GET", "/v1/projects/{project_id}/gold/results"): {OP, C, R},
     ("review", "GET", "/v1/projects/{project_id}/gold/results/{submission_id}"): {OP, C, R},
     ("export", "GET", "/v1/audit"): AUDITORS,
+    ("export", "GET", "/v1/rollups"): {OP},
     ("assist", "GET", "/v1/audit"): AUDITORS,
+    ("assist", "GET", "/v1/rollups"): {OP},
     ("assist", "POST", "/v1/assist/segment"): {OP, C, A, R},
     ("assist", "POST", "/v1/models"): {OP},
     ("assist", "GET", "/v1/models"): {OP, C, VA, A, R},

@@ -75,9 +75,17 @@ async def test_slot_records_and_marks_are_swept_by_dispatch_on_every_stack(
     settings: Settings,
 ) -> None:
     for service in ("ingest", "review", "export"):
-        assert {e.collection for e in expiries(service, settings)} == {"processed_events"}
+        assert {e.collection for e in expiries(service, settings)} == {
+            "processed_events",
+            "rollups",
+        }
     kept = {(e.collection, e.field) for e in expiries("dispatch", settings)}
-    assert kept == {("processed_events", "at"), ("claims", "expires_at"), ("item_marks", "at")}
+    assert kept == {
+        ("processed_events", "at"),
+        ("rollups", "minute"),
+        ("claims", "expires_at"),
+        ("item_marks", "at"),
+    }
     with pytest.raises(ValueError):  # kept forever is not an option
         Settings(claims_retention_s=0)
 

@@ -21,7 +21,7 @@ def test_a_steady_pace_forecasts_the_finish() -> None:
     result = burnup(times, total=90, now=NOW)
     assert (result.done, result.total) == (30, 90)
     assert result.per_hour == pytest.approx(30 / (58 / 60))
-    assert result.finish_at == NOW + timedelta(hours=60 / result.per_hour)
+    assert result.finish_at == NOW + timedelta(hours=60 / (30 / (58 / 60)))
     assert result.points[0] == (times[0], 1) and result.points[-1] == (times[-1], 30)
 
 

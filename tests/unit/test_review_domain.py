@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from typing import Any
 
 import pytest
 
@@ -284,7 +285,7 @@ def test_model_stats_show_the_share_people_had_to_correct() -> None:
 
 
 def test_tallies_per_day_merge_into_the_whole_period() -> None:
-    subs = [
+    subs: list[dict[str, Any]] = [
         {"vendor_id": "v1", "day": "2026-12-01", "outcome": "accepted", "agreement": 1.0},
         {"vendor_id": "v1", "day": "2026-12-02", "outcome": "rejected", "seconds_worked": 30},
         {"vendor_id": "v1", "day": "2026-12-02", "appeal": {"status": "overturned"}},

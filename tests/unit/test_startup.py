@@ -42,9 +42,10 @@ async def test_common_parts_follow_the_services_own_in_order() -> None:
         ]
         assert list(whole.handlers) == [RoutingKey.ITEM_ACCEPTED, RoutingKey.TOKEN_REVOKED]
         assert list(whole.worker_loops) == [worker_loop]
-        *loops, media_reads = whole.every_role_loops
+        *loops, media_reads, rollups = whole.every_role_loops
         assert loops == [own_loop, revocations.run]
         assert media_reads.__name__ == "audit.media_reads"  # its notes written every second
+        assert rollups.__name__ == "rollups"  # its figures added to the minute's
         assert list(whole.stop_steps) == [close, runtime.media_reads.flush]  # and at the end
         # The service's own value is left as it was written.
         assert list(own.steps) == [prepare] and list(own.handlers) == [RoutingKey.ITEM_ACCEPTED]

@@ -91,7 +91,7 @@ export function describe(b) {
   if (b.per_hour !== null) parts.push(`${b.per_hour} an hour over the last hour`);
   if (b.done >= b.total && b.total > 0) parts.push("all done");
   else if (b.finish_at) parts.push(`done by ${new Date(b.finish_at).toLocaleString()} at that pace`);
-  else parts.push("no pace yet to forecast from");
+  else parts.push("no pace yet to forecast with");
   if (b.deadline) {
     const late = b.finish_at && b.done < b.total && Date.parse(b.finish_at) > Date.parse(b.deadline);
     parts.push(`due ${new Date(b.deadline).toLocaleString()}${late ? ": late at this pace" : ""}`);

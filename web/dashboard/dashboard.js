@@ -4,6 +4,7 @@
 import { api, byId as $, clear, el, requireLogin, services, setupTheme, showWho, signOut, toast, token } from "/ui/common/common.js";
 import { act } from "./act.js";
 import { burnupButton } from "./burnup.js";
+import { showPlatformCharts } from "./charts.js";
 import { addCsvButtons } from "./csv.js";
 import { People } from "./people.js";
 import { ProjectForm } from "./projects.js";
@@ -102,6 +103,7 @@ function start(me) {
     e.preventDefault();
     showGold().catch((error) => toast(error.message, "error"));
   });
+  $("range").addEventListener("change", () => showPlatformCharts().catch((error) => toast(error.message, "error")));
   $("scorecard-form").addEventListener("submit", (e) => {
     e.preventDefault();
     showScorecard().catch((error) => toast(error.message, "error"));
@@ -226,7 +228,7 @@ async function refresh() {
   /** @type {Promise<void>[]} */
   const work = [];
   if (!$("client").hidden) work.push(showProjects().then(showScorecard), showFlagged(), showDeliveries());
-  if (!$("platform").hidden) work.push(showPlatform());
+  if (!$("platform").hidden) work.push(showPlatform(), showPlatformCharts());
   if (!$("ops").hidden) work.push(showQuality());
   if (!$("limits").hidden && me) work.push(showLimits(me), showWages(me));
   if (!$("people").hidden && people) work.push(people.show());

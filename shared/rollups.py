@@ -1,0 +1,160 @@
+"""Per-minute rollups of a process's own metrics, kept in its service's database, so that the
+dashboard charts the platform over time with no extra server on the embedded stack (in
+production Prometheus scrapes the same metrics: deploy/grafana/ draws the same charts).
+
+Every `rollup_interval_s` each process reads its Prometheus counters and gauges
+(`shared/observability.py`) and adds what changed since its last reading to the document of
+the current minute and process (`<minute>|<process>`; the retention sweep's index on `minute`
+serves the reads): events handled and failed, requests
+and their latency histogram's buckets (`$inc`); queue depth, dead letters and outbox backlog
+(`$max`, as gauges). A minute's figures are those documents summed at read time, its latency
+quantiles computed from the summed buckets as Prometheus' `histogram_quantile` does. The
+retention sweep drops rollups after `rollup_retention_s` (shared/store/retention.py)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from shared.observability import LATENCY_BUCKETS
+from shared.store.mongo import Doc, ServiceDatabase, utcnow
+
+COLLECTION = "rollups"
+PROCESS = f"{socket.gethostname()}:{os.getpid()}"
+# The latency histogram's upper bounds, in order (its +Inf bucket is the request count).
+BOUNDS: tuple[float, ...] = LATENCY_BUCKETS
+GAUGES = ("queue", "dead_letters", "outbox")
+
+
+@dataclass
+class Reading:
+    """A process's cumulative counters and current gauges at one moment."""
+
+    counts: dict[str, float] = field(default_factory=dict)  # events, failed, requests, b<i>
+    gauges: dict[str, float] = field(default_factory=dict)  # queue, dead_letters, outbox
+
+
+def read(service: str, registry: CollectorRegistry = REGISTRY) -> Reading:
+    """The service's own samples from the process's registry."""
+    reading = Reading()
+    counts, gauges = reading.counts, reading.gauges
+    for metric in registry.collect():
+        for s in metric.samples:
+            if s.labels.get("service") not in (None, service):
+                continue
+            if s.name == "aviary_events_consumed_total":
+                key = "events" if s.labels.get("outcome") == "ok" else "failed"
+                counts[key] = counts.get(key, 0.0) + s.value
+            elif s.name == "aviary_http_request_seconds_count":
+                counts["requests"] = counts.get("requests", 0.0) + s.value
+            elif s.name == "aviary_http_request_seconds_bucket" and s.labels["le"] != "+Inf":
+                key = f"b{BOUNDS.index(float(s.labels['le']))}"
+                counts[key] = counts.get(key, 0.0) + s.value
+            elif s.name == "aviary_queue_messages":
+                key = "queue" if s.labels.get("queue") == "main" else "dead_letters"
+                gauges[key] = s.value
+            elif s.name == "aviary_outbox_backlog":
+                gauges["outbox"] = s.value
+    return reading
+
+
+def minute_of(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+class Rollups:
+    """One process's rollups: it adds its readings; anyone reads the service's minutes."""
+
+    def __init__(self, db: ServiceDatabase, service: str) -> None:
+        self.collection = db[COLLECTION]
+        self.service = service
+        # A process's counters start at zero: what it counted before its first reading is
+        # its first minute's (a restarted process starts again from zero, counting nothing twice).
+        self._last = Reading()
+
+    async def tick(self) -> None:
+        """Add what changed since the last reading to this minute's document."""
+        now = read(self.service)
+        last, self._last = self._last, now
+        grown = {k: v - last.counts.get(k, 0.0) for k, v in now.counts.items()}
+        update: Doc = {"$setOnInsert": {"minute": minute_of(utcnow()), "process": PROCESS}}
+        if changed := {k: v for k, v in grown.items() if v > 0}:
+            update["$inc"] = changed
+        if now.gauges:
+            update["$max"] = now.gauges
+        await self.collection.update_one(
+            {"_id": f"{minute_of(utcnow()).isoformat()}|{PROCESS}"}, update, upsert=True
+        )
+
+    async def minutes(self, since: datetime, until: datetime) -> list[Doc]:
+        """Each minute with figures in [since, until), its processes' documents summed."""
+        query = {"minute": {"$gte": since, "$lt": until}}
+        docs = await self.collection.find(query).sort("minute", 1).to_list(None)
+        return summed(docs)
+
+
+def summed(docs: Iterable[Doc]) -> list[Doc]:
+    """Documents of one minute (several processes) as one: counts added, gauges at their
+    highest, latency quantiles from the summed buckets (milliseconds)."""
+    by_minute: dict[datetime, dict[str, float]] = {}
+    for doc in docs:
+        total = by_minute.setdefault(doc["minute"], {})
+        for key, value in doc.items():
+            if key in GAUGES:
+                total[key] = max(total.get(key, 0.0), float(value))
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                total[key] = total.get(key, 0.0) + float(value)
+    out = []
+    for minute, total in sorted(by_minute.items()):
+        buckets = [total.get(f"b{i}", 0.0) for i in range(len(BOUNDS))]
+        requests = total.get("requests", 0.0)
+        out.append(
+            {
+                "minute": minute,
+                "events": int(total.get("events", 0)),
+                "failed": int(total.get("failed", 0)),
+                "requests": int(requests),
+                "p50_ms": _ms(quantile(buckets, requests, 0.5)),
+                "p99_ms": _ms(quantile(buckets, requests, 0.99)),
+                **{g: int(total[g]) if g in total else None for g in GAUGES},
+            }
+        )
+    return out
+
+
+def quantile(buckets: Sequence[float], count: float, q: float) -> float | None:
+    """The `q` quantile of a histogram (`buckets`: cumulative counts by BOUNDS, `count` all
+    observations), interpolating within the bucket it falls in, as Prometheus does; past the
+    last bound, that bound."""
+    if count <= 0:
+        return None
+    rank = q * count
+    lower, below = 0.0, 0.0
+    for bound, cumulative in zip(BOUNDS, buckets, strict=True):
+        if cumulative >= rank:
+            inside = cumulative - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = bound, cumulative
+    return BOUNDS[-1]
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def window(
+    since: datetime | None, until: datetime | None, default: timedelta
+) -> tuple[datetime, datetime]:
+    """The range asked for (a time without a zone is UTC), the last `default` of it when not
+    given."""
+    end = _utc(until) if until else utcnow()
+    return (_utc(since) if since else end - default), end
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

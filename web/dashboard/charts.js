@@ -1,0 +1,82 @@
+// @ts-check
+// The operator's charts of the platform over time: every service's per-minute figures
+// (GET /v1/rollups, kept in each service's own database, shared/rollups.py) as four charts,
+// a line a service: events handled, request latency p99, messages waiting, and dead letters
+// with the outbox backlog. Each chart is said in a sentence too (the last minute and the
+// peak), for those who do not see it. Drawn with uPlot (web/common/uplot/, vendored: MIT).
+import uPlot from "/ui/common/uplot/uPlot.esm.js";
+import { api, byId as $, clear, el } from "/ui/common/common.js";
+
+/**
+ * @typedef {{ minute: string, events: number, failed: number, requests: number, p50_ms: number | null,
+ *   p99_ms: number | null, queue: number | null, dead_letters: number | null, outbox: number | null }} Minute
+ */
+
+const SERVICES = ["ingest", "dispatch", "review", "export", "assist"];
+const COLOURS = ["#4cc9f0", "#ffb703", "#06d6a0", "#f72585", "#9d4edd"];
+/** What each chart draws: its title, its unit, and a minute's value. */
+const CHARTS = [
+  { id: "events", title: "events handled a minute", unit: "", value: (/** @type {Minute} */ m) => m.events },
+  { id: "latency", title: "request latency p99", unit: " ms", value: (/** @type {Minute} */ m) => m.p99_ms },
+  { id: "queue", title: "messages waiting", unit: "", value: (/** @type {Minute} */ m) => m.queue },
+  { id: "stuck", title: "dead letters + outbox backlog", unit: "", value: (/** @type {Minute} */ m) => (m.dead_letters ?? 0) + (m.outbox ?? 0) },
+];
+/** @type {uPlot[]} */
+let drawn = [];
+
+export async function showPlatformCharts() {
+  const hours = Number($("range", HTMLSelectElement).value);
+  const until = Date.now();
+  const since = new Date(until - hours * 3600 * 1000).toISOString();
+  const answers = await Promise.all(
+    SERVICES.map((s) => /** @type {Promise<{ minutes: Minute[] }>} */ (api(s, "GET", "/v1/rollups", undefined, { since })).catch(() => ({ minutes: [] }))),
+  );
+  // One x for all: every minute of the range, so that a quiet minute is a gap, not a slope.
+  const first = Math.floor((until - hours * 3600 * 1000) / 60000) * 60;
+  const xs = Array.from({ length: hours * 60 + 1 }, (_, i) => first + i * 60);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  for (const c of drawn) c.destroy();
+  drawn = [];
+  const box = $("charts");
+  clear(box);
+  for (const chart of CHARTS) {
+    const series = answers.map((a) => {
+      /** @type {(number | null)[]} */
+      const values = xs.map(() => null);
+      for (const m of a.minutes) {
+        const i = index.get(Date.parse(m.minute) / 1000);
+        if (i !== undefined) values[i] = chart.value(m);
+      }
+      return values;
+    });
+    const target = el("div", { class: "chart", "aria-hidden": "true" });
+    box.append(el("h3", {}, chart.title), el("p", { class: "muted", role: "status", dataset: { chart: chart.id } }, describe(series, chart.unit)), target);
+    drawn.push(
+      new uPlot(
+        {
+          width: Math.max(320, box.clientWidth || 640),
+          height: 160,
+          series: [{}, ...SERVICES.map((s, i) => ({ label: s, stroke: COLOURS[i], width: 1.5 }))],
+          axes: [{ stroke: "#9aa4b2" }, { stroke: "#9aa4b2" }],
+          scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
+        },
+        [xs, ...series],
+        target,
+      ),
+    );
+  }
+}
+
+/**
+ * The chart in words: each service's last value and its peak over the range.
+ * @param {(number | null)[][]} series a service's values, by minute
+ * @param {string} unit
+ */
+function describe(series, unit) {
+  const said = SERVICES.map((s, i) => {
+    const values = series[i].filter((v) => v !== null);
+    if (!values.length) return null;
+    return `${s} ${values[values.length - 1]}${unit} (peak ${Math.max(...values)}${unit})`;
+  }).filter(Boolean);
+  return said.length ? `Last minute with figures: ${said.join(", ")}.` : "No figures in this range yet.";
+}
