@@ -5,11 +5,13 @@ production Prometheus scrapes the same metrics: deploy/grafana/ draws the same c
 Every `rollup_interval_s` each process reads its Prometheus counters and gauges
 (`shared/observability.py`) and adds what changed since its last reading to the document of
 the current minute and process (`<minute>|<process>`; the retention sweep's index on `minute`
-serves the reads): events handled and failed, requests
-and their latency histogram's buckets (`$inc`); queue depth, dead letters and outbox backlog
-(`$max`, as gauges). A minute's figures are those documents summed at read time, its latency
-quantiles computed from the summed buckets as Prometheus' `histogram_quantile` does. The
-retention sweep drops rollups after `rollup_retention_s` (shared/store/retention.py)."""
+serves the reads): events handled and failed, the pipeline's stages passed (the events each
+stage publishes: items ingested, tasks labeled and rejected, items accepted, deliveries
+ready), requests and their latency histogram's buckets (`$inc`); queue depth, dead letters
+and outbox backlog (`$max`, as gauges). A minute's figures are those documents summed at
+read time, its latency quantiles computed from the summed buckets as Prometheus'
+`histogram_quantile` does. The retention sweep drops rollups after `rollup_retention_s`
+(shared/store/retention.py)."""
 
 from __future__ import annotations
 
@@ -29,6 +31,14 @@ PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 # The latency histogram's upper bounds, in order (its +Inf bucket is the request count).
 BOUNDS: tuple[float, ...] = LATENCY_BUCKETS
 GAUGES = ("queue", "dead_letters", "outbox")
+# The pipeline's stages, by the event each one publishes: counted where it is published.
+STAGES = {
+    "item.ingested": "ingested",
+    "task.submitted": "labeled",
+    "task.rejected": "rejected",
+    "item.accepted": "accepted",
+    "delivery.ready": "delivered",
+}
 
 
 @dataclass
@@ -49,6 +59,9 @@ def read(service: str, registry: CollectorRegistry = REGISTRY) -> Reading:
                 continue
             if s.name == "aviary_events_consumed_total":
                 key = "events" if s.labels.get("outcome") == "ok" else "failed"
+                counts[key] = counts.get(key, 0.0) + s.value
+            elif s.name == "aviary_events_published_total" and s.labels["type"] in STAGES:
+                key = f"stage_{STAGES[s.labels['type']]}"
                 counts[key] = counts.get(key, 0.0) + s.value
             elif s.name == "aviary_http_request_seconds_count":
                 counts["requests"] = counts.get("requests", 0.0) + s.value
@@ -122,6 +135,7 @@ def summed(docs: Iterable[Doc]) -> list[Doc]:
                 "p50_ms": _ms(quantile(buckets, requests, 0.5)),
                 "p99_ms": _ms(quantile(buckets, requests, 0.99)),
                 **{g: int(total[g]) if g in total else None for g in GAUGES},
+                "stages": {s: int(total.get(f"stage_{s}", 0)) for s in STAGES.values()},
             }
         )
     return out

@@ -491,17 +491,23 @@ async def test_the_operator_charts_every_service_minute_by_minute(
         )
     )
     page = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", api.operator)
-    await page.wait_for_function("document.querySelectorAll('#charts canvas').length === 4")
+    await page.wait_for_function("document.querySelectorAll('#charts canvas').length === 5")
+    stages = page.locator("#charts p[data-chart=stages]")
+    await stages.filter(has_text="labeled").wait_for()
+    assert "accepted" in (await stages.text_content() or "")
     said = page.locator("#charts p[data-chart=events]")
     await said.filter(has_text="review").wait_for()
     text = await said.text_content() or ""
     assert text.startswith("Last minute with figures:") and "peak" in text
-    legend = await page.locator("#charts .u-legend").first.locator(".u-label").all_text_contents()
-    assert legend[-5:] == ["ingest", "dispatch", "review", "export", "assist"]
+    legends = page.locator("#charts .u-legend")
+    stage_names = await legends.nth(0).locator(".u-label").all_text_contents()
+    assert stage_names[-5:] == ["ingested", "labeled", "rejected", "accepted", "delivered"]
+    services_named = await legends.nth(1).locator(".u-label").all_text_contents()
+    assert services_named[-5:] == ["ingest", "dispatch", "review", "export", "assist"]
     await page.locator("#charts").scroll_into_view_if_needed()
     await shot(page, "dashboard-charts")
     await page.select_option("#range", "168")  # a week of minutes
-    await page.wait_for_function("document.querySelectorAll('#charts canvas').length === 4")
+    await page.wait_for_function("document.querySelectorAll('#charts canvas').length === 5")
     await closed(page)
     client = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", ws.client.token)
     assert await client.is_hidden("#charts")  # the whole platform's: the operator's alone

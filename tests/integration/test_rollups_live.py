@@ -31,6 +31,9 @@ def test_each_service_rolls_up_its_work_minute_by_minute(api: Api) -> None:
     assert all(m["minute"].endswith(("+00:00", "Z")) for m in review)
     assert api.wait_for(lambda: worked("ingest", "events"))
     served = api.wait_for(lambda: worked("dispatch", "requests"))
+    # The stages, where they publish: dispatch labels, review accepts.
+    assert api.wait_for(lambda: sum(m["stages"]["labeled"] for m in minutes("dispatch")) == 2)
+    assert api.wait_for(lambda: sum(m["stages"]["accepted"] for m in minutes("review")) == 2)
     busiest = max(served, key=lambda m: m["requests"])
     assert busiest["p50_ms"] is not None and 0 < busiest["p50_ms"] <= busiest["p99_ms"]
     assert [m["minute"] for m in served] == sorted(m["minute"] for m in served)

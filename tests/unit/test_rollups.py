@@ -23,6 +23,9 @@ def test_a_reading_takes_the_services_own_samples() -> None:
         buckets=LATENCY_BUCKETS, registry=registry,
     )  # fmt: skip
     queue = Gauge("aviary_queue_messages", "", ["service", "queue"], registry=registry)
+    published = Counter("aviary_events_published", "", ["service", "type"], registry=registry)
+    published.labels("review", "item.accepted").inc(4)
+    published.labels("review", "gold.updated").inc(9)  # not a stage of the pipeline
     events.labels("review", "task.submitted", "ok").inc(5)
     events.labels("review", "task.submitted", "retried").inc(2)
     events.labels("ingest", "item.accepted", "ok").inc(100)  # another service's
@@ -36,6 +39,7 @@ def test_a_reading_takes_the_services_own_samples() -> None:
     assert reading.counts[f"b{BOUNDS.index(0.025)}"] == 1  # 0.02 s is under 25 ms
     assert reading.counts[f"b{BOUNDS.index(0.5)}"] == 2
     assert reading.gauges == {"queue": 7, "dead_letters": 1}
+    assert reading.counts["stage_accepted"] == 4 and "stage_gold" not in str(reading.counts)
 
 
 def test_quantiles_interpolate_within_their_bucket() -> None:
@@ -51,7 +55,8 @@ def test_quantiles_interpolate_within_their_bucket() -> None:
 def test_a_minutes_processes_are_summed_gauges_at_their_highest() -> None:
     one = {"_id": "a", "minute": MINUTE, "process": "h:1", "events": 10, "requests": 4,
            "b0": 4, "b1": 4, "b2": 4, "b3": 4, "b4": 4, "queue": 3}  # fmt: skip
-    two = {"_id": "b", "minute": MINUTE, "process": "h:2", "events": 5, "failed": 1, "queue": 9}
+    two = {"_id": "b", "minute": MINUTE, "process": "h:2", "events": 5, "failed": 1, "queue": 9,
+           "stage_labeled": 3}  # fmt: skip
     later = {"_id": "c", "minute": MINUTE + timedelta(minutes=1), "process": "h:1", "outbox": 2}
     first, second = summed([later, one, two])
     assert (first["minute"], first["events"], first["failed"], first["requests"]) == (
@@ -60,6 +65,8 @@ def test_a_minutes_processes_are_summed_gauges_at_their_highest() -> None:
     assert first["queue"] == 9 and first["dead_letters"] is None
     assert first["p50_ms"] == pytest.approx(2.5)  # all four under 5 ms
     assert second["outbox"] == 2 and second["p99_ms"] is None
+    assert first["stages"] == {"ingested": 0, "labeled": 3, "rejected": 0, "accepted": 0,
+                               "delivered": 0}  # fmt: skip
 
 
 def test_the_window_defaults_to_the_last_hour_and_reads_a_bare_time_as_utc() -> None:

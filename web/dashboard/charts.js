@@ -1,16 +1,20 @@
 // @ts-check
 // The operator's charts of the platform over time: every service's per-minute figures
-// (GET /v1/rollups, kept in each service's own database, shared/rollups.py) as four charts,
-// a line a service: events handled, request latency p99, messages waiting, and dead letters
-// with the outbox backlog. Each chart is said in a sentence too (the last minute and the
+// (GET /v1/rollups, kept in each service's own database, shared/rollups.py): the pipeline's
+// throughput, a line a stage (ingested, labeled, rejected, accepted, delivered), then four
+// charts a line a service: events handled, request latency p99, messages waiting, and dead
+// letters with the outbox backlog. Each chart is said in a sentence too (the last minute and the
 // peak), for those who do not see it. Drawn with uPlot (web/common/uplot/, vendored: MIT).
 import uPlot from "/ui/common/uplot/uPlot.esm.js";
 import { api, byId as $, clear, el } from "/ui/common/common.js";
 
 /**
  * @typedef {{ minute: string, events: number, failed: number, requests: number, p50_ms: number | null,
- *   p99_ms: number | null, queue: number | null, dead_letters: number | null, outbox: number | null }} Minute
+ *   p99_ms: number | null, queue: number | null, dead_letters: number | null, outbox: number | null,
+ *   stages?: Record<string, number> }} Minute
  */
+
+const STAGES = ["ingested", "labeled", "rejected", "accepted", "delivered"];
 
 const SERVICES = ["ingest", "dispatch", "review", "export", "assist"];
 const COLOURS = ["#4cc9f0", "#ffb703", "#06d6a0", "#f72585", "#9d4edd"];
@@ -39,6 +43,19 @@ export async function showPlatformCharts() {
   drawn = [];
   const box = $("charts");
   clear(box);
+  // The pipeline: each stage counted where it is published, summed over the services.
+  const stages = STAGES.map((stage) => {
+    /** @type {(number | null)[]} */
+    const values = xs.map(() => null);
+    for (const a of answers) {
+      for (const m of a.minutes) {
+        const i = index.get(Date.parse(m.minute) / 1000);
+        if (i !== undefined) values[i] = (values[i] ?? 0) + (m.stages?.[stage] ?? 0);
+      }
+    }
+    return values;
+  });
+  plot(box, { id: "stages", title: "throughput per stage, a minute", unit: "" }, STAGES, xs, stages);
   for (const chart of CHARTS) {
     const series = answers.map((a) => {
       /** @type {(number | null)[]} */
@@ -49,31 +66,44 @@ export async function showPlatformCharts() {
       }
       return values;
     });
-    const target = el("div", { class: "chart", "aria-hidden": "true" });
-    box.append(el("h3", {}, chart.title), el("p", { class: "muted", role: "status", dataset: { chart: chart.id } }, describe(series, chart.unit)), target);
-    drawn.push(
-      new uPlot(
-        {
-          width: Math.max(320, box.clientWidth || 640),
-          height: 160,
-          series: [{}, ...SERVICES.map((s, i) => ({ label: s, stroke: COLOURS[i], width: 1.5 }))],
-          axes: [{ stroke: "#9aa4b2" }, { stroke: "#9aa4b2" }],
-          scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
-        },
-        [xs, ...series],
-        target,
-      ),
-    );
+    plot(box, chart, SERVICES, xs, series);
   }
 }
 
 /**
- * The chart in words: each service's last value and its peak over the range.
- * @param {(number | null)[][]} series a service's values, by minute
+ * One chart under its title and its sentence: a line a name.
+ * @param {HTMLElement} box
+ * @param {{ id: string, title: string, unit: string }} chart
+ * @param {string[]} names
+ * @param {number[]} xs
+ * @param {(number | null)[][]} series a name's values, by minute
+ */
+function plot(box, chart, names, xs, series) {
+  const target = el("div", { class: "chart", "aria-hidden": "true" });
+  box.append(el("h3", {}, chart.title), el("p", { class: "muted", role: "status", dataset: { chart: chart.id } }, describe(names, series, chart.unit)), target);
+  drawn.push(
+    new uPlot(
+      {
+        width: Math.max(320, box.clientWidth || 640),
+        height: 160,
+        series: [{}, ...names.map((s, i) => ({ label: s, stroke: COLOURS[i % COLOURS.length], width: 1.5 }))],
+        axes: [{ stroke: "#9aa4b2" }, { stroke: "#9aa4b2" }],
+        scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
+      },
+      [xs, ...series],
+      target,
+    ),
+  );
+}
+
+/**
+ * The chart in words: each line's last value and its peak over the range.
+ * @param {string[]} names the lines'
+ * @param {(number | null)[][]} series a line's values, by minute
  * @param {string} unit
  */
-function describe(series, unit) {
-  const said = SERVICES.map((s, i) => {
+function describe(names, series, unit) {
+  const said = names.map((s, i) => {
     const values = series[i].filter((v) => v !== null);
     if (!values.length) return null;
     return `${s} ${values[values.length - 1]}${unit} (peak ${Math.max(...values)}${unit})`;

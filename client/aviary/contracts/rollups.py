@@ -18,6 +18,9 @@ class RollupMinute(BaseModel):
     queue: int | None  # messages waiting at the highest reading of the minute
     dead_letters: int | None
     outbox: int | None  # events not yet relayed to the broker
+    # The pipeline's stages passed this minute, where they publish: ingested, labeled,
+    # rejected, accepted, delivered (a delivery, not its images).
+    stages: dict[str, int] = {}
 
 
 class Rollups(BaseModel):
