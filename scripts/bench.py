@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from aviary_devkit.bench.figures import (
     assist,
     cluster,
+    dashboard,
     dispatch,
     e2e,
     export,
@@ -67,6 +68,7 @@ BENCHMARKS: dict[str, Callable[[int], Figures]] = {
     "assist": assist.bench_assist,
     "interop": interop.bench_interop,
     "ui": ui.bench_ui,
+    "dashboard": dashboard.bench_dashboard,
 }
 
 

@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     retention_sweep_s: float = Field(default=3600.0, gt=0)
     # Per-minute figures for the dashboard's charts (shared/rollups.py): how often a process
     # adds its readings, and how long they are kept.
-    rollup_interval_s: float = Field(default=15.0, gt=0)
+    rollup_interval_s: float = Field(default=60.0, gt=0)
     rollup_retention_s: int = Field(default=8 * 24 * 3600, gt=0)
 
     # Ingest

@@ -15,8 +15,9 @@ each is cheap, but kept forever they would outgrow the data they protect:
 - The audit log: entries move to object storage (gzipped JSON lines under
   `audit/<service>/`) after 90 days and the archives are deleted after two years.
 
-- `rollups` (every service): the per-minute figures the dashboard charts
-  (shared/rollups.py). Kept 8 days (`rollup_retention_s`): a week in view, and a day more.
+- `rollups` and `rollups_15m` (every service): the per-minute (and per quarter hour) figures
+  the dashboard charts (shared/rollups.py). Kept 8 days (`rollup_retention_s`): a week in
+  view, and a day more.
 
 Idempotency records expire by their own TTL index (`shared/web/idempotency.py`, 24 hours), and the
 outbox deletes what it has published.
@@ -60,6 +61,7 @@ def expiries(service: str, settings: Settings) -> list[Expiry]:
     kept = [
         Expiry("processed_events", "at", settings.processed_events_retention_s),
         Expiry("rollups", "minute", settings.rollup_retention_s),
+        Expiry("rollups_15m", "minute", settings.rollup_retention_s),
     ]
     if service == "dispatch":
         kept += [

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from aviary.contracts.rollups import RollupMinute, Rollups
 from shared.errors import AppError
@@ -27,8 +27,10 @@ def rollups_router() -> APIRouter:
         runtime: RuntimeDep,
         since: datetime | None = None,
         until: datetime | None = None,
+        step: Annotated[int, Query(ge=1, le=60)] = 1,
     ) -> Rollups:
-        """Minute by minute in [since, until) (the last hour when not given)."""
+        """Minute by minute in [since, until) (the last hour when not given), or `step`
+        minutes a point (a week of minutes is 10,080 points; by 15, 672)."""
         start, end = window(since, until, timedelta(hours=1))
         if end <= start or end - start > LONGEST:
             raise AppError(
@@ -36,7 +38,7 @@ def rollups_router() -> APIRouter:
                 "`since` is before `until`, and they are at most 8 days apart",
                 status_code=422,
             )
-        minutes = await runtime.rollups.minutes(start, end)
+        minutes = await runtime.rollups.minutes(start, end, step)
         return Rollups(
             service=runtime.service,
             since=start,

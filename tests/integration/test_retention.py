@@ -78,11 +78,13 @@ async def test_slot_records_and_marks_are_swept_by_dispatch_on_every_stack(
         assert {e.collection for e in expiries(service, settings)} == {
             "processed_events",
             "rollups",
+            "rollups_15m",
         }
     kept = {(e.collection, e.field) for e in expiries("dispatch", settings)}
     assert kept == {
         ("processed_events", "at"),
         ("rollups", "minute"),
+        ("rollups_15m", "minute"),
         ("claims", "expires_at"),
         ("item_marks", "at"),
     }

@@ -38,6 +38,13 @@ def test_each_service_rolls_up_its_work_minute_by_minute(api: Api) -> None:
     assert busiest["p50_ms"] is not None and 0 < busiest["p50_ms"] <= busiest["p99_ms"]
     assert [m["minute"] for m in served] == sorted(m["minute"] for m in served)
 
+    # By quarter hour: the same counts, on the quarters.
+    quarters = api.ok(
+        "GET", "review", "/v1/rollups", api.operator, params={"since": since, "step": 15}
+    )["minutes"]
+    assert all(int(q["minute"][14:16]) % 15 == 0 for q in quarters)
+    assert sum(q["events"] for q in quarters) == sum(m["events"] for m in minutes("review"))
+
     # Only the operator; a window the store does not keep is refused.
     assert api.call("GET", "review", "/v1/rollups", ws.client.token).status_code == 403
     far = {"since": "2026-01-01T00:00:00Z", "until": "2026-02-01T00:00:00Z"}

@@ -33,7 +33,7 @@ def test_a_reading_takes_the_services_own_samples() -> None:
     latency.labels("review", "GET", "/x", "200").observe(0.3)
     queue.labels("review", "main").set(7)
     queue.labels("review", "dead_letter").set(1)
-    reading = read("review", registry)
+    reading = read("review", [registry])
     assert reading.counts["events"] == 5 and reading.counts["failed"] == 2
     assert reading.counts["requests"] == 2
     assert reading.counts[f"b{BOUNDS.index(0.025)}"] == 1  # 0.02 s is under 25 ms

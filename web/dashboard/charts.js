@@ -20,24 +20,30 @@ const SERVICES = ["ingest", "dispatch", "review", "export", "assist"];
 const COLOURS = ["#4cc9f0", "#ffb703", "#06d6a0", "#f72585", "#9d4edd"];
 /** What each chart draws: its title, its unit, and a minute's value. */
 const CHARTS = [
-  { id: "events", title: "events handled a minute", unit: "", value: (/** @type {Minute} */ m) => m.events },
-  { id: "latency", title: "request latency p99", unit: " ms", value: (/** @type {Minute} */ m) => m.p99_ms },
+  { id: "events", title: "events handled", unit: "", value: (/** @type {Minute} */ m) => m.events },
+  { id: "latency", title: "request latency p99 (ms)", unit: " ms", value: (/** @type {Minute} */ m) => m.p99_ms },
   { id: "queue", title: "messages waiting", unit: "", value: (/** @type {Minute} */ m) => m.queue },
   { id: "stuck", title: "dead letters + outbox backlog", unit: "", value: (/** @type {Minute} */ m) => (m.dead_letters ?? 0) + (m.outbox ?? 0) },
 ];
 /** @type {uPlot[]} */
 let drawn = [];
 
+/** Minutes a point, by the hours shown: a day by 5, a week by 15 (672 points, not 10,080). */
+const STEPS = /** @type {Record<number, number>} */ ({ 1: 1, 24: 5, 168: 15 });
+
 export async function showPlatformCharts() {
   const hours = Number($("range", HTMLSelectElement).value);
+  const step = STEPS[hours] ?? 1;
   const until = Date.now();
   const since = new Date(until - hours * 3600 * 1000).toISOString();
+  const query = { since, step: String(step) };
   const answers = await Promise.all(
-    SERVICES.map((s) => /** @type {Promise<{ minutes: Minute[] }>} */ (api(s, "GET", "/v1/rollups", undefined, { since })).catch(() => ({ minutes: [] }))),
+    SERVICES.map((s) => /** @type {Promise<{ minutes: Minute[] }>} */ (api(s, "GET", "/v1/rollups", undefined, query)).catch(() => ({ minutes: [] }))),
   );
-  // One x for all: every minute of the range, so that a quiet minute is a gap, not a slope.
-  const first = Math.floor((until - hours * 3600 * 1000) / 60000) * 60;
-  const xs = Array.from({ length: hours * 60 + 1 }, (_, i) => first + i * 60);
+  // One x for all: every point of the range, so that a quiet span is a gap, not a slope.
+  const span = step * 60;
+  const first = Math.floor((until - hours * 3600 * 1000) / 1000 / span) * span;
+  const xs = Array.from({ length: Math.floor((hours * 60) / step) + 1 }, (_, i) => first + i * span);
   const index = new Map(xs.map((x, i) => [x, i]));
   for (const c of drawn) c.destroy();
   drawn = [];
@@ -55,7 +61,8 @@ export async function showPlatformCharts() {
     }
     return values;
   });
-  plot(box, { id: "stages", title: "throughput per stage, a minute", unit: "" }, STAGES, xs, stages);
+  const per = step === 1 ? "a minute" : `${step} minutes`;
+  plot(box, { id: "stages", title: `throughput per stage, ${per}`, unit: "" }, STAGES, xs, stages);
   for (const chart of CHARTS) {
     const series = answers.map((a) => {
       /** @type {(number | null)[]} */
@@ -66,7 +73,7 @@ export async function showPlatformCharts() {
       }
       return values;
     });
-    plot(box, chart, SERVICES, xs, series);
+    plot(box, chart.id === "events" ? { ...chart, title: `${chart.title}, ${per}` } : chart, SERVICES, xs, series);
   }
 }
 

@@ -103,6 +103,9 @@ function start(me) {
     e.preventDefault();
     showGold().catch((error) => toast(error.message, "error"));
   });
+  // `?range=168` opens on the week (a link to it, the benchmark's load).
+  const asked = new URLSearchParams(location.search).get("range");
+  if (asked && [...$("range", HTMLSelectElement).options].some((o) => o.value === asked)) $("range", HTMLSelectElement).value = asked;
   $("range").addEventListener("change", () => showPlatformCharts().catch((error) => toast(error.message, "error")));
   $("scorecard-form").addEventListener("submit", (e) => {
     e.preventDefault();

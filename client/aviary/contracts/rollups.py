@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 
 class RollupMinute(BaseModel):
-    minute: datetime  # its start, UTC
+    minute: datetime  # its start, UTC (of its `step` minutes, when asked for by more than one)
     events: int  # events handled
     failed: int  # events that failed (retried or dead-lettered)
     requests: int
