@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from aviary.contracts.dispatch import (
     AnnotatorLimitBody,
     GroupLimitBody,
+    PersonDay,
     VendorLimitsView,
+    WorkDay,
+    WorkDays,
     WorkToday,
 )
 from services.dispatch.deps import WorkDep, WorkStoreDep
@@ -49,6 +53,37 @@ async def work_today(work: WorkClock, vendor_id: str, annotator_id: str) -> Work
 async def my_work(principal: Annotator, work: WorkDep) -> WorkToday:
     """The annotator's own day: time worked and what the limit leaves."""
     return await work_today(work, vendor_of(principal), principal.sub)
+
+
+@router.get("/v1/vendors/{vendor_id}/work-days", response_model=WorkDays)
+async def work_days(
+    vendor_id: str,
+    principal: Admin,
+    store: WorkStoreDep,
+    work: WorkDep,
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
+) -> WorkDays:
+    """The vendor's people's time worked each day of the last `days`, beside their limit."""
+    vendor_id = own_vendor(principal, vendor_id)
+    since = day_of(utcnow() - timedelta(days=days - 1))
+    limits = await store.vendor_limits(vendor_id)
+    return WorkDays(
+        vendor_id=vendor_id,
+        days=[
+            WorkDay(
+                day=day,
+                people=[
+                    PersonDay(
+                        annotator_id=who,
+                        worked_s=round(worked, 1),
+                        limit_s=limits.daily_hours(who, work.defaults) * 3600,
+                    )
+                    for who, worked in sorted(people.items())
+                ],
+            )
+            for day, people in await store.vendor_days(vendor_id, since)
+        ],
+    )
 
 
 @router.get("/v1/vendors/{vendor_id}/work-limits", response_model=VendorLimitsView)

@@ -64,6 +64,16 @@ class WorkStore:
             ordered=False,
         )
 
+    async def vendor_days(
+        self, vendor_id: str, since_day: str
+    ) -> list[tuple[str, dict[str, float]]]:
+        """Each day from `since_day` with the vendor's people's seconds worked, in order."""
+        query = {"vendor_id": vendor_id, "day": {"$gte": since_day}}
+        return [
+            (d["day"], {_unfield(k): float(v) for k, v in d.get("seconds", {}).items()})
+            async for d in self.worktime.find(query).sort("day", 1)
+        ]
+
     async def days_of(self, vendor_id: str, annotator_id: str) -> list[Doc]:
         """One person's seconds worked, day by day (their own export)."""
         field = _field(annotator_id)

@@ -154,6 +154,12 @@ async def test_a_vendor_admin_sets_a_minimum_wage_and_sees_who_earns_less(
     row = page.locator("#fair-work tbody tr", has_text="ann-0")
     cells = await row.locator("td").all_text_contents()
     assert cells[:2] == ["ann-0", "1"] and 0 < float(cells[4]) < 1000
+    # Time worked against the day's limit (dispatch's work days), once its clock is written.
+    await page.wait_for_function(
+        "() => /1 day; longest 0.0 h of 8.0 h/.test(document.querySelector("
+        "'#fair-work tbody tr td:nth-child(8)')?.textContent ?? '')",
+        timeout=15_000,
+    )
     assert await row.locator("td").nth(4).get_attribute("class") == "error"
     # The chart: a bar for ann-0 and the minimum as a line, drawn.
     labels = await page.locator("#fair-work-chart .u-legend .u-label").all_text_contents()

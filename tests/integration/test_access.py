@@ -104,6 +104,7 @@ ACCESS: dict[tuple[str, str, str], set[str]] = {
     ("review", "PUT", "/v1/vendors/{vendor_id}/minimum-wage"): {OP, VA},
     ("review", "GET", "/v1/vendors/{vendor_id}/minimum-wage"): {OP, VA},
     ("review", "GET", "/v1/vendors/{vendor_id}/fair-work"): {OP, VA},
+    ("dispatch", "GET", "/v1/vendors/{vendor_id}/work-days"): {OP, VA},
     ("review", "GET", "/v1/vendors/{vendor_id}/wage-alerts"): {OP, VA},
     ("review", "POST", "/v1/projects/{project_id}/gold"): {OP, C, R},
     ("review", "GET", "/v1/projects/{project_id}/gold"): {OP, C, R},

@@ -4,6 +4,7 @@ work limits, rework routing and the handling-time estimate."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -160,6 +161,18 @@ def test_daily_work_limit_refuses_next_once_reached(api: Api) -> None:
     assert mine["worked_s"] == pytest.approx(theirs["worked_s"], abs=0.2)
     # Someone else of the same vendor still works.
     assert lease(api, ws.annotators[1])["project_id"] == ws.project["id"]
+    # Day by day, for the fair-work card: today's time against the limit, the admin's only.
+    days_path = f"/v1/vendors/{ws.vendor_id}/work-days"
+
+    def today() -> dict[str, Any] | None:
+        days = api.ok("GET", "dispatch", days_path, admin, params={"days": 7})["days"]
+        return days[-1] if days and days[-1]["people"] else None
+
+    day = api.wait_for(today)
+    assert day["day"] == datetime.now(UTC).date().isoformat()
+    [person] = [p for p in day["people"] if p["annotator_id"] == "ann-0"]
+    assert person["worked_s"] >= 1.0 and person["limit_s"] == 1.0
+    assert api.call("GET", "dispatch", days_path, other_admin).status_code == 404
 
 
 def test_group_limits_apply_to_members_without_their_own(api: Api) -> None:

@@ -12,6 +12,7 @@ import { api, byId as $, clear, el, toast } from "/ui/common/common.js";
  * @typedef {{ annotator_id: string, completed: number, hours_worked: number, earnings: number,
  *   effective_hourly: number | null, below_minimum_wage: boolean, rejected: number, appealed: number, overturned: number }} FairWorkRow
  * @typedef {{ vendor_id: string, minimum_wage: number | null, people: FairWorkRow[] }} FairWork
+ * @typedef {{ days: { day: string, people: { annotator_id: string, worked_s: number, limit_s: number }[] }[] }} WorkDays
  */
 
 const PERIOD_DAYS = 30;
@@ -22,7 +23,13 @@ let chart = null;
 export async function showWages(me) {
   const vendor = me.vendor || me.org;
   const since = new Date(Date.now() - PERIOD_DAYS * 24 * 3600 * 1000).toISOString();
-  const card = /** @type {FairWork} */ (await api("review", "GET", `/v1/vendors/${vendor}/fair-work`, undefined, { since }));
+  const [card, worked] = /** @type {[FairWork, WorkDays]} */ (
+    await Promise.all([
+      api("review", "GET", `/v1/vendors/${vendor}/fair-work`, undefined, { since }),
+      api("dispatch", "GET", `/v1/vendors/${vendor}/work-days`, undefined, { days: PERIOD_DAYS }),
+    ])
+  );
+  const days = daysOf(worked);
   const input = $("wage-hourly", HTMLInputElement);
   if (document.activeElement !== input) input.value = card.minimum_wage === null ? "" : String(card.minimum_wage);
   const below = card.people.filter((p) => p.below_minimum_wage).length;
@@ -46,10 +53,33 @@ export async function showWages(me) {
         el("td", { class: p.below_minimum_wage ? "error" : "" }, p.effective_hourly === null ? "–" : p.effective_hourly.toFixed(2)),
         el("td", {}, String(p.rejected)),
         el("td", {}, p.appealed ? `${p.overturned} of ${p.appealed}` : "–"),
+        el("td", {}, days.get(p.annotator_id)?.text ?? "–"),
       ),
     ),
   );
   drawPay(card);
+}
+
+/**
+ * Each person's days worked and their longest against its limit ("5 days; longest 6.2 h of 8 h").
+ * @param {WorkDays} worked
+ */
+function daysOf(worked) {
+  /** @type {Map<string, { days: number, longest: number, limit: number, text: string }>} */
+  const by = new Map();
+  for (const day of worked.days) {
+    for (const p of day.people) {
+      const seen = by.get(p.annotator_id) ?? { days: 0, longest: 0, limit: p.limit_s, text: "" };
+      seen.days += 1;
+      if (p.worked_s >= seen.longest) Object.assign(seen, { longest: p.worked_s, limit: p.limit_s });
+      by.set(p.annotator_id, seen);
+    }
+  }
+  for (const seen of by.values()) {
+    const hours = (/** @type {number} */ s) => `${(s / 3600).toFixed(1)} h`;
+    seen.text = `${seen.days} day${seen.days === 1 ? "" : "s"}; longest ${hours(seen.longest)} of ${hours(seen.limit)}`;
+  }
+  return by;
 }
 
 /** Pay per hour worked, a bar a person, and the minimum as a line. @param {FairWork} card */

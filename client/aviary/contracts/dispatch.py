@@ -158,6 +158,24 @@ class WorkToday(BaseModel):
     remaining_s: float
 
 
+class PersonDay(BaseModel):
+    annotator_id: str
+    worked_s: float
+    limit_s: float  # today's limit for the person (limits are not kept by day)
+
+
+class WorkDay(BaseModel):
+    day: str  # UTC, YYYY-MM-DD
+    people: list[PersonDay]
+
+
+class WorkDays(BaseModel):
+    """A vendor's people's time worked day by day, against their daily limits."""
+
+    vendor_id: str
+    days: list[WorkDay]
+
+
 class GroupLimitBody(Strict):
     daily_hours: float = Field(gt=0, le=24)
 
