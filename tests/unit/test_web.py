@@ -85,3 +85,39 @@ def test_each_page_a_service_mounts_has_its_folder_and_home() -> None:
     assert set(mounted) == {"dispatch", "review", "export"}
     for page in mounted.values():
         assert (WEB / page / f"{page}.html").is_file(), page
+
+
+def _luminance(colour: str) -> float:
+    """WCAG's relative luminance of `#rrggbb`."""
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_chart_colours_stand_out_in_both_themes() -> None:
+    """Lines and marks at 3:1 at least on every background of both themes (WCAG 1.4.11);
+    the axes' muted text colour at 4.5:1 (text)."""
+    palette = (WEB / "common" / "palette.js").read_text()
+    colours = re.findall(r'"(#[0-9a-fA-F]{6})"', palette)
+    assert len(colours) >= 7  # the series and the alert colour
+    style = (WEB / "common" / "style.css").read_text()
+    dark, light = style.split(':root[data-theme="light"]', 1)
+    backgrounds = [
+        value
+        for theme in (dark, light.split("}", 1)[0])
+        for name in ("--bg", "--panel")
+        for value in re.findall(rf"{name}:\s*(#[0-9a-fA-F]{{6}})", theme)[:1]
+    ]
+    assert len(backgrounds) == 4
+    for colour in colours:
+        for background in backgrounds:
+            assert _contrast(colour, background) >= 3, (colour, background)
+    for theme in (dark, light.split("}", 1)[0]):
+        muted = re.findall(r"--muted:\s*(#[0-9a-fA-F]{6})", theme)[0]
+        panel = re.findall(r"--panel:\s*(#[0-9a-fA-F]{6})", theme)[0]
+        assert _contrast(muted, panel) >= 4.5, (muted, panel)

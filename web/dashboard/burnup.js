@@ -6,6 +6,7 @@
 // with uPlot (web/common/uplot/, vendored: MIT).
 import uPlot from "/ui/common/uplot/uPlot.esm.js";
 import { api, byId as $, clear, el, toast } from "/ui/common/common.js";
+import { ALERT, SERIES, axisColour } from "/ui/common/palette.js";
 
 /**
  * @typedef {{ batch_id: string, sealed: boolean, total: number, done: number, points: { at: string, done: number }[],
@@ -54,10 +55,10 @@ export async function showBurnup(batchId, name) {
       scales: { y: { range: [0, Math.max(b.total, 1)] } },
       series: [
         {},
-        { label: "done", stroke: "#4cc9f0", width: 2 },
-        { label: "forecast", stroke: "#ffb703", width: 2, dash: [6, 4], spanGaps: true },
+        { label: "done", stroke: SERIES[0], width: 2 },
+        { label: "forecast", stroke: SERIES[1], width: 2, dash: [6, 4], spanGaps: true },
       ],
-      axes: [{ stroke: "#9aa4b2" }, { stroke: "#9aa4b2", label: "items" }],
+      axes: [{ stroke: axisColour() }, { stroke: axisColour(), label: "items" }],
       hooks: {
         draw: [
           (u) => {
@@ -66,7 +67,7 @@ export async function showBurnup(batchId, name) {
             if (deadline < min || deadline > max) return;
             const x = u.valToPos(deadline, "x", true);
             u.ctx.save();
-            u.ctx.strokeStyle = "#ef476f";
+            u.ctx.strokeStyle = ALERT;
             u.ctx.lineWidth = 2;
             u.ctx.beginPath();
             u.ctx.moveTo(x, u.bbox.top);

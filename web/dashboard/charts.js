@@ -1,12 +1,13 @@
 // @ts-check
 // The operator's charts of the platform over time: every service's per-minute figures
 // (GET /v1/rollups, kept in each service's own database, shared/rollups.py): the pipeline's
-// throughput, a line a stage (ingested, labeled, rejected, accepted, delivered), then four
-// charts a line a service: events handled, request latency p99, messages waiting, and dead
-// letters with the outbox backlog. Each chart is said in a sentence too (the last minute and the
+// throughput, a line a stage (ingested, labeled, rejected, accepted, delivered), then five
+// charts a line a service: events handled, request latency p50 and p99, messages waiting, and
+// dead letters with the outbox backlog. Each chart is said in a sentence too (the last minute and the
 // peak), for those who do not see it. Drawn with uPlot (web/common/uplot/, vendored: MIT).
 import uPlot from "/ui/common/uplot/uPlot.esm.js";
 import { api, byId as $, clear, el } from "/ui/common/common.js";
+import { SERIES, axisColour } from "/ui/common/palette.js";
 
 /**
  * @typedef {{ minute: string, events: number, failed: number, requests: number, p50_ms: number | null,
@@ -17,10 +18,10 @@ import { api, byId as $, clear, el } from "/ui/common/common.js";
 const STAGES = ["ingested", "labeled", "rejected", "accepted", "delivered"];
 
 const SERVICES = ["ingest", "dispatch", "review", "export", "assist"];
-const COLOURS = ["#4cc9f0", "#ffb703", "#06d6a0", "#f72585", "#9d4edd"];
 /** What each chart draws: its title, its unit, and a minute's value. */
 const CHARTS = [
   { id: "events", title: "events handled", unit: "", value: (/** @type {Minute} */ m) => m.events },
+  { id: "median", title: "request latency p50 (ms)", unit: " ms", value: (/** @type {Minute} */ m) => m.p50_ms },
   { id: "latency", title: "request latency p99 (ms)", unit: " ms", value: (/** @type {Minute} */ m) => m.p99_ms },
   { id: "queue", title: "messages waiting", unit: "", value: (/** @type {Minute} */ m) => m.queue },
   { id: "stuck", title: "dead letters + outbox backlog", unit: "", value: (/** @type {Minute} */ m) => (m.dead_letters ?? 0) + (m.outbox ?? 0) },
@@ -93,8 +94,8 @@ function plot(box, chart, names, xs, series) {
       {
         width: Math.max(320, box.clientWidth || 640),
         height: 160,
-        series: [{}, ...names.map((s, i) => ({ label: s, stroke: COLOURS[i % COLOURS.length], width: 1.5 }))],
-        axes: [{ stroke: "#9aa4b2" }, { stroke: "#9aa4b2" }],
+        series: [{}, ...names.map((s, i) => ({ label: s, stroke: SERIES[i % SERIES.length], width: 1.5 }))],
+        axes: [{ stroke: axisColour() }, { stroke: axisColour() }],
         scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
       },
       [xs, ...series],

@@ -5,11 +5,11 @@
 // (GET /v1/scores?group_by=vendor, narrowed to one project if chosen).
 import uPlot from "/ui/common/uplot/uPlot.esm.js";
 import { api, byId as $, clear, el } from "/ui/common/common.js";
+import { SERIES, axisColour } from "/ui/common/palette.js";
 
 /** @typedef {import("/ui/common/common.js").ScoreRow} ScoreRow */
 /** @typedef {ScoreRow & { corrected: number, appealed: number, overturned: number, rework: number, throughput_per_hour: number | null, day?: string | null }} VendorRow */
 
-const COLOURS = ["#4cc9f0", "#ffb703", "#06d6a0", "#f72585", "#9d4edd", "#ef476f"];
 /**
  * What the day-by-day chart can show: its name, its unit, and a row's value (null: none).
  * @type {Record<string, { label: string, unit: string, max: number | null, value: (r: VendorRow) => number | null }>}
@@ -108,8 +108,8 @@ function drawDaily(rows, period, order) {
         x: { range: [period ? Date.now() / 1000 - period * DAY_S : xs[0] - DAY_S, Math.max(Date.now() / 1000, xs[xs.length - 1]) + DAY_S / 2] },
         y: { range: (_u, _min, max) => [0, measure.max ?? Math.max(1, max * 1.1)] },
       },
-      series: [{}, ...vendors.map(([, name], i) => ({ label: name, stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: true }))],
-      axes: [{ stroke: "#9aa4b2" }, { stroke: "#9aa4b2", label: `${measure.label} (${measure.unit})` }],
+      series: [{}, ...vendors.map(([, name], i) => ({ label: name, stroke: SERIES[i % SERIES.length], width: 2, spanGaps: true }))],
+      axes: [{ stroke: axisColour() }, { stroke: axisColour(), label: `${measure.label} (${measure.unit})` }],
     },
     [xs, ...series],
     target,

@@ -6,6 +6,7 @@
 // low for the work shows before payday.
 import uPlot from "/ui/common/uplot/uPlot.esm.js";
 import { api, byId as $, clear, el, toast } from "/ui/common/common.js";
+import { ALERT, SERIES, axisColour } from "/ui/common/palette.js";
 
 /** @typedef {import("/ui/common/common.js").Claims} Claims */
 /**
@@ -102,14 +103,14 @@ function drawPay(card) {
       scales: { x: { time: false, range: [-0.5, paid.length - 0.5] }, y: { range: [0, top || 1] } },
       series: [
         { label: "person", value: (_, i) => (i === null ? "–" : names[Math.round(i)] ?? "") },
-        { label: "per hour worked", stroke: "#4cc9f0", fill: "#4cc9f055", paths: uPlot.paths.bars?.({ size: [0.6, 60] }) },
-        { label: "minimum wage", stroke: "#ef476f", width: 2, dash: [6, 4], points: { show: false } },
+        { label: "per hour worked", stroke: SERIES[0], fill: `${SERIES[0]}55`, paths: uPlot.paths.bars?.({ size: [0.6, 60] }) },
+        { label: "minimum wage", stroke: ALERT, width: 2, dash: [6, 4], points: { show: false } },
       ],
       // The minimum across the whole width, whatever the number of people.
-      hooks: { draw: [(u) => card.minimum_wage !== null && level(u, card.minimum_wage, "#ef476f")] },
+      hooks: { draw: [(u) => card.minimum_wage !== null && level(u, card.minimum_wage, ALERT)] },
       axes: [
-        { stroke: "#9aa4b2", splits: () => xs, values: (_, splits) => splits.map((i) => names[i] ?? "") },
-        { stroke: "#9aa4b2", label: "per hour" },
+        { stroke: axisColour(), splits: () => xs, values: (_, splits) => splits.map((i) => names[i] ?? "") },
+        { stroke: axisColour(), label: "per hour" },
       ],
     },
     [xs, pay, minimum],
