@@ -23,6 +23,14 @@ HTTP_LATENCY = Histogram(
     ["service", "method", "route", "status"],
     buckets=LATENCY_BUCKETS,
 )
+# The same, by service alone: what the per-minute rollups read (one label set, not one per
+# route and status, which made each reading cost milliseconds in a busy process).
+SERVICE_LATENCY = Histogram(
+    "aviary_http_service_request_seconds",
+    "HTTP request latency of the whole service",
+    ["service"],
+    buckets=LATENCY_BUCKETS,
+)
 EVENTS_CONSUMED = Counter(
     "aviary_events_consumed_total", "Events handled, by outcome", ["service", "type", "outcome"]
 )

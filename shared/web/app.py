@@ -17,7 +17,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.errors import AppError, Unavailable, error_body
 from shared.events import RoutingKey, TokenRevoked
 from shared.messaging.handlers import apply_once
-from shared.observability import HTTP_LATENCY, correlation_id, new_correlation_id
+from shared.observability import (
+    HTTP_LATENCY,
+    SERVICE_LATENCY,
+    correlation_id,
+    new_correlation_id,
+)
 from shared.release import server_version
 from shared.runtime import Runtime, Startup, every
 from shared.security.audit import audit_router
@@ -70,9 +75,9 @@ class CorrelationAndMetrics:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
-            HTTP_LATENCY.labels(self.service, scope["method"], path, str(status)).observe(
-                time.perf_counter() - started
-            )
+            took = time.perf_counter() - started
+            HTTP_LATENCY.labels(self.service, scope["method"], path, str(status)).observe(took)
+            SERVICE_LATENCY.labels(self.service).observe(took)
             correlation_id.reset(token)
 
 

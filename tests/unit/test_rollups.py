@@ -19,8 +19,8 @@ def test_a_reading_takes_the_services_own_samples() -> None:
         "aviary_events_consumed", "", ["service", "type", "outcome"], registry=registry
     )
     latency = Histogram(
-        "aviary_http_request_seconds", "", ["service", "method", "route", "status"],
-        buckets=LATENCY_BUCKETS, registry=registry,
+        "aviary_http_service_request_seconds", "", ["service"], buckets=LATENCY_BUCKETS,
+        registry=registry,
     )  # fmt: skip
     queue = Gauge("aviary_queue_messages", "", ["service", "queue"], registry=registry)
     published = Counter("aviary_events_published", "", ["service", "type"], registry=registry)
@@ -29,8 +29,8 @@ def test_a_reading_takes_the_services_own_samples() -> None:
     events.labels("review", "task.submitted", "ok").inc(5)
     events.labels("review", "task.submitted", "retried").inc(2)
     events.labels("ingest", "item.accepted", "ok").inc(100)  # another service's
-    latency.labels("review", "GET", "/x", "200").observe(0.02)
-    latency.labels("review", "GET", "/x", "200").observe(0.3)
+    latency.labels("review").observe(0.02)
+    latency.labels("review").observe(0.3)
     queue.labels("review", "main").set(7)
     queue.labels("review", "dead_letter").set(1)
     reading = read("review", [registry])

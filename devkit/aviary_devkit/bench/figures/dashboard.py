@@ -31,7 +31,12 @@ from aviary_devkit.bench.figures.setups import Figures
 from aviary_devkit.bench.figures.ui import CHROMIUM, FLAGS, signed_in
 from aviary_devkit.processes import ServiceSet, cleanup_namespace, isolated_settings
 from shared.events import RoutingKey
-from shared.observability import EVENTS_CONSUMED, EVENTS_PUBLISHED, HTTP_LATENCY
+from shared.observability import (
+    EVENTS_CONSUMED,
+    EVENTS_PUBLISHED,
+    HTTP_LATENCY,
+    SERVICE_LATENCY,
+)
 from shared.rollups import COLLECTION, QUARTER, QUARTERS, STAGES, Rollups, minute_of, span
 from shared.settings import Settings
 from shared.store.mongo import ServiceDatabase, connect_mongo, utcnow
@@ -170,6 +175,7 @@ async def rollup_cost(settings: Settings) -> float:
     for route in range(40):
         for status in ("200", "201", "404", "422"):
             HTTP_LATENCY.labels("review", "GET", f"/v1/route{route}", status).observe(0.01)
+            SERVICE_LATENCY.labels("review").observe(0.01)
     client = connect_mongo(settings)
     rollups = Rollups(ServiceDatabase(client, settings.database_name("review")), "review")
     database = listener_pids(27017)
