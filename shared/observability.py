@@ -31,6 +31,20 @@ SERVICE_LATENCY = Histogram(
     ["service"],
     buckets=LATENCY_BUCKETS,
 )
+# The oldest event each service handled since the rollups last read it (seconds from when it
+# happened): how far behind a consumer runs, minute by minute (shared/rollups.py).
+_oldest_handled: dict[str, float] = {}
+
+
+def note_event_age(service: str, seconds: float) -> None:
+    _oldest_handled[service] = max(seconds, _oldest_handled.get(service, 0.0))
+
+
+def take_oldest_event_age(service: str) -> float | None:
+    """The oldest age noted since the last call (None: no event handled since)."""
+    return _oldest_handled.pop(service, None)
+
+
 EVENTS_CONSUMED = Counter(
     "aviary_events_consumed_total", "Events handled, by outcome", ["service", "type", "outcome"]
 )

@@ -30,6 +30,7 @@ from shared.observability import (
     OUTBOX_BACKLOG,
     QUEUE_DEPTH,
     SERVICE_LATENCY,
+    take_oldest_event_age,
 )
 from shared.store.mongo import Doc, ServiceDatabase, utcnow
 
@@ -41,7 +42,7 @@ QUARTER = 15
 PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 # The latency histogram's upper bounds, in order (its +Inf bucket is the request count).
 BOUNDS: tuple[float, ...] = LATENCY_BUCKETS
-GAUGES = ("queue", "dead_letters", "outbox")
+GAUGES = ("queue", "dead_letters", "outbox", "oldest_event_s")
 READ: tuple[Collector, ...] = (
     EVENTS_CONSUMED,
     EVENTS_PUBLISHED,
@@ -121,6 +122,9 @@ class Rollups:
     async def tick(self) -> None:
         """Add what changed since the last reading to this minute's document."""
         now = read(self.service)
+        oldest = take_oldest_event_age(self.service)
+        if oldest is not None:
+            now.gauges["oldest_event_s"] = round(oldest, 3)
         last, self._last = self._last, now
         grown = {k: v - last.counts.get(k, 0.0) for k, v in now.counts.items()}
         minute = minute_of(utcnow())
@@ -176,7 +180,8 @@ def summed(docs: Iterable[Doc], step: int = 1) -> list[Doc]:
                 "requests": int(requests),
                 "p50_ms": _ms(quantile(buckets, requests, 0.5)),
                 "p99_ms": _ms(quantile(buckets, requests, 0.99)),
-                **{g: int(total[g]) if g in total else None for g in GAUGES},
+                **{g: int(total[g]) if g in total else None for g in GAUGES[:3]},
+                "oldest_event_s": total.get("oldest_event_s"),
                 "stages": {s: int(total.get(f"stage_{s}", 0)) for s in STAGES.values()},
             }
         )

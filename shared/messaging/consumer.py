@@ -17,7 +17,7 @@ from shared.events import Envelope, RoutingKey
 from shared.messaging.broker import Broker
 from shared.messaging.retry import ATTEMPT_HEADER, DeadLetter, Retry, plan_after_failure
 from shared.messaging.topology import QueueNames
-from shared.observability import EVENTS_CONSUMED, correlation_id
+from shared.observability import EVENTS_CONSUMED, correlation_id, note_event_age
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,8 @@ class Consumer:
             return
         await message.ack()
         EVENTS_CONSUMED.labels(self.service, envelope.type.value, "ok").inc()
+        age = (datetime.now(UTC) - envelope.occurred_at).total_seconds()
+        note_event_age(self.service, max(0.0, age))
 
     async def _fail(self, message: AbstractIncomingMessage, kind: str, exc: Exception) -> None:
         headers: dict[str, Any] = dict(message.headers or {})

@@ -497,7 +497,7 @@ async def test_the_operator_charts_every_service_minute_by_minute(
         )
     )
     page = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", api.operator)
-    await page.wait_for_function("document.querySelectorAll('#charts canvas').length === 6")
+    await page.wait_for_function("document.querySelectorAll('#charts canvas').length === 7")
     stages = page.locator("#charts p[data-chart=stages]")
     await stages.filter(has_text="labeled").wait_for()
     assert "accepted" in (await stages.text_content() or "")
@@ -513,7 +513,7 @@ async def test_the_operator_charts_every_service_minute_by_minute(
     await page.locator("#charts").scroll_into_view_if_needed()
     await shot(page, "dashboard-charts")
     await page.select_option("#range", "168")  # a week of minutes
-    await page.wait_for_function("document.querySelectorAll('#charts canvas').length === 6")
+    await page.wait_for_function("document.querySelectorAll('#charts canvas').length === 7")
     await closed(page)
     client = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", ws.client.token)
     assert await client.is_hidden("#charts")  # the whole platform's: the operator's alone

@@ -28,6 +28,7 @@ def test_each_service_rolls_up_its_work_minute_by_minute(api: Api) -> None:
 
     # Review handled the submissions; ingest counted them (events), dispatch served them.
     review = api.wait_for(lambda: worked("review", "events"))
+    assert any(m["oldest_event_s"] is not None and m["oldest_event_s"] >= 0 for m in review)
     assert all(m["minute"].endswith(("+00:00", "Z")) for m in review)
     assert api.wait_for(lambda: worked("ingest", "events"))
     served = api.wait_for(lambda: worked("dispatch", "requests"))

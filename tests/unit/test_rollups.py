@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from shared.observability import LATENCY_BUCKETS
+from shared.observability import LATENCY_BUCKETS, note_event_age, take_oldest_event_age
 from shared.rollups import BOUNDS, quantile, read, summed, window
 
 MINUTE = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
@@ -54,15 +54,17 @@ def test_quantiles_interpolate_within_their_bucket() -> None:
 
 def test_a_minutes_processes_are_summed_gauges_at_their_highest() -> None:
     one = {"_id": "a", "minute": MINUTE, "process": "h:1", "events": 10, "requests": 4,
-           "b0": 4, "b1": 4, "b2": 4, "b3": 4, "b4": 4, "queue": 3}  # fmt: skip
+           "b0": 4, "b1": 4, "b2": 4, "b3": 4, "b4": 4, "queue": 3,
+           "oldest_event_s": 2.5}  # fmt: skip
     two = {"_id": "b", "minute": MINUTE, "process": "h:2", "events": 5, "failed": 1, "queue": 9,
-           "stage_labeled": 3}  # fmt: skip
+           "stage_labeled": 3, "oldest_event_s": 0.7}  # fmt: skip
     later = {"_id": "c", "minute": MINUTE + timedelta(minutes=1), "process": "h:1", "outbox": 2}
     first, second = summed([later, one, two])
     assert (first["minute"], first["events"], first["failed"], first["requests"]) == (
         MINUTE, 15, 1, 4,
     )  # fmt: skip
     assert first["queue"] == 9 and first["dead_letters"] is None
+    assert first["oldest_event_s"] == 2.5 and second["oldest_event_s"] is None
     assert first["p50_ms"] == pytest.approx(2.5)  # all four under 5 ms
     assert second["outbox"] == 2 and second["p99_ms"] is None
     assert first["stages"] == {"ingested": 0, "labeled": 3, "rejected": 0, "accepted": 0,
@@ -74,3 +76,11 @@ def test_the_window_defaults_to_the_last_hour_and_reads_a_bare_time_as_utc() -> 
     assert end - start == timedelta(hours=1) and end.tzinfo is not None
     bare = datetime(2026, 12, 6, 10, 0)
     assert window(bare, None, timedelta(hours=1))[0] == MINUTE
+
+
+def test_the_oldest_event_handled_is_taken_once() -> None:
+    note_event_age("export", 0.4)
+    note_event_age("export", 3.0)
+    note_event_age("export", 1.0)
+    assert take_oldest_event_age("export") == 3.0
+    assert take_oldest_event_age("export") is None  # nothing handled since

@@ -1,9 +1,9 @@
 // @ts-check
 // The operator's charts of the platform over time: every service's per-minute figures
 // (GET /v1/rollups, kept in each service's own database, shared/rollups.py): the pipeline's
-// throughput, a line a stage (ingested, labeled, rejected, accepted, delivered), then five
-// charts a line a service: events handled, request latency p50 and p99, messages waiting, and
-// dead letters with the outbox backlog. Each chart is said in a sentence too (the last minute and the
+// throughput, a line a stage (ingested, labeled, rejected, accepted, delivered), then six
+// charts a line a service: events handled, request latency p50 and p99, messages waiting, how
+// far behind consumers run (the oldest event handled), and dead letters with the outbox backlog. Each chart is said in a sentence too (the last minute and the
 // peak), for those who do not see it. Drawn with uPlot (web/common/uplot/, vendored: MIT).
 import uPlot from "/ui/common/uplot/uPlot.esm.js";
 import { api, byId as $, clear, el } from "/ui/common/common.js";
@@ -12,7 +12,7 @@ import { SERIES, axisColour } from "/ui/common/palette.js";
 /**
  * @typedef {{ minute: string, events: number, failed: number, requests: number, p50_ms: number | null,
  *   p99_ms: number | null, queue: number | null, dead_letters: number | null, outbox: number | null,
- *   stages?: Record<string, number> }} Minute
+ *   oldest_event_s?: number | null, stages?: Record<string, number> }} Minute
  */
 
 const STAGES = ["ingested", "labeled", "rejected", "accepted", "delivered"];
@@ -24,6 +24,7 @@ const CHARTS = [
   { id: "median", title: "request latency p50 (ms)", unit: " ms", value: (/** @type {Minute} */ m) => m.p50_ms },
   { id: "latency", title: "request latency p99 (ms)", unit: " ms", value: (/** @type {Minute} */ m) => m.p99_ms },
   { id: "queue", title: "messages waiting", unit: "", value: (/** @type {Minute} */ m) => m.queue },
+  { id: "behind", title: "oldest event handled (s since it happened)", unit: " s", value: (/** @type {Minute} */ m) => m.oldest_event_s ?? null },
   { id: "stuck", title: "dead letters + outbox backlog", unit: "", value: (/** @type {Minute} */ m) => (m.dead_letters ?? 0) + (m.outbox ?? 0) },
 ];
 /** @type {uPlot[]} */

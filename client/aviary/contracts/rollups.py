@@ -18,6 +18,7 @@ class RollupMinute(BaseModel):
     queue: int | None  # messages waiting at the highest reading of the minute
     dead_letters: int | None
     outbox: int | None  # events not yet relayed to the broker
+    oldest_event_s: float | None = None  # the oldest event handled, from when it happened
     # The pipeline's stages passed this minute, where they publish: ingested, labeled,
     # rejected, accepted, delivered (a delivery, not its images).
     stages: dict[str, int] = {}
