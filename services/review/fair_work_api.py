@@ -13,7 +13,14 @@ from fastapi import APIRouter
 from aviary.contracts.review import FairWork, FairWorkRow, MinimumWage, MinimumWageBody, WageAlert
 from services.review import domain
 from services.review.deps import ProjectsDep, StatementsDep
-from services.review.quality_api import Since, Until, VendorAdmin, own_vendor, window
+from services.review.quality_api import (
+    Since,
+    Until,
+    VendorAdmin,
+    own_vendor,
+    vendor_rates,
+    window,
+)
 from services.review.repositories import StatementRepository
 from shared.domain.projects import ProjectReadModel
 from shared.store.mongo import Doc
@@ -33,10 +40,7 @@ async def pay_by_person(
     project's rate for the vendor read once."""
     facts = await statements.facts({"vendor_id": vendor_id, **window(since, until)})
     minimum = await statements.minimum_wage(vendor_id)
-    rates: dict[str, float] = {}
-    for project_id in {f["project_id"] for f in facts}:
-        project = await projects.get(project_id)
-        rates[project_id] = project.rate_for(vendor_id) if project else 0.0
+    rates = await vendor_rates(projects, vendor_id, (f["project_id"] for f in facts))
     by_person: dict[str, list[Doc]] = defaultdict(list)
     for fact in facts:
         by_person[fact["annotator_id"]].append(fact)

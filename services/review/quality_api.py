@@ -3,6 +3,7 @@ minimum wage is fair_work_api.py's)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -113,6 +114,18 @@ async def scores(
     return Scores(group_by=group_by, since=since, until=until, rows=rows)
 
 
+async def vendor_rates(
+    projects: ProjectReadModel, vendor_id: str, project_ids: Iterable[str]
+) -> dict[str, float]:
+    """What the vendor's people earn a task in each project (its own rate, else the
+    project's; 0 for a project no longer known)."""
+    rates = {}
+    for project_id in set(project_ids):
+        project = await projects.get(project_id)
+        rates[project_id] = project.rate_for(vendor_id) if project else 0.0
+    return rates
+
+
 async def build_statement(
     statements: StatementRepository,
     projects: ProjectReadModel,
@@ -124,10 +137,7 @@ async def build_statement(
     facts = await statements.facts(
         {"vendor_id": vendor_id, "annotator_id": annotator_id, **window(since, until)}
     )
-    rates = {}
-    for project_id in {f["project_id"] for f in facts}:
-        project = await projects.get(project_id)
-        rates[project_id] = project.rate_for(vendor_id) if project else 0.0
+    rates = await vendor_rates(projects, vendor_id, (f["project_id"] for f in facts))
     lines = domain.statement(facts, rates)
     hourly = domain.effective_hourly(lines)
     minimum = await statements.minimum_wage(vendor_id)
