@@ -228,8 +228,10 @@ async def test_draw_submit_reject_fix_accept_deliver_in_the_browser(
     operator = await new_page(browser, dashboard_url, api.operator)
     await operator.wait_for_selector("#stages tbody tr")
     await operator.wait_for_selector("#quality tbody tr")
-    scored = operator.locator("#annotator-scores tbody tr", has_text="ann-0")
-    await scored.wait_for()  # the annotator's own row: submitted, accepted after rework
+    # The annotator's own row (each vendor's ann-0 is a person of their own): submitted,
+    # accepted after rework.
+    scored = operator.locator(f"#annotator-scores tbody td[title='ann-0 · {ws.vendor_id}']")
+    await scored.wait_for()
     await shot(operator, "dashboard-operator")
 
     for page in (annotator, reviewer, client, operator):

@@ -33,8 +33,9 @@ def test_each_service_rolls_up_its_work_minute_by_minute(api: Api) -> None:
     assert api.wait_for(lambda: worked("ingest", "events"))
     served = api.wait_for(lambda: worked("dispatch", "requests"))
     # The stages, where they publish: dispatch labels, review accepts.
-    assert api.wait_for(lambda: sum(m["stages"]["labeled"] for m in minutes("dispatch")) == 2)
-    assert api.wait_for(lambda: sum(m["stages"]["accepted"] for m in minutes("review")) == 2)
+    # (at least: the services are shared with the other tests of the module)
+    assert api.wait_for(lambda: sum(m["stages"]["labeled"] for m in minutes("dispatch")) >= 2)
+    assert api.wait_for(lambda: sum(m["stages"]["accepted"] for m in minutes("review")) >= 2)
     busiest = max(served, key=lambda m: m["requests"])
     assert busiest["p50_ms"] is not None and 0 < busiest["p50_ms"] <= busiest["p99_ms"]
     assert [m["minute"] for m in served] == sorted(m["minute"] for m in served)
@@ -43,8 +44,8 @@ def test_each_service_rolls_up_its_work_minute_by_minute(api: Api) -> None:
     quarters = api.ok(
         "GET", "review", "/v1/rollups", api.operator, params={"since": since, "step": 15}
     )["minutes"]
-    assert all(int(q["minute"][14:16]) % 15 == 0 for q in quarters)
-    assert sum(q["events"] for q in quarters) == sum(m["events"] for m in minutes("review"))
+    assert quarters and all(int(q["minute"][14:16]) % 15 == 0 for q in quarters)
+    assert sum(q["events"] for q in quarters) >= sum(m["events"] for m in review)
 
     # Only the operator; a window the store does not keep is refused.
     assert api.call("GET", "review", "/v1/rollups", ws.client.token).status_code == 403
