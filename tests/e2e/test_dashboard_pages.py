@@ -497,7 +497,7 @@ async def test_the_operator_charts_every_service_minute_by_minute(
         )
     )
     page = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", api.operator)
-    await page.wait_for_function("document.querySelectorAll('#charts canvas').length === 7")
+    await page.wait_for_function("() => document.querySelectorAll('#charts canvas').length === 7")
     stages = page.locator("#charts p[data-chart=stages]")
     await stages.filter(has_text="labeled").wait_for()
     assert "accepted" in (await stages.text_content() or "")
@@ -513,7 +513,23 @@ async def test_the_operator_charts_every_service_minute_by_minute(
     await page.locator("#charts").scroll_into_view_if_needed()
     await shot(page, "dashboard-charts")
     await page.select_option("#range", "168")  # a week of minutes
-    await page.wait_for_function("document.querySelectorAll('#charts canvas').length === 7")
+    await page.wait_for_function("() => document.querySelectorAll('#charts canvas').length === 7")
+    # A range of one's own: the last two hours, as the browser writes local times.
+    await page.select_option("#range", "custom")
+    local = (
+        "(ago) => { const d = new Date(Date.now() - ago * 3600e3);"
+        " d.setMinutes(d.getMinutes() - d.getTimezoneOffset());"
+        " return d.toISOString().slice(0, 16); }"
+    )
+    await page.fill("#range-from", await page.evaluate(local, 2))
+    await page.fill("#range-to", await page.evaluate(local, -0.1))
+    await page.evaluate("document.querySelector('#charts').replaceChildren()")
+    await page.click("#range-custom button")
+    await page.wait_for_function("() => document.querySelectorAll('#charts canvas').length === 7")
+    assert "labeled" in (await page.text_content("#charts p[data-chart=stages]") or "")
+    await page.fill("#range-from", await page.evaluate(local, 24 * 9))  # before what is kept
+    await page.click("#range-custom button")
+    await page.get_by_text("Choose a start before the end, within the last 8 days.").wait_for()
     await closed(page)
     client = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", ws.client.token)
     assert await client.is_hidden("#charts")  # the whole platform's: the operator's alone

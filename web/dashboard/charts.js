@@ -30,21 +30,46 @@ const CHARTS = [
 /** @type {uPlot[]} */
 let drawn = [];
 
-/** Minutes a point, by the hours shown: a day by 5, a week by 15 (672 points, not 10,080). */
-const STEPS = /** @type {Record<number, number>} */ ({ 1: 1, 24: 5, 168: 15 });
+/**
+ * Minutes a point, by the hours shown: up to 3 hours a minute, up to two days by 5, longer by
+ * 15 (a week is 672 points, not 10,080).
+ * @param {number} hours
+ */
+const stepFor = (hours) => (hours <= 3 ? 1 : hours <= 48 ? 5 : 15);
+/** The rollups are kept 8 days: no range reaches further back. */
+const KEPT_MS = 8 * 24 * 3600 * 1000;
+
+/**
+ * The range shown, in ms since the epoch: the last hour, day or week, or the one chosen
+ * (`custom`: from and to, in the browser's time zone).
+ * @returns {{ from: number, to: number } | null} null: a custom range not (yet) right
+ */
+function chosenRange() {
+  const choice = $("range", HTMLSelectElement).value;
+  $("range-custom").hidden = choice !== "custom";
+  const now = Date.now();
+  if (choice !== "custom") return { from: now - Number(choice) * 3600 * 1000, to: now };
+  const from = Date.parse($("range-from", HTMLInputElement).value);
+  const to = Date.parse($("range-to", HTMLInputElement).value);
+  const right = Number.isFinite(from) && Number.isFinite(to) && from < to && from >= now - KEPT_MS;
+  $("range-error").textContent = right ? "" : "Choose a start before the end, within the last 8 days.";
+  return right ? { from, to: Math.min(to, now) } : null;
+}
 
 export async function showPlatformCharts() {
-  const hours = Number($("range", HTMLSelectElement).value);
-  const step = STEPS[hours] ?? 1;
-  const until = Date.now();
-  const since = new Date(until - hours * 3600 * 1000).toISOString();
-  const query = { since, step: String(step) };
+  const range = chosenRange();
+  if (range === null) return;
+  const hours = (range.to - range.from) / 3600 / 1000;
+  const step = stepFor(hours);
+  const until = range.to;
+  const since = new Date(range.from).toISOString();
+  const query = { since, until: new Date(until).toISOString(), step: String(step) };
   const answers = await Promise.all(
     SERVICES.map((s) => /** @type {Promise<{ minutes: Minute[] }>} */ (api(s, "GET", "/v1/rollups", undefined, query)).catch(() => ({ minutes: [] }))),
   );
   // One x for all: every point of the range, so that a quiet span is a gap, not a slope.
   const span = step * 60;
-  const first = Math.floor((until - hours * 3600 * 1000) / 1000 / span) * span;
+  const first = Math.floor(range.from / 1000 / span) * span;
   const xs = Array.from({ length: Math.floor((hours * 60) / step) + 1 }, (_, i) => first + i * span);
   const index = new Map(xs.map((x, i) => [x, i]));
   for (const c of drawn) c.destroy();

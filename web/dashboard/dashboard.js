@@ -107,6 +107,10 @@ function start(me) {
   const asked = new URLSearchParams(location.search).get("range");
   if (asked && [...$("range", HTMLSelectElement).options].some((o) => o.value === asked)) $("range", HTMLSelectElement).value = asked;
   $("range").addEventListener("change", () => showPlatformCharts().catch((error) => toast(error.message, "error")));
+  $("range-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    showPlatformCharts().catch((error) => toast(error.message, "error"));
+  });
   $("scorecard-form").addEventListener("submit", (e) => {
     e.preventDefault();
     showScorecard().catch((error) => toast(error.message, "error"));
