@@ -521,13 +521,13 @@ async def test_the_operator_charts_every_service_minute_by_minute(
         " d.setMinutes(d.getMinutes() - d.getTimezoneOffset());"
         " return d.toISOString().slice(0, 16); }"
     )
-    await page.fill("#range-from", await page.evaluate(local, 2))
-    await page.fill("#range-to", await page.evaluate(local, -0.1))
+    await page.fill("#range-start", await page.evaluate(local, 2))
+    await page.fill("#range-end", await page.evaluate(local, -0.1))
     await page.evaluate("document.querySelector('#charts').replaceChildren()")
     await page.click("#range-custom button")
     await page.wait_for_function("() => document.querySelectorAll('#charts canvas').length === 7")
     assert "labeled" in (await page.text_content("#charts p[data-chart=stages]") or "")
-    await page.fill("#range-from", await page.evaluate(local, 24 * 9))  # before what is kept
+    await page.fill("#range-start", await page.evaluate(local, 24 * 9))  # before what is kept
     await page.click("#range-custom button")
     await page.get_by_text("Choose a start before the end, within the last 8 days.").wait_for()
     await closed(page)

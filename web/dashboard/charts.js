@@ -49,8 +49,8 @@ function chosenRange() {
   $("range-custom").hidden = choice !== "custom";
   const now = Date.now();
   if (choice !== "custom") return { from: now - Number(choice) * 3600 * 1000, to: now };
-  const from = Date.parse($("range-from", HTMLInputElement).value);
-  const to = Date.parse($("range-to", HTMLInputElement).value);
+  const from = Date.parse($("range-start", HTMLInputElement).value);
+  const to = Date.parse($("range-end", HTMLInputElement).value);
   const right = Number.isFinite(from) && Number.isFinite(to) && from < to && from >= now - KEPT_MS;
   $("range-error").textContent = right ? "" : "Choose a start before the end, within the last 8 days.";
   return right ? { from, to: Math.min(to, now) } : null;
