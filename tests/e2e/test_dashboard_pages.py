@@ -161,6 +161,10 @@ async def test_a_vendor_admin_sets_a_minimum_wage_and_sees_who_earns_less(
         timeout=15_000,
     )
     assert await row.locator("td").nth(4).get_attribute("class") == "error"
+    # The daily limit used, day by day (8 h the platform's: a second or so is under 1 %).
+    use = await page.text_content("#limit-use") or ""
+    assert use.startswith("Daily limit used: ") and "most 0" in use
+    await page.locator("#limit-use-chart canvas").wait_for()
     # The chart: a bar for ann-0 and the minimum as a line, drawn.
     labels = await page.locator("#fair-work-chart .u-legend .u-label").all_text_contents()
     assert labels[-2:] == ["per hour worked", "minimum wage"]

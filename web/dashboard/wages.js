@@ -19,6 +19,8 @@ import { ALERT, SERIES, axisColour } from "/ui/common/palette.js";
 const PERIOD_DAYS = 30;
 /** @type {uPlot | null} */
 let chart = null;
+/** @type {uPlot | null} */
+let usage = null;
 
 /** @param {Claims} me */
 export async function showWages(me) {
@@ -59,6 +61,7 @@ export async function showWages(me) {
     ),
   );
   drawPay(card);
+  drawUsage(worked);
 }
 
 /**
@@ -81,6 +84,42 @@ function daysOf(worked) {
     seen.text = `${seen.days} day${seen.days === 1 ? "" : "s"}; longest ${hours(seen.longest)} of ${hours(seen.limit)}`;
   }
   return by;
+}
+
+/**
+ * Work-limit use day by day: the share of their daily limit each person used, the most any
+ * one used and the average of those who worked, said in a sentence too.
+ * @param {WorkDays} worked
+ */
+function drawUsage(worked) {
+  usage?.destroy();
+  usage = null;
+  const target = $("limit-use-chart");
+  clear(target);
+  const days = worked.days.filter((d) => d.people.length);
+  const shares = days.map((d) => d.people.map((p) => (p.limit_s ? (100 * p.worked_s) / p.limit_s : 0)));
+  const most = shares.map((s) => Math.round(Math.max(...s) * 10) / 10);
+  const mean = shares.map((s) => Math.round((s.reduce((a, b) => a + b, 0) / s.length) * 10) / 10);
+  $("limit-use").textContent = days.length
+    ? `Daily limit used: ${days.map((d, i) => `${d.day} most ${most[i]} %, on average ${mean[i]} %`).join("; ")}.`
+    : "No time worked in the last 30 days.";
+  if (!days.length) return;
+  usage = new uPlot(
+    {
+      width: Math.max(320, target.clientWidth || 640),
+      height: 160,
+      scales: { y: { range: (_u, _min, max) => [0, Math.max(100, max * 1.1)] } },
+      series: [
+        {},
+        { label: "most used (%)", stroke: SERIES[3], width: 2 },
+        { label: "average used (%)", stroke: SERIES[0], width: 2 },
+      ],
+      axes: [{ stroke: axisColour() }, { stroke: axisColour(), label: "% of the daily limit" }],
+      hooks: { draw: [(u) => level(u, 100, ALERT)] },
+    },
+    [days.map((d) => Date.parse(`${d.day}T12:00:00Z`) / 1000), most, mean],
+    target,
+  );
 }
 
 /** Pay per hour worked, a bar a person, and the minimum as a line. @param {FairWork} card */
