@@ -196,12 +196,12 @@ class Dispatcher:
         transcript: Transcript | None = None,
     ) -> str:
         submission_id, seconds = await self.leases.submit(held, annotation, tracks, transcript)
-        self.work.add(held.lease.vendor_id, held.lease.annotator_id, seconds)
+        self.work.add(held.lease.vendor_id, held.lease.annotator_id, seconds, held.lease.started_at)
         self.work.handled(held.task["project_id"], seconds)
         return submission_id
 
     async def give_back(self, held: LeasedTask, skip: Doc | None = None) -> None:
         """Release (skip=None) or skip: the task returns to the pool, or to an operator."""
         task, seconds = await self.leases.give_back(held, skip)
-        self.work.add(held.lease.vendor_id, held.lease.annotator_id, seconds)
+        self.work.add(held.lease.vendor_id, held.lease.annotator_id, seconds, held.lease.started_at)
         self.offer([task])

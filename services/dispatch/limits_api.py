@@ -77,11 +77,12 @@ async def work_days(
                         annotator_id=who,
                         worked_s=round(worked, 1),
                         limit_s=limits.daily_hours(who, work.defaults) * 3600,
+                        breaks=breaks.get(who, 0),
                     )
                     for who, worked in sorted(people.items())
                 ],
             )
-            for day, people in await store.vendor_days(vendor_id, since)
+            for day, people, breaks in await store.vendor_days(vendor_id, since)
         ],
     )
 

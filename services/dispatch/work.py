@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict, deque
+from datetime import datetime, timedelta
 
 from services.dispatch.work_store import HANDLING_KEPT, WorkStore
 from services.dispatch.worklimits import (
@@ -21,8 +22,17 @@ from shared.store.mongo import utcnow
 
 # How long a read of what the other processes added counts as fresh.
 WORKED_TTL_S = 5.0
+# A pause this long between one task's end and the next one's start, the same day, is a
+# break (the fair-work card counts them).
+BREAK_GAP = timedelta(minutes=10)
 
 WorkKey = tuple[str, str, str]  # vendor, annotator, UTC day
+
+
+def is_break(ended: datetime, started: datetime) -> bool:
+    """A pause of `BREAK_GAP` or more between a task's end and the next one's start, the
+    same (UTC) day."""
+    return day_of(ended) == day_of(started) and started - ended >= BREAK_GAP
 
 
 class WorkClock:
@@ -40,10 +50,27 @@ class WorkClock:
         self._unflushed: dict[WorkKey, float] = defaultdict(float)
         self._read: dict[tuple[str, str], tuple[float, dict[str, float]]] = {}
         self._handled: dict[str, list[float]] = defaultdict(list)
+        # Breaks: when each person's last task ended (this process's view: a person whose
+        # tasks alternate between replicas has some breaks unseen), and those counted.
+        self._last_end: dict[tuple[str, str], datetime] = {}
+        self._breaks: dict[WorkKey, int] = defaultdict(int)
         self._lock = asyncio.Lock()
 
-    def add(self, vendor_id: str, annotator_id: str, seconds: float) -> None:
-        self._unflushed[(vendor_id, annotator_id, day_of(utcnow()))] += max(0.0, seconds)
+    def add(
+        self,
+        vendor_id: str,
+        annotator_id: str,
+        seconds: float,
+        started_at: datetime | None = None,
+    ) -> None:
+        """Time worked on a task that just ended (`started_at`: when it was leased)."""
+        now = utcnow()
+        day = day_of(now)
+        self._unflushed[(vendor_id, annotator_id, day)] += max(0.0, seconds)
+        last = self._last_end.get((vendor_id, annotator_id))
+        if started_at is not None and last is not None and is_break(last, started_at):
+            self._breaks[(vendor_id, annotator_id, day_of(started_at))] += 1
+        self._last_end[(vendor_id, annotator_id)] = now
 
     def handled(self, project_id: str, seconds: float) -> None:
         self._handled[project_id].append(seconds)
@@ -106,9 +133,15 @@ class WorkClock:
                         self._handled[project_id][:0] = times
                     raise
             batch = {k: v for k, v in self._unflushed.items() if v > 0}
-            if not batch:
+            breaks, self._breaks = self._breaks, defaultdict(int)
+            if not batch and not breaks:
                 return
-            await self.store.add_worked(batch)
+            try:
+                await self.store.add_worked(batch, breaks)
+            except Exception:
+                for key, n in breaks.items():  # kept for the next flush
+                    self._breaks[key] += n
+                raise
             for (vendor_id, annotator_id, day), seconds in batch.items():
                 self._unflushed[(vendor_id, annotator_id, day)] -= seconds
                 if (read := self._read.get((vendor_id, day))) is not None:

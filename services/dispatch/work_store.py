@@ -46,12 +46,18 @@ class WorkStore:
         doc = await self.worktime.find_one({"_id": f"{vendor_id}|{day}"})
         return {_unfield(k): float(v) for k, v in (doc or {}).get("seconds", {}).items()}
 
-    async def add_worked(self, seconds: dict[tuple[str, str, str], float]) -> None:
-        """Add time worked per (vendor, annotator, day), from every replica's counters: one
-        write per vendor and day."""
+    async def add_worked(
+        self,
+        seconds: dict[tuple[str, str, str], float],
+        breaks: dict[tuple[str, str, str], int] | None = None,
+    ) -> None:
+        """Add time worked (and breaks taken) per (vendor, annotator, day), from every
+        replica's counters: one write per vendor and day."""
         by_doc: dict[tuple[str, str], dict[str, float]] = {}
         for (vendor_id, annotator_id, day), worked in seconds.items():
             by_doc.setdefault((vendor_id, day), {})[f"seconds.{_field(annotator_id)}"] = worked
+        for (vendor_id, annotator_id, day), n in (breaks or {}).items():
+            by_doc.setdefault((vendor_id, day), {})[f"breaks.{_field(annotator_id)}"] = n
         await self.worktime.bulk_write(
             [
                 UpdateOne(
@@ -66,11 +72,16 @@ class WorkStore:
 
     async def vendor_days(
         self, vendor_id: str, since_day: str
-    ) -> list[tuple[str, dict[str, float]]]:
-        """Each day from `since_day` with the vendor's people's seconds worked, in order."""
+    ) -> list[tuple[str, dict[str, float], dict[str, int]]]:
+        """Each day from `since_day` with the vendor's people's seconds worked and breaks
+        taken, in order."""
         query = {"vendor_id": vendor_id, "day": {"$gte": since_day}}
         return [
-            (d["day"], {_unfield(k): float(v) for k, v in d.get("seconds", {}).items()})
+            (
+                d["day"],
+                {_unfield(k): float(v) for k, v in d.get("seconds", {}).items()},
+                {_unfield(k): int(v) for k, v in d.get("breaks", {}).items()},
+            )
             async for d in self.worktime.find(query).sort("day", 1)
         ]
 

@@ -156,7 +156,7 @@ async def test_a_vendor_admin_sets_a_minimum_wage_and_sees_who_earns_less(
     assert cells[:2] == ["ann-0", "1"] and 0 < float(cells[4]) < 1000
     # Time worked against the day's limit (dispatch's work days), once its clock is written.
     await page.wait_for_function(
-        "() => /1 day; longest 0.0 h of 8.0 h/.test(document.querySelector("
+        "() => /1 day; longest 0.0 h of 8.0 h; 0 breaks/.test(document.querySelector("
         "'#fair-work tbody tr td:nth-child(8)')?.textContent ?? '')",
         timeout=15_000,
     )

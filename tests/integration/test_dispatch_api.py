@@ -172,6 +172,7 @@ def test_daily_work_limit_refuses_next_once_reached(api: Api) -> None:
     assert day["day"] == datetime.now(UTC).date().isoformat()
     [person] = [p for p in day["people"] if p["annotator_id"] == "ann-0"]
     assert person["worked_s"] >= 1.0 and person["limit_s"] == 1.0
+    assert person["breaks"] == 0  # one task, then the limit: no pause between two
     assert api.call("GET", "dispatch", days_path, other_admin).status_code == 404
 
 

@@ -13,7 +13,7 @@ import { ALERT, SERIES, axisColour } from "/ui/common/palette.js";
  * @typedef {{ annotator_id: string, completed: number, hours_worked: number, earnings: number,
  *   effective_hourly: number | null, below_minimum_wage: boolean, rejected: number, appealed: number, overturned: number }} FairWorkRow
  * @typedef {{ vendor_id: string, minimum_wage: number | null, people: FairWorkRow[] }} FairWork
- * @typedef {{ days: { day: string, people: { annotator_id: string, worked_s: number, limit_s: number }[] }[] }} WorkDays
+ * @typedef {{ days: { day: string, people: { annotator_id: string, worked_s: number, limit_s: number, breaks?: number }[] }[] }} WorkDays
  */
 
 const PERIOD_DAYS = 30;
@@ -65,23 +65,25 @@ export async function showWages(me) {
 }
 
 /**
- * Each person's days worked and their longest against its limit ("5 days; longest 6.2 h of 8 h").
+ * Each person's days worked, their longest against its limit and the breaks they took ("5 days;
+ * longest 6.2 h of 8 h; 9 breaks").
  * @param {WorkDays} worked
  */
 function daysOf(worked) {
-  /** @type {Map<string, { days: number, longest: number, limit: number, text: string }>} */
+  /** @type {Map<string, { days: number, longest: number, limit: number, breaks: number, text: string }>} */
   const by = new Map();
   for (const day of worked.days) {
     for (const p of day.people) {
-      const seen = by.get(p.annotator_id) ?? { days: 0, longest: 0, limit: p.limit_s, text: "" };
+      const seen = by.get(p.annotator_id) ?? { days: 0, longest: 0, limit: p.limit_s, breaks: 0, text: "" };
       seen.days += 1;
+      seen.breaks += p.breaks ?? 0;
       if (p.worked_s >= seen.longest) Object.assign(seen, { longest: p.worked_s, limit: p.limit_s });
       by.set(p.annotator_id, seen);
     }
   }
   for (const seen of by.values()) {
     const hours = (/** @type {number} */ s) => `${(s / 3600).toFixed(1)} h`;
-    seen.text = `${seen.days} day${seen.days === 1 ? "" : "s"}; longest ${hours(seen.longest)} of ${hours(seen.limit)}`;
+    seen.text = `${seen.days} day${seen.days === 1 ? "" : "s"}; longest ${hours(seen.longest)} of ${hours(seen.limit)}; ${seen.breaks} break${seen.breaks === 1 ? "" : "s"}`;
   }
   return by;
 }

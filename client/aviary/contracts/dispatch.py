@@ -162,6 +162,7 @@ class PersonDay(BaseModel):
     annotator_id: str
     worked_s: float
     limit_s: float  # today's limit for the person (limits are not kept by day)
+    breaks: int = 0  # pauses of 10 minutes or more between two of their tasks that day
 
 
 class WorkDay(BaseModel):
