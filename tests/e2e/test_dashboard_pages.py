@@ -451,6 +451,17 @@ async def test_the_client_compares_its_vendors_on_a_scorecard(
     assert await page.locator("#scorecard-chart canvas").count() == 1  # drawn again, once
     await shot(page, "dashboard-scorecard")
     await closed(page)
+    # A vendor admin sees its own vendor's figures the same way, and no other's.
+    admin = await new_page(
+        browser,
+        f"{services.url('export')}/ui/dashboard.html",
+        api.token(poor, "vendor_admin", "boss"),
+    )
+    await admin.wait_for_function(
+        "() => document.querySelectorAll('#scorecard tbody tr').length === 1"
+    )
+    assert await admin.locator("#scorecard tbody td").first.text_content() == "Wren"
+    await closed(admin)
 
 
 async def test_a_batch_burnup_is_drawn_with_its_forecast_and_said_in_words(

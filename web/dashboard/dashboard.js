@@ -83,6 +83,8 @@ function start(me) {
   $("platform").hidden = me.role !== "operator";
   $("limits").hidden = me.role !== "vendor_admin";
   $("people").hidden = false; // clients, vendor admins and the operator: their own tokens
+  // Clients compare their vendors; a vendor admin sees its own figures the same way.
+  $("vendors-section").hidden = false;
   people = new People(me);
   $("wage-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -235,6 +237,7 @@ async function refresh() {
   /** @type {Promise<void>[]} */
   const work = [];
   if (!$("client").hidden) work.push(showProjects().then(showScorecard), showFlagged(), showDeliveries());
+  else work.push(showScorecard());
   if (!$("platform").hidden) work.push(showPlatform(), showPlatformCharts());
   if (!$("ops").hidden) work.push(showQuality());
   if (!$("limits").hidden && me) work.push(showLimits(me), showWages(me));
