@@ -177,6 +177,13 @@ async def test_a_vendor_admin_sets_a_minimum_wage_and_sees_who_earns_less(
     await page.click("#wage-form button[type=submit]")
     await page.get_by_text("Everyone earns at least 1 an hour worked.").wait_for()
     assert await page.locator("#fair-work td.error").count() == 0
+    # The operator sees any vendor's card, the vendor chosen by name.
+    operator = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", api.operator)
+    await operator.locator("#fair-vendor-box").wait_for()
+    await operator.select_option("#fair-vendor", ws.vendor_id)
+    await operator.locator("#fair-work tbody tr", has_text="ann-0").wait_for()
+    assert await operator.input_value("#wage-hourly") == "1"
+    await closed(operator)
     await closed(page)
 
 

@@ -9,7 +9,7 @@ import { addCsvButtons } from "./csv.js";
 import { People } from "./people.js";
 import { ProjectForm } from "./projects.js";
 import { scorecardProjects, showScorecard } from "./scorecard.js";
-import { setWage, showWages } from "./wages.js";
+import { chooseFairVendor, fairVendor, setWage, showWages } from "./wages.js";
 import { Uploader } from "./upload.js";
 
 /** @typedef {import("/ui/common/common.js").Claims} Claims */
@@ -82,6 +82,9 @@ function start(me) {
   // The services' counters are the whole platform's: the operator's alone (docs/security.md).
   $("platform").hidden = me.role !== "operator";
   $("limits").hidden = me.role !== "vendor_admin";
+  // A vendor's fair-work card: its admin's, and the operator's for any vendor.
+  $("fair").hidden = !["vendor_admin", "operator"].includes(me.role);
+  if (me.role === "operator") chooseFairVendor(me).catch((error) => toast(error.message, "error"));
   $("people").hidden = false; // clients, vendor admins and the operator: their own tokens
   // Clients compare their vendors; a vendor admin sees its own figures the same way.
   $("vendors-section").hidden = false;
@@ -240,7 +243,8 @@ async function refresh() {
   else work.push(showScorecard());
   if (!$("platform").hidden) work.push(showPlatform(), showPlatformCharts());
   if (!$("ops").hidden) work.push(showQuality());
-  if (!$("limits").hidden && me) work.push(showLimits(me), showWages(me));
+  if (!$("limits").hidden && me) work.push(showLimits(me));
+  if (!$("fair").hidden && me && (me.role !== "operator" || fairVendor())) work.push(showWages(me));
   if (!$("people").hidden && people) work.push(people.show());
   const results = await Promise.allSettled(work);
   const failed = results.find((r) => r.status === "rejected");

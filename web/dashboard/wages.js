@@ -22,9 +22,32 @@ let chart = null;
 /** @type {uPlot | null} */
 let usage = null;
 
+/**
+ * Whose card: the vendor admin's own vendor, or the one the operator chose.
+ * @param {Claims} me
+ */
+function vendorOf(me) {
+  return me.role === "operator" ? fairVendor() : me.vendor || me.org;
+}
+
+/** The vendor the operator chose ("" before the list is there). */
+export function fairVendor() {
+  return $("fair-vendor", HTMLSelectElement).value;
+}
+
+/** The operator picks the vendor whose card to show, by name. @param {Claims} me */
+export async function chooseFairVendor(me) {
+  const vendors = /** @type {{ id: string, name: string }[]} */ (await api("ingest", "GET", "/v1/vendors"));
+  const choice = $("fair-vendor", HTMLSelectElement);
+  clear(choice, vendors.map((v) => el("option", { value: v.id, title: v.id }, v.name)));
+  $("fair-vendor-box").hidden = false;
+  choice.addEventListener("change", () => showWages(me).catch((error) => toast(error.message, "error")));
+  if (vendors.length) await showWages(me);
+}
+
 /** @param {Claims} me */
 export async function showWages(me) {
-  const vendor = me.vendor || me.org;
+  const vendor = vendorOf(me);
   const since = new Date(Date.now() - PERIOD_DAYS * 24 * 3600 * 1000).toISOString();
   const [card, worked] = /** @type {[FairWork, WorkDays]} */ (
     await Promise.all([
@@ -181,7 +204,7 @@ function level(u, value, colour) {
 /** @param {Claims} me */
 export async function setWage(me) {
   const hourly = Number($("wage-hourly", HTMLInputElement).value);
-  await api("review", "PUT", `/v1/vendors/${me.vendor || me.org}/minimum-wage`, { hourly });
+  await api("review", "PUT", `/v1/vendors/${vendorOf(me)}/minimum-wage`, { hourly });
   toast(`Minimum wage set to ${hourly} an hour`);
   await showWages(me);
 }
