@@ -127,16 +127,17 @@ class Rollups:
             now.gauges["oldest_event_s"] = round(oldest, 3)
         last, self._last = self._last, now
         grown = {k: v - last.counts.get(k, 0.0) for k, v in now.counts.items()}
+        changes: Doc = {}
+        if changed := {k: v for k, v in grown.items() if v > 0}:
+            changes["$inc"] = changed
+        if now.gauges:
+            changes["$max"] = now.gauges
         minute = minute_of(utcnow())
         for collection, start in (
             (self.collection, minute),
             (self.quarters, span(minute, QUARTER)),
         ):
-            update: Doc = {"$setOnInsert": {"minute": start, "process": PROCESS}}
-            if changed := {k: v for k, v in grown.items() if v > 0}:
-                update["$inc"] = changed
-            if now.gauges:
-                update["$max"] = now.gauges
+            update = {"$setOnInsert": {"minute": start, "process": PROCESS}, **changes}
             await collection.update_one(
                 {"_id": f"{start.isoformat()}|{PROCESS}"}, update, upsert=True
             )

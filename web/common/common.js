@@ -254,6 +254,14 @@ export function requireLogin(root, roles, title) {
   return null;
 }
 
+/**
+ * A share (0 to 1) as a whole percentage, "–" for none.
+ * @param {number | null | undefined} x
+ */
+export function percent(x) {
+  return x === null || x === undefined ? "–" : `${Math.round(x * 100)} %`;
+}
+
 /** @param {number} total seconds, shown as m:ss or h:mm:ss */
 export function formatSeconds(total) {
   const s = Math.max(0, Math.floor(total));

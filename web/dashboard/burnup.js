@@ -4,17 +4,14 @@
 // size, and the project's deadline as a red line where it falls in view; the same figures in a
 // sentence beside it, for those who do not see the chart (GET /v1/batches/{id}/burnup). Drawn
 // with uPlot (web/common/uplot/, vendored: MIT).
-import uPlot from "/ui/common/uplot/uPlot.esm.js";
-import { api, byId as $, clear, el, toast } from "/ui/common/common.js";
+import { api, byId as $, el, toast } from "/ui/common/common.js";
 import { ALERT, SERIES, axisColour } from "/ui/common/palette.js";
+import { clearChart, drawChart, markLine } from "./plot.js";
 
 /**
  * @typedef {{ batch_id: string, sealed: boolean, total: number, done: number, points: { at: string, done: number }[],
  *   per_hour: number | null, finish_at: string | null, deadline: string | null }} Burnup
  */
-
-/** @type {uPlot | null} */
-let chart = null;
 
 /** @param {string} iso */
 const seconds = (iso) => Date.parse(iso) / 1000;
@@ -29,10 +26,8 @@ export async function showBurnup(batchId, name) {
   $("burnup-box").hidden = false;
   $("burnup-title").textContent = `Burn-up: ${name}`;
   $("burnup-text").textContent = describe(b);
-  chart?.destroy();
-  chart = null;
   const target = $("burnup-chart");
-  clear(target);
+  clearChart(target);
   if (!b.points.length) return;
   const now = Date.now() / 1000;
   const xs = b.points.map((p) => seconds(p.at));
@@ -48,9 +43,9 @@ export async function showBurnup(batchId, name) {
     forecast.push(b.total);
   }
   const deadline = b.deadline ? seconds(b.deadline) : null;
-  chart = new uPlot(
+  drawChart(
+    target,
     {
-      width: Math.max(320, target.clientWidth || 640),
       height: 220,
       scales: { y: { range: [0, Math.max(b.total, 1)] } },
       series: [
@@ -59,27 +54,10 @@ export async function showBurnup(batchId, name) {
         { label: "forecast", stroke: SERIES[1], width: 2, dash: [6, 4], spanGaps: true },
       ],
       axes: [{ stroke: axisColour() }, { stroke: axisColour(), label: "items" }],
-      hooks: {
-        draw: [
-          (u) => {
-            if (deadline === null) return;
-            const [min, max] = [u.scales.x.min ?? 0, u.scales.x.max ?? 0];
-            if (deadline < min || deadline > max) return;
-            const x = u.valToPos(deadline, "x", true);
-            u.ctx.save();
-            u.ctx.strokeStyle = ALERT;
-            u.ctx.lineWidth = 2;
-            u.ctx.beginPath();
-            u.ctx.moveTo(x, u.bbox.top);
-            u.ctx.lineTo(x, u.bbox.top + u.bbox.height);
-            u.ctx.stroke();
-            u.ctx.restore();
-          },
-        ],
-      },
+      // The deadline, up and down, where it falls in view.
+      hooks: { draw: [(u) => deadline !== null && markLine(u, "x", deadline, ALERT)] },
     },
     [xs, done, forecast],
-    target,
   );
 }
 

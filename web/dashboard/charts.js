@@ -5,9 +5,9 @@
 // charts a line a service: events handled, request latency p50 and p99, messages waiting, how
 // far behind consumers run (the oldest event handled), and dead letters with the outbox backlog. Each chart is said in a sentence too (the last minute and the
 // peak), for those who do not see it. Drawn with uPlot (web/common/uplot/, vendored: MIT).
-import uPlot from "/ui/common/uplot/uPlot.esm.js";
 import { api, byId as $, clear, el } from "/ui/common/common.js";
 import { SERIES, axisColour } from "/ui/common/palette.js";
+import { drawChart } from "./plot.js";
 
 /**
  * @typedef {{ minute: string, events: number, failed: number, requests: number, p50_ms: number | null,
@@ -27,7 +27,7 @@ const CHARTS = [
   { id: "behind", title: "oldest event handled (s since it happened)", unit: " s", value: (/** @type {Minute} */ m) => m.oldest_event_s ?? null },
   { id: "stuck", title: "dead letters + outbox backlog", unit: "", value: (/** @type {Minute} */ m) => (m.dead_letters ?? 0) + (m.outbox ?? 0) },
 ];
-/** @type {uPlot[]} */
+/** @type {ReturnType<typeof drawChart>[]} */
 let drawn = [];
 
 /**
@@ -116,16 +116,15 @@ function plot(box, chart, names, xs, series) {
   const target = el("div", { class: "chart", "aria-hidden": "true" });
   box.append(el("h3", {}, chart.title), el("p", { class: "muted", role: "status", dataset: { chart: chart.id } }, describe(names, series, chart.unit)), target);
   drawn.push(
-    new uPlot(
+    drawChart(
+      target,
       {
-        width: Math.max(320, box.clientWidth || 640),
         height: 160,
         series: [{}, ...names.map((s, i) => ({ label: s, stroke: SERIES[i % SERIES.length], width: 1.5 }))],
         axes: [{ stroke: axisColour() }, { stroke: axisColour() }],
         scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
       },
       [xs, ...series],
-      target,
     ),
   );
 }

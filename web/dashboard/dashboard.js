@@ -1,7 +1,7 @@
 // @ts-check
 // One dashboard: a client's projects, batches, deliveries and webhook log; the operator's and
 // vendor admins' view of the platform (queues, throughput, tasks, people at work, quality).
-import { api, byId as $, clear, el, requireLogin, services, setupTheme, showWho, signOut, toast, token } from "/ui/common/common.js";
+import { api, byId as $, clear, el, percent, requireLogin, services, setupTheme, showWho, signOut, toast, token } from "/ui/common/common.js";
 import { act } from "./act.js";
 import { burnupButton } from "./burnup.js";
 import { showPlatformCharts } from "./charts.js";
@@ -251,8 +251,6 @@ async function refresh() {
   if (failed) toast(failed.reason.message, "error");
 }
 
-/** @param {number | null | undefined} x */
-const percent = (x) => (x === null || x === undefined ? "–" : `${Math.round(x * 100)} %`);
 
 // ----- client ----------------------------------------------------------------------------------
 

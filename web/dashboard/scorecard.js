@@ -3,9 +3,9 @@
 // what decides which vendor gets the next batch: how much of their work is accepted, how
 // well their people agree, how they do on gold, how much is rejected, how long a task takes
 // (GET /v1/scores?group_by=vendor, narrowed to one project if chosen).
-import uPlot from "/ui/common/uplot/uPlot.esm.js";
-import { api, byId as $, clear, el } from "/ui/common/common.js";
+import { api, byId as $, clear, el, percent } from "/ui/common/common.js";
 import { SERIES, axisColour } from "/ui/common/palette.js";
+import { clearChart, drawChart } from "./plot.js";
 
 /** @typedef {import("/ui/common/common.js").ScoreRow} ScoreRow */
 /** @typedef {ScoreRow & { corrected: number, appealed: number, overturned: number, rework: number, throughput_per_hour: number | null, day?: string | null }} VendorRow */
@@ -23,14 +23,9 @@ const MEASURES = {
 
 /** @param {number | null | undefined} x a share, as a percentage */
 const share = (x) => (x === null || x === undefined ? null : Math.round(x * 1000) / 10);
-/** @type {uPlot | null} */
-let chart = null;
 
 const DAY_S = 24 * 3600;
 const DAY_MS = DAY_S * 1000;
-
-/** @param {number | null | undefined} x */
-const percent = (x) => (x === null || x === undefined ? "–" : `${Math.round(x * 100)} %`);
 
 export async function showScorecard() {
   const project = $("scorecard-project", HTMLSelectElement).value;
@@ -75,10 +70,8 @@ export async function showScorecard() {
  */
 function drawDaily(rows, period, order) {
   const measure = MEASURES[$("scorecard-measure", HTMLSelectElement).value] ?? MEASURES.accepted;
-  chart?.destroy();
-  chart = null;
   const target = $("scorecard-chart");
-  clear(target);
+  clearChart(target);
   const days = [...new Set(rows.map((r) => r.day ?? ""))].filter(Boolean).sort();
   const xs = days.map((d) => Date.parse(`${d}T12:00:00Z`) / 1000);
   const named = new Map(rows.map((r) => [r.key, r.name ?? r.key]));
@@ -99,9 +92,9 @@ function drawDaily(rows, period, order) {
       return row ? measure.value(row) : null;
     }),
   );
-  chart = new uPlot(
+  drawChart(
+    target,
     {
-      width: Math.max(320, target.clientWidth || 640),
       height: 180,
       // The period asked for, a day either side: one day of work is a point in its week.
       scales: {
@@ -112,7 +105,6 @@ function drawDaily(rows, period, order) {
       axes: [{ stroke: axisColour() }, { stroke: axisColour(), label: `${measure.label} (${measure.unit})` }],
     },
     [xs, ...series],
-    target,
   );
 }
 

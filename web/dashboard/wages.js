@@ -7,6 +7,7 @@
 import uPlot from "/ui/common/uplot/uPlot.esm.js";
 import { api, byId as $, clear, el, toast } from "/ui/common/common.js";
 import { ALERT, SERIES, axisColour } from "/ui/common/palette.js";
+import { clearChart, drawChart, markLine } from "./plot.js";
 
 /** @typedef {import("/ui/common/common.js").Claims} Claims */
 /**
@@ -17,10 +18,6 @@ import { ALERT, SERIES, axisColour } from "/ui/common/palette.js";
  */
 
 const PERIOD_DAYS = 30;
-/** @type {uPlot | null} */
-let chart = null;
-/** @type {uPlot | null} */
-let usage = null;
 
 /**
  * Whose card: the vendor admin's own vendor, or the one the operator chose.
@@ -117,10 +114,8 @@ function daysOf(worked) {
  * @param {WorkDays} worked
  */
 function drawUsage(worked) {
-  usage?.destroy();
-  usage = null;
   const target = $("limit-use-chart");
-  clear(target);
+  clearChart(target);
   const days = worked.days.filter((d) => d.people.length);
   const shares = days.map((d) => d.people.map((p) => (p.limit_s ? (100 * p.worked_s) / p.limit_s : 0)));
   const most = shares.map((s) => Math.round(Math.max(...s) * 10) / 10);
@@ -129,9 +124,9 @@ function drawUsage(worked) {
     ? `Daily limit used: ${days.map((d, i) => `${d.day} most ${most[i]} %, on average ${mean[i]} %`).join("; ")}.`
     : "No time worked in the last 30 days.";
   if (!days.length) return;
-  usage = new uPlot(
+  drawChart(
+    target,
     {
-      width: Math.max(320, target.clientWidth || 640),
       height: 160,
       scales: { y: { range: (_u, _min, max) => [0, Math.max(100, max * 1.1)] } },
       series: [
@@ -140,19 +135,16 @@ function drawUsage(worked) {
         { label: "average used (%)", stroke: SERIES[0], width: 2 },
       ],
       axes: [{ stroke: axisColour() }, { stroke: axisColour(), label: "% of the daily limit" }],
-      hooks: { draw: [(u) => level(u, 100, ALERT)] },
+      hooks: { draw: [(u) => markLine(u, "y", 100, ALERT, true)] },
     },
     [days.map((d) => Date.parse(`${d.day}T12:00:00Z`) / 1000), most, mean],
-    target,
   );
 }
 
 /** Pay per hour worked, a bar a person, and the minimum as a line. @param {FairWork} card */
 function drawPay(card) {
-  chart?.destroy();
-  chart = null;
   const target = $("fair-work-chart");
-  clear(target);
+  clearChart(target);
   const paid = card.people.filter((p) => p.effective_hourly !== null);
   if (!paid.length) return;
   const names = paid.map((p) => p.annotator_id);
@@ -160,9 +152,9 @@ function drawPay(card) {
   const pay = paid.map((p) => /** @type {number} */ (p.effective_hourly));
   const minimum = paid.map(() => card.minimum_wage);
   const top = Math.max(...pay, card.minimum_wage ?? 0) * 1.1;
-  chart = new uPlot(
+  drawChart(
+    target,
     {
-      width: Math.max(320, target.clientWidth || 640),
       height: 200,
       scales: { x: { time: false, range: [-0.5, paid.length - 0.5] }, y: { range: [0, top || 1] } },
       series: [
@@ -171,34 +163,14 @@ function drawPay(card) {
         { label: "minimum wage", stroke: ALERT, width: 2, dash: [6, 4], points: { show: false } },
       ],
       // The minimum across the whole width, whatever the number of people.
-      hooks: { draw: [(u) => card.minimum_wage !== null && level(u, card.minimum_wage, ALERT)] },
+      hooks: { draw: [(u) => card.minimum_wage !== null && markLine(u, "y", card.minimum_wage, ALERT, true)] },
       axes: [
         { stroke: axisColour(), splits: () => xs, values: (_, splits) => splits.map((i) => names[i] ?? "") },
         { stroke: axisColour(), label: "per hour" },
       ],
     },
     [xs, pay, minimum],
-    target,
   );
-}
-
-/**
- * A dashed horizontal line at `value` across the plot.
- * @param {uPlot} u
- * @param {number} value
- * @param {string} colour
- */
-function level(u, value, colour) {
-  const y = u.valToPos(value, "y", true);
-  u.ctx.save();
-  u.ctx.strokeStyle = colour;
-  u.ctx.lineWidth = 2;
-  u.ctx.setLineDash([6, 4]);
-  u.ctx.beginPath();
-  u.ctx.moveTo(u.bbox.left, y);
-  u.ctx.lineTo(u.bbox.left + u.bbox.width, y);
-  u.ctx.stroke();
-  u.ctx.restore();
 }
 
 /** @param {Claims} me */

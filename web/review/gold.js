@@ -3,7 +3,7 @@
 // any of them beside the known answer, so a reviewer judges a submission knowing its author's
 // record (GET /v1/projects/{id}/gold/results).
 import { ImageCanvas } from "/ui/common/canvas.js";
-import { api, byId as $, clear, el, toast } from "/ui/common/common.js";
+import { api, byId as $, clear, el, percent, toast } from "/ui/common/common.js";
 
 /** @typedef {import("/ui/common/canvas.js").Annotation} Annotation */
 /** @typedef {import("/ui/common/canvas.js").OntologyClass} OntologyClass */
@@ -61,9 +61,6 @@ async function compare(path, submissionId) {
     await view.load(side.image.url, side.image.width, side.image.height, v.shapes);
   }
 }
-
-/** @param {number} x */
-const percent = (x) => `${Math.round(x * 100)} %`;
 
 /**
  * The unit's answer as shown kept as its gold (known) answer: a picture's shapes as they are on
