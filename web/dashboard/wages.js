@@ -52,6 +52,8 @@ export async function showWages(me) {
       api("dispatch", "GET", `/v1/vendors/${vendor}/work-days`, undefined, { days: PERIOD_DAYS }),
     ])
   );
+  // The operator may have chosen another vendor while this one's answers were on their way.
+  if (vendorOf(me) !== vendor) return;
   const days = daysOf(worked);
   const input = $("wage-hourly", HTMLInputElement);
   if (document.activeElement !== input) input.value = card.minimum_wage === null ? "" : String(card.minimum_wage);
