@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -75,6 +75,8 @@ class RoutingKey(StrEnum):
     GOLD_UPDATED = "gold.updated"
     TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an event name
     ITEM_DROPPED = "item.dropped"
+    DELETION_REQUESTED = "deletion.requested"
+    DELETION_APPLIED = "deletion.applied"
 
 
 class Tolerant(BaseModel):
@@ -347,6 +349,46 @@ class ItemDropped(EventData):
         return [clip_unit(self.item_id, index) for index in range(self.clips)]
 
 
+DeletionScope = Literal["item", "batch", "project", "org"]
+
+
+class DeletionRequested(EventData):
+    """A client deleted an item, a batch or a project (the operator an organisation): every
+    service removes what it holds of it, media and derived objects included, and says what
+    it removed (`deletion.applied`). Each id names the widest reach: a project's deletion
+    names no batch or item, and each service deletes by the widest field it keeps."""
+
+    routing_key = RoutingKey.DELETION_REQUESTED
+    deletion_id: str
+    scope: DeletionScope
+    target_id: str
+    org_id: str
+    project_ids: tuple[str, ...] = ()
+    batch_ids: tuple[str, ...] = ()
+    item_ids: tuple[str, ...] = ()
+    # An item's deletion: what it counted for in its batch (1, or a video's clips), so that
+    # the batch completes without it.
+    units: int = Field(default=0, ge=0)
+    requested_by: str
+    requested_at: datetime
+
+
+class DeletionApplied(EventData):
+    """One service removed what it held of a deletion: how many records per collection, how
+    many objects per bucket with one SHA-256 over their names, and the SHA-256 of the media
+    content it removed (where it keeps it), for the certificate."""
+
+    routing_key = RoutingKey.DELETION_APPLIED
+    deletion_id: str
+    service: str
+    org_id: str
+    records: dict[str, int]
+    objects: dict[str, int]
+    objects_sha256: str = ""
+    content_sha256: tuple[str, ...] = ()
+    applied_at: datetime
+
+
 class GoldUpdated(EventData):
     """An item with a known answer that dispatch may mix in as a gold task (the answer stays
     in review); `active` False takes it out of rotation."""
@@ -403,6 +445,8 @@ EVENT_TYPES: dict[RoutingKey, type[EventData]] = {
         ItemDropped,
         DeliveryReady,
         TokenRevoked,
+        DeletionRequested,
+        DeletionApplied,
     )
 }
 

@@ -23,6 +23,7 @@ from shared.rollups import Rollups
 from shared.security.audit import AuditLog
 from shared.security.media_reads import MediaReads
 from shared.settings import Settings
+from shared.store.erasure import Eraser, ErasurePlan, Tombstones
 from shared.store.mongo import ServiceDatabase, connect_mongo, utcnow
 from shared.store.retention import AuditArchiver, expiries, prepare_expiries, sweep_expired
 from shared.store.storage import ObjectStorage
@@ -66,6 +67,8 @@ class Startup:
     # Loops every role needs (an API replica too): e.g. learning revoked credentials.
     every_role_loops: Sequence[BackgroundLoop] = ()
     stop_steps: Sequence[Hook] = ()
+    # What a deletion removes from this service (shared/store/erasure.py).
+    erasure: ErasurePlan | None = None
 
 
 class Runtime:
@@ -87,6 +90,7 @@ class Runtime:
         self.audit = AuditLog(self.db, service)
         self.media_reads = MediaReads(self.audit)
         self.rollups = Rollups(self.db, service)
+        self.tombstones = Tombstones(self.db)
         self.startup = Startup()
         self.consumer: Consumer | None = None
         self.started = asyncio.Event()
@@ -114,7 +118,7 @@ class Runtime:
             for loop in [*startup.worker_loops, self._sweep_retention]:
                 self._tasks.append(asyncio.create_task(loop(), name=loop.__name__))
             if startup.handlers:
-                self.consumer = Consumer(self.broker, self.service, startup.handlers)
+                self.consumer = Consumer(self.broker, self.service, self._handlers(startup))
                 await self.consumer.start()
                 self._tasks.append(asyncio.create_task(self._measure_queues(), name="queues"))
         # What start-up loaded (a pool of pending tasks, caches) lives as long as the process:
@@ -123,6 +127,17 @@ class Runtime:
         gc.freeze()
         self.started.set()
         log.info("service.started", extra={"role": self.role})
+
+    def _handlers(self, startup: Startup) -> dict[RoutingKey, Handler]:
+        """The service's handlers, each dropping events about what was deleted after they
+        were made, and the handler that deletes (when the service has a plan)."""
+        if startup.erasure is None:
+            return dict(startup.handlers)
+        guarded = {key: self.tombstones.guard(h) for key, h in startup.handlers.items()}
+        eraser = Eraser(
+            self.service, self.db, self.storage, self.outbox, startup.erasure, self.tombstones
+        )
+        return guarded | {RoutingKey.DELETION_REQUESTED: eraser.handler()}
 
     async def stop(self) -> None:
         """Stop taking work, finish in-flight messages, flush the outbox once, close clients."""

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from services.assist import api, consumers
+from services.assist import api, consumers, erasure
 from services.assist.deps import AssistParts
 from services.assist.models import models_api
 from shared.errors import RetryLater
@@ -54,6 +54,7 @@ def build_app(runtime: Runtime) -> FastAPI:
                     log.warning("embedding_failed", exc_info=True)
 
     startup = Startup(
+        erasure=erasure.plan(runtime.storage, runtime.settings.models_bucket),
         handlers=consumers.handlers(
             runtime.db, parts.projects, parts.items, also_on_items=[prelabel], after_items=embed
         ),

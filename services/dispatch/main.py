@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from services.dispatch import (
     api,
     consumers,
+    erasure,
     flagged_api,
     limits_api,
     personal,
@@ -60,6 +61,7 @@ def build_app(runtime: Runtime) -> FastAPI:
         ANNOTATORS_ACTIVE.set(working)
 
     startup = Startup(
+        erasure=erasure.plan(runtime.db, dispatcher, parts.work),
         handlers=consumers.handlers(parts.tasks, dispatcher),
         steps=[
             parts.tasks.ensure_indexes,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict, deque
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from services.dispatch.work_store import HANDLING_KEPT, WorkStore
@@ -89,6 +90,12 @@ class WorkClock:
             cached = (time.monotonic(), await self.store.vendor_limits(vendor_id))
             self._limits[vendor_id] = cached
         return cached[1]
+
+    def forget_projects(self, project_ids: Iterable[str]) -> None:
+        """Deleted projects: their handling times, counted or not yet written, go."""
+        for project_id in project_ids:
+            self._handled.pop(project_id, None)
+            self._recent.pop(project_id, None)
 
     def forget_limits(self, vendor_id: str) -> None:
         self._limits.pop(vendor_id, None)

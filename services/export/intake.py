@@ -42,7 +42,7 @@ class Intake:
 
     async def seal_batch(self, session: AsyncClientSession, event: BatchSealed) -> None:
         batch = await self.batches.seal(session, event)
-        await self._request_full_delivery_if_complete(session, batch)
+        await self.request_full_delivery_if_complete(session, batch)
 
     async def accept_items(
         self, session: AsyncClientSession, events: Sequence[ItemAccepted]
@@ -83,7 +83,7 @@ class Intake:
             )
         for item_id in known:
             await self.accepted.replace(session, item_id, fields[item_id])
-        await self._request_full_delivery_if_complete(session, batch)
+        await self.request_full_delivery_if_complete(session, batch)
 
     async def drop_item(self, session: AsyncClientSession, event: ItemDropped) -> None:
         """An item out of its batch: its units no longer count as to be accepted, the ones
@@ -93,12 +93,12 @@ class Intake:
         if not units:
             return  # dropped before
         batch = await self.batches.drop(session, event, units, accepted)
-        await self._request_full_delivery_if_complete(session, batch)
+        await self.request_full_delivery_if_complete(session, batch)
 
-    async def _request_full_delivery_if_complete(
+    async def request_full_delivery_if_complete(
         self, session: AsyncClientSession, batch: Doc
     ) -> None:
-        """`batch` as this transaction left it."""
+        """`batch` as this transaction left it (also after an item's deletion)."""
         if not batch.get("sealed"):
             return
         done = batch["accepted_count"] + batch.get("dropped_units", 0)

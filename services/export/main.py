@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.export import api, consumers
+from services.export import api, consumers, erasure
 from services.export.deps import ExportParts
 from shared.runtime import Runtime, Startup
 from shared.web.app import create_app
@@ -19,6 +19,7 @@ def build_app(runtime: Runtime) -> FastAPI:
         await runtime.storage.ensure_bucket(runtime.settings.deliveries_bucket)
 
     startup = Startup(
+        erasure=erasure.plan(parts.intake),
         handlers=consumers.handlers(runtime.db, parts.projects, parts.intake, builder),
         steps=[
             parts.accepted.ensure_indexes,

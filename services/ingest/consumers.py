@@ -1,19 +1,28 @@
-"""Ingest's event handlers: batch progress from the other services' events."""
+"""Ingest's event handlers: batch progress from the other services' events, and their
+reports of what they deleted."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from services.ingest.deletions import Deletions
 from services.ingest.ledger import BatchLedger
 from services.ingest.repositories import BatchRepository
-from shared.events import DeliveryReady, ItemAccepted, ItemDropped, RoutingKey, TaskSubmitted
+from shared.events import (
+    DeletionApplied,
+    DeliveryReady,
+    ItemAccepted,
+    ItemDropped,
+    RoutingKey,
+    TaskSubmitted,
+)
 from shared.messaging import Handler
 from shared.messaging.handlers import apply_once, apply_once_in_groups
 from shared.store.mongo import AsyncClientSession, ServiceDatabase
 
 
 def handlers(
-    db: ServiceDatabase, ledger: BatchLedger, batches: BatchRepository
+    db: ServiceDatabase, ledger: BatchLedger, batches: BatchRepository, deletions: Deletions
 ) -> dict[RoutingKey, Handler]:
     # Events of one moment share a transaction: concurrent ones would update the same
     # counters and conflict.
@@ -32,4 +41,5 @@ def handlers(
         RoutingKey.ITEM_ACCEPTED: apply_once_in_groups(db, ItemAccepted, items_accepted),
         RoutingKey.DELIVERY_READY: apply_once(db, DeliveryReady, batches.mark_delivered),
         RoutingKey.ITEM_DROPPED: apply_once(db, ItemDropped, ledger.mark_dropped),
+        RoutingKey.DELETION_APPLIED: apply_once(db, DeletionApplied, deletions.applied),
     }

@@ -11,11 +11,13 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from services.ingest.deletions import Deletions
 from services.ingest.group_commit import GroupCommitter
 from services.ingest.imports import UrlImporter
 from services.ingest.ledger import BatchLedger
 from services.ingest.repositories import (
     BatchRepository,
+    DeletionRepository,
     ImportRepository,
     ItemRepository,
     OrgRepository,
@@ -41,6 +43,7 @@ class IngestParts:
     ledger: BatchLedger
     committer: GroupCommitter
     importer: UrlImporter
+    deletions: Deletions
 
     @classmethod
     def build(cls, runtime: Runtime) -> IngestParts:
@@ -68,6 +71,7 @@ class IngestParts:
             ledger,
             committer,
             importer,
+            Deletions(db, outbox, audit, DeletionRepository(db)),
         )
 
 
@@ -81,4 +85,5 @@ UploadsDep = Annotated[UploadRepository, Depends(from_app.part(lambda p: p.uploa
 SequencesDep = Annotated[SequenceRepository, Depends(from_app.part(lambda p: p.sequences))]
 ImportsDep = Annotated[ImportRepository, Depends(from_app.part(lambda p: p.imports))]
 LedgerDep = Annotated[BatchLedger, Depends(from_app.part(lambda p: p.ledger))]
+DeletionsDep = Annotated[Deletions, Depends(from_app.part(lambda p: p.deletions))]
 CommitterDep = Annotated[GroupCommitter, Depends(from_app.part(lambda p: p.committer))]

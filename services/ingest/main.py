@@ -10,6 +10,8 @@ from services.ingest import (
     annotation_imports_api,
     api,
     consumers,
+    deletions_api,
+    erasure,
     items_api,
     progress_api,
     sequences_api,
@@ -35,8 +37,9 @@ def build_app(runtime: Runtime) -> FastAPI:
         await asyncio.to_thread(speech_detector)
 
     startup = Startup(
+        erasure=erasure.plan(runtime.db, runtime.storage, parts.batches),
         handlers={
-            **consumers.handlers(runtime.db, parts.ledger, parts.batches),
+            **consumers.handlers(runtime.db, parts.ledger, parts.batches, parts.deletions),
             RoutingKey.IMPORT_REQUESTED: importer.handle,
         },
         steps=[
@@ -46,6 +49,7 @@ def build_app(runtime: Runtime) -> FastAPI:
             parts.items.ensure_indexes,
             parts.imports.ensure_indexes,
             parts.sequences.ensure_indexes,
+            parts.deletions.repo.ensure_indexes,
             images_bucket,
             speech_model,
         ],
@@ -57,6 +61,7 @@ def build_app(runtime: Runtime) -> FastAPI:
         progress_api.router,
         sequences_api.router,
         annotation_imports_api.router,
+        deletions_api.router,
     ]
 
     async def personal(org_id: str, subject: str) -> dict[str, list[Doc]]:

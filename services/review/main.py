@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI
 
-from services.review import api, consumers, fair_work_api, gold_api, personal, quality_api
+from services.review import api, consumers, erasure, fair_work_api, gold_api, personal, quality_api
 from services.review.deps import ReviewParts
 from shared.runtime import Runtime, Startup, every
 from shared.web.app import create_app
@@ -36,6 +36,7 @@ def build_app(runtime: Runtime) -> FastAPI:
             log.info("review.lease_expired", extra={"count": freed})
 
     startup = Startup(
+        erasure=erasure.plan(),
         handlers=consumers.handlers(
             runtime.db, runtime.outbox, parts.projects, parts.intake, desk, parts.gold
         ),

@@ -19,6 +19,8 @@ SUBSCRIPTIONS: dict[str, tuple[RoutingKey, ...]] = {
         RoutingKey.DELIVERY_READY,
         RoutingKey.ITEM_DROPPED,
         RoutingKey.TOKEN_REVOKED,
+        RoutingKey.DELETION_REQUESTED,
+        RoutingKey.DELETION_APPLIED,
     ),
     "dispatch": (
         RoutingKey.PROJECT_UPSERTED,
@@ -28,6 +30,7 @@ SUBSCRIPTIONS: dict[str, tuple[RoutingKey, ...]] = {
         RoutingKey.TASK_REJECTED,
         RoutingKey.GOLD_UPDATED,
         RoutingKey.TOKEN_REVOKED,
+        RoutingKey.DELETION_REQUESTED,
     ),
     "review": (
         RoutingKey.PROJECT_UPSERTED,
@@ -35,6 +38,7 @@ SUBSCRIPTIONS: dict[str, tuple[RoutingKey, ...]] = {
         RoutingKey.ITEM_ANNOTATIONS_IMPORTED,
         RoutingKey.ITEM_DROPPED,
         RoutingKey.TOKEN_REVOKED,
+        RoutingKey.DELETION_REQUESTED,
     ),
     "export": (
         RoutingKey.PROJECT_UPSERTED,
@@ -42,8 +46,14 @@ SUBSCRIPTIONS: dict[str, tuple[RoutingKey, ...]] = {
         RoutingKey.ITEM_ACCEPTED,
         RoutingKey.ITEM_DROPPED,
         RoutingKey.TOKEN_REVOKED,
+        RoutingKey.DELETION_REQUESTED,
     ),
-    "assist": (RoutingKey.PROJECT_UPSERTED, RoutingKey.ITEM_INGESTED, RoutingKey.TOKEN_REVOKED),
+    "assist": (
+        RoutingKey.PROJECT_UPSERTED,
+        RoutingKey.ITEM_INGESTED,
+        RoutingKey.TOKEN_REVOKED,
+        RoutingKey.DELETION_REQUESTED,
+    ),
 }
 
 # A message redelivered this many times without an ack (the consumer crashed on it each time)

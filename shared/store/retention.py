@@ -15,6 +15,10 @@ each is cheap, but kept forever they would outgrow the data they protect:
 - The audit log: entries move to object storage (gzipped JSON lines under
   `audit/<service>/`) after 90 days and the archives are deleted after two years.
 
+- `tombstones` (every service): the SHA-256 of each id a deletion removed and when, so that
+  an event about it made before the deletion is dropped (shared/store/erasure.py). Kept as
+  long as the processed markers.
+
 - `rollups` and `rollups_15m` (every service): the per-minute (and per quarter hour) figures
   the dashboard charts (shared/rollups.py). Kept 8 days (`rollup_retention_s`): a week in
   view, and a day more.
@@ -62,6 +66,8 @@ def expiries(service: str, settings: Settings) -> list[Expiry]:
         Expiry("processed_events", "at", settings.processed_events_retention_s),
         Expiry("rollups", "minute", settings.rollup_retention_s),
         Expiry("rollups_15m", "minute", settings.rollup_retention_s),
+        # A deleted id's tombstone: as long as an event about it may still be on its way.
+        Expiry("tombstones", "at", settings.processed_events_retention_s),
     ]
     if service == "dispatch":
         kept += [

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import BinaryIO
 
 from minio import Minio
+from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 from urllib3.exceptions import HTTPError as TransportError
 
@@ -127,6 +129,27 @@ class ObjectStorage:
 
     async def remove(self, bucket: str, key: str) -> None:
         await asyncio.to_thread(self._client.remove_object, bucket, key)
+
+    async def remove_many(self, bucket: str, keys: Sequence[str]) -> None:
+        """Remove objects a thousand to a request (S3's multi-object delete); a key with no
+        object is not an error. Raises when the store refused any of them."""
+
+        def work() -> None:
+            for start in range(0, len(keys), 1000):
+                chunk = [DeleteObject(k) for k in keys[start : start + 1000]]
+                errors = [
+                    e
+                    for e in self._client.remove_objects(bucket, chunk)
+                    if e.code not in ("NoSuchKey", "NoSuchObject")
+                ]
+                if errors:
+                    first = errors[0]
+                    raise RuntimeError(
+                        f"storage refused to delete {bucket}/{first.name}: {first.code} "
+                        f"{first.message}"
+                    )
+
+        await asyncio.to_thread(work)
 
     async def usage(self, bucket: str) -> tuple[int, int]:
         """(objects, bytes) in a bucket (capacity reports; walks the whole listing)."""

@@ -221,6 +221,7 @@ def with_common_parts(
             every(runtime.settings.rollup_interval_s, runtime.rollups.tick, name="rollups"),
         ],
         stop_steps=[*own.stop_steps, runtime.media_reads.flush],
+        erasure=own.erasure,
     )
 
 

@@ -79,12 +79,14 @@ async def test_slot_records_and_marks_are_swept_by_dispatch_on_every_stack(
             "processed_events",
             "rollups",
             "rollups_15m",
+            "tombstones",
         }
     kept = {(e.collection, e.field) for e in expiries("dispatch", settings)}
     assert kept == {
         ("processed_events", "at"),
         ("rollups", "minute"),
         ("rollups_15m", "minute"),
+        ("tombstones", "at"),
         ("claims", "expires_at"),
         ("item_marks", "at"),
     }

@@ -343,3 +343,44 @@ class UploadTicket(BaseModel):
     put_url: str
     expires_in_s: int
     confirm_path: str
+
+
+class DeletionServiceReport(BaseModel):
+    """What one service removed: records per collection, objects per bucket, and one
+    SHA-256 over the removed objects' names (bucket/key, sorted, one a line)."""
+
+    records: dict[str, int]
+    objects: dict[str, int]
+    objects_sha256: str
+    applied_at: str  # ISO 8601, as certified
+
+
+class DeletionCertificate(BaseModel):
+    """Proof of a deletion: what was removed, when, by whom, and the SHA-256 of every media
+    file that is gone. `digest` is the SHA-256 of the rest, as canonical JSON (sorted keys,
+    no spaces); the same certificate is in the audit log (`deletion.completed`)."""
+
+    deletion_id: str
+    scope: Literal["item", "batch", "project", "org"]
+    target_id: str
+    org_id: str
+    requested_by: str
+    requested_at: str  # ISO 8601 text, as certified (the digest covers it as written)
+    completed_at: str
+    services: dict[str, DeletionServiceReport]
+    records_removed: int
+    objects_removed: int
+    content_sha256: list[str]
+    digest: str
+
+
+class DeletionRead(BaseModel):
+    id: str
+    scope: Literal["item", "batch", "project", "org"]
+    target_id: str
+    org_id: str
+    status: Literal["pending", "complete"]
+    requested_by: str
+    requested_at: datetime
+    services_done: list[str]  # the services that have removed their part
+    certificate: DeletionCertificate | None

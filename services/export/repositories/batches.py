@@ -94,6 +94,20 @@ class BatchRepository:
         assert batch is not None  # upserted
         return batch
 
+    async def uncount(
+        self, session: AsyncClientSession, batch_id: str, units: int, accepted: int
+    ) -> Doc | None:
+        """A deleted item out of its batch: its units no longer to be accepted (once the
+        batch is sealed), `accepted` of them no longer accepted; the batch as left."""
+        await self.batches.update_one(
+            {"_id": batch_id, "sealed": True},
+            {"$inc": {"item_count": -1, "unit_count": -units}},
+            session=session,
+        )
+        return await modify_by_id(
+            self.batches, batch_id, {"$inc": {"accepted_count": -accepted}}, session=session
+        )
+
     async def get(self, org_id: str | None, batch_id: str) -> Doc:
         """A batch, if `org_id` (None for the operator) may see it; else 404."""
         batch = await self.batches.find_one({"_id": batch_id})

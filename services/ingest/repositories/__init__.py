@@ -10,13 +10,16 @@ aggregate, each ensuring the indexes its own queries read through.
 - `uploads.py`: presigned uploads waiting to be confirmed (`uploads`);
 - `sequences.py`: image sequences sent frame by frame, until closed (`sequences`,
   `sequence_frames`);
-- `imports.py`: URL imports and each URL's outcome (`imports`, `import_urls`).
+- `imports.py`: URL imports and each URL's outcome (`imports`, `import_urls`);
+- `deletions.py`: deletions requested, each service's report and the certificate
+  (`deletions`).
 
 What spans two of these in one transaction (items, imports and the seal counted into their
 batch; progress from other services' events) is the batch ledger, `../ledger.py`.
 """
 
 from services.ingest.repositories.batches import BatchRepository
+from services.ingest.repositories.deletions import DeletionRepository
 from services.ingest.repositories.imports import ImportOutcome, ImportRepository
 from services.ingest.repositories.items import ItemRepository
 from services.ingest.repositories.orgs import OrgRepository
@@ -27,6 +30,7 @@ from services.ingest.repositories.uploads import UploadRepository
 
 __all__ = [
     "BatchRepository",
+    "DeletionRepository",
     "ImportOutcome",
     "ImportRepository",
     "ItemRepository",

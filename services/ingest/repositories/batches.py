@@ -47,7 +47,7 @@ class BatchRepository:
     async def get(self, org_id: str | None, batch_id: str) -> Doc:
         """A batch, if `org_id` (None for the operator) may see it; else 404."""
         doc = await self.batches.find_one({"_id": batch_id})
-        if doc is None or (org_id is not None and doc["org_id"] != org_id):
+        if doc is None or doc.get("deleting") or (org_id is not None and doc["org_id"] != org_id):
             raise NotFound("batch")
         return doc
 
@@ -57,7 +57,7 @@ class BatchRepository:
 
     async def of_project(self, project_id: str) -> list[Doc]:
         return (
-            await self.batches.find({"project_id": project_id})
+            await self.batches.find({"project_id": project_id, "deleting": None})
             .sort("created_at", 1)
             .to_list(10_000)
         )
@@ -110,6 +110,24 @@ class BatchRepository:
                 upsert=True,
                 session=session,
             )
+
+    async def uncount(
+        self, session: AsyncClientSession, batch_id: str, counts: Mapping[str, int], units: int
+    ) -> int:
+        """A deleted item out of its batch's counts (`counts`: each counter's change), and
+        out of a sealed batch's item and unit counts. Returns the records written."""
+        await self.counters.update_one(
+            {"_id": f"{batch_id}:{secrets.randbelow(COUNTER_SHARDS)}"},
+            {"$inc": dict(counts), "$setOnInsert": {"batch_id": batch_id}},
+            upsert=True,
+            session=session,
+        )
+        sealed = await self.batches.update_one(
+            {"_id": batch_id, "status": "sealed"},
+            {"$inc": {"item_count": -1, "unit_count": -units}},
+            session=session,
+        )
+        return 1 + sealed.modified_count
 
     async def mark_sealed(self, session: AsyncClientSession, batch: Doc) -> Doc | None:
         """The batch sealed now, or None if it was sealed already."""

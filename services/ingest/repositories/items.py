@@ -41,13 +41,13 @@ class ItemRepository:
     async def get(self, org_id: str | None, item_id: str) -> Doc:
         """An item, if `org_id` (None for the operator) may see it; else 404."""
         doc = await self.find(item_id)
-        if doc is None or (org_id is not None and doc["org_id"] != org_id):
+        if doc is None or doc.get("deleting") or (org_id is not None and doc["org_id"] != org_id):
             raise NotFound("item")
         return doc
 
     async def in_batch(self, batch_id: str, after: str | None, limit: int) -> list[Doc]:
         """A page of the batch's items in id order, after `after`."""
-        query: Doc = {"batch_id": batch_id}
+        query: Doc = {"batch_id": batch_id, "deleting": None}
         if after:
             query["_id"] = {"$gt": after}
         return await self.items.find(query).sort("_id", 1).limit(limit).to_list(limit)

@@ -31,15 +31,19 @@ class OrgRepository:
         return doc
 
     async def all(self) -> list[Doc]:
-        return await self.orgs.find({}).to_list(10_000)
+        return await self.orgs.find({"deleting": None}).to_list(10_000)
 
     async def vendors(self) -> list[Doc]:
         """Every vendor's id and name: what a client chooses its projects' vendors from."""
-        return await self.orgs.find({"kind": "vendor"}, {"name": 1}).sort("name", 1).to_list(10_000)
+        return (
+            await self.orgs.find({"kind": "vendor", "deleting": None}, {"name": 1})
+            .sort("name", 1)
+            .to_list(10_000)
+        )
 
     async def get(self, org_id: str) -> Doc:
         doc = await self.orgs.find_one({"_id": org_id})
-        if doc is None:
+        if doc is None or doc.get("deleting"):
             raise NotFound("organisation")
         return doc
 

@@ -128,7 +128,7 @@ class ProjectRepository:
     async def get(self, org_id: str | None, project_id: str) -> Doc:
         """A project, if `org_id` (None for the operator) may see it; else 404."""
         doc = await self.projects.find_one({"_id": project_id})
-        if doc is None or (org_id is not None and doc["org_id"] != org_id):
+        if doc is None or doc.get("deleting") or (org_id is not None and doc["org_id"] != org_id):
             raise NotFound("project")
         return doc
 
@@ -143,5 +143,5 @@ class ProjectRepository:
 
     async def of_org(self, org_id: str | None) -> list[Doc]:
         """The organisation's projects (everyone's for None), oldest first."""
-        query = {} if org_id is None else {"org_id": org_id}
+        query: Doc = {"deleting": None} | ({} if org_id is None else {"org_id": org_id})
         return await self.projects.find(query).sort("created_at", 1).to_list(10_000)

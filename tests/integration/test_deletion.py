@@ -1,0 +1,116 @@
+"""Deletion against running services: a client deletes a project (or one item) and every
+service removes its part, media and derived objects included; the certificate says what
+went, and a scan of every database and bucket finds nothing that names the deleted ids or
+holds the deleted content."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aviary_devkit.privacy_scan import scan, tokens
+from aviary_devkit.processes import ServiceSet
+from services.ingest.deletions import SERVICES, certificate_digest
+from shared.settings import Settings
+from shared.store.mongo import connect_mongo
+from shared.store.storage import ObjectStorage
+from tests.integration.test_export_api import label_all, ready_delivery
+from tests.support import Api, Workspace, jpeg, workspace
+
+BOX = {"class_id": 1, "bbox": [10, 10, 50, 40]}
+
+
+def items_of(api: Api, ws: Workspace, batch_id: str | None = None) -> list[dict[str, Any]]:
+    path = f"/v1/batches/{batch_id or ws.batch_id}/items"
+    return list(api.ok("GET", "ingest", path, ws.client.token)["items"])
+
+
+def finished(api: Api, token: str, deletion: dict[str, Any]) -> dict[str, Any]:
+    path = f"/v1/deletions/{deletion['id']}"
+
+    def poll() -> dict[str, Any] | None:
+        got = dict(api.ok("GET", "ingest", path, token))
+        return got if got["status"] == "complete" else None
+
+    return dict(api.wait_for(poll, timeout=30))
+
+
+async def derived_ids(settings: Settings, ids: set[str]) -> set[str]:
+    """The ids of every record that names a deleted id (tasks, submissions, deliveries,
+    leases...): after the deletion they must be gone too. Composite ids are left out (their
+    parts name people and vendors that stay)."""
+    client = connect_mongo(settings)
+    found: set[str] = set()
+    try:
+        for service in SERVICES:
+            db = client[settings.database_name(service)]
+            for name in await db.list_collection_names():
+                if name in ("audit", "processed_events", "deletions", "tombstones"):
+                    continue
+                async for doc in db[name].find({}):
+                    if tokens(repr(doc)) & ids and tokens(str(doc["_id"])) == {str(doc["_id"])}:
+                        found.add(str(doc["_id"]))
+    finally:
+        await client.close()
+    return found
+
+
+def test_a_deleted_project_is_gone_from_every_service_with_a_certificate(
+    api: Api, services: ServiceSet
+) -> None:
+    ws = workspace(
+        api,
+        images=3,
+        review={"mode": "auto"},
+        delivery_formats=["coco", "jsonl"],
+        include_images=True,
+    )
+    label_all(api, ws, 3)
+    api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
+    ready_delivery(api, ws)
+    # The same picture in another project of the client: it must stay.
+    other = api.project(ws.client, ws.vendor_id)
+    other_batch = api.batch(ws.client, other["id"])
+    assert api.upload(ws.client, other_batch, jpeg(1000)).status_code == 201
+    items = items_of(api, ws)
+    [kept] = items_of(api, ws, other_batch)
+    ids = {ws.project["id"], ws.batch_id, *(i["id"] for i in items)}
+    ids |= asyncio.run(derived_ids(services.settings, ids))
+    gone = {i["sha256"] for i in items} - {kept["sha256"]}
+
+    response = api.call("DELETE", "ingest", f"/v1/projects/{ws.project['id']}", ws.client.token)
+    assert response.status_code == 202, response.text
+    deletion = response.json()
+    assert deletion["status"] == "pending" and deletion["scope"] == "project"
+    # Gone at once from what the client reads, and asking again gives the same deletion.
+    path = f"/v1/projects/{ws.project['id']}"
+    assert api.call("GET", "ingest", path, ws.client.token).status_code == 404
+    again = api.call("DELETE", "ingest", path, ws.client.token)
+    assert again.status_code == 202 and again.json()["id"] == deletion["id"]
+
+    done = finished(api, ws.client.token, deletion)
+    cert = done["certificate"]
+    assert sorted(done["services_done"]) == sorted(SERVICES)
+    assert cert["requested_by"] == "integration" and cert["target_id"] == ws.project["id"]
+    assert sorted(cert["content_sha256"]) == sorted(i["sha256"] for i in items)
+    assert cert["services"]["ingest"]["records"]["items"] == 3
+    assert cert["services"]["dispatch"]["records"]["tasks"] >= 3
+    assert cert["services"]["review"]["records"]["submissions"] == 3
+    assert cert["services"]["export"]["objects"] == {services.settings.deliveries_bucket: 1}
+    assert cert["services"]["ingest"]["objects"] == {services.settings.images_bucket: 2}
+    assert cert["digest"] == certificate_digest(cert)
+
+    findings = asyncio.run(scan(services.settings, ids, gone))
+    assert findings == [], "\n".join(map(str, findings))
+    # The picture another project holds is still there, and so is that project.
+    storage = ObjectStorage(services.settings)
+    keys = asyncio.run(storage.list_keys(services.settings.images_bucket, ""))
+    assert any(kept["sha256"] in k for k in keys)
+    assert api.ok("GET", "ingest", f"/v1/items/{kept['id']}", ws.client.token)["id"] == kept["id"]
+    # The audit log keeps the certificate's digest; the annotators see only the other project.
+    audit = api.ok(
+        "GET", "ingest", "/v1/audit", ws.client.token, params={"action": "deletion.completed"}
+    )
+    assert any(e["details"]["digest"] == cert["digest"] for e in audit)
+    offered = api.next_task(ws.annotators[0], wait_s=0.5)
+    assert offered.status_code == 200 and offered.json()["project_id"] == other["id"]
