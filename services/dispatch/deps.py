@@ -34,7 +34,7 @@ class DispatchParts:
         settings = runtime.settings
         slots = SlotRepository(runtime.db, runtime.outbox, OpenLists(runtime.db))
         tasks = TaskStore(runtime.db, slots, settings, runtime.storage)
-        leases = Leases(slots, tasks, settings)
+        leases = Leases(slots, tasks, settings, runtime.tombstones)
         work_store = WorkStore(runtime.db, runtime.audit)
         work = WorkClock(work_store, settings)
         replicas = Replicas(runtime.db, settings)

@@ -50,6 +50,7 @@ def plan(db: ServiceDatabase, dispatcher: Dispatcher, work: WorkClock) -> Erasur
         written yet) with it."""
         gone = removal.linked.get(f"{TASKS}._id", [])
         dispatcher.offer([{"_id": task_id, "status": "deleted"} for task_id in gone])
+        dispatcher.leases.forget_tasks(gone)
         if event.scope in ("org", "project"):
             work.forget_projects(event.project_ids)
 

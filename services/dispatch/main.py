@@ -20,6 +20,7 @@ from services.dispatch.deps import DispatchParts
 from services.dispatch.stats_api import count_by_state
 from shared.observability import ANNOTATORS_ACTIVE, LEASES_EXPIRED, TASKS_BY_STATE
 from shared.runtime import Runtime, Startup, every
+from shared.store.erasure import REFRESH_S as TOMBSTONE_REFRESH_S
 from shared.web.app import create_app
 from shared.web.pages import mount_pages
 
@@ -77,6 +78,8 @@ def build_app(runtime: Runtime) -> FastAPI:
             every(settings.pool_sync_s, sync_pool, name="pool.sync"),
             every(settings.work_flush_s, parts.work.flush, name="work.flush"),
             every(BEAT_EVERY_S, dispatcher.beat, name="replica.beat"),
+            # Deleted work, learnt by every process: its leases end (`Leases.held`).
+            every(TOMBSTONE_REFRESH_S, runtime.tombstones.refresh, name="tombstones"),
             every(TIDY_EVERY_S, tidy, name="dispatch.tidy"),
         ],
         stop_steps=[parts.work.flush, parts.replicas.leave],

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.ingest.domain import envelope
+from services.ingest.repositories import TokenRepository
 from services.ingest.repositories.deletions import DeletionRepository, new_deletion_id
 from shared.errors import AppError
 from shared.events import DeletionApplied, DeletionRequested, DeletionScope
@@ -74,9 +75,15 @@ def stamp(value: datetime | str) -> str:
 
 class Deletions:
     def __init__(
-        self, db: ServiceDatabase, outbox: Outbox, audit: AuditLog, repo: DeletionRepository
+        self,
+        db: ServiceDatabase,
+        outbox: Outbox,
+        audit: AuditLog,
+        repo: DeletionRepository,
+        tokens: TokenRepository,
     ) -> None:
         self.db = db
+        self.tokens = tokens
         self.outbox = outbox
         self.audit = audit
         self.repo = repo
@@ -127,6 +134,8 @@ class Deletions:
 
         async def work(session: AsyncClientSession) -> None:
             await self.repo.create(session, record, marks)
+            if scope == "org":  # its people cannot act on what is going
+                await self.tokens.revoke_all_of(session, org_id)
             await self.audit.record(
                 session,
                 "deletion.requested",

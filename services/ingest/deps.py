@@ -71,7 +71,7 @@ class IngestParts:
             ledger,
             committer,
             importer,
-            Deletions(db, outbox, audit, DeletionRepository(db)),
+            Deletions(db, outbox, audit, DeletionRepository(db), tokens),
         )
 
 

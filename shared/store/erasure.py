@@ -37,7 +37,7 @@ from shared.store.storage import ObjectStorage
 log = logging.getLogger(__name__)
 
 TOMBSTONES = "tombstones"
-REFRESH_S = 5.0
+REFRESH_S = 5.0  # how soon a process learns of a deletion another process applied
 ObjectRef = tuple[str, str]  # (bucket, key)
 Level = Literal["project", "batch", "item"]
 # org, project, batch and item all None: a collection reached only by `linked` or `prefixed`.
@@ -171,14 +171,18 @@ class Tombstones:
 
     def covers(self, envelope: Envelope) -> bool:
         """Whether the event is about something deleted after the event was made."""
-        if not self._deleted or envelope.type in (
-            RoutingKey.DELETION_REQUESTED,
-            RoutingKey.DELETION_APPLIED,
-        ):
+        if envelope.type in (RoutingKey.DELETION_REQUESTED, RoutingKey.DELETION_APPLIED):
             return False
-        made = envelope.occurred_at.replace(tzinfo=None)
+        return self.covers_record(envelope.data, envelope.occurred_at)
+
+    def covers_record(self, record: Mapping[str, Any], made: datetime) -> bool:
+        """Whether a record (an event's payload, a task) names an item, batch, project or
+        organisation deleted after `made`."""
+        if not self._deleted:
+            return False
+        made = made.replace(tzinfo=None)
         for name in ("item_id", "batch_id", "project_id", "org_id"):
-            value = envelope.data.get(name)
+            value = record.get(name)
             if isinstance(value, str):
                 at = self._deleted.get(id_hash(value))
                 if at is not None and at.replace(tzinfo=None) >= made:

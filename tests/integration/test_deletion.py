@@ -14,7 +14,7 @@ from services.ingest.deletions import SERVICES, certificate_digest
 from shared.settings import Settings
 from shared.store.mongo import connect_mongo
 from shared.store.storage import ObjectStorage
-from tests.integration.test_export_api import label_all, ready_delivery
+from tests.integration.test_export_api import download, jsonl_items, label_all, ready_delivery
 from tests.support import Api, Workspace, jpeg, workspace
 
 BOX = {"class_id": 1, "bbox": [10, 10, 50, 40]}
@@ -38,14 +38,15 @@ def finished(api: Api, token: str, deletion: dict[str, Any]) -> dict[str, Any]:
 async def derived_ids(settings: Settings, ids: set[str]) -> set[str]:
     """The ids of every record that names a deleted id (tasks, submissions, deliveries,
     leases...): after the deletion they must be gone too. Composite ids are left out (their
-    parts name people and vendors that stay)."""
+    parts name people and vendors that stay), and so are tokens: a revoked token's id stays
+    in every service until it expires, so that it stays refused (docs/privacy.md)."""
     client = connect_mongo(settings)
     found: set[str] = set()
     try:
         for service in SERVICES:
             db = client[settings.database_name(service)]
             for name in await db.list_collection_names():
-                if name in ("audit", "processed_events", "deletions", "tombstones"):
+                if name in ("audit", "processed_events", "deletions", "tombstones", "tokens"):
                     continue
                 async for doc in db[name].find({}):
                     if tokens(repr(doc)) & ids and tokens(str(doc["_id"])) == {str(doc["_id"])}:
@@ -114,3 +115,85 @@ def test_a_deleted_project_is_gone_from_every_service_with_a_certificate(
     assert any(e["details"]["digest"] == cert["digest"] for e in audit)
     offered = api.next_task(ws.annotators[0], wait_s=0.5)
     assert offered.status_code == 200 and offered.json()["project_id"] == other["id"]
+
+
+def fresh_workspace(api: Api, seeds: range, **fields: Any) -> Workspace:
+    """A workspace whose pictures no other test pushes (the scans look for their content)."""
+    ws = workspace(api, images=0, **fields)
+    for seed in seeds:
+        assert api.upload(ws.client, ws.batch_id, jpeg(seed)).status_code == 201
+    return ws
+
+
+def test_an_item_deleted_under_a_lease_ends_it_and_its_batch_completes_without_it(
+    api: Api, services: ServiceSet
+) -> None:
+    ws = fresh_workspace(
+        api, range(7100, 7102), review={"mode": "auto"}, delivery_formats=["jsonl"]
+    )
+    api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
+    held = api.next_task(ws.annotators[0]).json()
+    [item] = [i for i in items_of(api, ws) if i["id"] == held["item_id"]]
+    ids = asyncio.run(derived_ids(services.settings, {item["id"]})) | {item["id"]}
+
+    deletion = api.call("DELETE", "ingest", f"/v1/items/{item['id']}", ws.client.token).json()
+    done = finished(api, ws.client.token, deletion)
+    assert done["certificate"]["content_sha256"] == [item["sha256"]]
+    # The lease ended with the task: neither a heartbeat nor a submit is taken.
+    body = {"lease_id": held["lease_id"]}
+    beat = api.call(
+        "POST", "dispatch", f"/v1/tasks/{held['id']}/heartbeat", ws.annotators[0], json=body
+    )
+    assert beat.status_code in (404, 409), beat.text
+    assert api.submit(ws.annotators[0], held, [BOX]).status_code in (404, 409)
+    # The other item is labeled, and the batch's delivery completes without the deleted one.
+    other = api.next_task(ws.annotators[1]).json()
+    assert other["item_id"] != item["id"]
+    assert api.submit(ws.annotators[1], other, [BOX]).status_code == 200
+    delivery = ready_delivery(api, ws)
+    assert jsonl_items(download(api, delivery)) == [other["item_id"]]
+    batch = api.ok("GET", "ingest", f"/v1/batches/{ws.batch_id}", ws.client.token)
+    assert batch["item_count"] == 1 and batch["progress"]["accepted"] == 1
+    assert batch["progress"]["in_labeling"] == 0 and batch["progress"]["in_review"] == 0
+    assert api.call("GET", "ingest", f"/v1/items/{item['id']}", ws.client.token).status_code == 404
+    findings = asyncio.run(scan(services.settings, ids, {item["sha256"]}))
+    assert findings == [], "\n".join(map(str, findings))
+
+
+def test_a_deletion_refuses_what_the_caller_may_not_delete(api: Api) -> None:
+    ws = workspace(api, images=1)
+    stranger = api.client()
+    project = f"/v1/projects/{ws.project['id']}"
+    refused = api.call("DELETE", "ingest", project, stranger.token)
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found"
+    assert api.call("DELETE", "ingest", project, ws.annotators[0]).status_code == 403
+    assert api.call("DELETE", "ingest", "/v1/items/itm_nope", ws.client.token).status_code == 404
+    vendor = api.call("DELETE", "ingest", f"/v1/orgs/{ws.vendor_id}", api.operator)
+    assert vendor.status_code == 422 and vendor.json()["error"]["code"] == "not_a_client"
+    assert (
+        api.call("DELETE", "ingest", f"/v1/orgs/{ws.client.org_id}", ws.client.token).status_code
+        == 403
+    )
+    # Nothing was deleted: the project is there, and nobody else sees a deletion.
+    assert api.ok("GET", "ingest", project, ws.client.token)["id"] == ws.project["id"]
+    assert api.ok("GET", "ingest", "/v1/deletions", stranger.token) == []
+
+
+def test_the_operator_deletes_a_client_organisation_and_its_tokens_stop_working(
+    api: Api, services: ServiceSet
+) -> None:
+    ws = fresh_workspace(api, range(7200, 7202), review={"mode": "auto"})
+    label_all(api, ws, 2)
+    items = items_of(api, ws)
+    ids = {ws.client.org_id, ws.project["id"], ws.batch_id, *(i["id"] for i in items)}
+    ids |= asyncio.run(derived_ids(services.settings, ids))
+    response = api.call("DELETE", "ingest", f"/v1/orgs/{ws.client.org_id}", api.operator)
+    assert response.status_code == 202, response.text
+    done = finished(api, api.operator, response.json())
+    assert done["certificate"]["services"]["ingest"]["records"]["orgs"] == 1
+    # The client's token is refused everywhere once the services learn of its revocation.
+    api.wait_for(
+        lambda: api.call("GET", "ingest", "/v1/projects", ws.client.token).status_code == 401
+    )
+    findings = asyncio.run(scan(services.settings, ids, {i["sha256"] for i in items}))
+    assert findings == [], "\n".join(map(str, findings))

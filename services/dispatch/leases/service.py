@@ -10,7 +10,7 @@ are kept in memory with their tasks, so the holder's next call needs no read.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from services.dispatch.domain import copy_key, submission_id, submitted_event
@@ -33,6 +33,7 @@ from shared.errors import NotFound
 from shared.events import Annotation, TrackAnnotation, Transcript
 from shared.settings import Settings
 from shared.store.batching import Batcher
+from shared.store.erasure import Tombstones
 from shared.store.mongo import Doc, utcnow
 
 # Slots a lookup of someone else's lease reads past the one its id names (re-leases by
@@ -41,8 +42,15 @@ FOLLOW_SLOTS = 3
 
 
 class Leases:
-    def __init__(self, slots: SlotRepository, tasks: TaskStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        slots: SlotRepository,
+        tasks: TaskStore,
+        settings: Settings,
+        tombstones: Tombstones | None = None,
+    ) -> None:
         self.slots = slots
+        self.tombstones = tombstones
         self.open_lists: OpenLists = slots.open_lists
         self.tasks = tasks
         self.settings = settings
@@ -72,6 +80,11 @@ class Leases:
     def holders(self) -> list[str]:
         """The annotators holding leases this process granted."""
         return sorted({t.lease.annotator_id for t in self._granted.values()})
+
+    def forget_tasks(self, task_ids: Iterable[str]) -> None:
+        """Deleted tasks: the leases this process granted on them end at once."""
+        for task_id in task_ids:
+            self._granted.pop(task_id, None)
 
     def _forget(self, lease: Lease) -> None:
         here = self._granted.get(lease.task_id)
@@ -142,6 +155,9 @@ class Leases:
         here = self._granted.get(task_id)
         if here is not None and here.lease.nonce == nonce:
             if (here.lease.annotator_id, here.lease.vendor_id) != (annotator_id, vendor_id):
+                raise NotFound("task")
+            if self.tombstones and self.tombstones.covers_record(here.task, here.lease.started_at):
+                del self._granted[task_id]  # its item was deleted: the lease ended with it
                 raise NotFound("task")
             return here
         keys = [slot_key(task_id, round_, slot + k) for k in range(FOLLOW_SLOTS + 1)]

@@ -70,6 +70,26 @@ class TokenRepository:
             raise NotFound("token")
         return doc
 
+    async def revoke_all_of(self, session: AsyncClientSession, org_id: str) -> int:
+        """Revoke every live token of an organisation that is being deleted, telling every
+        service, in the caller's transaction; returns how many."""
+        live = await self.tokens.find(
+            {"org_id": org_id, "revoked_at": None}, {"expires_at": 1}, session=session
+        ).to_list(None)
+        if not live:
+            return 0
+        await self.tokens.update_many(
+            {"_id": {"$in": [t["_id"] for t in live]}},
+            {"$set": {"revoked_at": utcnow(), "revoked_by": "deletion"}},
+            session=session,
+        )
+        events = [
+            envelope(TokenRevoked(jti=t["_id"], org_id=org_id, expires_at=t["expires_at"]), org_id)
+            for t in live
+        ]
+        await self.outbox.add(session, *events)
+        return len(live)
+
     async def revoke(self, token: Doc, actor: Principal) -> Doc:
         """Mark revoked and tell every service, in one transaction; revoking twice is a no-op."""
         if token["revoked_at"] is not None:
