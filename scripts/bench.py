@@ -33,6 +33,7 @@ from aviary_devkit.bench.figures import (
     ingest,
     interop,
     pipeline,
+    privacy,
     review,
     scale,
     speech,
@@ -69,6 +70,7 @@ BENCHMARKS: dict[str, Callable[[int], Figures]] = {
     "interop": interop.bench_interop,
     "ui": ui.bench_ui,
     "dashboard": dashboard.bench_dashboard,
+    "privacy": privacy.bench_privacy,
 }
 
 

@@ -10,7 +10,7 @@ from services.dispatch.dispatcher import Dispatcher
 from services.dispatch.leases.slots import open_entry
 from services.dispatch.work import WorkClock
 from shared.events import DeletionRequested
-from shared.store.erasure import NONE, Erasable, ErasurePlan, Removal
+from shared.store.erasure import Erasable, ErasurePlan, Removal
 from shared.store.mongo import AsyncClientSession, ServiceDatabase
 
 TASKS = "tasks"
@@ -27,15 +27,18 @@ def plan(db: ServiceDatabase, dispatcher: Dispatcher, work: WorkClock) -> Erasur
             return 0
         changed = 0
         gone: set[str] = set()
+        by_group: dict[str, list[str]] = {}
         tasks = db[TASKS].find(query, {"group": 1, "rework": 1}, session=session)
         async for task in tasks:
             rounds = [open_entry(task["_id"], r) for r in range(task.get("rework", 0) + 1)]
             gone.update(rounds)
             if task.get("group"):
-                result = await db["task_groups"].update_one(
-                    {"_id": task["group"]}, {"$pull": {"open": {"$in": rounds}}}, session=session
-                )
-                changed += result.modified_count
+                by_group.setdefault(task["group"], []).extend(rounds)
+        for group, rounds in by_group.items():  # tasks made together share a group
+            result = await db["task_groups"].update_one(
+                {"_id": group}, {"$pull": {"open": {"$in": rounds}}}, session=session
+            )
+            changed += result.modified_count
         async for record in db["done"].find({}, session=session):
             kept = [e for e in record["entries"] if e[1] not in gone]
             if len(kept) < len(record["entries"]):
@@ -58,8 +61,9 @@ def plan(db: ServiceDatabase, dispatcher: Dispatcher, work: WorkClock) -> Erasur
     return ErasurePlan(
         collections=(
             Erasable(TASKS),
-            Erasable("claims", *NONE, linked=by_task),
-            Erasable("item_marks", *NONE, linked=by_task),
+            # Records written before they carried their project and batch: by their task.
+            Erasable("claims", org=None, item=None, linked=by_task),
+            Erasable("item_marks", org=None, item=None, linked=by_task),
             Erasable("projects", project="_id", batch=None, item=None),
             Erasable("project_versions", batch=None, item=None),
             Erasable("handling_times", org=None, project="_id", batch=None, item=None),

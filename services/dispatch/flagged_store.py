@@ -223,7 +223,9 @@ class FlaggedTasks:
             for k in range(LOOKAHEAD)
         ]
         found = await self.slots.read_map(keys)
+        by_id = {t["_id"]: t for t in tasks}
         closing = (
-            dropping(task_id, round_, slot, found, now) for task_id, (round_, slot) in heads.items()
+            dropping(by_id[task_id], round_, slot, found, now)
+            for task_id, (round_, slot) in heads.items()
         )
         return [record for record in closing if record is not None]

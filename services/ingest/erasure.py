@@ -52,15 +52,15 @@ def plan(db: ServiceDatabase, storage: ObjectStorage, batches: BatchRepository) 
         if reach is None or event.scope == "org":
             return set()
         deleted = db["items"].find(reach, {"sha256": 1}, session=session)
-        digests = sorted({d["sha256"] async for d in deleted if d.get("sha256")})
+        digests = {d["sha256"] async for d in deleted if d.get("sha256")}
         if not digests:
             return set()
+        # The organisation's other items, compared here: a long `$in` of digests is slow on
+        # the embedded database.
         others = db["items"].find(
-            {"org_id": event.org_id, "sha256": {"$in": digests}, "$nor": [reach]},
-            {"sha256": 1},
-            session=session,
+            {"org_id": event.org_id, "$nor": [reach]}, {"sha256": 1}, session=session
         )
-        shared = {d["sha256"] async for d in others}
+        shared = {d["sha256"] async for d in others} & digests
         return {ref for ref in objects if any(digest in ref[1] for digest in shared)}
 
     async def uncount(

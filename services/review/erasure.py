@@ -18,12 +18,7 @@ def plan() -> ErasurePlan:
             Erasable("disputes"),
             Erasable("gold", batch=None),
             Erasable(
-                "overlaps",
-                org=None,
-                project=None,
-                batch=None,
-                item="_id",
-                linked=("_id", SUBMISSIONS, "item_id"),
+                "overlaps", org=None, batch=None, item="_id", linked=("_id", SUBMISSIONS, "item_id")
             ),
             Erasable("annotators", *NONE, prefixed=by_project),
             Erasable("outcomes", *NONE, prefixed=by_project),

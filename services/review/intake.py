@@ -149,7 +149,7 @@ class Intake:
         """Once every overlap of the item (or clip) is in: merge when they agree, else a
         dispute for a human."""
         key = domain.overlap_key(doc)
-        ids = await self.overlaps.collect(session, key, doc["_id"])
+        ids = await self.overlaps.collect(session, key, doc["_id"], doc["project_id"])
         if len(ids) < project.overlap:
             return
         members = await self.submissions.members(ids, session)

@@ -242,10 +242,12 @@ class Eraser:
         objects: list[ObjectRef] = []
         content: list[str] = []
         for erasable in self.plan.collections:
-            query = erasable.query(event, linked)
+            collection = self.db[erasable.collection]
+            # An item's few links are cheap; a wider deletion follows links only where needed.
+            links = event.scope == "item" or await self._has_legacy(session, erasable)
+            query = erasable.query(event, linked if links else {})
             if query is None:
                 continue
-            collection = self.db[erasable.collection]
             if erasable.objects is not None or erasable.content is not None or erasable.listed:
                 listed = await collection.find(query, session=session).to_list(None)
                 found[erasable.collection] = listed
@@ -266,6 +268,20 @@ class Eraser:
             kept = await self.plan.still_used(session, event, unique)
             unique = [o for o in unique if o not in kept]
         return Removal(queries, linked, found, records, unique, sorted(set(content)))
+
+    async def _has_legacy(self, session: AsyncClientSession, erasable: Erasable) -> bool:
+        """Whether a linked collection holds records without its own project field (written
+        before it had one): only those need the link, a long `$in` that the embedded
+        database answers slowly."""
+        if erasable.linked is None:
+            return False
+        if erasable.project is None:
+            return True
+        old = {erasable.project: None}
+        return (
+            await self.db[erasable.collection].find_one(old, {"_id": 1}, session=session)
+            is not None
+        )
 
     async def _linked(
         self, session: AsyncClientSession, event: DeletionRequested

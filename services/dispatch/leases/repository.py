@@ -99,7 +99,14 @@ class SlotRepository:
             return [], set()
         now = utcnow()
         docs = [
-            {"_id": f"{item}/{le.annotator_id}", "task_id": le.task_id, "lease": le.key, "at": now}
+            {
+                "_id": f"{item}/{le.annotator_id}",
+                "task_id": le.task_id,
+                "project_id": le.project_id,
+                "batch_id": le.batch_id,
+                "lease": le.key,
+                "at": now,
+            }
             for le, item in marks
         ]
         clashes: set[int] = set()

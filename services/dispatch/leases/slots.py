@@ -72,6 +72,9 @@ class Lease:
     vendor_id: str  # the vendor doing the work (differs from the task's on backlog takeover)
     started_at: datetime
     expires_at: datetime
+    # Its records carry the project and batch: a deletion finds them by one field.
+    project_id: str = ""
+    batch_id: str = ""
 
     @classmethod
     def new(
@@ -86,6 +89,8 @@ class Lease:
             vendor_id=vendor_id,
             started_at=now,
             expires_at=now + timedelta(seconds=ttl_s),
+            project_id=str(task.get("project_id", "")),
+            batch_id=str(task.get("batch_id", "")),
         )
 
     @property
@@ -117,6 +122,8 @@ class Lease:
             "vendor_id": self.vendor_id,
             "started_at": self.started_at,
             "expires_at": self.expires_at,
+            "project_id": self.project_id,
+            "batch_id": self.batch_id,
         }
 
     @classmethod
@@ -130,6 +137,8 @@ class Lease:
             vendor_id=doc["vendor_id"],
             started_at=doc["started_at"],
             expires_at=doc["expires_at"],
+            project_id=doc.get("project_id", ""),
+            batch_id=doc.get("batch_id", ""),
         )
 
 
@@ -155,16 +164,19 @@ def ending_doc(lease: Lease, end: LeaseEnd, at: datetime, **details: Any) -> Doc
         "vendor_id": lease.vendor_id,
         "at": at,
         "expires_at": lease.expires_at,  # beside its lease in the sweep's date range
+        "project_id": lease.project_id,
+        "batch_id": lease.batch_id,
         **details,
     }
 
 
 def dropping(
-    task_id: str, round_: int, slot: int, records: dict[str, Doc], now: datetime
+    task: Doc, round_: int, slot: int, records: dict[str, Doc], now: datetime
 ) -> Doc | None:
     """The record that closes a round whose item was dropped, in its first free slot from
     `slot` on (`records`: the slots read, by key). After a live lease it ends that lease;
     in a slot nobody holds it keeps leases out. A round a submit ended needs none."""
+    task_id = str(task["_id"])
     last: Doc | None = None
     while (record := records.get(slot_key(task_id, round_, slot))) is not None:
         last, slot = record, slot + 1
@@ -174,6 +186,8 @@ def dropping(
         "_id": slot_key(task_id, round_, slot),
         "kind": LeaseEnd.DROPPED.value,
         "task_id": task_id,
+        "project_id": task.get("project_id", ""),
+        "batch_id": task.get("batch_id", ""),
         "round": round_,
         "slot": slot,
         "at": now,

@@ -11,13 +11,16 @@ class OverlapRepository:
         self.overlaps = db["overlaps"]
 
     async def collect(
-        self, session: AsyncClientSession, item_id: str, submission_id: str
+        self, session: AsyncClientSession, item_id: str, submission_id: str, project_id: str
     ) -> list[str]:
         """Add a submission to its item's; returns every submission of the item in so far."""
         waiting = await modify_by_id(
             self.overlaps,
             item_id,
-            {"$addToSet": {"submission_ids": submission_id}},
+            {
+                "$addToSet": {"submission_ids": submission_id},
+                "$set": {"project_id": project_id},  # a deletion finds it by its project
+            },
             upsert=True,
             session=session,
         )
