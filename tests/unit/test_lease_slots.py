@@ -104,15 +104,15 @@ def test_every_way_a_lease_ends_is_recorded_by_name(kind: LeaseEnd) -> None:
     assert slots.ending_doc(lease(), kind, T0)["kind"] == kind.value
 
 
+IN_PROJECT = {**TASK, "project_id": "prj_1", "batch_id": "bat_1"}
+
+
 def by_key(*docs: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {d["_id"]: d for d in docs}
 
 
-TASK = {"_id": "tsk_a", "project_id": "prj_1", "batch_id": "bat_1"}
-
-
 def test_a_drop_takes_the_free_slot_of_a_round_nobody_holds() -> None:
-    record = slots.dropping(TASK, 2, 3, {}, T0)
+    record = slots.dropping(IN_PROJECT, 2, 3, {}, T0)
     assert record is not None
     assert (record["_id"], record["kind"], record["expires_at"]) == ("tsk_a/2/3", "dropped", T0)
     # A deletion finds the records of a project's tasks by the project alone.
@@ -121,7 +121,7 @@ def test_a_drop_takes_the_free_slot_of_a_round_nobody_holds() -> None:
 
 def test_a_drop_ends_a_live_lease_in_the_slot_after_it() -> None:
     held = lease()
-    record = slots.dropping(TASK, 2, 3, by_key(held.to_doc()), T0)
+    record = slots.dropping(IN_PROJECT, 2, 3, by_key(held.to_doc()), T0)
     assert record is not None
     assert record["_id"] == held.next_key
     assert record["expires_at"] == held.expires_at  # beside its lease for the sweep
@@ -130,7 +130,7 @@ def test_a_drop_ends_a_live_lease_in_the_slot_after_it() -> None:
 def test_a_drop_follows_a_lease_renewed_in_the_next_slot() -> None:
     held = lease()
     renewed = held.moved_to(held.slot + 1, held.expires_at + timedelta(seconds=60))
-    record = slots.dropping(TASK, 2, 3, by_key(held.to_doc(), renewed.to_doc()), T0)
+    record = slots.dropping(IN_PROJECT, 2, 3, by_key(held.to_doc(), renewed.to_doc()), T0)
     assert record is not None
     assert record["_id"] == renewed.next_key
 
@@ -138,7 +138,7 @@ def test_a_drop_follows_a_lease_renewed_in_the_next_slot() -> None:
 def test_a_round_a_submit_ended_needs_no_drop_record() -> None:
     held = lease()
     done = slots.ending_doc(held, LeaseEnd.SUBMITTED, T0)
-    assert slots.dropping(TASK, 2, 3, by_key(held.to_doc(), done), T0) is None
+    assert slots.dropping(IN_PROJECT, 2, 3, by_key(held.to_doc(), done), T0) is None
     released = slots.ending_doc(held, LeaseEnd.RELEASED, T0)
-    record = slots.dropping(TASK, 2, 3, by_key(held.to_doc(), released), T0)
+    record = slots.dropping(IN_PROJECT, 2, 3, by_key(held.to_doc(), released), T0)
     assert record is not None and record["slot"] == 5
