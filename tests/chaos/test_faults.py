@@ -24,12 +24,15 @@ import httpx
 import pytest
 
 from aviary_devkit.listening import listening
+from aviary_devkit.privacy_scan import scan
 from aviary_devkit.processes import ROOT, ServiceSet, isolated_settings, running
 from aviary_devkit.sim.flow import Flow, FlowConfig, FlowResult, FlowStats
 from aviary_devkit.tiny_onnx import detector, manifest
 from shared.events import Envelope
 from shared.messaging import Broker
+from shared.settings import SERVICE_PORTS
 from tests.e2e.test_slice import check_delivery, endpoints, flow
+from tests.integration.test_deletion import derived_ids
 from tests.support import jpeg
 
 # Each scenario runs a whole flow with recoveries in it: minutes, not the suite's 300 s.
@@ -275,3 +278,49 @@ async def test_every_item_is_prelabeled_once_while_assist_is_killed(
         assert {e.data["model"] for e in events} == {f"{DETECTOR}@1"}
         assert all(e.data["error"] is None for e in events), events[0].data["error"]
         assert len({json.dumps(e.data["pre_annotation"]) for e in events}) == 1
+
+
+async def test_a_project_deleted_while_services_are_killed_is_gone_everywhere(
+    chaos_services: ServiceSet, report: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """A delivered project deleted by its client while dispatch, review and ingest are
+    SIGKILLed in the middle of removing their parts: once they are back, the certificate
+    names every service, and a scan of every database and bucket finds nothing left."""
+    services = chaos_services
+    f = flow(services, tmp_path, images=IMAGES, error_rate=0.1, seed=1200)
+    result, _, _ = await run_with_faults(services, tmp_path, [], 1200, f=f)
+    auth = {"Authorization": f"Bearer {f.client_token}"}
+    ingest = f"{services.url('ingest')}/v1"
+    async with httpx.AsyncClient(timeout=60, headers=auth) as http:
+        listed = await http.get(f"{ingest}/batches/{result.batch_id}/items", params={"limit": 1000})
+        items = listed.json()["items"]
+        ids = {result.project_id, result.batch_id, *(i["id"] for i in items)}
+        ids |= await derived_ids(services.settings, ids)
+        started = time.monotonic()
+        asked = await http.delete(f"{ingest}/projects/{result.project_id}")
+        assert asked.status_code == 202, asked.text
+        injected = 0
+        for victim in ("dispatch", "review", "ingest"):
+            await sigkill(victim)(services, f)
+            injected += 1
+        path = f"{ingest}/deletions/{asked.json()['id']}"
+        deadline = time.monotonic() + 300
+        while (done := (await http.get(path)).json())["status"] != "complete":
+            assert time.monotonic() < deadline, done
+            await asyncio.sleep(0.5)
+    cert = done["certificate"]
+    assert sorted(cert["services"]) == sorted(SERVICE_PORTS)
+    assert cert["services"]["ingest"]["records"]["items"] == len(items) == IMAGES
+    findings = await scan(services.settings, ids, {i["sha256"] for i in items})
+    assert findings == [], "\n".join(map(str, findings[:20]))
+    report.append(
+        {
+            "test": "sigkill-during-project-deletion",
+            "faults_injected": injected,
+            "images_in": IMAGES,
+            "records_removed": cert["records_removed"],
+            "objects_removed": cert["objects_removed"],
+            "left_after_scan": len(findings),
+            "seconds": round(time.monotonic() - started, 1),
+        }
+    )
