@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aviary.contracts.assist import AssistSettings
+from aviary.contracts.privacy import PrivacySettings
 from aviary.contracts.projects import (
     DeliveryFormat,
     MediaKind,
@@ -184,6 +185,7 @@ class ProjectUpserted(EventData):
     video: VideoSettings = VideoSettings()
     audio: AudioSettings = AudioSettings()
     assist: AssistSettings = AssistSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     def rate_for(self, vendor_id: str) -> float:
         """What the vendor's annotators earn a completed task: its own rate, else the project's."""

@@ -57,6 +57,9 @@ QUEUE_DEPTH = Gauge(
 )
 TASKS_BY_STATE = Gauge("aviary_tasks", "Dispatch tasks by state", ["state"])
 ANNOTATORS_ACTIVE = Gauge("aviary_annotators_active", "Annotators holding a task lease now")
+IMAGES_REDACTED = Counter(
+    "aviary_images_redacted_total", "Pictures whose faces and plates were blurred at ingest"
+)
 LEASES_EXPIRED = Counter("aviary_leases_expired_total", "Task leases that expired unsubmitted")
 TRANSACTION_RETRIES = Counter(
     "aviary_transaction_retries_total", "Transactions retried after a write conflict", ["what"]

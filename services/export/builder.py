@@ -34,6 +34,7 @@ from services.export.formats.video import (
     VideoSpec,
 )
 from services.export.listening import decode_listening_copy
+from services.export.redaction import blur_marked, delivered_picture
 from services.export.repositories import (
     AcceptedItemRepository,
     BatchRepository,
@@ -265,7 +266,9 @@ class DeliveryBuilder:
                 image_bytes = None
                 if spec.include_images:
                     image = doc["image"]
-                    image_bytes = await storage.get_bytes(image["bucket"], image["object_key"])
+                    where = delivered_picture(image, doc["org_id"], project.privacy.redaction)
+                    image_bytes = await storage.get_bytes(*where)
+                    image_bytes = await blur_marked(image_bytes, doc, project)
                 writer.add(package_item(doc, image_bytes))
             return await asyncio.to_thread(writer.close)
 

@@ -164,6 +164,11 @@ def object_key(org_id: str, sha256: str) -> str:
     return content_key(org_id, sha256)
 
 
+def redacted_key(org_id: str, sha256: str) -> str:
+    """Where a picture's blurred copy goes (faces and plates, `privacy.redaction`)."""
+    return f"{org_id}/redacted/{sha256[:2]}/{sha256}.jpg"
+
+
 def preview_key(org_id: str, sha256: str) -> str:
     return f"{org_id}/previews/{sha256[:2]}/{sha256}.webp"
 

@@ -26,6 +26,8 @@ def item_objects(item: Doc) -> Iterable[ObjectRef]:
             yield bucket, item[field]
     if item.get("manifest_key"):
         yield bucket, item["manifest_key"]
+    if item.get("redacted"):  # the blurred copy people saw
+        yield bucket, item["redacted"]["key"]
 
 
 def plan(db: ServiceDatabase, storage: ObjectStorage, batches: BatchRepository) -> ErasurePlan:

@@ -6,8 +6,10 @@ import asyncio
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aviary.contracts.ingest import ItemRead
+from aviary.contracts.privacy import RedactionSettings
 from aviary.contracts.shapes import Annotation
 from services.ingest import domain
 from services.ingest.group_commit import GroupCommitter
@@ -16,8 +18,12 @@ from services.ingest.repositories import ItemRepository
 from shared.domain.annotation_rules import require_valid_annotation
 from shared.errors import AppError
 from shared.events import ImageRef, ItemIngested, Ontology
+from shared.observability import IMAGES_REDACTED
 from shared.runtime import Runtime
 from shared.store.mongo import Doc, DuplicateKeyError, utcnow
+
+if TYPE_CHECKING:
+    from shared.vision.redaction import Region
 
 STORE_CONCURRENCY = 8
 
@@ -95,6 +101,16 @@ def check_pre_annotation(
         )
 
 
+@dataclass(frozen=True)
+class Redacted:
+    key: str
+    regions: tuple[Region, ...]
+
+    def counts(self) -> dict[str, int]:
+        kinds = [r.kind for r in self.regions]
+        return {"faces": kinds.count("face"), "plates": kinds.count("plate")}
+
+
 class Ingestor:
     """Validates, stores and records uploads for one batch."""
 
@@ -115,6 +131,10 @@ class Ingestor:
         self.ontology = Ontology.model_validate(project["ontology"])
         self.media = project.get("media", "image")
         self.prelabel = domain.wants_prelabels(project)
+        self.redaction = RedactionSettings.model_validate(
+            (project.get("privacy") or {}).get("redaction") or {}
+        )
+        self._redacted: dict[str, Redacted] = {}  # by sha256: the blurred copies stored
         self._limit = asyncio.Semaphore(STORE_CONCURRENCY)
 
     async def ingest(self, files: list[Incoming]) -> list[Outcome]:
@@ -166,15 +186,29 @@ class Ingestor:
         return info
 
     async def _store_objects(self, info: domain.ImageInfo) -> None:
-        """Store the image before any item refers to it."""
-        bucket = self.runtime.settings.images_bucket
+        """Store the image before any item refers to it (and its blurred copy, where the
+        project redacts: the original only if it keeps it)."""
+        bucket, org = self.runtime.settings.images_bucket, self.batch["org_id"]
         async with self._limit:
+            if self.redaction.mode != "off":
+                # OpenCV is loaded by the first picture that needs it, not by every replica.
+                from shared.vision.redaction import redact_jpeg
+
+                result = await asyncio.to_thread(redact_jpeg, info.data)
+                key = domain.redacted_key(org, info.sha256)
+                await self.runtime.storage.put_bytes(bucket, key, result.jpeg, "image/jpeg")
+                self._redacted[info.sha256] = Redacted(key, result.regions)
+                IMAGES_REDACTED.inc()
+                if not self._keeps_original:
+                    return
             await self.runtime.storage.put_bytes(
-                bucket,
-                domain.object_key(self.batch["org_id"], info.sha256),
-                info.data,
-                info.content_type,
+                bucket, domain.object_key(org, info.sha256), info.data, info.content_type
             )
+
+    @property
+    def _keeps_original(self) -> bool:
+        """The client's delivery needs it unless everyone sees the blurred copy."""
+        return self.redaction.mode != "everyone" or self.redaction.keep_original
 
     def _record(
         self, incoming: Incoming, info: domain.ImageInfo, iid: str
@@ -201,12 +235,19 @@ class Ingestor:
             "pre_annotation": pre.model_dump(mode="json") if pre else None,
             "created_at": utcnow(),
         }
+        shown, shown_format = key, info.format
+        if (redacted := self._redacted.get(info.sha256)) is not None:
+            # People see the blurred copy; without the original, it is the item's picture.
+            shown, shown_format = redacted.key, "jpeg"
+            doc["redacted"] = {"key": redacted.key, **redacted.counts()}
+            if not self._keeps_original:
+                doc["object_key"] = redacted.key
         image = ImageRef(
             bucket=bucket,
-            object_key=key,
+            object_key=shown,
             width=info.width,
             height=info.height,
-            format=info.format,
+            format=shown_format,
             sha256=info.sha256,
             file_name=name,
         )

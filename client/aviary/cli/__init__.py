@@ -15,7 +15,18 @@ from typing import Annotated
 import typer
 
 from aviary import __version__
-from aviary.cli import admin, deliveries, flagged, imports, me, models, projects, push, status
+from aviary.cli import (
+    admin,
+    deletions,
+    deliveries,
+    flagged,
+    imports,
+    me,
+    models,
+    projects,
+    push,
+    status,
+)
 from aviary.cli.common import JsonFlag, make_context, version_flag
 
 app = typer.Typer(
@@ -49,11 +60,13 @@ app.command("import")(imports.import_annotations)
 app.command("pull")(deliveries.pull)
 app.command("verify")(deliveries.verify)
 app.command("status")(status.status)
+app.command("deletions")(deletions.deletions)
 app.add_typer(admin.app, name="admin")
 app.add_typer(admin.people, name="people")
 app.add_typer(projects.app, name="project")
 app.add_typer(models.app, name="models")
 app.add_typer(flagged.app, name="flagged")
+app.add_typer(deletions.app, name="delete")
 app.add_typer(me.app, name="me")
 
 

@@ -7,8 +7,9 @@ with Client(token) as aviary:
 """
 
 from aviary.client.async_client import AsyncClient
+from aviary.client.certificates import verify_certificate
 from aviary.client.config import Endpoints
-from aviary.client.errors import AviaryError, VerificationError
+from aviary.client.errors import AviaryError, DeletionTimeout, VerificationError
 from aviary.client.packages import verify_file, verify_package
 from aviary.client.sync_client import Client
 from aviary.contracts.webhooks import verify_signature as verify_webhook
@@ -17,8 +18,10 @@ __all__ = [
     "AsyncClient",
     "AviaryError",
     "Client",
+    "DeletionTimeout",
     "Endpoints",
     "VerificationError",
+    "verify_certificate",
     "verify_file",
     "verify_package",
     "verify_webhook",

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import json
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
@@ -19,13 +20,14 @@ import httpx
 
 from aviary.client.answers import read_answer
 from aviary.client.config import Endpoints
-from aviary.client.errors import AviaryError
+from aviary.client.errors import AviaryError, DeletionTimeout
 from aviary.client.packages import verify_package
 from aviary.contracts.assist import Click, ModelManifest, ModelRead, SegmentRequest, SegmentResult
 from aviary.contracts.dispatch import DropResult, FlaggedTaskView, ReturnResult
 from aviary.contracts.export import DeliveryRead, WebhookRead
 from aviary.contracts.ingest import (
     BatchRead,
+    DeletionRead,
     ImportRead,
     ItemRead,
     OrgRead,
@@ -444,6 +446,57 @@ class AsyncClient:
         path = f"/v1/flagged-tasks/{task_id}/drop"
         body = {"reason": reason}
         return read_answer(DropResult, await self._json("POST", "dispatch", path, json=body))
+
+    # ----- deletion (clients for their own, the operator) -------------------------------------
+
+    async def delete_item(self, item_id: str) -> DeletionRead:
+        """Delete one item everywhere: its media and everything made from it, its tasks, the
+        work on it and its batch's delivery packages. The deletion comes back `pending`
+        (reads of the item answer 404 at once); asking again returns the same deletion."""
+        return await self._delete(f"/v1/items/{item_id}")
+
+    async def delete_batch(self, batch_id: str) -> DeletionRead:
+        """Delete a batch with every item in it, as `delete_item` does for one."""
+        return await self._delete(f"/v1/batches/{batch_id}")
+
+    async def delete_project(self, project_id: str) -> DeletionRead:
+        """Delete a project: its versions, batches, items, the work on them and deliveries."""
+        return await self._delete(f"/v1/projects/{project_id}")
+
+    async def delete_org(self, org_id: str) -> DeletionRead:
+        """Delete a client organisation (operator): every project of it, its tokens and
+        itself (a vendor's: 422 `not_a_client`)."""
+        return await self._delete(f"/v1/orgs/{org_id}")
+
+    async def _delete(self, path: str) -> DeletionRead:
+        return read_answer(DeletionRead, await self._json("DELETE", "ingest", path))
+
+    async def deletion(self, deletion_id: str) -> DeletionRead:
+        """A deletion: `pending` until every service has removed its part, then `complete`
+        with its certificate (check it with `aviary.client.verify_certificate`)."""
+        data = await self._json("GET", "ingest", f"/v1/deletions/{deletion_id}")
+        return read_answer(DeletionRead, data)
+
+    async def deletions(self, limit: int = 100) -> list[DeletionRead]:
+        """The organisation's deletions (the operator: everyone's), newest first."""
+        data = await self._json("GET", "ingest", "/v1/deletions", params={"limit": limit})
+        return [read_answer(DeletionRead, d) for d in data]
+
+    async def wait_for_deletion(
+        self, deletion_id: str, timeout_s: float = 300.0, poll_s: float = 1.0
+    ) -> DeletionRead:
+        """The deletion once complete, with its certificate, asking every `poll_s`; raises
+        `DeletionTimeout` (a TimeoutError) if it is still pending after `timeout_s`. The
+        deletion goes on either way."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            deletion = await self.deletion(deletion_id)
+            if deletion.status == "complete":
+                return deletion
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DeletionTimeout(deletion, timeout_s)
+            await asyncio.sleep(min(poll_s, left))
 
     # ----- annotators and reviewers ------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from aviary.client.answers import read_answer_json
 from aviary.contracts.errors import ErrorBody
+from aviary.contracts.ingest import DeletionRead
 
 
 class AviaryError(Exception):
@@ -30,3 +31,17 @@ class AviaryError(Exception):
 
 class VerificationError(Exception):
     """A downloaded delivery does not match its checksums."""
+
+
+class DeletionTimeout(TimeoutError):
+    """A deletion still pending when `wait_for_deletion` stopped waiting. It goes on: ask
+    again later (`deletion(id)`); `deletion` is how it stood when the wait ended."""
+
+    def __init__(self, deletion: DeletionRead, timeout_s: float) -> None:
+        done = ", ".join(deletion.services_done) or "none yet"
+        super().__init__(
+            f"deletion {deletion.id} of {deletion.scope} {deletion.target_id} is still "
+            f"{deletion.status} after {timeout_s:g} s (services done: {done})"
+        )
+        self.deletion = deletion
+        self.timeout_s = timeout_s

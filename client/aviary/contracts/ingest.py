@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from aviary.contracts.assist import AssistSettings
+from aviary.contracts.privacy import PrivacySettings
 from aviary.contracts.projects import (
     DEFAULT_FORMATS,
     DEFAULT_REJECT_REASONS,
@@ -153,6 +154,8 @@ class ProjectCreate(Strict):
     audio: AudioSettings = AudioSettings()
     # Models that help: pre-labels before a task is offered, outlines from boxes and clicks.
     assist: AssistSettings = AssistSettings()
+    # Faces and plates blurred; how long delivered work is kept.
+    privacy: PrivacySettings = PrivacySettings()
 
     @model_validator(mode="after")
     def _defaults_for_the_media(self) -> ProjectCreate:
@@ -194,6 +197,7 @@ class ProjectRead(BaseModel):
     video: VideoSettings = VideoSettings()
     audio: AudioSettings = AudioSettings()
     assist: AssistSettings = AssistSettings()  # an endpoint's secret never shows
+    privacy: PrivacySettings = PrivacySettings()
     created_at: datetime
     updated_at: datetime
 

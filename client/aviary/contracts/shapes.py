@@ -43,6 +43,9 @@ class OntologyClass(Frozen):
     attributes: tuple[AttributeSpec, ...] = ()
     # How pages draw the class (`#rrggbb`); left out, a colour of the pages' palette by its id.
     colour: str | None = Field(default=None, pattern=r"^#[0-9a-fA-F]{6}$")
+    # Its boxes mark what to blur (a face or plate the detector missed): a project whose
+    # redaction is `everyone` delivers its pictures blurred there too.
+    redact: bool = False
 
 
 class Ontology(Frozen):

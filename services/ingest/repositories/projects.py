@@ -40,6 +40,7 @@ def project_event(project: Doc) -> ProjectUpserted:
         video=project.get("video") or {},
         audio=project.get("audio") or {},
         assist=project.get("assist") or {},
+        privacy=project.get("privacy") or {},
     )
 
 
