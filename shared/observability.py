@@ -57,6 +57,9 @@ QUEUE_DEPTH = Gauge(
 )
 TASKS_BY_STATE = Gauge("aviary_tasks", "Dispatch tasks by state", ["state"])
 ANNOTATORS_ACTIVE = Gauge("aviary_annotators_active", "Annotators holding a task lease now")
+BATCHES_EXPIRED = Counter(
+    "aviary_batches_expired_total", "Batches deleted at the end of their project's retention"
+)
 IMAGES_REDACTED = Counter(
     "aviary_images_redacted_total", "Pictures whose faces and plates were blurred at ingest"
 )

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     audit_db_retention_s: int = Field(default=90 * 86_400, ge=3600)
     audit_archive_retention_s: int = Field(default=2 * 365 * 86_400, ge=86_400)
     retention_sweep_s: float = Field(default=3600.0, gt=0)
+    # How often ingest looks for delivered batches past their project's retention
+    # (`privacy.retention`) and deletes them.
+    project_retention_sweep_s: float = Field(default=600.0, gt=0)
     # Per-minute figures for the dashboard's charts (shared/rollups.py): how often a process
     # adds its readings, and how long they are kept.
     rollup_interval_s: float = Field(default=60.0, gt=0)

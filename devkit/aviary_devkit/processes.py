@@ -51,6 +51,7 @@ def isolated_settings(**overrides: object) -> Settings:
         "webhook_allowed_networks": ["127.0.0.0/8"],
         "import_allowed_networks": ["127.0.0.1/32"],
         "import_timeout_s": 3.0,
+        "project_retention_sweep_s": 0.5,
     }
     return Settings(**{**base, **overrides})  # type: ignore[arg-type]
 

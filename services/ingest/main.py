@@ -18,8 +18,9 @@ from services.ingest import (
 )
 from services.ingest.audio_uploads import speech_detector
 from services.ingest.deps import IngestParts
+from services.ingest.retention import ProjectRetention
 from shared.events import RoutingKey
-from shared.runtime import Runtime, Startup
+from shared.runtime import Runtime, Startup, every
 from shared.store.mongo import Doc
 from shared.web.app import create_app
 
@@ -52,6 +53,13 @@ def build_app(runtime: Runtime) -> FastAPI:
             parts.deletions.repo.ensure_indexes,
             images_bucket,
             speech_model,
+        ],
+        worker_loops=[
+            every(
+                runtime.settings.project_retention_sweep_s,
+                ProjectRetention(parts.deletions).run_once,
+                name="retention.projects",
+            )
         ],
         stop_steps=[importer.close],
     )

@@ -6,13 +6,15 @@ holds the deleted content."""
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import timedelta
 from typing import Any
 
 from aviary_devkit.privacy_scan import scan, tokens
 from aviary_devkit.processes import ServiceSet
 from services.ingest.deletions import SERVICES, certificate_digest
 from shared.settings import Settings
-from shared.store.mongo import connect_mongo
+from shared.store.mongo import connect_mongo, utcnow
 from shared.store.storage import ObjectStorage
 from tests.integration.test_export_api import download, jsonl_items, label_all, ready_delivery
 from tests.support import Api, Workspace, jpeg, workspace
@@ -197,3 +199,44 @@ def test_the_operator_deletes_a_client_organisation_and_its_tokens_stop_working(
     )
     findings = asyncio.run(scan(services.settings, ids, {i["sha256"] for i in items}))
     assert findings == [], "\n".join(map(str, findings))
+
+
+def test_a_batch_past_its_projects_retention_is_deleted_with_a_certificate(
+    api: Api, services: ServiceSet
+) -> None:
+    ws = fresh_workspace(
+        api,
+        range(7300, 7302),
+        review={"mode": "auto"},
+        privacy={"retention": {"days_after_delivery": 30}},
+    )
+    label_all(api, ws, 2)
+    api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
+    ready_delivery(api, ws)
+    # Delivered and within its 30 days: kept.
+    batch = f"/v1/batches/{ws.batch_id}"
+    api.wait_for(lambda: api.ok("GET", "ingest", batch, ws.client.token)["progress"]["delivered"])
+    time.sleep(1.5)  # the sweep runs every 0.5 s here
+    assert api.call("GET", "ingest", batch, ws.client.token).status_code == 200
+    # 31 days later (the delivery's date moved back, as the clock would have moved on).
+    asyncio.run(deliver_days_ago(services.settings, ws.batch_id, 31))
+
+    def swept() -> dict[str, Any] | None:
+        listed = api.ok("GET", "ingest", "/v1/deletions", ws.client.token)
+        return next((d for d in listed if d["target_id"] == ws.batch_id), None)
+
+    deletion = api.wait_for(swept)
+    assert deletion["scope"] == "batch" and deletion["requested_by"] == "retention"
+    done = finished(api, ws.client.token, deletion)
+    assert done["certificate"]["services"]["ingest"]["records"]["items"] == 2
+    assert api.call("GET", "ingest", batch, ws.client.token).status_code == 404
+
+
+async def deliver_days_ago(settings: Settings, batch_id: str, days: int) -> None:
+    client = connect_mongo(settings)
+    try:
+        when = utcnow() - timedelta(days=days)
+        db = client[settings.database_name("ingest")]
+        await db["batches"].update_one({"_id": batch_id}, {"$set": {"delivered_at": when}})
+    finally:
+        await client.close()

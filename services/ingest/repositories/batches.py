@@ -173,5 +173,7 @@ class BatchRepository:
     async def mark_delivered(self, session: AsyncClientSession, event: DeliveryReady) -> None:
         update: Doc = {"$inc": {"deliveries": 1}}
         if event.kind == "full":
+            # The first full delivery starts the project's retention clock.
             update["$set"] = {"delivered": True}
+            update["$min"] = {"delivered_at": utcnow()}
         await self.batches.update_one({"_id": event.batch_id}, update, session=session)

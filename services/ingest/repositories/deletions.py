@@ -4,6 +4,8 @@ record outlives what it deleted: it is the proof (docs/privacy.md)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from services.ingest.domain import new_id
 from shared.errors import NotFound
 from shared.events import DeletionApplied, DeletionScope
@@ -47,6 +49,21 @@ class DeletionRepository:
 
     async def projects_of(self, org_id: str) -> list[str]:
         return [d["_id"] async for d in self.db["projects"].find({"org_id": org_id}, {"_id": 1})]
+
+    async def projects_keeping_for_a_while(self) -> list[Doc]:
+        """Projects with a retention after delivery (`privacy.retention`), not being deleted."""
+        query = {"privacy.retention.days_after_delivery": {"$ne": None}, "deleting": None}
+        fields = {"org_id": 1, "privacy": 1}
+        return await self.db["projects"].find(query, fields).to_list(None)
+
+    async def delivered_before(self, project_id: str, before: datetime) -> list[Doc]:
+        """The project's batches fully delivered before `before`, not being deleted."""
+        query = {
+            "project_id": project_id,
+            "delivered_at": {"$lte": before},
+            "deleting": None,
+        }
+        return await self.db["batches"].find(query).to_list(None)
 
     async def create(
         self, session: AsyncClientSession, record: Doc, marks: dict[str, list[str]]
