@@ -181,7 +181,8 @@ async def test_a_vendor_admin_sets_a_minimum_wage_and_sees_who_earns_less(
     operator = await new_page(browser, f"{services.url('export')}/ui/dashboard.html", api.operator)
     await operator.locator("#fair-vendor-box").wait_for()
     await operator.select_option("#fair-vendor", ws.vendor_id)
-    # The first vendor's card may come first (its people may be called ann-0 too): wait for this one's.
+    # The first vendor's card may come first (its people may be called ann-0 too): wait for
+    # this one's.
     await operator.wait_for_function("() => document.querySelector('#wage-hourly')?.value === '1'")
     await operator.locator("#fair-work tbody tr", has_text="ann-0").wait_for()
     await closed(operator)
