@@ -6,6 +6,7 @@ import { act } from "./act.js";
 import { burnupButton } from "./burnup.js";
 import { showPlatformCharts } from "./charts.js";
 import { addCsvButtons } from "./csv.js";
+import { Deletions } from "./deletions.js";
 import { People } from "./people.js";
 import { ProjectForm } from "./projects.js";
 import { scorecardProjects, showScorecard } from "./scorecard.js";
@@ -66,6 +67,8 @@ const SERVICES = ["ingest", "dispatch", "review", "export"];
 let projectForm = null;
 /** @type {People | null} organisations (the operator's), people and their tokens */
 let people = null;
+/** @type {Deletions | null} a client's and the operator's: projects and batches deleted, with certificates */
+let deletions = null;
 const me = requireLogin($("app"), ["client", "operator", "vendor_admin"], "Aviary dashboard: sign in");
 /** @type {Map<string, { at: number, handled: number }>} */
 const previous = new Map(); // service -> {at, handled}: for events per second
@@ -97,6 +100,7 @@ function start(me) {
     e.preventDefault();
     setLimit(me).catch((error) => toast(error.message, "error"));
   });
+  if (!$("client").hidden) deletions = new Deletions(() => Promise.allSettled([showProjects(), showDeliveries()]));
   // Clients push their own pictures; the operator's dashboard has no upload.
   $("upload").hidden = me.role !== "client";
   $("new-project").hidden = me.role !== "client";
@@ -240,6 +244,7 @@ async function refresh() {
   /** @type {Promise<void>[]} */
   const work = [];
   if (!$("client").hidden) work.push(showProjects().then(showScorecard), showFlagged(), showDeliveries());
+  if (deletions) work.push(deletions.show());
   else work.push(showScorecard());
   if (!$("platform").hidden) work.push(showPlatform(), showPlatformCharts());
   if (!$("ops").hidden) work.push(showQuality());
@@ -284,8 +289,8 @@ async function showProjects() {
         el(
           "tr",
           {},
-          el("td", {}, project.name, el("div", { class: "muted" }, `v${project.version}`)),
-          el("td", { title: batch?.id }, batch ? `${batchNames.get(batch.id)} (${batch.status})` : "–"),
+          el("td", {}, project.name, el("div", { class: "muted" }, `v${project.version}`), n === 0 ? deletions?.button("project", project.id, project.name) : null),
+          el("td", { title: batch?.id }, batch ? [`${batchNames.get(batch.id)} (${batch.status})`, deletions ? el("div", {}, deletions.button("batch", batch.id, batchNames.get(batch.id) ?? batch.id)) : null] : "–"),
           el("td", {}, batch ? String(batch.item_count) : "0"),
           el(
             "td",

@@ -26,7 +26,7 @@ class Exit(IntEnum):
     FAILED = 1  # unexpected failure (a bug, a dependency down)
     USAGE = 2  # bad arguments (Typer's own)
     PARTIAL = 3  # some files were refused; the rest went in
-    VERIFY_FAILED = 4  # a delivery does not match its checksums
+    VERIFY_FAILED = 4  # a delivery does not match its checksums, a certificate its digest
     API_ERROR = 5  # the API refused the request (401, 404, 409, 422 ...)
 
 
