@@ -30,7 +30,14 @@ def item_objects(item: Doc) -> Iterable[ObjectRef]:
         yield bucket, item["redacted"]["key"]
 
 
-def plan(db: ServiceDatabase, storage: ObjectStorage, batches: BatchRepository) -> ErasurePlan:
+def staged(bucket: str, record: Doc, field: str) -> Iterable[ObjectRef]:
+    if record.get(field):
+        yield bucket, record[field]
+
+
+def plan(
+    db: ServiceDatabase, storage: ObjectStorage, batches: BatchRepository, bucket: str
+) -> ErasurePlan:
     items = Erasable("items", item="_id", objects=item_objects, content="sha256")
 
     async def folders(found: Mapping[str, list[Doc]]) -> list[ObjectRef]:
@@ -96,9 +103,15 @@ def plan(db: ServiceDatabase, storage: ObjectStorage, batches: BatchRepository) 
             Erasable("batch_counters", org=None, project=None, item=None),
             Erasable("imports", item=None),
             Erasable("import_urls", *NONE, linked=("import_id", "imports", "_id")),
-            Erasable("uploads", project=None),
+            # A presigned upload's bytes wait under `staging`; a sequence's frames likewise.
+            Erasable("uploads", project=None, objects=lambda u: staged(bucket, u, "staging_key")),
             Erasable("sequences", project=None),
-            Erasable("sequence_frames", *NONE, prefixed=("_id", "batch")),
+            Erasable(
+                "sequence_frames",
+                *NONE,
+                prefixed=("_id", "batch"),
+                objects=lambda frame: staged(bucket, frame, "key"),
+            ),
             Erasable("projects", project="_id", batch=None, item=None),
             Erasable("project_versions", org=None, batch=None, item=None),
             Erasable("tokens", project=None, batch=None, item=None),

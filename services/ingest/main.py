@@ -38,7 +38,9 @@ def build_app(runtime: Runtime) -> FastAPI:
         await asyncio.to_thread(speech_detector)
 
     startup = Startup(
-        erasure=erasure.plan(runtime.db, runtime.storage, parts.batches),
+        erasure=erasure.plan(
+            runtime.db, runtime.storage, parts.batches, runtime.settings.images_bucket
+        ),
         handlers={
             **consumers.handlers(runtime.db, parts.ledger, parts.batches, parts.deletions),
             RoutingKey.IMPORT_REQUESTED: importer.handle,
