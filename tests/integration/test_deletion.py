@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from aviary_devkit.media.video import render
 from aviary_devkit.privacy_scan import scan, tokens
 from aviary_devkit.processes import ServiceSet
 from services.ingest.deletions import SERVICES, certificate_digest
@@ -17,6 +18,7 @@ from shared.settings import Settings
 from shared.store.mongo import connect_mongo, utcnow
 from shared.store.storage import ObjectStorage
 from tests.integration.test_export_api import download, jsonl_items, label_all, ready_delivery
+from tests.integration.test_video_flow import BOTTOM, TOP, upload_video, video_workspace
 from tests.support import Api, Workspace, jpeg, workspace
 
 BOX = {"class_id": 1, "bbox": [10, 10, 50, 40]}
@@ -240,3 +242,24 @@ async def deliver_days_ago(settings: Settings, batch_id: str, days: int) -> None
         await db["batches"].update_one({"_id": batch_id}, {"$set": {"delivered_at": when}})
     finally:
         await client.close()
+
+
+def test_a_deleted_video_takes_its_frames_sheets_and_manifest_with_it(
+    api: Api, services: ServiceSet
+) -> None:
+    ws = video_workspace(api)
+    video = render("mp4", frames=37, boxes=(TOP, BOTTOM))  # a length no other test pushes
+    uploaded = upload_video(api, ws.client, ws.batch_id, video, "deleted.mp4")
+    assert uploaded.status_code == 201, uploaded.text
+    item = uploaded.json()
+    ids = {item["id"], ws.batch_id} | asyncio.run(derived_ids(services.settings, {item["id"]}))
+    storage = ObjectStorage(services.settings)
+    bucket = services.settings.images_bucket
+    before = [k for k in asyncio.run(storage.list_keys(bucket, "")) if item["sha256"] in k]
+    assert len(before) > 3  # the original, the manifest, frames and preview sheets
+    deletion = api.ok("DELETE", "ingest", f"/v1/batches/{ws.batch_id}", ws.client.token)
+    cert = finished(api, ws.client.token, deletion)["certificate"]
+    assert cert["services"]["ingest"]["records"]["items"] == 1
+    assert cert["services"]["ingest"]["objects"][bucket] >= len(before)
+    findings = asyncio.run(scan(services.settings, ids, {item["sha256"]}))
+    assert findings == [], "\n".join(map(str, findings))
