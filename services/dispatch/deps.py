@@ -36,7 +36,7 @@ class DispatchParts:
         tasks = TaskStore(runtime.db, slots, settings, runtime.storage)
         leases = Leases(slots, tasks, settings, runtime.tombstones)
         work_store = WorkStore(runtime.db, runtime.audit)
-        work = WorkClock(work_store, settings)
+        work = WorkClock(work_store, settings, runtime.tombstones)
         replicas = Replicas(runtime.db, settings)
         dispatcher = Dispatcher(tasks, leases, work, replicas, settings)
         flagged = FlaggedTasks(runtime.db, slots, runtime.audit)

@@ -19,6 +19,7 @@ from services.dispatch.worklimits import (
 )
 from shared.errors import AppError
 from shared.settings import Settings
+from shared.store.erasure import Tombstones
 from shared.store.mongo import utcnow
 
 # How long a read of what the other processes added counts as fresh.
@@ -42,9 +43,12 @@ class WorkClock:
     `WORKED_TTL_S` to see what other replicas added. A crash loses at most the last flush
     interval of this counter. The projects' handling times ride along."""
 
-    def __init__(self, store: WorkStore, settings: Settings) -> None:
+    def __init__(
+        self, store: WorkStore, settings: Settings, tombstones: Tombstones | None = None
+    ) -> None:
         self.store = store
         self.settings = settings
+        self.tombstones = tombstones
         self.defaults = Defaults(settings.default_daily_hours, settings.intern_daily_hours)
         self._limits: dict[str, tuple[float, VendorLimits]] = {}
         self._recent: dict[str, deque[float]] = {}  # project -> latest handling times
@@ -132,6 +136,8 @@ class WorkClock:
     async def flush(self) -> None:
         async with self._lock:
             handled, self._handled = self._handled, defaultdict(list)
+            if self.tombstones is not None:  # a project deleted meanwhile, by any process
+                handled = {p: t for p, t in handled.items() if not self.tombstones.deleted(p)}
             if handled:
                 try:
                     await self.store.add_handling_times(dict(handled))

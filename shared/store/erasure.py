@@ -169,6 +169,10 @@ class Tombstones:
         for h in hashes:
             self._deleted[h] = at
 
+    def deleted(self, value: str) -> bool:
+        """Whether an id (never used again, such as a project's) was deleted at all."""
+        return id_hash(value) in self._deleted
+
     def covers(self, envelope: Envelope) -> bool:
         """Whether the event is about something deleted after the event was made."""
         if envelope.type in (RoutingKey.DELETION_REQUESTED, RoutingKey.DELETION_APPLIED):

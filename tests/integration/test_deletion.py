@@ -60,12 +60,20 @@ async def derived_ids(settings: Settings, ids: set[str]) -> set[str]:
     return found
 
 
+def fresh_workspace(api: Api, seeds: range, **fields: Any) -> Workspace:
+    """A workspace whose pictures no other test pushes (the scans look for their content)."""
+    ws = workspace(api, images=0, **fields)
+    for seed in seeds:
+        assert api.upload(ws.client, ws.batch_id, jpeg(seed)).status_code == 201
+    return ws
+
+
 def test_a_deleted_project_is_gone_from_every_service_with_a_certificate(
     api: Api, services: ServiceSet
 ) -> None:
-    ws = workspace(
+    ws = fresh_workspace(
         api,
-        images=3,
+        range(7000, 7003),
         review={"mode": "auto"},
         delivery_formats=["coco", "jsonl"],
         include_images=True,
@@ -76,7 +84,7 @@ def test_a_deleted_project_is_gone_from_every_service_with_a_certificate(
     # The same picture in another project of the client: it must stay.
     other = api.project(ws.client, ws.vendor_id)
     other_batch = api.batch(ws.client, other["id"])
-    assert api.upload(ws.client, other_batch, jpeg(1000)).status_code == 201
+    assert api.upload(ws.client, other_batch, jpeg(7000)).status_code == 201
     items = items_of(api, ws)
     [kept] = items_of(api, ws, other_batch)
     ids = {ws.project["id"], ws.batch_id, *(i["id"] for i in items)}
@@ -119,14 +127,6 @@ def test_a_deleted_project_is_gone_from_every_service_with_a_certificate(
     assert any(e["details"]["digest"] == cert["digest"] for e in audit)
     offered = api.next_task(ws.annotators[0], wait_s=0.5)
     assert offered.status_code == 200 and offered.json()["project_id"] == other["id"]
-
-
-def fresh_workspace(api: Api, seeds: range, **fields: Any) -> Workspace:
-    """A workspace whose pictures no other test pushes (the scans look for their content)."""
-    ws = workspace(api, images=0, **fields)
-    for seed in seeds:
-        assert api.upload(ws.client, ws.batch_id, jpeg(seed)).status_code == 201
-    return ws
 
 
 def test_an_item_deleted_under_a_lease_ends_it_and_its_batch_completes_without_it(
