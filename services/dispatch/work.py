@@ -145,6 +145,11 @@ class WorkClock:
                     for project_id, times in handled.items():  # kept for the next flush
                         self._handled[project_id][:0] = times
                     raise
+                # A deletion that committed while this write was on its way: undone.
+                if self.tombstones is not None and (
+                    gone := [p for p in handled if self.tombstones.deleted(p)]
+                ):
+                    await self.store.forget_handling_times(gone)
             batch = {k: v for k, v in self._unflushed.items() if v > 0}
             breaks, self._breaks = self._breaks, defaultdict(int)
             if not batch and not breaks:

@@ -41,6 +41,9 @@ class WorkStore:
             ordered=False,
         )
 
+    async def forget_handling_times(self, project_ids: list[str]) -> None:
+        await self.handling.delete_many({"_id": {"$in": project_ids}})
+
     async def worked_today(self, vendor_id: str, day: str) -> dict[str, float]:
         """Seconds worked per annotator of a vendor on a UTC day."""
         doc = await self.worktime.find_one({"_id": f"{vendor_id}|{day}"})
