@@ -28,18 +28,26 @@ class WorkStore:
         return [float(s) for s in doc["seconds"]] if doc else []
 
     async def add_handling_times(self, seconds: dict[str, list[float]]) -> None:
-        """Keep each project's latest handling times (one small write per project)."""
-        await self.handling.bulk_write(
-            [
-                UpdateOne(
+        """Keep each project's latest handling times (two small writes per project). Each
+        write also touches the project's record, so that it conflicts with the project's
+        deletion (which removes both) instead of bringing the times back after it."""
+        projects = self.db["projects"]
+
+        async def work(session: AsyncClientSession) -> None:
+            for project_id, values in seconds.items():
+                fence = await projects.update_one(
+                    {"_id": project_id}, {"$set": {"handled_at": utcnow()}}, session=session
+                )
+                if not fence.matched_count:
+                    continue  # deleted (or not known here): nothing to keep
+                await self.handling.update_one(
                     {"_id": project_id},
                     {"$push": {"seconds": {"$each": values, "$slice": -HANDLING_KEPT}}},
                     upsert=True,
+                    session=session,
                 )
-                for project_id, values in seconds.items()
-            ],
-            ordered=False,
-        )
+
+        await self.db.transaction(work)
 
     async def forget_handling_times(self, project_ids: list[str]) -> None:
         await self.handling.delete_many({"_id": {"$in": project_ids}})
