@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 from shared.settings import SERVICE_PORTS, Settings
@@ -43,20 +43,29 @@ def _text(doc: Doc) -> str:
     return json.dumps(doc, default=str)
 
 
-async def scan_databases(settings: Settings, needles: set[str]) -> list[Finding]:
+async def records(
+    settings: Settings, skip: Iterable[str] = NOT_SEARCHED
+) -> AsyncIterator[tuple[str, str, Doc]]:
+    """(database, collection, record) for every record of every service's database of the
+    namespace, the collections named in `skip` left out."""
+    left_out = set(skip)
     client = connect_mongo(settings)
-    findings: list[Finding] = []
     try:
         for service in SERVICE_PORTS:
             db = client[settings.database_name(service)]
             for name in await db.list_collection_names():
-                if name in NOT_SEARCHED:
-                    continue
-                async for doc in db[name].find({}):
-                    for hit in sorted(tokens(_text(doc)) & needles):
-                        findings.append(Finding(f"{db.name}.{name} {doc.get('_id')}", hit))
+                if name not in left_out:
+                    async for doc in db[name].find({}):
+                        yield db.name, name, doc
     finally:
         await client.close()
+
+
+async def scan_databases(settings: Settings, needles: set[str]) -> list[Finding]:
+    findings: list[Finding] = []
+    async for database, collection, doc in records(settings):
+        for hit in sorted(tokens(_text(doc)) & needles):
+            findings.append(Finding(f"{database}.{collection} {doc.get('_id')}", hit))
     return findings
 
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from aviary_devkit.media.video import render
-from aviary_devkit.privacy_scan import scan, tokens
+from aviary_devkit.privacy_scan import NOT_SEARCHED, records, scan, tokens
 from aviary_devkit.processes import ServiceSet
 from services.ingest.deletions import SERVICES, certificate_digest
 from shared.settings import Settings
@@ -44,19 +44,10 @@ async def derived_ids(settings: Settings, ids: set[str]) -> set[str]:
     leases...): after the deletion they must be gone too. Composite ids are left out (their
     parts name people and vendors that stay), and so are tokens: a revoked token's id stays
     in every service until it expires, so that it stays refused (docs/privacy.md)."""
-    client = connect_mongo(settings)
     found: set[str] = set()
-    try:
-        for service in SERVICES:
-            db = client[settings.database_name(service)]
-            for name in await db.list_collection_names():
-                if name in ("audit", "processed_events", "deletions", "tombstones", "tokens"):
-                    continue
-                async for doc in db[name].find({}):
-                    if tokens(repr(doc)) & ids and tokens(str(doc["_id"])) == {str(doc["_id"])}:
-                        found.add(str(doc["_id"]))
-    finally:
-        await client.close()
+    async for _, _, doc in records(settings, NOT_SEARCHED | {"tokens"}):
+        if tokens(repr(doc)) & ids and tokens(str(doc["_id"])) == {str(doc["_id"])}:
+            found.add(str(doc["_id"]))
     return found
 
 

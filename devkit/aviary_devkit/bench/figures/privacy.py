@@ -39,11 +39,11 @@ import httpx
 
 from aviary_devkit.bench.figures.redaction_speed import measure_redaction
 from aviary_devkit.bench.figures.setups import Figures
-from aviary_devkit.privacy_scan import NOT_SEARCHED, scan, tokens
+from aviary_devkit.privacy_scan import NOT_SEARCHED, records, scan, tokens
 from aviary_devkit.processes import ROOT, ServiceSet, cleanup_namespace, isolated_settings
 from aviary_devkit.sim.scenes import generate_scene
 from shared.settings import SERVICE_PORTS, Settings
-from shared.store.mongo import connect_mongo
+from shared.store.mongo import Doc, connect_mongo
 from shared.store.storage import ObjectStorage
 
 ITEMS = int(os.environ.get("AVIARY_PRIVACY_ITEMS", 10_000))  # fewer, to try it out
@@ -273,19 +273,17 @@ async def copy_records(settings: Settings, made: Template) -> tuple[set[str], se
     the ids and SHA-256 of all 10,000 items."""
     template = made.items()
     item_ids = {i["id"] for i in template}
+    naming: dict[tuple[str, str], list[Doc]] = {}
+    async for database, collection, doc in records(settings, NOT_COPIED):
+        if tokens(repr(doc)) & item_ids:
+            naming.setdefault((database, collection), []).append(doc)
     client = connect_mongo(settings)
     try:
-        for service in SERVICE_PORTS:
-            db = client[settings.database_name(service)]
-            for name in await db.list_collection_names():
-                if name in NOT_COPIED:
-                    continue
-                docs = [d async for d in db[name].find({}) if tokens(repr(d)) & item_ids]
-                if not docs:
-                    continue
-                copies = [renamed(d, renamer(k)) for k in range(1, COPIES + 1) for d in docs]
-                for start in range(0, len(copies), 2000):
-                    await db[name].insert_many(copies[start : start + 2000], ordered=False)
+        for (database, collection), docs in naming.items():
+            copies = [renamed(d, renamer(k)) for k in range(1, COPIES + 1) for d in docs]
+            for start in range(0, len(copies), 2000):
+                chunk = copies[start : start + 2000]
+                await client[database][collection].insert_many(chunk, ordered=False)
     finally:
         await client.close()
     storage = ObjectStorage(settings)
