@@ -26,7 +26,7 @@ def item_objects(item: Doc) -> Iterable[ObjectRef]:
             yield bucket, item[field]
     if item.get("manifest_key"):
         yield bucket, item["manifest_key"]
-    if item.get("redacted"):  # the blurred copy people saw
+    if (item.get("redacted") or {}).get("key"):  # a picture's blurred copy people saw
         yield bucket, item["redacted"]["key"]
 
 

@@ -62,9 +62,11 @@ def read_sequence(
     sampling: Sampling,
     on_frame: Callable[[Frame], None],
     fps: float,
+    redact: bool = False,
 ) -> VideoInfo:
     """Validate and read the zip of frames at `path`, handing each kept frame to `on_frame`
-    (sampling every Nth frame; N a second counts frames at `fps`)."""
+    (sampling every Nth frame; N a second counts frames at `fps`), with faces and plates
+    blurred out of it when `redact`."""
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
@@ -98,7 +100,7 @@ def read_sequence(
                     "too_many_pixels", "the sequence exceeds the decoded-pixel limit", 413
                 )
             if pick(index, index / fps):
-                on_frame(_frame(data, image.format, kept, index, index / fps))
+                on_frame(_frame(data, image.format, kept, index, index / fps, redact))
                 kept += 1
     assert size is not None
     return VideoInfo(
@@ -121,6 +123,9 @@ def _inspected(name: str, data: bytes, limits: VideoLimits) -> ImageInfo:
         raise AppError(exc.code, f"{name!r}: {exc.message}", status_code=exc.status_code) from exc
 
 
-def _frame(data: bytes, fmt: str, index: int, source_index: int, time_s: float) -> Frame:
+def _frame(
+    data: bytes, fmt: str, index: int, source_index: int, time_s: float, redact: bool
+) -> Frame:
     rgb = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
-    return frame_of(rgb, index, source_index, time_s, data if fmt == "jpeg" else None)
+    jpeg = data if fmt == "jpeg" else None
+    return frame_of(rgb, index, source_index, time_s, jpeg, redact=redact)

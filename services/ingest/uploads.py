@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aviary.contracts.ingest import ItemRead
+from aviary.contracts.ingest import Blurred, ItemRead
 from aviary.contracts.privacy import RedactionSettings
 from aviary.contracts.shapes import Annotation
 from services.ingest import domain
@@ -83,6 +83,15 @@ def item_read(doc: Doc, duplicate: bool = False) -> ItemRead:
         frame_count=doc.get("frame_count"),
         clip_count=doc.get("clip_count"),
         duration_s=doc.get("duration_s"),
+        blurred=_blurred(doc.get("redacted")),
+    )
+
+
+def _blurred(redacted: Doc | None) -> Blurred | None:
+    if redacted is None:
+        return None
+    return Blurred(
+        faces=redacted["faces"], plates=redacted["plates"], frames=redacted.get("frames")
     )
 
 

@@ -101,6 +101,7 @@ class Frame:
     sha256: str
     jpeg: bytes = field(repr=False)
     preview: bytes = field(repr=False)
+    blurred: tuple[str, ...] = ()  # the kind of each region blurred out of it (redaction)
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,10 @@ def read_video(
     limits: VideoLimits,
     sampling: Sampling,
     on_frame: Callable[[Frame], None],
+    redact: bool = False,
 ) -> VideoInfo:
-    """Validate and decode the video at `path`, handing each sampled frame to `on_frame`.
+    """Validate and decode the video at `path`, handing each sampled frame to `on_frame`
+    (with faces and plates blurred out of it, when `redact`).
 
     Raises AppError with a machine code for every refusal; `on_frame` may already have seen
     frames by then, so the caller keeps them aside until this returns.
@@ -162,7 +165,7 @@ def read_video(
     except av.error.FFmpegError as exc:
         raise invalid("corrupt_video", f"the video could not be opened: {exc}") from exc
     with container:
-        return _decode(container, limits, sampling, on_frame)
+        return _decode(container, limits, sampling, on_frame, redact)
 
 
 def _decode(
@@ -170,6 +173,7 @@ def _decode(
     limits: VideoLimits,
     sampling: Sampling,
     on_frame: Callable[[Frame], None],
+    redact: bool,
 ) -> VideoInfo:
     import av
     import av.error
@@ -218,7 +222,7 @@ def _decode(
                 if time_s > limits.max_duration_s:
                     raise _too_long(limits)
                 if pick(decoded, time_s):
-                    encoding.append(encoders.submit(_encode, frame, kept, decoded, time_s))
+                    encoding.append(encoders.submit(_encode, frame, kept, decoded, time_s, redact))
                     kept += 1
                     while len(encoding) > ENCODE_AHEAD or (encoding and encoding[0].done()):
                         on_frame(encoding.popleft().result())
@@ -269,16 +273,29 @@ def _too_many_frames(limits: VideoLimits) -> AppError:
     return invalid("too_many_frames", f"the video has more than {limits.max_frames:,} frames", 413)
 
 
-def _encode(frame: av.VideoFrame, index: int, source_index: int, time_s: float) -> Frame:
+def _encode(
+    frame: av.VideoFrame, index: int, source_index: int, time_s: float, redact: bool
+) -> Frame:
     image = Image.fromarray(frame.to_ndarray(format="rgb24"))
-    return frame_of(image, index, source_index, time_s)
+    return frame_of(image, index, source_index, time_s, redact=redact)
 
 
 def frame_of(
-    image: Image.Image, index: int, source_index: int, time_s: float, jpeg: bytes | None = None
+    image: Image.Image,
+    index: int,
+    source_index: int,
+    time_s: float,
+    jpeg: bytes | None = None,
+    *,
+    redact: bool = False,
 ) -> Frame:
     """A kept frame from its RGB picture: the JPEG (`jpeg` when the bytes are one already)
-    and a WebP preview at most PREVIEW_PX on its long side."""
+    and a WebP preview at most PREVIEW_PX on its long side, both with faces and plates
+    blurred when `redact` (docs/privacy.md; the frame's own JPEG is then not used)."""
+    blurred: tuple[str, ...] = ()
+    if redact:
+        image, blurred = _redacted(image)
+        jpeg = None
     if jpeg is None:
         out = io.BytesIO()
         image.save(out, "JPEG", quality=JPEG_QUALITY)
@@ -297,4 +314,15 @@ def frame_of(
         sha256=hashlib.sha256(jpeg).hexdigest(),
         jpeg=jpeg,
         preview=preview.getvalue(),
+        blurred=blurred,
     )
+
+
+def _redacted(image: Image.Image) -> tuple[Image.Image, tuple[str, ...]]:
+    # OpenCV is loaded by the first frame that needs it, not by every replica.
+    import numpy as np
+
+    from shared.vision.redaction import redact_rgb
+
+    pixels, regions = redact_rgb(np.asarray(image))
+    return (Image.fromarray(pixels) if regions else image), tuple(r.kind for r in regions)

@@ -6,7 +6,9 @@ like images (the same frame in two videos is one object). Their previews go into
 sheet a clip (a grid of tiles, row by row), which is what the timeline shows and half the
 objects to write. The frame list, the clip plan, the sheets and what the reader found go into
 one manifest object, written last: a video whose manifest exists is whole. The file as
-uploaded is kept beside them (`original`), so frames can be taken again at another rate.
+uploaded is kept beside them (`original`), so frames can be taken again at another rate,
+unless the project redacts for everyone without keeping originals: then its frames, blurred
+as they are decoded, are all that is stored (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from aviary.contracts.privacy import RedactionSettings
 from services.ingest.domain import object_key
 from services.ingest.sequence import read_sequence
 from services.ingest.video import Frame, Sampling, VideoInfo, VideoLimits, read_video
@@ -45,6 +48,8 @@ class StoredVideo:
     sheets: list[str]  # one preview sheet a clip
     tile: tuple[int, int]  # a preview's width and height in the sheets
     manifest_key: str
+    # With redaction: faces and plates blurred, and the frames that had any.
+    blurred: dict[str, int] | None = None
 
 
 def video_prefix(org_id: str, sha256: str) -> str:
@@ -66,13 +71,19 @@ async def store_video(
     sampling: Sampling,
     plan: ClipPlan,
     sequence_fps: float | None = None,
+    redaction: RedactionSettings | None = None,
 ) -> StoredVideo:
     """Read the video at `path` (whose bytes hash to `sha256`), store its frames, previews
     and manifest under the organisation's prefix, and return what was stored. With
-    `sequence_fps`, the file is a zip of frames (sequence.py) shown at that rate."""
+    `sequence_fps`, the file is a zip of frames (sequence.py) shown at that rate; with a
+    `redaction` other than off, every frame has its faces and plates blurred."""
+    redaction = redaction or RedactionSettings()
+    redact = redaction.mode != "off"
+    keeps_original = redaction.mode != "everyone" or redaction.keep_original
     with tempfile.TemporaryDirectory(prefix="aviary-video-") as spool_dir:
         spool = Path(spool_dir)
         kept: list[Frame] = []
+        blurred = {"faces": 0, "plates": 0, "frames": 0}
 
         def keep(frame: Frame) -> None:
             # Only the bytes go to disk; the list keeps the small rest.
@@ -81,12 +92,17 @@ async def store_video(
             kept.append(
                 Frame(frame.index, frame.source_index, frame.time_s, frame.sha256, b"", b"")
             )
+            blurred["faces"] += frame.blurred.count("face")
+            blurred["plates"] += frame.blurred.count("plate")
+            blurred["frames"] += bool(frame.blurred)
 
         if sequence_fps is None:
-            info = await asyncio.to_thread(read_video, path, file_name, limits, sampling, keep)
+            info = await asyncio.to_thread(
+                read_video, path, file_name, limits, sampling, keep, redact
+            )
         else:
             info = await asyncio.to_thread(
-                read_sequence, path, limits, sampling, keep, sequence_fps
+                read_sequence, path, limits, sampling, keep, sequence_fps, redact
             )
         shas = [f.sha256 for f in kept]
         clips = plan_clips(len(kept), plan.length, plan.overlap)
@@ -94,7 +110,8 @@ async def store_video(
         sheets = [f"{prefix}/previews-{clip.index}.webp" for clip in clips]
         async with asyncio.TaskGroup() as group:
             group.create_task(_put_frames(storage, bucket, org_id, spool, sorted(set(shas))))
-            group.create_task(_put_original(storage, bucket, f"{prefix}/original", path))
+            if keeps_original:
+                group.create_task(_put_original(storage, bucket, f"{prefix}/original", path))
             tile = await _put_sheets(storage, bucket, spool, shas, clips, sheets)
     stored = StoredVideo(
         info=info,
@@ -104,6 +121,7 @@ async def store_video(
         sheets=sheets,
         tile=tile,
         manifest_key=manifest_key(org_id, sha256),
+        blurred=blurred if redact else None,
     )
     manifest = {
         "video": asdict(info),
@@ -111,6 +129,9 @@ async def store_video(
         "times_s": stored.times_s,
         "clips": [[c.start, c.stop] for c in stored.clips],
         "previews": {"sheets": sheets, "tile": list(tile), "columns": SHEET_COLUMNS},
+        "redaction": {"mode": redaction.mode, "original_kept": keeps_original, **blurred}
+        if redact
+        else None,
     }
     await storage.put_bytes(
         bucket, stored.manifest_key, json.dumps(manifest).encode(), "application/json"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from aviary.contracts.ingest import ItemRead
+from aviary.contracts.privacy import RedactionSettings
 from aviary.contracts.projects import MediaKind, VideoSettings
 from services.ingest import domain
 from services.ingest.ledger import BatchLedger
@@ -117,6 +118,9 @@ class VideoIngestor(WholeFileIngestor):
     ) -> None:
         super().__init__(runtime, items, ledger, batch, project)
         self.video = VideoSettings.model_validate(project.get("video") or {})
+        self.redaction = RedactionSettings.model_validate(
+            (project.get("privacy") or {}).get("redaction") or {}
+        )
 
     async def ingest(
         self, chunks: AsyncIterator[bytes], file_name: str, sequence_fps: float = 10.0
@@ -141,6 +145,7 @@ class VideoIngestor(WholeFileIngestor):
                 Sampling(self.video.every, self.video.per_second),
                 ClipPlan(self.video.clip_frames, self.video.clip_overlap),
                 sequence_fps if is_zip else None,
+                self.redaction,
             )
         doc, event = self._record(name, received, iid, stored)
         return await record_one(self.items, self.ledger, self.batch, doc, event)
@@ -177,6 +182,8 @@ class VideoIngestor(WholeFileIngestor):
             "manifest_key": stored.manifest_key,
             "created_at": utcnow(),
         }
+        if stored.blurred is not None:  # what people see: frames with faces and plates blurred
+            doc["redacted"] = stored.blurred
         image = ImageRef(
             bucket=bucket,
             object_key=poster,

@@ -44,6 +44,7 @@ __all__ = [
     "default_detector",
     "merge_regions",
     "redact_jpeg",
+    "redact_rgb",
     "regions_from_shapes",
 ]
 
@@ -206,13 +207,14 @@ class Detector:
             self._per_thread.cascades = loaded
         return loaded
 
-    def detect(self, image: Picture) -> list[Region]:
-        """The faces and plates in a BGR picture, padded (`PAD`), overlapping ones of a kind
-        merged, clipped to the picture."""
+    def detect(self, image: Picture, *, rgb: bool = False) -> list[Region]:
+        """The faces and plates in a BGR picture (RGB with `rgb`, as video frames are
+        decoded), padded (`PAD`), overlapping ones of a kind merged, clipped to the picture."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"a BGR picture of bytes is needed, not {image.shape} {image.dtype}")
         height, width = image.shape[:2]
-        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.uint8, copy=False)
+        to_grey = cv2.COLOR_RGB2GRAY if rgb else cv2.COLOR_BGR2GRAY
+        grey = cv2.cvtColor(image, to_grey).astype(np.uint8, copy=False)
         copies: dict[tuple[float, bool], Picture] = {}
         cascades = self._cascades()
         found: list[Region] = []
@@ -354,6 +356,15 @@ def redact_jpeg(
     if not ok:
         raise RuntimeError("OpenCV could not encode the redacted picture")
     return RedactionResult(encoded.tobytes(), regions, width, height)
+
+
+def redact_rgb(
+    picture: Picture, *, detector: Detector | None = None
+) -> tuple[Picture, tuple[Region, ...]]:
+    """A decoded RGB picture (a video's frame) with its faces and plates blurred, and the
+    regions blurred; the picture given, unchanged, when there are none."""
+    found = tuple((detector or default_detector()).detect(picture, rgb=True))
+    return (blur_regions(picture, found) if found else picture), found
 
 
 def regions_from_shapes(shapes: Sequence[Mapping[str, object]]) -> list[Region]:

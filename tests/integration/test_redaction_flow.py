@@ -15,7 +15,9 @@ import numpy as np
 from aviary_devkit.processes import ServiceSet
 from shared.store.storage import ObjectStorage, content_key
 from shared.vision.redaction import Detector, Region
+from aviary_devkit.media.video import encode
 from tests.integration.test_export_api import ready_delivery
+from tests.integration.test_video_flow import upload_video, video_workspace
 from tests.support import Api, Workspace, workspace
 from tests.unit.test_redaction import decode, face, jpeg, street
 
@@ -91,6 +93,7 @@ def test_annotators_see_the_face_blurred_and_the_client_gets_the_original(api: A
     assert delivered_picture(api, ws) == original
     [item] = api.ok("GET", "ingest", f"/v1/batches/{ws.batch_id}/items", ws.client.token)["items"]
     assert item["sha256"] == hashlib.sha256(original).hexdigest()
+    assert item["blurred"]["faces"] >= 1 and item["blurred"]["frames"] is None
 
 
 def test_everyone_sees_it_blurred_the_original_is_never_kept_and_drawn_regions_blur_too(
@@ -119,3 +122,22 @@ def test_everyone_sees_it_blurred_the_original_is_never_kept_and_drawn_regions_b
 
 def api_exists(storage: ObjectStorage, bucket: str, key: str) -> bool:
     return asyncio.run(storage.exists(bucket, key))
+
+
+def test_a_video_s_frames_reach_annotators_blurred(api: Api) -> None:
+    top, left, size = FACE
+    frames = []
+    for seed in range(3):
+        scene = street(9_400 + seed)
+        scene[top : top + size, left : left + size] = face(size)
+        frames.append(cv2.cvtColor(scene, cv2.COLOR_BGR2RGB))
+    ws = video_workspace(api, privacy={"redaction": {"mode": "everyone", "keep_original": False}})
+    response = upload_video(api, ws.client, ws.batch_id, encode(frames, 1280, 720, 5), "walk.mp4")
+    assert response.status_code == 201, response.text
+    item = response.json()
+    assert item["blurred"]["frames"] == 3 and item["blurred"]["faces"] >= 3
+    task = api.next_task(ws.annotators[0]).json()
+    urls = task["video"]["frames"]
+    assert len(urls) == item["frame_count"] == 3
+    for url in urls:
+        assert faces_found(decode(api.http.get(url).content)) == 0

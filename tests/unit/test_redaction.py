@@ -23,6 +23,7 @@ from shared.vision.redaction import (
     blur_regions,
     merge_regions,
     redact_jpeg,
+    redact_rgb,
     regions_from_shapes,
 )
 
@@ -389,3 +390,20 @@ def test_one_detector_serves_several_threads(detector: Detector) -> None:
         thread.join()
     assert results == [alone] * 4
     assert any(r.kind == "face" for r in alone)
+
+
+def test_an_rgb_frame_is_searched_as_its_bgr_twin_and_blurred(detector: Detector) -> None:
+    scene = street(15)
+    scene[200:320, 300:420] = face(120)
+    frame = cv2.cvtColor(scene, cv2.COLOR_BGR2RGB).astype(np.uint8)
+    blurred, regions = redact_rgb(frame, detector=detector)
+    assert list(regions) == detector.detect(scene)
+    assert any(r.kind == "face" and covers(r, 300, 200, 120, 120) for r in regions)
+    assert not any(r.kind == "face" for r in Detector(scale=1.0).detect(blurred, rgb=True))
+    assert np.array_equal(frame, cv2.cvtColor(scene, cv2.COLOR_BGR2RGB))  # given, unchanged
+
+
+def test_an_rgb_frame_without_faces_comes_back_as_it_was(detector: Detector) -> None:
+    frame = smooth_background(240, 320)
+    blurred, regions = redact_rgb(frame, detector=detector)
+    assert regions == () and blurred is frame

@@ -230,6 +230,15 @@ class BatchRead(BaseModel):
     sealed_at: datetime | None
 
 
+class Blurred(BaseModel):
+    """What redaction blurred in an item as it came in (docs/privacy.md): faces and number
+    plates found, and for a video the frames that had any."""
+
+    faces: int
+    plates: int
+    frames: int | None = None
+
+
 class ItemRead(BaseModel):
     id: str
     batch_id: str
@@ -249,6 +258,7 @@ class ItemRead(BaseModel):
     frame_count: int | None = None
     clip_count: int | None = None
     duration_s: float | None = None
+    blurred: Blurred | None = None  # None where the project does not redact
 
 
 SEQUENCE_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
