@@ -12,10 +12,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from aviary_devkit.media.video import encode
 from aviary_devkit.processes import ServiceSet
 from shared.store.storage import ObjectStorage, content_key
 from shared.vision.redaction import Detector, Region
-from aviary_devkit.media.video import encode
 from tests.integration.test_export_api import ready_delivery
 from tests.integration.test_video_flow import upload_video, video_workspace
 from tests.support import Api, Workspace, workspace
