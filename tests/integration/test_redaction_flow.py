@@ -130,7 +130,7 @@ def test_a_video_s_frames_reach_annotators_blurred(api: Api) -> None:
     for seed in range(3):
         scene = street(9_400 + seed)
         scene[top : top + size, left : left + size] = face(size)
-        frames.append(cv2.cvtColor(scene, cv2.COLOR_BGR2RGB))
+        frames.append(cv2.cvtColor(scene, cv2.COLOR_BGR2RGB).astype(np.uint8))
     ws = video_workspace(api, privacy={"redaction": {"mode": "everyone", "keep_original": False}})
     response = upload_video(api, ws.client, ws.batch_id, encode(frames, 1280, 720, 5), "walk.mp4")
     assert response.status_code == 201, response.text

@@ -22,7 +22,7 @@ from shared.errors import AppError
 from shared.settings import Settings
 from shared.store.storage import ObjectStorage
 from shared.vision.redaction import Detector, Region
-from tests.unit.test_redaction import face, jpeg, street
+from tests.unit.test_redaction import decode, face, jpeg, street
 
 pytestmark = pytest.mark.integration
 
@@ -129,9 +129,8 @@ def frames_with_a_face(count: int) -> list[np.ndarray]:
 def faces_at_the_face(picture: bytes) -> int:
     """Faces a full-size search finds where the face was drawn, in a stored JPEG."""
     top, left, size = FACE
-    pixels = cv2.imdecode(np.frombuffer(picture, np.uint8), cv2.IMREAD_COLOR)
     drawn = Region(left, top, size, size, "face")
-    found = Detector(scale=1.0).detect(pixels.astype(np.uint8))
+    found = Detector(scale=1.0).detect(decode(picture))
     return sum(r.kind == "face" and r.overlaps(drawn) for r in found)
 
 
@@ -154,7 +153,7 @@ async def test_frames_of_a_redacting_project_are_stored_blurred(
     pictures = frames_with_a_face(3)
     assert all(faces_at_the_face(jpeg(p)) for p in pictures)  # the face is there to find
     if kind == "mp4":
-        rgb = (cv2.cvtColor(p, cv2.COLOR_BGR2RGB) for p in pictures)
+        rgb = (cv2.cvtColor(p, cv2.COLOR_BGR2RGB).astype(np.uint8) for p in pictures)
         path, sha = saved(tmp_path, encode(rgb, 1280, 720, 10), "clip.mp4")
     else:
         archive = io.BytesIO()
