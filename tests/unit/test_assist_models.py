@@ -26,7 +26,7 @@ from aviary_devkit.tiny_onnx import bright_rectangle, decoder, detector, encoder
 from services.assist.models.checks import check_files_sync
 from services.assist.models.embeddings import EmbeddingCache, picture_key
 from services.assist.models.files import ModelFiles, sha256_of
-from services.assist.models.imaging import box_to_image, decode_rgb, detector_input, letterbox
+from services.assist.models.imaging import decode_rgb, detector_input
 from services.assist.models.model_segmenter import ModelSegmenter
 from services.assist.models.proposals import proposals
 from services.assist.models.runner import ModelRunner
@@ -40,6 +40,7 @@ from shared.errors import AppError
 from shared.events import ImageRef, ItemIngested
 from shared.settings import Settings
 from shared.store.storage import ObjectStorage
+from shared.vision.detector_model import box_to_image, letterbox
 
 ONTOLOGY = Ontology(
     classes=(

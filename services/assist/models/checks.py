@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from aviary.contracts.assist import ModelManifest
-from services.assist.models.imaging import letterbox
-from services.assist.models.runner import open_session, read_detections, signature_of
+from services.assist.models.runner import read_detections, signature_of
 from services.assist.models.tasks import ROLES, manifest_problems, signature_problems
 from shared.errors import AppError
+from shared.vision.detector_model import letterbox, open_session
 
 
 def _refuse(code: str, message: str, details: object | None = None) -> AppError:

@@ -19,8 +19,8 @@ import numpy as np
 
 from aviary.contracts.assist import ModelRead
 from services.assist.models.files import ModelFiles, sha256_of
-from services.assist.models.imaging import Floats, Rgb
 from services.assist.models.runner import ModelRunner
+from shared.vision.detector_model import Floats, Rgb
 
 # Embeddings kept in memory: a SAM ViT-B one is 4 MiB (1 x 256 x 64 x 64 floats).
 DEFAULT_KEPT_BYTES = 256 * 1024 * 1024

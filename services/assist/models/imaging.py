@@ -1,10 +1,8 @@
 """Images into model tensors and model outputs back into image pixels.
 
-Detectors get the image letterboxed: scaled to fit `input_size` with its aspect ratio kept,
-centred, the borders grey (114, as the YOLO family pads), RGB in 0..1. Boxes and masks come back
-through the inverse: shift by the padding, divide by the scale. Letterboxing rather than a
-plain resize because objects keep their shape (a detector trained on letterboxed images finds
-squashed ones less well), and it is what the common detector exports expect.
+Detectors get the image letterboxed (shared/vision/detector_model.py, which ingest's
+redaction shares); boxes and masks come back through the inverse: shift by the padding,
+divide by the scale.
 
 Promptable segmenters get what SAM's own code gives its encoder (samexporter's inference does
 the same): the long side scaled to the encoder's size, then, for an encoder that takes NCHW,
@@ -13,18 +11,15 @@ normalised with SAM's pixel mean and deviation and padded at the bottom and righ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-Rgb = npt.NDArray[np.uint8]  # (height, width, 3)
-Floats = npt.NDArray[np.float32]
+from shared.vision.detector_model import Floats, Letterbox, Rgb, letterbox
+
 BoolMask = npt.NDArray[np.bool_]
 
-PAD_GREY = 114
 SAM_MEAN = np.array([123.675, 116.28, 103.53], np.float32)
 SAM_STD = np.array([58.395, 57.12, 57.375], np.float32)
 
@@ -69,61 +64,6 @@ def detector_input(
     elif reduce == 1:
         size = (got_w, got_h)
     return letterbox(image, input_size, size)
-
-
-@dataclass(frozen=True)
-class Letterbox:
-    """Where the image went in the model's input: scaled by `scale`, then offset by the pads."""
-
-    width: int  # the image's
-    height: int
-    scale: float
-    pad_x: int
-    pad_y: int
-    input_width: int
-    input_height: int
-
-    @property
-    def inner(self) -> tuple[int, int]:
-        """The scaled image's size inside the input (width, height)."""
-        return (
-            max(1, round(self.width * self.scale)),
-            max(1, round(self.height * self.scale)),
-        )
-
-
-def letterbox(
-    image: Rgb, input_size: tuple[int, int], size: tuple[int, int] | None = None
-) -> tuple[Floats, Letterbox]:
-    """The detector's `images` tensor [1, 3, H, W] and how to map back out of it. `size` is the
-    image's own (width, height) when `image` is a reduced decode of it: boxes map back to it."""
-    width, height = size if size is not None else (image.shape[1], image.shape[0])
-    input_width, input_height = input_size
-    scale = min(input_width / width, input_height / height)
-    inner_w, inner_h = max(1, round(width * scale)), max(1, round(height * scale))
-    pad_x, pad_y = (input_width - inner_w) // 2, (input_height - inner_h) // 2
-    box = Letterbox(width, height, scale, pad_x, pad_y, input_width, input_height)
-    canvas = np.full((input_height, input_width, 3), PAD_GREY, np.uint8)
-    canvas[pad_y : pad_y + inner_h, pad_x : pad_x + inner_w] = cv2.resize(
-        image, (inner_w, inner_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    )
-    tensor = canvas.astype(np.float32).transpose(2, 0, 1)[None] / np.float32(255)
-    return np.ascontiguousarray(tensor), box
-
-
-def box_to_image(
-    box: Letterbox, x1: float, y1: float, x2: float, y2: float
-) -> tuple[float, float, float, float]:
-    """A box in input pixels as (left, top, width, height) in image pixels, inside the image."""
-
-    def back(value: float, pad: int, limit: int) -> float:
-        return float(min(max((value - pad) / box.scale, 0.0), limit))
-
-    left, right = back(x1, box.pad_x, box.width), back(x2, box.pad_x, box.width)
-    top, bottom = back(y1, box.pad_y, box.height), back(y2, box.pad_y, box.height)
-    left, right = min(left, right), max(left, right)
-    top, bottom = min(top, bottom), max(top, bottom)
-    return left, top, right - left, bottom - top
 
 
 def mask_to_image(box: Letterbox, probabilities: Floats, threshold: float = 0.5) -> BoolMask:

@@ -17,13 +17,14 @@ import numpy as np
 from aviary.contracts.assist import ModelRead
 from services.assist.models.catalog import ModelCatalog
 from services.assist.models.embeddings import EmbeddingCache, picture_key
-from services.assist.models.imaging import Rgb, decode_rgb
+from services.assist.models.imaging import decode_rgb
 from services.assist.models.runner import Detection, ModelRunner, Prompt
 from services.assist.segmenter import Box, Cutout, Picture
 from services.assist.segmenter import Prompt as Request
 from shared.domain.geometry import iou
 from shared.events import ItemIngested, ProjectUpserted
 from shared.store.storage import STORAGE_DOWN, ObjectStorage
+from shared.vision.detector_model import Rgb
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,10 @@
 """Running operator models with onnxruntime: one session per model file, kept while used.
 
-A session is made once per file (its sha256: a version's files never change) and the most
-recently used ones are kept; sessions are thread-safe, so runs go to worker threads, a few at a
-time, and the event loop never waits on inference. The CUDA provider is used when this
-onnxruntime build has it (a GPU node), the CPU one otherwise.
+A session (opened by shared/vision/detector_model.py) is made once per file (its sha256: a
+version's files never change) and the most recently used ones are kept; sessions are
+thread-safe, so runs go to worker threads, a few at a time, and the event loop never waits on
+inference. The CUDA provider is used when this onnxruntime build has it (a GPU node), the CPU
+one otherwise.
 """
 
 from __future__ import annotations
@@ -16,49 +17,31 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-import onnxruntime as ort  # type: ignore[import-untyped]  # ships no type hints
 
 from aviary.contracts.assist import ModelRead
 from services.assist.models.files import ModelFiles
 from services.assist.models.imaging import (
     BoolMask,
-    Floats,
-    Letterbox,
-    Rgb,
-    box_to_image,
     detector_input,
-    letterbox,
     mask_to_image,
     sam_encoder_input,
     sam_mask_to_image,
     sam_resized_size,
 )
 from services.assist.models.tasks import Signature, Tensor
+from shared.vision.detector_model import (
+    Array,
+    Floats,
+    Letterbox,
+    Rgb,
+    batchless,
+    execution_providers,
+    letterbox,
+    open_session,
+    read_boxes,
+)
 
-Array = npt.NDArray[Any]
-# Detections looked at per image, best first (after the score threshold).
-MAX_DETECTIONS = 300
 MASK_THRESHOLD = 0.5
-
-
-def execution_providers() -> list[str]:
-    """CUDA first where this onnxruntime has it (falling back to the CPU per operator)."""
-    if "CUDAExecutionProvider" in ort.get_available_providers():
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
-
-
-def open_session(data: bytes, threads: int = 0, providers: Sequence[str] | None = None) -> Any:
-    """A session over a model's bytes. Loaded from bytes, never a path: onnxruntime then
-    refuses weights kept outside the file (external data), so a model cannot read files."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # exports' unused initialisers warn at every load
-    return ort.InferenceSession(
-        data, sess_options=options, providers=list(providers or execution_providers())
-    )
 
 
 def signature_of(session: Any) -> Signature:
@@ -94,42 +77,28 @@ class Prompt:
         return 2 in self.labels
 
 
-def _batchless(array: Array, rank: int) -> Array:
-    """Drop a leading batch dimension of 1 some exports keep."""
-    return array[0] if array.ndim == rank + 1 and array.shape[0] == 1 else array
-
-
 def read_detections(
     outputs: Mapping[str, Array], box: Letterbox, threshold: float
 ) -> list[Detection]:
     """A detector's outputs (boxes in input pixels) as detections in image pixels, the best
-    first, those under `threshold` left out. Malformed outputs raise ValueError."""
-    boxes = _batchless(np.asarray(outputs["boxes"], np.float32), 2)
-    scores = _batchless(np.asarray(outputs["scores"], np.float32), 1).reshape(-1)
-    labels = _batchless(np.asarray(outputs["labels"]), 1).reshape(-1)
-    if boxes.ndim != 2 or boxes.shape[1] != 4 or not len(boxes) == len(scores) == len(labels):
-        raise ValueError(
-            f"outputs of mismatched shapes: boxes {boxes.shape}, scores {scores.shape}, "
-            f"labels {labels.shape}"
-        )
+    first, those under `threshold` left out, with a segmenter's masks. Malformed outputs
+    raise ValueError."""
+    found = read_boxes(outputs, box, threshold)
     masks: Array | None = None
     if "masks" in outputs:
-        masks = _batchless(np.asarray(outputs["masks"], np.float32), 3)
-        if masks.ndim != 3 or len(masks) != len(scores):
-            raise ValueError(f"masks of shape {masks.shape} for {len(scores)} detections")
-    keep = [i for i in np.argsort(-scores, kind="stable") if np.isfinite(scores[i])]
-    found = []
-    for i in keep[:MAX_DETECTIONS]:
-        score = float(scores[i])
-        if score < threshold:
-            break
-        if not np.all(np.isfinite(boxes[i])):
-            continue
-        x1, y1, x2, y2 = (float(v) for v in boxes[i])
-        image_box = box_to_image(box, x1, y1, x2, y2)
-        mask = None if masks is None else mask_to_image(box, masks[i], MASK_THRESHOLD)
-        found.append(Detection(int(labels[i]), min(max(score, 0.0), 1.0), image_box, mask))
-    return found
+        masks = batchless(np.asarray(outputs["masks"], np.float32), 3)
+        rows = len(batchless(np.asarray(outputs["scores"], np.float32), 1).reshape(-1))
+        if masks.ndim != 3 or len(masks) != rows:
+            raise ValueError(f"masks of shape {masks.shape} for {rows} detections")
+    return [
+        Detection(
+            f.label,
+            f.score,
+            f.box,
+            None if masks is None else mask_to_image(box, masks[f.row], MASK_THRESHOLD),
+        )
+        for f in found
+    ]
 
 
 def decoder_feeds(
