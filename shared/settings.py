@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -125,6 +126,9 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # Ingest: videos (docs/media.md); a project sets its own, shorter, duration limit.
+    # The operator's redaction model: a folder with model.onnx and manifest.json (assist's
+    # manifest; class_map maps labels to face or plate). None: the cascades only.
+    redaction_model_dir: Path | None = None
     max_video_bytes: int = Field(default=4 * 1024**3, ge=1)
     max_video_side_px: int = Field(default=4096, ge=16, le=16384)
     max_video_frames: int = Field(default=216_000, ge=1)

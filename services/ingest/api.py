@@ -25,6 +25,7 @@ from aviary.contracts.ingest import (
 from services.ingest import domain
 from services.ingest.deps import BatchesDep, LedgerDep, OrgsDep, ProjectsDep, TokensDep
 from services.ingest.project_versions import version_changes
+from services.ingest.redaction import check_detector
 from services.ingest.repositories import BatchRepository, OrgRepository
 from shared.errors import AppError, Conflict
 from shared.security.auth import (
@@ -202,6 +203,7 @@ def project_fields(
     domain.check_class_geometry(body.ontology.classes)
     domain.check_vendor_shares([(v.vendor_id, v.share) for v in body.vendors])
     domain.check_media(body.media, body.ontology.classes, body.delivery_formats)
+    check_detector(body.privacy.redaction, settings)
     current_secret = current.get("webhook_secret") if current else None
     secret = body.webhook_secret.get_secret_value() if body.webhook_secret else current_secret
     if body.webhook_url is not None:

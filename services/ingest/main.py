@@ -18,6 +18,7 @@ from services.ingest import (
 )
 from services.ingest.audio_uploads import speech_detector
 from services.ingest.deps import IngestParts
+from services.ingest.redaction import operator_model
 from services.ingest.retention import ProjectRetention
 from shared.events import RoutingKey
 from shared.runtime import Runtime, Startup, every
@@ -37,6 +38,12 @@ def build_app(runtime: Runtime) -> FastAPI:
         first recording's upload."""
         await asyncio.to_thread(speech_detector)
 
+    async def redaction_model() -> None:
+        """Load the operator's redaction model, where one is configured: a broken one holds
+        the start (not ready; `redaction_model.wait` logs why), not the first upload."""
+        if (folder := runtime.settings.redaction_model_dir) is not None:
+            await asyncio.to_thread(operator_model, folder)
+
     startup = Startup(
         erasure=erasure.plan(
             runtime.db, runtime.storage, parts.batches, runtime.settings.images_bucket
@@ -55,6 +62,7 @@ def build_app(runtime: Runtime) -> FastAPI:
             parts.deletions.repo.ensure_indexes,
             images_bucket,
             speech_model,
+            redaction_model,
         ],
         worker_loops=[
             every(

@@ -15,12 +15,16 @@ import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageOps
 
 from services.ingest.domain import ImageInfo, inspect_image
 from services.ingest.video import Frame, Sampling, VideoInfo, VideoLimits, frame_of, invalid
 from shared.errors import AppError
+
+if TYPE_CHECKING:
+    from shared.vision.redaction import Finder
 
 ZIP_MAGIC = b"PK\x03\x04"
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
@@ -62,11 +66,11 @@ def read_sequence(
     sampling: Sampling,
     on_frame: Callable[[Frame], None],
     fps: float,
-    redact: bool = False,
+    redact: Finder | None = None,
 ) -> VideoInfo:
     """Validate and read the zip of frames at `path`, handing each kept frame to `on_frame`
     (sampling every Nth frame; N a second counts frames at `fps`), with faces and plates
-    blurred out of it when `redact`."""
+    blurred out of it by `redact`."""
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
@@ -124,7 +128,7 @@ def _inspected(name: str, data: bytes, limits: VideoLimits) -> ImageInfo:
 
 
 def _frame(
-    data: bytes, fmt: str, index: int, source_index: int, time_s: float, redact: bool
+    data: bytes, fmt: str, index: int, source_index: int, time_s: float, redact: Finder | None
 ) -> Frame:
     rgb = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
     jpeg = data if fmt == "jpeg" else None

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aviary.contracts.ingest import Blurred, ItemRead
-from aviary.contracts.privacy import RedactionSettings
 from aviary.contracts.shapes import Annotation
 from services.ingest import domain
 from services.ingest.group_commit import GroupCommitter
 from services.ingest.ledger import BatchLedger
+from services.ingest.redaction import Redaction
 from services.ingest.repositories import ItemRepository
 from shared.domain.annotation_rules import require_valid_annotation
 from shared.errors import AppError
@@ -140,9 +140,7 @@ class Ingestor:
         self.ontology = Ontology.model_validate(project["ontology"])
         self.media = project.get("media", "image")
         self.prelabel = domain.wants_prelabels(project)
-        self.redaction = RedactionSettings.model_validate(
-            (project.get("privacy") or {}).get("redaction") or {}
-        )
+        self.redaction = Redaction.of(project, runtime.settings)
         self._redacted: dict[str, Redacted] = {}  # by sha256: the blurred copies stored
         self._limit = asyncio.Semaphore(STORE_CONCURRENCY)
 
@@ -199,25 +197,20 @@ class Ingestor:
         project redacts: the original only if it keeps it)."""
         bucket, org = self.runtime.settings.images_bucket, self.batch["org_id"]
         async with self._limit:
-            if self.redaction.mode != "off":
+            if (finder := self.redaction.finder) is not None:
                 # OpenCV is loaded by the first picture that needs it, not by every replica.
                 from shared.vision.redaction import redact_jpeg
 
-                result = await asyncio.to_thread(redact_jpeg, info.data)
+                result = await asyncio.to_thread(redact_jpeg, info.data, detector=finder)
                 key = domain.redacted_key(org, info.sha256)
                 await self.runtime.storage.put_bytes(bucket, key, result.jpeg, "image/jpeg")
                 self._redacted[info.sha256] = Redacted(key, result.regions)
                 IMAGES_REDACTED.inc()
-                if not self._keeps_original:
+                if not self.redaction.keeps_original:
                     return
             await self.runtime.storage.put_bytes(
                 bucket, domain.object_key(org, info.sha256), info.data, info.content_type
             )
-
-    @property
-    def _keeps_original(self) -> bool:
-        """The client's delivery needs it unless everyone sees the blurred copy."""
-        return self.redaction.mode != "everyone" or self.redaction.keep_original
 
     def _record(
         self, incoming: Incoming, info: domain.ImageInfo, iid: str
@@ -249,7 +242,7 @@ class Ingestor:
             # People see the blurred copy; without the original, it is the item's picture.
             shown, shown_format = redacted.key, "jpeg"
             doc["redacted"] = {"key": redacted.key, **redacted.counts()}
-            if not self._keeps_original:
+            if not self.redaction.keeps_original:
                 doc["object_key"] = redacted.key
         image = ImageRef(
             bucket=bucket,

@@ -28,6 +28,8 @@ from shared.errors import AppError
 if TYPE_CHECKING:
     import av
 
+    from shared.vision.redaction import Finder
+
 # FFmpeg's demuxer names, and what Aviary calls them.
 CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2": "mp4", "matroska,webm": "matroska"}
 CODECS = frozenset({"h264", "hevc", "vp8", "vp9", "av1"})
@@ -147,10 +149,10 @@ def read_video(
     limits: VideoLimits,
     sampling: Sampling,
     on_frame: Callable[[Frame], None],
-    redact: bool = False,
+    redact: Finder | None = None,
 ) -> VideoInfo:
     """Validate and decode the video at `path`, handing each sampled frame to `on_frame`
-    (with faces and plates blurred out of it, when `redact`).
+    (with what `redact` finds, faces and plates, blurred out of it).
 
     Raises AppError with a machine code for every refusal; `on_frame` may already have seen
     frames by then, so the caller keeps them aside until this returns.
@@ -173,7 +175,7 @@ def _decode(
     limits: VideoLimits,
     sampling: Sampling,
     on_frame: Callable[[Frame], None],
-    redact: bool,
+    redact: Finder | None,
 ) -> VideoInfo:
     import av
     import av.error
@@ -274,7 +276,7 @@ def _too_many_frames(limits: VideoLimits) -> AppError:
 
 
 def _encode(
-    frame: av.VideoFrame, index: int, source_index: int, time_s: float, redact: bool
+    frame: av.VideoFrame, index: int, source_index: int, time_s: float, redact: Finder | None
 ) -> Frame:
     image = Image.fromarray(frame.to_ndarray(format="rgb24"))
     return frame_of(image, index, source_index, time_s, redact=redact)
@@ -287,14 +289,14 @@ def frame_of(
     time_s: float,
     jpeg: bytes | None = None,
     *,
-    redact: bool = False,
+    redact: Finder | None = None,
 ) -> Frame:
     """A kept frame from its RGB picture: the JPEG (`jpeg` when the bytes are one already)
-    and a WebP preview at most PREVIEW_PX on its long side, both with faces and plates
-    blurred when `redact` (docs/privacy.md; the frame's own JPEG is then not used)."""
+    and a WebP preview at most PREVIEW_PX on its long side, both with what `redact` finds
+    blurred (docs/privacy.md; the frame's own JPEG is then not used)."""
     blurred: tuple[str, ...] = ()
-    if redact:
-        image, blurred = _redacted(image)
+    if redact is not None:
+        image, blurred = _redacted(image, redact)
         jpeg = None
     if jpeg is None:
         out = io.BytesIO()
@@ -318,11 +320,11 @@ def frame_of(
     )
 
 
-def _redacted(image: Image.Image) -> tuple[Image.Image, tuple[str, ...]]:
+def _redacted(image: Image.Image, finder: Finder) -> tuple[Image.Image, tuple[str, ...]]:
     # OpenCV is loaded by the first frame that needs it, not by every replica.
     import numpy as np
 
     from shared.vision.redaction import redact_rgb
 
-    pixels, regions = redact_rgb(np.asarray(image))
+    pixels, regions = redact_rgb(np.asarray(image), detector=finder)
     return (Image.fromarray(pixels) if regions else image), tuple(r.kind for r in regions)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from aviary.contracts.privacy import RedactionSettings
 from services.ingest.domain import object_key
+from services.ingest.redaction import Redaction
 from services.ingest.sequence import read_sequence
 from services.ingest.video import Frame, Sampling, VideoInfo, VideoLimits, read_video
 from shared.domain.tracks import Clip, plan_clips
@@ -71,15 +71,15 @@ async def store_video(
     sampling: Sampling,
     plan: ClipPlan,
     sequence_fps: float | None = None,
-    redaction: RedactionSettings | None = None,
+    redaction: Redaction | None = None,
 ) -> StoredVideo:
     """Read the video at `path` (whose bytes hash to `sha256`), store its frames, previews
     and manifest under the organisation's prefix, and return what was stored. With
     `sequence_fps`, the file is a zip of frames (sequence.py) shown at that rate; with a
-    `redaction` other than off, every frame has its faces and plates blurred."""
-    redaction = redaction or RedactionSettings()
-    redact = redaction.mode != "off"
-    keeps_original = redaction.mode != "everyone" or redaction.keep_original
+    `redaction` that blurs, every frame has its faces and plates blurred."""
+    redact = redaction.finder if redaction is not None else None
+    mode = redaction.settings.mode if redaction is not None else "off"
+    keeps_original = redaction is None or redaction.keeps_original
     with tempfile.TemporaryDirectory(prefix="aviary-video-") as spool_dir:
         spool = Path(spool_dir)
         kept: list[Frame] = []
@@ -121,7 +121,7 @@ async def store_video(
         sheets=sheets,
         tile=tile,
         manifest_key=manifest_key(org_id, sha256),
-        blurred=blurred if redact else None,
+        blurred=blurred if redact is not None else None,
     )
     manifest = {
         "video": asdict(info),
@@ -129,8 +129,8 @@ async def store_video(
         "times_s": stored.times_s,
         "clips": [[c.start, c.stop] for c in stored.clips],
         "previews": {"sheets": sheets, "tile": list(tile), "columns": SHEET_COLUMNS},
-        "redaction": {"mode": redaction.mode, "original_kept": keeps_original, **blurred}
-        if redact
+        "redaction": {"mode": mode, "original_kept": keeps_original, **blurred}
+        if redact is not None
         else None,
     }
     await storage.put_bytes(

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import ClassVar
 
 from aviary.contracts.ingest import ItemRead
-from aviary.contracts.privacy import RedactionSettings
 from aviary.contracts.projects import MediaKind, VideoSettings
 from services.ingest import domain
 from services.ingest.ledger import BatchLedger
+from services.ingest.redaction import Redaction
 from services.ingest.repositories import ItemRepository
 from services.ingest.sequence import ZIP_MAGIC
 from services.ingest.uploads import item_read
@@ -118,9 +118,7 @@ class VideoIngestor(WholeFileIngestor):
     ) -> None:
         super().__init__(runtime, items, ledger, batch, project)
         self.video = VideoSettings.model_validate(project.get("video") or {})
-        self.redaction = RedactionSettings.model_validate(
-            (project.get("privacy") or {}).get("redaction") or {}
-        )
+        self.redaction = Redaction.of(project, runtime.settings)
 
     async def ingest(
         self, chunks: AsyncIterator[bytes], file_name: str, sequence_fps: float = 10.0

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import cv2
 import numpy as np
@@ -37,6 +37,8 @@ __all__ = [
     "SCALE",
     "SEARCHES",
     "Detector",
+    "Finder",
+    "Finders",
     "RedactionResult",
     "Region",
     "Search",
@@ -314,6 +316,25 @@ def blur_regions(image: Picture, regions: Sequence[Region]) -> Picture:
     return out
 
 
+class Finder(Protocol):
+    """What finds regions to blur: the cascades (`Detector`), an operator's model
+    (redaction_model.py), or several (`Finders`)."""
+
+    def detect(self, image: Picture, *, rgb: bool = False) -> list[Region]: ...
+
+
+class Finders:
+    """Every region any of the finders finds, overlapping ones of a kind merged."""
+
+    def __init__(self, finders: Sequence[Finder]) -> None:
+        if not finders:
+            raise ValueError("at least one finder is needed")
+        self.finders = tuple(finders)
+
+    def detect(self, image: Picture, *, rgb: bool = False) -> list[Region]:
+        return merge_regions([r for f in self.finders for r in f.detect(image, rgb=rgb)])
+
+
 _DEFAULT: Detector | None = None
 _DEFAULT_LOCK = threading.Lock()
 
@@ -333,7 +354,7 @@ def redact_jpeg(
     detect: bool = True,
     extra: Sequence[Region] = (),
     quality: int = 90,
-    detector: Detector | None = None,
+    detector: Finder | None = None,
 ) -> RedactionResult:
     """The picture in `data` (JPEG, or any format OpenCV reads) with its faces and plates
     (unless `detect` is False; found by `detector`, the process's default one if None) and
@@ -359,7 +380,7 @@ def redact_jpeg(
 
 
 def redact_rgb(
-    picture: Picture, *, detector: Detector | None = None
+    picture: Picture, *, detector: Finder | None = None
 ) -> tuple[Picture, tuple[Region, ...]]:
     """A decoded RGB picture (a video's frame) with its faces and plates blurred, and the
     regions blurred; the picture given, unchanged, when there are none."""

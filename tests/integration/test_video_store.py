@@ -16,6 +16,7 @@ from PIL import Image
 from aviary.contracts.privacy import RedactionSettings
 from aviary_devkit.media.video import encode, render
 from services.ingest.domain import object_key
+from services.ingest.redaction import Redaction
 from services.ingest.video import Sampling, VideoLimits
 from services.ingest.video_store import ClipPlan, store_video, video_prefix
 from shared.errors import AppError
@@ -173,7 +174,7 @@ async def test_frames_of_a_redacting_project_are_stored_blurred(
         Sampling(),
         ClipPlan(),
         10.0 if kind == "zip" else None,
-        redaction,
+        Redaction(redaction, Detector()),
     )
     assert stored.blurred is not None and stored.blurred["frames"] == 3
     assert stored.blurred["faces"] >= 3

@@ -10,6 +10,9 @@ from pydantic import Field
 from aviary.contracts.shapes import Frozen
 
 RedactionMode = Literal["off", "annotators", "everyone"]
+# What finds the regions: OpenCV's cascades, the operator's own model (where the deployment
+# configures one), or both.
+RedactionDetector = Literal["cascades", "model", "both"]
 
 
 class RedactionSettings(Frozen):
@@ -18,10 +21,12 @@ class RedactionSettings(Frozen):
     `annotators`: annotators and reviewers see the blurred copy; the client's delivery holds
     the original. `everyone`: the blurred copy is the picture, delivered too; with
     `keep_original` False the original is never stored. Boxes of a class marked `redact` in
-    the ontology are blurred as well in what is delivered (a region the detector missed)."""
+    the ontology are blurred as well in what is delivered (a region the detector missed).
+    `detector`: what finds faces and plates (docs/privacy.md)."""
 
     mode: RedactionMode = "off"
     keep_original: bool = True
+    detector: RedactionDetector = "cascades"
 
 
 class RetentionSettings(Frozen):
