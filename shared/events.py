@@ -352,6 +352,12 @@ class ItemDropped(EventData):
 
 
 DeletionScope = Literal["item", "batch", "project", "org"]
+# What a deletion removes: the records (annotations, tasks, reviews: everything, with
+# tombstones), the media (every object derived from what the client sent: pictures, frames,
+# previews, embeddings), the delivery packages. A client's deletion removes all three; a
+# project's retention may remove media or packages sooner than the rest (docs/privacy.md).
+DeletionPart = Literal["records", "media", "packages"]
+EVERYTHING: tuple[DeletionPart, ...] = ("records", "media", "packages")
 
 
 class DeletionRequested(EventData):
@@ -373,6 +379,9 @@ class DeletionRequested(EventData):
     units: int = Field(default=0, ge=0)
     requested_by: str
     requested_at: datetime
+    # Without "records", services remove only the objects of those parts and keep their
+    # records, marked (`media_removed_at`, `packages_removed_at`); no tombstones.
+    parts: tuple[DeletionPart, ...] = EVERYTHING
 
 
 class DeletionApplied(EventData):

@@ -40,8 +40,8 @@ def delivery_read(doc: Doc, runtime: Runtime | None = None) -> DeliveryRead:
             "size_bytes",
         )
     }
-    read = DeliveryRead(id=doc["_id"], **fields)
-    if runtime is not None and doc["status"] == "ready":
+    read = DeliveryRead(id=doc["_id"], package_removed_at=doc.get("packages_removed_at"), **fields)
+    if runtime is not None and doc["status"] == "ready" and read.package_removed_at is None:
         ttl = runtime.settings.presign_ttl_s
         read.download_url = runtime.storage.presigned_get(doc["bucket"], doc["object_key"], ttl)
         read.download_expires_in_s = ttl
@@ -91,7 +91,10 @@ async def get_delivery(
     "/deliveries/{delivery_id}/download",
     status_code=status.HTTP_307_TEMPORARY_REDIRECT,
     response_class=RedirectResponse,
-    responses={409: {"description": "the delivery is not ready yet"}},
+    responses={
+        409: {"description": "the delivery is not ready yet"},
+        410: {"description": "the project's retention removed the package"},
+    },
 )
 async def download_delivery(
     delivery_id: str,
@@ -103,6 +106,12 @@ async def download_delivery(
     """Download the package: recorded in the audit log, then redirected to storage."""
     doc = await deliveries.get(org_scope(principal), delivery_id)
     read = delivery_read(doc, runtime)
+    if read.package_removed_at is not None:
+        raise AppError(
+            "package_removed",
+            "the project's retention removed this package; ask for a new delivery",
+            status_code=410,
+        )
     if read.download_url is None:
         raise AppError("not_ready", "the delivery is not ready yet", status_code=409)
     await audit.record(None, "delivery.downloaded", delivery_id, orgs=[doc["org_id"]])

@@ -51,7 +51,7 @@ from shared.store.mongo import AsyncClientSession, Doc
 log = logging.getLogger(__name__)
 
 
-def package_item(doc: Doc, image_bytes: bytes | None) -> PackageItem:
+def package_item(doc: Doc, image_bytes: bytes | None, media_removed: bool = False) -> PackageItem:
     image = doc["image"]
     return PackageItem(
         item_id=doc["item_id"],
@@ -65,6 +65,7 @@ def package_item(doc: Doc, image_bytes: bytes | None) -> PackageItem:
         reviewer_id=doc.get("reviewer_id"),
         accepted_at=doc["accepted_at"].isoformat(),
         image_bytes=image_bytes,
+        media_removed=media_removed,
     )
 
 
@@ -263,13 +264,16 @@ class DeliveryBuilder:
         # Leaving the block without close() (an error mid-build) removes the partial files.
         with PackageWriter(workdir / "delivery.zip", workdir, spec) as writer:
             async for doc in self.accepted.in_range(delivery["batch_id"], after, upto):
-                image_bytes = None
+                image_bytes, media_removed = None, False
                 if spec.include_images:
                     image = doc["image"]
                     where = delivered_picture(image, doc["org_id"], project.privacy.redaction)
-                    image_bytes = await storage.get_bytes(*where)
-                    image_bytes = await blur_marked(image_bytes, doc, project)
-                writer.add(package_item(doc, image_bytes))
+                    # None once the project's media retention removed it: annotations only.
+                    image_bytes = await storage.get_bytes_if_any(*where)
+                    if image_bytes is not None:
+                        image_bytes = await blur_marked(image_bytes, doc, project)
+                    media_removed = image_bytes is None
+                writer.add(package_item(doc, image_bytes, media_removed))
             return await asyncio.to_thread(writer.close)
 
     async def _package_videos(

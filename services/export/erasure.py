@@ -41,7 +41,7 @@ def plan(intake: Intake) -> ErasurePlan:
         collections=(
             Erasable("accepted_items"),
             Erasable("batches", batch="_id", item=None),
-            Erasable(DELIVERIES, item=None, whole_batch=True, objects=package),
+            Erasable(DELIVERIES, item=None, whole_batch=True, objects=package, part="packages"),
             Erasable("webhooks", *NONE, linked=("delivery_id", DELIVERIES, "_id")),
             Erasable("projects", project="_id", batch=None, item=None),
         ),

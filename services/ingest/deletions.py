@@ -20,7 +20,13 @@ from services.ingest.domain import envelope
 from services.ingest.repositories import TokenRepository
 from services.ingest.repositories.deletions import DeletionRepository, new_deletion_id
 from shared.errors import AppError
-from shared.events import DeletionApplied, DeletionRequested, DeletionScope
+from shared.events import (
+    EVERYTHING,
+    DeletionApplied,
+    DeletionPart,
+    DeletionRequested,
+    DeletionScope,
+)
 from shared.messaging.outbox import Outbox
 from shared.security.audit import AuditLog
 from shared.security.auth import Principal
@@ -39,20 +45,30 @@ def certificate(record: Doc, completed_at: datetime) -> Doc:
         for name, report in sorted(record["services"].items())
     }
     content = sorted({h for r in record["services"].values() for h in r["content_sha256"]})
+    # A deletion of some parts removes no record: what it reports are the records marked.
+    partial = is_partial(record)
+    records = sum(sum(r["records"].values()) for r in services.values())
     body: dict[str, Any] = {
         "deletion_id": record["_id"],
         "scope": record["scope"],
+        # A whole deletion's certificate says nothing of parts (as before there were any).
+        **({"parts": record["parts"], "records_marked": records} if partial else {}),
         "target_id": record["target_id"],
         "org_id": record["org_id"],
         "requested_by": record["requested_by"],
         "requested_at": stamp(record["requested_at"]),
         "completed_at": stamp(completed_at),
         "services": services,
-        "records_removed": sum(sum(r["records"].values()) for r in services.values()),
+        "records_removed": 0 if partial else records,
         "objects_removed": sum(sum(r["objects"].values()) for r in services.values()),
         "content_sha256": content,
     }
     return body | {"digest": certificate_digest(body)}
+
+
+def is_partial(record: Doc) -> bool:
+    """Whether a deletion removes only some parts (media, packages) and keeps the records."""
+    return "records" not in (record.get("parts") or EVERYTHING)
 
 
 def certificate_digest(body: dict[str, Any]) -> str:
@@ -88,15 +104,28 @@ class Deletions:
         self.audit = audit
         self.repo = repo
 
-    async def existing(self, org_id: str | None, target_id: str) -> Doc | None:
-        """The deletion of `target_id` already asked for, if the caller may see it."""
-        found = await self.repo.of_target(target_id)
+    async def existing(
+        self,
+        org_id: str | None,
+        target_id: str,
+        parts: tuple[DeletionPart, ...] = EVERYTHING,
+    ) -> Doc | None:
+        """The deletion of `target_id` (of those parts) already asked for, if the caller
+        may see it."""
+        found = await self.repo.of_target(target_id, parts)
         if found is None or (org_id is not None and found["org_id"] != org_id):
             return None
         return found
 
-    async def request(self, principal: Principal, scope: DeletionScope, target: Doc) -> Doc:
-        """Start deleting `target` (already checked: the caller may see it)."""
+    async def request(
+        self,
+        principal: Principal,
+        scope: DeletionScope,
+        target: Doc,
+        parts: tuple[DeletionPart, ...] = EVERYTHING,
+    ) -> Doc:
+        """Start deleting `target` (already checked: the caller may see it), or only some
+        of its parts (a retention's media or packages: the records stay, readable)."""
         target_id = target["_id"]
         org_id = target_id if scope == "org" else target["org_id"]
         project_ids, batch_ids, item_ids = await self._reach(scope, target)
@@ -104,6 +133,7 @@ class Deletions:
         record = {
             "_id": new_deletion_id(),
             "scope": scope,
+            "parts": list(parts),
             "target_id": target_id,
             "org_id": org_id,
             "status": "pending",
@@ -124,6 +154,7 @@ class Deletions:
             units=target.get("clip_count") or 1 if scope == "item" else 0,
             requested_by=principal.sub,
             requested_at=now,
+            parts=parts,
         )
         marks = {
             "item": {"items": item_ids},
@@ -131,6 +162,8 @@ class Deletions:
             "project": {"projects": project_ids, "batches": batch_ids},
             "org": {"projects": project_ids, "batches": batch_ids, "orgs": [target_id]},
         }[scope]
+        if is_partial(record):
+            marks = {}  # what stays stays readable
 
         async def work(session: AsyncClientSession) -> None:
             await self.repo.create(session, record, marks)
@@ -141,7 +174,7 @@ class Deletions:
                 "deletion.requested",
                 target_id,
                 orgs=[org_id],
-                details={"deletion_id": record["_id"], "scope": scope},
+                details={"deletion_id": record["_id"], "scope": scope, "parts": list(parts)},
             )
             await self.outbox.add(session, envelope(event, org_id))
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, status
 
 from aviary.contracts.ingest import DeletionCertificate, DeletionRead
 from services.ingest.deps import BatchesDep, DeletionsDep, ItemsDep, OrgsDep, ProjectsDep
-from shared.events import DeletionScope
+from shared.events import EVERYTHING, DeletionScope
 from shared.security.auth import Principal, Role, org_scope, require_roles
 from shared.store.mongo import Doc
 
@@ -27,6 +27,7 @@ def deletion_read(doc: Doc) -> DeletionRead:
     return DeletionRead(
         id=doc["_id"],
         scope=doc["scope"],
+        parts=doc.get("parts") or list(EVERYTHING),
         target_id=doc["target_id"],
         org_id=doc["org_id"],
         status=doc["status"],

@@ -332,13 +332,20 @@ async def get_item(
     "/items/{item_id}/preview",
     status_code=307,
     response_class=RedirectResponse,
-    responses={307: {"description": "redirect to a presigned URL of the WebP preview"}},
+    responses={
+        307: {"description": "redirect to a presigned URL of the WebP preview"},
+        410: {"description": "the project's media retention removed the media"},
+    },
 )
 async def get_preview(
     item_id: str, principal: ClientOrOperator, items: ItemsDep, runtime: RuntimeDep
 ) -> RedirectResponse:
     """A 320 px WebP of the image (upright), made on first request and kept in storage."""
     item = await items.get(org_scope(principal), item_id)
+    if item.get("media_removed_at") is not None:
+        raise AppError(
+            "media_removed", "the project's retention removed this item's media", status_code=410
+        )
     key = item.get("preview_key")
     if key is None:
         data = await runtime.storage.get_bytes(item["bucket"], item["object_key"])

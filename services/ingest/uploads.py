@@ -84,6 +84,7 @@ def item_read(doc: Doc, duplicate: bool = False) -> ItemRead:
         clip_count=doc.get("clip_count"),
         duration_s=doc.get("duration_s"),
         blurred=_blurred(doc.get("redacted")),
+        media_removed_at=doc.get("media_removed_at"),
     )
 
 

@@ -9,6 +9,10 @@ processed marker, deletes the records, writes a tombstone per deleted id and pub
 `deletion.applied` with the counts. A crash anywhere redoes the whole step; the counts come
 from the records, which stay until that transaction commits, so the report is the same.
 
+A deletion of some parts only (`DeletionRequested.parts` without "records": a project's
+retention of media or packages) removes the objects of the collections holding those parts
+and keeps the records, each marked `<part>_removed_at`; nothing is tombstoned.
+
 Tombstones keep only the SHA-256 of a deleted id (a scan for the id finds nothing) and when
 it was deleted: an event about that id made before then (still in a queue, or in another
 service's outbox) is acknowledged and dropped; one made after (the same bytes pushed again,
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from shared.events import DeletionApplied, DeletionRequested, Envelope, RoutingKey
+from shared.events import DeletionApplied, DeletionPart, DeletionRequested, Envelope, RoutingKey
 from shared.messaging import Handler
 from shared.messaging.handlers import apply_once
 from shared.messaging.outbox import Outbox
@@ -71,6 +75,7 @@ class Erasable:
     objects: Callable[[Doc], Iterable[ObjectRef]] | None = None
     content: str | None = None
     listed: bool = False  # its records are read, for the plan's `extra_objects`
+    part: DeletionPart = "media"  # what its objects are: media, or delivery packages
 
     def query(self, event: DeletionRequested, linked: Mapping[str, list[Any]]) -> Doc | None:
         """The records of this collection the deletion reaches (`linked`: the values of the
@@ -256,16 +261,17 @@ class Eraser:
                 listed = await collection.find(query, session=session).to_list(None)
                 found[erasable.collection] = listed
                 count = len(listed)
+                removes = erasable.part in event.parts
                 for doc in listed:
-                    if erasable.objects is not None:
+                    if erasable.objects is not None and removes:
                         objects.extend(erasable.objects(doc))
-                    if erasable.content is not None and doc.get(erasable.content):
+                    if erasable.content is not None and doc.get(erasable.content) and removes:
                         content.append(str(doc[erasable.content]))
             else:
                 count = await collection.count_documents(query, session=session)
             queries[erasable.collection] = query
             records[erasable.collection] = count
-        if self.plan.extra_objects is not None:
+        if self.plan.extra_objects is not None and "media" in event.parts:
             objects.extend(await self.plan.extra_objects(found))
         unique = sorted(set(objects))
         if self.plan.still_used is not None and unique:
@@ -314,6 +320,9 @@ class Eraser:
     async def apply(self, session: AsyncClientSession, event: DeletionRequested) -> None:
         removal = await self.find(session, event)
         await remove_objects(self.storage, removal.objects)
+        if "records" not in event.parts:
+            await self._report(session, event, removal, await self._mark(session, event, removal))
+            return
         changed = 0
         if self.plan.before is not None:
             changed += await self.plan.before(session, event, removal)
@@ -333,6 +342,38 @@ class Eraser:
                 upsert=True,
                 session=session,
             )
+        await self._report(session, event, removal, removal.records, now)
+        self.tombstones.add(targets, now)
+        self._applied[event.deletion_id] = removal
+
+    async def _mark(
+        self, session: AsyncClientSession, event: DeletionRequested, removal: Removal
+    ) -> dict[str, int]:
+        """Some parts removed, the records kept: those whose objects went are marked
+        (`<part>_removed_at`); how many per collection, as "<collection> (<part> removed)"."""
+        marked: dict[str, int] = {}
+        now = utcnow()
+        for erasable in self.plan.collections:
+            query = removal.queries.get(erasable.collection)
+            if erasable.objects is None or erasable.part not in event.parts or query is None:
+                continue
+            result = await self.db[erasable.collection].update_many(
+                query, {"$set": {f"{erasable.part}_removed_at": now}}, session=session
+            )
+            if result.matched_count:
+                marked[f"{erasable.collection} ({erasable.part} removed)"] = result.matched_count
+        return marked
+
+    async def _report(
+        self,
+        session: AsyncClientSession,
+        event: DeletionRequested,
+        removal: Removal,
+        records: Mapping[str, int],
+        now: datetime | None = None,
+    ) -> None:
+        """`deletion.applied`, in the deletion's transaction."""
+        now = now or utcnow()
         buckets: dict[str, int] = {}
         for bucket, _ in removal.objects:
             buckets[bucket] = buckets.get(bucket, 0) + 1
@@ -340,18 +381,21 @@ class Eraser:
             deletion_id=event.deletion_id,
             service=self.service,
             org_id=event.org_id,
-            records={k: v for k, v in removal.records.items() if v},
+            records={k: v for k, v in records.items() if v},
             objects=buckets,
             objects_sha256=objects_digest(removal.objects),
             content_sha256=tuple(removal.content_sha256),
             applied_at=now,
         )
         await self.outbox.add(session, Envelope.wrap(applied, org_ids=(event.org_id,)))
-        self.tombstones.add(targets, now)
-        self._applied[event.deletion_id] = removal
         log.info(
             "erasure.applied",
-            extra={"deletion": event.deletion_id, "records": sum(removal.records.values())},
+            extra={
+                "deletion": event.deletion_id,
+                "parts": list(event.parts),
+                "records": sum(records.values()),
+                "objects": len(removal.objects),
+            },
         )
 
 

@@ -90,6 +90,15 @@ class ObjectStorage:
 
         return await asyncio.to_thread(work)
 
+    async def get_bytes_if_any(self, bucket: str, key: str) -> bytes | None:
+        """The object's bytes; None when there is no such object (removed, say)."""
+        try:
+            return await self.get_bytes(bucket, key)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject"):
+                return None
+            raise
+
     async def exists(self, bucket: str, key: str) -> bool:
         def work() -> bool:
             try:

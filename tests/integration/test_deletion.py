@@ -6,6 +6,7 @@ holds the deleted content."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from tests.integration.test_video_flow import BOTTOM, TOP, upload_video, video_w
 from tests.support import Api, Workspace, jpeg, workspace
 
 BOX = {"class_id": 1, "bbox": [10, 10, 50, 40]}
+EVERYTHING = ["records", "media", "packages"]
 
 
 def items_of(api: Api, ws: Workspace, batch_id: str | None = None) -> list[dict[str, Any]]:
@@ -227,6 +229,72 @@ def test_a_batch_past_its_projects_retention_is_deleted_with_a_certificate(
     assert deletion["scope"] == "batch" and deletion["requested_by"] == "retention"
     done = finished(api, ws.client.token, deletion)
     assert done["certificate"]["services"]["ingest"]["records"]["items"] == 2
+    assert api.call("GET", "ingest", batch, ws.client.token).status_code == 404
+
+
+def test_media_go_before_the_annotations_and_the_whole_batch_after(
+    api: Api, services: ServiceSet
+) -> None:
+    ws = fresh_workspace(
+        api,
+        range(7310, 7312),
+        review={"mode": "auto"},
+        include_images=True,
+        delivery_formats=["jsonl"],
+        privacy={"retention": {"days_after_delivery": 30, "media_days_after_delivery": 10}},
+    )
+    label_all(api, ws, 2)
+    api.ok("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
+    first = ready_delivery(api, ws)
+    assert len([n for n in download(api, first).namelist() if n.startswith("images/")]) == 2
+    batch = f"/v1/batches/{ws.batch_id}"
+    api.wait_for(lambda: api.ok("GET", "ingest", batch, ws.client.token)["progress"]["delivered"])
+    items = items_of(api, ws)
+    storage = ObjectStorage(services.settings)
+    bucket = services.settings.images_bucket
+
+    def stored_media() -> list[str]:
+        keys = asyncio.run(storage.list_keys(bucket, ""))
+        return [k for k in keys if any(i["sha256"] in k for i in items)]
+
+    assert stored_media()
+    asyncio.run(deliver_days_ago(services.settings, ws.batch_id, 11))
+
+    def swept(parts: list[str]) -> dict[str, Any] | None:
+        listed = api.ok("GET", "ingest", "/v1/deletions", ws.client.token)
+        found = [d for d in listed if d["target_id"] == ws.batch_id and d["parts"] == parts]
+        return found[0] if found else None
+
+    media = finished(api, ws.client.token, api.wait_for(lambda: swept(["media", "packages"])))
+    cert = media["certificate"]
+    assert cert["parts"] == ["media", "packages"] and cert["records_removed"] == 0
+    assert cert["records_marked"] == 3 and cert["objects_removed"] >= 3
+    assert cert["digest"] == certificate_digest(cert)
+    assert cert["services"]["ingest"]["records"] == {"items (media removed)": 2}
+    assert cert["services"]["export"]["records"] == {"deliveries (packages removed)": 1}
+    assert sorted(cert["content_sha256"]) == sorted(i["sha256"] for i in items)
+    assert stored_media() == []
+    # The annotations stay: the batch, its items (marked), a new delivery without pictures.
+    assert api.call("GET", "ingest", batch, ws.client.token).status_code == 200
+    assert all(i["media_removed_at"] for i in items_of(api, ws))
+    preview = api.call("GET", "ingest", f"/v1/items/{items[0]['id']}/preview", ws.client.token)
+    assert (preview.status_code, preview.json()["error"]["code"]) == (410, "media_removed")
+    gone = api.call("GET", "export", f"/v1/deliveries/{first['id']}/download", ws.client.token)
+    assert (gone.status_code, gone.json()["error"]["code"]) == (410, "package_removed")
+    path = f"/v1/batches/{ws.batch_id}/deliveries"
+    again = api.ok("POST", "export", path, ws.client.token, json={"kind": "partial"})
+    package = download(api, ready_delivery(api, ws, again["id"]))
+    assert not [n for n in package.namelist() if n.startswith("images/")]
+    assert sorted(jsonl_items(package)) == sorted(i["id"] for i in items)
+    manifest = json.loads(package.read("manifest.json"))
+    assert manifest["media_removed"] == sorted(i["id"] for i in items)
+    # The media's deletion is not asked for again; the whole batch's comes at 30 days.
+    time.sleep(1.5)  # the sweep runs every 0.5 s here
+    listed = api.ok("GET", "ingest", "/v1/deletions", ws.client.token)
+    assert [d["parts"] for d in listed if d["target_id"] == ws.batch_id] == [["media", "packages"]]
+    asyncio.run(deliver_days_ago(services.settings, ws.batch_id, 31))
+    whole = finished(api, ws.client.token, api.wait_for(lambda: swept(EVERYTHING)))
+    assert "parts" not in whole["certificate"] and "records_marked" not in whole["certificate"]
     assert api.call("GET", "ingest", batch, ws.client.token).status_code == 404
 
 

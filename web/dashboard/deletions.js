@@ -28,6 +28,7 @@ import { api, byId as $, clear, el, messageOf, saveFile, toast } from "/ui/commo
  * @typedef {object} Deletion
  * @property {string} id
  * @property {"item" | "batch" | "project" | "org"} scope
+ * @property {("records" | "media" | "packages")[]} parts what goes (a retention may take media or packages first)
  * @property {string} target_id
  * @property {"pending" | "complete"} status
  * @property {string} requested_by
@@ -186,7 +187,7 @@ export class Deletions {
         el(
           "tr",
           { dataset: { deletion: d.id } },
-          el("td", {}, d.scope),
+          el("td", {}, d.parts.includes("records") ? d.scope : `${d.scope} (${d.parts.join(" and ")} only)`),
           el("td", { title: d.target_id }, this.nameOf(d)),
           el("td", { class: d.status === "complete" ? "ok" : "" }, d.status),
           el("td", {}, d.requested_by),

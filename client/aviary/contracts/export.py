@@ -40,6 +40,8 @@ class DeliveryRead(BaseModel):
     size_bytes: int | None = None
     download_url: str | None = None
     download_expires_in_s: int | None = None
+    # When the project's retention removed the package (docs/privacy.md): no download since.
+    package_removed_at: datetime | None = None
 
 
 class WebhookAttempt(BaseModel):

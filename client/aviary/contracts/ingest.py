@@ -259,6 +259,7 @@ class ItemRead(BaseModel):
     clip_count: int | None = None
     duration_s: float | None = None
     blurred: Blurred | None = None  # None where the project does not redact
+    media_removed_at: datetime | None = None  # when the project's media retention ran
 
 
 SEQUENCE_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
@@ -359,6 +360,10 @@ class UploadTicket(BaseModel):
     confirm_path: str
 
 
+DeletionPart = Literal["records", "media", "packages"]
+ALL_PARTS: tuple[DeletionPart, ...] = ("records", "media", "packages")
+
+
 class DeletionServiceReport(BaseModel):
     """What one service removed: records per collection, objects per bucket, and one
     SHA-256 over the removed objects' names (bucket/key, sorted, one a line)."""
@@ -376,6 +381,9 @@ class DeletionCertificate(BaseModel):
 
     deletion_id: str
     scope: Literal["item", "batch", "project", "org"]
+    # Only where a retention removed some parts (media, packages) and kept the records;
+    # absent from a whole deletion's certificate.
+    parts: list[DeletionPart] | None = Field(default=None, exclude_if=lambda v: v is None)
     target_id: str
     org_id: str
     requested_by: str
@@ -383,6 +391,8 @@ class DeletionCertificate(BaseModel):
     completed_at: str
     services: dict[str, DeletionServiceReport]
     records_removed: int
+    # Only with `parts`: the records kept, marked as having lost those parts.
+    records_marked: int | None = Field(default=None, exclude_if=lambda v: v is None)
     objects_removed: int
     content_sha256: list[str]
     digest: str
@@ -391,6 +401,8 @@ class DeletionCertificate(BaseModel):
 class DeletionRead(BaseModel):
     id: str
     scope: Literal["item", "batch", "project", "org"]
+    # What goes: everything, or (a retention's) only the media or the packages.
+    parts: list[DeletionPart] = Field(default_factory=lambda: list(ALL_PARTS))
     target_id: str
     org_id: str
     status: Literal["pending", "complete"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from aviary.contracts.shapes import Frozen
 
@@ -30,11 +30,28 @@ class RedactionSettings(Frozen):
 
 
 class RetentionSettings(Frozen):
-    """How long a batch is kept once fully delivered: its media, annotations, work records
-    and delivery packages are deleted, with a certificate, `days_after_delivery` days later.
-    None keeps them until the client deletes them."""
+    """How long a batch is kept once fully delivered, each period in days from its first full
+    delivery, each deletion with a certificate (docs/privacy.md). None keeps until the
+    client deletes.
+
+    `days_after_delivery`: everything (media, annotations, work records, packages).
+    `media_days_after_delivery`: the media and all made from them (pictures, frames,
+    previews, embeddings) and the delivery packages (a package may hold pictures); the
+    annotations and records stay, and deliveries asked for later hold annotations only.
+    `packages_days_after_delivery`: the delivery packages only."""
 
     days_after_delivery: int | None = Field(default=None, ge=1, le=3650)
+    media_days_after_delivery: int | None = Field(default=None, ge=1, le=3650)
+    packages_days_after_delivery: int | None = Field(default=None, ge=1, le=3650)
+
+    @model_validator(mode="after")
+    def _parts_go_first(self) -> RetentionSettings:
+        whole = self.days_after_delivery
+        for name in ("media_days_after_delivery", "packages_days_after_delivery"):
+            days = getattr(self, name)
+            if whole is not None and days is not None and days >= whole:
+                raise ValueError(f"{name} must be shorter than days_after_delivery ({whole})")
+        return self
 
 
 class PrivacySettings(Frozen):

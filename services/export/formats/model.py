@@ -36,6 +36,8 @@ class PackageItem:
     reviewer_id: str | None
     accepted_at: str  # ISO 8601
     image_bytes: bytes | None = None  # given only when the package includes images
+    # The project's media retention removed the picture: the package holds its shapes only.
+    media_removed: bool = False
 
     def __post_init__(self) -> None:
         if not SAFE_ID.fullmatch(self.item_id):

@@ -137,6 +137,7 @@ class PackageWriter:
         self._zip_path = zip_path
         self._closed = False
         self._seen: set[str] = set()
+        self._media_removed: list[str] = []
         self._versions: set[int] = set()
         self._images = 0
         self._annotations = 0
@@ -172,8 +173,10 @@ class PackageWriter:
         if item.item_id in self._seen:
             raise ValueError(f"item {item.item_id} was added twice")
         _check_shapes(item)
-        if self._spec.include_images and item.image_bytes is None:
+        if self._spec.include_images and item.image_bytes is None and not item.media_removed:
             raise ValueError(f"item {item.item_id}: the package includes images but none came")
+        if item.media_removed:
+            self._media_removed.append(item.item_id)
         self._seen.add(item.item_id)
         self._versions.add(item.ontology_version)
         self._models.add(item.shapes)
@@ -230,6 +233,8 @@ class PackageWriter:
             "models": self._models.manifest(),
             "dropped": list(spec.dropped),
         }
+        if self._media_removed:  # pictures a media retention removed before this package
+            head["media_removed"] = sorted(self._media_removed)
         write_manifest(self._sink, head, files)
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from services.ingest.domain import new_id
 from shared.errors import NotFound
-from shared.events import DeletionApplied, DeletionScope
+from shared.events import EVERYTHING, DeletionApplied, DeletionPart, DeletionScope
 from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
 
 # Where each scope's target lives, and the wider records a deletion marks as going with it.
@@ -29,8 +29,15 @@ class DeletionRepository:
         await self.deletions.create_index([("target_id", 1)])
         await self.deletions.create_index([("org_id", 1), ("requested_at", -1)])
 
-    async def of_target(self, target_id: str) -> Doc | None:
-        return await self.deletions.find_one({"target_id": target_id})
+    async def of_target(
+        self, target_id: str, parts: tuple[DeletionPart, ...] = EVERYTHING
+    ) -> Doc | None:
+        """The deletion of `target_id` of those parts (a whole one: also one recorded before
+        deletions had parts)."""
+        if "records" in parts:
+            whole = [{"parts": {"$exists": False}}, {"parts": "records"}]
+            return await self.deletions.find_one({"target_id": target_id, "$or": whole})
+        return await self.deletions.find_one({"target_id": target_id, "parts": list(parts)})
 
     async def get(self, org_id: str | None, deletion_id: str) -> Doc:
         doc = await self.deletions.find_one({"_id": deletion_id})
@@ -52,7 +59,15 @@ class DeletionRepository:
 
     async def projects_keeping_for_a_while(self) -> list[Doc]:
         """Projects with a retention after delivery (`privacy.retention`), not being deleted."""
-        query = {"privacy.retention.days_after_delivery": {"$ne": None}, "deleting": None}
+        periods = [
+            {f"privacy.retention.{name}": {"$ne": None}}
+            for name in (
+                "days_after_delivery",
+                "media_days_after_delivery",
+                "packages_days_after_delivery",
+            )
+        ]
+        query = {"$or": periods, "deleting": None}
         fields = {"org_id": 1, "privacy": 1}
         return await self.db["projects"].find(query, fields).to_list(None)
 
