@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aviary.contracts.assist import AssistSettings
+from aviary.contracts.onboarding import OnboardingSettings
 from aviary.contracts.privacy import PrivacySettings
 from aviary.contracts.projects import (
     DeliveryFormat,
@@ -74,6 +75,7 @@ class RoutingKey(StrEnum):
     DELIVERY_READY = "delivery.ready"
     IMPORT_REQUESTED = "import.requested"
     GOLD_UPDATED = "gold.updated"
+    ONBOARDING_CHANGED = "onboarding.changed"
     TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an event name
     ITEM_DROPPED = "item.dropped"
     DELETION_REQUESTED = "deletion.requested"
@@ -186,6 +188,7 @@ class ProjectUpserted(EventData):
     audio: AudioSettings = AudioSettings()
     assist: AssistSettings = AssistSettings()
     privacy: PrivacySettings = PrivacySettings()
+    onboarding: OnboardingSettings = OnboardingSettings()
 
     def rate_for(self, vendor_id: str) -> float:
         """What the vendor's annotators earn a completed task: its own rate, else the project's."""
@@ -263,6 +266,9 @@ class BatchSealed(EventData):
     unit_count: int | None = Field(default=None, ge=0)
 
 
+TaskStage = Literal["production", "training", "exam"]
+
+
 class TaskSubmitted(EventData):
     routing_key = RoutingKey.TASK_SUBMITTED
     task_id: str
@@ -287,6 +293,10 @@ class TaskSubmitted(EventData):
     # Shapes models proposed for the task, per model (`name@version`): with the submitted
     # shapes' sources, how often people kept, edited or deleted each model's proposals.
     proposed: dict[str, int] = Field(default_factory=dict)
+    # Onboarding (docs/onboarding.md): a training or exam task, of a training round or an
+    # exam attempt (`round`), scored against its gold item and never delivered.
+    stage: TaskStage = "production"
+    round: int = Field(default=0, ge=0)
 
 
 class TaskRejected(EventData):
@@ -416,6 +426,25 @@ class GoldUpdated(EventData):
     clip: ClipRef | None = None
 
 
+class OnboardingChanged(EventData):
+    """A person's onboarding in a project changed (review decides, dispatch gates): admitted
+    (by the exam, or by hand), an exam failed (`retry_at`), or sent back to training
+    (`round`: the training round now due; tasks of earlier rounds no longer count)."""
+
+    routing_key = RoutingKey.ONBOARDING_CHANGED
+    project_id: str
+    org_id: str
+    vendor_id: str
+    annotator_id: str
+    admitted: bool
+    admitted_by: str | None = None
+    reason: str | None = None
+    round: int = Field(default=0, ge=0)
+    attempts: int = Field(default=0, ge=0)  # exam attempts finished
+    retry_at: datetime | None = None
+    changed_at: datetime
+
+
 class DeliveryReady(EventData):
     routing_key = RoutingKey.DELIVERY_READY
     delivery_id: str
@@ -452,6 +481,7 @@ EVENT_TYPES: dict[RoutingKey, type[EventData]] = {
         TaskSubmitted,
         TaskRejected,
         GoldUpdated,
+        OnboardingChanged,
         ItemAccepted,
         ItemDropped,
         DeliveryReady,

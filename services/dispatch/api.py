@@ -115,6 +115,7 @@ async def task_view(call: Worker, leased: LeasedTask) -> TaskView:
         audio=audio_view(call, task, project, ttl),
         pre_transcript=task.get("pre_transcript"),
         previous_transcript=task.get("last_transcript") if task["rework"] else None,
+        stage=task.get("stage", "production"),
     )
 
 

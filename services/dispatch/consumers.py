@@ -6,12 +6,14 @@ from collections.abc import Sequence
 
 from services.dispatch.dispatcher import Dispatcher
 from services.dispatch.domain import makes_tasks
+from services.dispatch.onboarding import Onboarding
 from services.dispatch.store import TaskStore
 from shared.events import (
     GoldUpdated,
     ItemAnnotationsImported,
     ItemIngested,
     ItemPrelabeled,
+    OnboardingChanged,
     ProjectUpserted,
     RoutingKey,
     TaskRejected,
@@ -21,7 +23,9 @@ from shared.messaging.handlers import apply_once, apply_once_in_groups
 from shared.store.mongo import AsyncClientSession
 
 
-def handlers(store: TaskStore, dispatcher: Dispatcher) -> dict[RoutingKey, Handler]:
+def handlers(
+    store: TaskStore, dispatcher: Dispatcher, onboarding: Onboarding
+) -> dict[RoutingKey, Handler]:
     # An item with a pre-labeler makes its tasks when its pre-labels come (`item.prelabeled`).
     async def create_tasks(session: AsyncClientSession, events: Sequence[ItemIngested]) -> None:
         ready = [e for e in events if makes_tasks(e)]
@@ -42,9 +46,19 @@ def handlers(store: TaskStore, dispatcher: Dispatcher) -> dict[RoutingKey, Handl
     async def offer_imported(event: ItemAnnotationsImported) -> None:
         await dispatcher.refresh(changed.pop(event.item_id, []))
 
+    async def project_saved(event: ProjectUpserted) -> None:
+        store.projects.forget(event)
+        onboarding.project_changed(event)
+
+    async def onboarding_changed(event: OnboardingChanged) -> None:
+        onboarding.changed(event)
+
     return {
         RoutingKey.PROJECT_UPSERTED: apply_once(
-            store.db, ProjectUpserted, store.save_project, after=store.projects.forget
+            store.db, ProjectUpserted, store.save_project, after=project_saved
+        ),
+        RoutingKey.ONBOARDING_CHANGED: apply_once(
+            store.db, OnboardingChanged, onboarding.repo.save, after=onboarding_changed
         ),
         RoutingKey.ITEM_INGESTED: apply_once_in_groups(
             store.db, ItemIngested, create_tasks, after=offer_items

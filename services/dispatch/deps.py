@@ -10,6 +10,7 @@ from fastapi import Depends
 from services.dispatch.dispatcher import Dispatcher
 from services.dispatch.flagged_store import FlaggedTasks
 from services.dispatch.leases import Leases, OpenLists, SlotRepository
+from services.dispatch.onboarding import Onboarding, OnboardingRepository
 from services.dispatch.replicas import Replicas
 from services.dispatch.store import TaskStore
 from services.dispatch.work import WorkClock
@@ -28,6 +29,7 @@ class DispatchParts:
     replicas: Replicas
     dispatcher: Dispatcher
     flagged: FlaggedTasks
+    onboarding: Onboarding
 
     @classmethod
     def build(cls, runtime: Runtime) -> DispatchParts:
@@ -40,7 +42,11 @@ class DispatchParts:
         replicas = Replicas(runtime.db, settings)
         dispatcher = Dispatcher(tasks, leases, work, replicas, settings)
         flagged = FlaggedTasks(runtime.db, slots, runtime.audit)
-        return cls(runtime, tasks, leases, work_store, work, replicas, dispatcher, flagged)
+        onboarding = Onboarding(OnboardingRepository(runtime.db))
+        dispatcher.pool.admits = onboarding.admits
+        return cls(
+            runtime, tasks, leases, work_store, work, replicas, dispatcher, flagged, onboarding
+        )
 
 
 from_app = PartsOf(DispatchParts)

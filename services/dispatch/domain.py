@@ -133,6 +133,8 @@ def submitted_event(
         rework=lease.round,
         seconds_worked=seconds,
         gold_id=task.get("gold_id"),
+        stage=task.get("stage", "production"),
+        round=task.get("round", 0),
         clip=task.get("clip"),
         tracks=tracks,
         transcript=transcript,

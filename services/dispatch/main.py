@@ -12,11 +12,13 @@ from services.dispatch import (
     erasure,
     flagged_api,
     limits_api,
+    onboarding_api,
     personal,
     stats_api,
     tracking_api,
 )
 from services.dispatch.deps import DispatchParts
+from services.dispatch.onboarding import REFRESH_S as ONBOARDING_REFRESH_S
 from services.dispatch.stats_api import count_by_state
 from shared.observability import ANNOTATORS_ACTIVE, LEASES_EXPIRED, TASKS_BY_STATE
 from shared.runtime import Runtime, Startup, every
@@ -63,9 +65,11 @@ def build_app(runtime: Runtime) -> FastAPI:
 
     startup = Startup(
         erasure=erasure.plan(runtime.db, dispatcher, parts.work),
-        handlers=consumers.handlers(parts.tasks, dispatcher),
+        handlers=consumers.handlers(parts.tasks, dispatcher, parts.onboarding),
         steps=[
             parts.tasks.ensure_indexes,
+            parts.onboarding.repo.ensure_indexes,
+            parts.onboarding.refresh,
             parts.work_store.ensure_indexes,
             parts.tasks.count_existing_tasks,
             dispatcher.beat,
@@ -81,6 +85,8 @@ def build_app(runtime: Runtime) -> FastAPI:
             # Deleted work, learnt by every process: its leases end (`Leases.held`).
             every(TOMBSTONE_REFRESH_S, runtime.tombstones.refresh, name="tombstones"),
             every(TIDY_EVERY_S, tidy, name="dispatch.tidy"),
+            # Who is admitted where, as another process may have learnt it.
+            every(ONBOARDING_REFRESH_S, parts.onboarding.refresh, name="onboarding.refresh"),
         ],
         stop_steps=[parts.work.flush, parts.replicas.leave],
     )
@@ -93,6 +99,7 @@ def build_app(runtime: Runtime) -> FastAPI:
             limits_api.router,
             stats_api.router,
             flagged_api.router,
+            onboarding_api.router,
         ],
         title="Aviary dispatch",
         personal=personal.collector(parts),

@@ -97,9 +97,19 @@ class Pick:
 QueueKey = tuple[str, bool]  # vendor, in this process's share
 
 
+# A person's own training or exam task (onboarding.py): never offered to anyone else.
+PERSONAL = frozenset({"training", "exam"})
+
+
+def admit_everyone(project_id: str, vendor_id: str, annotator_id: str) -> bool:
+    return True
+
+
 class TaskPool:
     def __init__(self) -> None:
         self._share = Share()
+        # Whether a person may take a project's tasks (onboarding.py sets its gate here).
+        self.admits = admit_everyone
         self._clear()
 
     def _clear(self) -> None:
@@ -136,6 +146,8 @@ class TaskPool:
     def add(self, doc: Doc) -> None:
         """Add or refresh a pending task."""
         self.remove(str(doc["_id"]))
+        if doc.get("stage") in PERSONAL:
+            return
         entry = Entry.from_doc(doc)
         self._entries[entry.id] = entry
         self._push(entry)
@@ -198,6 +210,7 @@ class TaskPool:
             and e.doc["created_at"] <= steal_after
             and vendor_id in e.doc.get("allowed_vendors", ())
             and e.open_to(annotator_id, now)
+            and self.admits(e.doc.get("project_id", ""), vendor_id, annotator_id)
         ]
         if not candidates:
             return None
@@ -210,7 +223,9 @@ class TaskPool:
         mine = [
             self._entries[i]
             for i in ids or ()
-            if i in self._entries and self._entries[i].vendor_id == vendor_id
+            if i in self._entries
+            and self._entries[i].vendor_id == vendor_id
+            and self.admits(self._entries[i].doc.get("project_id", ""), vendor_id, annotator_id)
         ]
         return min(mine, key=lambda e: e.doc["created_at"]) if mine else None
 
@@ -218,19 +233,27 @@ class TaskPool:
         """The best open task of this process's share; of the others' share only when none
         is left (those are likely being taken by their own process)."""
         for mine in (True, False):
-            if entry := self._best_in(self._queues.get((vendor_id, mine)), annotator_id, now):
+            queue = self._queues.get((vendor_id, mine))
+            if entry := self._best_in(queue, vendor_id, annotator_id, now):
                 return entry
         return None
 
     def _best_in(
-        self, queue: list[Queued[Entry]] | None, annotator_id: str, now: datetime
+        self,
+        queue: list[Queued[Entry]] | None,
+        vendor_id: str,
+        annotator_id: str,
+        now: datetime,
     ) -> Entry | None:
         if not queue:
             return None
         return pop_first(
             queue,
             lambda entry: self._entries.get(entry.id) is entry,  # else removed or refreshed
-            lambda entry: entry.open_to(annotator_id, now),
+            lambda entry: (
+                entry.open_to(annotator_id, now)
+                and self.admits(entry.doc.get("project_id", ""), vendor_id, annotator_id)
+            ),
         )
 
 

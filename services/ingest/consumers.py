@@ -27,7 +27,9 @@ def handlers(
     # Events of one moment share a transaction: concurrent ones would update the same
     # counters and conflict.
     async def tasks_submitted(session: AsyncClientSession, events: Sequence[TaskSubmitted]) -> None:
-        await ledger.mark_submitted(session, [event.item_id for event in events])
+        # Training and exam tasks are a person's own: no batch counts them.
+        produced = [e.item_id for e in events if e.stage == "production"]
+        await ledger.mark_submitted(session, produced)
 
     async def items_accepted(session: AsyncClientSession, events: Sequence[ItemAccepted]) -> None:
         if images := [e.item_id for e in events if e.clip is None]:

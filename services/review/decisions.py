@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from services.review import domain
+from services.review.onboarding import Onboarding
 from services.review.repositories import (
     AnnotatorRepository,
     AppealRepository,
@@ -36,6 +37,7 @@ class Decisions:
         submissions: SubmissionRepository,
         annotators: AnnotatorRepository,
         appeals: AppealRepository,
+        onboarding: Onboarding,
     ) -> None:
         self.db = db
         self.outbox = outbox
@@ -44,6 +46,7 @@ class Decisions:
         self.submissions = submissions
         self.annotators = annotators
         self.appeals = appeals
+        self.onboarding = onboarding
 
     async def _decide(
         self, unit: Doc, reviewer_id: str, fields: Doc, event: EventData, more: More
@@ -71,6 +74,7 @@ class Decisions:
     def _remembering(self, sub: Doc, score: float) -> More:
         async def more(session: AsyncClientSession) -> None:
             await self.annotators.remember(session, sub, score)
+            await self.onboarding.outcome(session, sub, score)  # skill (onboarding.py)
 
         return more
 

@@ -14,6 +14,7 @@ from fastapi import Depends
 from services.review.decisions import Decisions
 from services.review.desk import Desk
 from services.review.intake import Intake
+from services.review.onboarding import Onboarding
 from services.review.repositories import (
     AnnotatorRepository,
     AppealRepository,
@@ -24,6 +25,7 @@ from services.review.repositories import (
     SubmissionRepository,
     UnitRepository,
 )
+from services.review.repositories.onboarding import OnboardingRepository
 from services.review.views import ReviewViews
 from shared.domain.projects import ProjectReadModel
 from shared.runtime import Runtime
@@ -45,6 +47,7 @@ class ReviewParts:
     decisions: Decisions
     desk: Desk
     views: ReviewViews
+    onboarding: Onboarding
 
     @classmethod
     def build(cls, runtime: Runtime) -> ReviewParts:
@@ -58,10 +61,21 @@ class ReviewParts:
         gold = GoldRepository(db, outbox, audit)
         statements = StatementRepository(db, audit)
         model_stats = ModelStatsRepository(db)
+        onboarding = Onboarding(db, OnboardingRepository(db), projects, outbox, audit)
         intake = Intake(
-            projects, submissions, annotators, gold, overlaps, units, model_stats, outbox
+            projects,
+            submissions,
+            annotators,
+            gold,
+            overlaps,
+            units,
+            model_stats,
+            outbox,
+            onboarding,
         )
-        decisions = Decisions(db, outbox, audit, units, submissions, annotators, appeals)
+        decisions = Decisions(
+            db, outbox, audit, units, submissions, annotators, appeals, onboarding
+        )
         desk = Desk(units, appeals)
         views = ReviewViews(projects, submissions, runtime)
         return cls(
@@ -78,6 +92,7 @@ class ReviewParts:
             decisions,
             desk,
             views,
+            onboarding,
         )
 
 
@@ -92,3 +107,4 @@ ModelStatsDep = Annotated[ModelStatsRepository, Depends(from_app.part(lambda p: 
 DecisionsDep = Annotated[Decisions, Depends(from_app.part(lambda p: p.decisions))]
 DeskDep = Annotated[Desk, Depends(from_app.part(lambda p: p.desk))]
 ViewsDep = Annotated[ReviewViews, Depends(from_app.part(lambda p: p.views))]
+OnboardingDep = Annotated[Onboarding, Depends(from_app.part(lambda p: p.onboarding))]

@@ -410,11 +410,15 @@ class StatementLine:
     appealed: int
     piece_rate: float
     seconds_worked: float
+    # Onboarding: training and exam tasks are paid by the hour, at the vendor's training rate.
+    training_seconds: float = 0.0
+    training_rate: float = 0.0
 
     @property
     def earnings(self) -> float:
         # Paid for all completed work: a rejection sends it back, it does not cancel the pay.
-        return round(self.completed * self.piece_rate, 4)
+        paid = self.completed * self.piece_rate + self.training_seconds / 3600 * self.training_rate
+        return round(paid, 4)
 
     @property
     def hourly(self) -> float | None:
@@ -423,11 +427,23 @@ class StatementLine:
         )
 
 
-def statement(subs: Iterable[dict[str, Any]], piece_rates: dict[str, float]) -> list[StatementLine]:
-    """An annotator's statement: per project and day, from their submissions."""
+def statement(
+    subs: Iterable[dict[str, Any]],
+    piece_rates: dict[str, float],
+    training_rates: dict[str, float] | None = None,
+) -> list[StatementLine]:
+    """An annotator's statement: per project and day, from their submissions (training and
+    exam tasks apart: paid for their time, at `training_rates`, not by the piece)."""
     groups: dict[tuple[str, str], Tally] = {}
+    training: dict[tuple[str, str], float] = {}
     for sub in subs:
-        groups.setdefault((sub["project_id"], sub["day"]), Tally()).add(sub)
+        key = (sub["project_id"], sub["day"])
+        if sub.get("stage", "production") != "production":
+            training[key] = training.get(key, 0.0) + float(sub.get("seconds_worked", 0.0))
+            groups.setdefault(key, Tally())
+            continue
+        groups.setdefault(key, Tally()).add(sub)
+    rates = training_rates or {}
     return [
         StatementLine(
             project_id=project_id,
@@ -437,7 +453,9 @@ def statement(subs: Iterable[dict[str, Any]], piece_rates: dict[str, float]) -> 
             rejected=t.rejected,
             appealed=t.appealed,
             piece_rate=piece_rates.get(project_id, 0.0),
-            seconds_worked=round(t.seconds_worked, 1),
+            seconds_worked=round(t.seconds_worked + training.get((project_id, day), 0.0), 1),
+            training_seconds=round(training.get((project_id, day), 0.0), 1),
+            training_rate=rates.get(project_id, 0.0),
         )
         for (project_id, day), t in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0]))
     ]

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from services.review import domain
 from services.review.consensus import consensus
+from services.review.onboarding import Onboarding
 from services.review.repositories import (
     AnnotatorRepository,
     GoldRepository,
@@ -74,6 +75,7 @@ class Intake:
         units: UnitRepository,
         model_stats: ModelStatsRepository,
         outbox: Outbox,
+        onboarding: Onboarding,
     ) -> None:
         self.projects = projects
         self.submissions = submissions
@@ -83,6 +85,7 @@ class Intake:
         self.units = units
         self.model_stats = model_stats
         self.outbox = outbox
+        self.onboarding = onboarding
 
     async def receive(self, session: AsyncClientSession, events: Sequence[TaskSubmitted]) -> None:
         """Record submissions and route each: accepted now, queued for a human, or held for
@@ -104,7 +107,11 @@ class Intake:
         )
         for event, rid in zip(events, record_ids, strict=True):
             if event.gold_id is not None:
-                docs.append(scored_gold(event, golds.get(event.gold_id), now))
+                scored = scored_gold(event, golds.get(event.gold_id), now)
+                docs.append(scored)
+                answer = domain.Answer.of(golds[event.gold_id], "answer")
+                project = projects[event.project_id]
+                await self.onboarding.scored(session, event, scored["gold_score"], answer, project)
                 continue
             record = records.get(rid, {})
             before = record.get("submitted", 0) + counted.get(rid, 0)

@@ -6,7 +6,16 @@ import logging
 
 from fastapi import FastAPI
 
-from services.review import api, consumers, erasure, fair_work_api, gold_api, personal, quality_api
+from services.review import (
+    api,
+    consumers,
+    erasure,
+    fair_work_api,
+    gold_api,
+    onboarding_api,
+    personal,
+    quality_api,
+)
 from services.review.deps import ReviewParts
 from shared.runtime import Runtime, Startup, every
 from shared.web.app import create_app
@@ -47,6 +56,7 @@ def build_app(runtime: Runtime) -> FastAPI:
             parts.gold.ensure_indexes,
             parts.statements.ensure_indexes,
             parts.model_stats.ensure_indexes,
+            parts.onboarding.repo.ensure_indexes,
             desk.full_sync,
         ],
         worker_loops=[
@@ -57,7 +67,13 @@ def build_app(runtime: Runtime) -> FastAPI:
     app = create_app(
         runtime,
         startup,
-        [api.router, quality_api.router, fair_work_api.router, gold_api.router],
+        [
+            api.router,
+            quality_api.router,
+            fair_work_api.router,
+            gold_api.router,
+            onboarding_api.router,
+        ],
         title="Aviary review",
         personal=personal.collector(parts),
     )

@@ -126,6 +126,18 @@ async def vendor_rates(
     return rates
 
 
+async def training_rates(
+    projects: ProjectReadModel, vendor_id: str, project_ids: Iterable[str]
+) -> dict[str, float]:
+    """What the vendor pays its people an hour of training and exams, per project."""
+    rates = {}
+    for project_id in set(project_ids):
+        project = await projects.get(project_id)
+        shares = project.vendors if project else ()
+        rates[project_id] = next((v.training_rate for v in shares if v.vendor_id == vendor_id), 0.0)
+    return rates
+
+
 async def build_statement(
     statements: StatementRepository,
     projects: ProjectReadModel,
@@ -138,7 +150,8 @@ async def build_statement(
         {"vendor_id": vendor_id, "annotator_id": annotator_id, **window(since, until)}
     )
     rates = await vendor_rates(projects, vendor_id, (f["project_id"] for f in facts))
-    lines = domain.statement(facts, rates)
+    training = await training_rates(projects, vendor_id, (f["project_id"] for f in facts))
+    lines = domain.statement(facts, rates, training)
     hourly = domain.effective_hourly(lines)
     minimum = await statements.minimum_wage(vendor_id)
     return Statement(

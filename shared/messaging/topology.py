@@ -29,6 +29,7 @@ SUBSCRIPTIONS: dict[str, tuple[RoutingKey, ...]] = {
         RoutingKey.ITEM_ANNOTATIONS_IMPORTED,
         RoutingKey.TASK_REJECTED,
         RoutingKey.GOLD_UPDATED,
+        RoutingKey.ONBOARDING_CHANGED,
         RoutingKey.TOKEN_REVOKED,
         RoutingKey.DELETION_REQUESTED,
     ),

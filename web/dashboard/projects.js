@@ -13,7 +13,7 @@ const KINDS = ["bbox", "polygon", "polyline", "keypoints", "classification", "ma
 const SETTINGS = [
   "name", "ontology", "instructions", "overlap", "vendors", "review", "reject_reasons", "piece_rate",
   "priority", "deadline", "delivery_formats", "include_images", "include_people", "webhook_url",
-  "media", "video", "audio", "assist", "privacy",
+  "media", "video", "audio", "assist", "privacy", "onboarding",
 ];
 
 /** @typedef {{ name: string, type: string, options: string[], required?: boolean }} AttributeSpec */

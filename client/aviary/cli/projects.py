@@ -137,7 +137,7 @@ def create(
 SETTINGS = (
     "name", "ontology", "instructions", "overlap", "vendors", "review", "reject_reasons",
     "piece_rate", "priority", "deadline", "delivery_formats", "include_images", "include_people",
-    "webhook_url", "media", "video", "audio", "assist", "privacy",
+    "webhook_url", "media", "video", "audio", "assist", "privacy", "onboarding",
 )  # fmt: skip
 
 

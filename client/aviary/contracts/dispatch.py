@@ -133,6 +133,11 @@ class TaskView(BaseModel):
     audio: AudioView | None = None
     pre_transcript: Transcript | None = None
     previous_transcript: Transcript | None = None
+    # Onboarding (docs/onboarding.md): a training task (feedback comes right after submit),
+    # or an exam task (scored with the rest of the exam); `progress`: done and due of its
+    # training round or exam attempt.
+    stage: Literal["production", "training", "exam"] = "production"
+    progress: tuple[int, int] | None = None
 
 
 class LeaseView(BaseModel):

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from aviary.contracts.assist import AssistSettings
+from aviary.contracts.onboarding import OnboardingSettings
 from aviary.contracts.privacy import PrivacySettings
 from aviary.contracts.projects import (
     DEFAULT_FORMATS,
@@ -156,6 +157,8 @@ class ProjectCreate(Strict):
     assist: AssistSettings = AssistSettings()
     # Faces and plates blurred; how long delivered work is kept.
     privacy: PrivacySettings = PrivacySettings()
+    # New people train and pass an exam before production work (docs/onboarding.md).
+    onboarding: OnboardingSettings = OnboardingSettings()
 
     @model_validator(mode="after")
     def _defaults_for_the_media(self) -> ProjectCreate:
@@ -198,6 +201,7 @@ class ProjectRead(BaseModel):
     audio: AudioSettings = AudioSettings()
     assist: AssistSettings = AssistSettings()  # an endpoint's secret never shows
     privacy: PrivacySettings = PrivacySettings()
+    onboarding: OnboardingSettings = OnboardingSettings()
     created_at: datetime
     updated_at: datetime
 

@@ -78,6 +78,8 @@ class VendorShare(Frozen):
     share: float = Field(gt=0, le=1)
     # What this vendor's annotators are paid per completed task; left out, the project's rate.
     piece_rate: float | None = Field(default=None, ge=0, le=1000)
+    # What its annotators are paid an hour of training and exams (onboarding); left out, 0.
+    training_rate: float = Field(default=0.0, ge=0, le=1000)
 
 
 class ReviewPolicy(Frozen):

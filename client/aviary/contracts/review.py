@@ -172,9 +172,12 @@ class StatementLineView(BaseModel):
     rejected: int
     appealed: int
     piece_rate: float
-    seconds_worked: float
+    seconds_worked: float  # training included
     earnings: float
     hourly: float | None
+    # Training and exam tasks (onboarding), paid by the hour at the vendor's training rate.
+    training_seconds: float = 0.0
+    training_rate: float = 0.0
 
 
 class Statement(BaseModel):

@@ -46,6 +46,8 @@ class OntologyClass(Frozen):
     # Its boxes mark what to blur (a face or plate the detector missed): a project whose
     # redaction is `everyone` delivers its pictures blurred there too.
     redact: bool = False
+    # What a person must know to draw this class right: shown in training where they did not.
+    guideline: str = Field(default="", max_length=5000)
 
 
 class Ontology(Frozen):

@@ -41,6 +41,7 @@ def project_event(project: Doc) -> ProjectUpserted:
         audio=project.get("audio") or {},
         assist=project.get("assist") or {},
         privacy=project.get("privacy") or {},
+        onboarding=project.get("onboarding") or {},
     )
 
 

@@ -20,6 +20,7 @@ FACT_FIELDS = (
     "rework",
     "seconds_worked",
     "appeal",
+    "stage",
 )
 
 

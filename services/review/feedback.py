@@ -1,0 +1,165 @@
+"""Feedback on a training task: a submission compared with its known answer, shape by shape
+(or word by word), so a new annotator sees at once what was right and what was not.
+
+Shapes are paired with the answer's greedily, most alike first, whatever their class (a box
+round the right car with the wrong class is a wrong class, not a miss and an extra): alike
+enough (`RIGHT`) and the same class is right; the same class but less alike is off (with how
+far its centre is from the answer's); alike enough but another class is a wrong class. What
+is left unpaired is missed (the answer's) or extra (the submission's). Pure: no storage.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Sequence
+
+from aviary.contracts.onboarding import Feedback, ShapeFeedback, WordFeedback
+from aviary.contracts.shapes import Annotation, Ontology, Shape
+from aviary.contracts.speech import Transcript
+from services.review.consensus import match_score, similarity
+
+# Alike enough to be the same object (the consensus and gold threshold).
+RIGHT = 0.5
+# Less alike than this, two shapes are not paired at all.
+PAIRED = 0.1
+WORD = re.compile(r"[\w']+")
+
+
+def shape_feedback(
+    answer: Annotation, submitted: Annotation, ontology: Ontology, width: int, height: int
+) -> tuple[float, list[ShapeFeedback]]:
+    """The gold score and what each shape got right or wrong."""
+    diagonal = math.hypot(width, height)
+    pairs = sorted(
+        (
+            (_alike(a, s, diagonal), ai, si)
+            for ai, a in enumerate(answer.shapes)
+            for si, s in enumerate(submitted.shapes)
+        ),
+        reverse=True,
+    )
+    names = {c.id: c.name for c in ontology.classes}
+    guidelines = {c.id: c.guideline for c in ontology.classes if c.guideline}
+    used_a: set[int] = set()
+    used_s: set[int] = set()
+    out: list[ShapeFeedback] = []
+    for alike, ai, si in pairs:
+        if alike < PAIRED or ai in used_a or si in used_s:
+            continue
+        a, s = answer.shapes[ai], submitted.shapes[si]
+        same_class = a.class_id == s.class_id
+        if not same_class and alike < RIGHT:
+            continue  # another object: left for missed and extra
+        used_a.add(ai)
+        used_s.add(si)
+        verdict = (
+            "right" if same_class and alike >= RIGHT else "off" if same_class else "wrong_class"
+        )
+        out.append(
+            ShapeFeedback(
+                verdict=verdict,
+                class_name=names.get(s.class_id, str(s.class_id)),
+                expected_class=names.get(a.class_id, str(a.class_id)),
+                shape_index=si,
+                answer_index=ai,
+                similarity=round(alike, 3),
+                offset_px=round(_centre_distance(a, s), 1) if verdict == "off" else None,
+                guideline=None if verdict == "right" else guidelines.get(a.class_id),
+            )
+        )
+    for ai, a in enumerate(answer.shapes):
+        if ai not in used_a:
+            out.append(
+                ShapeFeedback(
+                    verdict="missed",
+                    expected_class=names.get(a.class_id, str(a.class_id)),
+                    answer_index=ai,
+                    guideline=guidelines.get(a.class_id),
+                )
+            )
+    for si, s in enumerate(submitted.shapes):
+        if si not in used_s:
+            out.append(
+                ShapeFeedback(
+                    verdict="extra",
+                    class_name=names.get(s.class_id, str(s.class_id)),
+                    shape_index=si,
+                    guideline=guidelines.get(s.class_id),
+                )
+            )
+    return match_score(answer, submitted, width, height), out
+
+
+def _alike(a: Shape, s: Shape, diagonal: float) -> float:
+    """How alike two shapes are as drawn, whatever their classes."""
+    if a.kind != s.kind:
+        return 0.0
+    return similarity(a, s.model_copy(update={"class_id": a.class_id}), diagonal)
+
+
+def _centre_distance(a: Shape, s: Shape) -> float:
+    ax, ay, aw, ah = a.outer_box() if hasattr(a, "outer_box") else _bounds(a)
+    sx, sy, sw, sh = s.outer_box() if hasattr(s, "outer_box") else _bounds(s)
+    return math.dist((ax + aw / 2, ay + ah / 2), (sx + sw / 2, sy + sh / 2))
+
+
+def _bounds(shape: Shape) -> tuple[float, float, float, float]:
+    drawn = getattr(shape, "points", None) or getattr(shape, "keypoints", None) or ()
+    points = [p for p in drawn if len(p) >= 2]
+    if not points:
+        return 0.0, 0.0, 0.0, 0.0
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+
+
+def word_feedback(answer: Transcript, submitted: Transcript) -> tuple[float, list[WordFeedback]]:
+    """Each word of the transcript against the known one (in order, case and punctuation
+    aside), and the share of the answer's words written right (1.0 for two silent parts)."""
+    expected = _words(answer)
+    written = _words(submitted)
+    out: list[WordFeedback] = []
+    matcher = difflib.SequenceMatcher(a=expected, b=written, autojunk=False)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        if op == "equal":
+            out += [WordFeedback(verdict="right", word=w, expected=w) for w in written[b0:b1]]
+            continue
+        pairs = min(a1 - a0, b1 - b0) if op == "replace" else 0
+        for k in range(pairs):
+            out.append(
+                WordFeedback(verdict="wrong", word=written[b0 + k], expected=expected[a0 + k])
+            )
+        out += [WordFeedback(verdict="missed", expected=w) for w in expected[a0 + pairs : a1]]
+        out += [WordFeedback(verdict="extra", word=w) for w in written[b0 + pairs : b1]]
+    right = sum(f.verdict == "right" for f in out)
+    score = right / max(len(expected), len(written)) if expected or written else 1.0
+    return score, out
+
+
+def _words(transcript: Transcript) -> list[str]:
+    return [w.lower() for s in transcript.segments for w in WORD.findall(s.text)]
+
+
+def feedback(
+    submission_id: str,
+    project_id: str,
+    score: float,
+    shapes: Sequence[ShapeFeedback] = (),
+    words: Sequence[WordFeedback] = (),
+    answer: Annotation | None = None,
+    instructions: str = "",
+) -> Feedback:
+    items: Sequence[ShapeFeedback | WordFeedback] = shapes or words
+    right = sum(f.verdict == "right" for f in items)
+    return Feedback(
+        submission_id=submission_id,
+        project_id=project_id,
+        score=round(score, 4),
+        right=right,
+        wrong=len(items) - right,
+        shapes=list(shapes),
+        words=list(words),
+        answer=answer,
+        instructions=instructions,
+    )

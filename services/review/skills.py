@@ -1,0 +1,80 @@
+"""Skill and admission: the rules of onboarding (docs/onboarding.md), pure.
+
+Skill is a running mean of a person's outcomes in a project, recent ones weighing most (each
+new outcome counts `WEIGHT`): a gold score (0..1, training, exam and production gold alike) or
+a reviewer's decision (accepted 1, rejected 0). Per class, the share of the answer's shapes of
+that class a gold submission got right. A person starts at no skill; the first outcome is the
+skill.
+
+Admission: training done (`training_tasks` scored), then the exam: `exam_tasks` scored, their
+mean against `pass_mark`. A failed exam may be retried after `retry_after_hours`, with new
+exam items where the project has them. An admitted person whose skill falls under `min_skill`
+(with at least `MIN_OUTCOMES` outcomes since the admission) is sent back to training:
+training counts from 0 and the exam is taken again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from aviary.contracts.onboarding import OnboardingSettings, ShapeFeedback, Stage
+
+WEIGHT = 0.2
+# Outcomes since an admission before a falling skill may send the person back to training.
+MIN_OUTCOMES = 5
+
+
+def running(skill: float | None, outcome: float) -> float:
+    """The skill after one more outcome (0..1)."""
+    outcome = min(max(outcome, 0.0), 1.0)
+    return outcome if skill is None else skill + WEIGHT * (outcome - skill)
+
+
+def class_outcomes(shapes: Iterable[ShapeFeedback]) -> dict[str, float]:
+    """Per class of the answer: the share of its shapes drawn right."""
+    seen: dict[str, list[bool]] = {}
+    for f in shapes:
+        if f.expected_class is not None:
+            seen.setdefault(f.expected_class, []).append(f.verdict == "right")
+    return {name: sum(rights) / len(rights) for name, rights in seen.items()}
+
+
+def stage_of(state: dict[str, Any], settings: OnboardingSettings, now: datetime) -> Stage:
+    """Where a person stands: admitted, in training, taking the exam, or waiting to retry."""
+    if state.get("admitted"):
+        return "admitted"
+    if state.get("training_done", 0) < settings.training_tasks:
+        return "training"
+    retry_at = state.get("retry_at")
+    if retry_at is not None and _naive(retry_at) > _naive(now):
+        return "waiting"
+    return "exam"
+
+
+def after_exam(
+    scores: list[float], settings: OnboardingSettings, now: datetime
+) -> tuple[bool, float, datetime | None] | None:
+    """(passed, mean, when a retry may start) once every exam task is scored, else None."""
+    if len(scores) < settings.exam_tasks:
+        return None
+    mean = sum(scores[: settings.exam_tasks]) / settings.exam_tasks
+    passed = mean >= settings.pass_mark
+    retry_at = None if passed else now + timedelta(hours=settings.retry_after_hours)
+    return passed, mean, retry_at
+
+
+def fell_below(state: dict[str, Any], settings: OnboardingSettings) -> bool:
+    """Whether an admitted person's skill has fallen under the project's minimum."""
+    return (
+        settings.min_skill is not None
+        and bool(state.get("admitted"))
+        and state.get("since_admission", 0) >= MIN_OUTCOMES
+        and state.get("skill") is not None
+        and state["skill"] < settings.min_skill
+    )
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=None)
