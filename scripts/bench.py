@@ -32,6 +32,7 @@ from aviary_devkit.bench.figures import (
     growth,
     ingest,
     interop,
+    onboarding,
     pipeline,
     privacy,
     review,
@@ -71,6 +72,7 @@ BENCHMARKS: dict[str, Callable[[int], Figures]] = {
     "ui": ui.bench_ui,
     "dashboard": dashboard.bench_dashboard,
     "privacy": privacy.bench_privacy,
+    "onboarding": onboarding.bench_onboarding,
 }
 
 

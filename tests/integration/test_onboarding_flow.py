@@ -65,13 +65,18 @@ def seeded_with_gold(api: Api) -> tuple[Workspace, str]:
     ws = Workspace(client, vendor, annotators, api.token(vendor, "reviewer", "rev"), project, batch)
     admin = api.token(vendor, "vendor_admin", "lead")
     veteran = annotators[1]
-    admitted = api.ok(
-        "PUT",
-        "review",
-        f"/v1/projects/{project['id']}/onboarding/ann-1",
-        admin,
-        json={"reason": "labels for us since 2024"},
-    )
+
+    def let_in() -> dict[str, Any] | None:  # once review has the project
+        got = api.call(
+            "PUT",
+            "review",
+            f"/v1/projects/{project['id']}/onboarding/ann-1",
+            admin,
+            json={"reason": "labels for us since 2024"},
+        )
+        return dict(got.json()) if got.status_code == 200 else None
+
+    admitted = api.wait_for(let_in)
     assert admitted["admitted"] and admitted["admitted_by"] == "vendor_admin:lead"
     gold_path = f"/v1/projects/{project['id']}/gold"
     parts = {True: 0, False: 0}
