@@ -610,7 +610,9 @@ async def test_the_client_creates_a_project_with_its_ontology(
         "edges": [[1, 2], [2, 3]],
     }
     assert classes[2]["attributes"][0]["options"] == ["red", "amber", "green"]
-    assert project["vendors"] == [{"vendor_id": vendor, "share": 1.0, "piece_rate": 0.12}]
+    assert project["vendors"] == [
+        {"vendor_id": vendor, "share": 1.0, "piece_rate": 0.12, "training_rate": 0.0}
+    ]
     assert project["vendor_names"] == {vendor: "northwind"}
     assert (project["review"]["mode"], project["piece_rate"]) == ("auto", 0.04)
     await page.locator("#upload-project option", has_text="Streets").wait_for(state="attached")
