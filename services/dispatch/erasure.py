@@ -65,6 +65,7 @@ def plan(db: ServiceDatabase, dispatcher: Dispatcher, work: WorkClock) -> Erasur
             Erasable("claims", org=None, item=None, linked=by_task),
             Erasable("item_marks", org=None, item=None, linked=by_task),
             Erasable("projects", project="_id", batch=None, item=None),
+            Erasable("admissions", batch=None, item=None),  # onboarding: who may work on it
             Erasable("project_versions", batch=None, item=None),
             Erasable("handling_times", org=None, project="_id", batch=None, item=None),
         ),
