@@ -55,15 +55,18 @@ def training_feedback(
     )
 
 
-def onboarding_read(doc: Doc, settings: OnboardingSettings, now: datetime) -> OnboardingRead:
+def onboarding_read(doc: Doc, project: ProjectUpserted, now: datetime) -> OnboardingRead:
+    settings = project.onboarding
     return OnboardingRead(
         project_id=doc["project_id"],
+        project_name=project.name,
         vendor_id=doc["vendor_id"],
         annotator_id=doc["annotator_id"],
         stage=skills.stage_of(doc, settings, now),
         training_done=doc["training_done"],
         training_required=settings.training_tasks,
         exam_tasks=settings.exam_tasks,
+        pass_mark=settings.pass_mark,
         attempts=[ExamAttempt.model_validate(a) for a in doc["attempts"]],
         retry_at=doc.get("retry_at"),
         admitted=doc["admitted"],

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter
 
-from aviary.contracts.onboarding import AdmitBody, Feedback, OnboardingRead
+from aviary.contracts.onboarding import AdmitBody, Feedback, GatedProject, OnboardingRead
 from services.review.deps import OnboardingDep, ProjectsDep
 from services.review.onboarding import onboarding_read
 from services.review.views import known_project
@@ -41,13 +41,44 @@ def visible(project: ProjectUpserted, principal: Principal) -> str | None:
 async def my_onboarding(
     principal: Annotator, onboarding: OnboardingDep, projects: ProjectsDep
 ) -> list[OnboardingRead]:
-    """The caller's standing in every project they have worked or trained on: stage, exam
+    """The caller's standing in every project they have worked or trained on, and in every
+    project of their vendor that asks for onboarding (where a new person starts): stage, exam
     attempts, admission, skill (overall and per class)."""
-    now, out = utcnow(), []
-    for doc in await onboarding.repo.of_person(principal.vendor or "", principal.sub):
+    vendor, now, out = principal.vendor or "", utcnow(), []
+    docs = await onboarding.repo.of_person(vendor, principal.sub)
+    for doc in docs:
         project = await projects.get(doc["project_id"])
         if project is not None:
-            out.append(onboarding_read(doc, project.onboarding, now))
+            out.append(onboarding_read(doc, project, now))
+    known = {d["project_id"] for d in docs}
+    for project in await projects.gated(vendor_id=vendor):
+        if project.project_id not in known:
+            fresh = await onboarding.repo.get(None, project.project_id, vendor, principal.sub)
+            out.append(onboarding_read(fresh, project, now))
+    return out
+
+
+@router.get("/v1/onboarding/projects", response_model=list[GatedProject])
+async def gated_projects(
+    principal: Overseer, onboarding: OnboardingDep, projects: ProjectsDep
+) -> list[GatedProject]:
+    """The projects that ask for onboarding, as the caller may see them (a vendor admin: those
+    its vendor works on; a client: its own; the operator: all), with how many people trained
+    and how many are admitted (the caller's own people, for a vendor admin)."""
+    vendor = principal.vendor if principal.role == Role.VENDOR_ADMIN else None
+    org = principal.org if principal.role == Role.CLIENT else None
+    out = []
+    for project in await projects.gated(vendor_id=vendor, org_id=org):
+        people = await onboarding.repo.of_project(project.project_id, vendor)
+        out.append(
+            GatedProject(
+                project_id=project.project_id,
+                name=project.name,
+                onboarding=project.onboarding,
+                people=len(people),
+                admitted=sum(bool(p["admitted"]) for p in people),
+            )
+        )
     return out
 
 
@@ -61,7 +92,7 @@ async def project_onboarding(
     vendor = visible(project, principal)
     now = utcnow()
     docs = await onboarding.repo.of_project(project_id, vendor)
-    return [onboarding_read(d, project.onboarding, now) for d in docs]
+    return [onboarding_read(d, project, now) for d in docs]
 
 
 @router.put("/v1/projects/{project_id}/onboarding/{annotator_id}", response_model=OnboardingRead)
@@ -87,7 +118,7 @@ async def admit(
     doc = await onboarding.admit_by_hand(
         project, vendor, annotator_id, principal.sub, body.admitted, body.reason
     )
-    return onboarding_read(doc, project.onboarding, utcnow())
+    return onboarding_read(doc, project, utcnow())
 
 
 @router.get("/v1/feedback/{submission_id}", response_model=Feedback)

@@ -45,6 +45,26 @@ class ProjectReadModel:
         self._cache[project_id] = (time.monotonic(), project)
         return project
 
+    async def gated(
+        self, vendor_id: str | None = None, org_id: str | None = None
+    ) -> list[ProjectUpserted]:
+        """The projects that ask new people to train or pass an exam: those a vendor works on,
+        or a client's (neither: all)."""
+        query: dict[str, object] = {
+            "$or": [
+                {"onboarding.training_tasks": {"$gt": 0}},
+                {"onboarding.exam_tasks": {"$gt": 0}},
+            ],
+        }
+        if vendor_id is not None:
+            query["vendors.vendor_id"] = vendor_id
+        if org_id is not None:
+            query["org_id"] = org_id
+        docs = await self.collection.find(query).sort("_id", 1).to_list(None)
+        return [
+            ProjectUpserted.model_validate({k: v for k, v in d.items() if k != "_id"}) for d in docs
+        ]
+
     async def names(self, group_by: str, keys: Collection[str]) -> dict[str, str]:
         """Projects' or vendors' names by id, for pages (annotators are named by their subject)."""
         if group_by == "project":

@@ -113,6 +113,7 @@ ACCESS: dict[tuple[str, str, str], set[str]] = {
     ("dispatch", "GET", "/v1/vendors/{vendor_id}/work-days"): {OP, VA},
     ("review", "GET", "/v1/vendors/{vendor_id}/wage-alerts"): {OP, VA},
     ("review", "GET", "/v1/onboarding/me"): {A},
+    ("review", "GET", "/v1/onboarding/projects"): {OP, C, VA},
     ("review", "GET", "/v1/projects/{project_id}/onboarding"): {OP, C, VA},
     ("review", "PUT", "/v1/projects/{project_id}/onboarding/{annotator_id}"): {VA},
     ("review", "GET", "/v1/feedback/{submission_id}"): {A},

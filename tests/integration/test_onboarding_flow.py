@@ -111,6 +111,15 @@ def test_a_new_person_trains_with_feedback_passes_the_exam_and_gets_production_w
     # Production work waits for admitted people only.
     assert api.upload(ws.client, ws.batch_id, jpeg(SEEDS - 1)).status_code == 201
     assert api.next_task(new, wait_s=2).status_code == 204
+    # Their standing shows the project before they did anything in it: where to start.
+    fresh = standing(api, new, project_id)
+    assert fresh is not None and fresh["project_name"] == ws.project["name"]
+    assert (fresh["stage"], fresh["training_done"], fresh["training_required"]) == (
+        "training",
+        0,
+        2,
+    )
+    assert fresh["pass_mark"] == 0.8 and not fresh["admitted"]
     # Training: the first task drawn wrong (the car as a person) and told so, shape by shape.
     first = onboarding_next(api, new, ws).json()
     assert (first["stage"], first["progress"]) == ("training", [0, 2])
@@ -154,6 +163,13 @@ def test_a_new_person_trains_with_feedback_passes_the_exam_and_gets_production_w
     outsider_admin = api.token(api.org("vendor"), "vendor_admin", "other")
     path = f"/v1/projects/{project_id}/onboarding"
     assert api.call("GET", "review", path, outsider_admin).status_code == 404
+    # The projects asking for onboarding, as each sees them: counts of the admin's own people.
+    [gated] = api.ok("GET", "review", "/v1/onboarding/projects", admin)
+    assert (gated["project_id"], gated["people"], gated["admitted"]) == (project_id, 2, 2)
+    assert gated["onboarding"]["exam_tasks"] == 2
+    assert api.ok("GET", "review", "/v1/onboarding/projects", outsider_admin) == []
+    by_client = api.ok("GET", "review", "/v1/onboarding/projects", ws.client.token)
+    assert [g["project_id"] for g in by_client] == [project_id]
     # Training is paid by the hour at the vendor's training rate.
     statement = api.ok(
         "GET", "review", f"/v1/vendors/{ws.vendor_id}/annotators/ann-0/statement", new

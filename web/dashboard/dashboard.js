@@ -7,6 +7,7 @@ import { burnupButton } from "./burnup.js";
 import { showPlatformCharts } from "./charts.js";
 import { addCsvButtons } from "./csv.js";
 import { Deletions } from "./deletions.js";
+import { Onboarding } from "./onboarding.js";
 import { People } from "./people.js";
 import { ProjectForm } from "./projects.js";
 import { scorecardProjects, showScorecard } from "./scorecard.js";
@@ -67,6 +68,8 @@ const SERVICES = ["ingest", "dispatch", "review", "export"];
 let projectForm = null;
 /** @type {People | null} organisations (the operator's), people and their tokens */
 let people = null;
+/** @type {Onboarding | null} who trained and passed in projects that ask for it */
+let onboarding = null;
 /** @type {Deletions | null} a client's and the operator's: projects and batches deleted, with certificates */
 let deletions = null;
 const me = requireLogin($("app"), ["client", "operator", "vendor_admin"], "Aviary dashboard: sign in");
@@ -92,6 +95,7 @@ function start(me) {
   // Clients compare their vendors; a vendor admin sees its own figures the same way.
   $("vendors-section").hidden = false;
   people = new People(me);
+  onboarding = new Onboarding(me);
   $("wage-form").addEventListener("submit", (e) => {
     e.preventDefault();
     setWage(me).catch((error) => toast(error.message, "error"));
@@ -251,6 +255,7 @@ async function refresh() {
   if (!$("limits").hidden && me) work.push(showLimits(me));
   if (!$("fair").hidden && me && (me.role !== "operator" || fairVendor())) work.push(showWages(me));
   if (!$("people").hidden && people) work.push(people.show());
+  if (onboarding) work.push(onboarding.show());
   const results = await Promise.allSettled(work);
   const failed = results.find((r) => r.status === "rejected");
   if (failed) toast(failed.reason.message, "error");

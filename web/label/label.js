@@ -8,6 +8,7 @@ import { AssistMode } from "./assist.js";
 import { AudioWorkspace } from "./audio.js";
 import { PreviousShapes } from "./previous.js";
 import { describeSource, reclass, showProposals, status } from "./proposals.js";
+import { Training } from "./training.js";
 import { VideoWorkspace } from "./video.js";
 
 /** @typedef {import("/ui/common/canvas.js").Annotation} Annotation */
@@ -40,6 +41,8 @@ import { VideoWorkspace } from "./video.js";
  * @property {Annotation | null} [previous_annotation] this annotator's, when it comes back
  * @property {import("./video.js").VideoView | null} [video] a video task's clip and frames
  * @property {{ tracks: import("/ui/common/tracks.js").Track[] } | null} [previous_tracks]
+ * @property {"production" | "training" | "exam"} [stage] a training or exam task (training.js)
+ * @property {[number, number] | null} [progress] of a training or exam task: done and due
  * @property {import("/ui/common/segments.js").AudioView | null} [audio] an audio task's part of a recording
  * @property {import("/ui/common/segments.js").Transcript | null} [pre_transcript] the segments proposed, to start from
  * @property {import("/ui/common/segments.js").Transcript | null} [previous_transcript] this annotator's, when it comes back
@@ -59,6 +62,7 @@ import { VideoWorkspace } from "./video.js";
  * @property {boolean} warnedDrop the person was told undecided proposals are dropped at submit
  * @property {Map<number, ShapeSource>} imageSources a model's whole-image classes, ticked at the start
  * @property {PreviousShapes} previous the shapes of the person's last picture, to copy
+ * @property {Training | null} training the training mode (onboarding)
  */
 
 const BREAK_KEY = "aviary.breakMinutes";
@@ -84,6 +88,7 @@ function start(me) {
     warnedDrop: false,
     imageSources: new Map(),
     previous: new PreviousShapes(me.sub),
+    training: null,
   };
   const canvas = new ImageCanvas($("canvas", HTMLCanvasElement), {
     editable: true,
@@ -107,6 +112,14 @@ function start(me) {
     toggled: (on) => $("assist").setAttribute("aria-pressed", String(on)),
   });
   state.assist = assist;
+  state.training = new Training({
+    open: (task) => open(state, canvas, task),
+    idle: (message) => {
+      stopHeartbeat(state);
+      state.task = null;
+      showEmpty(message);
+    },
+  });
   Object.assign(window, { aviaryCanvas: canvas, aviaryVideo: video, aviaryAudio: state.audio, aviaryAssist: assist }); // for browser tests and the console
 
   $("assist").addEventListener("click", () => toggleAssist(state));
@@ -132,6 +145,7 @@ function start(me) {
   setInterval(() => tick(state), 1000);
   refreshWork();
   refreshStatement(me);
+  state.training.refresh();
 }
 
 // ----- tasks ---------------------------------------------------------------------------------
@@ -143,6 +157,7 @@ function start(me) {
 async function next(state, canvas) {
   stopHeartbeat(state);
   state.task = null;
+  if (state.training) state.training.project = null; // production work: training mode ends
   state.audio?.close(); // nothing plays while the next task is looked for
   $("task-box").hidden = true;
   $("empty").hidden = false;
@@ -217,7 +232,9 @@ async function open(state, canvas, task) {
   $("task-box").hidden = false;
   $("copy-previous").hidden = !state.previous.available(task);
   $("submit-error").textContent = "";
+  const stage = task.stage && task.stage !== "production" && task.progress ? `${task.stage} ${task.progress[0] + 1} of ${task.progress[1]} · ` : "";
   $("task-meta").textContent =
+    stage +
     (task.audio
       ? `part ${task.audio.part + 1} of ${task.audio.parts} · ${formatSeconds(task.audio.end - task.audio.start)} of audio`
       : `${task.image.width}×${task.image.height}`) +
@@ -315,16 +332,23 @@ async function submit(state, canvas) {
       ? { tracks: state.video.submission() }
       : { annotation: annotation(canvas, state.imageSources) };
   try {
-    await api("dispatch", "POST", `/v1/tasks/${task.id}/submit`, {
-      lease_id: task.lease_id,
-      ...work,
-      ontology_version: task.ontology_version,
-    });
+    const result = /** @type {{ submission_id: string }} */ (
+      await api("dispatch", "POST", `/v1/tasks/${task.id}/submit`, {
+        lease_id: task.lease_id,
+        ...work,
+        ontology_version: task.ontology_version,
+      })
+    );
     toast("Submitted. Thank you!", "ok");
-    if ("annotation" in work && work.annotation) state.previous.remember(task, work.annotation.shapes);
+    const shapes = "annotation" in work && work.annotation ? work.annotation.shapes : null;
+    const onboarding = task.stage === "training" || task.stage === "exam";
+    if (shapes && !onboarding) state.previous.remember(task, shapes);
     state.task = null;
     refreshWork();
-    await next(state, canvas);
+    if (onboarding) {
+      stopHeartbeat(state);
+      await state.training?.submitted(task, result.submission_id, shapes);
+    } else await next(state, canvas);
   } catch (error) {
     $("submit-error").textContent = messageOf(error);
     if (error instanceof ApiError && error.code === "invalid_tracks") {

@@ -23,6 +23,7 @@ from aviary.cli import (
     imports,
     me,
     models,
+    onboarding,
     projects,
     push,
     status,
@@ -68,6 +69,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(flagged.app, name="flagged")
 app.add_typer(deletions.app, name="delete")
 app.add_typer(me.app, name="me")
+app.add_typer(onboarding.app, name="onboarding")
 
 
 def main() -> None:

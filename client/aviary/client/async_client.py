@@ -1,17 +1,12 @@
-"""The asynchronous Python SDK: every API of the five services, over httpx.
-
-Writes carry an `Idempotency-Key`, so the client's own retries (on 429, 503 and dropped
-connections, with back-off and the server's Retry-After) never do anything twice.
-"""
+"""The asynchronous Python SDK: every API of the five services, over httpx (the plumbing
+and its retries in transport.py; assist's and onboarding's calls in their own modules)."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import json
-import random
 import time
-import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,11 +14,11 @@ from typing import Any
 import httpx
 
 from aviary.client.answers import read_answer
-from aviary.client.config import Endpoints
+from aviary.client.assist_calls import AssistCalls
 from aviary.client.errors import AviaryError, DeletionTimeout
+from aviary.client.onboarding_calls import OnboardingCalls
 from aviary.client.packages import verify_package
-from aviary.contracts.assist import Click, ModelManifest, ModelRead, SegmentRequest, SegmentResult
-from aviary.contracts.dispatch import DropResult, FlaggedTaskView, ReturnResult
+from aviary.contracts.dispatch import DropResult, FlaggedTaskView, ReturnResult, SubmitResult
 from aviary.contracts.export import DeliveryRead, WebhookRead
 from aviary.contracts.ingest import (
     BatchRead,
@@ -41,78 +36,9 @@ from aviary.contracts.ingest import (
 from aviary.contracts.personal import PersonalData
 from aviary.contracts.shapes import Annotation
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-
-class AsyncClient:
+class AsyncClient(AssistCalls, OnboardingCalls):
     """One credential (a token, or the operator key) against one deployment."""
-
-    def __init__(
-        self,
-        token: str,
-        endpoints: Endpoints | None = None,
-        *,
-        retries: int = 6,
-        timeout_s: float = 60.0,
-        backoff_s: float = 0.25,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.endpoints = endpoints or Endpoints.from_env()
-        self.retries = retries
-        self.backoff_s = backoff_s
-        self._http = httpx.AsyncClient(
-            timeout=timeout_s,
-            headers={"Authorization": f"Bearer {token}", "User-Agent": "aviary-sdk/0.1"},
-            limits=httpx.Limits(max_connections=64),
-            transport=transport,
-        )
-
-    async def __aenter__(self) -> AsyncClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._http.aclose()
-
-    # ----- plumbing ----------------------------------------------------------------------------
-
-    async def request(self, method: str, service: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One call, retried with back-off on 429/503 and transport errors; errors raise."""
-        url = getattr(self.endpoints, service) + path
-        headers = dict(kwargs.pop("headers", None) or {})
-        if method in WRITE_METHODS:
-            headers.setdefault("Idempotency-Key", uuid.uuid4().hex)
-        for attempt in range(self.retries + 1):
-            try:
-                response = await self._http.request(method, url, headers=headers, **kwargs)
-            except httpx.TransportError:
-                if attempt == self.retries:
-                    raise
-                await asyncio.sleep(self._delay(attempt, None))
-                continue
-            if response.status_code in RETRY_STATUSES and attempt < self.retries:
-                await asyncio.sleep(self._delay(attempt, response.headers.get("retry-after")))
-                continue
-            if response.status_code >= 400:
-                raise AviaryError.from_response(response)
-            return response
-        raise AssertionError("unreachable")
-
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after is not None:
-            try:
-                return min(60.0, float(retry_after))
-            except ValueError:
-                pass  # an HTTP date: fall back to our own back-off
-        jitter = 0.5 + random.random() / 2
-        return float(min(10.0, self.backoff_s * 2**attempt) * jitter)
-
-    async def _json(self, method: str, service: str, path: str, **kwargs: Any) -> Any:
-        response = await self.request(method, service, path, **kwargs)
-        return response.json() if response.content else None
 
     # ----- operator ----------------------------------------------------------------------------
 
@@ -519,13 +445,15 @@ class AsyncClient:
         )
         return None if response.status_code == 204 else dict(response.json())
 
-    async def submit_task(self, task: dict[str, Any], shapes: list[dict[str, Any]]) -> None:
-        await self.request(
+    async def submit_task(self, task: dict[str, Any], shapes: list[dict[str, Any]]) -> SubmitResult:
+        """Submit a picture's shapes (the submission's id: a training task's feedback)."""
+        data = await self._json(
             "POST",
             "dispatch",
             f"/v1/tasks/{task['id']}/submit",
             json={"lease_id": task["lease_id"], "annotation": {"shapes": shapes}},
         )
+        return read_answer(SubmitResult, data)
 
     async def submit_transcript(self, task: dict[str, Any], segments: list[dict[str, Any]]) -> None:
         """An audio task's segments (seconds from the recording's start, inside its part)."""
@@ -552,70 +480,6 @@ class AsyncClient:
             f"/v1/reviews/{review_id}/reject",
             json={"reason": reason, "comment": comment},
         )
-
-    # ----- assisted labeling -------------------------------------------------------------------
-
-    async def upload_model(
-        self, manifest: ModelManifest | Mapping[str, Any], files: Mapping[str, bytes | Path]
-    ) -> ModelRead:
-        """Install an ONNX model (operator): `files` maps each role to its bytes or path,
-        `model` for a detect or segment model, `encoder` and `decoder` for a promptable
-        segmenter. Each upload of a name is its next version (docs/assist.md)."""
-        spec = (
-            manifest
-            if isinstance(manifest, ModelManifest)
-            else ModelManifest.model_validate(manifest)
-        )
-        parts = []
-        for role, source in files.items():
-            data = (
-                await asyncio.to_thread(source.read_bytes) if isinstance(source, Path) else source
-            )
-            name = source.name if isinstance(source, Path) else f"{role}.onnx"
-            parts.append((role, (name, data, "application/octet-stream")))
-        data_json = await self._json(
-            "POST",
-            "assist",
-            "/v1/models",
-            data={"manifest": spec.model_dump_json()},
-            files=parts,
-        )
-        return read_answer(ModelRead, data_json)
-
-    async def models(self) -> list[ModelRead]:
-        """The latest version of every installed model."""
-        return [read_answer(ModelRead, m) for m in await self._json("GET", "assist", "/v1/models")]
-
-    async def model_versions(self, name: str) -> list[ModelRead]:
-        """Every version of one model, newest first."""
-        return [
-            read_answer(ModelRead, m)
-            for m in await self._json("GET", "assist", f"/v1/models/{name}")
-        ]
-
-    async def segment(
-        self,
-        item_id: str,
-        box: tuple[float, float, float, float] | None = None,
-        clicks: Sequence[Click | tuple[float, float, bool]] = (),
-        model: str | None = None,
-        frame: int = 0,
-    ) -> SegmentResult:
-        """The outline of the object in `box` (left, top, width, height) or under the
-        `clicks` ((x, y, positive) each): a polygon, the mask as COCO RLE, its box and score."""
-        body = SegmentRequest(
-            item_id=item_id,
-            box=box,
-            clicks=[
-                c if isinstance(c, Click) else Click(x=c[0], y=c[1], positive=c[2]) for c in clicks
-            ],
-            model=model,
-            frame=frame,
-        )
-        data = await self._json(
-            "POST", "assist", "/v1/assist/segment", json=body.model_dump(mode="json")
-        )
-        return read_answer(SegmentResult, data)
 
 
 def _mapping_header(mapping: dict[str, str | None] | None) -> dict[str, str]:

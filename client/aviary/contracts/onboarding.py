@@ -91,12 +91,14 @@ class OnboardingRead(BaseModel):
     """One person's onboarding in one project (and vendor)."""
 
     project_id: str
+    project_name: str = ""
     vendor_id: str
     annotator_id: str
     stage: Stage
     training_done: int
     training_required: int
     exam_tasks: int
+    pass_mark: float = 0.8
     attempts: list[ExamAttempt] = Field(default_factory=list)
     retry_at: datetime | None = None  # a failed exam: when it may be taken again
     admitted: bool
@@ -106,6 +108,16 @@ class OnboardingRead(BaseModel):
     class_skill: dict[str, float] = Field(default_factory=dict)
     outcomes: int = 0  # gold scores and review decisions the skill is made of
     updated_at: datetime | None = None
+
+
+class GatedProject(BaseModel):
+    """A project that asks for onboarding, with its people's count as the caller sees them."""
+
+    project_id: str
+    name: str
+    onboarding: OnboardingSettings
+    people: int  # with a record: trained, examined or admitted
+    admitted: int
 
 
 class AdmitBody(BaseModel):
