@@ -442,6 +442,9 @@ class OnboardingChanged(EventData):
     round: int = Field(default=0, ge=0)
     attempts: int = Field(default=0, ge=0)  # exam attempts finished
     retry_at: datetime | None = None
+    # Classes (ids) whose tasks the person is not offered: their skill is under the
+    # project's `class_min_skill` for them.
+    held_classes: list[int] = Field(default_factory=list)
     changed_at: datetime
 
 

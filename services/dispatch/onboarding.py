@@ -7,6 +7,11 @@ ask for onboarding, and who is admitted, is held in memory and read again every
 `REFRESH_S` (another process may have applied the event), so the pool's check costs a set
 lookup.
 
+A person may also be held from a project's hardest classes (review's word, `held_classes`:
+their skill in the class is under the project's minimum): the pool passes over the tasks whose
+pre-labels hold such a class for them. Without pre-labels a task's classes are not known
+before it is labeled, so it is offered as usual.
+
 Training and exam tasks are personal: made for one person from the project's gold items,
 leased at once, never in the shared pool. The gold items split for good into a training part
 and an exam part (by a hash of their ids, `EXAM_SHARE` to the exam), so no exam item is ever
@@ -92,6 +97,16 @@ class OnboardingRepository:
         )
         return {(d["project_id"], d["vendor_id"], d["annotator_id"]) async for d in docs}
 
+    async def held(self) -> dict[Key, frozenset[int]]:
+        docs = self.admissions.find(
+            {"held_classes.0": {"$exists": True}},
+            {"project_id": 1, "vendor_id": 1, "annotator_id": 1, "held_classes": 1},
+        )
+        return {
+            (d["project_id"], d["vendor_id"], d["annotator_id"]): frozenset(d["held_classes"])
+            async for d in docs
+        }
+
     async def one(self, key: Key) -> Doc | None:
         return await self.admissions.find_one({"_id": admission_id(*key)})
 
@@ -144,11 +159,13 @@ class Onboarding:
         self.repo = repo
         self._gated: dict[str, OnboardingSettings] = {}
         self._admitted: set[Key] = set()
+        self._held: dict[Key, frozenset[int]] = {}
         self._lock = asyncio.Lock()
 
     async def refresh(self) -> None:
         gated, admitted = await self.repo.gated_projects(), await self.repo.admitted()
-        self._gated, self._admitted = gated, admitted
+        held = await self.repo.held()
+        self._gated, self._admitted, self._held = gated, admitted, held
 
     def project_changed(self, event: ProjectUpserted) -> None:
         """This process applied a project's new version: gate it now, not at the next read."""
@@ -163,12 +180,19 @@ class Onboarding:
             self._admitted.add(key)
         else:
             self._admitted.discard(key)
+        if event.held_classes:
+            self._held[key] = frozenset(event.held_classes)
+        else:
+            self._held.pop(key, None)
 
-    def admits(self, project_id: str, vendor_id: str, annotator_id: str) -> bool:
-        """Whether the person may take the project's production tasks."""
-        return (
-            project_id not in self._gated or (project_id, vendor_id, annotator_id) in self._admitted
-        )
+    def admits(self, task: Doc, vendor_id: str, annotator_id: str) -> bool:
+        """Whether the person may take this production task: admitted to its project where
+        it asks for onboarding, and not held from a class its pre-labels hold."""
+        key = (task.get("project_id", ""), vendor_id, annotator_id)
+        if key[0] in self._gated and key not in self._admitted:
+            return False
+        held = self._held.get(key)
+        return held is None or held.isdisjoint(labeled_classes(task))
 
     async def next_step(self, key: Key, settings: OnboardingSettings) -> Next:
         word = await self.repo.one(key) or {}
@@ -212,7 +236,10 @@ class Onboarding:
             gold = await self._pick(
                 key, project.project_id, step.stage, {t["gold_id"] for t in mine}
             )
-            return step, await self.repo.add_task(await self._task(project, key, step, gold))
+            # The n-th task of the round: an item may come back when the part has fewer
+            # items than the round needs, as a task of its own.
+            task = await self._task(project, key, step, gold, len(mine))
+            return step, await self.repo.add_task(task)
 
     async def _pick(self, key: Key, project_id: str, stage: str, had: set[str]) -> Doc:
         golds = [
@@ -235,7 +262,9 @@ class Onboarding:
         start = int(hashlib.sha256("|".join(key).encode()).hexdigest()[:8], 16)
         return golds[start % len(golds)]
 
-    async def _task(self, project: ProjectUpserted, key: Key, step: Next, gold: Doc) -> Doc:
+    async def _task(
+        self, project: ProjectUpserted, key: Key, step: Next, gold: Doc, n: int
+    ) -> Doc:
         """A task for one person, showing what the gold item shows."""
         clip = gold.get("clip")
         unit = clip_unit(gold["item_id"], clip["index"] if clip else None)
@@ -248,7 +277,7 @@ class Onboarding:
         project_id, vendor_id, annotator_id = key
         return {
             "_id": domain.task_id(
-                f"onb:{step.stage}:{step.round}:{admission_id(*key)}:{gold['_id']}", 0
+                f"onb:{step.stage}:{step.round}:{admission_id(*key)}:{gold['_id']}:{n}", 0
             ),
             "item_id": gold["item_id"],
             "from_item": gold["item_id"],
@@ -281,6 +310,12 @@ class Onboarding:
             "onboarding_key": admission_id(*key),
             **shown,
         }
+
+
+def labeled_classes(task: Doc) -> set[int]:
+    """The classes a task's pre-labels hold (none known without pre-labels)."""
+    shapes = (task.get("pre_annotation") or {}).get("shapes", ())
+    return {int(s["class_id"]) for s in shapes if "class_id" in s}
 
 
 def _naive(moment: datetime | str) -> datetime:

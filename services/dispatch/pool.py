@@ -101,7 +101,7 @@ QueueKey = tuple[str, bool]  # vendor, in this process's share
 PERSONAL = frozenset({"training", "exam"})
 
 
-def admit_everyone(project_id: str, vendor_id: str, annotator_id: str) -> bool:
+def admit_everyone(task: Doc, vendor_id: str, annotator_id: str) -> bool:
     return True
 
 
@@ -210,7 +210,7 @@ class TaskPool:
             and e.doc["created_at"] <= steal_after
             and vendor_id in e.doc.get("allowed_vendors", ())
             and e.open_to(annotator_id, now)
-            and self.admits(e.doc.get("project_id", ""), vendor_id, annotator_id)
+            and self.admits(e.doc, vendor_id, annotator_id)
         ]
         if not candidates:
             return None
@@ -225,7 +225,7 @@ class TaskPool:
             for i in ids or ()
             if i in self._entries
             and self._entries[i].vendor_id == vendor_id
-            and self.admits(self._entries[i].doc.get("project_id", ""), vendor_id, annotator_id)
+            and self.admits(self._entries[i].doc, vendor_id, annotator_id)
         ]
         return min(mine, key=lambda e: e.doc["created_at"]) if mine else None
 
@@ -251,8 +251,7 @@ class TaskPool:
             queue,
             lambda entry: self._entries.get(entry.id) is entry,  # else removed or refreshed
             lambda entry: (
-                entry.open_to(annotator_id, now)
-                and self.admits(entry.doc.get("project_id", ""), vendor_id, annotator_id)
+                entry.open_to(annotator_id, now) and self.admits(entry.doc, vendor_id, annotator_id)
             ),
         )
 

@@ -74,6 +74,7 @@ def onboarding_read(doc: Doc, project: ProjectUpserted, now: datetime) -> Onboar
         reason=doc.get("reason"),
         skill=None if doc.get("skill") is None else round(doc["skill"], 4),
         class_skill={k: round(v, 4) for k, v in doc.get("class_skill", {}).items()},
+        held_classes=doc.get("held_classes", []),
         outcomes=doc.get("outcomes", 0),
         updated_at=doc.get("updated_at"),
     )
@@ -110,10 +111,10 @@ class Onboarding:
         settings = project.onboarding
         now = utcnow()
         changed = False
-        shapes: tuple[ShapeFeedback, ...] = ()
+        # Shape by shape for every gold picture: the per-class skills learn from all of them.
+        shown = training_feedback(event, answer, project)
+        shapes: tuple[ShapeFeedback, ...] = tuple(shown.shapes)
         if event.stage == "training":
-            shown = training_feedback(event, answer, project)
-            shapes = tuple(shown.shapes)
             await self.repo.add_feedback(
                 session,
                 {
@@ -136,6 +137,7 @@ class Onboarding:
         elif event.stage == "exam" and not doc["admitted"]:
             changed = _exam_scored(doc, event.round, score, settings, now)
         changed = _maybe_retrain(doc, settings) or changed
+        changed = _hold(doc, project) or changed
         await self._save(session, doc, changed, now)
 
     async def outcome(self, session: AsyncClientSession, sub: Doc, score: float) -> None:
@@ -148,7 +150,8 @@ class Onboarding:
             session, sub["project_id"], sub["vendor_id"], sub["annotator_id"], sub["org_id"]
         )
         _learn(doc, score, ())
-        await self._save(session, doc, _maybe_retrain(doc, project.onboarding), utcnow())
+        changed = _maybe_retrain(doc, project.onboarding)
+        await self._save(session, doc, _hold(doc, project) or changed, utcnow())
 
     async def admit_by_hand(
         self,
@@ -201,6 +204,7 @@ class Onboarding:
             round=doc["round"],
             attempts=sum(a["passed"] is not None for a in doc["attempts"]),
             retry_at=doc.get("retry_at"),
+            held_classes=doc.get("held_class_ids", []),
             changed_at=now,
         )
         await self.outbox.add(session, domain.envelope(event, doc["org_id"], doc["vendor_id"]))
@@ -211,8 +215,20 @@ def _learn(doc: Doc, score: float, shapes: Any) -> None:
     doc["outcomes"] = doc.get("outcomes", 0) + 1
     doc["since_admission"] = doc.get("since_admission", 0) + 1
     per_class = doc.setdefault("class_skill", {})
+    seen = doc.setdefault("class_outcomes", {})
     for name, outcome in skills.class_outcomes(shapes).items():
         per_class[name] = skills.running(per_class.get(name), outcome)
+        seen[name] = seen.get(name, 0) + 1
+
+
+def _hold(doc: Doc, project: ProjectUpserted) -> bool:
+    """The hard classes the person is held from, kept by name and id; True if they changed."""
+    held = skills.held_classes(doc, project.onboarding)
+    if held == doc.get("held_classes", []):
+        return False
+    ids = {c.name: c.id for c in project.ontology.classes}
+    doc["held_classes"], doc["held_class_ids"] = held, [ids[n] for n in held if n in ids]
+    return True
 
 
 def _admit(doc: Doc, by: str, reason: str) -> None:

@@ -11,6 +11,12 @@ mean against `pass_mark`. A failed exam may be retried after `retry_after_hours`
 exam items where the project has them. An admitted person whose skill falls under `min_skill`
 (with at least `MIN_OUTCOMES` outcomes since the admission) is sent back to training:
 training counts from 0 and the exam is taken again.
+
+A project's hardest classes may each ask for a minimum skill (`class_min_skill`): a person
+whose skill in such a class is under it, once `MIN_CLASS_OUTCOMES` gold submissions showed
+the class, is held from tasks whose pre-labels hold it (dispatch) until gold tasks (training,
+or those mixed into production) bring the skill back up. A class skill not yet known holds
+nobody: a project whose gold items lack the class would otherwise keep its tasks from all.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from aviary.contracts.onboarding import OnboardingSettings, ShapeFeedback, Stage
 WEIGHT = 0.2
 # Outcomes since an admission before a falling skill may send the person back to training.
 MIN_OUTCOMES = 5
+# Gold submissions showing a class before its skill may hold the person from its tasks.
+MIN_CLASS_OUTCOMES = 3
 
 
 def running(skill: float | None, outcome: float) -> float:
@@ -73,6 +81,17 @@ def fell_below(state: dict[str, Any], settings: OnboardingSettings) -> bool:
         and state.get("since_admission", 0) >= MIN_OUTCOMES
         and state.get("skill") is not None
         and state["skill"] < settings.min_skill
+    )
+
+
+def held_classes(state: dict[str, Any], settings: OnboardingSettings) -> list[str]:
+    """The project's hard classes whose skill this person has shown to be under the minimum."""
+    skill: dict[str, float] = state.get("class_skill", {})
+    seen: dict[str, int] = state.get("class_outcomes", {})
+    return sorted(
+        name
+        for name, bar in settings.class_min_skill.items()
+        if seen.get(name, 0) >= MIN_CLASS_OUTCOMES and skill.get(name, 1.0) < bar
     )
 
 

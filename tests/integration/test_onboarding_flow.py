@@ -5,6 +5,7 @@ retry; training time is paid at the vendor's training rate."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -15,6 +16,7 @@ from tests.support import Api, Workspace, jpeg
 
 CAR = {"class_id": 1, "bbox": [40, 40, 120, 80]}
 AS_PERSON = {"class_id": 2, "bbox": [42, 41, 118, 80]}  # the car, drawn as a person
+PERSON = {"class_id": 2, "bbox": [300, 200, 40, 90]}
 ONTOLOGY = {
     "classes": [
         {"id": 1, "name": "car", "guideline": "Box every car, mirrors included."},
@@ -47,9 +49,15 @@ def standing(api: Api, token: str, project_id: str) -> dict[str, Any] | None:
     return next((r for r in mine if r["project_id"] == project_id), None)
 
 
-def seeded_with_gold(api: Api) -> tuple[Workspace, str]:
+def seeded_with_gold(
+    api: Api,
+    onboarding: dict[str, Any] = ONBOARDING,
+    answer: tuple[dict[str, Any], ...] = (CAR,),
+    exam_items: int = 2,
+) -> tuple[Workspace, str]:
     """A project asking for onboarding, its items labeled by a veteran the vendor admin let
-    in by hand, and gold items enough for training and exams (each in its part for good)."""
+    in by hand, and gold items (`answer` their shapes) enough for training (2) and exams
+    (`exam_items`), each in its part for good."""
     client = api.client()
     vendor = api.org("vendor")
     annotators = [api.token(vendor, "annotator", f"ann-{i}") for i in range(3)]
@@ -58,7 +66,7 @@ def seeded_with_gold(api: Api) -> tuple[Workspace, str]:
         vendor,
         ontology=ONTOLOGY,
         review={"mode": "auto"},
-        onboarding=ONBOARDING,
+        onboarding=onboarding,
         vendors=[{"vendor_id": vendor, "share": 1.0, "training_rate": 12.0}],
     )
     batch = api.batch(client, project["id"])
@@ -81,13 +89,13 @@ def seeded_with_gold(api: Api) -> tuple[Workspace, str]:
     gold_path = f"/v1/projects/{project['id']}/gold"
     parts = {True: 0, False: 0}
     seed = SEEDS
-    while min(parts.values()) < 2:
+    while parts[False] < 2 or parts[True] < exam_items:
         seed += 1
         assert seed < SEEDS + 40, "the gold items' split never filled both parts"
         assert api.upload(client, batch, jpeg(seed)).status_code == 201
         task = api.wait_for(lambda: _task(api, veteran))
-        assert api.submit(veteran, task, [CAR]).status_code == 200
-        body = {"item_id": task["item_id"], "annotation": {"shapes": [CAR]}}
+        assert api.submit(veteran, task, list(answer)).status_code == 200
+        body = {"item_id": task["item_id"], "annotation": {"shapes": list(answer)}}
 
         def created(body: dict[str, Any] = body) -> dict[str, Any] | None:
             got = api.call("POST", "review", gold_path, client.token, json=body)
@@ -203,3 +211,36 @@ def test_a_failed_exam_waits_for_its_retry(api: Api) -> None:
     assert mine is not None and not mine["admitted"] and mine["stage"] == "waiting"
     assert mine["attempts"][0]["passed"] is False and mine["attempts"][0]["mean"] == 0.0
     assert api.next_task(failing, wait_s=1).status_code == 204
+
+
+def test_a_person_weak_on_a_hard_class_is_not_offered_tasks_pre_labeled_with_it(
+    api: Api,
+) -> None:
+    onboarding = {"training_tasks": 3, "exam_tasks": 0, "class_min_skill": {"person": 0.7}}
+    ws, _ = seeded_with_gold(api, onboarding, answer=(CAR, PERSON), exam_items=0)
+    new, veteran = ws.annotators[0], ws.annotators[1]
+    for _ in range(3):  # the car every time, the person never
+        task = onboarding_next(api, new, ws).json()
+        assert task.get("stage") == "training", task
+        done = api.submit(new, task, [CAR]).json()
+        verdicts = sorted(s["verdict"] for s in feedback(api, new, done["submission_id"])["shapes"])
+        assert verdicts == ["missed", "right"]
+    mine = api.wait_for(lambda: (s := standing(api, new, ws.project["id"])) and s["admitted"] and s)
+    assert mine["held_classes"] == ["person"] and mine["class_skill"]["car"] == 1.0
+    # Production: a picture pre-labeled with a person waits for someone else.
+    for seed, pre in ((SEEDS - 5, PERSON), (SEEDS - 6, CAR)):
+        shapes = {"shapes": [{"class_id": pre["class_id"], "bbox": pre["bbox"]}]}
+        pushed = api.call(
+            "POST",
+            "ingest",
+            f"/v1/batches/{ws.batch_id}/items",
+            ws.client.token,
+            content=jpeg(seed),
+            headers={"content-type": "image/jpeg", "x-pre-annotation": json.dumps(shapes)},
+        )
+        assert pushed.status_code == 201
+    offered = api.wait_for(lambda: _task(api, new))
+    assert offered["pre_annotation"]["shapes"][0]["class_id"] == CAR["class_id"]
+    assert api.next_task(new, wait_s=1).status_code == 204
+    held_back = api.wait_for(lambda: _task(api, veteran))
+    assert held_back["pre_annotation"]["shapes"][0]["class_id"] == PERSON["class_id"]

@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from aviary.contracts.ingest import ProjectCreate
 from aviary.contracts.onboarding import OnboardingSettings
 from aviary.contracts.shapes import Annotation, Ontology
 from aviary.contracts.speech import Transcript
@@ -17,7 +19,9 @@ from services.dispatch.onboarding import EXAM_SHARE, Onboarding, OnboardingRepos
 from services.dispatch.pool import TaskPool
 from services.review import skills
 from services.review.feedback import shape_feedback, word_feedback
-from services.review.onboarding import _exam_scored, _learn, _maybe_retrain
+from services.review.onboarding import _exam_scored, _hold, _learn, _maybe_retrain
+from shared.events import OnboardingChanged
+from tests.unit.test_grabcut import project as grabcut_project
 from tests.unit.test_task_pool import T0, task
 
 ONTOLOGY = Ontology.model_validate(
@@ -177,3 +181,71 @@ def test_the_pool_keeps_gated_projects_for_admitted_people_and_never_pools_perso
     assert pool.take("v1", "new", T0) is None  # the gated task waits
     gate._admitted.add(("p-gated", "v1", "new"))
     assert pool.take("v1", "new", T0).entry.id == "gated"  # type: ignore[union-attr]
+
+
+def test_a_hard_class_holds_a_person_once_gold_shows_their_skill_under_its_minimum() -> None:
+    settings = OnboardingSettings(class_min_skill={"person": 0.7})
+    project = grabcut_project(ontology=ONTOLOGY.model_dump(), onboarding=settings.model_dump())
+    doc = fresh(admitted=True)
+    missed_person = shape_feedback(
+        boxes((1, 10, 10, 100, 50), (2, 500, 100, 40, 90)),
+        boxes((1, 10, 10, 100, 50)),
+        ONTOLOGY,
+        640,
+        480,
+    )[1]
+    for n in range(skills.MIN_CLASS_OUTCOMES):
+        _learn(doc, 0.5, missed_person)
+        held = _hold(doc, project)
+        # Held only once the class was seen often enough to know the skill.
+        assert held == (n == skills.MIN_CLASS_OUTCOMES - 1)
+    assert (doc["held_classes"], doc["held_class_ids"]) == (["person"], [2])
+    assert doc["class_skill"]["car"] == 1.0  # the easy class is not held
+    right_person = shape_feedback(
+        boxes((2, 500, 100, 40, 90)), boxes((2, 500, 100, 40, 90)), ONTOLOGY, 640, 480
+    )[1]
+    while doc["class_skill"]["person"] < 0.7:
+        _learn(doc, 1.0, right_person)
+        assert _hold(doc, project) == (doc["class_skill"]["person"] >= 0.7)
+    assert doc["held_classes"] == [] and doc["held_class_ids"] == []
+
+
+def test_the_pool_passes_over_tasks_whose_pre_labels_hold_a_class_a_person_is_held_from() -> None:
+    pool = TaskPool()
+    gate = Onboarding(OnboardingRepository.__new__(OnboardingRepository))
+    pool.admits = gate.admits
+    person = {"shapes": [{"class_id": 2, "bbox": [1, 1, 5, 5]}]}
+    car = {"shapes": [{"class_id": 1, "bbox": [1, 1, 5, 5]}]}
+    pool.add(task("people", project_id="p", pre_annotation=person, age_s=3))
+    pool.add(task("cars", project_id="p", pre_annotation=car, age_s=2))
+    pool.add(task("unknown", project_id="p", age_s=1))
+    gate.changed(
+        OnboardingChanged(
+            project_id="p",
+            org_id="o",
+            vendor_id="v1",
+            annotator_id="new",
+            admitted=True,
+            held_classes=[2],
+            changed_at=NOW,
+        )
+    )
+    assert [pool.take("v1", "new", T0).entry.id for _ in range(2)] == ["cars", "unknown"]  # type: ignore[union-attr]
+    assert pool.take("v1", "new", T0) is None  # the people task waits for someone else
+    assert pool.take("v1", "veteran", T0).entry.id == "people"  # type: ignore[union-attr]
+
+
+def test_a_class_minimum_must_name_a_class_of_the_ontology() -> None:
+    body = {
+        "name": "p",
+        "ontology": ONTOLOGY.model_dump(),
+        "vendors": [{"vendor_id": "v1", "share": 1.0}],
+        "onboarding": {"class_min_skill": {"cyclist": 0.8}},
+    }
+    with pytest.raises(ValidationError, match="cyclist"):
+        ProjectCreate.model_validate(body)
+    body["onboarding"] = {"class_min_skill": {"person": 1.5}}
+    with pytest.raises(ValidationError):
+        ProjectCreate.model_validate(body)
+    body["onboarding"] = {"class_min_skill": {"person": 0.8}}
+    assert ProjectCreate.model_validate(body).onboarding.class_min_skill == {"person": 0.8}

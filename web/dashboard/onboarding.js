@@ -66,7 +66,12 @@ export class Onboarding {
           el("td", {}, `${p.training_done} of ${p.training_required}`),
           el("td", {}, last ? `${percent(last.mean)} ${last.passed ? "passed" : "failed"} (${p.attempts.length})` : "–"),
           el("td", { class: p.admitted ? "ok" : "" }, p.admitted ? `yes, ${by}` : "no", p.reason ? el("div", { class: "muted" }, p.reason) : null),
-          el("td", { title: Object.entries(p.class_skill).map(([c, v]) => `${c} ${percent(v)}`).join(", ") }, p.skill !== null ? `${percent(p.skill)} (${p.outcomes})` : "–"),
+          el(
+            "td",
+            { title: Object.entries(p.class_skill).map(([c, v]) => `${c} ${percent(v)}`).join(", ") },
+            p.skill !== null ? `${percent(p.skill)} (${p.outcomes})` : "–",
+            p.held_classes.length ? el("div", { class: "error" }, `held from ${p.held_classes.join(", ")}`) : null,
+          ),
           el("td", {}, this.admins ? this.action(p) : null),
         );
       }),

@@ -15,7 +15,7 @@ import { ApiError, api, byId as $, clear, el, messageOf, percent, toast } from "
  *   training_done: number, training_required: number, exam_tasks: number, pass_mark: number,
  *   attempts: { attempt: number, mean: number | null, passed: boolean | null }[],
  *   retry_at: string | null, admitted: boolean, admitted_by: string | null, reason: string | null,
- *   skill: number | null, class_skill: Record<string, number> }} Standing
+ *   skill: number | null, class_skill: Record<string, number>, held_classes: string[] }} Standing
  */
 /**
  * @typedef {{ verdict: "right" | "off" | "wrong_class" | "missed" | "extra", class_name: string | null,
@@ -75,6 +75,9 @@ export class Training {
       el("div", { class: "muted" }, describe(s)),
       last && !last.passed ? el("div", { class: "muted" }, `last exam ${percent(last.mean)} (pass mark ${percent(s.pass_mark)})`) : null,
       s.skill !== null ? el("div", { class: "muted" }, `skill ${percent(s.skill)}${classSkills(s)}`) : null,
+      s.held_classes.length
+        ? el("div", { class: "error" }, `${s.held_classes.join(", ")}: under the project's minimum, so such tasks go to others for now; gold tasks bring it back`)
+        : null,
       action ? el("button", { type: "button", class: "primary", onclick: () => this.next(s.project_id) }, action) : null,
     );
   }

@@ -161,6 +161,15 @@ class ProjectCreate(Strict):
     onboarding: OnboardingSettings = OnboardingSettings()
 
     @model_validator(mode="after")
+    def _class_minimums_name_classes(self) -> ProjectCreate:
+        names = {c.name for c in self.ontology.classes}
+        if unknown := sorted(set(self.onboarding.class_min_skill) - names):
+            raise ValueError(
+                f"onboarding.class_min_skill names no class of the ontology: {unknown}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _defaults_for_the_media(self) -> ProjectCreate:
         if not self.delivery_formats:
             self.delivery_formats = [DEFAULT_FORMATS[self.media]]

@@ -12,7 +12,7 @@ training.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -25,13 +25,18 @@ class OnboardingSettings(Frozen):
     """`training_tasks`: gold items done with feedback before the exam (0: no training).
     `exam_tasks`: gold items, none shown in training, scored together against `pass_mark`
     (0: training alone admits). A failed exam may be retried after `retry_after_hours`.
-    `min_skill`: an admitted person whose skill falls below it goes back to training."""
+    `min_skill`: an admitted person whose skill falls below it goes back to training.
+    `class_min_skill`: the hardest classes' minimums (class name: skill): a person whose
+    skill in such a class is under it is not offered tasks whose pre-labels hold the class."""
 
     training_tasks: int = Field(default=0, ge=0, le=200)
     exam_tasks: int = Field(default=0, ge=0, le=100)
     pass_mark: float = Field(default=0.8, ge=0, le=1)
     retry_after_hours: float = Field(default=24.0, ge=0, le=24 * 30)
     min_skill: float | None = Field(default=None, ge=0, le=1)
+    class_min_skill: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict, max_length=50
+    )
 
     @property
     def required(self) -> bool:
@@ -106,6 +111,7 @@ class OnboardingRead(BaseModel):
     reason: str | None = None
     skill: float | None = None
     class_skill: dict[str, float] = Field(default_factory=dict)
+    held_classes: list[str] = Field(default_factory=list)  # under the class's minimum
     outcomes: int = 0  # gold scores and review decisions the skill is made of
     updated_at: datetime | None = None
 
