@@ -46,8 +46,9 @@ def bench_onboarding(runs: int) -> Figures:
                     print(
                         f"  run {run} {label}: {o.submissions} submissions, {o.rejected} "
                         f"rejected ({o.rework_share:.2f}), {o.accepted} accepted, "
-                        f"{o.accepted_per_reviewer_hour:.0f}/reviewer hour, {o.admitted} "
-                        f"admitted, {o.onboarding_tasks} onboarding tasks, {o.seconds:.0f} s; "
+                        f"{o.accepted_per_reviewer_hour:.0f}/reviewer hour, {len(o.admitted)} "
+                        f"admitted, {o.retrained} retrained, {o.onboarding_tasks} onboarding "
+                        f"tasks, {o.seconds:.0f} s; "
                         f"q at the end {o.people}",
                         flush=True,
                     )
@@ -73,7 +74,7 @@ def bench_onboarding(runs: int) -> Figures:
         "onboarding_accepted_per_reviewer_hour_open": median(
             [o.accepted_per_reviewer_hour for _, o in pairs]
         ),
-        "onboarding_admitted_gated": median([g.admitted for g, _ in pairs]),
+        "onboarding_admitted_gated": median([len(g.admitted) for g, _ in pairs]),
     }
 
 
