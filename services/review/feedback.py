@@ -5,7 +5,9 @@ Shapes are paired with the answer's greedily, most alike first, whatever their c
 round the right car with the wrong class is a wrong class, not a miss and an extra): alike
 enough (`RIGHT`) and the same class is right; the same class but less alike is off (with how
 far its centre is from the answer's); alike enough but another class is a wrong class. What
-is left unpaired is missed (the answer's) or extra (the submission's). Pure: no storage.
+is left unpaired is missed (the answer's) or extra (the submission's). A video clip's tracks
+are paired the same way by their mean box IoU over the clip's frames, and an off track says
+in which frames it strays. Pure: no storage.
 """
 
 from __future__ import annotations
@@ -18,12 +20,18 @@ from collections.abc import Sequence
 from aviary.contracts.onboarding import Feedback, ShapeFeedback, WordFeedback
 from aviary.contracts.shapes import Annotation, Ontology, Shape
 from aviary.contracts.speech import Transcript
+from aviary.contracts.tracks import TrackAnnotation
 from services.review.consensus import match_score, similarity
+from services.review.track_consensus import track_match_score
+from shared.domain.tracks import Box, box_iou, boxes_over, mean_iou
 
 # Alike enough to be the same object (the consensus and gold threshold).
 RIGHT = 0.5
 # Less alike than this, two shapes are not paired at all.
 PAIRED = 0.1
+# A track straying from its object in more of the clip's frames than this is off, even when
+# it is on it enough of the clip to count for the gold score.
+STRAYING = 0.1
 WORD = re.compile(r"[\w']+")
 
 
@@ -90,6 +98,106 @@ def shape_feedback(
                 )
             )
     return match_score(answer, submitted, width, height), out
+
+
+def track_feedback(
+    answer: TrackAnnotation, submitted: TrackAnnotation, ontology: Ontology, frames: range
+) -> tuple[float, list[ShapeFeedback]]:
+    """A clip's gold score and what each track got right or wrong (and in which frames)."""
+    answer_boxes = [boxes_over(t, frames) for t in answer.tracks]
+    submitted_boxes = [boxes_over(t, frames) for t in submitted.tracks]
+    pairs = sorted(
+        (
+            (mean_iou(answer_boxes[ai], submitted_boxes[si]), ai, si)
+            for ai, a in enumerate(answer.tracks)
+            for si, s in enumerate(submitted.tracks)
+            if a.kind == s.kind
+        ),
+        reverse=True,
+    )
+    names = {c.id: c.name for c in ontology.classes}
+    guidelines = {c.id: c.guideline for c in ontology.classes if c.guideline}
+    used_a: set[int] = set()
+    used_s: set[int] = set()
+    out: list[ShapeFeedback] = []
+    for alike, ai, si in pairs:
+        a, s = answer.tracks[ai], submitted.tracks[si]
+        same_class = a.class_id == s.class_id
+        if alike < PAIRED or ai in used_a or si in used_s or (not same_class and alike < RIGHT):
+            continue
+        used_a.add(ai)
+        used_s.add(si)
+        strays, stray_share = _stray_frames(answer_boxes[ai], submitted_boxes[si])
+        steady = alike >= RIGHT and stray_share <= STRAYING
+        verdict = "right" if same_class and steady else "off" if same_class else "wrong_class"
+        out.append(
+            ShapeFeedback(
+                verdict=verdict,
+                class_name=names.get(s.class_id, str(s.class_id)),
+                expected_class=names.get(a.class_id, str(a.class_id)),
+                shape_index=si,
+                answer_index=ai,
+                similarity=round(alike, 3),
+                offset_px=_mean_offset(answer_boxes[ai], submitted_boxes[si])
+                if verdict == "off"
+                else None,
+                guideline=None if verdict == "right" else guidelines.get(a.class_id),
+                track_id=s.track_id,
+                frames=strays if verdict != "right" or strays else None,
+            )
+        )
+    for ai, a in enumerate(answer.tracks):
+        if ai not in used_a:
+            present = sorted(answer_boxes[ai])
+            out.append(
+                ShapeFeedback(
+                    verdict="missed",
+                    expected_class=names.get(a.class_id, str(a.class_id)),
+                    answer_index=ai,
+                    guideline=guidelines.get(a.class_id),
+                    track_id=a.track_id,
+                    frames=(present[0], present[-1]) if present else None,
+                )
+            )
+    for si, s in enumerate(submitted.tracks):
+        if si not in used_s:
+            out.append(
+                ShapeFeedback(
+                    verdict="extra",
+                    class_name=names.get(s.class_id, str(s.class_id)),
+                    shape_index=si,
+                    guideline=guidelines.get(s.class_id),
+                    track_id=s.track_id,
+                )
+            )
+    return track_match_score(answer, submitted, frames), out
+
+
+def _stray_frames(
+    answer: dict[int, Box | None], submitted: dict[int, Box | None]
+) -> tuple[tuple[int, int] | None, float]:
+    """The first and last frame where the track is not where the answer has it, and the
+    share of the frames (where either is present) that it strays in."""
+    present = answer.keys() | submitted.keys()
+    strays = sorted(f for f in present if box_iou(answer.get(f), submitted.get(f)) < RIGHT)
+    share = len(strays) / len(present) if present else 0.0
+    return ((strays[0], strays[-1]) if strays else None), share
+
+
+def _mean_offset(answer: dict[int, Box | None], submitted: dict[int, Box | None]) -> float | None:
+    """How far the track's box centre is from the answer's, on average where both are drawn."""
+    both = [
+        (a, s)
+        for f in answer.keys() & submitted.keys()
+        if (a := answer[f]) is not None and (s := submitted[f]) is not None
+    ]
+    if not both:
+        return None
+    total = sum(
+        math.dist((a[0] + a[2] / 2, a[1] + a[3] / 2), (s[0] + s[2] / 2, s[1] + s[3] / 2))
+        for a, s in both
+    )
+    return round(total / len(both), 1)
 
 
 def _alike(a: Shape, s: Shape, diagonal: float) -> float:

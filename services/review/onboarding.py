@@ -19,8 +19,9 @@ from aviary.contracts.onboarding import (
     OnboardingSettings,
     ShapeFeedback,
 )
+from aviary.contracts.tracks import TrackAnnotation
 from services.review import domain, skills
-from services.review.feedback import feedback, shape_feedback, word_feedback
+from services.review.feedback import feedback, shape_feedback, track_feedback, word_feedback
 from services.review.repositories.onboarding import OnboardingRepository
 from shared.domain.projects import ProjectReadModel
 from shared.events import OnboardingChanged, ProjectUpserted, TaskSubmitted
@@ -38,9 +39,17 @@ def training_feedback(
     if answer.transcript is not None and event.transcript is not None:
         score, words = word_feedback(answer.transcript, event.transcript)
         return feedback(event.submission_id, event.project_id, score, words=words)
-    if answer.tracks is not None:  # a video clip: its score (shape by shape per frame is not built)
-        score = domain.credit_against(event.model_dump(mode="json"), answer)
-        return feedback(event.submission_id, event.project_id, score)
+    if answer.tracks is not None:
+        frames = domain.clip_frames(event.model_dump(mode="json", include={"clip"}))
+        drawn = event.tracks or TrackAnnotation()
+        score, tracks = track_feedback(answer.tracks, drawn, project.ontology, frames)
+        return feedback(
+            event.submission_id,
+            event.project_id,
+            score,
+            shapes=tracks,
+            instructions=project.instructions,
+        )
     image = event.image
     score, shapes = shape_feedback(
         answer.annotation, event.annotation, project.ontology, image.width, image.height

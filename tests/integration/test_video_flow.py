@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from aviary_devkit.media.video import MovingBox, render
+from services.dispatch.onboarding import for_exam
 from shared.domain.tracks import box_iou, plan_clips
 from tests.integration.test_cli import run
 from tests.integration.test_export_api import download, ready_delivery
@@ -701,3 +702,69 @@ def test_a_cvat_for_video_file_gives_each_clip_task_its_part_of_the_tracks(
     for key in track["keyframes"]:
         assert box_iou(tuple(key["shape"]["bbox"]), CAR.at(key["frame"])) > 0.99
         assert key["shape"]["source"]["model"] == "import:cvat"
+
+
+def test_a_training_clip_is_answered_track_by_track(api: Api) -> None:
+    """Onboarding on video (docs/onboarding.md): a training clip's feedback says which track
+    strayed and in which frames, and which object was missed."""
+    ws = video_workspace(
+        api,
+        video={"clip_frames": 30, "clip_overlap": 0},
+        onboarding={"training_tasks": 1, "exam_tasks": 0},
+    )
+    veteran, new = ws.annotators  # ann-0, ann-1
+    admin = api.token(ws.vendor_id, "vendor_admin", "lead")
+    path = f"/v1/projects/{ws.project['id']}/onboarding/ann-0"
+
+    def let_in() -> bool:
+        got = api.call("PUT", "review", path, admin, json={"reason": "seeds the gold"})
+        return got.status_code == 200
+
+    api.wait_for(let_in)
+    right = [follow("a", (TOP, 0, 29)), follow("b", (BOTTOM, 0, 29))]
+    gold_path = f"/v1/projects/{ws.project['id']}/gold"
+    for n in range(8):  # until a gold clip falls in the training part (about half do)
+        item = one_clip_video(api, ws, f"gold-{n}.mp4")
+        task = api.wait_for(lambda: _leased(api, veteran))
+        assert submit_tracks(api, veteran, task, right).status_code == 200
+        body = {"item_id": item, "clip": 0, "tracks": {"tracks": right}}
+
+        def created(body: dict[str, Any] = body) -> dict[str, Any] | None:
+            got = api.call("POST", "review", gold_path, ws.client.token, json=body)
+            return dict(got.json()) if got.status_code == 201 else None
+
+        if not for_exam(api.wait_for(created)["id"]):
+            break
+    else:
+        raise AssertionError("no gold clip fell in the training part")
+
+    def leased() -> dict[str, Any] | None:  # once dispatch has heard of the gold clip
+        path = f"/v1/projects/{ws.project['id']}/onboarding/next"
+        got = api.call("POST", "dispatch", path, new)
+        return dict(got.json()) if got.status_code == 200 else None
+
+    training = api.wait_for(leased)
+    assert training["stage"] == "training" and training["video"] is not None
+    # Track "a" follows its object half the clip, then the other one; "b" is never drawn.
+    strays = [follow("a", (TOP, 0, 14), (BOTTOM, 15, 29))]
+    sent = submit_tracks(api, new, training, strays)
+    assert sent.status_code == 200
+
+    def told() -> dict[str, Any] | None:
+        got = api.call("GET", "review", f"/v1/feedback/{sent.json()['submission_id']}", new)
+        return dict(got.json()) if got.status_code == 200 else None
+
+    feedback = api.wait_for(told)
+    by_verdict = {s["verdict"]: s for s in feedback["shapes"]}
+    assert sorted(by_verdict) == ["missed", "off"]
+    # "a" is on each object half the clip: paired with one of them, it strays the other half.
+    first, last = by_verdict["off"]["frames"]
+    assert by_verdict["off"]["track_id"] == "a"
+    assert (first, last) in {(0, 14), (15, 29)}, (first, last)
+    assert by_verdict["missed"]["frames"] == [0, 29]
+    assert 0 < feedback["score"] < 1
+
+
+def _leased(api: Api, token: str) -> dict[str, Any] | None:
+    got = api.next_task(token, wait_s=2)
+    return dict(got.json()) if got.status_code == 200 else None

@@ -15,10 +15,11 @@ from aviary.contracts.ingest import ProjectCreate
 from aviary.contracts.onboarding import OnboardingSettings
 from aviary.contracts.shapes import Annotation, Ontology
 from aviary.contracts.speech import Transcript
+from aviary.contracts.tracks import TrackAnnotation
 from services.dispatch.onboarding import EXAM_SHARE, Onboarding, OnboardingRepository, for_exam
 from services.dispatch.pool import TaskPool
 from services.review import skills
-from services.review.feedback import shape_feedback, word_feedback
+from services.review.feedback import shape_feedback, track_feedback, word_feedback
 from services.review.onboarding import _exam_scored, _hold, _learn, _maybe_retrain
 from shared.events import OnboardingChanged
 from tests.unit.test_grabcut import project as grabcut_project
@@ -249,3 +250,61 @@ def test_a_class_minimum_must_name_a_class_of_the_ontology() -> None:
         ProjectCreate.model_validate(body)
     body["onboarding"] = {"class_min_skill": {"person": 0.8}}
     assert ProjectCreate.model_validate(body).onboarding.class_min_skill == {"person": 0.8}
+
+
+def track(track_id: str, class_id: int, *boxes_at: tuple[int, float, float]) -> dict[str, Any]:
+    """A track of 40 by 30 boxes at (frame, x, y) keyframes, interpolated between them."""
+    keyframes = [
+        {"frame": f, "shape": {"class_id": class_id, "bbox": [x, y, 40, 30]}}
+        for f, x, y in boxes_at
+    ]
+    return {"track_id": track_id, "keyframes": keyframes}
+
+
+def test_each_track_of_a_clip_is_right_off_in_some_frames_a_wrong_class_missed_or_extra() -> None:
+    answer = TrackAnnotation.model_validate(
+        {
+            "tracks": [
+                track("a-car", 1, (0, 10, 10), (9, 100, 10)),
+                track("a-walker", 2, (0, 300, 200), (9, 300, 200)),
+                track("a-parked", 1, (0, 500, 50), (9, 500, 50)),
+                track("a-bus", 1, (0, 700, 300), (9, 700, 300)),
+            ]
+        }
+    )
+    submitted = TrackAnnotation.model_validate(
+        {
+            "tracks": [
+                # follows the car for frames 0-2, then stays behind (from frame 4 on, less
+                # than half of it overlaps)
+                track("car", 1, (0, 10, 10), (2, 30, 10), (9, 30, 10)),
+                track("walker", 1, (0, 301, 200), (9, 301, 200)),  # the walker, as a car
+                track("ghost", 1, (0, 600, 400), (9, 600, 400)),  # nothing there
+                track("bus", 1, (0, 700, 300), (9, 700, 300)),
+            ]
+        }
+    )
+    score, found = track_feedback(answer, submitted, ONTOLOGY, range(0, 10))
+    by = {(f.verdict, f.track_id): f for f in found}
+    assert sorted(by) == [
+        ("extra", "ghost"),
+        ("missed", "a-parked"),
+        ("off", "car"),
+        ("right", "bus"),
+        ("wrong_class", "walker"),
+    ]
+    off = by[("off", "car")]
+    assert off.frames == (4, 9)
+    assert off.offset_px is not None and 0 < off.offset_px < 50
+    assert off.guideline == "Box every car, mirrors included."
+    assert by[("missed", "a-parked")].frames == (0, 9)
+    assert (
+        by[("wrong_class", "walker")].expected_class,
+        by[("wrong_class", "walker")].class_name,
+    ) == ("person", "car")
+    assert 0 < score < 1
+    perfect, all_right = track_feedback(answer, answer, ONTOLOGY, range(0, 10))
+    assert perfect == 1.0 and {f.verdict for f in all_right} == {"right"}
+    assert all(f.frames is None for f in all_right)
+    # Per class, the share drawn right: the skill learns from a clip's tracks too.
+    assert skills.class_outcomes(found) == {"car": 1 / 3, "person": 0.0}

@@ -20,7 +20,8 @@ import { ApiError, api, byId as $, clear, el, messageOf, percent, toast } from "
 /**
  * @typedef {{ verdict: "right" | "off" | "wrong_class" | "missed" | "extra", class_name: string | null,
  *   expected_class: string | null, shape_index: number | null, answer_index: number | null,
- *   similarity: number | null, offset_px: number | null, guideline: string | null }} ShapeVerdict
+ *   similarity: number | null, offset_px: number | null, guideline: string | null,
+ *   track_id?: string | null, frames?: [number, number] | null }} ShapeVerdict
  * @typedef {{ verdict: "right" | "wrong" | "missed" | "extra", word: string | null, expected: string | null }} WordVerdict
  * @typedef {{ submission_id: string, score: number, right: number, wrong: number, shapes: ShapeVerdict[],
  *   words: WordVerdict[], answer: Annotation | null, instructions: string }} Feedback
@@ -182,10 +183,20 @@ async function waitForFeedback(submissionId) {
 const SHAPE_WORDS = { right: "right", off: "not where it should be", wrong_class: "wrong class", missed: "missed", extra: "not in the answer" };
 
 /**
+ * A shape's verdict, and for a video clip's track which track and in which frames.
  * @param {ShapeVerdict} v
  * @returns {string}
  */
 function sayShape(v) {
+  const where = [v.track_id ? `track ${v.track_id}` : "", v.frames ? `frames ${v.frames[0] + 1}–${v.frames[1] + 1}` : ""].filter(Boolean).join(", ");
+  return where ? `${sayVerdict(v)} (${where})` : sayVerdict(v);
+}
+
+/**
+ * @param {ShapeVerdict} v
+ * @returns {string}
+ */
+function sayVerdict(v) {
   if (v.verdict === "right") return `${v.class_name}: right`;
   if (v.verdict === "off") return `${v.class_name}: ${v.offset_px !== null ? `${Math.round(v.offset_px)} px off` : "off"}${v.similarity !== null ? ` (overlap ${percent(v.similarity)})` : ""}`;
   if (v.verdict === "wrong_class") return `drawn as ${v.class_name}, the answer says ${v.expected_class}`;

@@ -44,7 +44,8 @@ class OnboardingSettings(Frozen):
 
 
 class ShapeFeedback(BaseModel):
-    """One shape of a training task, compared with the known answer.
+    """One shape of a training task (or one track of a video clip's), compared with the known
+    answer.
 
     `right`: drawn where the answer has it, the right class. `off`: the right class but not
     where the answer has it (`offset_px`: how far its centre is from the answer's). `wrong_class`:
@@ -59,6 +60,10 @@ class ShapeFeedback(BaseModel):
     similarity: float | None = None  # 0..1 (a box's IoU)
     offset_px: float | None = None
     guideline: str | None = None
+    # A video clip's track: its id as drawn (or in the answer, when missed), and the frames
+    # (first, last) where it is not where the answer has it.
+    track_id: str | None = None
+    frames: tuple[int, int] | None = None
 
 
 class WordFeedback(BaseModel):
