@@ -35,7 +35,7 @@ from services.dispatch import domain
 from shared.domain.tracks import clip_unit
 from shared.errors import AppError, NotFound
 from shared.events import OnboardingChanged, ProjectUpserted
-from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
+from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, naive, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class OnboardingRepository:
         """Keep the newest word (by its time): events may come out of order."""
         key = admission_id(event.project_id, event.vendor_id, event.annotator_id)
         current = await self.admissions.find_one({"_id": key}, {"changed_at": 1}, session=session)
-        if current is not None and _naive(current["changed_at"]) > _naive(event.changed_at):
+        if current is not None and naive(current["changed_at"]) > naive(event.changed_at):
             return
         await self.admissions.replace_one(
             {"_id": key}, {"_id": key, **event.model_dump()}, upsert=True, session=session
@@ -204,7 +204,7 @@ class Onboarding:
             return Next("training", round_, len(training), settings.training_tasks)
         finished = int(word.get("attempts", 0))
         retry_at = word.get("retry_at")
-        if retry_at is not None and _naive(retry_at) > _naive(utcnow()):
+        if retry_at is not None and naive(retry_at) > naive(utcnow()):
             return Next("waiting", finished, 0, 0, retry_at)
         attempt = finished + 1
         exam = await self.repo.personal(key, "exam", attempt)
@@ -262,9 +262,7 @@ class Onboarding:
         start = int(hashlib.sha256("|".join(key).encode()).hexdigest()[:8], 16)
         return golds[start % len(golds)]
 
-    async def _task(
-        self, project: ProjectUpserted, key: Key, step: Next, gold: Doc, n: int
-    ) -> Doc:
+    async def _task(self, project: ProjectUpserted, key: Key, step: Next, gold: Doc, n: int) -> Doc:
         """A task for one person, showing what the gold item shows."""
         clip = gold.get("clip")
         unit = clip_unit(gold["item_id"], clip["index"] if clip else None)
@@ -316,9 +314,3 @@ def labeled_classes(task: Doc) -> set[int]:
     """The classes a task's pre-labels hold (none known without pre-labels)."""
     shapes = (task.get("pre_annotation") or {}).get("shapes", ())
     return {int(s["class_id"]) for s in shapes if "class_id" in s}
-
-
-def _naive(moment: datetime | str) -> datetime:
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    return moment.replace(tzinfo=None)

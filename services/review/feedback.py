@@ -15,7 +15,9 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypedDict
 
 from aviary.contracts.onboarding import Feedback, ShapeFeedback, WordFeedback
 from aviary.contracts.shapes import Annotation, Ontology, Shape
@@ -35,69 +37,119 @@ STRAYING = 0.1
 WORD = re.compile(r"[\w']+")
 
 
+class Details(TypedDict, total=False):
+    """What a pair (or an unpaired shape) says beyond its verdict and classes."""
+
+    offset_px: float | None
+    track_id: str | None
+    frames: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class Paired:
+    """How the pairing went: (verdict, alike, answer index, submitted index) per pair, and the
+    answer's and the submission's indexes left unpaired."""
+
+    pairs: list[tuple[str, float, int, int]]
+    missed: list[int]
+    extra: list[int]
+
+
+def pair_up(
+    alike: dict[tuple[int, int], float],
+    answer_classes: Sequence[int],
+    submitted_classes: Sequence[int],
+    steady: Callable[[int, int], bool] = lambda ai, si: True,
+) -> Paired:
+    """Pair the submission's shapes (or tracks) with the answer's, most alike first, whatever
+    their classes: `alike` holds how alike each (answer, submitted) pair is as drawn; `steady`
+    may refuse "right" to a pair alike enough (a track that strays in part of the clip)."""
+    used_a: set[int] = set()
+    used_s: set[int] = set()
+    pairs: list[tuple[str, float, int, int]] = []
+    for (ai, si), score in sorted(alike.items(), key=lambda kv: (kv[1], kv[0]), reverse=True):
+        same_class = answer_classes[ai] == submitted_classes[si]
+        if score < PAIRED or ai in used_a or si in used_s or (not same_class and score < RIGHT):
+            continue  # another object: left for missed and extra
+        used_a.add(ai)
+        used_s.add(si)
+        right = score >= RIGHT and steady(ai, si)
+        verdict = "right" if same_class and right else "off" if same_class else "wrong_class"
+        pairs.append((verdict, score, ai, si))
+    missed = [i for i in range(len(answer_classes)) if i not in used_a]
+    extra = [i for i in range(len(submitted_classes)) if i not in used_s]
+    return Paired(pairs, missed, extra)
+
+
+def said(
+    paired: Paired,
+    ontology: Ontology,
+    answer_classes: Sequence[int],
+    submitted_classes: Sequence[int],
+    details: Callable[[str, int | None, int | None], Details],
+) -> list[ShapeFeedback]:
+    """The pairing as feedback: the classes' names, the guideline where it went wrong, and
+    `details` (the offset, the track and its frames) of each pair or unpaired one."""
+    names = {c.id: c.name for c in ontology.classes}
+    guidelines = {c.id: c.guideline for c in ontology.classes if c.guideline}
+
+    def name(class_id: int) -> str:
+        return names.get(class_id, str(class_id))
+
+    out = [
+        ShapeFeedback(
+            verdict=verdict,
+            class_name=name(submitted_classes[si]),
+            expected_class=name(answer_classes[ai]),
+            shape_index=si,
+            answer_index=ai,
+            similarity=round(alike, 3),
+            guideline=None if verdict == "right" else guidelines.get(answer_classes[ai]),
+            **details(verdict, ai, si),
+        )
+        for verdict, alike, ai, si in paired.pairs
+    ]
+    # What is left: the answer's shapes nobody drew (missed), the submission's with no
+    # counterpart (extra).
+    unpaired: list[tuple[Literal["missed", "extra"], int | None, int | None]] = [
+        *(("missed", ai, None) for ai in paired.missed),
+        *(("extra", None, si) for si in paired.extra),
+    ]
+    for verdict, ai, si in unpaired:
+        class_id = answer_classes[ai] if ai is not None else submitted_classes[si or 0]
+        out.append(
+            ShapeFeedback(
+                verdict=verdict,
+                class_name=None if si is None else name(class_id),
+                expected_class=None if ai is None else name(class_id),
+                shape_index=si,
+                answer_index=ai,
+                guideline=guidelines.get(class_id),
+                **details(verdict, ai, si),
+            )
+        )
+    return out
+
+
 def shape_feedback(
     answer: Annotation, submitted: Annotation, ontology: Ontology, width: int, height: int
 ) -> tuple[float, list[ShapeFeedback]]:
     """The gold score and what each shape got right or wrong."""
     diagonal = math.hypot(width, height)
-    pairs = sorted(
-        (
-            (_alike(a, s, diagonal), ai, si)
-            for ai, a in enumerate(answer.shapes)
-            for si, s in enumerate(submitted.shapes)
-        ),
-        reverse=True,
-    )
-    names = {c.id: c.name for c in ontology.classes}
-    guidelines = {c.id: c.guideline for c in ontology.classes if c.guideline}
-    used_a: set[int] = set()
-    used_s: set[int] = set()
-    out: list[ShapeFeedback] = []
-    for alike, ai, si in pairs:
-        if alike < PAIRED or ai in used_a or si in used_s:
-            continue
-        a, s = answer.shapes[ai], submitted.shapes[si]
-        same_class = a.class_id == s.class_id
-        if not same_class and alike < RIGHT:
-            continue  # another object: left for missed and extra
-        used_a.add(ai)
-        used_s.add(si)
-        verdict = (
-            "right" if same_class and alike >= RIGHT else "off" if same_class else "wrong_class"
-        )
-        out.append(
-            ShapeFeedback(
-                verdict=verdict,
-                class_name=names.get(s.class_id, str(s.class_id)),
-                expected_class=names.get(a.class_id, str(a.class_id)),
-                shape_index=si,
-                answer_index=ai,
-                similarity=round(alike, 3),
-                offset_px=round(_centre_distance(a, s), 1) if verdict == "off" else None,
-                guideline=None if verdict == "right" else guidelines.get(a.class_id),
-            )
-        )
-    for ai, a in enumerate(answer.shapes):
-        if ai not in used_a:
-            out.append(
-                ShapeFeedback(
-                    verdict="missed",
-                    expected_class=names.get(a.class_id, str(a.class_id)),
-                    answer_index=ai,
-                    guideline=guidelines.get(a.class_id),
-                )
-            )
-    for si, s in enumerate(submitted.shapes):
-        if si not in used_s:
-            out.append(
-                ShapeFeedback(
-                    verdict="extra",
-                    class_name=names.get(s.class_id, str(s.class_id)),
-                    shape_index=si,
-                    guideline=guidelines.get(s.class_id),
-                )
-            )
-    return match_score(answer, submitted, width, height), out
+    alike = {
+        (ai, si): _alike(a, s, diagonal)
+        for ai, a in enumerate(answer.shapes)
+        for si, s in enumerate(submitted.shapes)
+    }
+    classes = [a.class_id for a in answer.shapes], [s.class_id for s in submitted.shapes]
+
+    def details(verdict: str, ai: int | None, si: int | None) -> Details:
+        if verdict != "off" or ai is None or si is None:
+            return {}
+        return {"offset_px": round(_centre_distance(answer.shapes[ai], submitted.shapes[si]), 1)}
+
+    paired = pair_up(alike, *classes)
+    return match_score(answer, submitted, width, height), said(paired, ontology, *classes, details)
 
 
 def track_feedback(
@@ -106,71 +158,33 @@ def track_feedback(
     """A clip's gold score and what each track got right or wrong (and in which frames)."""
     answer_boxes = [boxes_over(t, frames) for t in answer.tracks]
     submitted_boxes = [boxes_over(t, frames) for t in submitted.tracks]
-    pairs = sorted(
-        (
-            (mean_iou(answer_boxes[ai], submitted_boxes[si]), ai, si)
-            for ai, a in enumerate(answer.tracks)
-            for si, s in enumerate(submitted.tracks)
-            if a.kind == s.kind
-        ),
-        reverse=True,
-    )
-    names = {c.id: c.name for c in ontology.classes}
-    guidelines = {c.id: c.guideline for c in ontology.classes if c.guideline}
-    used_a: set[int] = set()
-    used_s: set[int] = set()
-    out: list[ShapeFeedback] = []
-    for alike, ai, si in pairs:
-        a, s = answer.tracks[ai], submitted.tracks[si]
-        same_class = a.class_id == s.class_id
-        if alike < PAIRED or ai in used_a or si in used_s or (not same_class and alike < RIGHT):
-            continue
-        used_a.add(ai)
-        used_s.add(si)
-        strays, stray_share = _stray_frames(answer_boxes[ai], submitted_boxes[si])
-        steady = alike >= RIGHT and stray_share <= STRAYING
-        verdict = "right" if same_class and steady else "off" if same_class else "wrong_class"
-        out.append(
-            ShapeFeedback(
-                verdict=verdict,
-                class_name=names.get(s.class_id, str(s.class_id)),
-                expected_class=names.get(a.class_id, str(a.class_id)),
-                shape_index=si,
-                answer_index=ai,
-                similarity=round(alike, 3),
-                offset_px=_mean_offset(answer_boxes[ai], submitted_boxes[si])
-                if verdict == "off"
-                else None,
-                guideline=None if verdict == "right" else guidelines.get(a.class_id),
-                track_id=s.track_id,
-                frames=strays if verdict != "right" or strays else None,
-            )
-        )
-    for ai, a in enumerate(answer.tracks):
-        if ai not in used_a:
+    alike = {
+        (ai, si): mean_iou(answer_boxes[ai], submitted_boxes[si])
+        for ai, a in enumerate(answer.tracks)
+        for si, s in enumerate(submitted.tracks)
+        if a.kind == s.kind
+    }
+    strays = {
+        pair: _stray_frames(answer_boxes[pair[0]], submitted_boxes[pair[1]]) for pair in alike
+    }
+    classes = [t.class_id for t in answer.tracks], [t.class_id for t in submitted.tracks]
+
+    def details(verdict: str, ai: int | None, si: int | None) -> Details:
+        if si is None and ai is not None:  # missed: where the answer has it
             present = sorted(answer_boxes[ai])
-            out.append(
-                ShapeFeedback(
-                    verdict="missed",
-                    expected_class=names.get(a.class_id, str(a.class_id)),
-                    answer_index=ai,
-                    guideline=guidelines.get(a.class_id),
-                    track_id=a.track_id,
-                    frames=(present[0], present[-1]) if present else None,
-                )
-            )
-    for si, s in enumerate(submitted.tracks):
-        if si not in used_s:
-            out.append(
-                ShapeFeedback(
-                    verdict="extra",
-                    class_name=names.get(s.class_id, str(s.class_id)),
-                    shape_index=si,
-                    guideline=guidelines.get(s.class_id),
-                    track_id=s.track_id,
-                )
-            )
-    return track_match_score(answer, submitted, frames), out
+            frames_ = (present[0], present[-1]) if present else None
+            return {"track_id": answer.tracks[ai].track_id, "frames": frames_}
+        if si is None:
+            return {}
+        out = Details(track_id=submitted.tracks[si].track_id)
+        if ai is not None:
+            out["frames"] = strays[ai, si][0]
+        if verdict == "off" and ai is not None:
+            out["offset_px"] = _mean_offset(answer_boxes[ai], submitted_boxes[si])
+        return out
+
+    paired = pair_up(alike, *classes, steady=lambda ai, si: strays[ai, si][1] <= STRAYING)
+    return track_match_score(answer, submitted, frames), said(paired, ontology, *classes, details)
 
 
 def _stray_frames(

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aviary.contracts.onboarding import OnboardingSettings, ShapeFeedback, Stage
+from shared.store.mongo import naive
 
 WEIGHT = 0.2
 # Outcomes since an admission before a falling skill may send the person back to training.
@@ -56,7 +57,7 @@ def stage_of(state: dict[str, Any], settings: OnboardingSettings, now: datetime)
     if state.get("training_done", 0) < settings.training_tasks:
         return "training"
     retry_at = state.get("retry_at")
-    if retry_at is not None and _naive(retry_at) > _naive(now):
+    if retry_at is not None and naive(retry_at) > naive(now):
         return "waiting"
     return "exam"
 
@@ -93,7 +94,3 @@ def held_classes(state: dict[str, Any], settings: OnboardingSettings) -> list[st
         for name, bar in settings.class_min_skill.items()
         if seen.get(name, 0) >= MIN_CLASS_OUTCOMES and skill.get(name, 1.0) < bar
     )
-
-
-def _naive(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=None)

@@ -39,6 +39,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def naive(moment: datetime | str) -> datetime:
+    """A UTC time without its zone, as the database gives times back, so times from events
+    (aware, or ISO text) and from documents (naive) compare."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.replace(tzinfo=None)
+
+
 def connect_mongo(settings: Settings) -> AsyncMongoClient[Doc]:
     """A client with majority writes, so an acknowledged write survives a primary failover."""
     return AsyncMongoClient(

@@ -724,7 +724,10 @@ def test_a_training_clip_is_answered_track_by_track(api: Api) -> None:
     right = [follow("a", (TOP, 0, 29)), follow("b", (BOTTOM, 0, 29))]
     gold_path = f"/v1/projects/{ws.project['id']}/gold"
     for n in range(8):  # until a gold clip falls in the training part (about half do)
-        item = one_clip_video(api, ws, f"gold-{n}.mp4")
+        video = render("mp4", frames=30, fps=30 - n, boxes=(TOP, BOTTOM))  # new bytes each
+        pushed = upload_video(api, ws.client, ws.batch_id, video, f"gold-{n}.mp4")
+        assert pushed.status_code == 201, pushed.text
+        item = pushed.json()["id"]
         task = api.wait_for(lambda: _leased(api, veteran))
         assert submit_tracks(api, veteran, task, right).status_code == 200
         body = {"item_id": item, "clip": 0, "tracks": {"tracks": right}}

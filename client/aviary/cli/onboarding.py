@@ -4,6 +4,7 @@ hand with a reason."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import typer
@@ -70,27 +71,19 @@ def standings_table(rows: list[OnboardingRead]) -> Table:
 @app.command("people")
 def people(ctx: typer.Context, project: Annotated[str, typer.Argument(help="Project id.")]) -> None:
     """Everyone's standing in a project: stage, training done, exam, admission, skill."""
-    context: Context = ctx.obj
-
-    async def listed(client: AsyncClient) -> list[OnboardingRead]:
-        return await client.project_onboarding(project)
-
-    rows = context.call(listed)
-    if context.json:
-        context.emit([r.model_dump(mode="json") for r in rows])
-        return
-    context.console.print(standings_table(rows))
+    show_standings(ctx.obj, lambda client: client.project_onboarding(project))
 
 
 @app.command("me")
 def me(ctx: typer.Context) -> None:
     """Your own standing in each project that asks for onboarding (an annotator's token)."""
-    context: Context = ctx.obj
+    show_standings(ctx.obj, lambda client: client.my_onboarding())
 
-    async def listed(client: AsyncClient) -> list[OnboardingRead]:
-        return await client.my_onboarding()
 
-    rows = context.call(listed)
+def show_standings(
+    context: Context, fetch: Callable[[AsyncClient], Awaitable[list[OnboardingRead]]]
+) -> None:
+    rows = context.call(fetch)
     if context.json:
         context.emit([r.model_dump(mode="json") for r in rows])
         return
