@@ -145,3 +145,9 @@ def submitted_event(
         org_ids=(task["org_id"], lease.vendor_id),
         correlation_id=correlation_id.get(),
     )
+
+
+def labeled_classes(pre_annotation: Doc | None) -> list[int]:
+    """The classes a task's pre-labels hold (none known without pre-labels)."""
+    shapes = (pre_annotation or {}).get("shapes", ())
+    return sorted({int(s["class_id"]) for s in shapes if "class_id" in s})

@@ -310,7 +310,8 @@ class Onboarding:
         }
 
 
-def labeled_classes(task: Doc) -> set[int]:
-    """The classes a task's pre-labels hold (none known without pre-labels)."""
-    shapes = (task.get("pre_annotation") or {}).get("shapes", ())
-    return {int(s["class_id"]) for s in shapes if "class_id" in s}
+def labeled_classes(task: Doc) -> list[int]:
+    """The classes a task's pre-labels hold: kept on the task (the pool's copy has no
+    pre-labels), else read from them (tasks made before the field was kept)."""
+    kept = task.get("labeled_classes")
+    return list(kept) if kept is not None else domain.labeled_classes(task.get("pre_annotation"))

@@ -341,6 +341,11 @@ class TaskStore:
                     event.pre_annotation.model_dump(mode="json") if event.pre_annotation else None
                 ),
                 "has_pre_annotation": event.pre_annotation is not None,
+                # Kept light, for the pool (which leaves the pre-labels out): onboarding.py
+                # holds tasks of a hard class from people under its minimum skill.
+                "labeled_classes": domain.labeled_classes(
+                    event.pre_annotation.model_dump(mode="json") if event.pre_annotation else None
+                ),
                 "prelabel_confidence": confidence,
                 # The pool's order after priority and deadline (pool.py): 1 is as sure as a
                 # task without pre-labels, so only a project that asks sorts by it.
@@ -553,6 +558,7 @@ def _pre_annotation(task: Doc, imported: Annotation, source: str) -> Doc:
     return {
         "pre_annotation": {"shapes": shapes} if shapes else None,
         "has_pre_annotation": bool(shapes),
+        "labeled_classes": domain.labeled_classes({"shapes": shapes}),
     }
 
 

@@ -41,7 +41,8 @@ def settings(stack: None) -> Iterator[Settings]:
 
 @pytest.fixture
 def dispatch(settings: Settings, tmp_path: Path) -> Iterator[ServiceSet]:
-    services = ServiceSet(settings, tmp_path / "logs", port_offset=26_000)
+    # Below 32768, where the system picks its own outgoing ports: no clash with a client socket.
+    services = ServiceSet(settings, tmp_path / "logs", port_offset=19_000)
     yield services
     services.stop_all()
 

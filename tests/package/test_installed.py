@@ -65,7 +65,7 @@ def installed(
     """The four services, run by the installed package from a folder outside the checkout."""
     outside = tmp_path_factory.mktemp("installed-run")
     with running(
-        isolated_settings(), outside / "logs", port_offset=27_000, python=server_python, cwd=outside
+        isolated_settings(), outside / "logs", port_offset=18_000, python=server_python, cwd=outside
     ) as services:
         yield services
 
