@@ -39,6 +39,7 @@ from tests.support import jpeg
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 IMAGES = int(os.environ.get("AVIARY_CHAOS_IMAGES", "500"))
+DELETION_SEED = 50_000
 HOLD_AT = 0.8  # share of the images submitted after which the flow waits for the last fault
 STUCK_STATES = ("pending", "leased")
 
@@ -287,8 +288,10 @@ async def test_a_project_deleted_while_services_are_killed_is_gone_everywhere(
     SIGKILLed in the middle of removing their parts: once they are back, the certificate
     names every service, and a scan of every database and bucket finds nothing left."""
     services = chaos_services
-    f = flow(services, tmp_path, images=IMAGES, error_rate=0.1, seed=1200)
-    result, _, _ = await run_with_faults(services, tmp_path, [], 1200, f=f)
+    # Pictures no other test of the session pushes (their scenes are seeds 1000 on): the scan
+    # looks for the deleted content everywhere, and another project's copy is not a leftover.
+    f = flow(services, tmp_path, images=IMAGES, error_rate=0.1, seed=DELETION_SEED)
+    result, _, _ = await run_with_faults(services, tmp_path, [], DELETION_SEED, f=f)
     auth = {"Authorization": f"Bearer {f.client_token}"}
     ingest = f"{services.url('ingest')}/v1"
     async with httpx.AsyncClient(timeout=60, headers=auth) as http:
