@@ -29,8 +29,9 @@ from aviary.contracts.shapes import (
 )
 from aviary.interop.brush import decode_brush
 from aviary.interop.foreign import ForeignFormatError, ForeignSet, ForeignShape, coco_counts
-from aviary.interop.labelstudio import image_name, read
+from aviary.interop.labelstudio import read
 from aviary.interop.labelstudio_config import Control, read_config
+from aviary.interop.labelstudio_values import image_name
 from aviary.interop.mapping import map_onto
 from services.export.formats import PackageItem
 from shared.domain import masks

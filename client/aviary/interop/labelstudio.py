@@ -77,39 +77,38 @@ Everything else is read as without a config.
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections import Counter
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
-from aviary.contracts.shapes import AttributeValue, Point, Rle, turned_box
-from aviary.interop.brush import decode_brush
+from aviary.contracts.shapes import AttributeValue
 from aviary.interop.foreign import (
     ForeignFormatError,
     ForeignImage,
-    ForeignKind,
     ForeignSet,
     ForeignShape,
     Keypoint,
-    coco_counts,
 )
 from aviary.interop.labelstudio_config import Control, read_config
+from aviary.interop.labelstudio_regions import Pending, Region, RegionReader, Task
+from aviary.interop.labelstudio_values import (
+    control_value,
+    dimension_of,
+    entries_of,
+    image_name,
+    latest_entry,
+    looks_like_image,
+    result_score,
+    score_of,
+    tool_of,
+    typed_value,
+)
 
 FORMAT = "labelstudio"
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".avif", ".heic"}
-)
-# Label Studio's upload names a file "<8 hex>-<original name>".
-_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-(?=.)")
 # Tools whose result is a region with geometry; "<tool>labels" is the same with its labels.
 _TOOLS = frozenset({"rectangle", "polygon", "keypoint", "brush", "vector", "ellipse", "bitmask"})
 _READ_TOOLS = frozenset({"rectangle", "polygon", "keypoint", "brush", "vector"})
-# Aviary's export names a keypoint `s<shape>k<keypoint>`: one object per shape.
-_KEYPOINT_ID = re.compile(r"(.+)k[0-9]+")
 _LABEL_KEYS = (*(f"{tool}labels" for tool in sorted(_TOOLS)), "labels")
 # The labeling config read beside the tasks file when none is named.
 CONFIG = "config.xml"
@@ -153,70 +152,7 @@ def _export_file(path: Path) -> Path:
     return path
 
 
-# ----- images ----------------------------------------------------------------------------------
-
-
-def image_name(value: str) -> str:
-    """The file name a task's image URL or path gives (upload prefix stripped)."""
-    parts = urlsplit(value)
-    path = unquote(parts.path)
-    local = parse_qs(parts.query).get("d")
-    if local and path.rstrip("/").endswith("/data/local-files"):
-        path = local[0]  # local storage serves files as /data/local-files/?d=<path>
-    name = PurePosixPath(path.replace("\\", "/")).name
-    if "/data/upload/" in parts.path:
-        name = _UPLOAD_PREFIX.sub("", name)
-    return name
-
-
-def _looks_like_image(value: object) -> bool:
-    if not isinstance(value, str) or not value or value.startswith("data:"):
-        return False
-    name = image_name(value)
-    return PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
-
-
 # ----- reading ---------------------------------------------------------------------------------
-
-
-@dataclass
-class _Region:
-    """One region of an annotation: its geometry result, with the per-region controls that
-    share its `id`."""
-
-    id: str
-    tool: str
-    from_name: str
-    value: dict[str, Any]
-    labels: list[str]
-    attributes: dict[str, AttributeValue]
-    parent: str | None
-    score: float | None
-    where: str
-    hidden: bool = False  # a keypoint with the config's hidden choice: visibility 1
-
-
-@dataclass
-class _NamedKeypoints:
-    """An object whose keypoints are named: ordered once every object of its label is known."""
-
-    label: str
-    points: dict[str, Keypoint]
-    attributes: dict[str, AttributeValue]
-    score: float | None
-
-
-_Pending = ForeignShape | _NamedKeypoints
-
-
-@dataclass
-class _Task:
-    name: str
-    width: int | None
-    height: int | None
-    shapes: list[_Pending] = field(default_factory=list)
-    # whole-image attribute results of classifications: (class label, name, value)
-    class_attributes: list[tuple[str, str, AttributeValue]] = field(default_factory=list)
 
 
 class _Reader:
@@ -225,13 +161,14 @@ class _Reader:
         self.image_key = image_key
         self.config = config
         self.unknown: Counter[str] = Counter()  # from_names the config has no control for
-        self.tasks: list[_Task] = []
+        self.tasks: list[Task] = []
         self.counts: Counter[str] = Counter()
         self.controls: Counter[tuple[str, str]] = Counter()  # (from_name, type) read
         self.dropped: Counter[tuple[str, str]] = Counter()  # (from_name, type) dropped
         self.models: Counter[str] = Counter()
         self.names: dict[str, list[str]] = {}  # keypoint names per label, first seen first
         self.seen: dict[str, int] = {}  # image name -> its task
+        self.regions = RegionReader(config, self.counts, self.dropped, self.names)
 
     # --- a task ---
 
@@ -267,8 +204,8 @@ class _Reader:
         if not isinstance(results, list):
             raise ForeignFormatError("an annotation's `result` is a list", where)
         width, height = self._size(results, where)
-        current = _Task(name, width, height)
-        score = _score(entry.get("score")) if is_prediction else None
+        current = Task(name, width, height)
+        score = score_of(entry.get("score")) if is_prediction else None
         self._results(current, results, is_prediction, score, where)
         self.tasks.append(current)
 
@@ -278,7 +215,7 @@ class _Reader:
             if not isinstance(value, str) or not value:
                 raise ForeignFormatError(f"`data` has no image under {self.image_key!r}", where)
         else:
-            value = next((v for v in data.values() if _looks_like_image(v)), None)
+            value = next((v for v in data.values() if looks_like_image(v)), None)
             if value is None:
                 raise ForeignFormatError(
                     f"no image URL or path in `data` (keys: {', '.join(map(str, data))});"
@@ -292,16 +229,16 @@ class _Reader:
 
     def _chosen(self, task: dict[str, Any], where: str) -> tuple[dict[str, Any], bool] | None:
         """The annotation to read (latest not cancelled), else the latest prediction."""
-        annotations = _entries(task, "annotations", where)
+        annotations = entries_of(task, "annotations", where)
         kept = [a for a in annotations if not a.get("was_cancelled", False)]
         self.counts["cancelled"] += len(annotations) - len(kept)
         if kept:
             if len(kept) > 1:
                 self.counts["several"] += 1
-            return _latest(kept), False
-        predictions = _entries(task, "predictions", where)
+            return latest_entry(kept), False
+        predictions = entries_of(task, "predictions", where)
         if predictions:
-            chosen = _latest(predictions)
+            chosen = latest_entry(predictions)
             self.counts["predicted"] += 1
             self.models[str(chosen.get("model_version") or "unnamed")] += 1
             return chosen, True
@@ -316,8 +253,8 @@ class _Reader:
                 here = f"{where} result {j}"
                 sizes.add(
                     (
-                        _dimension(result.get("original_width"), "original_width", here),
-                        _dimension(result.get("original_height"), "original_height", here),
+                        dimension_of(result.get("original_width"), "original_width", here),
+                        dimension_of(result.get("original_height"), "original_height", here),
                     )
                 )
                 rotation = result.get("image_rotation") or 0
@@ -339,7 +276,7 @@ class _Reader:
 
     def _results(
         self,
-        task: _Task,
+        task: Task,
         results: list[Any],
         predicted: bool,
         score: float | None,
@@ -356,10 +293,10 @@ class _Reader:
             named = result.get("from_name")
             if self.config is not None and named is not None and str(named) not in self.config:
                 self.unknown[str(named)] += 1
-        entries: list[_Region | ForeignShape] = []  # in the file's order
+        entries: list[Region | ForeignShape] = []  # in the file's order
         relations: list[tuple[str, str, str]] = []  # (from_id, to_id, from_name)
         for key, group in groups.items():
-            tools = [(j, r) for j, r in group if _tool(r["type"]) in _TOOLS]
+            tools = [(j, r) for j, r in group if tool_of(r["type"]) in _TOOLS]
             if tools:
                 region = self._region(key, tools[0], group, task, predicted, score, where)
                 if region is not None:
@@ -373,7 +310,7 @@ class _Reader:
                     entries += self._unattached(
                         task, result, score, predicted, f"{where} result {j}"
                     )
-        self._shapes(task, entries, relations)
+        self.regions.shapes(task, entries, relations)
         self._attach(task)
 
     def _region(
@@ -381,14 +318,14 @@ class _Reader:
         key: str,
         first: tuple[int, dict[str, Any]],
         group: list[tuple[int, dict[str, Any]]],
-        task: _Task,
+        task: Task,
         predicted: bool,
         score: float | None,
         where: str,
-    ) -> _Region | None:
+    ) -> Region | None:
         j, result = first
         here = f"{where} result {j}"
-        tool = _tool(result["type"])
+        tool = tool_of(result["type"])
         from_name = str(result.get("from_name", "?"))
         if tool not in _READ_TOOLS:
             self.dropped[(from_name, result["type"])] += 1
@@ -414,7 +351,7 @@ class _Reader:
                 found = other_value.get(label_key)
                 if isinstance(found, list):
                     labels += [str(x) for x in found if str(x) not in labels]
-            if other is not result and _tool(other["type"]) not in _TOOLS:
+            if other is not result and tool_of(other["type"]) not in _TOOLS:
                 hidden |= self._region_control(attributes, other, other_value)
         if not labels:
             self.counts["unlabelled_region"] += 1
@@ -422,7 +359,7 @@ class _Reader:
         if len(labels) > 1:
             self.counts["several_labels"] += 1
         parent = result.get("parentID")
-        return _Region(
+        return Region(
             id=key,
             tool=tool,
             from_name=from_name,
@@ -430,7 +367,7 @@ class _Reader:
             labels=labels,
             attributes=attributes,
             parent=str(parent) if parent else None,
-            score=_result_score(result, score) if predicted else None,
+            score=result_score(result, score) if predicted else None,
             where=here,
             hidden=hidden and tool == "keypoint",
         )
@@ -448,18 +385,18 @@ class _Reader:
         if control is not None and control.role == "hidden":
             chosen = value.get("choices")
             return isinstance(chosen, list) and bool(chosen)
-        found = _control_value(kind, value)
+        found = control_value(kind, value)
         if found is None:
             self.dropped[(name, kind)] += 1
         elif control is not None and control.attribute is not None:
-            attributes[control.attribute] = _typed(found, control.type)
+            attributes[control.attribute] = typed_value(found, control.type)
         else:
             attributes[name] = found
         return False
 
     def _unattached(
         self,
-        task: _Task,
+        task: Task,
         result: dict[str, Any],
         score: float | None,
         predicted: bool,
@@ -474,12 +411,12 @@ class _Reader:
             self.dropped[(name, result["type"])] += 1  # its region is gone
             return []
         if control is not None and control.attribute is not None and control.cls is not None:
-            found = _control_value(result["type"], value) if isinstance(value, dict) else None
+            found = control_value(result["type"], value) if isinstance(value, dict) else None
             if found is None:
                 self.dropped[(name, result["type"])] += 1
             else:
                 self.controls[(name, result["type"])] += 1
-                typed = _typed(found, control.type)
+                typed = typed_value(found, control.type)
                 task.class_attributes.append((control.cls, control.attribute, typed))
             return []
         if result["type"] == "choices" and isinstance(value, dict):
@@ -487,12 +424,12 @@ class _Reader:
             if not isinstance(chosen, list):
                 raise ForeignFormatError("a choices result has a list of `choices`", where)
             self.controls[(name, "choices")] += 1
-            own = _result_score(result, score) if predicted else None
+            own = result_score(result, score) if predicted else None
             return [ForeignShape(str(label), "classification", score=own) for label in chosen]
         self.dropped[(name, result["type"])] += 1
         return []
 
-    def _attach(self, task: _Task) -> None:
+    def _attach(self, task: Task) -> None:
         """Each classification attribute onto the task's (first) classification of its class."""
         chosen = {
             s.label: i
@@ -508,211 +445,6 @@ class _Reader:
             assert isinstance(shape, ForeignShape)
             task.shapes[at] = replace(shape, attributes={**shape.attributes, name: value})
 
-    # --- regions to shapes ---
-
-    def _shapes(
-        self,
-        task: _Task,
-        entries: list[_Region | ForeignShape],
-        relations: list[tuple[str, str, str]],
-    ) -> None:
-        regions = {e.id: e for e in entries if isinstance(e, _Region)}
-        objects, owners = self._objects(regions, relations)
-        consumed = {owner.id for owner in owners.values()}
-        for entry in entries:
-            if isinstance(entry, ForeignShape):
-                task.shapes.append(entry)
-            elif entry.id in consumed:
-                continue
-            elif entry.tool == "keypoint":
-                found = objects[entry.id]
-                if found[0] is entry:  # the object, once, at its first point
-                    self._keypoints(task, found, owners.get(entry.id))
-            elif (shape := self._geometry(task, entry)) is not None:
-                task.shapes.append(shape)
-        self.counts["consumed"] += len(consumed)
-
-    def _objects(
-        self, regions: dict[str, _Region], relations: list[tuple[str, str, str]]
-    ) -> tuple[dict[str, list[_Region]], dict[str, _Region]]:
-        """Keypoints by the object they belong to (each point's id -> the object's points), and
-        the labelled region naming each object (by point id) where one does. Points are of one
-        object when linked by parentID, by a relation, or by ids `<prefix>k<n>` of one prefix
-        (as Aviary's export writes them)."""
-        points = {k: r for k, r in regions.items() if r.tool == "keypoint"}
-        links = {k: k for k in points}  # union-find
-
-        def top(k: str) -> str:
-            while links[k] != k:
-                links[k] = links[links[k]]
-                k = links[k]
-            return k
-
-        def join(a: str, b: str) -> None:
-            links[top(a)] = top(b)
-
-        named: dict[str, str] = {}  # point id -> the non-keypoint region above it
-        prefixes: dict[str, str] = {}
-        firsts: dict[str, str] = {}
-        for key, point in points.items():
-            if point.parent in points:
-                join(key, point.parent)
-            elif point.parent in regions:
-                named[key] = point.parent
-                join(key, firsts.setdefault(point.parent, key))  # the points under one region
-            if (grouped := _KEYPOINT_ID.fullmatch(key)) is not None:
-                join(key, prefixes.setdefault(grouped[1], key))
-        for a, b, from_name in relations:
-            if a in points and b in points:
-                join(a, b)
-                self.counts["relations"] += 1
-            else:
-                self.dropped[(from_name, "relation")] += 1
-        objects: dict[str, list[_Region]] = {}
-        for key in points:
-            objects.setdefault(top(key), []).append(points[key])
-        by_point: dict[str, list[_Region]] = {}
-        owners: dict[str, _Region] = {}
-        for members in objects.values():
-            above = {named[m.id] for m in members if m.id in named}
-            if len(above) > 1:
-                raise ForeignFormatError(
-                    f"keypoints of one object under different regions ({', '.join(sorted(above))})",
-                    members[0].where,
-                )
-            for member in members:
-                by_point[member.id] = members
-                if above:
-                    owners[member.id] = regions[next(iter(above))]
-        return by_point, owners
-
-    def _keypoints(self, task: _Task, points: list[_Region], owner: _Region | None) -> None:
-        """One object from its keypoints (see the module's docstring)."""
-        assert task.width is not None and task.height is not None
-        placed = [(p.labels[0], _keypoint(p, task.width, task.height)) for p in points]
-        names = [name for name, _ in placed]
-        alike = len(points) > 1 and len(set(names)) == 1  # one label on every point
-        # the points' one KeyPointLabels control in the config, if they have one
-        sources = {p.from_name for p in points}
-        control = (
-            self.config.get(next(iter(sources)))
-            if self.config is not None and len(sources) == 1
-            else None
-        )
-        if control is not None and control.tag.lower() != "keypointlabels":
-            control = None
-        if owner is not None:
-            label = owner.labels[0]
-        elif control is not None and control.cls is not None:
-            label, alike = control.cls, False  # the class Aviary's export names; points named
-            if len(points) == 1:
-                self.counts["lone_class_points"] += 1
-        elif len(points) == 1:
-            self.counts["lone_points"] += 1
-            label, alike = names[0], True
-        elif alike:
-            label = names[0]
-        else:
-            controls = sorted({p.from_name for p in points})
-            if len(controls) != 1:
-                raise ForeignFormatError(
-                    f"keypoints of one object carry different labels ({', '.join(names)}) from"
-                    f" different controls ({', '.join(controls)}), and no labelled region names"
-                    " the object",
-                    points[0].where,
-                )
-            label = controls[0]
-            self.counts["control_named"] += 1
-        attributes: dict[str, AttributeValue] = {}
-        for p in points:
-            attributes |= p.attributes
-        score = points[0].score
-        if owner is not None:
-            attributes |= owner.attributes
-            score = owner.score if owner.score is not None else score
-        if alike:
-            keypoints = tuple(k for _, k in placed)
-            task.shapes.append(
-                ForeignShape(
-                    label, "keypoints", keypoints=keypoints, attributes=attributes, score=score
-                )
-            )
-            return
-        if len(set(names)) != len(names):
-            twice = next(n for n in names if names.count(n) > 1)
-            raise ForeignFormatError(
-                f"two keypoints named {twice!r} in one object of {label!r}", points[0].where
-            )
-        known = self.names.setdefault(label, [])
-        if control is not None and set(names) <= set(control.labels):
-            known += [n for n in control.labels if n not in known]  # the config's every name
-        known += [n for n in names if n not in known]
-        task.shapes.append(_NamedKeypoints(label, dict(placed), attributes, score))
-
-    def _geometry(self, task: _Task, region: _Region) -> ForeignShape | None:
-        assert task.width is not None and task.height is not None
-        width, height, value, where = task.width, task.height, region.value, region.where
-        common: dict[str, Any] = {"attributes": region.attributes, "score": region.score}
-        label = region.labels[0]
-        if region.tool == "rectangle":
-            rotation = value.get("rotation") or 0
-            if not isinstance(rotation, int | float) or isinstance(rotation, bool):
-                raise ForeignFormatError(f"a rectangle's rotation {rotation!r} is a number", where)
-            x = _percent(value, "x", where) * width / 100
-            y = _percent(value, "y", where) * height / 100
-            w = _percent(value, "width", where) * width / 100
-            h = _percent(value, "height", where) * height / 100
-            if w < 0 or h < 0:
-                raise ForeignFormatError("a rectangle with a negative width or height", where)
-            # Label Studio turns a rectangle about its top-left corner, Aviary about its centre.
-            bbox, turn = turned_box((x, y), w, h, float(rotation))
-            return ForeignShape(label, "bbox", bbox=bbox, rotation=turn, **common)
-        if region.tool == "polygon":
-            points = value.get("points")
-            if not isinstance(points, list):
-                raise ForeignFormatError("a polygon has a list of `points`", where)
-            return ForeignShape(
-                label, "polygon", points=_points(points, width, height, where), **common
-            )
-        if region.tool == "vector":
-            return self._vector(label, value, width, height, common, where)
-        # a brush
-        if value.get("format") != "rle" or not isinstance(value.get("rle"), list):
-            self.counts["brush_format"] += 1
-            return None
-        mask = decode_brush(value["rle"], width, height, where)
-        if 1 not in mask:
-            self.counts["empty_brush"] += 1
-            return None
-        rle = Rle(size=(height, width), counts=coco_counts(mask, width))
-        return ForeignShape(label, "mask", rle=rle, **common)
-
-    def _vector(
-        self,
-        label: str,
-        value: dict[str, Any],
-        width: int,
-        height: int,
-        common: dict[str, Any],
-        where: str,
-    ) -> ForeignShape | None:
-        vertices = value.get("vertices")
-        if not isinstance(vertices, list) or not all(isinstance(v, dict) for v in vertices):
-            raise ForeignFormatError("a vector has a list of `vertices`", where)
-        previous = None
-        for vertex in vertices:
-            # each point follows the one before it, unless the path branches (skeleton mode)
-            linked = vertex.get("prevPointId")
-            if linked is not None and previous is not None and linked != previous:
-                self.counts["branching"] += 1
-                return None
-            previous = vertex.get("id")
-        if any(v.get("isBezier") for v in vertices):
-            self.counts["bezier"] += 1
-        points = _points([[v.get("x"), v.get("y")] for v in vertices], width, height, where)
-        kind: ForeignKind = "polygon" if value.get("closed") else "polyline"
-        return ForeignShape(label, kind, points=points, **common)
-
     # --- the set ---
 
     def result(self) -> ForeignSet:
@@ -723,7 +455,7 @@ class _Reader:
         skeletons = {label: tuple(names) for label, names in self.names.items()}
         return ForeignSet(FORMAT, images, skeletons, self._notes())
 
-    def _final(self, shape: _Pending) -> ForeignShape:
+    def _final(self, shape: Pending) -> ForeignShape:
         if isinstance(shape, ForeignShape):
             return shape
         missing: Keypoint = (0.0, 0.0, 0)
@@ -792,99 +524,3 @@ class _Reader:
             odd = ", ".join(f"{n!r} ({k})" for n, k in sorted(self.unknown.items()))
             notes.append(f"results of controls the labeling config does not have: {odd}")
         return notes
-
-
-# ----- small pieces ----------------------------------------------------------------------------
-
-
-def _tool(kind: str) -> str:
-    return kind.lower().removesuffix("labels")
-
-
-def _entries(task: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
-    entries = task.get(key) or []
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise ForeignFormatError(f"`{key}` is a list of objects", where)
-    return entries
-
-
-def _latest(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """The entry updated (else created) last; the later in the list on a tie or no time."""
-
-    def when(pair: tuple[int, dict[str, Any]]) -> tuple[float, int]:
-        index, entry = pair
-        stamp = entry.get("updated_at") or entry.get("created_at")
-        try:
-            moment = datetime.fromisoformat(str(stamp))
-        except ValueError:
-            return -math.inf, index
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp(), index
-
-    return max(enumerate(entries), key=when)[1]
-
-
-def _score(value: object) -> float | None:
-    """A confidence Aviary can keep (0..1), or None."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
-        return float(value)
-    return None
-
-
-def _result_score(result: dict[str, Any], fallback: float | None) -> float | None:
-    own = _score(result.get("score"))
-    return own if own is not None else fallback
-
-
-def _dimension(value: object, key: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise ForeignFormatError(f"`{key}` is a whole number of pixels", where)
-    if value < 1:
-        raise ForeignFormatError(f"`{key}` is at least 1", where)
-    return int(value)
-
-
-def _number(value: object, what: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ForeignFormatError(f"{what} is a number", where)
-    return float(value)
-
-
-def _percent(value: dict[str, Any], key: str, where: str) -> float:
-    return _number(value.get(key), f"`{key}`", where)
-
-
-def _points(points: list[Any], width: int, height: int, where: str) -> tuple[Point, ...]:
-    found: list[Point] = []
-    for point in points:
-        if not isinstance(point, list | tuple) or len(point) != 2:
-            raise ForeignFormatError("a point is [x, y]", where)
-        x = _number(point[0], "a point's x", where)
-        y = _number(point[1], "a point's y", where)
-        found.append((x * width / 100, y * height / 100))
-    return tuple(found)
-
-
-def _keypoint(region: _Region, width: int, height: int) -> Keypoint:
-    x = _percent(region.value, "x", region.where)
-    y = _percent(region.value, "y", region.where)
-    return (x * width / 100, y * height / 100, 1 if region.hidden else 2)
-
-
-def _control_value(kind: str, value: dict[str, Any]) -> str | None:
-    """The one value of a choices result, or a textarea's texts joined by line feeds; None
-    where there is not one (several choices, another type)."""
-    if kind == "choices" and isinstance(value.get("choices"), list):
-        chosen = [str(c) for c in value["choices"]]
-        return chosen[0] if len(chosen) == 1 else None
-    if kind == "textarea" and isinstance(value.get("text"), list):
-        return "\n".join(str(t) for t in value["text"])
-    return None
-
-
-def _typed(value: str, kind: str | None) -> AttributeValue:
-    """A boolean attribute's "true" / "false" as a boolean; anything else as it is."""
-    if kind == "boolean" and value in ("true", "false"):
-        return value == "true"
-    return value
