@@ -63,6 +63,7 @@ async def test_training_feedback_exam_and_admission_on_the_pages(
     assert "training: 0 of 2 done" in (await standing.text_content() or "")
     await standing.get_by_role("button", name="Train").click()
     await task_opened(page, "training 1 of 2")
+    assert not await page.is_visible("#skip")  # a chosen item with a known answer
 
     # The car drawn as a person: told so, beside the answer, with the guideline.
     await draw_car(page, "2")
@@ -114,6 +115,7 @@ async def test_training_feedback_exam_and_admission_on_the_pages(
     assert api.upload(ws.client, ws.batch_id, jpeg(SEEDS - 2)).status_code == 201
     await open_next_task(page)
     assert "training" not in (await page.text_content("#task-meta") or "")
+    assert await page.is_visible("#skip")
     assert page.errors == []  # type: ignore[attr-defined]
     await closed(page)
 

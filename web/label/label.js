@@ -231,6 +231,8 @@ async function open(state, canvas, task) {
   $("empty").hidden = true;
   $("task-box").hidden = false;
   $("copy-previous").hidden = !state.previous.available(task);
+  // A training or exam task is a chosen item with a known answer: nothing to skip.
+  $("skip").hidden = task.stage === "training" || task.stage === "exam";
   $("submit-error").textContent = "";
   const stage = task.stage && task.stage !== "production" && task.progress ? `${task.stage} ${task.progress[0] + 1} of ${task.progress[1]} · ` : "";
   $("task-meta").textContent =
