@@ -136,7 +136,8 @@ def mongo() -> None:
     spawn(
         "secantusdb",
         [
-            str(BIN / "secantusd-py"),
+            sys.executable,
+            str(ROOT / "scripts" / "embedded_mongo.py"),
             "--host",
             "127.0.0.1",
             "--port",
