@@ -32,6 +32,7 @@ from typing import Any
 
 from aviary.contracts.onboarding import OnboardingSettings
 from services.dispatch import domain
+from shared.domain.projects import ASKS_FOR_ONBOARDING
 from shared.domain.tracks import clip_unit
 from shared.errors import AppError, NotFound
 from shared.events import OnboardingChanged, ProjectUpserted
@@ -111,13 +112,7 @@ class OnboardingRepository:
         return await self.admissions.find_one({"_id": admission_id(*key)})
 
     async def gated_projects(self) -> dict[str, OnboardingSettings]:
-        query = {
-            "$or": [
-                {"onboarding.training_tasks": {"$gt": 0}},
-                {"onboarding.exam_tasks": {"$gt": 0}},
-            ]
-        }
-        docs = self.projects.find(query, {"onboarding": 1})
+        docs = self.projects.find(ASKS_FOR_ONBOARDING, {"onboarding": 1})
         return {d["_id"]: OnboardingSettings.model_validate(d["onboarding"]) async for d in docs}
 
     async def personal(self, key: Key, stage: str, round_: int) -> list[Doc]:

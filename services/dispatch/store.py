@@ -320,6 +320,8 @@ class TaskStore:
     def _new_tasks(self, event: ItemIngested, project: ProjectUpserted) -> list[Doc]:
         now = utcnow()
         confidence = event.confidence if isinstance(event, ItemPrelabeled) else None
+        pre = event.pre_annotation
+        labeled = domain.labeled_classes(pre.model_dump(mode="json") if pre else None)
         return [
             {
                 "_id": domain.task_id(event.item_id, slot),
@@ -343,9 +345,7 @@ class TaskStore:
                 "has_pre_annotation": event.pre_annotation is not None,
                 # Kept light, for the pool (which leaves the pre-labels out): onboarding.py
                 # holds tasks of a hard class from people under its minimum skill.
-                "labeled_classes": domain.labeled_classes(
-                    event.pre_annotation.model_dump(mode="json") if event.pre_annotation else None
-                ),
+                "labeled_classes": labeled,
                 "prelabel_confidence": confidence,
                 # The pool's order after priority and deadline (pool.py): 1 is as sure as a
                 # task without pre-labels, so only a project that asks sorts by it.

@@ -8,6 +8,11 @@ from collections.abc import Collection
 from shared.events import ProjectUpserted
 from shared.store.mongo import AsyncClientSession, ServiceDatabase
 
+# The projects that ask new people to train or pass an exam (docs/onboarding.md).
+ASKS_FOR_ONBOARDING = {
+    "$or": [{"onboarding.training_tasks": {"$gt": 0}}, {"onboarding.exam_tasks": {"$gt": 0}}]
+}
+
 
 class ProjectReadModel:
     """The newest version of each project, even if versions arrive out of order."""
@@ -50,12 +55,7 @@ class ProjectReadModel:
     ) -> list[ProjectUpserted]:
         """The projects that ask new people to train or pass an exam: those a vendor works on,
         or a client's (neither: all)."""
-        query: dict[str, object] = {
-            "$or": [
-                {"onboarding.training_tasks": {"$gt": 0}},
-                {"onboarding.exam_tasks": {"$gt": 0}},
-            ],
-        }
+        query: dict[str, object] = dict(ASKS_FOR_ONBOARDING)
         if vendor_id is not None:
             query["vendors.vendor_id"] = vendor_id
         if org_id is not None:
