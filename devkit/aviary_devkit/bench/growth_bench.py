@@ -9,8 +9,9 @@ compare the same flow at 10,000 and 200,000 items without running 200,000 throug
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from services.dispatch.leases.slots import Lease, LeaseEnd, ending_doc
 from shared.settings import Settings
 from shared.store.mongo import AsyncCollection, Doc, connect_mongo, utcnow
 
@@ -22,6 +23,21 @@ async def fill(collection: AsyncCollection[Doc], make: Callable[[int], Doc], n: 
     for start in range(0, n, CHUNK):
         docs = [make(i) for i in range(start, min(n, start + CHUNK))]
         await collection.insert_many(docs, ordered=False)
+
+
+def _old_lease(i: int, then: datetime) -> Lease:
+    return Lease(
+        task_id=f"tsk_old_{i:08d}",
+        round=0,
+        slot=0,
+        nonce=f"{i:016x}",
+        annotator_id=f"old-{i % 50}",
+        vendor_id=OLD_VENDOR,
+        started_at=then - timedelta(minutes=2),
+        expires_at=then + timedelta(minutes=8),
+        project_id=OLD_PROJECT,
+        batch_id=OLD_BATCH,
+    )
 
 
 async def seed_history(settings: Settings, n: int, project_id: str = OLD_PROJECT) -> None:
@@ -57,7 +73,11 @@ async def seed_history(settings: Settings, n: int, project_id: str = OLD_PROJECT
                 "item_id": f"itm_old_{i:08d}",
                 "project_id": OLD_PROJECT,
                 "vendor_id": OLD_VENDOR,
-                "status": "done",
+                "batch_id": OLD_BATCH,
+                # A submit writes no task: done tasks stay `pending`, off their groups'
+                # open lists (those lists are gone once empty; open_lists.py).
+                "status": "pending",
+                "pending_since": then,
                 "rework": 0,
                 "next_slot": 2,
                 "group": f"grp_old_{i // 50}",
@@ -65,15 +85,33 @@ async def seed_history(settings: Settings, n: int, project_id: str = OLD_PROJECT
             },
             n,
         )
+        # Each done task: its lease in slot 0, the submission that ended it in slot 1, and
+        # the mark of the item for its annotator (services/dispatch/leases/slots.py).
+        leases = [_old_lease(i, then) for i in range(n)]
+        # The retention sweep's date indexes, made before the fill (a service would build
+        # them at start, past its readiness wait, on 200,000 records).
+        await dispatch["claims"].create_index("expires_at", sparse=True)
+        await dispatch["item_marks"].create_index("at", sparse=True)
         await fill(
             dispatch["claims"],
+            lambda i: (
+                leases[i // 2].to_doc()
+                if i % 2 == 0
+                else ending_doc(leases[i // 2], LeaseEnd.SUBMITTED, then)
+            ),
+            2 * n,
+        )
+        await fill(
+            dispatch["item_marks"],
             lambda i: {
-                "_id": f"tsk_old_{i // 2:08d}/0/{i % 2}",
-                "kind": "lease" if i % 2 == 0 else "submitted",
-                "task_id": f"tsk_old_{i // 2:08d}",
+                "_id": f"itm_old_{i:08d}/{leases[i].annotator_id}",
+                "task_id": leases[i].task_id,
+                "project_id": OLD_PROJECT,
+                "batch_id": OLD_BATCH,
+                "lease": leases[i].key,
                 "at": then,
             },
-            2 * n,
+            n,
         )
         review = client[settings.database_name("review")]
         for keys in (
