@@ -40,10 +40,9 @@ class DispatchParts:
         work_store = WorkStore(runtime.db, runtime.audit)
         work = WorkClock(work_store, settings, runtime.tombstones)
         replicas = Replicas(runtime.db, settings)
-        dispatcher = Dispatcher(tasks, leases, work, replicas, settings)
-        flagged = FlaggedTasks(runtime.db, slots, runtime.audit)
         onboarding = Onboarding(OnboardingRepository(runtime.db))
-        dispatcher.pool.admits = onboarding.admits
+        dispatcher = Dispatcher(tasks, leases, work, replicas, settings, onboarding.admits)
+        flagged = FlaggedTasks(runtime.db, slots, runtime.audit)
         return cls(
             runtime, tasks, leases, work_store, work, replicas, dispatcher, flagged, onboarding
         )

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from services.dispatch import domain
 from services.dispatch.leases import LeasedTask, Leases
-from services.dispatch.pool import SeenStates, TaskPool
+from services.dispatch.pool import Admits, SeenStates, TaskPool, admit_everyone
 from services.dispatch.replicas import Replicas
 from services.dispatch.store import TaskStore
 from services.dispatch.work import WorkClock
@@ -55,13 +55,14 @@ class Dispatcher:
         work: WorkClock,
         replicas: Replicas,
         settings: Settings,
+        admits: Admits = admit_everyone,
     ) -> None:
         self.tasks = tasks
         self.leases = leases
         self.work = work
         self.replicas = replicas
         self.settings = settings
-        self.pool = TaskPool()
+        self.pool = TaskPool(admits)
         self.waiters = Waiters()
         self._sync_lock = asyncio.Lock()
         self._synced_at = 0.0

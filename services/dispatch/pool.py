@@ -15,7 +15,7 @@ import heapq
 import itertools
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -101,15 +101,18 @@ QueueKey = tuple[str, bool]  # vendor, in this process's share
 PERSONAL = frozenset({"training", "exam"})
 
 
+# Whether a person may take a task of its project (dispatch's onboarding gate decides).
+Admits = Callable[[Doc, str, str], bool]
+
+
 def admit_everyone(task: Doc, vendor_id: str, annotator_id: str) -> bool:
     return True
 
 
 class TaskPool:
-    def __init__(self) -> None:
+    def __init__(self, admits: Admits = admit_everyone) -> None:
         self._share = Share()
-        # Whether a person may take a project's tasks (onboarding.py sets its gate here).
-        self.admits = admit_everyone
+        self.admits = admits
         self._clear()
 
     def _clear(self) -> None:

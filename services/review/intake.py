@@ -44,10 +44,15 @@ from shared.store.mongo import AsyncClientSession, Doc, utcnow
 PROJECT_CACHE_S = 5.0
 
 
-def scored_gold(event: TaskSubmitted, gold: Doc | None, now: datetime) -> Doc:
-    """A gold task is scored against its known answer at once; it is never delivered."""
+def gold_answer(event: TaskSubmitted, golds: dict[str, Doc]) -> domain.Answer:
+    gold = golds.get(str(event.gold_id))
     if gold is None:
         raise RetryLater(f"gold {event.gold_id} not known")
+    return domain.Answer.of(gold, "answer")
+
+
+def scored_gold(event: TaskSubmitted, answer: domain.Answer, now: datetime) -> Doc:
+    """A gold task is scored against its known answer at once; it is never delivered."""
     doc: Doc = {
         "_id": event.submission_id,
         **event.model_dump(mode="json", exclude={"submission_id"}),
@@ -60,7 +65,7 @@ def scored_gold(event: TaskSubmitted, gold: Doc | None, now: datetime) -> Doc:
         "lease": None,
         "appeal": None,
     }
-    doc["gold_score"] = domain.credit_against(doc, domain.Answer.of(gold, "answer"))
+    doc["gold_score"] = domain.credit_against(doc, answer)
     return doc
 
 
@@ -107,9 +112,9 @@ class Intake:
         )
         for event, rid in zip(events, record_ids, strict=True):
             if event.gold_id is not None:
-                scored = scored_gold(event, golds.get(event.gold_id), now)
+                answer = gold_answer(event, golds)
+                scored = scored_gold(event, answer, now)
                 docs.append(scored)
-                answer = domain.Answer.of(golds[event.gold_id], "answer")
                 project = projects[event.project_id]
                 await self.onboarding.scored(session, event, scored["gold_score"], answer, project)
                 continue

@@ -170,9 +170,8 @@ def test_gold_items_split_for_good_between_training_and_exams() -> None:
 
 
 def test_the_pool_keeps_gated_projects_for_admitted_people_and_never_pools_personal_tasks() -> None:
-    pool = TaskPool()
     gate = Onboarding(OnboardingRepository.__new__(OnboardingRepository))
-    pool.admits = gate.admits
+    pool = TaskPool(gate.admits)
     gate._gated["p-gated"] = OnboardingSettings(training_tasks=1)
     pool.add(task("open", project_id="p-open", age_s=1))
     pool.add(task("gated", project_id="p-gated", age_s=2))
@@ -212,9 +211,8 @@ def test_a_hard_class_holds_a_person_once_gold_shows_their_skill_under_its_minim
 
 
 def test_the_pool_passes_over_tasks_whose_pre_labels_hold_a_class_a_person_is_held_from() -> None:
-    pool = TaskPool()
     gate = Onboarding(OnboardingRepository.__new__(OnboardingRepository))
-    pool.admits = gate.admits
+    pool = TaskPool(gate.admits)
     person = {"shapes": [{"class_id": 2, "bbox": [1, 1, 5, 5]}]}
     car = {"shapes": [{"class_id": 1, "bbox": [1, 1, 5, 5]}]}
     # As the pool reads tasks from the database: the pre-labels left out, their classes kept.
