@@ -1,8 +1,9 @@
 """URL imports as a client runs them: a list of image URLs on a server of its own.
 
-The images are written to a folder that a separate `python -m http.server` process serves on
-loopback (its CPU is not ingest's); the client posts the whole list as one import and polls
-the import until no URL is pending.
+The images are written to a folder that a separate process serves on loopback (its CPU is not
+ingest's; `image_host.py`, HTTP/1.1 with a deep accept queue, as object storage or a CDN
+would serve them); the client posts the whole list as one import and polls the import until
+no URL is pending.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def image_server(folder: Path, images: int, seed: int, port: int) -> Iterator[st
     for i, data in enumerate(ingest_bench.variants(images, seed)):
         (folder / f"{i:06d}.jpg").write_bytes(data)
     server = subprocess.Popen(  # noqa: S603 - our own interpreter, loopback only
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        [sys.executable, "-m", "aviary_devkit.bench.image_host", str(port)],
         cwd=folder,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
