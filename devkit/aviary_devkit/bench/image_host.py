@@ -4,8 +4,9 @@
 `request_queue_size`) and closes every connection after one answer (HTTP/1.0). Ingest fetches
 up to 128 URLs at a time, so most of its connections overflowed that queue and waited for the
 kernel to retry them (a second, then three): the benchmark measured the host's queue, not
-Aviary (2,901 overflows in one run of three, `nstat TcpExtListenOverflows`). The places a
-client's images live (object storage, a CDN) keep connections open and queue far more.
+Aviary (2,004 overflows in two runs, `nstat TcpExtListenOverflows`; 0 with this host). The
+places a client's images live (object storage, a CDN) keep connections open and queue far
+more.
 
     python -m aviary_devkit.bench.image_host PORT   # serves the current folder
 """
