@@ -116,16 +116,15 @@ def table(basis: Basis) -> str:
         f"| database operations/s at peak ({basis.db_ops:g} an image) | "
         + " | ".join(f"{o:,.0f}" for o in ops)
         + " |",
-        "| MongoDB primary cores (2,500 operations/s a core, under 50 %) | "
-        + " | ".join(str(c) for c in cores)
-        + " |",
+        f"| MongoDB primary cores ({DB_OPS_PER_CORE_S:,.0f} operations/s a core, "
+        f"under {DB_BUSY:.0%}) | " + " | ".join(str(c) for c in cores) + " |",
         f"| database growth ({basis.db_kb:g} KB an image) | "
         + " | ".join(f"{g:.1f} GB a day" for g in gb)
         + " |",
-        "| object storage (400 KB an image; erasure-coded, 2x raw) | "
+        f"| object storage ({STORED_KB_PER_IMAGE:g} KB an image; erasure-coded, 2x raw) | "
         + " | ".join(f"{t:.1f} TB a day, {2 * t:.1f} TB raw" for t in tb)
         + " |",
-        "| broker messages/s at peak (5 an image) | "
+        f"| broker messages/s at peak ({MESSAGES_PER_IMAGE} an image) | "
         + " | ".join(f"{m:,.0f}" for m in messages)
         + " |",
     ]
