@@ -57,7 +57,7 @@ speech-tools:        ## Debian's espeak-ng, which speaks the speech simulation's
 	command -v espeak-ng >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng)
 
 interop-tools: install ## Datumaro and Label Studio in virtualenvs of their own (var/venvs/), which check our exports
-	$(BIN)/python -m aviary_devkit.interop || echo "interop-tools: not installed; the tests that use them skip and say why"
+	$(BIN)/python -m aviary_devkit.interop || echo "interop-tools: not installed; the tests that use them fail or skip, and say why"
 
 test: infra browser speech-tools interop-tools ## the test suite (unit, integration, end-to-end, browser)
 	$(BIN)/python -m pytest

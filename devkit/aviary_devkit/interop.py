@@ -54,7 +54,8 @@ def run_tool(python: Path, script: str, *args: str) -> str:
 
 def install_all() -> int:
     """Make every tool's virtualenv at once (`make interop-tools`), so that the tests that
-    use them find them ready; 1 if one could not be installed (those tests then skip)."""
+    use them find them ready; 1 if one could not be installed (Datumaro's tests then fail;
+    Label Studio's skip, or fail under `AVIARY_REQUIRE_TOOLS=1`, as in CI)."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(len(TOOLS)) as pool:
