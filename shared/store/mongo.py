@@ -10,7 +10,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+INDEX_NOT_FOUND = 27  # the server's code for dropping an index that is not there
 # Errors meaning "the database cannot be reached right now" (as opposed to a bad request).
 DATABASE_DOWN: tuple[type[Exception], ...] = (ConnectionFailure,)
 Doc = dict[str, Any]
@@ -176,6 +178,15 @@ async def modify_by_id(
     if not new:
         return before
     return await collection.find_one({"_id": doc_id}, session=session)
+
+
+async def drop_index_if_present(collection: AsyncCollection[Doc], name: str) -> None:
+    """Drop an index an earlier version made, if it is there (a start-up's migration)."""
+    try:
+        await collection.drop_index(name)
+    except OperationFailure as exc:
+        if exc.code != INDEX_NOT_FOUND:
+            raise
 
 
 async def delete_older(
