@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.assist import api, consumers, erasure
 from services.assist.deps import AssistParts
 from services.assist.models import models_api
+from shared.domain.projects import RECENT_S
 from shared.errors import RetryLater
 from shared.events import Envelope, ItemIngested
 from shared.runtime import Runtime, Startup
@@ -31,7 +32,7 @@ def build_app(runtime: Runtime) -> FastAPI:
         waiting = [event for event in events if event.prelabel]
         projects = {}
         for project_id in {event.project_id for event in waiting}:
-            project = await parts.projects.get(project_id)
+            project = await parts.projects.get(project_id, RECENT_S)
             if project is None:
                 raise RetryLater(f"project {project_id} not known yet")
             projects[project_id] = project
@@ -46,7 +47,7 @@ def build_app(runtime: Runtime) -> FastAPI:
         """Promptable segmenters' image embeddings, once per item, so a click runs only the
         decoder (best effort: a missing one is computed at the first click)."""
         for event in events:
-            project = await parts.projects.get(event.project_id)
+            project = await parts.projects.get(event.project_id, RECENT_S)
             if project is not None and project.assist.segmenter:
                 try:
                     await parts.model_segmenters.precompute(event, project)

@@ -13,7 +13,7 @@ from services.dispatch import domain
 from services.dispatch.leases.open_lists import OpenLists, open_round
 from services.dispatch.leases.repository import READ_CHUNK, SlotRepository
 from services.dispatch.leases.slots import LeaseEnd, slot_key
-from shared.domain.projects import ProjectReadModel
+from shared.domain.projects import RECENT_S, ProjectReadModel
 from shared.domain.tracks import clip_unit, cut
 from shared.errors import NotFound, RetryLater
 from shared.events import (
@@ -32,7 +32,6 @@ from shared.store.storage import ObjectStorage, content_key
 
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
 VERSION_CACHE_SIZE = 1000
-PROJECT_CACHE_S = 5.0
 # What the pool leaves out of the tasks it keeps: the parts a `next` answer rarely needs.
 # A task that has them (`needs_full_read`) is read again once leased.
 HEAVY_FIELDS = {
@@ -149,7 +148,7 @@ class TaskStore:
         docs: list[Doc] = []
         golds = ActiveGolds(self.gold, session)
         for event in events:
-            project = await self.projects.get(event.project_id, max_age_s=PROJECT_CACHE_S)
+            project = await self.projects.get(event.project_id, max_age_s=RECENT_S)
             if project is None:
                 raise RetryLater(f"project {event.project_id} not known yet")
             if event.video is not None:

@@ -27,6 +27,7 @@ from services.review.deps import (
 )
 from services.review.repositories.units import is_dispute
 from services.review.views import known_project
+from shared.domain.projects import RECENT_S
 from shared.errors import AppError, Conflict
 from shared.security.auth import Principal, Role, require_roles, vendor_of
 from shared.store.mongo import Doc
@@ -93,7 +94,7 @@ async def reject(
     unit = await units.get(vendor_of(principal), unit_id)
     if is_dispute(unit_id):
         raise Conflict("use_correct", "a disputed item is settled by accepting or correcting it")
-    project = await known_project(projects, unit["project_id"])
+    project = await known_project(projects, unit["project_id"], RECENT_S)
     domain.check_rejection(body.reason, body.comment, project.reject_reasons)
     where = domain.check_rejected_part(unit, body.track_id, body.frames, body.segment_id)
     await decisions.reject(unit, principal.sub, body.reason, body.comment, **where)
@@ -114,7 +115,7 @@ async def correct(
     """The reviewer's shapes become the final annotation; the annotator is credited with the
     share of their shapes the correction kept (a partial accept)."""
     unit = await units.get(vendor_of(principal), unit_id)
-    project = await known_project(projects, unit["project_id"])
+    project = await known_project(projects, unit["project_id"], RECENT_S)
     answer = domain.check_correction(unit, body.annotation, body.tracks, body.transcript)
     domain.require_valid_answer(answer, project, unit)
     if is_dispute(unit_id):

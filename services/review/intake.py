@@ -28,7 +28,7 @@ from services.review.repositories import (
 from services.review.repositories.annotators import record_id
 from services.review.speech_consensus import speech_consensus
 from services.review.track_consensus import track_consensus
-from shared.domain.projects import ProjectReadModel
+from shared.domain.projects import RECENT_S, ProjectReadModel
 from shared.errors import RetryLater
 from shared.events import (
     Annotation,
@@ -40,8 +40,6 @@ from shared.events import (
 )
 from shared.messaging.outbox import Outbox
 from shared.store.mongo import AsyncClientSession, Doc, utcnow
-
-PROJECT_CACHE_S = 5.0
 
 
 def gold_answer(event: TaskSubmitted, golds: dict[str, Doc]) -> domain.Answer:
@@ -97,7 +95,7 @@ class Intake:
         consensus with the item's other overlaps. Many share one transaction."""
         projects: dict[str, ProjectUpserted] = {}
         for project_id in {e.project_id for e in events}:
-            project = await self.projects.get(project_id, max_age_s=PROJECT_CACHE_S)
+            project = await self.projects.get(project_id, max_age_s=RECENT_S)
             if project is None:
                 raise RetryLater(f"project {project_id} not known yet")
             projects[project_id] = project

@@ -23,13 +23,11 @@ from aviary.contracts.tracks import TrackAnnotation
 from services.review import domain, skills
 from services.review.feedback import feedback, shape_feedback, track_feedback, word_feedback
 from services.review.repositories.onboarding import OnboardingRepository
-from shared.domain.projects import ProjectReadModel
+from shared.domain.projects import RECENT_S, ProjectReadModel
 from shared.events import OnboardingChanged, ProjectUpserted, TaskSubmitted
 from shared.messaging.outbox import Outbox
 from shared.security.audit import AuditLog
 from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
-
-PROJECT_CACHE_S = 5.0
 
 
 def training_feedback(
@@ -152,7 +150,7 @@ class Onboarding:
     async def outcome(self, session: AsyncClientSession, sub: Doc, score: float) -> None:
         """A reviewer decided on a person's work (accepted 1, rejected 0, corrected: the
         credit): their skill moves, and may send them back to training."""
-        project = await self.projects.get(sub["project_id"], max_age_s=PROJECT_CACHE_S)
+        project = await self.projects.get(sub["project_id"], max_age_s=RECENT_S)
         if project is None:
             return
         doc = await self.repo.get(

@@ -8,15 +8,17 @@ from services.review.clips import ClipFrames
 from services.review.repositories import SubmissionRepository
 from services.review.repositories.units import is_dispute
 from services.review.speech_consensus import word_diff
-from shared.domain.projects import ProjectReadModel
+from shared.domain.projects import RECENT_S, ProjectReadModel
 from shared.errors import NotFound
 from shared.events import Annotation, ProjectUpserted, Transcript
 from shared.runtime import Runtime
 from shared.store.mongo import Doc
 
 
-async def known_project(projects: ProjectReadModel, project_id: str) -> ProjectUpserted:
-    project = await projects.get(project_id)
+async def known_project(
+    projects: ProjectReadModel, project_id: str, max_age_s: float = 0.0
+) -> ProjectUpserted:
+    project = await projects.get(project_id, max_age_s)
     if project is None:
         raise NotFound("project")
     return project
@@ -33,7 +35,7 @@ class ReviewViews:
 
     async def view(self, unit: Doc) -> ReviewView:
         runtime, submissions = self.runtime, self.submissions
-        project = await known_project(self.projects, unit["project_id"])
+        project = await known_project(self.projects, unit["project_id"], RECENT_S)
         image, ttl = unit["image"], runtime.settings.presign_ttl_s
         url = runtime.storage.presigned_get(image["bucket"], image["object_key"], ttl)
         dispute = is_dispute(unit["_id"])

@@ -14,6 +14,13 @@ ASKS_FOR_ONBOARDING = {
 }
 
 
+# How old a read of a project the hot paths (intake, views, task creation, model help) accept.
+# A change to a project (classes, reasons, settings) then applies within this long in every
+# process, and at once in the one that consumed it (`forget`); a read per event or per view
+# was one database operation an image in each service.
+RECENT_S = 5.0
+
+
 class ProjectReadModel:
     """The newest version of each project, even if versions arrive out of order."""
 

@@ -51,17 +51,36 @@ def apply_once_in_groups(
     is retried or dead-lettered, and a redelivered event is still applied once."""
 
     async def apply_group(envelopes: Sequence[Envelope]) -> list[BaseException | None]:
-        ids = [e.event_id for e in envelopes]
-        seen = {
-            d["_id"]
-            for d in await database.processed.find({"_id": {"$in": ids}}, {"_id": 1}).to_list(None)
-        }
         fresh: dict[str, E] = {}
         for envelope in envelopes:
-            if envelope.event_id not in seen and envelope.event_id not in fresh:
+            if envelope.event_id not in fresh:
                 fresh[envelope.event_id] = model.model_validate(envelope.data)
-        if not fresh:
-            return [None] * len(envelopes)
+        # Nothing is read first: a redelivery is rare, and its marker's duplicate key fails
+        # the transaction before anything else is written; the group then goes again
+        # without the events applied before. (A read before each group was a sixth of the
+        # consumers' database operations.)
+        failure = await _commit(fresh)
+        if failure is not None:
+            seen = await _applied_before(list(fresh))
+            fresh = {event_id: e for event_id, e in fresh.items() if event_id not in seen}
+            if seen:  # redelivered: the others again, or nothing left to do
+                failure = await _commit(fresh) if fresh else None
+        if failure is not None:
+            if len(envelopes) == 1:
+                raise failure
+            return [await _one(e) for e in envelopes]
+        if fresh and after is not None:
+            result = after(list(fresh.values()))
+            if inspect.isawaitable(result):
+                await result
+        return [None] * len(envelopes)
+
+    async def _applied_before(event_ids: list[str]) -> set[str]:
+        found = database.processed.find({"_id": {"$in": event_ids}}, {"_id": 1})
+        return {d["_id"] for d in await found.to_list(None)}
+
+    async def _commit(fresh: dict[str, E]) -> Exception | None:
+        """The events and their processed markers in one transaction; the error, if any."""
 
         async def unit(session: AsyncClientSession) -> None:
             now = utcnow()
@@ -72,15 +91,9 @@ def apply_once_in_groups(
 
         try:
             await database.transaction(unit)
-        except Exception:
-            if len(envelopes) == 1:
-                raise
-            return [await _one(e) for e in envelopes]
-        if after is not None:
-            result = after(list(fresh.values()))
-            if inspect.isawaitable(result):
-                await result
-        return [None] * len(envelopes)
+        except Exception as exc:
+            return exc
+        return None
 
     async def _one(envelope: Envelope) -> BaseException | None:
         try:

@@ -122,10 +122,10 @@ class ServiceDatabase:
     ) -> bool:
         """Apply an event's effects exactly once: `fn` and the processed-marker commit together.
 
-        Returns False when the event was already applied (a redelivery), True otherwise.
+        Returns False when the event was already applied (a redelivery), True otherwise:
+        its marker's duplicate key fails the transaction before `fn` runs (nothing is read
+        first; a redelivery is rare).
         """
-        if await self.processed.find_one({"_id": event_id}, {"_id": 1}) is not None:
-            return False
 
         async def unit(session: AsyncClientSession) -> None:
             await self.processed.insert_one({"_id": event_id, "at": utcnow()}, session=session)
@@ -134,7 +134,7 @@ class ServiceDatabase:
         try:
             await self.transaction(unit)
         except DuplicateKeyError:
-            # A concurrent replica applied the same event first; its transaction won.
+            # Applied before, or by a concurrent replica whose transaction won.
             if await self.processed.find_one({"_id": event_id}, {"_id": 1}) is not None:
                 return False
             raise

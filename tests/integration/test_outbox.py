@@ -152,6 +152,37 @@ async def test_events_applied_in_groups_are_applied_once_and_a_bad_one_fails_alo
     assert sum(len(g) for g in applied_groups) == 3
 
 
+async def test_a_group_holding_a_redelivered_event_applies_only_the_new_ones(
+    parts: tuple[ServiceDatabase, Broker],
+) -> None:
+    """Nothing is read before a group: the redelivered event's marker fails the first try,
+    and the group goes again without it."""
+    db, _ = parts
+    applied: list[str] = []
+    told: list[str] = []
+
+    async def apply_many(session: AsyncClientSession, events: Sequence[BatchSealed]) -> None:
+        await db["sealed"].insert_many([{"_id": e.batch_id} for e in events], session=session)
+        applied.extend(e.batch_id for e in events)
+
+    handle = apply_once_in_groups(
+        db, BatchSealed, apply_many, after=lambda events: told.extend(e.batch_id for e in events)
+    )
+    envelopes = [
+        Envelope.wrap(BatchSealed(batch_id=name, project_id="p", org_id="o", item_count=1))
+        for name in ("old", "new-1", "new-2")
+    ]
+    await handle(envelopes[0])
+    await asyncio.gather(*(handle(e) for e in envelopes))  # one group, "old" redelivered
+    assert sorted(d["_id"] for d in await db["sealed"].find({}).to_list(None)) == [
+        "new-1",
+        "new-2",
+        "old",
+    ]
+    # Each applied and told once: the failed first try wrote nothing and told nobody.
+    assert sorted(applied) == sorted(told) == ["new-1", "new-2", "old"]
+
+
 async def test_a_document_of_more_events_than_a_slice_is_published_whole(
     parts: tuple[ServiceDatabase, Broker], settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
