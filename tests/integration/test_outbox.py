@@ -9,6 +9,7 @@ import pytest
 
 from shared.events import BatchSealed, Envelope
 from shared.messaging import Broker, QueueNames
+from shared.messaging import outbox as outbox_module
 from shared.messaging.handlers import apply_once_in_groups
 from shared.messaging.outbox import Outbox
 from shared.settings import Settings
@@ -97,6 +98,43 @@ async def test_events_saved_before_a_crash_are_published_by_the_next_relay(
     finally:
         task.cancel()
     assert sorted(await queued_ids(broker, settings)) == sorted(e.event_id for e in events)
+
+
+async def test_an_idle_relay_polls_less_and_still_finds_what_a_dead_process_left(
+    parts: tuple[ServiceDatabase, Broker], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found empty, the poll doubles its wait up to IDLE_POLL_S; events saved by another
+    process (which died before relaying them) still go out within that wait."""
+    db, broker = parts
+    monkeypatch.setattr(outbox_module, "IDLE_POLL_S", 0.8)
+    relay = Outbox(db, broker, poll_s=0.1)
+    reads = 0
+    relay_once = relay.relay_once
+
+    async def counted() -> int:
+        nonlocal reads
+        reads += 1
+        return await relay_once()
+
+    monkeypatch.setattr(relay, "relay_once", counted)
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(3.0)
+        # 0.1, 0.2, 0.4, then every 0.8 s: about 6 reads in 3 s (30 at a steady 0.1 s).
+        assert 4 <= reads <= 8
+        event = sealed("left-behind")
+
+        async def work(session: AsyncClientSession) -> None:
+            await Outbox(db, broker).add(session, event)  # no notify: another process
+
+        await db.transaction(work)
+        for _ in range(30):
+            if await db["outbox"].count_documents({}) == 0:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        task.cancel()
+    assert await queued_ids(broker, settings) == [event.event_id]
 
 
 async def test_apply_once_ignores_a_redelivered_event(
