@@ -43,6 +43,10 @@ def build_app(runtime: Runtime) -> FastAPI:
             session, *(Envelope.wrap(one, org_ids=(one.org_id,)) for one in labeled)
         )
 
+    async def after_items(events: Sequence[ItemIngested]) -> None:
+        runtime.outbox.notify()  # the pre-labels committed with the items go out now
+        await embed(events)
+
     async def embed(events: Sequence[ItemIngested]) -> None:
         """Promptable segmenters' image embeddings, once per item, so a click runs only the
         decoder (best effort: a missing one is computed at the first click)."""
@@ -57,7 +61,11 @@ def build_app(runtime: Runtime) -> FastAPI:
     startup = Startup(
         erasure=erasure.plan(runtime.storage, runtime.settings.models_bucket),
         handlers=consumers.handlers(
-            runtime.db, parts.projects, parts.items, also_on_items=[prelabel], after_items=embed
+            runtime.db,
+            parts.projects,
+            parts.items,
+            also_on_items=[prelabel],
+            after_items=after_items,
         ),
         steps=[parts.items.ensure_indexes, parts.models.prepare],
         stop_steps=[parts.pool.close, parts.endpoints.close],
