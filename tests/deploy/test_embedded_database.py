@@ -13,7 +13,7 @@ from secantus.storage import Storage
 from secantus.transactions import TransactionRegistry, TxnState
 
 from shared.settings import Settings
-from shared.store.mongo import connect_mongo
+from shared.store.mongo import AsyncClientSession, ServiceDatabase, connect_mongo
 from tests.deploy.test_scripts import script
 
 
@@ -103,6 +103,40 @@ async def test_profiling_still_follows_the_profile_command(
         assert {"_id": 1, "after": None} not in profiled
         assert {"_id": 1} not in profiled
         assert (await db.command("profile", -1))["was"] == 0
+    finally:
+        await client.close()
+        server.stop()
+
+
+async def test_without_an_oplog_transactions_commit_and_nothing_is_copied(
+    launcher: ModuleType, tmp_path: Path, settings: Settings
+) -> None:
+    server = SecantusDBServer(port=0, storage_path=str(tmp_path), enable_test_commands=False)
+    launcher.without_oplog(server)
+    server.start()
+    url = f"mongodb://127.0.0.1:{server.address[1]}/?directConnection=true"
+    client = connect_mongo(settings.model_copy(update={"mongo_url": url}))
+    try:
+        database = ServiceDatabase(client, "kept")
+
+        async def both(session: AsyncClientSession) -> None:
+            await database["a"].insert_one({"_id": 1}, session=session)
+            await database["b"].update_one(
+                {"_id": 1}, {"$inc": {"n": 1}}, upsert=True, session=session
+            )
+
+        await database.transaction(both)
+
+        async def failing(session: AsyncClientSession) -> None:
+            await database["a"].insert_one({"_id": 2}, session=session)
+            raise RuntimeError("before the commit")
+
+        with pytest.raises(RuntimeError):
+            await database.transaction(failing)
+        assert [d["_id"] async for d in database["a"].find()] == [1]
+        assert (await database["b"].find_one({"_id": 1}) or {}).get("n") == 1
+        assert await client["local"]["oplog.rs"].count_documents({}) == 0
+        assert (await client.admin.command("hello"))["setName"]  # still a replica set
     finally:
         await client.close()
         server.stop()
