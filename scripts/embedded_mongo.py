@@ -1,5 +1,5 @@
-"""The embedded database (SecantusDB) as `make infra` starts it, with one setting its command
-line does not offer: how long a transaction may stay open.
+"""The embedded database (SecantusDB) as `make infra` starts it, with what its command line
+does not offer: how long a transaction may stay open, two fixes, and no oplog.
 
 A service killed in the middle of a transaction leaves it open, holding its documents; every
 other writer to them retries until the database aborts it at this limit. SecantusDB (like
@@ -9,7 +9,8 @@ milliseconds; 10 s leaves them a wide margin. Production's MongoDB gets the same
 (deploy/: `transactionLifetimeLimitSeconds`).
 
 It also mends two costs of SecantusDB 0.7.0b3 that every command paid (`fix_command_costs`;
-both are worth proposing upstream, and are left alone on any other version):
+written up for upstream in docs/upstream/secantusdb-command-costs.md; any other version runs
+unpatched):
 - Each command read its database's profiling level from a WiredTiger table, under the
   storage's one lock. The level changes only through the `profile` command, so it is kept in
   memory and forgotten when that command sets it (12-17% of the server's CPU on a load of
