@@ -57,8 +57,8 @@ def apply_once_in_groups(
                 fresh[envelope.event_id] = model.model_validate(envelope.data)
         # Nothing is read first: a redelivery is rare, and its marker's duplicate key fails
         # the transaction before anything else is written; the group then goes again
-        # without the events applied before. (A read before each group was a sixth of the
-        # consumers' database operations.)
+        # without the events applied before. (A read before each group was 3.6 of the e2e
+        # flow's 58 database operations an image.)
         failure = await _commit(fresh)
         if failure is not None:
             seen = await _applied_before(list(fresh))
