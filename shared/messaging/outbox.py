@@ -104,6 +104,7 @@ class Outbox:
         nothing; a commit, or a read that found work, brings it back to `poll_s`."""
         measured = 0.0
         wait_s = self.poll_s
+        idle_s = max(self.poll_s, IDLE_POLL_S)
         while True:
             self._wake.clear()  # before relaying, so a commit during the relay is not missed
             try:
@@ -115,7 +116,6 @@ class Outbox:
                 while page == RELAY_PAGE:
                     page = await self.relay_once()
                     relayed += page
-                idle_s = max(self.poll_s, IDLE_POLL_S)
                 wait_s = self.poll_s if relayed else min(wait_s * 2, idle_s)
             except asyncio.CancelledError:
                 raise

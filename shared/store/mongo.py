@@ -20,11 +20,13 @@ __all__ = [
     "DATABASE_DOWN",
     "AsyncClientSession",
     "AsyncCollection",
+    "AsyncMongoClient",
     "Doc",
     "DuplicateKeyError",
     "ServiceDatabase",
     "connect_mongo",
     "delete_older",
+    "drop_index_if_present",
     "modify_by_id",
     "utcnow",
 ]

@@ -1,9 +1,11 @@
 """The launcher of the embedded database (scripts/embedded_mongo.py) mends two per-command
-costs of SecantusDB; what it changes must still behave as the server did."""
+costs of SecantusDB and turns its oplog off; what it changes must still behave as the server
+did."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -13,7 +15,13 @@ from secantus.storage import Storage
 from secantus.transactions import TransactionRegistry, TxnState
 
 from shared.settings import Settings
-from shared.store.mongo import AsyncClientSession, ServiceDatabase, connect_mongo
+from shared.store.mongo import (
+    AsyncClientSession,
+    AsyncMongoClient,
+    Doc,
+    ServiceDatabase,
+    connect_mongo,
+)
 from tests.deploy.test_scripts import script
 
 
@@ -29,6 +37,26 @@ def launcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     module = script("embedded_mongo.py")
     assert module.fix_command_costs()
     yield module
+
+
+@asynccontextmanager
+async def embedded_server(
+    tmp_path: Path,
+    settings: Settings,
+    before_start: Callable[[SecantusDBServer], None] | None = None,
+) -> AsyncIterator[AsyncMongoClient[Doc]]:
+    """A SecantusDB server in this process (as the launcher makes it), and a client of it."""
+    server = SecantusDBServer(port=0, storage_path=str(tmp_path), enable_test_commands=False)
+    if before_start is not None:
+        before_start(server)
+    server.start()
+    url = f"mongodb://127.0.0.1:{server.address[1]}/?directConnection=true"
+    client = connect_mongo(settings.model_copy(update={"mongo_url": url}))
+    try:
+        yield client
+    finally:
+        await client.close()
+        server.stop()
 
 
 def session(n: int) -> bytes:
@@ -86,11 +114,7 @@ def test_the_walk_for_idle_transactions_runs_at_most_every_half_second(
 async def test_profiling_still_follows_the_profile_command(
     launcher: ModuleType, tmp_path: Path, settings: Settings
 ) -> None:
-    server = SecantusDBServer(port=0, storage_path=str(tmp_path), enable_test_commands=False)
-    server.start()
-    url = f"mongodb://127.0.0.1:{server.address[1]}/?directConnection=true"
-    client = connect_mongo(settings.model_copy(update={"mongo_url": url}))
-    try:
+    async with embedded_server(tmp_path, settings) as client:
         db = client["profiled"]
         await db["things"].insert_one({"_id": 1})
         await db["things"].find_one({"_id": 1})  # level 0 (read, then kept): not profiled
@@ -103,20 +127,12 @@ async def test_profiling_still_follows_the_profile_command(
         assert {"_id": 1, "after": None} not in profiled
         assert {"_id": 1} not in profiled
         assert (await db.command("profile", -1))["was"] == 0
-    finally:
-        await client.close()
-        server.stop()
 
 
 async def test_without_an_oplog_transactions_commit_and_nothing_is_copied(
     launcher: ModuleType, tmp_path: Path, settings: Settings
 ) -> None:
-    server = SecantusDBServer(port=0, storage_path=str(tmp_path), enable_test_commands=False)
-    launcher.without_oplog(server)
-    server.start()
-    url = f"mongodb://127.0.0.1:{server.address[1]}/?directConnection=true"
-    client = connect_mongo(settings.model_copy(update={"mongo_url": url}))
-    try:
+    async with embedded_server(tmp_path, settings, launcher.without_oplog) as client:
         database = ServiceDatabase(client, "kept")
 
         async def both(session: AsyncClientSession) -> None:
@@ -137,6 +153,3 @@ async def test_without_an_oplog_transactions_commit_and_nothing_is_copied(
         assert (await database["b"].find_one({"_id": 1}) or {}).get("n") == 1
         assert await client["local"]["oplog.rs"].count_documents({}) == 0
         assert (await client.admin.command("hello"))["setName"]  # still a replica set
-    finally:
-        await client.close()
-        server.stop()

@@ -42,6 +42,23 @@ async def queued_ids(broker: Broker, settings: Settings, service: str = "export"
     return ids
 
 
+async def save_unrelayed(db: ServiceDatabase, broker: Broker, *events: Envelope) -> None:
+    """Events saved by a process that died before relaying them (its relay never woken)."""
+
+    async def work(session: AsyncClientSession) -> None:
+        await Outbox(db, broker).add(session, *events)
+
+    await db.transaction(work)
+
+
+async def until_relayed(db: ServiceDatabase, seconds: float) -> None:
+    """Wait up to `seconds` for the outbox to be emptied (the caller asserts what went out)."""
+    for _ in range(round(seconds / 0.1)):
+        if await db["outbox"].count_documents({}) == 0:
+            return
+        await asyncio.sleep(0.1)
+
+
 async def test_state_and_event_commit_together(
     parts: tuple[ServiceDatabase, Broker], settings: Settings
 ) -> None:
@@ -84,17 +101,11 @@ async def test_events_saved_before_a_crash_are_published_by_the_next_relay(
     db, broker = parts
     events = [sealed(f"b{i}") for i in range(5)]
 
-    async def work(session: AsyncClientSession) -> None:
-        await Outbox(db, broker).add(session, *events)
-
-    await db.transaction(work)  # no relay ran: this process "crashed" here
+    await save_unrelayed(db, broker, *events)  # no relay ran: this process "crashed" here
     relay = Outbox(db, broker, poll_s=0.1)
     task = asyncio.create_task(relay.run())
     try:
-        for _ in range(50):
-            if await db["outbox"].count_documents({}) == 0:
-                break
-            await asyncio.sleep(0.1)
+        await until_relayed(db, seconds=5.0)
     finally:
         task.cancel()
     assert sorted(await queued_ids(broker, settings)) == sorted(e.event_id for e in events)
@@ -123,15 +134,8 @@ async def test_an_idle_relay_polls_less_and_still_finds_what_a_dead_process_left
         # 0.1, 0.2, 0.4, then every 0.8 s: about 6 reads in 3 s (30 at a steady 0.1 s).
         assert 4 <= reads <= 8
         event = sealed("left-behind")
-
-        async def work(session: AsyncClientSession) -> None:
-            await Outbox(db, broker).add(session, event)  # no notify: another process
-
-        await db.transaction(work)
-        for _ in range(30):
-            if await db["outbox"].count_documents({}) == 0:
-                break
-            await asyncio.sleep(0.1)
+        await save_unrelayed(db, broker, event)  # no notify: another process
+        await until_relayed(db, seconds=3.0)
     finally:
         task.cancel()
     assert await queued_ids(broker, settings) == [event.event_id]
