@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from services.dispatch.work_store import HANDLING_KEPT, WorkStore
@@ -44,9 +44,14 @@ class WorkClock:
     interval of this counter. The projects' handling times ride along."""
 
     def __init__(
-        self, store: WorkStore, settings: Settings, tombstones: Tombstones | None = None
+        self,
+        store: WorkStore,
+        settings: Settings,
+        tombstones: Tombstones | None = None,
+        now: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
+        self.now = now  # the wall clock; a test that crosses a day gives its own
         self.settings = settings
         self.tombstones = tombstones
         self.defaults = Defaults(settings.default_daily_hours, settings.intern_daily_hours)
@@ -69,7 +74,7 @@ class WorkClock:
         started_at: datetime | None = None,
     ) -> None:
         """Time worked on a task that just ended (`started_at`: when it was leased)."""
-        now = utcnow()
+        now = self.now()
         day = day_of(now)
         self._unflushed[(vendor_id, annotator_id, day)] += max(0.0, seconds)
         last = self._last_end.get((vendor_id, annotator_id))
@@ -119,11 +124,11 @@ class WorkClock:
                 "new tasks are offered again tomorrow (UTC)",
                 status_code=429,
                 details={"limit_s": limit_s, "worked_s": round(worked_s, 1)},
-                headers={"Retry-After": str(seconds_to_next_day(utcnow()))},
+                headers={"Retry-After": str(seconds_to_next_day(self.now()))},
             )
 
     async def worked_today(self, vendor_id: str, annotator_id: str) -> float:
-        day = day_of(utcnow())
+        day = day_of(self.now())
         async with self._lock:  # a read never overlaps a flush: nothing is counted twice
             cached = self._read.get((vendor_id, day))
             if cached is None or time.monotonic() - cached[0] > WORKED_TTL_S:
@@ -164,7 +169,7 @@ class WorkClock:
                 self._unflushed[(vendor_id, annotator_id, day)] -= seconds
                 if (read := self._read.get((vendor_id, day))) is not None:
                     read[1][annotator_id] = read[1].get(annotator_id, 0.0) + seconds
-            today = day_of(utcnow())
+            today = day_of(self.now())
             for key in [k for k, v in self._unflushed.items() if v <= 0 or k[2] != today]:
                 if self._unflushed[key] <= 0:
                     del self._unflushed[key]
