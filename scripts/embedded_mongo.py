@@ -1,5 +1,5 @@
 """The embedded database (SecantusDB) as `make infra` starts it, with what its command line
-does not offer: how long a transaction may stay open, two fixes, and no oplog.
+does not offer: how long a transaction may stay open, three fixes, and no oplog.
 
 A service killed in the middle of a transaction leaves it open, holding its documents; every
 other writer to them retries until the database aborts it at this limit. SecantusDB (like
@@ -8,7 +8,7 @@ for a minute (the SIGKILL tests: 63 s each, 12 s with 10 s). Aviary's transactio
 milliseconds; 10 s leaves them a wide margin. Production's MongoDB gets the same limit
 (deploy/: `transactionLifetimeLimitSeconds`).
 
-It also mends two costs of SecantusDB 0.7.0b3 that every command paid (`fix_command_costs`;
+It also mends three costs of SecantusDB 0.7.0b3 that every command paid (`fix_command_costs`;
 written up for upstream in docs/upstream/secantusdb-command-costs.md; any other version runs
 unpatched):
 - Each command read its database's profiling level from a WiredTiger table, under the
@@ -20,6 +20,9 @@ unpatched):
   sessions (service processes started and stopped, test runs) the same load cost the server
   3x its CPU. The walk now runs at most every `PRUNE_EVERY_S`, and forgets transactions
   finished more than `FINISHED_KEPT_S` ago (kept until then to answer a retried commit).
+- Each write read its collection's catalog (options, index list) from WiredTiger several
+  times over: a quarter of the server's CPU under the accept pipeline. embedded_catalog.py
+  keeps it in memory while no catalog change is in flight.
 
 And it keeps no oplog (`without_oplog`). The server runs as a one-node replica set because the
 drivers allow transactions only there, and SecantusDB then writes every change a second time,
@@ -38,6 +41,7 @@ import threading
 from types import FrameType
 from typing import Any
 
+import embedded_catalog
 import secantus
 from secantus.server import SecantusDBServer
 from secantus.storage import Storage
@@ -50,13 +54,14 @@ FINISHED_KEPT_S = 60.0
 
 
 def fix_command_costs() -> bool:
-    """Patch the two per-command costs above into SecantusDB's classes; False (and nothing
+    """Patch the three per-command costs above into SecantusDB's classes; False (and nothing
     patched) on a version they were not measured on."""
     if secantus.__version__ not in FIXED_VERSIONS:
         print(f"embedded_mongo: SecantusDB {secantus.__version__}: running it unpatched")
         return False
     _cache_profile_settings()
     _bound_transaction_pruning()
+    embedded_catalog.install()
     return True
 
 

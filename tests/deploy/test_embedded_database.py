@@ -1,6 +1,6 @@
-"""The launcher of the embedded database (scripts/embedded_mongo.py) mends two per-command
-costs of SecantusDB and turns its oplog off; what it changes must still behave as the server
-did."""
+"""The launcher of the embedded database (scripts/embedded_mongo.py) mends three per-command
+costs of SecantusDB (one a cache of its catalog) and turns its oplog off; what it changes must
+still behave as the server did."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+import secantus.server
 from secantus.server import SecantusDBServer
 from secantus.storage import Storage
 from secantus.transactions import TransactionRegistry, TxnState
@@ -19,21 +21,35 @@ from shared.store.mongo import (
     AsyncClientSession,
     AsyncMongoClient,
     Doc,
+    DuplicateKeyError,
     ServiceDatabase,
     connect_mongo,
 )
-from tests.deploy.test_scripts import script
+from tests.deploy.test_scripts import ROOT, script
+
+CATALOG_WRITERS = script("embedded_catalog.py").CATALOG_WRITERS
+
+
+PATCHED = (
+    (Storage, "get_profile"),
+    (Storage, "set_profile"),
+    (TransactionRegistry, "_prune_locked"),
+    (Storage, "_coll_options"),
+    (Storage, "_iter_indexes"),
+    (Storage, "_ensure_collection"),
+    (Storage, "_maybe_mark_multikey"),
+    (Storage, "_close_user_txn_session"),
+    (secantus.server, "dispatch"),
+    *((Storage, name) for name in CATALOG_WRITERS),
+)
 
 
 @pytest.fixture
 def launcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     """The launcher with its fixes applied, and SecantusDB's own methods back afterwards."""
-    for cls, name in (
-        (Storage, "get_profile"),
-        (Storage, "set_profile"),
-        (TransactionRegistry, "_prune_locked"),
-    ):
-        monkeypatch.setattr(cls, name, getattr(cls, name))
+    for owner, name in PATCHED:
+        monkeypatch.setattr(owner, name, getattr(owner, name))
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))  # the launcher imports its siblings
     module = script("embedded_mongo.py")
     assert module.fix_command_costs()
     yield module
@@ -153,3 +169,76 @@ async def test_without_an_oplog_transactions_commit_and_nothing_is_copied(
         assert (await database["b"].find_one({"_id": 1}) or {}).get("n") == 1
         assert await client["local"]["oplog.rs"].count_documents({}) == 0
         assert (await client.admin.command("hello"))["setName"]  # still a replica set
+
+
+def catalog_of(launcher: ModuleType, server: SecantusDBServer) -> Any:
+    return launcher.embedded_catalog.CatalogCache.of(server.storage)
+
+
+async def test_the_catalog_cache_follows_indexes_made_and_dropped(
+    launcher: ModuleType, tmp_path: Path, settings: Settings
+) -> None:
+    servers: list[SecantusDBServer] = []
+    async with embedded_server(tmp_path, settings, servers.append) as client:
+        cache = catalog_of(launcher, servers[0])
+        things = client["catalog"]["things"]
+        await things.insert_one({"_id": 1, "k": "a"})  # made: the cache starts again empty
+        await things.insert_one({"_id": 2, "k": "b"})
+        assert ("catalog", "things") in cache.indexes  # kept: the next write reads no table
+        assert cache.collections[("catalog", "things")] is not None
+        await things.create_index("k", unique=True)
+        assert cache.open_changes == 0 and ("catalog", "things") not in cache.indexes
+        with pytest.raises(DuplicateKeyError):  # the new index is seen by the next write
+            await things.insert_one({"_id": 3, "k": "a"})
+        await things.insert_one({"_id": 4, "k": "c"})
+        found = [d["_id"] async for d in things.find({"k": {"$in": ["b", "c"]}}).hint("k_1")]
+        assert sorted(found) == [2, 4]  # entries written for the old and the new documents
+        await things.drop_index("k_1")
+        await things.insert_one({"_id": 5, "k": "a"})  # no unique index any more
+        await things.drop()
+        await things.insert_one({"_id": 1})
+        assert await things.count_documents({}) == 1
+        assert [i["name"] async for i in await things.list_indexes()] == ["_id_"]
+        assert cache.open_changes == 0
+
+
+async def test_a_collection_made_in_a_transaction_exists_once_it_commits_not_before(
+    launcher: ModuleType, tmp_path: Path, settings: Settings
+) -> None:
+    servers: list[SecantusDBServer] = []
+    async with embedded_server(tmp_path, settings, servers.append) as client:
+        cache = catalog_of(launcher, servers[0])
+        database = ServiceDatabase(client, "made")
+        await database["other"].insert_one({"_id": 1})
+        open_during: list[int] = []
+
+        async def make(session: AsyncClientSession, fail: bool) -> None:
+            await database["fresh"].insert_one({"_id": 1}, session=session)
+            open_during.append(cache.open_changes)  # its change stays open until the end
+            assert await database["other"].find_one({"_id": 1}) is not None
+            if fail:
+                raise RuntimeError("before the commit")
+
+        with pytest.raises(RuntimeError):
+            await database.transaction(lambda session: make(session, fail=True))
+        assert "fresh" not in await client["made"].list_collection_names()
+        assert cache.open_changes == 0
+        await database.transaction(lambda session: make(session, fail=False))
+        assert open_during == [1, 1] and cache.open_changes == 0
+        assert await database["fresh"].count_documents({}) == 1
+        await database["fresh"].insert_one({"_id": 2})
+        assert cache.collections[("made", "fresh")] is not None
+
+
+async def test_an_array_in_an_indexed_field_is_still_found_by_its_elements(
+    launcher: ModuleType, tmp_path: Path, settings: Settings
+) -> None:
+    async with embedded_server(tmp_path, settings) as client:
+        tagged = client["multikey"]["tagged"]
+        await tagged.create_index("tags")
+        await tagged.insert_one({"_id": 1, "tags": "x"})  # the index list is kept here
+        await tagged.insert_one({"_id": 2, "tags": ["x", "y"]})  # the index turns multikey
+        assert [d["_id"] async for d in tagged.find({"tags": "y"})] == [2]
+        assert sorted([d["_id"] async for d in tagged.find({"tags": "x"})]) == [1, 2]
+        plan = (await tagged.find({"tags": "y"}).explain())["queryPlanner"]["winningPlan"]
+        assert plan["inputStage"]["isMultiKey"] is True  # the flag written, not the kept list
