@@ -67,8 +67,9 @@ def inspect_image(data: bytes, max_pixels: int, preview_px: int | None = None) -
     """Decode the bytes fully and describe them; refuse anything that is not a whole image.
 
     With `preview_px`, also make a WebP preview at most that many pixels on its long side.
-    JPEGs are decoded at the smallest DCT scale that still covers the preview (every byte of
-    the stream is still read, so truncation is still caught) at a fraction of the cost.
+    JPEGs are decoded at the smallest DCT scale that still covers the preview, or at the
+    smallest of all without one (every byte of the stream is still decoded, so truncation
+    is still caught) at a fraction of the cost.
     """
     if not data:
         raise invalid("empty_body", "the upload is empty", 400)
@@ -91,10 +92,12 @@ def inspect_image(data: bytes, max_pixels: int, preview_px: int | None = None) -
                     413,
                 )
             orientation = image.getexif().get(EXIF_ORIENTATION, 1)
-            if preview_px is not None and fmt == "JPEG":
-                scale = min(1.0, preview_px / max(width, height))
+            if fmt == "JPEG":
+                # The smallest DCT scale that covers the preview, or the smallest of all:
+                # every byte of the stream is still decoded, so truncation is still caught.
+                scale = min(1.0, (preview_px or 1) / max(width, height))
                 image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
-            image.load()  # a full decode is the only reliable truncation check
+            image.load()  # a whole decode is the only reliable truncation check
             preview = make_preview(image, orientation, preview_px) if preview_px else None
     except AppError:
         raise

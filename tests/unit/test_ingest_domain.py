@@ -139,6 +139,17 @@ def test_truncated_images_are_corrupt(fmt: str) -> None:
     assert (err.code, err.status_code) == ("corrupt_image", 422)
 
 
+@pytest.mark.parametrize("progressive", [False, True])
+@pytest.mark.parametrize("cut", [0.5, 0.95])
+def test_a_jpeg_cut_anywhere_in_its_scans_is_corrupt(progressive: bool, cut: float) -> None:
+    """A JPEG is validated at its smallest DCT scale; every byte is still decoded."""
+    data = encode("JPEG", (1920, 1080), progressive=progressive)
+    err = refused(data[: int(len(data) * cut)])
+    assert (err.code, err.status_code) == ("corrupt_image", 422)
+    info = inspect_image(data, LIMIT)  # whole, it passes at its full size
+    assert (info.width, info.height) == (1920, 1080)
+
+
 def test_png_with_damaged_pixel_data_is_corrupt() -> None:
     data = bytearray(encode("PNG", (200, 150)))
     start = data.index(b"IDAT") + 4 + 20
