@@ -171,16 +171,20 @@ async def test_without_an_oplog_transactions_commit_and_nothing_is_copied(
         assert (await client.admin.command("hello"))["setName"]  # still a replica set
 
 
-def catalog_of(launcher: ModuleType, server: SecantusDBServer) -> Any:
-    return launcher.embedded_catalog.CatalogCache.of(server.storage)
+@asynccontextmanager
+async def with_catalog(
+    launcher: ModuleType, tmp_path: Path, settings: Settings
+) -> AsyncIterator[tuple[AsyncMongoClient[Doc], Any]]:
+    """A server in this process, a client of it, and the server's catalog cache."""
+    servers: list[SecantusDBServer] = []
+    async with embedded_server(tmp_path, settings, servers.append) as client:
+        yield client, launcher.embedded_catalog.CatalogCache.of(servers[0].storage)
 
 
 async def test_the_catalog_cache_follows_indexes_made_and_dropped(
     launcher: ModuleType, tmp_path: Path, settings: Settings
 ) -> None:
-    servers: list[SecantusDBServer] = []
-    async with embedded_server(tmp_path, settings, servers.append) as client:
-        cache = catalog_of(launcher, servers[0])
+    async with with_catalog(launcher, tmp_path, settings) as (client, cache):
         things = client["catalog"]["things"]
         await things.insert_one({"_id": 1, "k": "a"})  # made: the cache starts again empty
         await things.insert_one({"_id": 2, "k": "b"})
@@ -205,9 +209,7 @@ async def test_the_catalog_cache_follows_indexes_made_and_dropped(
 async def test_a_collection_made_in_a_transaction_exists_once_it_commits_not_before(
     launcher: ModuleType, tmp_path: Path, settings: Settings
 ) -> None:
-    servers: list[SecantusDBServer] = []
-    async with embedded_server(tmp_path, settings, servers.append) as client:
-        cache = catalog_of(launcher, servers[0])
+    async with with_catalog(launcher, tmp_path, settings) as (client, cache):
         database = ServiceDatabase(client, "made")
         await database["other"].insert_one({"_id": 1})
         open_during: list[int] = []
