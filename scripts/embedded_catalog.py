@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import bson
 import secantus.server
@@ -38,6 +38,8 @@ from secantus.storage import Storage
 # More collections than this (many test namespaces) empty the cache rather than grow it.
 MOST_KEPT = 20_000
 ABSENT = b"\x00absent"  # `_coll_options` answers None: no such collection
+Key = tuple[str, str]  # database, collection
+V = TypeVar("V")
 
 # The methods that write the catalog tables (every write to them in 0.7.0b3 is in one of
 # these, or in `_ensure_collection` / `_maybe_mark_multikey`, patched apart).
@@ -64,8 +66,8 @@ class CatalogCache:
         self.lock = threading.Lock()
         self.generation = 0
         self.open_changes = 0
-        self.collections: dict[tuple[str, str], bytes] = {}
-        self.indexes: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
+        self.collections: dict[Key, bytes] = {}
+        self.indexes: dict[Key, list[tuple[str, bytes]]] = {}
         self.changed_txns: dict[int, Any] = {}  # held, so an id is not reused meanwhile
 
     @staticmethod
@@ -92,7 +94,7 @@ class CatalogCache:
                     self.changed_txns[id(txn)] = txn
                     self.open_changes += 1
                 return None
-            if COMMANDS.depth() > 0:
+            if COMMANDS.level > 0:
                 if COMMANDS.note_change(self):
                     self.open_changes += 1
                 return None
@@ -110,19 +112,27 @@ class CatalogCache:
                 return
         self.close_change()
 
-    def usable(self) -> int | None:
-        """The generation to read under, or None while a change is open."""
+    def rows(
+        self, storage: Storage, kept: dict[Key, V], key: Key, read: Callable[[], V]
+    ) -> V | None:
+        """`key`'s rows from `kept`, read through a fresh session (the latest committed
+        state) and kept on a miss; None while a change is open."""
         with self.lock:
-            return None if self.open_changes else self.generation
-
-    def keep(self, generation: int, put: Callable[[], None]) -> None:
-        with self.lock:
-            if self.open_changes or generation != self.generation:
-                return
-            if len(self.collections) + len(self.indexes) > MOST_KEPT:
-                self._forget_locked()
-                return
-            put()
+            if self.open_changes:
+                return None
+            generation = self.generation
+        value = kept.get(key)
+        if value is None:
+            with storage._committed_read_scope():
+                value = read()
+            with self.lock:  # kept only if no change opened or closed meanwhile
+                if self.open_changes or generation != self.generation:
+                    return value
+                if len(self.collections) + len(self.indexes) > MOST_KEPT:
+                    self._forget_locked()
+                else:
+                    kept[key] = value
+        return value
 
 
 class Commands(threading.local):
@@ -132,9 +142,6 @@ class Commands(threading.local):
     def __init__(self) -> None:
         self.level = 0
         self.changed: list[CatalogCache] = []
-
-    def depth(self) -> int:
-        return self.level
 
     def note_change(self, cache: CatalogCache) -> bool:
         """True the first time this command changes `cache`'s catalog."""
@@ -185,18 +192,12 @@ def _read_index_rows(storage: Storage, db: str, coll: str) -> list[tuple[str, by
 
 
 def _collection_row(storage: Storage, db: str, coll: str) -> bytes | None:
-    """The collection's stored options row from the cache (read and kept on a miss), or None
-    while a change is open."""
+    """The collection's stored options row (ABSENT: no such collection), or None while a
+    change is open."""
     cache = CatalogCache.of(storage)
-    generation = cache.usable()
-    if generation is None:
-        return None
-    row = cache.collections.get((db, coll))
-    if row is None:
-        with storage._committed_read_scope():
-            row = _read_collection_row(storage, db, coll)
-        cache.keep(generation, lambda: cache.collections.__setitem__((db, coll), row))
-    return row
+    return cache.rows(
+        storage, cache.collections, (db, coll), lambda: _read_collection_row(storage, db, coll)
+    )
 
 
 def install() -> None:
@@ -221,16 +222,10 @@ def install() -> None:
         self: Storage, db: str, coll: str
     ) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
         cache = CatalogCache.of(self)
-        generation = cache.usable()
-        if generation is None:
+        rows = cache.rows(self, cache.indexes, (db, coll), lambda: _read_index_rows(self, db, coll))
+        if rows is None:
             yield from iter_indexes(self, db, coll)
             return
-        rows = cache.indexes.get((db, coll))
-        if rows is None:
-            with self._committed_read_scope():
-                rows = _read_index_rows(self, db, coll)
-            kept = rows
-            cache.keep(generation, lambda: cache.indexes.__setitem__((db, coll), kept))
         for name, row in rows:
             payload = bson.decode(row)
             yield name, payload.get("key", {}), payload.get("options", {})
