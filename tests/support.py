@@ -7,13 +7,25 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
 from aviary_devkit.processes import ServiceSet
 from aviary_devkit.sim.scenes import generate_scene
 from shared.settings import Settings
+
+T = TypeVar("T")
+
+
+class SetClock(Generic[T]):
+    """A clock the test sets (`clock.now = ...`); the code under test calls it for the time."""
+
+    def __init__(self, now: T) -> None:
+        self.now = now
+
+    def __call__(self) -> T:
+        return self.now
 
 
 @dataclass

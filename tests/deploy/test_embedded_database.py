@@ -26,6 +26,7 @@ from shared.store.mongo import (
     connect_mongo,
 )
 from tests.deploy.test_scripts import ROOT, script
+from tests.support import SetClock
 
 CATALOG_WRITERS = script("embedded_catalog.py").CATALOG_WRITERS
 
@@ -79,18 +80,10 @@ def session(n: int) -> bytes:
     return n.to_bytes(16, "big")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_finished_transactions_are_forgotten_and_idle_ones_still_aborted(
     launcher: ModuleType,
 ) -> None:
-    clock = Clock()
+    clock = SetClock(1_000.0)
     registry = TransactionRegistry(lifetime_seconds=10, time_func=clock)
     for n in range(100):
         txn, error = registry.for_statement(session(n), None, 1, start=True)
@@ -115,7 +108,7 @@ def test_finished_transactions_are_forgotten_and_idle_ones_still_aborted(
 def test_the_walk_for_idle_transactions_runs_at_most_every_half_second(
     launcher: ModuleType,
 ) -> None:
-    clock = Clock()
+    clock = SetClock(1_000.0)
     registry = TransactionRegistry(lifetime_seconds=0.2, time_func=clock)
     stale, _ = registry.for_statement(b"s" * 16, None, 1, start=True)  # a walk ran just now
     assert stale is not None

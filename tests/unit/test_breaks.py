@@ -9,6 +9,7 @@ from typing import Any
 from services.dispatch.work import BREAK_GAP, WorkClock, is_break
 from services.dispatch.worklimits import day_of
 from shared.settings import Settings
+from tests.support import SetClock
 
 NOON = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
@@ -33,24 +34,14 @@ def test_a_break_is_a_long_enough_pause_the_same_day() -> None:
     assert not is_break(late, late + timedelta(hours=9))  # the next morning: a new day
 
 
-class Clock:
-    """A wall clock the test moves: breaks and days must not depend on when the suite runs."""
-
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
 async def test_the_clock_counts_breaks_and_writes_them_with_the_time_worked() -> None:
     store = WrittenWork()
-    now = Clock(NOON)
-    clock = WorkClock(store, Settings(), now=now)  # type: ignore[arg-type]
+    wall = SetClock(NOON)  # breaks and days must not depend on when the suite runs
+    clock = WorkClock(store, Settings(), now=wall)  # type: ignore[arg-type]
     clock.add("v", "ann", 30.0, started_at=None)  # the first task of the day
     clock.add("v", "ann", 20.0, started_at=NOON + timedelta(seconds=5))  # straight on
-    now.at = NOON + timedelta(seconds=25)
-    clock.add("v", "ann", 10.0, started_at=now.at + BREAK_GAP + timedelta(minutes=1))
+    wall.now = NOON + timedelta(seconds=25)
+    clock.add("v", "ann", 10.0, started_at=wall.now + BREAK_GAP + timedelta(minutes=1))
     clock.add("v", "other", 5.0, started_at=NOON + BREAK_GAP * 2)  # their first: no break
     await clock.flush()
     today = day_of(NOON)
@@ -64,10 +55,10 @@ async def test_the_clock_counts_breaks_and_writes_them_with_the_time_worked() ->
 async def test_a_pause_across_midnight_is_no_break_and_each_day_gets_its_own_time() -> None:
     store = WrittenWork()
     late = datetime(2026, 12, 6, 23, 55, tzinfo=UTC)
-    now = Clock(late)
-    clock = WorkClock(store, Settings(), now=now)  # type: ignore[arg-type]
+    wall = SetClock(late)
+    clock = WorkClock(store, Settings(), now=wall)  # type: ignore[arg-type]
     clock.add("v", "ann", 30.0, started_at=None)
-    now.at = late + timedelta(minutes=20)  # 00:15 the next day, after a 20-minute pause
+    wall.now = late + timedelta(minutes=20)  # 00:15 the next day, after a 20-minute pause
     clock.add("v", "ann", 10.0, started_at=late + timedelta(minutes=15))
     await clock.flush()
     [(seconds, breaks)] = store.calls

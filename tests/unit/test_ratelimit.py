@@ -9,18 +9,11 @@ from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
 from shared.security.ratelimit import RateLimit, RateLimiter, caller_key
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support import SetClock
 
 
 def test_a_burst_passes_then_the_next_call_waits_for_one_token() -> None:
-    clock = Clock()
+    clock = SetClock(100.0)
     limiter = RateLimiter(rate=2, burst=3, clock=clock)
     assert [limiter.take("k") for _ in range(3)] == [0, 0, 0]
     assert limiter.take("k") == pytest.approx(0.5)
@@ -29,7 +22,7 @@ def test_a_burst_passes_then_the_next_call_waits_for_one_token() -> None:
 
 
 def test_tokens_refill_at_the_rate_up_to_the_burst_only() -> None:
-    clock = Clock()
+    clock = SetClock(100.0)
     limiter = RateLimiter(rate=10, burst=5, clock=clock)
     for _ in range(5):
         limiter.take("k")
@@ -39,14 +32,14 @@ def test_tokens_refill_at_the_rate_up_to_the_burst_only() -> None:
 
 
 def test_keys_are_limited_independently() -> None:
-    limiter = RateLimiter(rate=1, burst=1, clock=Clock())
+    limiter = RateLimiter(rate=1, burst=1, clock=SetClock(100.0))
     assert limiter.take("a") == 0
     assert limiter.take("a") > 0
     assert limiter.take("b") == 0
 
 
 def test_the_least_recently_seen_key_is_forgotten_beyond_the_bound() -> None:
-    limiter = RateLimiter(rate=1, burst=1, max_keys=2, clock=Clock())
+    limiter = RateLimiter(rate=1, burst=1, max_keys=2, clock=SetClock(100.0))
     limiter.take("a")
     limiter.take("b")
     limiter.take("c")  # "a" is forgotten: it starts again with a full bucket
@@ -78,7 +71,7 @@ def _limited_app(limiter: RateLimiter) -> httpx.AsyncClient:
 
 
 async def test_over_the_limit_answers_429_with_our_error_body_and_retry_after() -> None:
-    clock = Clock()
+    clock = SetClock(100.0)
     mine = {"Authorization": "Bearer av1.mine"}
     async with _limited_app(RateLimiter(rate=0.4, burst=2, clock=clock)) as http:
         assert [(await http.get("/v1/x", headers=mine)).status_code for _ in range(2)] == [200] * 2
@@ -96,7 +89,7 @@ async def test_over_the_limit_answers_429_with_our_error_body_and_retry_after() 
 
 
 async def test_retry_after_is_at_least_one_second() -> None:
-    clock = Clock()
+    clock = SetClock(100.0)
     async with _limited_app(RateLimiter(rate=100, burst=1, clock=clock)) as http:
         assert (await http.get("/v1/x")).status_code == 200
         refused = await http.get("/v1/x")  # a token in 10 ms: still "1", never "0"
