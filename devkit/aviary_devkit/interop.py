@@ -2,7 +2,10 @@
 
 They are checks, not dependencies: Datumaro pins library versions (Pillow, OpenCV) that the
 services do not share, so it never enters the project's own environment. A tool is installed
-once, from the package index pip is configured with; `None` says it could not be.
+once, from the package index pip is configured with, every dependency held to the version in
+its lock file (locks/NAME.txt, a `pip freeze` of an install that passed the tests: a tool's own
+pins leave its dependencies open, and a new major release of one, sentry-sdk 3, once stopped
+Label Studio from starting); `None` says it could not be.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from aviary_devkit.processes import ROOT
 
 VENVS = ROOT / "var" / "venvs"
 TOOLS = {"datumaro": "datumaro==1.13.12", "labelstudio": "label-studio==1.23.2"}
+LOCKS = Path(__file__).parent / "locks"
 INSTALL_TIMEOUT_S = 900
 
 
@@ -23,12 +27,14 @@ def tool_python(name: str) -> tuple[Path | None, str]:
     folder = VENVS / name
     python = folder / "bin" / "python"
     stamp = folder / ".installed"
-    if stamp.exists() and stamp.read_text() == TOOLS[name]:
+    lock = LOCKS / f"{name}.txt"
+    installed = f"{TOOLS[name]}\n{lock.read_text()}"  # a changed lock remakes the virtualenv
+    if stamp.exists() and stamp.read_text() == installed:
         return python, ""
     try:
         venv.create(folder, with_pip=True, clear=True)
         subprocess.run(  # noqa: S603 - our own venv's pip, a pinned requirement
-            [str(python), "-m", "pip", "install", "-q", TOOLS[name]],
+            [str(python), "-m", "pip", "install", "-q", TOOLS[name], "-c", str(lock)],
             check=True,
             capture_output=True,
             timeout=INSTALL_TIMEOUT_S,
@@ -36,7 +42,7 @@ def tool_python(name: str) -> tuple[Path | None, str]:
     except (OSError, subprocess.SubprocessError) as exc:
         detail = getattr(exc, "stderr", b"") or b""
         return None, f"{TOOLS[name]} could not be installed: {exc} {detail.decode()[-500:]}"
-    stamp.write_text(TOOLS[name])
+    stamp.write_text(installed)
     return python, ""
 
 
