@@ -24,6 +24,7 @@ __all__ = [
     "Doc",
     "DuplicateKeyError",
     "ServiceDatabase",
+    "after_commit",
     "connect_mongo",
     "delete_older",
     "drop_index_if_present",
@@ -37,6 +38,9 @@ INDEX_NOT_FOUND = 27  # the server's code for dropping an index that is not ther
 # Errors meaning "the database cannot be reached right now" (as opposed to a bad request).
 DATABASE_DOWN: tuple[type[Exception], ...] = (ConnectionFailure,)
 Doc = dict[str, Any]
+# What runs once a session's transaction commits, per session, filled by `after_commit` while
+# `ServiceDatabase.transaction` runs it (emptied at each attempt: a retried attempt redoes it).
+_AFTER_COMMIT: dict[AsyncClientSession, list[Callable[[], None]]] = {}
 
 
 def utcnow() -> datetime:
@@ -95,12 +99,24 @@ class ServiceDatabase:
         `reads=False` for a transaction that only writes: it then sends no read concern (not
         even a causal one on a retry), which the cross-collection `bulkWrite` command needs
         on the embedded database."""
+
+        async def attempt(session: AsyncClientSession) -> T:
+            _AFTER_COMMIT[session] = []
+            return await fn(session)
+
         async with self.client.start_session(causal_consistency=reads) as session:
-            return await session.with_transaction(
-                fn,
-                read_concern=ReadConcern("snapshot") if reads else None,
-                write_concern=WriteConcern("majority"),
-            )
+            try:
+                result = await session.with_transaction(
+                    attempt,
+                    read_concern=ReadConcern("snapshot") if reads else None,
+                    write_concern=WriteConcern("majority"),
+                )
+                committed = _AFTER_COMMIT.get(session, [])
+            finally:
+                _AFTER_COMMIT.pop(session, None)
+        for callback in committed:
+            callback()
+        return result
 
     async def modify(
         self,
@@ -141,6 +157,16 @@ class ServiceDatabase:
                 return False
             raise
         return True
+
+
+def after_commit(session: AsyncClientSession, callback: Callable[[], None]) -> None:
+    """Call `callback` once the session's transaction has committed, if it is one that
+    `ServiceDatabase.transaction` runs; never when it aborts or its outcome is unknown (a
+    commit whose answer was lost), and not at all for other sessions: only for what is
+    certainly committed, and only as a shortcut for something that works without it."""
+    callbacks = _AFTER_COMMIT.get(session)
+    if callbacks is not None:
+        callbacks.append(callback)
 
 
 async def modify_by_id(

@@ -256,3 +256,121 @@ async def test_a_document_of_more_events_than_a_slice_is_published_whole(
     assert most == 7
     assert await db["outbox"].count_documents({}) == 0
     assert sorted(await queued_ids(broker, settings)) == sorted(e.event_id for e in events)
+
+
+async def relay_counting_reads(
+    db: ServiceDatabase, broker: Broker, monkeypatch: pytest.MonkeyPatch, poll_s: float
+) -> tuple[Outbox, list[int]]:
+    """A relay whose reads of the outbox are counted (reads[0])."""
+    relay = Outbox(db, broker, poll_s=poll_s)
+    reads = [0]
+    relay_once = relay.relay_once
+
+    async def counted() -> int:
+        reads[0] += 1
+        return await relay_once()
+
+    monkeypatch.setattr(relay, "relay_once", counted)
+    return relay, reads
+
+
+async def test_what_this_process_committed_is_relayed_without_reading_the_outbox(
+    parts: tuple[ServiceDatabase, Broker], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, broker = parts
+    relay, reads = await relay_counting_reads(db, broker, monkeypatch, poll_s=30.0)
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.3)
+        assert reads[0] == 1  # at start: what an earlier process left
+        events = [sealed(f"m{i}") for i in range(3)]
+        for event in events:
+
+            async def work(session: AsyncClientSession, event: Envelope = event) -> None:
+                await relay.add(session, event)
+
+            await db.transaction(work)
+            relay.notify()
+            await until_relayed(db, seconds=3.0)
+        assert reads[0] == 1  # each went out from memory (the poll is 30 s away)
+    finally:
+        task.cancel()
+    assert await queued_ids(broker, settings) == [e.event_id for e in events]
+
+
+async def test_an_aborted_or_retried_attempt_hands_nothing_to_the_relay(
+    parts: tuple[ServiceDatabase, Broker], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only what committed goes out: not the events of an attempt that conflicted and was
+    retried with other events, nor those of a transaction that failed."""
+    db, broker = parts
+    relay, _ = await relay_counting_reads(db, broker, monkeypatch, poll_s=30.0)
+    first, retried, failed = sealed("first-try"), sealed("second-try"), sealed("failed")
+    attempts = 0
+
+    await db["counters"].insert_one({"_id": "contended", "n": 0})
+
+    async def conflicting(session: AsyncClientSession) -> None:
+        """The first attempt meets a write another client committed after it began."""
+        nonlocal attempts
+        attempts += 1
+        await db["counters"].find_one({"_id": "contended"}, session=session)  # its snapshot
+        await relay.add(session, first if attempts == 1 else retried)
+        if attempts == 1:
+            await db["counters"].update_one({"_id": "contended"}, {"$inc": {"n": 1}})
+        await db["counters"].update_one({"_id": "contended"}, {"$inc": {"n": 1}}, session=session)
+
+    async def failing(session: AsyncClientSession) -> None:
+        await relay.add(session, failed)
+        raise RuntimeError("crash before commit")
+
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.3)
+        await db.transaction(conflicting)
+        with pytest.raises(RuntimeError):
+            await db.transaction(failing)
+        relay.notify()
+        await until_relayed(db, seconds=3.0)
+        await asyncio.sleep(0.3)
+    finally:
+        task.cancel()
+    assert attempts == 2
+    assert await queued_ids(broker, settings) == [retried.event_id]
+
+
+async def test_events_whose_publish_failed_go_out_with_the_next_read(
+    parts: tuple[ServiceDatabase, Broker], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker refused the events taken from memory: they stay saved, and the relay reads
+    the outbox again instead of waiting for its poll."""
+    db, broker = parts
+    relay, reads = await relay_counting_reads(db, broker, monkeypatch, poll_s=0.2)
+    publish = broker.publish_raw
+    refused = 0
+
+    async def refusing_once(*args: object, **kwargs: object) -> None:
+        nonlocal refused
+        if refused == 0:
+            refused += 1
+            raise ConnectionError("broker gone")
+        await publish(*args, **kwargs)  # type: ignore[arg-type]
+
+    event = sealed("refused-once")
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.3)
+        monkeypatch.setattr(broker, "publish_raw", refusing_once)
+        before = reads[0]
+
+        async def work(session: AsyncClientSession) -> None:
+            await relay.add(session, event)
+
+        await db.transaction(work)
+        relay.notify()
+        await until_relayed(db, seconds=3.0)
+        assert reads[0] > before
+    finally:
+        task.cancel()
+    assert refused == 1
+    assert await queued_ids(broker, settings) == [event.event_id]

@@ -221,16 +221,15 @@ class SlotRepository:
         done = self.open_lists.done_record(
             (s.group, s.lease.task_id, s.lease.round) for s in submissions
         )
+        events = self.outbox.document(*(s.event for s in submissions))
         writes = [
             *(InsertOne(s.record, namespace=self._ns("claims")) for s in submissions),
             InsertOne(done, namespace=self._ns("done")),
-            InsertOne(
-                self.outbox.document(*(s.event for s in submissions)),
-                namespace=self._ns("outbox"),
-            ),
+            InsertOne(events, namespace=self._ns("outbox")),
         ]
         try:
             await self.db.client.bulk_write(writes, session=session)
+            self.outbox.saved(session, events)
         except ClientBulkWriteException as error:
             if any(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
                 raise _Taken() from error
