@@ -12,14 +12,14 @@ written costs about as much as its bytes many times over).
 A document saved through a transaction of `ServiceDatabase.transaction` is also handed to the
 relay in memory once the commit succeeded (`after_commit`), so the relay publishes it and
 deletes it without reading the outbox first (a read per event, 6% of the database's
-operations in the demo flow). The reads stay, as the safety net: at least every `poll_s`
-while events flow, and whenever a wake-up brings nothing in memory.
+operations in the demo flow). The reads stay, as the safety net: each poll, at least every
+`poll_s` while events flow, and after anything that may have kept a document from memory (a
+failed publish, a full buffer).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -144,6 +144,7 @@ class Outbox:
         `IDLE_POLL_S`: five services polling twice a second were a read every 0.1 s for
         nothing; a commit, or a read that found work, brings it back to `poll_s`."""
         measured = read_at = 0.0
+        polled = True  # the first round reads: what an earlier process left
         wait_s = self.poll_s
         idle_s = max(self.poll_s, IDLE_POLL_S)
         while True:
@@ -153,9 +154,9 @@ class Outbox:
                     measured = time.monotonic()
                     await self.measure_backlog()
                 relayed = await self.relay_committed()
-                # Read when memory brought nothing (a poll, a commit by another path), when
-                # it may have missed something, and at least every `poll_s` regardless.
-                if not relayed or self._read_needed or time.monotonic() - read_at >= self.poll_s:
+                # Read on a poll (not on a wake-up: a commit's documents came in memory), when
+                # memory may have missed something, and at least every `poll_s` regardless.
+                if polled or self._read_needed or time.monotonic() - read_at >= self.poll_s:
                     self._read_needed = False
                     read_at = time.monotonic()
                     # A short page emptied the outbox: no second read to find it empty.
@@ -172,8 +173,11 @@ class Outbox:
                 self._read_needed = True
                 wait_s = self.poll_s
                 await asyncio.sleep(self.poll_s)
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), wait_s)
+                polled = False
+            except TimeoutError:
+                polled = True
 
 
 def _events_of(doc: Doc) -> list[Doc]:
