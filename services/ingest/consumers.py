@@ -28,15 +28,16 @@ def handlers(
     # counters and conflict.
     async def tasks_submitted(session: AsyncClientSession, events: Sequence[TaskSubmitted]) -> None:
         # Training and exam tasks are a person's own: no batch counts them.
-        produced = [e.item_id for e in events if e.stage == "production"]
+        produced = {e.item_id: e.batch_id for e in events if e.stage == "production"}
         await ledger.mark_submitted(session, produced)
 
     async def items_accepted(session: AsyncClientSession, events: Sequence[ItemAccepted]) -> None:
-        if images := [e.item_id for e in events if e.clip is None]:
+        if images := {e.item_id: e.batch_id for e in events if e.clip is None}:
             await ledger.mark_accepted(session, images)
         clips = [(e.item_id, e.clip.index, e.clip.count) for e in events if e.clip is not None]
         if clips:
-            await ledger.mark_clips_accepted(session, clips)
+            batches = {e.item_id: e.batch_id for e in events}
+            await ledger.mark_clips_accepted(session, clips, batches)
 
     return {
         RoutingKey.TASK_SUBMITTED: apply_once_in_groups(db, TaskSubmitted, tasks_submitted),

@@ -9,7 +9,7 @@ lives here rather than in either.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from services.ingest.domain import envelope
 from services.ingest.repositories import BatchRepository, ImportRepository, ItemRepository
@@ -125,16 +125,17 @@ class BatchLedger:
         self.outbox.notify()
         return sealed
 
-    async def mark_submitted(self, session: AsyncClientSession, item_ids: Sequence[str]) -> None:
-        """Items submitted at least once, each counted once in its batch's progress."""
+    async def mark_submitted(self, session: AsyncClientSession, items: Mapping[str, str]) -> None:
+        """Items (item -> batch) submitted at least once, each counted once in its batch's
+        progress."""
         await self.batches.count(
-            session, await self.items.flag_once(session, item_ids, "submitted"), "submitted"
+            session, await self.items.flag_once(session, items, "submitted"), "submitted"
         )
 
-    async def mark_accepted(self, session: AsyncClientSession, item_ids: Sequence[str]) -> None:
-        """Items accepted, each counted once in its batch's progress."""
+    async def mark_accepted(self, session: AsyncClientSession, items: Mapping[str, str]) -> None:
+        """Items (item -> batch) accepted, each counted once in its batch's progress."""
         await self.batches.count(
-            session, await self.items.flag_once(session, item_ids, "accepted"), "accepted"
+            session, await self.items.flag_once(session, items, "accepted"), "accepted"
         )
 
     async def mark_dropped(self, session: AsyncClientSession, event: ItemDropped) -> None:
@@ -149,10 +150,13 @@ class BatchLedger:
             await self.batches.count(session, {item["batch_id"]: 1}, "dropped_submitted")
 
     async def mark_clips_accepted(
-        self, session: AsyncClientSession, clips: Sequence[tuple[str, int, int]]
+        self,
+        session: AsyncClientSession,
+        clips: Sequence[tuple[str, int, int]],
+        batches: Mapping[str, str],
     ) -> None:
-        """Clips of videos accepted, as (item, clip index, clips in all): a video counts as
-        accepted in its batch's progress once every one of its clips is."""
+        """Clips of videos accepted, as (item, clip index, clips in all), with each video's
+        batch: a video counts as accepted in its batch's progress once every clip is."""
         done = await self.items.accept_clips(session, clips)
         if done:
-            await self.mark_accepted(session, done)
+            await self.mark_accepted(session, {item_id: batches[item_id] for item_id in done})

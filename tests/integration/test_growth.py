@@ -183,7 +183,7 @@ async def test_counting_submitted_and_accepted_items_does_not_grow_with_the_item
         await fill(parts.items.items, item_doc, 0, size)
 
         async def count(round_: int) -> None:
-            ids = [f"itm_{i:08d}" for i in group(round_ % 40)]
+            ids = {f"itm_{i:08d}": "bat_growth" for i in group(round_ % 40)}
             await in_transaction(runtime, lambda s: parts.ledger.mark_submitted(s, ids))
             await in_transaction(runtime, lambda s: parts.ledger.mark_accepted(s, ids))
 

@@ -1,0 +1,61 @@
+"""A batch's progress counts each item once: submitted and accepted flags on real SecantusDB."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from services.ingest.deps import IngestParts
+from shared.runtime import Runtime
+from shared.settings import Settings
+from shared.store.mongo import AsyncClientSession, utcnow
+
+
+@pytest.fixture
+async def ingest(settings: Settings) -> AsyncIterator[tuple[Runtime, IngestParts]]:
+    runtime = Runtime("ingest", settings, "api")
+    parts = IngestParts.build(runtime)
+    await parts.items.ensure_indexes()
+    await parts.batches.ensure_indexes()
+    items = [(f"itm_a{i}", "bat_a") for i in range(4)] + [(f"itm_b{i}", "bat_b") for i in range(3)]
+    await parts.items.items.insert_many(
+        [
+            {"_id": item_id, "batch_id": batch_id, "status": "stored", "created_at": utcnow()}
+            for item_id, batch_id in items
+        ]
+    )
+    yield runtime, parts
+    await runtime.mongo_client.close()
+
+
+async def test_each_item_counts_once_in_its_own_batch(
+    ingest: tuple[Runtime, IngestParts],
+) -> None:
+    runtime, parts = ingest
+
+    async def submitted(items: dict[str, str]) -> None:
+        async def work(session: AsyncClientSession) -> None:
+            await parts.ledger.mark_submitted(session, items)
+
+        await runtime.db.transaction(work)
+
+    await parts.items.items.update_one({"_id": "itm_a3"}, {"$set": {"dropped": {"by": "ops"}}})
+    await submitted({"itm_a0": "bat_a", "itm_a1": "bat_a", "itm_b0": "bat_b"})
+    # Submitted again (a second annotator, a redelivery), with new ones and a dropped one.
+    await submitted({"itm_a0": "bat_a", "itm_a2": "bat_a", "itm_a3": "bat_a", "itm_b0": "bat_b"})
+    # An event naming the wrong batch counts nowhere.
+    await submitted({"itm_b1": "bat_a"})
+
+    a, b = await parts.batches.progress("bat_a"), await parts.batches.progress("bat_b")
+    assert (a["submitted"], b["submitted"]) == (3, 1)
+    flagged = await parts.items.items.find({"submitted": True}, {"_id": 1}).to_list(None)
+    assert sorted(doc["_id"] for doc in flagged) == ["itm_a0", "itm_a1", "itm_a2", "itm_b0"]
+
+    async def accepted(session: AsyncClientSession) -> None:
+        await parts.ledger.mark_accepted(session, {"itm_a0": "bat_a", "itm_b0": "bat_b"})
+
+    await runtime.db.transaction(accepted)
+    await runtime.db.transaction(accepted)
+    a, b = await parts.batches.progress("bat_a"), await parts.batches.progress("bat_b")
+    assert (a["accepted"], b["accepted"]) == (1, 1)
