@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import bson
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
@@ -205,7 +206,24 @@ async def modify_by_id(
     await collection.update_one({"_id": doc_id}, update, upsert=upsert, session=session)
     if not new:
         return before
+    if before is not None and (after := _set_locally(collection, before, update)) is not None:
+        return after
     return await collection.find_one({"_id": doc_id}, session=session)
+
+
+def _set_locally(
+    collection: AsyncCollection[Doc], before: Doc, update: Mapping[str, Any]
+) -> Doc | None:
+    """The document as `update` left it, without reading it again, where that is certain: an
+    update made only of `$set` on top-level fields (a claim's), the values as the database
+    gives them back (through BSON: milliseconds, tuples as lists); None for anything else."""
+    fields = update.get("$set")
+    if set(update) != {"$set"} or not isinstance(fields, Mapping):
+        return None
+    if any(name == "_id" or "." in name or name.startswith("$") for name in fields):
+        return None
+    options = collection.codec_options
+    return {**before, **bson.decode(bson.encode(fields, codec_options=options), options)}
 
 
 async def drop_index_if_present(collection: AsyncCollection[Doc], name: str) -> None:

@@ -1,9 +1,11 @@
-"""The outbox against real SecantusDB and RabbitMQ: state and event commit or vanish together."""
+"""The outbox against real SecantusDB and RabbitMQ: state and event commit or vanish together;
+and the transaction helpers it stands on (`apply_once`, `modify_by_id`)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +15,13 @@ from shared.messaging import outbox as outbox_module
 from shared.messaging.handlers import apply_once_in_groups
 from shared.messaging.outbox import Outbox
 from shared.settings import Settings
-from shared.store.mongo import AsyncClientSession, ServiceDatabase, connect_mongo
+from shared.store.mongo import (
+    AsyncClientSession,
+    Doc,
+    ServiceDatabase,
+    connect_mongo,
+    modify_by_id,
+)
 
 
 def sealed(batch_id: str) -> Envelope:
@@ -376,3 +384,52 @@ async def test_events_whose_publish_failed_go_out_with_the_next_read(
         task.cancel()
     assert refused == 1
     assert await queued_ids(broker, settings) == [event.event_id]
+
+
+async def test_a_conditional_set_answers_the_document_as_the_database_keeps_it(
+    parts: tuple[ServiceDatabase, Broker],
+) -> None:
+    """`modify_by_id` answers a `$set` of top-level fields without reading the document
+    again: what it answers is what a read gives (times to the millisecond, tuples as
+    lists, nested documents whole), and a refused condition changes nothing."""
+    db, _ = parts
+    units = db["units"]
+    await units.insert_one({"_id": "u1", "status": "pending", "lease": None, "n": 1})
+    moment = datetime(2026, 12, 7, 3, 4, 5, 678901, tzinfo=UTC)
+    update = {"$set": {"status": "in_review", "lease": {"by": "r1", "until": moment}, "t": (1, 2)}}
+
+    async def claim(session: AsyncClientSession) -> Doc | None:
+        return await modify_by_id(
+            units, "u1", update, session=session, when=lambda u: u["status"] == "pending"
+        )
+
+    answered = await db.transaction(claim)
+    stored = await units.find_one({"_id": "u1"})
+    assert answered == stored
+    assert stored is not None and stored["lease"]["until"] == moment.replace(microsecond=678000)
+    assert await db.transaction(claim) is None  # no longer pending
+    assert await units.find_one({"_id": "u1"}) == stored
+
+
+async def test_a_conditional_update_of_other_operators_reads_the_document_again(
+    parts: tuple[ServiceDatabase, Broker],
+) -> None:
+    db, _ = parts
+    counters = db["counters"]
+    await counters.insert_one({"_id": "c1", "n": 1, "tags": ["a"]})
+
+    async def bump(session: AsyncClientSession) -> Doc | None:
+        return await modify_by_id(
+            counters,
+            "c1",
+            {"$inc": {"n": 2}, "$push": {"tags": "b"}, "$set": {"seen.by": "r1"}},
+            session=session,
+            when=lambda c: c["n"] < 10,
+        )
+
+    assert await db.transaction(bump) == {
+        "_id": "c1",
+        "n": 3,
+        "tags": ["a", "b"],
+        "seen": {"by": "r1"},
+    }
