@@ -43,8 +43,8 @@ class ExportParts:
         accepted = AcceptedItemRepository(runtime.db)
         deliveries = DeliveryRepository(runtime.db)
         webhooks = WebhookRepository(runtime.db)
-        intake = Intake(projects, batches, accepted, deliveries)
         builder = DeliveryBuilder(runtime, projects, batches, accepted, deliveries, webhooks)
+        intake = Intake(projects, batches, accepted, deliveries, builder.notify)
         sender = WebhookSender(runtime, webhooks, deliveries, projects)
         return cls(projects, batches, accepted, deliveries, webhooks, intake, builder, sender)
 

@@ -8,7 +8,7 @@ lives here rather than in any of them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from services.export.domain import delivery_options
 from services.export.repositories import (
@@ -19,7 +19,7 @@ from services.export.repositories import (
 from shared.domain.projects import ProjectReadModel
 from shared.domain.tracks import clip_unit
 from shared.events import BatchSealed, ItemAccepted, ItemDropped
-from shared.store.mongo import AsyncClientSession, Doc, utcnow
+from shared.store.mongo import AsyncClientSession, Doc, after_commit, utcnow
 
 
 def unit_id(event: ItemAccepted) -> str:
@@ -34,11 +34,15 @@ class Intake:
         batches: BatchRepository,
         accepted: AcceptedItemRepository,
         deliveries: DeliveryRepository,
+        delivery_requested: Callable[[], None] = lambda: None,
     ) -> None:
         self.projects = projects
         self.batches = batches
         self.accepted = accepted
         self.deliveries = deliveries
+        # Wakes the builder once a transaction that requested a delivery commits: not after
+        # every accepted item (each wake-up is a read of the pending deliveries).
+        self.delivery_requested = delivery_requested
 
     async def seal_batch(self, session: AsyncClientSession, event: BatchSealed) -> None:
         batch = await self.batches.seal(session, event)
@@ -107,3 +111,4 @@ class Intake:
         project = await self.projects.get(batch["project_id"])
         options = delivery_options(project, {}) if project is not None else None
         await self.deliveries.request_full(session, batch, options)
+        after_commit(session, self.delivery_requested)

@@ -20,7 +20,7 @@ def build_app(runtime: Runtime) -> FastAPI:
 
     startup = Startup(
         erasure=erasure.plan(parts.intake),
-        handlers=consumers.handlers(runtime.db, parts.projects, parts.intake, builder),
+        handlers=consumers.handlers(runtime.db, parts.projects, parts.intake),
         steps=[
             parts.accepted.ensure_indexes,
             parts.deliveries.ensure_indexes,
