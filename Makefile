@@ -17,11 +17,11 @@ STACK  := scripts/$(if $(CLUSTER),cluster,stack).py
 # Three distributions, installed editable: aviary-client (client/: contracts, SDK, CLI),
 # aviary-server (the services) and aviary-devkit (devkit/: simulators, benchmarks, test tools;
 # never published).
-$(STAMP): pyproject.toml setup.py client/pyproject.toml devkit/pyproject.toml
+$(STAMP): pyproject.toml setup.py client/pyproject.toml devkit/pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip uninstall -q -y aviary 2>/dev/null || true
-	$(BIN)/python -m pip install -q -e ./client -e . -e ./devkit
+	$(BIN)/python -m pip install -q -c constraints.txt -e ./client -e . -e ./devkit
 	$(BIN)/python scripts/vad_model.py
 	touch $(STAMP)
 
