@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 from aviary_devkit.bench import growth_bench, pipeline_bench
 from aviary_devkit.bench.cpu import CpuMeter
 from aviary_devkit.bench.figures.setups import Figures, infra_pids, production_timings
-from aviary_devkit.processes import ServiceSet, cleanup_namespace
+from aviary_devkit.processes import ROOT, ServiceSet, cleanup_namespace
+
+# The services' logs of the last run, kept: a run whose accepts lag its submits (seen now and
+# then, cause unknown) can be read afterwards.
+LOGS = ROOT / "var" / "bench" / "logs" / "pipeline"
 
 
 def pipeline_runs(
@@ -25,29 +28,29 @@ def pipeline_runs(
     if history:
         asyncio.run(growth_bench.seed_history(settings, history))
     results = []
-    with tempfile.TemporaryDirectory(prefix="aviary-bench-") as tmp:
-        services = ServiceSet(settings, Path(tmp) / "logs", port_offset=20_000)
-        try:
-            services.start_all()  # inside: a process that never got ready is stopped too
-            key = settings.operator_key.get_secret_value()
-            ingest, dispatch = services.url("ingest"), services.url("dispatch")
-            for run in range(runs):
-                tenant = asyncio.run(pipeline_bench.onboard(ingest, key))
-                batch = asyncio.run(pipeline_bench.push_batch(ingest, tenant, images, run))
-                # Let dispatch take in the batch's items before the clock starts.
-                time.sleep(2)
-                meter = CpuMeter(
-                    {name: [proc.pid] for name, proc in services.procs.items()} | infra_pids()
-                )
-                meter.start()
-                result = asyncio.run(
-                    pipeline_bench.label_until_accepted(ingest, dispatch, tenant, batch, images)
-                )
-                cpu = meter.stop()
-                results.append((result, {n: s * 1000 / images for n, s in cpu.items()}))
-        finally:
-            services.stop_all()
-            asyncio.run(cleanup_namespace(settings))
+    shutil.rmtree(LOGS, ignore_errors=True)
+    services = ServiceSet(settings, LOGS, port_offset=20_000)
+    try:
+        services.start_all()  # inside: a process that never got ready is stopped too
+        key = settings.operator_key.get_secret_value()
+        ingest, dispatch = services.url("ingest"), services.url("dispatch")
+        for run in range(runs):
+            tenant = asyncio.run(pipeline_bench.onboard(ingest, key))
+            batch = asyncio.run(pipeline_bench.push_batch(ingest, tenant, images, run))
+            # Let dispatch take in the batch's items before the clock starts.
+            time.sleep(2)
+            meter = CpuMeter(
+                {name: [proc.pid] for name, proc in services.procs.items()} | infra_pids()
+            )
+            meter.start()
+            result = asyncio.run(
+                pipeline_bench.label_until_accepted(ingest, dispatch, tenant, batch, images)
+            )
+            cpu = meter.stop()
+            results.append((result, {n: s * 1000 / images for n, s in cpu.items()}))
+    finally:
+        services.stop_all()
+        asyncio.run(cleanup_namespace(settings))
     return results
 
 
