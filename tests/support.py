@@ -11,8 +11,11 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
+from aviary_devkit.bench import review_bench
 from aviary_devkit.processes import ServiceSet
 from aviary_devkit.sim.scenes import generate_scene
+from shared.events import ItemAccepted, TaskSubmitted
+from shared.runtime import Runtime
 from shared.settings import Settings
 
 T = TypeVar("T")
@@ -26,6 +29,30 @@ class SetClock(Generic[T]):
 
     def __call__(self) -> T:
         return self.now
+
+
+@asynccontextmanager
+async def service_runtime(service: str, settings: Settings) -> AsyncIterator[Runtime]:
+    """A service's runtime (API role) for tests of its repositories, its client closed after."""
+    runtime = Runtime(service, settings, "api")
+    try:
+        yield runtime
+    finally:
+        await runtime.mongo_client.close()
+
+
+def bench_submitted(i: int) -> TaskSubmitted:
+    """The review benchmark's `i`-th submission (one box, batch `bat_bench`)."""
+    return TaskSubmitted.model_validate(review_bench.submitted(i).data)
+
+
+def bench_accepted(i: int) -> ItemAccepted:
+    """That submission accepted without a reviewer (review mode auto)."""
+    event = bench_submitted(i)
+    return ItemAccepted(
+        **event.model_dump(include=set(ItemAccepted.model_fields) - {"reviewer_id"}),
+        reviewer_id=None,
+    )
 
 
 @dataclass

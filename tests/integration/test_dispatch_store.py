@@ -21,6 +21,7 @@ from shared.events import Annotation
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.store.mongo import utcnow
+from tests.support import service_runtime
 
 TASKS = 3 * READ_CHUNK  # enough to read through the groups, not id by id
 BOX = Annotation.model_validate({"shapes": [{"class_id": 1, "bbox": [10, 10, 50, 40]}]})
@@ -29,9 +30,8 @@ BOX = Annotation.model_validate({"shapes": [{"class_id": 1, "bbox": [10, 10, 50,
 @pytest.fixture
 async def parts(settings: Settings) -> AsyncIterator[DispatchParts]:
     await dispatch_bench.seed(settings, TASKS)
-    runtime = Runtime("dispatch", settings, "api")
-    yield DispatchParts.build(runtime)
-    await runtime.mongo_client.close()
+    async with service_runtime("dispatch", settings) as runtime:
+        yield DispatchParts.build(runtime)
 
 
 @pytest.fixture

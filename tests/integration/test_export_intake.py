@@ -7,31 +7,22 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from aviary_devkit.bench import review_bench
 from services.export.deps import ExportParts
 from services.export.intake import Intake
-from shared.events import BatchSealed, ItemAccepted, TaskSubmitted
+from shared.events import BatchSealed
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.store.mongo import AsyncClientSession
-
-
-def accepted(i: int) -> ItemAccepted:
-    event = TaskSubmitted.model_validate(review_bench.submitted(i).data)
-    return ItemAccepted(
-        **event.model_dump(include=set(ItemAccepted.model_fields) - {"reviewer_id"}),
-        reviewer_id=None,
-    )
+from tests.support import bench_accepted, service_runtime
 
 
 @pytest.fixture
 async def export(settings: Settings) -> AsyncIterator[tuple[Runtime, ExportParts]]:
-    runtime = Runtime("export", settings, "api")
-    parts = ExportParts.build(runtime)
-    for repository in (parts.accepted, parts.deliveries):
-        await repository.ensure_indexes()
-    yield runtime, parts
-    await runtime.mongo_client.close()
+    async with service_runtime("export", settings) as runtime:
+        parts = ExportParts.build(runtime)
+        for repository in (parts.accepted, parts.deliveries):
+            await repository.ensure_indexes()
+        yield runtime, parts
 
 
 async def test_the_builder_is_woken_once_the_full_delivery_is_requested(
@@ -42,7 +33,7 @@ async def test_the_builder_is_woken_once_the_full_delivery_is_requested(
     intake = Intake(
         parts.projects, parts.batches, parts.accepted, parts.deliveries, lambda: wakes.append("!")
     )
-    first = accepted(1)
+    first = bench_accepted(1)
     sealed = BatchSealed(
         batch_id=first.batch_id, project_id=first.project_id, org_id=first.org_id, item_count=2
     )
@@ -51,7 +42,7 @@ async def test_the_builder_is_woken_once_the_full_delivery_is_requested(
         await intake.seal_batch(session, sealed)
 
     async def accept(session: AsyncClientSession, i: int) -> None:
-        await intake.accept_items(session, [accepted(i)])
+        await intake.accept_items(session, [bench_accepted(i)])
 
     await runtime.db.transaction(seal)
     await runtime.db.transaction(lambda s: accept(s, 1))

@@ -30,12 +30,13 @@ from services.export.deps import ExportParts
 from services.ingest.deps import IngestParts
 from services.ingest.repositories import ImportOutcome
 from services.review.deps import ReviewParts
-from shared.events import Envelope, ItemAccepted, ItemIngested, TaskSubmitted
+from shared.events import Envelope, ItemAccepted, ItemIngested
 from shared.messaging.handlers import apply_once_in_groups
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.store.mongo import AsyncClientSession, AsyncCollection, Doc, utcnow
 from shared.store.retention import expiries, prepare_expiries, sweep_expired
+from tests.support import bench_accepted, bench_submitted
 
 pytestmark = [pytest.mark.integration, pytest.mark.timing]
 
@@ -139,18 +140,6 @@ def ingested(i: int) -> ItemIngested:
         batch_id="bat_growth",
         org_id="org_growth",
         image=image,
-    )
-
-
-def submitted(i: int) -> TaskSubmitted:
-    return TaskSubmitted.model_validate(review_bench.submitted(i).data)
-
-
-def accepted(i: int) -> ItemAccepted:
-    event = submitted(i)
-    return ItemAccepted(
-        **event.model_dump(include=set(ItemAccepted.model_fields) - {"reviewer_id"}),
-        reviewer_id=None,
     )
 
 
@@ -282,7 +271,7 @@ async def test_receiving_submissions_does_not_grow_with_the_submissions(sizes: S
     def old(i: int) -> Doc:
         return {
             "_id": f"sub_old_{i:08d}",
-            **submitted(i).model_dump(mode="json", exclude={"submission_id"}),
+            **bench_submitted(i).model_dump(mode="json", exclude={"submission_id"}),
             "status": "accepted",
             "created_at": utcnow(),
             "lease": None,
@@ -295,7 +284,7 @@ async def test_receiving_submissions_does_not_grow_with_the_submissions(sizes: S
         await fill(runtime.db["submissions"], old, 0, size)
 
         async def receive(round_: int) -> None:
-            events = [submitted(i) for i in group(round_)]
+            events = [bench_submitted(i) for i in group(round_)]
             await in_transaction(runtime, lambda s: parts.intake.receive(s, events))
 
         return receive
@@ -378,7 +367,7 @@ async def test_accepting_items_into_the_read_model_does_not_grow_with_the_batch(
         await fill(parts.accepted.accepted, old, 0, size)
 
         async def accept(round_: int) -> None:
-            events = [accepted(i) for i in group(round_)]
+            events = [bench_accepted(i) for i in group(round_)]
             await in_transaction(runtime, lambda s: parts.intake.accept_items(s, events))
 
         return accept
@@ -423,7 +412,7 @@ async def test_leasing_and_submitting_do_not_grow_with_the_claims(sizes: Sizes) 
                         "submission_id": f"sub_{le.task_id}",
                     },
                     group="grp",
-                    event=Envelope.wrap(submitted(i), org_ids=("org",)),
+                    event=Envelope.wrap(bench_submitted(i), org_ids=("org",)),
                 )
                 for i, le in zip(group(round_), leases, strict=True)
             ]
@@ -484,7 +473,7 @@ async def test_recognising_a_redelivered_event_does_not_grow_with_the_events_see
         await fill(runtime.db.processed, seen, 0, size)
 
         async def deliver(round_: int) -> None:
-            envelope = Envelope.wrap(accepted(round_), org_ids=("org",))
+            envelope = Envelope.wrap(bench_accepted(round_), org_ids=("org",))
             await handle(envelope)
             await handle(envelope)  # a redelivery: recognised, not applied again
 

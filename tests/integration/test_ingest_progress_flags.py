@@ -10,23 +10,23 @@ from services.ingest.deps import IngestParts
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.store.mongo import AsyncClientSession, utcnow
+from tests.support import service_runtime
 
 
 @pytest.fixture
 async def ingest(settings: Settings) -> AsyncIterator[tuple[Runtime, IngestParts]]:
-    runtime = Runtime("ingest", settings, "api")
-    parts = IngestParts.build(runtime)
-    await parts.items.ensure_indexes()
-    await parts.batches.ensure_indexes()
     items = [(f"itm_a{i}", "bat_a") for i in range(4)] + [(f"itm_b{i}", "bat_b") for i in range(3)]
-    await parts.items.items.insert_many(
-        [
-            {"_id": item_id, "batch_id": batch_id, "status": "stored", "created_at": utcnow()}
-            for item_id, batch_id in items
-        ]
-    )
-    yield runtime, parts
-    await runtime.mongo_client.close()
+    async with service_runtime("ingest", settings) as runtime:
+        parts = IngestParts.build(runtime)
+        await parts.items.ensure_indexes()
+        await parts.batches.ensure_indexes()
+        await parts.items.items.insert_many(
+            [
+                {"_id": item_id, "batch_id": batch_id, "status": "stored", "created_at": utcnow()}
+                for item_id, batch_id in items
+            ]
+        )
+        yield runtime, parts
 
 
 async def test_each_item_counts_once_in_its_own_batch(

@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytest
 
 from services.review.deps import ReviewParts
-from shared.runtime import Runtime
 from shared.settings import Settings
+from tests.support import service_runtime
 
 pytestmark = pytest.mark.integration
 
 
 async def test_start_up_replaces_the_whole_history_lease_index(settings: Settings) -> None:
-    runtime = Runtime("review", settings, "api")
-    try:
+    async with service_runtime("review", settings) as runtime:
         units = ReviewParts.build(runtime).units
         for collection in (units.submissions, units.disputes):
             await collection.create_index([("lease.reviewer_id", 1)])  # as 0.2.0 made it
@@ -25,5 +24,3 @@ async def test_start_up_replaces_the_whole_history_lease_index(settings: Setting
             assert indexes["in_review_by_reviewer"]["partialFilterExpression"] == {
                 "status": "in_review"
             }
-    finally:
-        await runtime.mongo_client.close()
