@@ -68,10 +68,10 @@ async def get_review(
 
 @router.post("/v1/reviews/{unit_id}/accept", response_model=DecisionResult)
 async def accept(
-    unit_id: str, principal: Reviewer, units: UnitsDep, decisions: DecisionsDep, desk: DeskDep
+    unit_id: str, principal: Reviewer, decisions: DecisionsDep, desk: DeskDep
 ) -> DecisionResult:
     """Accept a submission; for a disputed item, accept the shapes the annotators agreed on."""
-    unit = await units.get(vendor_of(principal), unit_id)
+    unit = await desk.unit(vendor_of(principal), principal.sub, unit_id)
     if is_dispute(unit_id):
         await decisions.settle_dispute(unit, principal.sub, None)
     else:
@@ -85,13 +85,12 @@ async def reject(
     unit_id: str,
     body: RejectBody,
     principal: Reviewer,
-    units: UnitsDep,
     projects: ProjectsDep,
     decisions: DecisionsDep,
     desk: DeskDep,
 ) -> DecisionResult:
     """Send the work back to its annotator: a reason from the project's list and a comment."""
-    unit = await units.get(vendor_of(principal), unit_id)
+    unit = await desk.unit(vendor_of(principal), principal.sub, unit_id)
     if is_dispute(unit_id):
         raise Conflict("use_correct", "a disputed item is settled by accepting or correcting it")
     project = await known_project(projects, unit["project_id"], RECENT_S)
@@ -107,14 +106,13 @@ async def correct(
     unit_id: str,
     body: CorrectBody,
     principal: Reviewer,
-    units: UnitsDep,
     projects: ProjectsDep,
     decisions: DecisionsDep,
     desk: DeskDep,
 ) -> DecisionResult:
     """The reviewer's shapes become the final annotation; the annotator is credited with the
     share of their shapes the correction kept (a partial accept)."""
-    unit = await units.get(vendor_of(principal), unit_id)
+    unit = await desk.unit(vendor_of(principal), principal.sub, unit_id)
     project = await known_project(projects, unit["project_id"], RECENT_S)
     answer = domain.check_correction(unit, body.annotation, body.tracks, body.transcript)
     domain.require_valid_answer(answer, project, unit)

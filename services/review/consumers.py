@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 from services.review.desk import Desk
-from services.review.domain import Answer, dispute_id, require_valid_answer
+from services.review.domain import Answer, require_valid_answer
 from services.review.intake import Intake
 from services.review.repositories.gold import GoldRepository
 from shared.domain.projects import ProjectReadModel
@@ -55,11 +54,6 @@ def handlers(
             return
         await gold.add_imported(session, project, event)
 
-    async def queue_for_review(events: Sequence[TaskSubmitted]) -> None:
-        outbox.notify()
-        disputes = [dispute_id(e.item_id, e.clip.index if e.clip else None) for e in events]
-        await desk.refresh([e.submission_id for e in events] + disputes)
-
     async def forget_dropped(event: ItemDropped) -> None:
         """Off this process's queue (other processes find them taken when they try)."""
         await desk.refresh(await desk.units.item_units(event))
@@ -72,7 +66,7 @@ def handlers(
             db, ProjectUpserted, projects.save, after=projects.forget
         ),
         RoutingKey.TASK_SUBMITTED: apply_once_in_groups(
-            db, TaskSubmitted, intake.receive, after=queue_for_review
+            db, TaskSubmitted, intake.receive, after=lambda _: outbox.notify()
         ),
         RoutingKey.ITEM_ANNOTATIONS_IMPORTED: apply_once(
             db, ItemAnnotationsImported, keep_imported_gold, after=lambda _: outbox.notify()

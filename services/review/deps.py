@@ -62,6 +62,7 @@ class ReviewParts:
         statements = StatementRepository(db, audit)
         model_stats = ModelStatsRepository(db)
         onboarding = Onboarding(db, OnboardingRepository(db), projects, outbox, audit)
+        desk = Desk(units, appeals)
         intake = Intake(
             projects,
             submissions,
@@ -72,11 +73,11 @@ class ReviewParts:
             model_stats,
             outbox,
             onboarding,
+            queued=desk.offer,
         )
         decisions = Decisions(
             db, outbox, audit, units, submissions, annotators, appeals, onboarding
         )
-        desk = Desk(units, appeals)
         views = ReviewViews(projects, submissions, runtime)
         return cls(
             projects,

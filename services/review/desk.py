@@ -4,7 +4,8 @@ Fed by this process's own events (new submissions and disputes, appeals, expired
 leases) and by an indexed read of what was queued since the last read, so units queued by
 other replicas are handed out too; a full re-read now and then forgets what others took.
 A `next` may wait (long-poll) for a unit: news in the queues wakes it, and a miss reads what
-other replicas queued at most once a second.
+other replicas queued at most once a second. What it handed out is kept with the reviewer,
+so deciding on it and asking again read as little as they can.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ CLAIM_ATTEMPTS = 5
 SYNC_OVERLAP = timedelta(seconds=5)
 # A waiting `next` that finds nothing reads what other replicas queued at most this often.
 MISS_SYNC_S = 1.0
+# A reviewer who has just decided here holds nothing, unless another replica handed them a
+# unit meanwhile: the first `next` within this long after the decision trusts that and skips
+# the lookup (two reads of the database on every review otherwise). A later `next` (a page
+# reload, say) looks again.
+DECIDED_TRUST_S = 5.0
 
 
 class Desk:
@@ -37,6 +43,9 @@ class Desk:
         # A claim whose answer was lost (a dropped connection, the database restarting
         # mid-call) goes to the same reviewer again instead of waiting out its lease.
         self._open: dict[tuple[str, str], str] = {}
+        # The unit as claimed, once the claim answered: the decision reads no unit again.
+        self._handed: dict[tuple[str, str], Doc] = {}
+        self._decided_at: dict[tuple[str, str], float] = {}
         self.waiters = Waiters()
         self._synced_at = 0.0
 
@@ -106,23 +115,42 @@ class Desk:
             self._open[key] = entry["_id"]
             unit = await self.units.claim(entry["_id"], reviewer_id)
             if unit is not None:
+                self._handed[key] = unit
                 return unit
         self._open.pop(key, None)
         return None
 
+    async def unit(self, vendor_id: str, reviewer_id: str, unit_id: str) -> Doc:
+        """The unit a reviewer decides on: as handed to them, if this process handed it (the
+        decision's write checks they still hold it), else as stored (404 for another vendor)."""
+        handed = self._handed.get((vendor_id, reviewer_id))
+        if handed is not None and handed["_id"] == unit_id:
+            return handed
+        return await self.units.get(vendor_id, unit_id)
+
     def decided(self, vendor_id: str, reviewer_id: str) -> None:
-        self._open.pop((vendor_id, reviewer_id), None)
+        key = (vendor_id, reviewer_id)
+        self._open.pop(key, None)
+        self._handed.pop(key, None)
+        self._decided_at[key] = time.monotonic()
 
     async def _still_open(self, key: tuple[str, str]) -> Doc | None:
         """The unit this reviewer holds and has not decided. This process remembers what it
         handed out; what another process (or this one before a restart) handed out is in the
         database, looked up through the reviewer's index."""
+        decided_at = self._decided_at.pop(key, None)
         unit_id = self._open.get(key)
-        if unit_id is None:
-            return await self.units.held_by_reviewer(*key)
-        unit = await self.units.held_by(unit_id, key[1])
+        if unit_id is not None:
+            unit = await self.units.held_by(unit_id, key[1])
+        elif decided_at is not None and time.monotonic() - decided_at < DECIDED_TRUST_S:
+            return None
+        else:
+            unit = await self.units.held_by_reviewer(*key)
         if unit is None:
             self._open.pop(key, None)
+            self._handed.pop(key, None)
+        else:
+            self._open[key], self._handed[key] = unit["_id"], unit
         return unit
 
     async def next_appeal(self, vendor_id: str, reviewer_id: str, wait_s: float = 0) -> Doc | None:

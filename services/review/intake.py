@@ -8,7 +8,7 @@ task is scored against its known answer instead. One operation over several repo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,7 +39,7 @@ from shared.events import (
     Transcript,
 )
 from shared.messaging.outbox import Outbox
-from shared.store.mongo import AsyncClientSession, Doc, utcnow
+from shared.store.mongo import AsyncClientSession, Doc, after_commit, utcnow
 
 
 def gold_answer(event: TaskSubmitted, golds: dict[str, Doc]) -> domain.Answer:
@@ -79,6 +79,7 @@ class Intake:
         model_stats: ModelStatsRepository,
         outbox: Outbox,
         onboarding: Onboarding,
+        queued: Callable[[Sequence[Doc]], None] = lambda _: None,
     ) -> None:
         self.projects = projects
         self.submissions = submissions
@@ -89,6 +90,9 @@ class Intake:
         self.model_stats = model_stats
         self.outbox = outbox
         self.onboarding = onboarding
+        # Told the units a group queued, once they are committed (the desk hands them out
+        # with no read; what it misses, its next read of the queue brings).
+        self.queued = queued
 
     async def receive(self, session: AsyncClientSession, events: Sequence[TaskSubmitted]) -> None:
         """Record submissions and route each: accepted now, queued for a human, or held for
@@ -149,19 +153,24 @@ class Intake:
         if counted:
             await self.annotators.count_submitted(session, counted)
         await self.outbox.add(session, *accepted)
+        units = [doc for doc in docs if doc["status"] == "pending"]
         for doc in docs:
             if doc["route"] == "consensus":
-                await self._collect_overlap(session, projects[doc["project_id"]], doc)
+                dispute = await self._collect_overlap(session, projects[doc["project_id"]], doc)
+                if dispute is not None:
+                    units.append(dispute)
+        if units:
+            after_commit(session, lambda: self.queued(units))
 
     async def _collect_overlap(
         self, session: AsyncClientSession, project: ProjectUpserted, doc: Doc
-    ) -> None:
+    ) -> Doc | None:
         """Once every overlap of the item (or clip) is in: merge when they agree, else a
-        dispute for a human."""
+        dispute for a human (returned)."""
         key = domain.overlap_key(doc)
         ids = await self.overlaps.collect(session, key, doc["_id"], doc["project_id"])
         if len(ids) < project.overlap:
-            return
+            return None
         members = await self.submissions.members(ids, session)
         outcome = overlap_outcome(project, doc, members)
         await self.overlaps.clear(session, key)
@@ -173,30 +182,29 @@ class Intake:
                 first, None, outcome.answer, contributors=[m["annotator_id"] for m in members]
             )
             await self.outbox.add(session, domain.envelope(event, first["org_id"]))
-            return
+            return None
         await self.submissions.mark_disputed(session, members, outcome.per_annotator)
         vendors = [m["vendor_id"] for m in members]
         majority = max(set(vendors), key=vendors.count)
-        await self.units.add_dispute(
-            session,
-            {
-                "_id": domain.dispute_id(doc["item_id"], (doc.get("clip") or {}).get("index")),
-                **{k: doc[k] for k in ("item_id", "project_id", "batch_id", "org_id")},
-                **{k: doc[k] for k in ("task_id", "ontology_version", "image")},
-                "clip": doc.get("clip"),
-                "annotator_id": "consensus",
-                "vendor_id": majority,
-                "queue": domain.review_queue(project, majority),
-                "member_ids": [m["_id"] for m in members],
-                "merged": outcome.answer.annotation.model_dump(mode="json"),
-                **_dumped(tracks=outcome.answer.tracks, transcript=outcome.answer.transcript),
-                "agreement": outcome.agreement,
-                "identity_switches": outcome.identity_switches,
-                "status": "pending",
-                "queued_at": now,
-                "lease": None,
-            },
-        )
+        dispute = {
+            "_id": domain.dispute_id(doc["item_id"], (doc.get("clip") or {}).get("index")),
+            **{k: doc[k] for k in ("item_id", "project_id", "batch_id", "org_id")},
+            **{k: doc[k] for k in ("task_id", "ontology_version", "image")},
+            "clip": doc.get("clip"),
+            "annotator_id": "consensus",
+            "vendor_id": majority,
+            "queue": domain.review_queue(project, majority),
+            "member_ids": [m["_id"] for m in members],
+            "merged": outcome.answer.annotation.model_dump(mode="json"),
+            **_dumped(tracks=outcome.answer.tracks, transcript=outcome.answer.transcript),
+            "agreement": outcome.agreement,
+            "identity_switches": outcome.identity_switches,
+            "status": "pending",
+            "queued_at": now,
+            "lease": None,
+        }
+        await self.units.add_dispute(session, dispute)
+        return dispute
 
 
 def _dumped(**values: BaseModel | None) -> Doc:
