@@ -13,6 +13,12 @@ from shared.store.mongo import AsyncClientSession, ServiceDatabase, utcnow
 
 E = TypeVar("E", bound=EventData)
 
+# How long a group waits for more events before its transaction starts. Each group costs the
+# database a marker insert and a commit besides its own writes; at the pace of the e2e flow
+# 10 ms made groups about a fifth larger (about 4 of 45 operations an image fewer), and a
+# busy consumer's groups fill while the one before is written anyway.
+GROUP_GATHER_S = 0.01
+
 
 def apply_once(
     database: ServiceDatabase,
@@ -102,7 +108,9 @@ def apply_once_in_groups(
             return exc
         return None
 
-    batcher: Batcher[Envelope, None] = Batcher(apply_group, max_size=max_group)
+    batcher: Batcher[Envelope, None] = Batcher(
+        apply_group, max_size=max_group, gather_s=GROUP_GATHER_S
+    )
 
     async def handle(envelope: Envelope) -> None:
         await batcher.submit(envelope)
