@@ -20,6 +20,9 @@ from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
 # Tasks per list: short, since taking an entry off costs more the longer the list.
 GROUP_SIZE = 50
 COMPACT_PAGE = 500  # `done` records per pass
+# Entries taken off per transaction: about one full group's, since a long transaction holds
+# up the leases waiting behind it.
+COMPACT_ENTRIES = 50
 # Documents per background delete: each delete statement holds up the database's other work
 # (a lease waiting behind it) for about half a millisecond a document.
 DELETE_CHUNK = 10
@@ -106,26 +109,45 @@ class OpenLists:
         for record in records:
             for group, entry in record["entries"]:
                 by_group[group].append(entry)
-        for group, entries in by_group.items():
-            await self.db.transaction(partial(self._close_entries, group, entries))
+        for chunk in _chunks(by_group, COMPACT_ENTRIES):
+            await self.db.transaction(partial(self._close_entries, chunk))
         ids = [r["_id"] for r in records]
         for start in range(0, len(ids), DELETE_CHUNK):
             await self.done.delete_many({"_id": {"$in": ids[start : start + DELETE_CHUNK]}})
         return sum(len(e) for e in by_group.values())
 
     async def _close_entries(
-        self, group: str, entries: list[str], session: AsyncClientSession
+        self, closing: dict[str, list[str]], session: AsyncClientSession
     ) -> None:
-        """The group's list without `entries`: written whole (cheaper than a `$pull`, which
-        the embedded database matches entry by entry), or the group deleted when none is left.
-        A concurrent change of the same group (a rework) conflicts, and the transaction is
-        retried."""
-        doc = await self.groups.find_one({"_id": group}, session=session)
-        if doc is None:
-            return
-        closing = set(entries)
-        left = [e for e in doc.get("open", []) if e not in closing]
-        if not left:
-            await self.groups.delete_one({"_id": group}, session=session)
-        elif len(left) < len(doc.get("open", [])):
-            await self.groups.update_one({"_id": group}, {"$set": {"open": left}}, session=session)
+        """The groups' lists without the `closing` entries: written whole (cheaper than a
+        `$pull`, which the embedded database matches entry by entry), or the groups left
+        with none deleted (a few to a statement). A concurrent change of one of them (a rework)
+        conflicts, and the transaction is retried."""
+        emptied = []
+        query = {"_id": {"$in": list(closing)}}
+        for doc in await self.groups.find(query, session=session).to_list(None):
+            gone = set(closing[doc["_id"]])
+            left = [e for e in doc.get("open", []) if e not in gone]
+            if not left:
+                emptied.append(doc["_id"])
+            elif len(left) < len(doc.get("open", [])):
+                await self.groups.update_one(
+                    {"_id": doc["_id"]}, {"$set": {"open": left}}, session=session
+                )
+        for start in range(0, len(emptied), DELETE_CHUNK):
+            chunk = emptied[start : start + DELETE_CHUNK]
+            await self.groups.delete_many({"_id": {"$in": chunk}}, session=session)
+
+
+def _chunks(by_group: dict[str, list[str]], entries: int) -> list[dict[str, list[str]]]:
+    """Groups to close, several to a transaction while their entries stay under `entries`
+    (tasks are often made a few at a time, so most groups are small)."""
+    chunks: list[dict[str, list[str]]] = [{}]
+    size = 0
+    for group, closing in by_group.items():
+        if chunks[-1] and size + len(closing) > entries:
+            chunks.append({})
+            size = 0
+        chunks[-1][group] = closing
+        size += len(closing)
+    return [c for c in chunks if c]
