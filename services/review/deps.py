@@ -73,7 +73,7 @@ class ReviewParts:
             model_stats,
             outbox,
             onboarding,
-            queued=desk.offer,
+            queued=desk.queued_here,
         )
         decisions = Decisions(
             db, outbox, audit, units, submissions, annotators, appeals, onboarding

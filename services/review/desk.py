@@ -46,8 +46,15 @@ class Desk:
         # The unit as claimed, once the claim answered: the decision reads no unit again.
         self._handed: dict[tuple[str, str], Doc] = {}
         self._decided_at: dict[tuple[str, str], float] = {}
+        # Units this process's intake queued, whole, by id: taken with no read.
+        self._whole: dict[str, Doc] = {}
         self.waiters = Waiters()
         self._synced_at = 0.0
+
+    def queued_here(self, docs: Sequence[Doc]) -> None:
+        """Units this process's intake committed (whole documents, as written)."""
+        self._whole.update((doc["_id"], doc) for doc in docs if doc.get("status") == "pending")
+        self.offer(docs)
 
     def offer(self, docs: Iterable[Doc]) -> None:
         added = False
@@ -57,6 +64,7 @@ class Desk:
                 added = True
             else:
                 self.review_queue.remove(doc["_id"])
+                self._whole.pop(doc["_id"], None)
             appeal = doc.get("appeal") or {}
             if appeal.get("status") == "open":
                 self.appeal_queue.add({**doc, "queued_at": appeal["at"]})
@@ -75,6 +83,8 @@ class Desk:
             if full or self._read_since is None:
                 self.review_queue.replace_all(await self.units.queued())
                 self.appeal_queue.replace_all(await self.appeals.queued())
+                # Those others took meanwhile are forgotten.
+                self._whole = {k: d for k, d in self._whole.items() if k in self.review_queue}
             else:
                 for doc in await self.units.queued(self._read_since):
                     self.review_queue.add(doc)
@@ -113,7 +123,9 @@ class Desk:
             if entry is None:
                 return None
             self._open[key] = entry["_id"]
-            unit = await self.units.claim(entry["_id"], reviewer_id)
+            unit = await self.units.claim(
+                entry["_id"], reviewer_id, self._whole.pop(entry["_id"], None)
+            )
             if unit is not None:
                 self._handed[key] = unit
                 return unit

@@ -26,6 +26,7 @@ __all__ = [
     "DuplicateKeyError",
     "ServiceDatabase",
     "after_commit",
+    "as_stored",
     "connect_mongo",
     "delete_older",
     "drop_index_if_present",
@@ -222,8 +223,14 @@ def _set_locally(
         return None
     if any(name == "_id" or "." in name or name.startswith("$") for name in fields):
         return None
+    return {**before, **as_stored(collection, fields)}
+
+
+def as_stored(collection: AsyncCollection[Doc], doc: Mapping[str, Any]) -> Doc:
+    """`doc` as a read of `collection` would give it back (through BSON: datetimes to the
+    millisecond, tuples as lists): what was written, answered without reading it again."""
     options = collection.codec_options
-    return {**before, **bson.decode(bson.encode(fields, codec_options=options), options)}
+    return bson.decode(bson.encode(doc, codec_options=options), options)
 
 
 async def drop_index_if_present(collection: AsyncCollection[Doc], name: str) -> None:

@@ -1,10 +1,11 @@
 """Review's intake on real SecantusDB: the units a group of submissions queued for a human
 reach the desk once that transaction commits (no read of them), and never from a
-transaction that failed."""
+transaction that failed; the desk takes such a unit with one conditional write."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ async def review(settings: Settings) -> AsyncIterator[tuple[Runtime, ReviewParts
 
 
 async def test_queued_units_reach_the_desk_only_once_committed(
-    review: tuple[Runtime, ReviewParts],
+    review: tuple[Runtime, ReviewParts], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runtime, parts = review
     handed: list[list[Doc]] = []
@@ -74,8 +75,25 @@ async def test_queued_units_reach_the_desk_only_once_committed(
     stored = await parts.units.load(["sub_00000001", "sub_00000002"])
     assert {d["_id"]: d["queue"] for d in stored} == {u["_id"]: u["queue"] for u in handed[0]}
 
-    # Handed to the desk, they are claimed with no read of the queue.
-    parts.desk.offer(handed[0])
+    # Handed to the desk whole, a unit is taken with one conditional write, no read; the
+    # answer is what a read would give.
+    modified: list[str] = []
+    modify = runtime.db.modify
+
+    async def counted_modify(*args: Any, **kwargs: Any) -> Any:
+        modified.append(args[1])
+        return await modify(*args, **kwargs)
+
+    monkeypatch.setattr(runtime.db, "modify", counted_modify)
+    parts.desk.queued_here(handed[0])
     unit = await parts.desk.next_review(review_bench.VENDOR, "rev_1")
     assert unit is not None and unit["_id"] == "sub_00000001"
-    assert unit["status"] == "in_review"
+    assert unit["status"] == "in_review" and unit["lease"]["reviewer_id"] == "rev_1"
+    assert [unit] == await parts.units.load(["sub_00000001"])
+    assert modified == []
+
+    # Taken meanwhile by a reviewer of another process: the write finds it taken, and the
+    # read-and-test path says so too.
+    assert await parts.units.claim("sub_00000002", "rev_9") is not None
+    assert await parts.desk.next_review(review_bench.VENDOR, "rev_2") is None
+    assert modified == ["sub_00000002", "sub_00000002"]

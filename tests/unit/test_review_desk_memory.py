@@ -26,7 +26,7 @@ class RecordedUnits:
         self.calls: list[str] = []
         self.held: Doc | None = None
 
-    async def claim(self, unit_id: str, reviewer_id: str) -> Doc | None:
+    async def claim(self, unit_id: str, reviewer_id: str, whole: Doc | None = None) -> Doc | None:
         self.calls.append(f"claim {unit_id}")
         return {"_id": unit_id, "vendor_id": VENDOR, "status": "in_review", "claimed": True}
 

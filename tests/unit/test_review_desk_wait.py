@@ -28,7 +28,7 @@ class QueuedUnits:
         self.reads += 1
         return [d for d in self.queued_units if since is None or d["queued_at"] >= since]
 
-    async def claim(self, unit_id: str, reviewer_id: str) -> Doc | None:
+    async def claim(self, unit_id: str, reviewer_id: str, whole: Doc | None = None) -> Doc | None:
         return {"_id": unit_id, "reviewer": reviewer_id}
 
     async def held_by(self, unit_id: str, reviewer_id: str) -> Doc | None:

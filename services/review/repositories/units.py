@@ -17,6 +17,7 @@ from shared.store.mongo import (
     AsyncCollection,
     Doc,
     ServiceDatabase,
+    as_stored,
     drop_index_if_present,
     utcnow,
 )
@@ -78,9 +79,30 @@ class UnitRepository:
             raise NotFound("review")
         return doc
 
-    async def claim(self, unit_id: str, reviewer_id: str) -> Doc | None:
-        """Take a unit for review (or retake one whose review lease ran out)."""
+    async def claim(self, unit_id: str, reviewer_id: str, whole: Doc | None = None) -> Doc | None:
+        """Take a unit for review (or retake one whose review lease ran out). `whole`: the
+        unit as this process queued it, if it did; a pending unit changes only its status
+        and lease, so taking it needs no read."""
         now = utcnow()
+        collection = self._collection_of(unit_id)
+        update = {
+            "$set": {
+                "status": "in_review",
+                "lease": {
+                    "reviewer_id": reviewer_id,
+                    "expires_at": now + timedelta(seconds=REVIEW_LEASE_S),
+                },
+            }
+        }
+        if whole is not None:
+
+            async def take_pending(session: AsyncClientSession) -> bool:
+                query = {"_id": unit_id, "status": "pending"}
+                result = await collection.update_one(query, update, session=session)
+                return result.matched_count > 0
+
+            if await self.db.transaction(take_pending):
+                return as_stored(collection, {**whole, **update["$set"]})
 
         def free(unit: Doc) -> bool:
             return bool(
@@ -88,20 +110,7 @@ class UnitRepository:
                 or (unit["status"] == "in_review" and unit["lease"]["expires_at"] < now)
             )
 
-        return await self.db.modify(
-            self._collection_of(unit_id),
-            unit_id,
-            {
-                "$set": {
-                    "status": "in_review",
-                    "lease": {
-                        "reviewer_id": reviewer_id,
-                        "expires_at": now + timedelta(seconds=REVIEW_LEASE_S),
-                    },
-                }
-            },
-            free,
-        )
+        return await self.db.modify(collection, unit_id, update, free)
 
     async def requeue_expired(self) -> list[Doc]:
         """Units whose reviewer went away: back in the queue."""
