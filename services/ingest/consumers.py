@@ -25,7 +25,8 @@ def handlers(
     db: ServiceDatabase, ledger: BatchLedger, batches: BatchRepository, deletions: Deletions
 ) -> dict[RoutingKey, Handler]:
     # Events of one moment share a transaction: concurrent ones would update the same
-    # counters and conflict.
+    # counters and conflict. Both change an item's flag only where it is not set yet, and
+    # count what they set, so a redelivery changes nothing and needs no processed marker.
     async def tasks_submitted(session: AsyncClientSession, events: Sequence[TaskSubmitted]) -> None:
         # Training and exam tasks are a person's own: no batch counts them.
         produced = {e.item_id: e.batch_id for e in events if e.stage == "production"}
@@ -40,8 +41,12 @@ def handlers(
             await ledger.mark_clips_accepted(session, clips, batches)
 
     return {
-        RoutingKey.TASK_SUBMITTED: apply_once_in_groups(db, TaskSubmitted, tasks_submitted),
-        RoutingKey.ITEM_ACCEPTED: apply_once_in_groups(db, ItemAccepted, items_accepted),
+        RoutingKey.TASK_SUBMITTED: apply_once_in_groups(
+            db, TaskSubmitted, tasks_submitted, idempotent=True
+        ),
+        RoutingKey.ITEM_ACCEPTED: apply_once_in_groups(
+            db, ItemAccepted, items_accepted, idempotent=True
+        ),
         RoutingKey.DELIVERY_READY: apply_once(db, DeliveryReady, batches.mark_delivered),
         RoutingKey.ITEM_DROPPED: apply_once(db, ItemDropped, ledger.mark_dropped),
         RoutingKey.DELETION_APPLIED: apply_once(db, DeletionApplied, deletions.applied),

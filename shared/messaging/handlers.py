@@ -50,11 +50,16 @@ def apply_once_in_groups(
     apply_many: Callable[[AsyncClientSession, Sequence[E]], Awaitable[None]],
     after: Callable[[Sequence[E]], object] | None = None,
     max_group: int = 100,
+    idempotent: bool = False,
 ) -> Handler:
     """Like `apply_once`, for events that arrive fast: the events being handled at the same
     moment (up to the consumer's prefetch) share one transaction and one bulk of processed
     markers. A group that fails is retried one event at a time, so only the event at fault
-    is retried or dead-lettered, and a redelivered event is still applied once."""
+    is retried or dead-lettered, and a redelivered event is still applied once.
+
+    `idempotent`: `apply_many` given an event it applied before changes nothing (a flag set
+    where not set yet, counted when it was set), so no processed markers are written or read:
+    a marker is a document per event for the database to write and, later, delete."""
 
     async def apply_group(envelopes: Sequence[Envelope]) -> list[BaseException | None]:
         fresh: dict[str, E] = {}
@@ -66,7 +71,7 @@ def apply_once_in_groups(
         # without the events applied before. (A read before each group was 3.6 of the e2e
         # flow's 58 database operations an image.)
         failure = await _commit(fresh)
-        if failure is not None:
+        if failure is not None and not idempotent:
             seen = await _applied_before(list(fresh))
             fresh = {event_id: e for event_id, e in fresh.items() if event_id not in seen}
             if seen:  # redelivered: the others again, or nothing left to do
@@ -89,10 +94,11 @@ def apply_once_in_groups(
         """The events and their processed markers in one transaction; the error, if any."""
 
         async def unit(session: AsyncClientSession) -> None:
-            now = utcnow()
-            await database.processed.insert_many(
-                [{"_id": event_id, "at": now} for event_id in fresh], session=session
-            )
+            if not idempotent:
+                now = utcnow()
+                await database.processed.insert_many(
+                    [{"_id": event_id, "at": now} for event_id in fresh], session=session
+                )
             await apply_many(session, list(fresh.values()))
 
         try:

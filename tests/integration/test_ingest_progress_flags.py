@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from services.ingest.consumers import handlers
 from services.ingest.deps import IngestParts
+from shared.events import Envelope, RoutingKey
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.store.mongo import AsyncClientSession, utcnow
-from tests.support import service_runtime
+from tests.support import bench_accepted, bench_submitted, service_runtime
 
 
 @pytest.fixture
@@ -59,3 +61,24 @@ async def test_each_item_counts_once_in_its_own_batch(
     await runtime.db.transaction(accepted)
     a, b = await parts.batches.progress("bat_a"), await parts.batches.progress("bat_b")
     assert (a["accepted"], b["accepted"]) == (1, 1)
+
+
+async def test_a_redelivered_progress_event_counts_once_with_no_processed_marker(
+    ingest: tuple[Runtime, IngestParts],
+) -> None:
+    """The consumers of submissions and acceptances set a flag only where it is not set, so a
+    redelivery changes nothing without a processed marker (none is written)."""
+    runtime, parts = ingest
+    consume = handlers(runtime.db, parts.ledger, parts.batches, parts.deletions)
+    submitted = bench_submitted(1).model_copy(update={"item_id": "itm_a0", "batch_id": "bat_a"})
+    accepted = bench_accepted(1).model_copy(update={"item_id": "itm_a0", "batch_id": "bat_a"})
+    for key, event in (
+        (RoutingKey.TASK_SUBMITTED, submitted),
+        (RoutingKey.ITEM_ACCEPTED, accepted),
+    ):
+        envelope = Envelope.wrap(event, org_ids=(event.org_id,))
+        await consume[key](envelope)
+        await consume[key](envelope)  # redelivered
+    progress = await parts.batches.progress("bat_a")
+    assert (progress["submitted"], progress["accepted"]) == (1, 1)
+    assert await runtime.db.processed.count_documents({}) == 0
