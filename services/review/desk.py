@@ -46,7 +46,9 @@ class Desk:
         # The unit as claimed, once the claim answered: the decision reads no unit again.
         self._handed: dict[tuple[str, str], Doc] = {}
         self._decided_at: dict[tuple[str, str], float] = {}
-        # Units this process's intake queued, whole, by id: taken with no read.
+        # Units this process's intake queued, whole, by id: taken with no read. Kept apart
+        # from the queue's entries, which the next read of the queue (it overlaps the last
+        # by `SYNC_OVERLAP`) replaces with their queue fields alone.
         self._whole: dict[str, Doc] = {}
         self.waiters = Waiters()
         self._synced_at = 0.0

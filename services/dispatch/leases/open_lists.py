@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from functools import partial
 
 from services.dispatch.leases.slots import open_entry
-from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
+from shared.store.mongo import AsyncClientSession, AsyncCollection, Doc, ServiceDatabase, utcnow
 
 # Tasks per list: short, since taking an entry off costs more the longer the list.
 GROUP_SIZE = 50
@@ -111,9 +111,7 @@ class OpenLists:
                 by_group[group].append(entry)
         for chunk in _chunks(by_group, COMPACT_ENTRIES):
             await self.db.transaction(partial(self._close_entries, chunk))
-        ids = [r["_id"] for r in records]
-        for start in range(0, len(ids), DELETE_CHUNK):
-            await self.done.delete_many({"_id": {"$in": ids[start : start + DELETE_CHUNK]}})
+        await _delete_chunked(self.done, [r["_id"] for r in records])
         return sum(len(e) for e in by_group.values())
 
     async def _close_entries(
@@ -134,9 +132,16 @@ class OpenLists:
                 await self.groups.update_one(
                     {"_id": doc["_id"]}, {"$set": {"open": left}}, session=session
                 )
-        for start in range(0, len(emptied), DELETE_CHUNK):
-            chunk = emptied[start : start + DELETE_CHUNK]
-            await self.groups.delete_many({"_id": {"$in": chunk}}, session=session)
+        await _delete_chunked(self.groups, emptied, session)
+
+
+async def _delete_chunked(
+    collection: AsyncCollection[Doc], ids: Sequence[str], session: AsyncClientSession | None = None
+) -> None:
+    """Delete by id, `DELETE_CHUNK` to a statement."""
+    for start in range(0, len(ids), DELETE_CHUNK):
+        chunk = list(ids[start : start + DELETE_CHUNK])
+        await collection.delete_many({"_id": {"$in": chunk}}, session=session)
 
 
 def _chunks(by_group: dict[str, list[str]], entries: int) -> list[dict[str, list[str]]]:
