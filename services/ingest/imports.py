@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import httpx
 
 from aviary.contracts.shapes import Annotation
+from services.ingest.fetch_pool import OriginPool
 from services.ingest.fetcher import FetchError, FetchLimits, fetch
 from services.ingest.group_commit import GroupCommitter
 from services.ingest.ledger import BatchLedger
@@ -81,10 +82,9 @@ class UrlImporter:
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
             # No proxies or credentials from the environment: we connect to checked addresses.
+            pool = OriginPool(max_connections=GROUP_MAX * 2, max_idle=GROUP_MAX * 2)
             self._client = httpx.AsyncClient(
-                trust_env=False,
-                follow_redirects=False,
-                limits=httpx.Limits(max_connections=GROUP_MAX * 2),
+                transport=pool, trust_env=False, follow_redirects=False
             )
         return self._client
 

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 import pytest
 
+from services.ingest.fetch_pool import OriginPool
 from services.ingest.fetcher import FetchError, FetchLimits, fetch
 from shared.security.urlsafety import (
     IPAddress,
@@ -109,9 +110,16 @@ async def refusing_client() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as c:
+def transport(kind: str, verify: ssl.SSLContext | bool = True) -> httpx.AsyncBaseTransport:
+    """httpx's own ("httpx"), or the pool URL imports use (services/ingest/fetch_pool.py)."""
+    if kind == "origin-pool":
+        return OriginPool(max_connections=8, max_idle=8, verify=verify)
+    return httpx.AsyncHTTPTransport(verify=verify, trust_env=False)
+
+
+@pytest.fixture(params=["httpx", "origin-pool"])
+async def client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=transport(request.param), follow_redirects=False) as c:
         yield c
 
 
@@ -536,8 +544,9 @@ def _self_signed(tmp: Path, name: str) -> tuple[Path, Path]:
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+@pytest.mark.parametrize("kind", ["httpx", "origin-pool"])
 async def test_https_pinning_verifies_the_certificate_for_the_original_name(
-    tmp_path: Path,
+    tmp_path: Path, kind: str
 ) -> None:
     """Real TLS on 127.0.0.1: SNI and the certificate check use the name, not the IP."""
     cert, key = _self_signed(tmp_path, "images.test")
@@ -550,7 +559,7 @@ async def test_https_pinning_verifies_the_certificate_for_the_original_name(
     try:
         resolve = resolver({"images.test": ["127.0.0.1"]})
         verify = ssl.create_default_context(cafile=str(cert))
-        async with httpx.AsyncClient(verify=verify, trust_env=False) as c:
+        async with httpx.AsyncClient(transport=transport(kind, verify)) as c:
             url = f"https://images.test:{srv.port}/echo-host"
             body = await fetch(c, url, local_limits(), resolve=resolve)
             assert body == f"images.test:{srv.port}".encode()
