@@ -74,6 +74,7 @@ class RoutingKey(StrEnum):
     ITEM_ACCEPTED = "item.accepted"
     DELIVERY_READY = "delivery.ready"
     IMPORT_REQUESTED = "import.requested"
+    IMPORT_URLS_REQUESTED = "import.urls_requested"
     GOLD_UPDATED = "gold.updated"
     ONBOARDING_CHANGED = "onboarding.changed"
     TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an event name
@@ -245,11 +246,29 @@ class ItemAnnotationsImported(EventData):
 
 
 class ImportRequested(EventData):
-    """One URL of a client's import list, to be fetched by ingest's consumers."""
+    """One URL of a client's import list: what ingest sent before `ImportUrlsRequested`;
+    its consumers still fetch these (events queued before an upgrade)."""
 
     routing_key = RoutingKey.IMPORT_REQUESTED
     import_id: str
     url_id: str
+    batch_id: str
+    project_id: str
+    org_id: str
+
+
+class ImportUrlsRequested(EventData):
+    """Some URLs of a client's import list (a few at most), to be fetched by ingest's consumers.
+
+    Several URLs an event: a consumer holding its prefetch of events holds that many times
+    more URLs to fetch at once (one an event capped an import at 32 fetches in flight), and
+    the broker carries a fraction of the messages. A replica older than this event has no
+    handler for it and dead-letters it; replay the dead letters once the upgrade is done.
+    """
+
+    routing_key = RoutingKey.IMPORT_URLS_REQUESTED
+    import_id: str
+    url_ids: tuple[str, ...] = Field(min_length=1)
     batch_id: str
     project_id: str
     org_id: str
@@ -480,6 +499,7 @@ EVENT_TYPES: dict[RoutingKey, type[EventData]] = {
         ItemPrelabeled,
         ItemAnnotationsImported,
         ImportRequested,
+        ImportUrlsRequested,
         BatchSealed,
         TaskSubmitted,
         TaskRejected,

@@ -94,11 +94,6 @@ class Settings(BaseSettings):
 
     # Messaging
     prefetch: int = Field(default=32, ge=1, le=1000)
-    # Where a service's events wait on something slower than the platform, a wider window.
-    # Ingest's `import.requested` each fetch one URL from a client's server: 32 in flight
-    # capped an import at 32 fetches at a time; 128 lets two groups of 64 run (one fetching
-    # while the other is stored; services/ingest/imports.py).
-    prefetch_by_service: dict[str, int] = Field(default_factory=lambda: {"ingest": 128})
     max_attempts: int = Field(default=5, ge=1, le=50)
     retry_delays_ms: list[int] = Field(default_factory=lambda: [1_000, 5_000, 30_000, 120_000])
     outbox_poll_s: float = Field(default=0.5, gt=0)
@@ -215,13 +210,6 @@ class Settings(BaseSettings):
             return [url.strip() for url in text.split(",") if url.strip()]
         return value
 
-    @field_validator("prefetch_by_service")
-    @classmethod
-    def _prefetch_in_range(cls, value: dict[str, int]) -> dict[str, int]:
-        if bad := {name: n for name, n in value.items() if not 1 <= n <= 1000}:
-            raise ValueError(f"prefetch must be 1 to 1000: {bad}")
-        return value
-
     @field_validator("auth_secret")
     @classmethod
     def _signing_key(cls, value: SecretStr) -> SecretStr:
@@ -269,10 +257,6 @@ class Settings(BaseSettings):
     def broker_urls(self) -> list[str]:
         """Every RabbitMQ node to try, in the configured order (at least one)."""
         return list(self.amqp_urls) or [self.amqp_url]
-
-    def prefetch_for(self, service: str) -> int:
-        """How many unacknowledged events `service`'s consumer may hold."""
-        return self.prefetch_by_service.get(service, self.prefetch)
 
     def service_port(self, service: str) -> int:
         """The HTTP port of `service`: the explicit setting, else the service's default."""

@@ -1,15 +1,16 @@
 """URL imports: a client lists image URLs; ingest's consumers fetch them safely, many at a time.
 
-Each URL is a record with its own status (pending, done, failed), attempts and error, and an
-`import.requested` event saved with it. The consumer fetches through the SSRF-safe fetcher,
-retries what may succeed later (timeouts, 5xx) through the broker's back-off, and then records
-the outcome once: a redelivered event for a finished URL changes nothing.
+Each URL is a record with its own status (pending, done, failed), attempts and error; an
+`import.urls_requested` event for every few URLs is saved with them. The consumer fetches
+through the SSRF-safe fetcher, retries what may succeed later (timeouts, 5xx) through the
+broker's back-off (the event again: its URLs finished meanwhile are skipped), and records
+each outcome once: a redelivered event for a finished URL changes nothing.
 
-The events handled at the same moment (up to the consumer's prefetch) form one group: their
-records are read in one query, fetched concurrently, stored as one upload per batch (through
-the upload path's group commit), and their outcomes recorded in one transaction. One by one,
-each URL cost about fifteen database round trips, and every outcome updated the same import
-record, so concurrent URLs conflicted and retried.
+The URLs of the events handled at the same moment (up to the consumer's prefetch) form
+groups of up to GROUP_MAX: their records are read in one query, fetched concurrently, stored
+as one upload per batch (through the upload path's group commit), and their outcomes
+recorded in one transaction. One by one, each URL cost about fifteen database round trips,
+and every outcome updated the same import record, so concurrent URLs conflicted and retried.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from services.ingest.repositories import (
 )
 from services.ingest.uploads import Incoming, Ingestor
 from shared.errors import AppError, RetryLater
-from shared.events import Envelope, ImportRequested
+from shared.events import Envelope, ImportRequested, ImportUrlsRequested, RoutingKey
 from shared.runtime import Runtime
 from shared.security.urlsafety import parse_networks
 from shared.store.batching import Batcher
@@ -76,7 +77,7 @@ class UrlImporter:
         self._client: httpx.AsyncClient | None = None
         # Two groups in flight: one fetches while the other is written.
         self._groups: Batcher[Envelope, None] = Batcher(
-            self._import_group, max_size=GROUP_MAX, in_flight=2
+            self._import_group, max_size=GROUP_MAX, in_flight=2, weight=urls_named
         )
 
     def client(self) -> httpx.AsyncClient:
@@ -93,15 +94,16 @@ class UrlImporter:
             await self._client.aclose()
 
     async def handle(self, envelope: Envelope) -> None:
-        """Import the event's URL with the others arriving now; raises this URL's own error
-        (the broker retries or dead-letters that event alone)."""
+        """Import the event's URLs with the others arriving now; raises the error of one of
+        its URLs that did not finish (the broker retries or dead-letters that event alone)."""
         await self._groups.submit(envelope)
 
     async def _import_group(self, envelopes: Sequence[Envelope]) -> list[BaseException | None]:
-        events: dict[str, ImportRequested] = {}
-        for envelope in envelopes:
-            event = ImportRequested.model_validate(envelope.data)
-            events.setdefault(event.url_id, event)
+        requests = [requested(envelope) for envelope in envelopes]
+        events: dict[str, ImportUrlsRequested] = {}
+        for request in requests:
+            for url_id in request.url_ids:
+                events.setdefault(url_id, request)
         urls = await self.imports.urls_by_id(list(events))
         # A URL already finished is a redelivery: nothing to do.
         pending = {url_id: url for url_id, url in urls.items() if url["status"] == "pending"}
@@ -135,8 +137,7 @@ class UrlImporter:
             if finished:
                 await self.imports.finish(finished)
         return [
-            errors.get(ImportRequested.model_validate(envelope.data).url_id)
-            for envelope in envelopes
+            next((errors[u] for u in request.url_ids if u in errors), None) for request in requests
         ]
 
     async def _store(
@@ -171,6 +172,25 @@ class UrlImporter:
                 item = {"item_id": outcome.item.id, "duplicate": outcome.item.duplicate}
                 finished.append(ImportOutcome(url, "done", item))
         return finished
+
+
+def requested(envelope: Envelope) -> ImportUrlsRequested:
+    """The URLs an event names, in either shape (`import.requested` named one)."""
+    if envelope.type == RoutingKey.IMPORT_REQUESTED:
+        one = ImportRequested.model_validate(envelope.data)
+        return ImportUrlsRequested(
+            import_id=one.import_id,
+            url_ids=(one.url_id,),
+            batch_id=one.batch_id,
+            project_id=one.project_id,
+            org_id=one.org_id,
+        )
+    return ImportUrlsRequested.model_validate(envelope.data)
+
+
+def urls_named(envelope: Envelope) -> int:
+    """An event's weight in a group: its URLs."""
+    return len(envelope.data.get("url_ids") or ()) or 1
 
 
 def failed(url: Doc, code: str, message: str) -> ImportOutcome:

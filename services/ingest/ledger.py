@@ -1,10 +1,10 @@
 """The batch ledger: what goes into a batch, counted in the transaction that records it.
 
-Items (with their `item.ingested` events), URL imports (an `import.requested` per URL), the
-seal (with `batch.sealed` and the final count), another tool's shapes for its items
-(`item.annotations_imported`) and the progress other services report: each
-is one transaction over the batch's counters and another repository (items, imports), so it
-lives here rather than in either.
+Items (with their `item.ingested` events), URL imports (an `import.urls_requested` for every
+few URLs), the seal (with `batch.sealed` and the final count), another tool's shapes for its
+items (`item.annotations_imported`) and the progress other services report: each is one
+transaction over the batch's counters and another repository (items, imports), so it lives
+here rather than in either.
 """
 
 from __future__ import annotations
@@ -15,11 +15,20 @@ from services.ingest.domain import envelope
 from services.ingest.repositories import BatchRepository, ImportRepository, ItemRepository
 from services.ingest.repositories.imports import new_import
 from shared.errors import Conflict
-from shared.events import BatchSealed, EventData, ImportRequested, ItemDropped, ItemIngested
+from shared.events import (
+    BatchSealed,
+    EventData,
+    ImportUrlsRequested,
+    ItemDropped,
+    ItemIngested,
+)
 from shared.messaging.outbox import Outbox
 from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
 
 OUTBOX_CHUNK = 200
+# URLs an `import.urls_requested` names: the 32 events a consumer holds (its prefetch) then
+# name 512 URLs, more than the two import groups of 64 it runs at once (imports.py) take.
+IMPORT_EVENT_URLS = 16
 
 
 class BatchLedger:
@@ -71,17 +80,18 @@ class BatchLedger:
         self.outbox.notify()
 
     async def create_import(self, batch: Doc, urls: list[Doc]) -> Doc:
-        """The import, one record per URL and one `import.requested` each, together."""
+        """The import, one record per URL and an `import.urls_requested` for every
+        IMPORT_EVENT_URLS of them, together."""
         doc, records = new_import(batch, urls)
         events = [
-            ImportRequested(
+            ImportUrlsRequested(
                 import_id=doc["_id"],
-                url_id=r["_id"],
+                url_ids=tuple(r["_id"] for r in records[start : start + IMPORT_EVENT_URLS]),
                 batch_id=batch["_id"],
                 project_id=batch["project_id"],
                 org_id=batch["org_id"],
             )
-            for r in records
+            for start in range(0, len(records), IMPORT_EVENT_URLS)
         ]
 
         async def work(session: AsyncClientSession) -> None:

@@ -51,6 +51,7 @@ def build_app(runtime: Runtime) -> FastAPI:
         handlers={
             **consumers.handlers(runtime.db, parts.ledger, parts.batches, parts.deletions),
             RoutingKey.IMPORT_REQUESTED: importer.handle,
+            RoutingKey.IMPORT_URLS_REQUESTED: importer.handle,
         },
         steps=[
             parts.tokens.ensure_indexes,

@@ -49,7 +49,7 @@ class Consumer:
 
     async def _attach(self) -> None:
         self._channel = await self.broker.channel()
-        await self._channel.set_qos(prefetch_count=self.broker.settings.prefetch_for(self.service))
+        await self._channel.set_qos(prefetch_count=self.broker.settings.prefetch)
         self._queue = await self._channel.get_queue(self.names.main)
         self._tag = await self._queue.consume(self._on_message)
 

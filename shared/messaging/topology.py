@@ -14,6 +14,7 @@ from shared.events import RoutingKey
 SUBSCRIPTIONS: dict[str, tuple[RoutingKey, ...]] = {
     "ingest": (
         RoutingKey.IMPORT_REQUESTED,
+        RoutingKey.IMPORT_URLS_REQUESTED,
         RoutingKey.TASK_SUBMITTED,
         RoutingKey.ITEM_ACCEPTED,
         RoutingKey.DELIVERY_READY,

@@ -3,6 +3,7 @@ idempotency keys, pre-annotations, project versions, progress, previews, storage
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.server
 import io
@@ -15,7 +16,12 @@ from typing import Any
 import httpx
 from PIL import Image
 
+from aviary_devkit.processes import ServiceSet
+from services.ingest.repositories.imports import new_import
+from shared.events import Envelope, ImportRequested
+from shared.messaging import Broker
 from shared.settings import Settings
+from shared.store.mongo import connect_mongo
 from tests.support import Api, ingest_in_process, jpeg, operator_headers, workspace
 
 BOX = {"class_id": 1, "bbox": [10, 10, 50, 40]}
@@ -31,7 +37,7 @@ class ImageServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 path = self.path
-                if path == "/good.jpg":
+                if path.split("?")[0] == "/good.jpg":
                     self._send(200, good)
                 elif path == "/redirect":
                     self._redirect("/good.jpg")
@@ -140,6 +146,84 @@ def test_url_import_fetches_safely_with_a_status_per_url(api: Api) -> None:
     assert batch["item_count"] == 1
     assert api.call("GET", "ingest", path, api.client().token).status_code == 404
     server.server.shutdown()
+
+
+def test_an_import_of_many_urls_fetches_each_once_across_its_events(api: Api) -> None:
+    """Forty URLs go out as several `import.urls_requested` events (a few URLs each); every
+    URL is fetched once, whichever event and group it came in."""
+    server = ImageServer()
+    ws = workspace(api, images=0)
+    urls = [server.url(f"/good.jpg?n={i}") for i in range(38)] + [
+        server.url("/missing"),
+        server.url("/text"),
+    ]
+    created = api.ok(
+        "POST",
+        "ingest",
+        f"/v1/batches/{ws.batch_id}/imports",
+        ws.client.token,
+        json={"urls": [{"url": u} for u in urls]},
+    )
+    path = f"/v1/imports/{created['id']}"
+    done = api.wait_for(
+        lambda: (d := api.ok("GET", "ingest", path, ws.client.token))["pending"] == 0 and d,
+        timeout=60,
+    )
+    assert (done["done"], done["failed"]) == (38, 2)
+    assert [u["url"] for u in done["urls"]] == urls
+    assert {u["attempts"] for u in done["urls"]} == {1}
+    assert len({u["item_id"] for u in done["urls"][:38]}) == 1  # the same bytes: one item
+    assert [u["error"] for u in done["urls"][38:]] == ["http_status", "not_an_image"]
+    server.server.shutdown()
+
+
+def test_an_import_event_of_the_earlier_shape_is_still_fetched(
+    api: Api, services: ServiceSet
+) -> None:
+    """`import.requested` (one URL an event, what ingest sent before) queued across an
+    upgrade: its URL is fetched and recorded like any other."""
+    server = ImageServer()
+    ws = workspace(api, images=0)
+    import_id = asyncio.run(
+        queue_a_url_the_earlier_way(services.settings, ws.batch_id, server.url("/good.jpg"))
+    )
+    path = f"/v1/imports/{import_id}"
+    done = api.wait_for(
+        lambda: (d := api.ok("GET", "ingest", path, ws.client.token))["pending"] == 0 and d,
+        timeout=30,
+    )
+    (url,) = done["urls"]
+    assert (url["status"], url["attempts"]) == ("done", 1)
+    item = api.ok("GET", "ingest", f"/v1/items/{url['item_id']}", ws.client.token)
+    assert item["batch_id"] == ws.batch_id
+    server.server.shutdown()
+
+
+async def queue_a_url_the_earlier_way(settings: Settings, batch_id: str, url: str) -> str:
+    """An import's records written as the ledger writes them, and its one URL requested with
+    the earlier event, published on the bus."""
+    client = connect_mongo(settings)
+    broker = Broker(settings)
+    try:
+        db = client[settings.database_name("ingest")]
+        batch = await db["batches"].find_one({"_id": batch_id})
+        assert batch is not None
+        doc, (record,) = new_import(batch, [{"url": url}])
+        await db["imports"].insert_one(doc)
+        await db["import_urls"].insert_one(record)
+        await broker.connect()
+        event = ImportRequested(
+            import_id=doc["_id"],
+            url_id=record["_id"],
+            batch_id=batch_id,
+            project_id=batch["project_id"],
+            org_id=batch["org_id"],
+        )
+        await broker.publish(Envelope.wrap(event, org_ids=(batch["org_id"],)))
+        return str(doc["_id"])
+    finally:
+        await broker.close()
+        await client.close()
 
 
 def test_presigned_upload_then_confirm(api: Api) -> None:

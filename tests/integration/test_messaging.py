@@ -161,38 +161,3 @@ async def test_unacked_message_is_redelivered_after_a_consumer_dies(
     await second.start()
     await wait_for(lambda: seen == [event.event_id])
     await second.stop()
-
-
-@pytest.mark.parametrize(("by_service", "held"), [({}, 2), ({"export": 5}, 5)])
-async def test_a_consumer_holds_at_most_its_services_prefetch(
-    settings: Settings, by_service: dict[str, int], held: int
-) -> None:
-    """The broker hands a consumer no more unacknowledged events than its service's window
-    (`prefetch_by_service`, else `prefetch`); the rest wait in the queue, none is lost."""
-    release = asyncio.Event()
-    holding: list[str] = []
-    done: list[str] = []
-
-    async def handle(envelope: Envelope) -> None:
-        holding.append(envelope.data["batch_id"])
-        await release.wait()
-        done.append(envelope.data["batch_id"])
-
-    windowed = Broker(
-        settings.model_copy(update={"prefetch": 2, "prefetch_by_service": by_service})
-    )
-    await windowed.connect()
-    try:
-        consumer = Consumer(windowed, "export", {RoutingKey.BATCH_SEALED: handle})
-        await consumer.start()
-        for i in range(8):
-            await windowed.publish(sealed(f"b{i}"))
-        await wait_for(lambda: len(holding) == held)
-        await asyncio.sleep(0.3)  # more would have arrived by now
-        assert len(holding) == held
-        release.set()
-        await wait_for(lambda: len(done) == 8)
-        await consumer.stop()
-    finally:
-        await windowed.close()
-    assert sorted(done) == [f"b{i}" for i in range(8)]

@@ -22,6 +22,7 @@ from shared.events import (
     GoldUpdated,
     ImageRef,
     ImportRequested,
+    ImportUrlsRequested,
     ItemAccepted,
     ItemAnnotationsImported,
     ItemDropped,
@@ -192,6 +193,13 @@ SAMPLES: list[EventData] = [
         project_id="prj_1",
         org_id="org_acme",
     ),
+    ImportUrlsRequested(
+        import_id="imp_1",
+        url_ids=("imp_1:000000", "imp_1:000001"),
+        batch_id="bat_1",
+        project_id="prj_1",
+        org_id="org_acme",
+    ),
     TokenRevoked(
         jti="0f1e2d3c4b5a69788796a5b4c3d2e1f0",
         org_id="org_acme",
@@ -350,6 +358,8 @@ def test_field_constraints_are_enforced() -> None:
         ReviewPolicy(mode="sample", rate=1.5)
     with pytest.raises(ValidationError):
         OntologyClass(id=0, name="car")
+    with pytest.raises(ValidationError):  # an import event names at least one URL
+        ImportUrlsRequested(import_id="i", url_ids=(), batch_id="b", project_id="p", org_id="o")
     assert Ontology(classes=()).classes == ()  # an audio project's: ingest refuses it elsewhere
 
 
