@@ -10,6 +10,7 @@ import io
 import json
 import threading
 import time
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,14 @@ from shared.events import Envelope, ImportRequested
 from shared.messaging import Broker
 from shared.settings import Settings
 from shared.store.mongo import connect_mongo
-from tests.support import Api, ingest_in_process, jpeg, operator_headers, workspace
+from tests.support import (
+    Api,
+    Workspace,
+    ingest_in_process,
+    jpeg,
+    operator_headers,
+    workspace,
+)
 
 BOX = {"class_id": 1, "bbox": [10, 10, 50, 40]}
 
@@ -86,6 +94,28 @@ class ImageServer:
         return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
 
 
+def import_urls(api: Api, ws: Workspace, urls: Iterable[str]) -> dict[str, Any]:
+    """An import of `urls` into the workspace's batch, as created (202)."""
+    created: dict[str, Any] = api.ok(
+        "POST",
+        "ingest",
+        f"/v1/batches/{ws.batch_id}/imports",
+        ws.client.token,
+        json={"urls": [{"url": u} for u in urls]},
+    )
+    return created
+
+
+def finished_import(api: Api, token: str, import_id: str, timeout: float) -> dict[str, Any]:
+    """The import with its URLs once none is pending."""
+    path = f"/v1/imports/{import_id}"
+    done: dict[str, Any] = api.wait_for(
+        lambda: (d := api.ok("GET", "ingest", path, token))["pending"] == 0 and d,
+        timeout=timeout,
+    )
+    return done
+
+
 def test_url_import_fetches_safely_with_a_status_per_url(api: Api) -> None:
     server = ImageServer()
     server.huge_blocks = api.services.settings.max_upload_bytes // 65536 + 4
@@ -119,22 +149,12 @@ def test_url_import_fetches_safely_with_a_status_per_url(api: Api) -> None:
     assert [d["index"] for d in refused.json()["error"]["details"]] == [
         len(urls) + i for i in range(len(inward))
     ]
-    created = api.ok(
-        "POST",
-        "ingest",
-        f"/v1/batches/{ws.batch_id}/imports",
-        ws.client.token,
-        json={"urls": [{"url": u} for u in urls]},
-    )
+    created = import_urls(api, ws, urls)
     assert created["total"] == len(urls) and created["pending"] == len(urls)
     seal = api.call("POST", "ingest", f"/v1/batches/{ws.batch_id}/seal", ws.client.token)
     assert seal.status_code == 409 and seal.json()["error"]["code"] == "imports_pending"
 
-    path = f"/v1/imports/{created['id']}"
-    done = api.wait_for(
-        lambda: (d := api.ok("GET", "ingest", path, ws.client.token))["pending"] == 0 and d,
-        timeout=60,
-    )
+    done = finished_import(api, ws.client.token, created["id"], timeout=60)
     outcome = {u["url"]: (u["status"], u["error"]) for u in done["urls"]}
     assert outcome == urls
     by_url = {u["url"]: u for u in done["urls"]}
@@ -144,6 +164,7 @@ def test_url_import_fetches_safely_with_a_status_per_url(api: Api) -> None:
     assert by_url[server.url("/missing")]["attempts"] == 1  # a 404 is not
     batch = api.ok("GET", "ingest", f"/v1/batches/{ws.batch_id}", ws.client.token)
     assert batch["item_count"] == 1
+    path = f"/v1/imports/{created['id']}"
     assert api.call("GET", "ingest", path, api.client().token).status_code == 404
     server.server.shutdown()
 
@@ -157,18 +178,8 @@ def test_an_import_of_many_urls_fetches_each_once_across_its_events(api: Api) ->
         server.url("/missing"),
         server.url("/text"),
     ]
-    created = api.ok(
-        "POST",
-        "ingest",
-        f"/v1/batches/{ws.batch_id}/imports",
-        ws.client.token,
-        json={"urls": [{"url": u} for u in urls]},
-    )
-    path = f"/v1/imports/{created['id']}"
-    done = api.wait_for(
-        lambda: (d := api.ok("GET", "ingest", path, ws.client.token))["pending"] == 0 and d,
-        timeout=60,
-    )
+    created = import_urls(api, ws, urls)
+    done = finished_import(api, ws.client.token, created["id"], timeout=60)
     assert (done["done"], done["failed"]) == (38, 2)
     assert [u["url"] for u in done["urls"]] == urls
     assert {u["attempts"] for u in done["urls"]} == {1}
@@ -187,11 +198,7 @@ def test_an_import_event_of_the_earlier_shape_is_still_fetched(
     import_id = asyncio.run(
         queue_a_url_the_earlier_way(services.settings, ws.batch_id, server.url("/good.jpg"))
     )
-    path = f"/v1/imports/{import_id}"
-    done = api.wait_for(
-        lambda: (d := api.ok("GET", "ingest", path, ws.client.token))["pending"] == 0 and d,
-        timeout=30,
-    )
+    done = finished_import(api, ws.client.token, import_id, timeout=30)
     (url,) = done["urls"]
     assert (url["status"], url["attempts"]) == ("done", 1)
     item = api.ok("GET", "ingest", f"/v1/items/{url['item_id']}", ws.client.token)
