@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -236,6 +237,47 @@ async def ingest_in_process(settings: Settings) -> AsyncIterator[httpx.AsyncClie
         await asyncio.wait_for(runtime.started.wait(), 30)
         http.runtime = runtime  # type: ignore[attr-defined]
         yield http
+
+
+@dataclass
+class LoopbackServer:
+    """A raw asyncio TCP server on 127.0.0.1 (port 0), TLS when given a context; subclasses
+    answer a connection in `serve`. Connections still open at `stop` are cancelled, and a
+    client going away mid-answer is not an error."""
+
+    ssl_context: ssl.SSLContext | None = None
+    port: int = 0
+    _server: asyncio.Server | None = None
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._connection, "127.0.0.1", 0, ssl=self.ssl_context
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await self.serve(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass
+        finally:
+            self._tasks.discard(task)
+            writer.close()
 
 
 def operator_headers(settings: Settings) -> dict[str, str]:

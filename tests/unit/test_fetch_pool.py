@@ -8,46 +8,31 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
 from services.ingest.fetch_pool import OriginPool, origin_of
+from tests.support import LoopbackServer
 
 BODY = b"x" * 1000
 
 
 @dataclass
-class KeepAliveServer:
+class KeepAliveServer(LoopbackServer):
+    """Answers requests on a connection until the client closes it (or asks `/close`)."""
+
     accepted: int = 0
     open_now: int = 0
     most_open: int = 0
     requests: int = 0
-    port: int = 0
-    _server: asyncio.Server | None = None
-    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
         self.open_now += 1
         self.most_open = max(self.most_open, self.open_now)
@@ -69,12 +54,8 @@ class KeepAliveServer:
                 await writer.drain()
                 if close:
                     return
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
         finally:
             self.open_now -= 1
-            self._tasks.discard(task)
-            writer.close()
 
 
 @pytest.fixture

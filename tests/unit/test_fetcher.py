@@ -37,6 +37,7 @@ from shared.security.urlsafety import (
     is_local_name,
     resolve_host,
 )
+from tests.support import LoopbackServer
 
 PAYLOAD = bytes(range(256)) * 40  # 10 KiB, "the image"
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"),)
@@ -135,12 +136,10 @@ class Seen:
 
 
 @dataclass
-class Server:
-    ssl_context: ssl.SSLContext | None = None
+class Server(LoopbackServer):
+    """One request a connection, answered by path, every request kept in `seen`."""
+
     seen: list[Seen] = field(default_factory=list)
-    port: int = 0
-    _server: asyncio.Server | None = None
-    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property
     def base(self) -> str:
@@ -150,40 +149,17 @@ class Server:
     def url(self, path: str) -> str:
         return self.base + path
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._handle, "127.0.0.1", 0, ssl=self.ssl_context
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-            first, *lines = head.split("\r\n")
-            method, target, _ = first.split(" ", 2)
-            headers = {}
-            for line in lines:
-                if line:
-                    name, value = line.split(":", 1)
-                    headers[name.strip().lower()] = value.strip()
-            self.seen.append(Seen(method, target, headers))
-            await self._route(target, headers, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
-            pass
-        finally:
-            self._tasks.discard(task)
-            writer.close()
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        first, *lines = head.split("\r\n")
+        method, target, _ = first.split(" ", 2)
+        headers = {}
+        for line in lines:
+            if line:
+                name, value = line.split(":", 1)
+                headers[name.strip().lower()] = value.strip()
+        self.seen.append(Seen(method, target, headers))
+        await self._route(target, headers, writer)
 
     @staticmethod
     async def _respond(
