@@ -156,8 +156,11 @@ class Settings(BaseSettings):
     # Concurrent leases (and submits) share one write: each costs the embedded database
     # several milliseconds however few documents it holds. Up to `dispatch_group_max` per
     # write, gathered for `dispatch_group_wait_s`, `dispatch_groups_in_flight` writes at once.
+    # No wait by default: what arrives while writes are in flight forms the next group, and a
+    # fixed wait only delayed every caller when few are active (8 annotators: 180 -> 210
+    # accepted tasks/s without it, docs/benchmarks.md 2026-12-07).
     dispatch_group_max: int = Field(default=25, ge=1, le=1000)
-    dispatch_group_wait_s: float = Field(default=0.005, ge=0, le=1)
+    dispatch_group_wait_s: float = Field(default=0.0, ge=0, le=1)
     dispatch_groups_in_flight: int = Field(default=3, ge=1, le=32)
     # A dispatch process not heard from for this long no longer counts in the pool shares.
     replica_alive_s: float = Field(default=5.0, gt=0)
