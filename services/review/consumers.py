@@ -18,7 +18,7 @@ from shared.events import (
     TaskSubmitted,
 )
 from shared.messaging import Handler
-from shared.messaging.handlers import apply_once, apply_once_in_groups
+from shared.messaging.handlers import KeyedWrites, apply_once, apply_once_in_groups
 from shared.messaging.outbox import Outbox
 from shared.store.mongo import AsyncClientSession, ServiceDatabase
 
@@ -65,8 +65,14 @@ def handlers(
         RoutingKey.PROJECT_UPSERTED: apply_once(
             db, ProjectUpserted, projects.save, after=projects.forget
         ),
+        # Every submission is recorded under its own id (a gold one too), in the transaction
+        # that takes its event in: that insert is the event's processed marker.
         RoutingKey.TASK_SUBMITTED: apply_once_in_groups(
-            db, TaskSubmitted, intake.receive, after=lambda _: outbox.notify()
+            db,
+            TaskSubmitted,
+            intake.receive,
+            after=lambda _: outbox.notify(),
+            keyed=KeyedWrites(lambda e: e.submission_id, intake.submissions.existing),
         ),
         RoutingKey.ITEM_ANNOTATIONS_IMPORTED: apply_once(
             db, ItemAnnotationsImported, keep_imported_gold, after=lambda _: outbox.notify()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from shared.events import Envelope, EventData
 from shared.messaging import Handler
@@ -18,6 +19,15 @@ E = TypeVar("E", bound=EventData)
 # 10 ms made groups about a fifth larger (about 4 of 45 operations an image fewer), and a
 # busy consumer's groups fill while the one before is written anyway.
 GROUP_GATHER_S = 0.01
+
+
+@dataclass(frozen=True)
+class KeyedWrites(Generic[E]):
+    """How a handler's own writes mark its events applied: each event's `key` is the `_id` of
+    a document its transaction inserts, and `written(keys)` returns the keys found stored."""
+
+    key: Callable[[E], str]
+    written: Callable[[Sequence[str]], Awaitable[set[str]]]
 
 
 def apply_once(
@@ -51,6 +61,7 @@ def apply_once_in_groups(
     after: Callable[[Sequence[E]], object] | None = None,
     max_group: int = 100,
     idempotent: bool = False,
+    keyed: KeyedWrites[E] | None = None,
 ) -> Handler:
     """Like `apply_once`, for events that arrive fast: the events being handled at the same
     moment (up to the consumer's prefetch) share one transaction and one bulk of processed
@@ -59,7 +70,11 @@ def apply_once_in_groups(
 
     `idempotent`: `apply_many` given an event it applied before changes nothing (a flag set
     where not set yet, counted when it was set), so no processed markers are written or read:
-    a marker is a document per event for the database to write and, later, delete."""
+    a marker is a document per event for the database to write and, later, delete.
+
+    `keyed`: `apply_many` inserts a document under a key of each event's own (a submission's
+    id), which fails a redelivered event's group as its marker would; no marker is written,
+    and the documents under those keys say which events were applied before."""
 
     async def apply_group(envelopes: Sequence[Envelope]) -> list[BaseException | None]:
         fresh: dict[str, E] = {}
@@ -72,7 +87,7 @@ def apply_once_in_groups(
         # flow's 58 database operations an image.)
         failure = await _commit(fresh)
         if failure is not None and not idempotent:
-            seen = await _applied_before(list(fresh))
+            seen = await _applied_before(fresh)
             fresh = {event_id: e for event_id, e in fresh.items() if event_id not in seen}
             if seen:  # redelivered: the others again, or nothing left to do
                 failure = await _commit(fresh) if fresh else None
@@ -86,15 +101,19 @@ def apply_once_in_groups(
                 await result
         return [None] * len(envelopes)
 
-    async def _applied_before(event_ids: list[str]) -> set[str]:
-        found = database.processed.find({"_id": {"$in": event_ids}}, {"_id": 1})
+    async def _applied_before(fresh: dict[str, E]) -> set[str]:
+        """The event ids among `fresh` that a committed transaction applied."""
+        if keyed is not None:
+            written = await keyed.written([keyed.key(e) for e in fresh.values()])
+            return {event_id for event_id, e in fresh.items() if keyed.key(e) in written}
+        found = database.processed.find({"_id": {"$in": list(fresh)}}, {"_id": 1})
         return {d["_id"] for d in await found.to_list(None)}
 
     async def _commit(fresh: dict[str, E]) -> Exception | None:
         """The events and their processed markers in one transaction; the error, if any."""
 
         async def unit(session: AsyncClientSession) -> None:
-            if not idempotent:
+            if not idempotent and keyed is None:
                 now = utcnow()
                 await database.processed.insert_many(
                     [{"_id": event_id, "at": now} for event_id in fresh], session=session

@@ -12,13 +12,15 @@ from collections.abc import AsyncIterator
 import pytest
 from typer.testing import CliRunner
 
+from aviary.contracts.shapes import Annotation, BoxShape
 from aviary_devkit.processes import ServiceSet
 from services.ingest.repositories.projects import project_event
-from shared.events import Envelope, ImageRef, ItemIngested
-from shared.messaging import Broker, QueueNames, queue_counts
+from shared.events import Envelope, ImageRef, ItemIngested, TaskSubmitted
+from shared.messaging import Broker, QueueNames, dead_letter_count, queue_counts
 from shared.messaging.retry import ATTEMPT_HEADER
 from shared.opscli import app
 from shared.settings import get_settings
+from shared.store.mongo import connect_mongo
 from tests.support import Api, workspace
 
 
@@ -80,6 +82,55 @@ async def test_the_same_event_three_times_has_one_effect(api: Api, broker: Broke
     await broker.publish(Envelope.wrap(item_event(ws.project["id"], ws.client.org_id, "itm_dup")))
     await settle()
     assert task_counts(api, ws.project["id"]) == {"pending": 1}
+
+
+async def test_a_submission_delivered_three_times_is_recorded_and_counted_once(
+    api: Api, broker: Broker, services: ServiceSet
+) -> None:
+    """Review marks a submission's event taken in by the submission it records (no processed
+    marker): redelivered, or published again under a new event id, it changes nothing."""
+    ws = workspace(api, images=0)
+    project = ws.project
+    submitted = TaskSubmitted(
+        task_id="tsk_dup",
+        submission_id="sub_dup",
+        item_id="itm_dup",
+        project_id=project["id"],
+        batch_id=ws.batch_id,
+        org_id=ws.client.org_id,
+        vendor_id=ws.vendor_id,
+        annotator_id="ann-dup",
+        ontology_version=project["version"],
+        image=image("itm_dup"),
+        annotation=Annotation(shapes=(BoxShape(class_id=1, bbox=(10, 10, 40, 30)),)),
+        rework=0,
+        seconds_worked=3.0,
+    )
+    envelope = Envelope.wrap(submitted)
+    for _ in range(3):
+        await broker.publish(envelope)
+    await broker.publish(Envelope.wrap(submitted))  # the same submission, a new event id
+    client = connect_mongo(services.settings)
+    review = client[services.settings.database_name("review")]
+    try:
+
+        async def recorded() -> int:
+            return await review["submissions"].count_documents({"_id": "sub_dup"})
+
+        deadline = time.monotonic() + 15
+        while not await recorded() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await settle()
+        assert await recorded() == 1
+        record = await review["annotators"].find_one(
+            {"_id": f"{project['id']}|{ws.vendor_id}|ann-dup"}
+        )
+        assert record is not None and record["submitted"] == 1
+        assert await review["processed_events"].count_documents({"_id": envelope.event_id}) == 0
+        # The copy under a new event id was absorbed too, not retried into the dead letters.
+        assert await dead_letter_count(broker, "review") == 0
+    finally:
+        await client.close()
 
 
 async def test_project_versions_out_of_order_leave_the_newest(api: Api, broker: Broker) -> None:

@@ -12,7 +12,7 @@ import pytest
 from shared.events import BatchSealed, Envelope
 from shared.messaging import Broker, QueueNames
 from shared.messaging import outbox as outbox_module
-from shared.messaging.handlers import apply_once_in_groups
+from shared.messaging.handlers import KeyedWrites, apply_once_in_groups
 from shared.messaging.outbox import Outbox
 from shared.settings import Settings
 from shared.store.mongo import (
@@ -231,6 +231,47 @@ async def test_a_group_holding_a_redelivered_event_applies_only_the_new_ones(
     ]
     # Each applied and told once: the failed first try wrote nothing and told nobody.
     assert sorted(applied) == sorted(told) == ["new-1", "new-2", "old"]
+
+
+async def test_events_keyed_by_their_own_writes_are_applied_once_without_markers(
+    parts: tuple[ServiceDatabase, Broker],
+) -> None:
+    """With `keyed`, the document each event inserts under its own key is its marker: a
+    redelivery (alone, or in a group with new events) changes nothing and is told to nobody,
+    and no processed marker is written."""
+    db, _ = parts
+    told: list[str] = []
+
+    async def apply_many(session: AsyncClientSession, events: Sequence[BatchSealed]) -> None:
+        await db["sealed"].insert_many([{"_id": e.batch_id} for e in events], session=session)
+        await db["counters"].update_one(
+            {"_id": "c"}, {"$inc": {"n": len(events)}}, upsert=True, session=session
+        )
+
+    async def written(keys: Sequence[str]) -> set[str]:
+        found = db["sealed"].find({"_id": {"$in": list(keys)}}, {"_id": 1})
+        return {d["_id"] for d in await found.to_list(None)}
+
+    handle = apply_once_in_groups(
+        db,
+        BatchSealed,
+        apply_many,
+        after=lambda events: told.extend(e.batch_id for e in events),
+        keyed=KeyedWrites(lambda e: e.batch_id, written),
+    )
+    envelopes = [
+        Envelope.wrap(BatchSealed(batch_id=name, project_id="p", org_id="o", item_count=1))
+        for name in ("old", "new-1", "new-2")
+    ]
+    await handle(envelopes[0])
+    await asyncio.gather(*(handle(e) for e in envelopes))  # one group, "old" redelivered
+    await handle(envelopes[0])  # alone, later
+    # The same batch under a new event id (an upstream retry) is the same write: once.
+    await handle(sealed("old"))
+    counter = await db["counters"].find_one({"_id": "c"})
+    assert counter is not None and counter["n"] == 3
+    assert sorted(told) == ["new-1", "new-2", "old"]
+    assert await db.processed.count_documents({}) == 0
 
 
 async def test_a_document_of_more_events_than_a_slice_is_published_whole(

@@ -22,6 +22,11 @@ class SubmissionRepository:
     async def add(self, session: AsyncClientSession, docs: list[Doc]) -> None:
         await self.submissions.insert_many(docs, session=session)
 
+    async def existing(self, ids: Sequence[str]) -> set[str]:
+        """Which of these submissions are recorded (their events were taken in)."""
+        found = self.submissions.find({"_id": {"$in": list(ids)}}, {"_id": 1})
+        return {d["_id"] for d in await found.to_list(None)}
+
     async def members(
         self, ids: Sequence[str], session: AsyncClientSession | None = None
     ) -> list[Doc]:
