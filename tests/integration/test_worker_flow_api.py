@@ -10,8 +10,8 @@ from tests.support import Api, review_next, workspace
 BOX = {"class_id": 1, "bbox": [10, 10, 50, 40]}
 
 
-def lease(api: Api, token: str) -> dict[str, Any]:
-    response = api.next_task(token)
+def lease(api: Api, token: str, wait_s: float = 5) -> dict[str, Any]:
+    response = api.next_task(token, wait_s=wait_s)
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -73,7 +73,9 @@ def test_expired_lease_returns_to_the_pool_and_a_late_submit_gets_409(api: Api) 
     a, b = ws.annotators
     task = lease(api, a)
     started = time.monotonic()
-    retaken = lease(api, b)  # long-polls until the lease expires and the sweeper frees it
+    # Long-polls until the lease expires and the sweeper frees it, as long as the bound below
+    # allows (a 5 s poll left the sweep 2 s: one slow second on a loaded machine failed it).
+    retaken = lease(api, b, wait_s=ttl + 3)
     assert retaken["id"] == task["id"]
     assert time.monotonic() - started < ttl + 3
     late = api.submit(a, task, [BOX])
