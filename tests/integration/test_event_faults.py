@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from aviary.contracts.shapes import Annotation, BoxShape
 from aviary_devkit.processes import ServiceSet
 from services.ingest.repositories.projects import project_event
+from services.review.repositories.annotators import record_id
 from shared.events import Envelope, ImageRef, ItemIngested, TaskSubmitted
 from shared.messaging import Broker, QueueNames, dead_letter_count, queue_counts
 from shared.messaging.retry import ATTEMPT_HEADER
@@ -122,9 +123,8 @@ async def test_a_submission_delivered_three_times_is_recorded_and_counted_once(
             await asyncio.sleep(0.1)
         await settle()
         assert await recorded() == 1
-        record = await review["annotators"].find_one(
-            {"_id": f"{project['id']}|{ws.vendor_id}|ann-dup"}
-        )
+        key = record_id(project["id"], ws.vendor_id, "ann-dup")
+        record = await review["annotators"].find_one({"_id": key})
         assert record is not None and record["submitted"] == 1
         assert await review["processed_events"].count_documents({"_id": envelope.event_id}) == 0
         # The copy under a new event id was absorbed too, not retried into the dead letters.
