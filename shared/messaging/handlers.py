@@ -81,8 +81,8 @@ def apply_once_in_groups(
         for envelope in envelopes:
             if envelope.event_id not in fresh:
                 fresh[envelope.event_id] = model.model_validate(envelope.data)
-        # Nothing is read first: a redelivery is rare, and its marker's duplicate key fails
-        # the transaction before anything else is written; the group then goes again
+        # Nothing is read first: a redelivery is rare, and its marker's duplicate key (or its
+        # keyed write's) fails the transaction; the group then goes again
         # without the events applied before. (A read before each group was 3.6 of the e2e
         # flow's 58 database operations an image.)
         failure = await _commit(fresh)
@@ -110,7 +110,8 @@ def apply_once_in_groups(
         return {d["_id"] for d in await found.to_list(None)}
 
     async def _commit(fresh: dict[str, E]) -> Exception | None:
-        """The events and their processed markers in one transaction; the error, if any."""
+        """The events and their processed markers (none when `idempotent` or `keyed`) in one
+        transaction; the error, if any."""
 
         async def unit(session: AsyncClientSession) -> None:
             if not idempotent and keyed is None:
