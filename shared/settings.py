@@ -93,7 +93,12 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)  # empty: the public_urls' origins
 
     # Messaging
-    prefetch: int = Field(default=32, ge=1, le=1000)
+    # Unacknowledged events a consumer holds. A consumer that writes the events of one moment
+    # in one transaction handles at most this many per round of writes, so under load its
+    # pace is prefetch / (time of one group's writes): at 32 ingest's progress fell behind
+    # the accept pipeline's submits whenever the database slowed (docs/benchmarks.md,
+    # 2026-12-07 14:00).
+    prefetch: int = Field(default=128, ge=1, le=1000)
     max_attempts: int = Field(default=5, ge=1, le=50)
     retry_delays_ms: list[int] = Field(default_factory=lambda: [1_000, 5_000, 30_000, 120_000])
     outbox_poll_s: float = Field(default=0.5, gt=0)

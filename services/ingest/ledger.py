@@ -26,8 +26,8 @@ from shared.messaging.outbox import Outbox
 from shared.store.mongo import AsyncClientSession, Doc, ServiceDatabase, utcnow
 
 OUTBOX_CHUNK = 200
-# URLs an `import.urls_requested` names: the 32 events a consumer holds (its prefetch) then
-# name 512 URLs, more than the two import groups of 64 it runs at once (imports.py) take.
+# URLs an `import.urls_requested` names: the 128 events a consumer holds (its prefetch) then
+# name 2,048 URLs, more than the two import groups of 64 it runs at once (imports.py) take.
 IMPORT_EVENT_URLS = 16
 
 
@@ -138,15 +138,27 @@ class BatchLedger:
     async def mark_submitted(self, session: AsyncClientSession, items: Mapping[str, str]) -> None:
         """Items (item -> batch) submitted at least once, each counted once in its batch's
         progress."""
-        await self.batches.count(
-            session, await self.items.flag_once(session, items, "submitted"), "submitted"
-        )
+        await self.mark_progress(session, submitted=items)
 
     async def mark_accepted(self, session: AsyncClientSession, items: Mapping[str, str]) -> None:
         """Items (item -> batch) accepted, each counted once in its batch's progress."""
-        await self.batches.count(
-            session, await self.items.flag_once(session, items, "accepted"), "accepted"
-        )
+        await self.mark_progress(session, accepted=items)
+
+    async def mark_progress(
+        self,
+        session: AsyncClientSession,
+        submitted: Mapping[str, str] | None = None,
+        accepted: Mapping[str, str] | None = None,
+    ) -> None:
+        """Items (item -> batch) submitted at least once and accepted, each counted once in
+        its batch's progress: one count write a batch for both, as each write is a document
+        another transaction could be writing too."""
+        counts: dict[str, dict[str, int]] = {}
+        for flag, items in (("submitted", submitted), ("accepted", accepted)):
+            if items:
+                for batch_id, n in (await self.items.flag_once(session, items, flag)).items():
+                    counts.setdefault(batch_id, {})[flag] = n
+        await self.batches.count_many(session, counts)
 
     async def mark_dropped(self, session: AsyncClientSession, event: ItemDropped) -> None:
         """An item taken out of its batch: counted once as dropped, and, when it had been

@@ -56,7 +56,7 @@ def apply_once(
 
 def apply_once_in_groups(
     database: ServiceDatabase,
-    model: type[E],
+    model: type[E] | tuple[type[E], ...],
     apply_many: Callable[[AsyncClientSession, Sequence[E]], Awaitable[None]],
     after: Callable[[Sequence[E]], object] | None = None,
     max_group: int = 100,
@@ -74,13 +74,17 @@ def apply_once_in_groups(
 
     `keyed`: `apply_many` inserts a document under a key of each event's own (a submission's
     id), which fails a redelivered event's group as its marker would; no marker is written,
-    and the documents under those keys say which events were applied before."""
+    and the documents under those keys say which events were applied before.
 
-    async def apply_group(envelopes: Sequence[Envelope]) -> list[BaseException | None]:
+    `model` may name several event types, each parsed by its envelope's type: events of
+    different kinds that write the same documents then share one group, where two groups in
+    flight at once would conflict on those documents and retry."""
+    parse = _parser(model)
+
+    async def apply_group(parsed: Sequence[tuple[Envelope, E]]) -> list[BaseException | None]:
         fresh: dict[str, E] = {}
-        for envelope in envelopes:
-            if envelope.event_id not in fresh:
-                fresh[envelope.event_id] = model.model_validate(envelope.data)
+        for envelope, event in parsed:
+            fresh.setdefault(envelope.event_id, event)
         # Nothing is read first: a redelivery is rare, and its marker's duplicate key (or its
         # keyed write's) fails the transaction; the group then goes again
         # without the events applied before. (A read before each group was 3.6 of the e2e
@@ -92,14 +96,14 @@ def apply_once_in_groups(
             if seen:  # redelivered: the others again, or nothing left to do
                 failure = await _commit(fresh) if fresh else None
         if failure is not None:
-            if len(envelopes) == 1:
+            if len(parsed) == 1:
                 raise failure
-            return [await _one(e) for e in envelopes]
+            return [await _one(one) for one in parsed]
         if fresh and after is not None:
             result = after(list(fresh.values()))
             if inspect.isawaitable(result):
                 await result
-        return [None] * len(envelopes)
+        return [None] * len(parsed)
 
     async def _applied_before(fresh: dict[str, E]) -> set[str]:
         """The event ids among `fresh` that a committed transaction applied."""
@@ -127,18 +131,35 @@ def apply_once_in_groups(
             return exc
         return None
 
-    async def _one(envelope: Envelope) -> BaseException | None:
+    async def _one(one: tuple[Envelope, E]) -> BaseException | None:
         try:
-            await apply_group([envelope])
+            await apply_group([one])
         except Exception as exc:
             return exc
         return None
 
-    batcher: Batcher[Envelope, None] = Batcher(
+    batcher: Batcher[tuple[Envelope, E], None] = Batcher(
         apply_group, max_size=max_group, gather_s=GROUP_GATHER_S
     )
 
     async def handle(envelope: Envelope) -> None:
-        await batcher.submit(envelope)
+        event = parse(envelope)  # a payload that does not parse fails alone, here
+        await batcher.submit((envelope, event))
 
     return handle
+
+
+def _parser(model: type[E] | tuple[type[E], ...]) -> Callable[[Envelope], E]:
+    """Parses an envelope's payload with `model`, or with the one of several that its type
+    names (a type none of them names is an error)."""
+    if not isinstance(model, tuple):
+        return lambda envelope: model.model_validate(envelope.data)
+    by_key = {m.routing_key: m for m in model}
+
+    def parse(envelope: Envelope) -> E:
+        found = by_key.get(envelope.type)
+        if found is None:
+            raise ValueError(f"no handler in this group for {envelope.type.value}")
+        return found.model_validate(envelope.data)
+
+    return parse

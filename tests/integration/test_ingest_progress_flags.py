@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Mapping
 
 import pytest
 
@@ -82,3 +83,41 @@ async def test_a_redelivered_progress_event_counts_once_with_no_processed_marker
     progress = await parts.batches.progress("bat_a")
     assert (progress["submitted"], progress["accepted"]) == (1, 1)
     assert await runtime.db.processed.count_documents({}) == 0
+
+
+async def test_an_items_submission_and_acceptance_arriving_together_are_counted_in_one_write(
+    ingest: tuple[Runtime, IngestParts], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Submissions and acceptances that arrive at the same moment share one group: one
+    transaction flags and counts both (two groups in flight wrote the same items and counter
+    shards, and conflicted)."""
+    runtime, parts = ingest
+    writes: list[tuple[list[str], list[str]]] = []
+    mark_progress = parts.ledger.mark_progress
+
+    async def spy(
+        session: AsyncClientSession,
+        submitted: Mapping[str, str] | None = None,
+        accepted: Mapping[str, str] | None = None,
+    ) -> None:
+        writes.append((sorted(submitted or {}), sorted(accepted or {})))
+        await mark_progress(session, submitted=submitted, accepted=accepted)
+
+    monkeypatch.setattr(parts.ledger, "mark_progress", spy)
+    consume = handlers(runtime.db, parts.ledger, parts.batches, parts.deletions)
+    envelopes = []
+    for i in range(3):
+        ids = {"item_id": f"itm_a{i}", "batch_id": "bat_a"}
+        for key, event in (
+            (RoutingKey.TASK_SUBMITTED, bench_submitted(i).model_copy(update=ids)),
+            (RoutingKey.ITEM_ACCEPTED, bench_accepted(i).model_copy(update=ids)),
+        ):
+            envelopes.append((key, Envelope.wrap(event, org_ids=(event.org_id,))))
+    await asyncio.gather(*(consume[key](envelope) for key, envelope in envelopes))
+
+    items = ["itm_a0", "itm_a1", "itm_a2"]
+    assert writes == [(items, items)]
+    progress = await parts.batches.progress("bat_a")
+    assert (progress["submitted"], progress["accepted"]) == (3, 3)
+    shards = await parts.batches.counters.find({"batch_id": "bat_a"}).to_list(None)
+    assert [(s["submitted"], s["accepted"]) for s in shards] == [(3, 3)]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.events import BatchSealed, Envelope
+from shared.events import BatchSealed, Envelope, ItemDropped, TokenRevoked
 from shared.messaging import Broker, QueueNames
 from shared.messaging import outbox as outbox_module
 from shared.messaging.handlers import KeyedWrites, apply_once_in_groups
@@ -474,3 +474,38 @@ async def test_a_conditional_update_of_other_operators_reads_the_document_again(
         "tags": ["a", "b"],
         "seen": {"by": "r1"},
     }
+
+
+async def test_events_of_several_kinds_share_one_group_and_a_kind_not_named_fails_alone(
+    parts: tuple[ServiceDatabase, Broker],
+) -> None:
+    """With several models, events of each kind that arrive together are applied in one call
+    (one transaction), each parsed by its own type; an event of a kind the handler does not
+    name fails on its own and spoils nothing."""
+    db, _ = parts
+    calls: list[list[str]] = []
+
+    async def apply_many(
+        session: AsyncClientSession, events: Sequence[BatchSealed | TokenRevoked]
+    ) -> None:
+        calls.append(sorted(type(e).__name__ for e in events))
+        await db["applied"].insert_many(
+            [{"kind": type(e).__name__} for e in events], session=session
+        )
+
+    kinds: tuple[type[BatchSealed | TokenRevoked], ...] = (BatchSealed, TokenRevoked)
+    handle = apply_once_in_groups(db, kinds, apply_many, idempotent=True)
+    revoked = Envelope.wrap(
+        TokenRevoked(jti="t1", org_id="o", expires_at=datetime(2030, 1, 1, tzinfo=UTC))
+    )
+    dropped = Envelope.wrap(
+        ItemDropped(
+            item_id="i", project_id="p", batch_id="b", org_id="o", reason="r", dropped_by="u"
+        )
+    )
+    results = await asyncio.gather(
+        handle(sealed("a")), handle(revoked), handle(dropped), return_exceptions=True
+    )
+    assert [type(r).__name__ for r in results] == ["NoneType", "NoneType", "ValueError"]
+    assert calls == [["BatchSealed", "TokenRevoked"]]
+    assert await db["applied"].count_documents({}) == 2

@@ -98,18 +98,27 @@ class BatchRepository:
     async def count(
         self, session: AsyncClientSession, per_batch: Mapping[str, int], counter: str
     ) -> None:
-        """Add to each batch's count, one write per batch, whatever the number of items.
+        """Add to each batch's `counter`, one write per batch, whatever the number of items."""
+        await self.count_many(
+            session, {batch_id: {counter: n} for batch_id, n in per_batch.items()}
+        )
+
+    async def count_many(
+        self, session: AsyncClientSession, per_batch: Mapping[str, Mapping[str, int]]
+    ) -> None:
+        """Add to each batch's counters (counter -> n), one write per batch.
 
         One shard per batch and group, picked at random: concurrent groups (and replicas)
         rarely write the same shard, and the progress read sums them all.
         """
-        for batch_id, n in sorted(per_batch.items()):
-            await self.counters.update_one(
-                {"_id": f"{batch_id}:{secrets.randbelow(COUNTER_SHARDS)}"},
-                {"$inc": {counter: n}, "$setOnInsert": {"batch_id": batch_id}},
-                upsert=True,
-                session=session,
-            )
+        for batch_id, counts in sorted(per_batch.items()):
+            if counts:
+                await self.counters.update_one(
+                    {"_id": f"{batch_id}:{secrets.randbelow(COUNTER_SHARDS)}"},
+                    {"$inc": dict(counts), "$setOnInsert": {"batch_id": batch_id}},
+                    upsert=True,
+                    session=session,
+                )
 
     async def uncount(
         self, session: AsyncClientSession, batch_id: str, counts: Mapping[str, int], units: int
