@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     # in one transaction handles at most this many per round of writes, so under load its
     # pace is prefetch / (time of one group's writes): at 32 ingest's progress fell behind
     # the accept pipeline's submits whenever the database slowed (docs/benchmarks.md,
-    # 2026-12-07 14:00).
+    # 2026-12-07 13:20).
     prefetch: int = Field(default=128, ge=1, le=1000)
     max_attempts: int = Field(default=5, ge=1, le=50)
     retry_delays_ms: list[int] = Field(default_factory=lambda: [1_000, 5_000, 30_000, 120_000])
