@@ -1,4 +1,4 @@
-"""The helper API: a box or clicks to an outline."""
+"""The helper API: a box or clicks to an outline, a box on a video's frame followed on."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter
 
-from aviary.contracts.assist import SegmentRequest, SegmentResult
-from services.assist.deps import SegmentingDep
+from aviary.contracts.assist import SegmentRequest, SegmentResult, TrackRequest, TrackResult
+from services.assist.deps import SegmentingDep, TrackingDep
 from shared.security.auth import Principal, Role, require_roles
 
 router = APIRouter(prefix="/v1/assist", tags=["assist"])
@@ -34,3 +34,17 @@ async def segment(
     part, the whole mask as COCO RLE, its box, and how sure the segmenter is. Positive clicks
     add to the object, negative ones take away; send the box and every click so far."""
     return await segmenting.segment(principal, body)
+
+
+@router.post(
+    "/track",
+    response_model=TrackResult,
+    responses={
+        404: {"description": "no such item (or not the caller's)"},
+        422: {"description": "not a video, a frame past its end, a box that cannot be followed"},
+    },
+)
+async def track(body: TrackRequest, principal: Outliner, tracking: TrackingDep) -> TrackResult:
+    """Follow a box through the next frames of a video (CSRT, or the faster KCF); the person
+    keeps the proposals or redraws where one is off."""
+    return await tracking.track(principal, body)

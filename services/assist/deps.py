@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from services.assist.access import ItemAccess
 from services.assist.cpu import CpuPool
 from services.assist.images import ImageCache
 from services.assist.models.catalog import ModelCatalog
@@ -24,6 +25,7 @@ from services.assist.prelabel.prelabeler import Prelabeler
 from services.assist.repositories import ItemRepository
 from services.assist.segmenters import GrabCutSegmenter, Segmenters
 from services.assist.segmenting import Segmenting
+from services.assist.tracking import Tracking
 from shared.domain.projects import ProjectReadModel
 from shared.runtime import Runtime
 from shared.web.deps import PartsOf
@@ -37,6 +39,7 @@ class AssistParts:
     images: ImageCache
     segmenters: Segmenters
     segmenting: Segmenting
+    tracking: Tracking
     models: ModelCatalog
     model_segmenters: ModelSegmenters
     prelabeler: Prelabeler
@@ -60,7 +63,8 @@ class AssistParts:
         endpoints = EndpointCaller(runtime.storage, EndpointPolicy.from_settings(settings))
         prelabeler = Prelabeler(models, runner, runtime.storage, endpoints)
         segmenters = Segmenters(GrabCutSegmenter(pool), model_segmenters.segmenter)
-        segmenting = Segmenting(projects, items, images, segmenters, pool)
+        access = ItemAccess(projects, items)
+        segmenting = Segmenting(access, images, segmenters, pool)
         return cls(
             projects,
             items,
@@ -68,6 +72,7 @@ class AssistParts:
             images,
             segmenters,
             segmenting,
+            Tracking(access, images, pool),
             models,
             model_segmenters,
             prelabeler,
@@ -77,3 +82,4 @@ class AssistParts:
 
 from_app = PartsOf(AssistParts)
 SegmentingDep = Annotated[Segmenting, Depends(from_app.part(lambda p: p.segmenting))]
+TrackingDep = Annotated[Tracking, Depends(from_app.part(lambda p: p.tracking))]

@@ -6,31 +6,25 @@ from __future__ import annotations
 import time
 
 from aviary.contracts.assist import SegmentRequest, SegmentResult
+from services.assist.access import ItemAccess
 from services.assist.cpu import CpuPool
-from services.assist.domain import invalid, may_assist, prompt_for
+from services.assist.domain import invalid, prompt_for
 from services.assist.images import ImageCache
 from services.assist.outline import outline
-from services.assist.repositories import ItemRepository, KnownItem
+from services.assist.repositories import KnownItem
 from services.assist.segmenters import Segmenters
-from shared.domain.projects import ProjectReadModel
-from shared.errors import NotFound
 from shared.security.auth import Principal
-
-# A project's settings (its vendors, its segmenter) may be this old on a hot path.
-PROJECT_MAX_AGE_S = 5.0
 
 
 class Segmenting:
     def __init__(
         self,
-        projects: ProjectReadModel,
-        items: ItemRepository,
+        access: ItemAccess,
         images: ImageCache,
         segmenters: Segmenters,
         pool: CpuPool,
     ) -> None:
-        self.projects = projects
-        self.items = items
+        self.access = access
         self.images = images
         self.segmenters = segmenters
         self.pool = pool
@@ -39,10 +33,7 @@ class Segmenting:
         """The outline of the object the request points at; 404 for an item the caller may
         not see (or assist has not heard of yet), 422 for a prompt that cannot be used."""
         started = time.perf_counter()
-        item = await self.items.get(request.item_id)
-        project = await self.projects.get(item.project_id, PROJECT_MAX_AGE_S) if item else None
-        if item is None or project is None or not may_assist(principal, project):
-            raise NotFound("item")
+        item, project = await self.access.visible(principal, request.item_id)
         _check_frame(item, request.frame)
         segmenter = await self.segmenters.pick(request.model, project)
         picture = await self.images.picture(item, request.frame)

@@ -15,7 +15,6 @@ from services.dispatch import (
     onboarding_api,
     personal,
     stats_api,
-    tracking_api,
 )
 from services.dispatch.deps import DispatchParts
 from services.dispatch.onboarding import REFRESH_S as ONBOARDING_REFRESH_S
@@ -95,7 +94,6 @@ def build_app(runtime: Runtime) -> FastAPI:
         startup,
         [
             api.router,
-            tracking_api.router,
             limits_api.router,
             stats_api.router,
             flagged_api.router,

@@ -166,6 +166,16 @@ def submit_tracks(api: Api, token: str, task: dict[str, Any], tracks: list[Any])
     return api.call("POST", "dispatch", f"/v1/tasks/{task['id']}/submit", token, json=body)
 
 
+def track(api: Api, token: str, body: dict[str, Any]) -> Any:
+    return api.call("POST", "assist", "/v1/assist/track", token, json=body)
+
+
+def track_when_known(api: Api, token: str, body: dict[str, Any]) -> Any:
+    """The tracker's answer once assist has heard of the item (404 until `item.ingested`)."""
+    api.wait_for(lambda: track(api, token, body).status_code != 404, timeout=60)
+    return track(api, token, body)
+
+
 def test_a_video_goes_from_upload_to_a_stitched_delivery(api: Api) -> None:
     ws = video_workspace(api)
     video = render("mp4", frames=FRAMES, boxes=(CAR,))
@@ -189,22 +199,18 @@ def test_a_video_goes_from_upload_to_a_stitched_delivery(api: Api) -> None:
             assert picture.status_code == 200 and picture.content[:3] == b"\xff\xd8\xff"
             wrong = api.submit(annotator, task, [{"class_id": 1, "bbox": [1, 1, 5, 5]}])
             assert (wrong.status_code, error_code(wrong)) == (422, "tracks_required")
-            help_ = api.call(
-                "POST",
-                "dispatch",
-                f"/v1/tasks/{task['id']}/track",
-                annotator,
-                json={
-                    "lease_id": task["lease_id"],
-                    "frame": clip["start"],
-                    "bbox": list(CAR.at(clip["start"])),
-                    "frames": 10,
-                    "method": "kcf",
-                },
-            )
+            body = {
+                "item_id": task["item_id"],
+                "frame": clip["start"],
+                "bbox": list(CAR.at(clip["start"])),
+                "frames": 10,
+                "method": "kcf",
+            }
+            help_ = track_when_known(api, annotator, body)
             assert help_.status_code == 200, help_.text
             proposals = help_.json()
             assert len(proposals["boxes"]) == 10 and not proposals["lost"]
+            assert proposals["frame"] == clip["start"] and proposals["elapsed_ms"] > 0
             for n, proposed in enumerate(proposals["boxes"], start=clip["start"] + 1):
                 assert box_iou(tuple(proposed), CAR.at(n)) > 0.7
             outside = truth_track(clip["start"], clip["stop"] + 1)
@@ -310,45 +316,43 @@ def test_a_reviewer_corrects_a_clips_tracks_and_the_annotator_gets_partial_credi
 def test_tracker_help_refuses_what_it_cannot_follow(api: Api) -> None:
     ws = video_workspace(api, video={"clip_frames": 20, "clip_overlap": 0})
     video = render("mp4", frames=20, boxes=(CAR,))
-    assert upload_video(api, ws.client, ws.batch_id, video, "short.mp4").status_code == 201
+    upload = upload_video(api, ws.client, ws.batch_id, video, "short.mp4")
+    assert upload.status_code == 201, upload.text
     annotator = ws.annotators[0]
-    task = api.next_task(annotator).json()
-    path = f"/v1/tasks/{task['id']}/track"
-
-    def track(**body: Any) -> Any:
-        lease = {"lease_id": task["lease_id"], "frame": 0, "bbox": list(CAR.at(0)), **body}
-        return api.call("POST", "dispatch", path, annotator, json=lease)
+    start = {"item_id": upload.json()["id"], "frame": 0, "bbox": list(CAR.at(0))}
+    assert track_when_known(api, annotator, start).status_code == 200
 
     for body, status, code in (
-        ({"frame": 25}, 422, "frame_outside_clip"),
+        ({"frame": 20}, 422, "frame_out_of_range"),
         ({"bbox": [10, 10, 0, 5]}, 422, "invalid_box"),
         ({"bbox": [900, 900, 30, 30]}, 422, "invalid_box"),  # nothing of it inside the frame
         ({"frames": 0}, 422, "invalid_request"),
+        ({"frames": 301}, 422, "invalid_request"),
         ({"method": "magic"}, 422, "invalid_request"),
-        ({"lease_id": "not-the-lease"}, 404, "not_found"),
+        ({"lease_id": "a dispatch lease"}, 422, "invalid_request"),  # unknown field
+        ({"item_id": "no-such-item"}, 404, "not_found"),
     ):
-        response = track(**body)
+        response = track(api, annotator, {**start, **body})
         assert response.status_code == status, (body, response.text)
-        if code:
-            assert error_code(response) == code, body
-    # The last frame of the clip has nothing after it to follow.
-    last = track(frame=19).json()
+        assert error_code(response) == code, body
+    # The video's last frame has nothing after it to follow; past the end, proposals stop.
+    last = track(api, annotator, {**start, "frame": 19}).json()
     assert last["boxes"] == [] and last["lost"] is False
+    near_end = track(api, annotator, {**start, "frame": 15, "bbox": list(CAR.at(15))}).json()
+    assert len(near_end["boxes"]) == 4 and near_end["lost"] is False
+    # Someone of a vendor the project does not list is told the item does not exist.
+    stranger = api.token(api.org("vendor"), "annotator", "stranger")
+    assert track(api, stranger, start).status_code == 404
+    vendor_admin = api.token(ws.vendor_id, "vendor_admin", "boss")
+    assert track(api, vendor_admin, start).status_code == 403
 
     image_ws = api.project(ws.client, ws.vendor_id)
     image_batch = api.batch(ws.client, image_ws["id"])
-    assert api.upload(ws.client, image_batch, jpeg(9)).status_code == 201
-    assert submit_tracks(api, annotator, task, []).status_code == 200  # an empty clip is fine
-    image_task = api.next_task(annotator).json()
-    assert "video" not in image_task or image_task["video"] is None
-    refused = api.call(
-        "POST",
-        "dispatch",
-        f"/v1/tasks/{image_task['id']}/track",
-        annotator,
-        json={"lease_id": image_task["lease_id"], "frame": 0, "bbox": [1, 1, 10, 10]},
-    )
-    assert (refused.status_code, error_code(refused)) == (409, "not_a_video_task")
+    image = api.upload(ws.client, image_batch, jpeg(9))
+    assert image.status_code == 201, image.text
+    still = {"item_id": image.json()["id"], "frame": 0, "bbox": [1, 1, 10, 10]}
+    refused = track_when_known(api, annotator, still)
+    assert (refused.status_code, error_code(refused)) == (422, "not_a_video")
 
 
 # ----- consensus and gold on clips ---------------------------------------------------------

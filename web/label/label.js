@@ -222,7 +222,7 @@ async function open(state, canvas, task) {
     await audio.open({ ...task, audio: task.audio });
   } else if (task.video && video) {
     state.audio?.close();
-    await video.open({ ...task, video: task.video }, () => state.task?.lease_id ?? task.lease_id);
+    await video.open({ ...task, video: task.video });
   } else {
     state.audio?.close();
     video?.close();

@@ -58,8 +58,7 @@ export class VideoWorkspace {
     this.pictures = [];
     /** @type {VideoView | null} */
     this.video = null;
-    this.taskId = "";
-    this.leaseId = () => "";
+    this.itemId = "";
     this.frame = 0;
     /** @type {Map<number, OntologyClass>} */
     this.classes = new Map();
@@ -71,13 +70,11 @@ export class VideoWorkspace {
 
   /**
    * Open a video task: its frames loaded, the tracks of a rework (or else of an import) to start from.
-   * @param {{ id: string, classes: OntologyClass[], video: VideoView, previous_tracks?: { tracks: Track[] } | null, pre_tracks?: { tracks: Track[] } | null }} task
-   * @param {() => string} leaseId the task's current lease (a heartbeat may change it)
+   * @param {{ item_id: string, classes: OntologyClass[], video: VideoView, previous_tracks?: { tracks: Track[] } | null, pre_tracks?: { tracks: Track[] } | null }} task
    */
-  async open(task, leaseId) {
+  async open(task) {
     this.video = task.video;
-    this.taskId = task.id;
-    this.leaseId = leaseId;
+    this.itemId = task.item_id;
     this.classes = new Map(task.classes.map((c) => [c.id, c]));
     this.tracks = new TrackSet(task.previous_tracks?.tracks || task.pre_tracks?.tracks || []);
     this.pictures = await Promise.all(task.video.frames.map((url) => loadImage(url)));
@@ -182,21 +179,23 @@ export class VideoWorkspace {
     this.show(this.frame);
   }
 
-  /** Tracker help: the selected box followed through the next frames, each a keyframe. */
+  /** Tracker help (assist): the selected box followed through the next frames of the clip, each a keyframe. */
   async trackForward() {
     const id = this.selectedTrack();
     const video = this.video;
     const track = id ? this.tracks.tracks.get(id) : undefined;
     const here = track && shapeAt(track, this.frame);
     if (!id || !video || !here || here.shape.kind !== "bbox") return toast("Select a box to follow.");
+    const ahead = Math.min(TRACK_AHEAD, video.clip.stop - this.frame - 1);
+    if (ahead < 1) return toast("This is the clip's last frame: nothing after it to follow.");
     $("track-forward", HTMLButtonElement).disabled = true;
     try {
       const found = /** @type {Proposals} */ (
-        await api("dispatch", "POST", `/v1/tasks/${this.taskId}/track`, {
-          lease_id: this.leaseId(),
+        await api("assist", "POST", "/v1/assist/track", {
+          item_id: this.itemId,
           frame: this.frame,
           bbox: here.shape.bbox,
-          frames: TRACK_AHEAD,
+          frames: ahead,
           method: $("tracker", HTMLSelectElement).value,
         })
       );

@@ -45,6 +45,28 @@ class SegmentRequest(Strict):
     frame: int = Field(default=0, ge=0)
 
 
+class TrackRequest(Strict):
+    """Tracker help on a video item: follow the object in `bbox` (left, top, width, height)
+    at `frame` through the next `frames` frames, never past the video's end (the labeling
+    page stops at its clip's). `method`: CSRT, or the faster KCF."""
+
+    item_id: str = Field(min_length=1, max_length=100)
+    frame: int = Field(ge=0)
+    bbox: tuple[float, float, float, float]
+    frames: int = Field(default=30, ge=1, le=300)
+    method: Literal["csrt", "kcf"] = "csrt"
+
+
+class TrackResult(BaseModel):
+    """The tracker's box in each frame after `frame`, in order; it stops where it lost the
+    object (`lost`) or at the video's end."""
+
+    frame: int
+    boxes: list[tuple[float, float, float, float]]
+    lost: bool
+    elapsed_ms: float
+
+
 class SegmentResult(BaseModel):
     """The object's outline as a polygon (its largest part) and as a mask, with the segmenter
     that made it (`grabcut`, or a model as `name@version`) and its confidence."""

@@ -32,25 +32,6 @@ class SubmitBody(LeaseRef):
     ontology_version: int | None = Field(default=None, ge=1)
 
 
-class TrackBody(LeaseRef):
-    """Tracker help: follow the object in `bbox` at `frame` through the next `frames` frames
-    of the clip."""
-
-    frame: int = Field(ge=0)
-    bbox: tuple[float, float, float, float]
-    frames: int = Field(default=30, ge=1, le=300)
-    method: Literal["csrt", "kcf"] = "csrt"
-
-
-class TrackProposals(BaseModel):
-    """The tracker's box in each frame after `frame`, in order; it stops where it lost the
-    object (`lost`) or at the clip's end."""
-
-    frame: int
-    boxes: list[tuple[float, float, float, float]]
-    lost: bool
-
-
 class SkipReason(StrEnum):
     UNREADABLE_IMAGE = "unreadable_image"
     NOT_APPLICABLE = "not_applicable"
