@@ -39,7 +39,7 @@ class Tracking:
         started = time.perf_counter()
         item, _ = await self.access.visible(principal, request.item_id)
         if item.video is None:
-            raise invalid("not_a_video", f"the item is a {item.media}: only a video is tracked")
+            raise invalid("not_a_video", f"only a video is tracked (this is {item.media})")
         count = item.video.frame_count
         if request.frame >= count:
             raise invalid("frame_out_of_range", f"the video has {count} frames (0..{count - 1})")
