@@ -33,6 +33,15 @@ def invalid(code: str, message: str) -> AppError:
     return AppError(code, message, status_code=422)
 
 
+def check_frame(frame: int, frames: int) -> None:
+    """422 `frame_out_of_range` for a frame past an item's `frames` (a still image has one)."""
+    if frame >= frames:
+        raise invalid(
+            "frame_out_of_range",
+            f"the item has {frames} frame{'s' if frames != 1 else ''} (0..{frames - 1})",
+        )
+
+
 def prompt_for(request: SegmentRequest, width: int, height: int) -> Prompt:
     """Where the object is in a `width` x `height` image, from the request's box and clicks;
     422 with a machine code for a box outside the image or without area, a click outside

@@ -8,7 +8,7 @@ import time
 from aviary.contracts.assist import SegmentRequest, SegmentResult
 from services.assist.access import ItemAccess
 from services.assist.cpu import CpuPool
-from services.assist.domain import invalid, prompt_for
+from services.assist.domain import check_frame, invalid, prompt_for
 from services.assist.images import ImageCache
 from services.assist.outline import outline
 from services.assist.repositories import KnownItem
@@ -56,9 +56,4 @@ class Segmenting:
 def _check_frame(item: KnownItem, frame: int) -> None:
     if item.media == "audio":
         raise invalid("not_an_image", "a recording has no image to segment")
-    frames = item.video.frame_count if item.video else 1
-    if frame >= frames:
-        raise invalid(
-            "frame_out_of_range",
-            f"the item has {frames} frame{'s' if frames != 1 else ''} (0..{frames - 1})",
-        )
+    check_frame(frame, item.video.frame_count if item.video else 1)

@@ -16,7 +16,7 @@ import time
 from aviary.contracts.assist import TrackRequest, TrackResult
 from services.assist.access import ItemAccess
 from services.assist.cpu import CpuPool
-from services.assist.domain import invalid
+from services.assist.domain import check_frame, invalid
 from services.assist.images import ImageCache
 from shared.security.auth import Principal
 from shared.vision.tracker import follow
@@ -41,8 +41,7 @@ class Tracking:
         if item.video is None:
             raise invalid("not_a_video", f"only a video is tracked (this is {item.media})")
         count = item.video.frame_count
-        if request.frame >= count:
-            raise invalid("frame_out_of_range", f"the video has {count} frames (0..{count - 1})")
+        check_frame(request.frame, count)
         _, _, width, height = request.bbox
         if not all(math.isfinite(v) for v in request.bbox) or width <= 0 or height <= 0:
             raise invalid("invalid_box", "the box needs a finite corner and a size")
